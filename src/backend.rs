@@ -1,0 +1,76 @@
+//! The interface every backend implements: run the [`Plan`]s of a [`Layout`] over a resident data set.
+//!
+//! A backend is built from a layout and the data set (which it may upload once), then driven by the training loop:
+//! `begin_epoch` (sample order, counters), `run` (many steps of a prepared plan, no read-back), `stats` (the only
+//! per-epoch read-back). Parameters and optimizer state move in and out only for initialisation, checkpoints and tests.
+
+use crate::error::Result;
+use crate::model::Params;
+use crate::plan::{BufId, Plan, Split};
+
+/// A prepared plan, as returned by [`Backend::prepare`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanId(pub usize);
+
+/// Accumulated loss statistics of a split since its last [`Backend::begin_epoch`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Σ per-sample loss.
+    pub loss_sum: f32,
+    /// Correct predictions.
+    pub correct: u32,
+    /// Samples seen.
+    pub samples: u32,
+}
+
+impl Stats {
+    /// Mean loss per sample (NaN before any sample).
+    pub fn loss(&self) -> f32 {
+        self.loss_sum / self.samples as f32
+    }
+
+    /// Fraction of correct predictions.
+    pub fn accuracy(&self) -> f32 {
+        self.correct as f32 / self.samples.max(1) as f32
+    }
+}
+
+/// A device that executes plans: the CPU reference, or a GPU through wgpu.
+pub trait Backend {
+    /// One line naming the backend and the hardware, e.g. `cpu (2 threads)` or `vulkan: NVIDIA H100 (discrete GPU)`.
+    fn describe(&self) -> String;
+
+    /// Compiles `plan` once (pipelines, bind groups…), for any number of later [`Backend::run`]s.
+    fn prepare(&mut self, plan: &Plan) -> Result<PlanId>;
+
+    /// Sets the order in which `split` is read (a permutation of its sample indices, or a prefix of one) and resets
+    /// its cursor and statistics.
+    fn begin_epoch(&mut self, split: Split, order: &[u32]) -> Result<()>;
+
+    /// Runs a prepared plan `steps` times in a row. Nothing is read back.
+    fn run(&mut self, plan: PlanId, steps: usize) -> Result<()>;
+
+    /// Reads back the split's statistics since `begin_epoch` (waits for queued work).
+    fn stats(&mut self, split: Split) -> Result<Stats>;
+
+    /// Replaces the parameters.
+    fn write_params(&mut self, params: &Params) -> Result<()>;
+
+    /// Reads the parameters back.
+    fn read_params(&mut self) -> Result<Params>;
+
+    /// Reads any buffer of the layout (activations, gradients, optimizer state).
+    fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>>;
+
+    /// Overwrites any buffer of the layout.
+    fn write_buffer(&mut self, id: BufId, data: &[f32]) -> Result<()>;
+
+    /// Training steps taken so far (Adam's t); settable for resuming.
+    fn steps_done(&mut self) -> Result<u64>;
+
+    /// Sets the number of training steps taken (when resuming from a checkpoint).
+    fn set_steps_done(&mut self, steps: u64) -> Result<()>;
+
+    /// How many steps the training loop should run between two looks at the statistics (progress, divergence).
+    fn steps_per_check(&self) -> usize;
+}

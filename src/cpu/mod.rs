@@ -1,0 +1,380 @@
+//! The CPU backend: interprets each [`Op`] of a plan directly with the reference functions of [`ops`].
+
+pub mod ops;
+
+use std::sync::Arc;
+
+use crate::backend::{Backend, PlanId, Stats};
+use crate::data::{Dataset, LabeledImages};
+use crate::error::{Error, Result};
+use crate::model::{Layer, Params};
+use crate::plan::{BufId, Layout, Op, Plan, Split};
+
+/// Per-split reading state: sample order, position, statistics.
+#[derive(Default)]
+struct Cursor {
+    order: Vec<u32>,
+    position: usize,
+    stats: Stats,
+}
+
+/// The reference backend. Every buffer of the layout is a `Vec<f32>`.
+pub struct CpuBackend {
+    layout: Layout,
+    data: Arc<Dataset>,
+    buffers: Vec<Vec<f32>>,
+    labels: Vec<u32>,
+    cursors: [Cursor; 2],
+    steps_done: u64,
+    plans: Vec<Plan>,
+}
+
+impl CpuBackend {
+    /// Allocates the layout's buffers (zeroed) over `data`.
+    pub fn new(layout: &Layout, data: Arc<Dataset>) -> Self {
+        let buffers = layout.buffers.iter().map(|b| vec![0.0; b.len]).collect();
+        CpuBackend {
+            layout: layout.clone(),
+            data,
+            buffers,
+            labels: vec![0; layout.max_rows],
+            cursors: Default::default(),
+            steps_done: 0,
+            plans: Vec::new(),
+        }
+    }
+
+    /// The batch labels of the last gather (for tests).
+    pub fn labels(&self) -> &[u32] {
+        &self.labels
+    }
+
+    fn split_data(&self, split: Split) -> &LabeledImages {
+        match split {
+            Split::Train => &self.data.train,
+            Split::Test => &self.data.test,
+        }
+    }
+
+    /// Takes buffer `id` out of the table so it can be written while others are read; [`Self::put`] returns it.
+    fn take(&mut self, id: BufId) -> Vec<f32> {
+        std::mem::take(&mut self.buffers[id])
+    }
+
+    fn put(&mut self, id: BufId, buf: Vec<f32>) {
+        self.buffers[id] = buf;
+    }
+
+    /// Executes one op with its reference function.
+    fn execute(&mut self, op: &Op) -> Result<()> {
+        match *op {
+            Op::Gather {
+                x,
+                split,
+                rows,
+                features,
+            } => {
+                let cursor = &self.cursors[split.index()];
+                let range = cursor.position..cursor.position + rows;
+                if range.end > cursor.order.len() {
+                    let (have, at) = (cursor.order.len(), cursor.position);
+                    return Err(Error::Config(format!(
+                        "the {split:?} order has {have} samples; a step at {at} needs {rows} more"
+                    )));
+                }
+                let mut out = self.take(x);
+                let mut labels = std::mem::take(&mut self.labels);
+                let src = self.split_data(split);
+                let order = &self.cursors[split.index()].order[range];
+                let result = ops::gather(
+                    &mut out,
+                    &mut labels,
+                    &src.images,
+                    &src.labels,
+                    order,
+                    rows,
+                    features,
+                );
+                self.labels = labels;
+                self.put(x, out);
+                result
+            }
+            Op::Linear {
+                y,
+                x,
+                w,
+                b,
+                act,
+                rows,
+                inputs,
+                outputs,
+            } => {
+                let mut out = self.take(y);
+                let r = ops::linear(
+                    &mut out,
+                    &self.buffers[x],
+                    &self.buffers[w],
+                    &self.buffers[b],
+                    act,
+                    rows,
+                    inputs,
+                    outputs,
+                );
+                self.put(y, out);
+                r
+            }
+            Op::SoftmaxXent {
+                dz,
+                logits,
+                split,
+                rows,
+                classes,
+            } => {
+                let mut grad = dz.map(|d| self.take(d));
+                let r = ops::softmax_xent(
+                    grad.as_deref_mut(),
+                    &self.buffers[logits],
+                    &self.labels,
+                    rows,
+                    classes,
+                );
+                if let (Some(d), Some(g)) = (dz, grad) {
+                    self.put(d, g);
+                }
+                self.add_stats(split, rows, r?);
+                Ok(())
+            }
+            Op::QuadraticCost {
+                dz,
+                a,
+                split,
+                rows,
+                classes,
+            } => {
+                let mut grad = dz.map(|d| self.take(d));
+                let r = ops::quadratic_cost(
+                    grad.as_deref_mut(),
+                    &self.buffers[a],
+                    &self.labels,
+                    rows,
+                    classes,
+                );
+                if let (Some(d), Some(g)) = (dz, grad) {
+                    self.put(d, g);
+                }
+                self.add_stats(split, rows, r?);
+                Ok(())
+            }
+            Op::BiasGrad {
+                db,
+                dz,
+                rows,
+                outputs,
+            } => {
+                let mut out = self.take(db);
+                let r = ops::bias_grad(&mut out, &self.buffers[dz], rows, outputs);
+                self.put(db, out);
+                r
+            }
+            Op::WeightGrad {
+                dw,
+                dz,
+                x,
+                rows,
+                inputs,
+                outputs,
+            } => {
+                let mut out = self.take(dw);
+                let r = ops::weight_grad(
+                    &mut out,
+                    &self.buffers[dz],
+                    &self.buffers[x],
+                    rows,
+                    inputs,
+                    outputs,
+                );
+                self.put(dw, out);
+                r
+            }
+            Op::InputGrad {
+                dx,
+                dz,
+                w,
+                x,
+                act,
+                rows,
+                inputs,
+                outputs,
+            } => {
+                let mut out = self.take(dx);
+                let r = ops::input_grad(
+                    &mut out,
+                    &self.buffers[dz],
+                    &self.buffers[w],
+                    &self.buffers[x],
+                    act,
+                    rows,
+                    inputs,
+                    outputs,
+                );
+                self.put(dx, out);
+                r
+            }
+            Op::Update {
+                param,
+                state,
+                grad,
+                optimizer,
+                len,
+            } => {
+                let mut p = self.take(param);
+                let mut s0 = state[0].map(|s| self.take(s));
+                let mut s1 = state[1].map(|s| self.take(s));
+                let r = ops::update(
+                    &mut p[..len],
+                    s0.as_deref_mut(),
+                    s1.as_deref_mut(),
+                    &self.buffers[grad],
+                    optimizer,
+                    self.steps_done + 1,
+                );
+                self.put(param, p);
+                for (id, buf) in state.iter().zip([s0, s1]) {
+                    if let (Some(id), Some(buf)) = (id, buf) {
+                        self.put(*id, buf);
+                    }
+                }
+                r
+            }
+            Op::Advance { split, rows } => {
+                self.cursors[split.index()].position += rows;
+                if split == Split::Train {
+                    self.steps_done += 1;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn add_stats(&mut self, split: Split, rows: usize, batch: ops::BatchStats) {
+        let stats = &mut self.cursors[split.index()].stats;
+        stats.loss_sum += batch.loss_sum;
+        stats.correct += batch.correct;
+        stats.samples += rows as u32;
+    }
+
+    fn check_buffer(&self, id: BufId, len: Option<usize>) -> Result<()> {
+        let Some(desc) = self.layout.buffers.get(id) else {
+            return Err(Error::Config(format!(
+                "no buffer {id} in a layout of {}",
+                self.layout.buffers.len()
+            )));
+        };
+        match len {
+            Some(len) if len != desc.len => Err(Error::Config(format!(
+                "buffer {} holds {} values, got {len}",
+                desc.name, desc.len
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Backend for CpuBackend {
+    fn describe(&self) -> String {
+        let threads = std::env::var("MATMUL_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
+        format!("cpu (matrixmultiply, MATMUL_NUM_THREADS={threads})")
+    }
+
+    fn prepare(&mut self, plan: &Plan) -> Result<PlanId> {
+        self.plans.push(plan.clone());
+        Ok(PlanId(self.plans.len() - 1))
+    }
+
+    fn begin_epoch(&mut self, split: Split, order: &[u32]) -> Result<()> {
+        let n = self.split_data(split).len();
+        if let Some(&bad) = order.iter().find(|&&i| i as usize >= n) {
+            return Err(Error::Config(format!(
+                "{split:?} order names sample {bad}, but the split has {n}"
+            )));
+        }
+        self.cursors[split.index()] = Cursor {
+            order: order.to_vec(),
+            ..Cursor::default()
+        };
+        Ok(())
+    }
+
+    fn run(&mut self, plan: PlanId, steps: usize) -> Result<()> {
+        let ops = self
+            .plans
+            .get(plan.0)
+            .map(|p| p.ops.clone())
+            .ok_or_else(|| Error::Config(format!("no prepared plan {}", plan.0)))?;
+        for _ in 0..steps {
+            for op in &ops {
+                self.execute(op)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stats(&mut self, split: Split) -> Result<Stats> {
+        Ok(self.cursors[split.index()].stats)
+    }
+
+    fn write_params(&mut self, params: &Params) -> Result<()> {
+        let ids = self.layout.param_buffers();
+        let tensors = params.tensors();
+        if tensors.len() != ids.len() {
+            return Err(Error::Config(format!(
+                "the model has {} parameter tensors, got {}",
+                ids.len(),
+                tensors.len()
+            )));
+        }
+        for (id, t) in ids.into_iter().zip(tensors) {
+            self.write_buffer(id, t)?;
+        }
+        Ok(())
+    }
+
+    fn read_params(&mut self) -> Result<Params> {
+        let layers = self
+            .layout
+            .layers
+            .iter()
+            .map(|l| Layer {
+                weight: self.buffers[l.w].clone(),
+                bias: self.buffers[l.b].clone(),
+                inputs: l.inputs,
+                outputs: l.outputs,
+            })
+            .collect();
+        Ok(Params { layers })
+    }
+
+    fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>> {
+        self.check_buffer(id, None)?;
+        Ok(self.buffers[id].clone())
+    }
+
+    fn write_buffer(&mut self, id: BufId, data: &[f32]) -> Result<()> {
+        self.check_buffer(id, Some(data.len()))?;
+        self.buffers[id].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn steps_done(&mut self) -> Result<u64> {
+        Ok(self.steps_done)
+    }
+
+    fn set_steps_done(&mut self, steps: u64) -> Result<()> {
+        self.steps_done = steps;
+        Ok(())
+    }
+
+    fn steps_per_check(&self) -> usize {
+        1
+    }
+}

@@ -1,0 +1,407 @@
+//! The CPU reference of every op in [`crate::plan::Op`]: plain, commented Rust, one function per GPU kernel.
+//! Argument order: outputs, inputs, dims. Shapes are row-major; `w: [out, in]` as in PyTorch.
+//! Each function checks its slice lengths and returns an error rather than panicking.
+
+use crate::error::{Error, Result};
+use crate::model::Activation;
+use crate::optim::Optimizer;
+
+/// Fails unless `buf` holds at least `need` elements.
+fn check_len(what: &str, len: usize, need: usize) -> Result<()> {
+    if len < need {
+        return Err(Error::Config(format!(
+            "{what} holds {len} elements but the op needs {need}"
+        )));
+    }
+    Ok(())
+}
+
+/// How a matrix is stored: `Normal` reads element (i, j) of an `[r, c]` matrix at `i·c + j`; `Transposed` reads the
+/// transpose of a row-major `[c, r]` matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Row-major as given.
+    Normal,
+    /// The transpose of the row-major buffer.
+    Transposed,
+}
+
+/// c: [m, n] = beta·c + a: [m, k] · b: [k, n], with `a` and `b` each read as `Layout` says.
+/// A safe wrapper over `matrixmultiply::sgemm`, the well-kept GEMM that makes the reference fast.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    c: &mut [f32],
+    a: &[f32],
+    a_layout: Layout,
+    b: &[f32],
+    b_layout: Layout,
+    beta: f32,
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<()> {
+    check_len("gemm output", c.len(), m * n)?;
+    check_len("gemm left operand", a.len(), m * k)?;
+    check_len("gemm right operand", b.len(), k * n)?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        c[..m * n].iter_mut().for_each(|v| *v *= beta);
+        return Ok(());
+    }
+    let (rsa, csa) = match a_layout {
+        Layout::Normal => (k as isize, 1),
+        Layout::Transposed => (1, m as isize),
+    };
+    let (rsb, csb) = match b_layout {
+        Layout::Normal => (n as isize, 1),
+        Layout::Transposed => (1, k as isize),
+    };
+    // SAFETY: the lengths were checked above: every index sgemm forms from these strides is below m·k (a),
+    // k·n (b) and m·n (c), and `c` is a unique borrow that aliases neither input.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+    Ok(())
+}
+
+/// a = act(z)
+pub fn activate(z: f32, act: Activation) -> f32 {
+    match act {
+        Activation::Identity => z,
+        Activation::Relu => z.max(0.0),
+        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+        Activation::Tanh => z.tanh(),
+    }
+}
+
+/// act′(z) written in terms of the output a = act(z): relu a > 0, sigmoid a(1 − a), tanh 1 − a².
+pub fn activation_grad(a: f32, act: Activation) -> f32 {
+    match act {
+        Activation::Identity => 1.0,
+        Activation::Relu => {
+            if a > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::Sigmoid => a * (1.0 - a),
+        Activation::Tanh => 1.0 - a * a,
+    }
+}
+
+/// x: [rows, features] = images[order[r]] / 255 and labels: [rows] = source_labels[order[r]], for r < rows.
+/// images: [n, features] u8; order: [rows] sample indices, each < n.
+pub fn gather(
+    x: &mut [f32],
+    labels: &mut [u32],
+    images: &[u8],
+    source_labels: &[u8],
+    order: &[u32],
+    rows: usize,
+    features: usize,
+) -> Result<()> {
+    check_len("gather output", x.len(), rows * features)?;
+    check_len("gather labels", labels.len(), rows)?;
+    check_len("gather order", order.len(), rows)?;
+    for r in 0..rows {
+        let i = order[r] as usize;
+        let (Some(image), Some(&label)) = (
+            images.get(i * features..(i + 1) * features),
+            source_labels.get(i),
+        ) else {
+            return Err(Error::Config(format!(
+                "gather: sample index {i} is outside the data set of {} samples",
+                source_labels.len()
+            )));
+        };
+        for (xv, &p) in x[r * features..(r + 1) * features].iter_mut().zip(image) {
+            *xv = f32::from(p) / 255.0;
+        }
+        labels[r] = u32::from(label);
+    }
+    Ok(())
+}
+
+/// y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: [outputs])
+#[allow(clippy::too_many_arguments)]
+pub fn linear(
+    y: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    act: Activation,
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+) -> Result<()> {
+    check_len("linear bias", b.len(), outputs)?;
+    check_len("linear output", y.len(), rows * outputs)?;
+    // Start from the bias in every row, then accumulate x·wᵀ on top (beta = 1).
+    for row in y[..rows * outputs].chunks_exact_mut(outputs) {
+        row.copy_from_slice(&b[..outputs]);
+    }
+    gemm(
+        y,
+        x,
+        Layout::Normal,
+        w,
+        Layout::Transposed,
+        1.0,
+        rows,
+        inputs,
+        outputs,
+    )?;
+    if act != Activation::Identity {
+        y[..rows * outputs]
+            .iter_mut()
+            .for_each(|v| *v = activate(*v, act));
+    }
+    Ok(())
+}
+
+/// Index of the largest value; the first one on ties (as `torch.argmax`).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (j, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = j;
+        }
+    }
+    best
+}
+
+/// Loss statistics of a batch: the sum of per-sample losses and the number of correct argmax predictions.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatchStats {
+    /// Σ per-sample loss.
+    pub loss_sum: f32,
+    /// Number of rows whose argmax equals the label.
+    pub correct: u32,
+}
+
+/// Softmax cross-entropy of logits: [rows, classes] against labels: [rows], numerically stable (max subtracted).
+/// If `dz` is given, dz: [rows, classes] = (softmax − onehot) / rows.
+pub fn softmax_xent(
+    dz: Option<&mut [f32]>,
+    logits: &[f32],
+    labels: &[u32],
+    rows: usize,
+    classes: usize,
+) -> Result<BatchStats> {
+    check_len("softmax-xent logits", logits.len(), rows * classes)?;
+    check_len("softmax-xent labels", labels.len(), rows)?;
+    let mut dz = dz;
+    if let Some(dz) = dz.as_deref() {
+        check_len("softmax-xent gradient", dz.len(), rows * classes)?;
+    }
+    let mut stats = BatchStats::default();
+    let scale = 1.0 / rows as f32;
+    for r in 0..rows {
+        let z = &logits[r * classes..(r + 1) * classes];
+        let label = labels[r] as usize;
+        if label >= classes {
+            return Err(Error::Config(format!(
+                "label {label} at row {r} is not below {classes} classes"
+            )));
+        }
+        let best = argmax(z);
+        let max = z[best];
+        let sum: f32 = z.iter().map(|&v| (v - max).exp()).sum();
+        // loss = log Σ e^(z − max) − (z_label − max)
+        stats.loss_sum += sum.ln() - (z[label] - max);
+        stats.correct += u32::from(best == label);
+        if let Some(dz) = dz.as_deref_mut() {
+            for (j, d) in dz[r * classes..(r + 1) * classes].iter_mut().enumerate() {
+                let p = (z[j] - max).exp() / sum;
+                *d = (p - if j == label { 1.0 } else { 0.0 }) * scale;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Quadratic cost ½‖a − onehot‖² of a: [rows, classes] (sigmoid outputs) against labels: [rows].
+/// If `dz` is given, dz: [rows, classes] = (a − onehot) ⊙ a(1 − a) / rows.
+pub fn quadratic_cost(
+    dz: Option<&mut [f32]>,
+    a: &[f32],
+    labels: &[u32],
+    rows: usize,
+    classes: usize,
+) -> Result<BatchStats> {
+    check_len("quadratic-cost outputs", a.len(), rows * classes)?;
+    check_len("quadratic-cost labels", labels.len(), rows)?;
+    let mut dz = dz;
+    if let Some(dz) = dz.as_deref() {
+        check_len("quadratic-cost gradient", dz.len(), rows * classes)?;
+    }
+    let mut stats = BatchStats::default();
+    let scale = 1.0 / rows as f32;
+    for r in 0..rows {
+        let out = &a[r * classes..(r + 1) * classes];
+        let label = labels[r] as usize;
+        if label >= classes {
+            return Err(Error::Config(format!(
+                "label {label} at row {r} is not below {classes} classes"
+            )));
+        }
+        let mut cost = 0.0;
+        for (j, &v) in out.iter().enumerate() {
+            let e = v - if j == label { 1.0 } else { 0.0 };
+            cost += 0.5 * e * e;
+        }
+        stats.loss_sum += cost;
+        stats.correct += u32::from(argmax(out) == label);
+        if let Some(dz) = dz.as_deref_mut() {
+            for (j, d) in dz[r * classes..(r + 1) * classes].iter_mut().enumerate() {
+                let v = out[j];
+                *d = (v - if j == label { 1.0 } else { 0.0 }) * v * (1.0 - v) * scale;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// db: [outputs] = Σ_rows dz: [rows, outputs]
+pub fn bias_grad(db: &mut [f32], dz: &[f32], rows: usize, outputs: usize) -> Result<()> {
+    check_len("bias-grad output", db.len(), outputs)?;
+    check_len("bias-grad input", dz.len(), rows * outputs)?;
+    db[..outputs].fill(0.0);
+    for row in dz[..rows * outputs].chunks_exact(outputs) {
+        for (d, &v) in db.iter_mut().zip(row) {
+            *d += v;
+        }
+    }
+    Ok(())
+}
+
+/// dw: [outputs, inputs] = dz: [rows, outputs]ᵀ · x: [rows, inputs]
+pub fn weight_grad(
+    dw: &mut [f32],
+    dz: &[f32],
+    x: &[f32],
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+) -> Result<()> {
+    check_len("weight-grad input dz", dz.len(), rows * outputs)?;
+    gemm(
+        dw,
+        dz,
+        Layout::Transposed,
+        x,
+        Layout::Normal,
+        0.0,
+        outputs,
+        rows,
+        inputs,
+    )
+}
+
+/// dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′(x), x: [rows, inputs] the previous
+/// layer's output (its activation `act`).
+#[allow(clippy::too_many_arguments)]
+pub fn input_grad(
+    dx: &mut [f32],
+    dz: &[f32],
+    w: &[f32],
+    x: &[f32],
+    act: Activation,
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+) -> Result<()> {
+    check_len("input-grad x", x.len(), rows * inputs)?;
+    gemm(
+        dx,
+        dz,
+        Layout::Normal,
+        w,
+        Layout::Normal,
+        0.0,
+        rows,
+        outputs,
+        inputs,
+    )?;
+    for (d, &a) in dx[..rows * inputs].iter_mut().zip(&x[..rows * inputs]) {
+        *d *= activation_grad(a, act);
+    }
+    Ok(())
+}
+
+/// param: [len] -= the optimizer's step from grad: [len]; state0/state1: [len] as the rule needs
+/// (momentum: velocity; Adam: m, v); `t` is Adam's 1-based step.
+pub fn update(
+    param: &mut [f32],
+    state0: Option<&mut [f32]>,
+    state1: Option<&mut [f32]>,
+    grad: &[f32],
+    optimizer: Optimizer,
+    t: u64,
+) -> Result<()> {
+    let len = param.len();
+    check_len("update gradient", grad.len(), len)?;
+    let missing = || {
+        Error::Config(format!(
+            "{} needs {} state buffers",
+            optimizer.name(),
+            optimizer.state_tensors()
+        ))
+    };
+    match optimizer {
+        Optimizer::Sgd { lr } => {
+            for (p, &g) in param.iter_mut().zip(grad) {
+                *p -= lr * g;
+            }
+        }
+        Optimizer::Momentum { lr, momentum } => {
+            let v = state0.ok_or_else(missing)?;
+            check_len("momentum velocity", v.len(), len)?;
+            for ((p, v), &g) in param.iter_mut().zip(v.iter_mut()).zip(grad) {
+                *v = momentum * *v + g;
+                *p -= lr * *v;
+            }
+        }
+        Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        } => {
+            let (m, v) = (state0.ok_or_else(missing)?, state1.ok_or_else(missing)?);
+            check_len("adam m", m.len(), len)?;
+            check_len("adam v", v.len(), len)?;
+            let t = t.clamp(1, i32::MAX as u64) as i32;
+            let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
+            for (((p, m), v), &g) in param
+                .iter_mut()
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+                .zip(grad)
+            {
+                *m = beta1 * *m + (1.0 - beta1) * g;
+                *v = beta2 * *v + (1.0 - beta2) * g * g;
+                *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! The model: an MLP's sizes, activation and loss, its parameters, and their seeded initialisation.
+
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal, Uniform};
+
+use crate::error::{Error, Result};
+
+/// The one portable, seeded random generator used for everything random (init, shuffling):
+/// ChaCha8 gives the same stream on every platform, so a seed means the same run everywhere.
+pub type Rng = rand::rngs::ChaCha8Rng;
+
+/// A generator for `seed`.
+pub fn rng(seed: u64) -> Rng {
+    Rng::seed_from_u64(seed)
+}
+
+/// The non-linearity of the hidden layers (and, with the quadratic cost, of the output layer).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// a = z (the output layer with softmax cross-entropy: softmax lives in the loss).
+    #[value(skip)]
+    Identity,
+    /// a = max(z, 0)
+    Relu,
+    /// a = 1 / (1 + e^-z)
+    Sigmoid,
+    /// a = tanh(z)
+    Tanh,
+}
+
+impl Activation {
+    /// The number the GPU kernels use for this activation (see `shaders/activation.wgsl`).
+    pub fn code(self) -> u32 {
+        match self {
+            Activation::Identity => 0,
+            Activation::Relu => 1,
+            Activation::Sigmoid => 2,
+            Activation::Tanh => 3,
+        }
+    }
+
+    /// The name used on the command line and in checkpoints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+        }
+    }
+}
+
+/// The cost function.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// Softmax cross-entropy on the output logits (PyTorch's `CrossEntropyLoss`).
+    Xent,
+    /// The quadratic cost ½‖σ(z) − y‖² on a sigmoid output layer, y one-hot (Nielsen's `network.py`).
+    Mse,
+}
+
+impl Loss {
+    /// The activation of the output layer that goes with this loss.
+    pub fn output_activation(self) -> Activation {
+        match self {
+            Loss::Xent => Activation::Identity,
+            Loss::Mse => Activation::Sigmoid,
+        }
+    }
+
+    /// The name used on the command line and in checkpoints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::Xent => "xent",
+            Loss::Mse => "mse",
+        }
+    }
+}
+
+/// The shape of an MLP: `inputs → hidden[0] → … → classes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelConfig {
+    /// Input features (784 for 28×28 images).
+    pub inputs: usize,
+    /// Hidden layer widths; empty means softmax regression.
+    pub hidden: Vec<usize>,
+    /// Output classes.
+    pub classes: usize,
+    /// Hidden-layer activation.
+    pub activation: Activation,
+    /// Cost function.
+    pub loss: Loss,
+}
+
+impl ModelConfig {
+    /// Checks the sizes.
+    pub fn validate(&self) -> Result<()> {
+        if self.inputs == 0 || self.classes < 2 {
+            return Err(Error::Config(format!(
+                "a model needs at least 1 input and 2 classes, got {} inputs and {} classes",
+                self.inputs, self.classes
+            )));
+        }
+        if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
+            return Err(Error::Config(format!(
+                "hidden layer {i} has width 0; give widths ≥ 1, e.g. --hidden 512,512"
+            )));
+        }
+        if self.activation == Activation::Identity {
+            return Err(Error::Config(
+                "the hidden activation must be relu, sigmoid or tanh".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Layer widths including input and output: `[inputs, hidden…, classes]`.
+    pub fn widths(&self) -> Vec<usize> {
+        let mut w = vec![self.inputs];
+        w.extend(&self.hidden);
+        w.push(self.classes);
+        w
+    }
+
+    /// `(inputs, outputs)` of each linear layer.
+    pub fn layer_shapes(&self) -> Vec<(usize, usize)> {
+        self.widths().windows(2).map(|p| (p[0], p[1])).collect()
+    }
+
+    /// The activation applied after layer `l`.
+    pub fn layer_activation(&self, l: usize) -> Activation {
+        if l + 1 == self.layer_shapes().len() {
+            self.loss.output_activation()
+        } else {
+            self.activation
+        }
+    }
+
+    /// Number of trainable parameters.
+    pub fn parameter_count(&self) -> usize {
+        self.layer_shapes().iter().map(|(i, o)| i * o + o).sum()
+    }
+
+    /// Multiply-adds of one sample's forward pass (backward is about twice this).
+    pub fn forward_macs(&self) -> usize {
+        self.layer_shapes().iter().map(|(i, o)| i * o).sum()
+    }
+
+    /// `784-512-512-10 relu xent` style summary.
+    pub fn describe(&self) -> String {
+        let w: Vec<String> = self.widths().iter().map(|w| w.to_string()).collect();
+        format!(
+            "{} {} {} ({} parameters)",
+            w.join("-"),
+            self.activation.name(),
+            self.loss.name(),
+            self.parameter_count()
+        )
+    }
+}
+
+/// One linear layer's parameters, PyTorch's layout: `weight: [out, in]`, `bias: [out]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    /// weight: [out, in], row-major.
+    pub weight: Vec<f32>,
+    /// bias: [out]
+    pub bias: Vec<f32>,
+    /// Input features.
+    pub inputs: usize,
+    /// Output features.
+    pub outputs: usize,
+}
+
+/// All trainable parameters of an MLP, first layer first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    /// The linear layers.
+    pub layers: Vec<Layer>,
+}
+
+impl Params {
+    /// Seeded initialisation suited to the activation that follows each layer:
+    /// He normal (std √(2/in)) before a ReLU, Glorot/Xavier uniform (±√(6/(in+out))) otherwise; biases 0.
+    pub fn init(model: &ModelConfig, rng: &mut Rng) -> Result<Self> {
+        model.validate()?;
+        let shapes = model.layer_shapes();
+        let mut layers = Vec::with_capacity(shapes.len());
+        for (l, &(inputs, outputs)) in shapes.iter().enumerate() {
+            let n = inputs * outputs;
+            let weight: Vec<f32> = if model.layer_activation(l) == Activation::Relu {
+                let std = (2.0 / inputs as f64).sqrt() as f32;
+                let normal =
+                    Normal::new(0.0f32, std).map_err(|e| Error::Config(format!("He init: {e}")))?;
+                (0..n).map(|_| normal.sample(rng)).collect()
+            } else {
+                let bound = (6.0 / (inputs + outputs) as f64).sqrt() as f32;
+                let uniform = Uniform::new_inclusive(-bound, bound)
+                    .map_err(|e| Error::Config(format!("Glorot init: {e}")))?;
+                (0..n).map(|_| uniform.sample(rng)).collect()
+            };
+            layers.push(Layer {
+                weight,
+                bias: vec![0.0; outputs],
+                inputs,
+                outputs,
+            });
+        }
+        Ok(Params { layers })
+    }
+
+    /// Every parameter tensor in order (w0, b0, w1, b1, …), the order used by plans and checkpoints.
+    pub fn tensors(&self) -> Vec<&[f32]> {
+        self.layers
+            .iter()
+            .flat_map(|l| [l.weight.as_slice(), l.bias.as_slice()])
+            .collect()
+    }
+
+    /// Mutable twin of [`Params::tensors`].
+    pub fn tensors_mut(&mut self) -> Vec<&mut Vec<f32>> {
+        self.layers
+            .iter_mut()
+            .flat_map(|l| [&mut l.weight, &mut l.bias])
+            .collect()
+    }
+
+    /// The largest `|a − b|` over all parameters (for parity tests and reports).
+    pub fn max_abs_diff(&self, other: &Params) -> f32 {
+        self.tensors()
+            .iter()
+            .zip(other.tensors())
+            .flat_map(|(a, b)| a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()))
+            .fold(0.0, f32::max)
+    }
+}

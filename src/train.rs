@@ -1,0 +1,220 @@
+//! The training loop, generic over the [`Backend`]: shuffled minibatches each epoch, evaluation on the test set
+//! after every epoch, one [`EpochMetrics`] per epoch.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+
+use crate::backend::{Backend, PlanId, Stats};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::model::{self, ModelConfig, Params};
+use crate::optim::Optimizer;
+use crate::plan::{Layout, Split};
+
+/// How to train: everything but the model and the optimizer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per training step (1 = per-sample SGD).
+    pub batch_size: usize,
+    /// Seeds the initial weights (stream 0) and each epoch's shuffle (stream epoch + 1).
+    pub seed: u64,
+    /// Samples per evaluation step (no gradients, so it can be large).
+    pub eval_batch: usize,
+}
+
+impl TrainConfig {
+    /// The layout that fits both the training and the evaluation steps.
+    pub fn layout(&self, model: &ModelConfig, optimizer: Optimizer) -> Result<Layout> {
+        model.validate()?;
+        if self.batch_size == 0 || self.eval_batch == 0 {
+            return Err(Error::Config("--batch-size must be at least 1".into()));
+        }
+        Ok(Layout::new(
+            model,
+            optimizer,
+            self.batch_size.max(self.eval_batch),
+        ))
+    }
+}
+
+/// What one epoch measured; the fields of `--metrics`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean loss over the epoch's training samples (running, as Keras and PyTorch loops report it).
+    pub train_loss: f32,
+    /// Training accuracy over the epoch, 0..1.
+    pub train_acc: f32,
+    /// Mean loss on the test set after the epoch.
+    pub test_loss: f32,
+    /// Test accuracy after the epoch, 0..1.
+    pub test_acc: f32,
+    /// Seconds spent training this epoch (evaluation excluded).
+    pub seconds: f64,
+    /// Training samples per second.
+    pub samples_per_sec: f64,
+}
+
+/// What the loop reports while an epoch runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Samples trained on so far this epoch.
+    pub samples: usize,
+    /// Samples in the epoch.
+    pub total: usize,
+    /// Statistics so far this epoch.
+    pub stats: Stats,
+}
+
+/// The shuffle generator of `epoch` (0-based): stream `epoch + 1` of the seed, so any epoch's order can be rebuilt
+/// without replaying the ones before it (which is what makes resuming exact).
+pub fn epoch_rng(seed: u64, epoch: usize) -> model::Rng {
+    let mut rng = model::rng(seed);
+    rng.set_stream(epoch as u64 + 1);
+    rng
+}
+
+/// The seeded initial parameters of `model` (stream 0 of the seed): the same on every backend.
+pub fn initial_params(model: &ModelConfig, seed: u64) -> Result<Params> {
+    Params::init(model, &mut model::rng(seed))
+}
+
+/// A backend with its prepared plans and the state of a training run.
+pub struct Trainer<B: Backend> {
+    /// The backend doing the work.
+    pub backend: B,
+    /// The buffers of the model.
+    pub layout: Layout,
+    /// The run's settings.
+    pub config: TrainConfig,
+    data: Arc<Dataset>,
+    train_full: PlanId,
+    train_rest: Option<PlanId>,
+    eval_full: PlanId,
+    eval_rest: Option<PlanId>,
+    /// Epochs completed.
+    pub epoch: usize,
+}
+
+impl<B: Backend> Trainer<B> {
+    /// Prepares the step plans on `backend` and loads the seeded initial weights.
+    pub fn new(
+        mut backend: B,
+        layout: Layout,
+        data: Arc<Dataset>,
+        config: TrainConfig,
+    ) -> Result<Self> {
+        let (n_train, n_test) = (data.train.len(), data.test.len());
+        if n_train == 0 || n_test == 0 {
+            return Err(Error::Config(format!(
+                "need training and test samples, got {n_train} and {n_test}"
+            )));
+        }
+        let b = config.batch_size.min(n_train);
+        let e = config.eval_batch.min(n_test);
+        let train_full = backend.prepare(&layout.train_step(b)?)?;
+        let train_rest = match n_train % b {
+            0 => None,
+            r => Some(backend.prepare(&layout.train_step(r)?)?),
+        };
+        let eval_full = backend.prepare(&layout.eval_step(Split::Test, e)?)?;
+        let eval_rest = match n_test % e {
+            0 => None,
+            r => Some(backend.prepare(&layout.eval_step(Split::Test, r)?)?),
+        };
+        backend.write_params(&initial_params(&layout.model, config.seed)?)?;
+        Ok(Trainer {
+            backend,
+            layout,
+            config,
+            data,
+            train_full,
+            train_rest,
+            eval_full,
+            eval_rest,
+            epoch: 0,
+        })
+    }
+
+    /// Trains one epoch and evaluates on the test set.
+    pub fn epoch(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<EpochMetrics> {
+        let start = Instant::now();
+        let train = self.train_epoch(on_progress)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let test = self.evaluate()?;
+        self.epoch += 1;
+        Ok(EpochMetrics {
+            epoch: self.epoch,
+            train_loss: train.loss(),
+            train_acc: train.accuracy(),
+            test_loss: test.loss(),
+            test_acc: test.accuracy(),
+            seconds,
+            samples_per_sec: train.samples as f64 / seconds.max(1e-9),
+        })
+    }
+
+    /// One pass over the training set in this epoch's shuffled order; stops with [`Error::Diverged`] as soon as the
+    /// loss is not finite.
+    pub fn train_epoch(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<Stats> {
+        let n = self.data.train.len();
+        let b = self.config.batch_size.min(n);
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.shuffle(&mut epoch_rng(self.config.seed, self.epoch));
+        self.backend.begin_epoch(Split::Train, &order)?;
+        let (full_steps, chunk) = (n / b, self.backend.steps_per_check().max(1));
+        let mut done = 0;
+        while done < full_steps {
+            let steps = chunk.min(full_steps - done);
+            self.backend.run(self.train_full, steps)?;
+            done += steps;
+            let stats = self.checked_stats(done)?;
+            on_progress(Progress {
+                samples: done * b,
+                total: n,
+                stats,
+            });
+        }
+        if let Some(rest) = self.train_rest {
+            self.backend.run(rest, 1)?;
+        }
+        let stats = self.checked_stats(done + 1)?;
+        on_progress(Progress {
+            samples: n,
+            total: n,
+            stats,
+        });
+        Ok(stats)
+    }
+
+    /// The training statistics, or [`Error::Diverged`] if the loss is no longer finite.
+    fn checked_stats(&mut self, step: usize) -> Result<Stats> {
+        let stats = self.backend.stats(Split::Train)?;
+        if !stats.loss_sum.is_finite() {
+            return Err(Error::Diverged {
+                epoch: self.epoch + 1,
+                step,
+                loss: stats.loss_sum,
+            });
+        }
+        Ok(stats)
+    }
+
+    /// Loss and accuracy on the whole test set with the current weights.
+    pub fn evaluate(&mut self) -> Result<Stats> {
+        let n = self.data.test.len();
+        let e = self.config.eval_batch.min(n);
+        let order: Vec<u32> = (0..n as u32).collect();
+        self.backend.begin_epoch(Split::Test, &order)?;
+        self.backend.run(self.eval_full, n / e)?;
+        if let Some(rest) = self.eval_rest {
+            self.backend.run(rest, 1)?;
+        }
+        self.backend.stats(Split::Test)
+    }
+}
