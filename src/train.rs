@@ -33,11 +33,7 @@ impl TrainConfig {
         if self.batch_size == 0 || self.eval_batch == 0 {
             return Err(Error::Config("--batch-size must be at least 1".into()));
         }
-        Ok(Layout::new(
-            model,
-            optimizer,
-            self.batch_size.max(self.eval_batch),
-        ))
+        Ok(Layout::new(model, optimizer, self.batch_size.max(self.eval_batch)))
     }
 }
 
@@ -103,17 +99,10 @@ pub struct Trainer<B: Backend> {
 
 impl<B: Backend> Trainer<B> {
     /// Prepares the step plans on `backend` and loads the seeded initial weights.
-    pub fn new(
-        mut backend: B,
-        layout: Layout,
-        data: Arc<Dataset>,
-        config: TrainConfig,
-    ) -> Result<Self> {
+    pub fn new(mut backend: B, layout: Layout, data: Arc<Dataset>, config: TrainConfig) -> Result<Self> {
         let (n_train, n_test) = (data.train.len(), data.test.len());
         if n_train == 0 || n_test == 0 {
-            return Err(Error::Config(format!(
-                "need training and test samples, got {n_train} and {n_test}"
-            )));
+            return Err(Error::Config(format!("need training and test samples, got {n_train} and {n_test}")));
         }
         let b = config.batch_size.min(n_train);
         let e = config.eval_batch.min(n_test);
@@ -128,17 +117,7 @@ impl<B: Backend> Trainer<B> {
             r => Some(backend.prepare(&layout.eval_step(Split::Test, r)?)?),
         };
         backend.write_params(&initial_params(&layout.model, config.seed)?)?;
-        Ok(Trainer {
-            backend,
-            layout,
-            config,
-            data,
-            train_full,
-            train_rest,
-            eval_full,
-            eval_rest,
-            epoch: 0,
-        })
+        Ok(Trainer { backend, layout, config, data, train_full, train_rest, eval_full, eval_rest, epoch: 0 })
     }
 
     /// Trains one epoch and evaluates on the test set.
@@ -174,21 +153,13 @@ impl<B: Backend> Trainer<B> {
             self.backend.run(self.train_full, steps)?;
             done += steps;
             let stats = self.checked_stats(done)?;
-            on_progress(Progress {
-                samples: done * b,
-                total: n,
-                stats,
-            });
+            on_progress(Progress { samples: done * b, total: n, stats });
         }
         if let Some(rest) = self.train_rest {
             self.backend.run(rest, 1)?;
         }
         let stats = self.checked_stats(done + 1)?;
-        on_progress(Progress {
-            samples: n,
-            total: n,
-            stats,
-        });
+        on_progress(Progress { samples: n, total: n, stats });
         Ok(stats)
     }
 
@@ -196,11 +167,7 @@ impl<B: Backend> Trainer<B> {
     fn checked_stats(&mut self, step: usize) -> Result<Stats> {
         let stats = self.backend.stats(Split::Train)?;
         if !stats.loss_sum.is_finite() {
-            return Err(Error::Diverged {
-                epoch: self.epoch + 1,
-                step,
-                loss: stats.loss_sum,
-            });
+            return Err(Error::Diverged { epoch: self.epoch + 1, step, loss: stats.loss_sum });
         }
         Ok(stats)
     }

@@ -9,9 +9,7 @@ use crate::optim::Optimizer;
 /// Fails unless `buf` holds at least `need` elements.
 fn check_len(what: &str, len: usize, need: usize) -> Result<()> {
     if len < need {
-        return Err(Error::Config(format!(
-            "{what} holds {len} elements but the op needs {need}"
-        )));
+        return Err(Error::Config(format!("{what} holds {len} elements but the op needs {need}")));
     }
     Ok(())
 }
@@ -123,10 +121,7 @@ pub fn gather(
     check_len("gather order", order.len(), rows)?;
     for r in 0..rows {
         let i = order[r] as usize;
-        let (Some(image), Some(&label)) = (
-            images.get(i * features..(i + 1) * features),
-            source_labels.get(i),
-        ) else {
+        let (Some(image), Some(&label)) = (images.get(i * features..(i + 1) * features), source_labels.get(i)) else {
             return Err(Error::Config(format!(
                 "gather: sample index {i} is outside the data set of {} samples",
                 source_labels.len()
@@ -158,21 +153,9 @@ pub fn linear(
     for row in y[..rows * outputs].chunks_exact_mut(outputs) {
         row.copy_from_slice(&b[..outputs]);
     }
-    gemm(
-        y,
-        x,
-        Layout::Normal,
-        w,
-        Layout::Transposed,
-        1.0,
-        rows,
-        inputs,
-        outputs,
-    )?;
+    gemm(y, x, Layout::Normal, w, Layout::Transposed, 1.0, rows, inputs, outputs)?;
     if act != Activation::Identity {
-        y[..rows * outputs]
-            .iter_mut()
-            .for_each(|v| *v = activate(*v, act));
+        y[..rows * outputs].iter_mut().for_each(|v| *v = activate(*v, act));
     }
     Ok(())
 }
@@ -218,9 +201,7 @@ pub fn softmax_xent(
         let z = &logits[r * classes..(r + 1) * classes];
         let label = labels[r] as usize;
         if label >= classes {
-            return Err(Error::Config(format!(
-                "label {label} at row {r} is not below {classes} classes"
-            )));
+            return Err(Error::Config(format!("label {label} at row {r} is not below {classes} classes")));
         }
         let best = argmax(z);
         let max = z[best];
@@ -259,9 +240,7 @@ pub fn quadratic_cost(
         let out = &a[r * classes..(r + 1) * classes];
         let label = labels[r] as usize;
         if label >= classes {
-            return Err(Error::Config(format!(
-                "label {label} at row {r} is not below {classes} classes"
-            )));
+            return Err(Error::Config(format!("label {label} at row {r} is not below {classes} classes")));
         }
         let mut cost = 0.0;
         for (j, &v) in out.iter().enumerate() {
@@ -294,26 +273,9 @@ pub fn bias_grad(db: &mut [f32], dz: &[f32], rows: usize, outputs: usize) -> Res
 }
 
 /// dw: [outputs, inputs] = dz: [rows, outputs]ᵀ · x: [rows, inputs]
-pub fn weight_grad(
-    dw: &mut [f32],
-    dz: &[f32],
-    x: &[f32],
-    rows: usize,
-    inputs: usize,
-    outputs: usize,
-) -> Result<()> {
+pub fn weight_grad(dw: &mut [f32], dz: &[f32], x: &[f32], rows: usize, inputs: usize, outputs: usize) -> Result<()> {
     check_len("weight-grad input dz", dz.len(), rows * outputs)?;
-    gemm(
-        dw,
-        dz,
-        Layout::Transposed,
-        x,
-        Layout::Normal,
-        0.0,
-        outputs,
-        rows,
-        inputs,
-    )
+    gemm(dw, dz, Layout::Transposed, x, Layout::Normal, 0.0, outputs, rows, inputs)
 }
 
 /// dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′(x), x: [rows, inputs] the previous
@@ -330,17 +292,7 @@ pub fn input_grad(
     outputs: usize,
 ) -> Result<()> {
     check_len("input-grad x", x.len(), rows * inputs)?;
-    gemm(
-        dx,
-        dz,
-        Layout::Normal,
-        w,
-        Layout::Normal,
-        0.0,
-        rows,
-        outputs,
-        inputs,
-    )?;
+    gemm(dx, dz, Layout::Normal, w, Layout::Normal, 0.0, rows, outputs, inputs)?;
     for (d, &a) in dx[..rows * inputs].iter_mut().zip(&x[..rows * inputs]) {
         *d *= activation_grad(a, act);
     }
@@ -359,13 +311,7 @@ pub fn update(
 ) -> Result<()> {
     let len = param.len();
     check_len("update gradient", grad.len(), len)?;
-    let missing = || {
-        Error::Config(format!(
-            "{} needs {} state buffers",
-            optimizer.name(),
-            optimizer.state_tensors()
-        ))
-    };
+    let missing = || Error::Config(format!("{} needs {} state buffers", optimizer.name(), optimizer.state_tensors()));
     match optimizer {
         Optimizer::Sgd { lr } => {
             for (p, &g) in param.iter_mut().zip(grad) {
@@ -380,23 +326,13 @@ pub fn update(
                 *p -= lr * *v;
             }
         }
-        Optimizer::Adam {
-            lr,
-            beta1,
-            beta2,
-            eps,
-        } => {
+        Optimizer::Adam { lr, beta1, beta2, eps } => {
             let (m, v) = (state0.ok_or_else(missing)?, state1.ok_or_else(missing)?);
             check_len("adam m", m.len(), len)?;
             check_len("adam v", v.len(), len)?;
             let t = t.clamp(1, i32::MAX as u64) as i32;
             let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
-            for (((p, m), v), &g) in param
-                .iter_mut()
-                .zip(m.iter_mut())
-                .zip(v.iter_mut())
-                .zip(grad)
-            {
+            for (((p, m), v), &g) in param.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(grad) {
                 *m = beta1 * *m + (1.0 - beta1) * g;
                 *v = beta2 * *v + (1.0 - beta2) * g * g;
                 *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);

@@ -56,12 +56,7 @@ fn gz(b: &[u8], skip: usize) -> Vec<u8> {
 pub fn load(_s: &DataSource, _o: &LoadOptions) -> Result<Dataset, DataError> {
     let d = env!("CARGO_MANIFEST_DIR");
     let r = |f: &str| std::fs::read(format!("{d}/assets/mnist/{f}")).unwrap();
-    let mk = |i: &str, l: &str| LabeledImages {
-        images: gz(&r(i), 16),
-        labels: gz(&r(l), 8),
-        rows: 28,
-        cols: 28,
-    };
+    let mk = |i: &str, l: &str| LabeledImages { images: gz(&r(i), 16), labels: gz(&r(l), 8), rows: 28, cols: 28 };
     Ok(Dataset {
         name: "mnist".into(),
         train: mk("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
