@@ -15,8 +15,13 @@ use gpu_mnist::train::initial_params;
 
 fn train_step(c: &mut Criterion) {
     let data = Arc::new(data::load(&DataSource::Embedded, &LoadOptions::default()).expect("embedded MNIST"));
-    let model =
-        ModelConfig { inputs: 784, hidden: vec![512, 512], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+    let model = ModelConfig {
+        inputs: 784,
+        hidden: vec![512, 512],
+        classes: 10,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+    };
     let mut group = c.benchmark_group("cpu_train_step_784-512-512-10");
     for batch in [64usize, 256] {
         let layout = Layout::new(&model, Optimizer::Momentum { lr: 0.01, momentum: 0.9 }, batch);

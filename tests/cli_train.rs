@@ -16,7 +16,8 @@ fn text(out: &Output) -> (String, String) {
 #[test]
 fn trains_from_any_directory_and_writes_csv_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["train", "--backend", "cpu", "--hidden", "32", "--epochs", "2", "--limit", "2000", "--metrics", "m.csv"];
+    let args =
+        ["train", "--backend", "cpu", "--hidden", "32", "--epochs", "2", "--limit", "2000", "--metrics", "m.csv"];
     let out = gpu_mnist(dir.path(), &args);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
@@ -41,7 +42,8 @@ fn trains_from_any_directory_and_writes_csv_metrics() {
 #[test]
 fn writes_json_lines_metrics_and_trains_per_sample() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["train", "--hidden", "", "--batch-size", "1", "--epochs", "1", "--limit", "300", "--metrics", "m.jsonl"];
+    let args =
+        ["train", "--hidden", "", "--batch-size", "1", "--epochs", "1", "--limit", "300", "--metrics", "m.jsonl"];
     let out = gpu_mnist(dir.path(), &args);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
