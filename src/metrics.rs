@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::train::EpochMetrics;
 
 enum Format {
-    Csv(csv::Writer<File>),
+    Csv(Box<csv::Writer<File>>),
     JsonLines(BufWriter<File>),
 }
 
@@ -24,7 +24,7 @@ impl MetricsWriter {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         let csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         let format =
-            if csv { Format::Csv(csv::Writer::from_writer(file)) } else { Format::JsonLines(BufWriter::new(file)) };
+            if csv { Format::Csv(Box::new(csv::Writer::from_writer(file))) } else { Format::JsonLines(BufWriter::new(file)) };
         Ok(MetricsWriter { path: path.to_owned(), format })
     }
 
