@@ -23,8 +23,11 @@ impl MetricsWriter {
     pub fn create(path: &Path) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         let csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        let format =
-            if csv { Format::Csv(Box::new(csv::Writer::from_writer(file))) } else { Format::JsonLines(BufWriter::new(file)) };
+        let format = if csv {
+            Format::Csv(Box::new(csv::Writer::from_writer(file)))
+        } else {
+            Format::JsonLines(BufWriter::new(file))
+        };
         Ok(MetricsWriter { path: path.to_owned(), format })
     }
 
