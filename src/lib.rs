@@ -9,10 +9,13 @@ pub mod backend;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod imaging;
 pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod plan;
+pub mod plot;
+pub mod predict;
 pub mod train;
 
 pub use error::{Error, Result};
