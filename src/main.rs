@@ -19,12 +19,15 @@ struct Cli {
 enum Command {
     /// Train an MLP and evaluate it on the test set after every epoch.
     Train(cli::train::TrainArgs),
+    /// Write a PNG grid of sample images with their labels.
+    Show(cli::show::ShowArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => cli::train::run(args).context("training failed"),
+        Command::Show(args) => cli::show::run(args).context("show failed"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! Flags shared by the subcommands, and the pieces they have in common (loading data, building the model).
 //! This module belongs to the binary: `anyhow` errors, printing. The library does the work.
 
+pub mod show;
 pub mod train;
 
 use std::path::PathBuf;
@@ -23,10 +24,24 @@ pub enum BackendArg {
     Cpu,
 }
 
+/// The data sets known by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DatasetArg {
+    /// The handwritten digits (embedded in the binary).
+    Mnist,
+    /// Zalando's Fashion-MNIST: 28×28 pictures of 10 kinds of clothing (Debian: dataset-fashion-mnist).
+    Fashion,
+}
+
 #[derive(Args)]
 pub struct DataArgs {
+    /// Which data set: mnist (embedded in the binary) or fashion (Fashion-MNIST, read from
+    /// /usr/share/datasets/fashion-mnist unless --data-dir says where) [default: mnist, or what --data-dir holds].
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetArg>,
     /// A folder holding the four MNIST-format files (train-images-idx3-ubyte[.gz] …); default: the MNIST embedded
-    /// in the binary.
+    /// in the binary. Without --dataset, any IDX data set: the number of classes comes from the labels and the
+    /// image size from the files.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Train on the first N training samples only (quick runs); the test set stays whole.
@@ -119,12 +134,39 @@ impl OptimArgs {
 }
 
 /// Loads the data set the flags name, cut to `--limit`.
+///
+/// `--dataset mnist|fashion` checks for 10 classes of 28×28 images and names the set `mnist` or `fashion-mnist`
+/// whatever folder it comes from (which gives Fashion-MNIST its class names); a bare `--data-dir` takes any IDX set,
+/// its classes counted from the labels.
 pub fn load_data(args: &DataArgs) -> Result<Dataset> {
-    let source = match &args.data_dir {
-        Some(dir) => DataSource::Dir(dir.clone()),
-        None => DataSource::Embedded,
+    let (source, opts, name) = match (args.dataset, &args.data_dir) {
+        (None | Some(DatasetArg::Mnist), None) => (DataSource::Embedded, LoadOptions::default(), None),
+        (Some(DatasetArg::Mnist), Some(dir)) => (DataSource::Dir(dir.clone()), LoadOptions::default(), Some("mnist")),
+        (Some(DatasetArg::Fashion), dir) => {
+            let dir = match dir {
+                Some(dir) => dir.clone(),
+                None => {
+                    let dir = PathBuf::from(data::FASHION_MNIST_DIR);
+                    anyhow::ensure!(
+                        dir.is_dir(),
+                        "Fashion-MNIST is not installed at {}: install it with `apt-get install \
+                         dataset-fashion-mnist`, or give the folder holding its four files with --data-dir",
+                        dir.display()
+                    );
+                    dir
+                }
+            };
+            (DataSource::Dir(dir), LoadOptions::default(), Some(data::FASHION_MNIST_NAME))
+        }
+        (None, Some(dir)) => {
+            let opts = LoadOptions { classes: None, input_size: None, ..LoadOptions::default() };
+            (DataSource::Dir(dir.clone()), opts, None)
+        }
     };
-    let mut data = data::load(&source, &LoadOptions::default())?;
+    let mut data = data::load(&source, &opts)?;
+    if let Some(name) = name {
+        data.name = name.to_owned();
+    }
     if let Some(n) = args.limit {
         anyhow::ensure!(n > 0, "--limit {n}: give at least 1 training sample");
         data.train.truncate(n);

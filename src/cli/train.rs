@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
+use gpu_mnist::data::Dataset;
 use gpu_mnist::metrics::MetricsWriter;
 use gpu_mnist::model::ModelConfig;
+use gpu_mnist::plot;
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -38,6 +40,10 @@ pub struct TrainArgs {
     /// Write per-epoch metrics: CSV with a header if PATH ends in .csv, JSON lines otherwise.
     #[arg(long, value_name = "PATH")]
     pub metrics: Option<PathBuf>,
+    /// Draw the loss and accuracy curves (train and test, per epoch) into this SVG file, rewritten after every
+    /// epoch so that a stopped run still leaves its plot.
+    #[arg(long, value_name = "PATH.svg")]
+    pub plot: Option<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -84,21 +90,54 @@ pub fn run(args: TrainArgs) -> Result<()> {
         config.epochs,
         config.seed
     );
-    println!("data:    {}: {} train, {} test samples", data.name, data.train.len(), data.test.len());
+    println!("data:    {}", data_line(&data));
+    let title = format!("{}: {}, {}", data.name, model.describe(), optimizer.describe());
+    let mut history = Vec::with_capacity(args.epochs);
+    // The empty axes now: a plot path that cannot be written should fail before training, like --metrics.
+    if let Some(path) = &args.plot {
+        plot::write_training_plot(path, &history, &title)?;
+    }
     let mut trainer = Trainer::new(backend, layout, data.clone(), config)?;
     for _ in 0..args.epochs {
         let bar = progress_bar(args.quiet, data.train.len(), trainer.epoch + 1, args.epochs);
         let m = trainer.epoch(&mut |p| {
             bar.set_position(p.samples as u64);
-            bar.set_message(format!("loss {:.4}", p.stats.loss()));
+            let rate = p.samples as f64 / bar.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("loss {:.4}  {rate:.0} samples/s", p.stats.loss()));
         })?;
-        bar.finish_and_clear();
-        println!("{}", epoch_line(&m, args.epochs));
+        // Anything printed while the bar is drawn goes through `bar.suspend`, so the two never tear each other.
+        bar.suspend(|| println!("{}", epoch_line(&m, args.epochs)));
         if let Some(w) = metrics.as_mut() {
             w.write(&m)?;
         }
+        history.push(m);
+        if let Some(path) = &args.plot {
+            // A plot that fails now (disk full…) is not worth losing the run for: say so and go on.
+            if let Err(e) = plot::write_training_plot(path, &history, &title) {
+                bar.suspend(|| eprintln!("warning: the plot was not updated: {e}"));
+            }
+        }
+        bar.finish_and_clear();
     }
     Ok(())
+}
+
+/// `fashion-mnist: 60000 train, 10000 test samples, 10 classes (T-shirt/top, Trouser, …)`.
+fn data_line(data: &Dataset) -> String {
+    let mut line = format!(
+        "{}: {} train, {} test samples, {} classes",
+        data.name,
+        data.train.len(),
+        data.test.len(),
+        data.classes
+    );
+    if let Some(names) = data.class_names() {
+        line.push_str(&format!(" ({})", names.join(", ")));
+    }
+    if (data.train.rows, data.train.cols) != (28, 28) {
+        line.push_str(&format!(", {}×{} images", data.train.rows, data.train.cols));
+    }
+    line
 }
 
 /// A bar on stderr, drawn only when stderr is a terminal (indicatif hides it otherwise) and not `--quiet`.
@@ -107,7 +146,7 @@ fn progress_bar(quiet: bool, total: usize, epoch: usize, epochs: usize) -> Progr
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total as u64);
-    let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} {per_sec} eta {eta}")
+    let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len}  {msg}  eta {eta}")
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);

@@ -1,0 +1,172 @@
+//! The binary's picture-making and data-set flags: `show`, `train --plot`, `--dataset fashion`, and `--data-dir` with
+//! an arbitrary IDX data set.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn gpu_mnist(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpu-mnist")).args(args).current_dir(dir).output().expect("run gpu-mnist")
+}
+
+/// Runs the binary and returns its stdout, failing the test (with both streams) if it fails.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = gpu_mnist(dir, args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{args:?}: exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stdout.into_owned()
+}
+
+/// Runs the binary expecting a failure, and returns its stderr.
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = gpu_mnist(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+    stderr
+}
+
+const FASHION: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Whether Fashion-MNIST is installed; if not, says "skipped:" (or fails under GPU_MNIST_REQUIRE_DATA=1).
+fn have_fashion() -> bool {
+    if Path::new(FASHION).is_dir() {
+        return true;
+    }
+    assert!(
+        std::env::var("GPU_MNIST_REQUIRE_DATA").as_deref() != Ok("1"),
+        "GPU_MNIST_REQUIRE_DATA=1 but {FASHION} is missing (apt-get install dataset-fashion-mnist)"
+    );
+    println!("skipped: {FASHION} not found (apt-get install dataset-fashion-mnist)");
+    false
+}
+
+#[test]
+fn show_writes_a_png_grid_of_the_right_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = ok(dir.path(), &["show", "--count", "10", "--split", "test", "--out", "digits.png"]);
+    let img = image::open(dir.path().join("digits.png")).unwrap().to_luma8();
+    // 10 cells in a row, each 28·3 = 84 wide with gaps of 6; 84 + a label strip of 5·3 + 2·3 tall.
+    assert_eq!(img.dimensions(), (10 * (84 + 6) + 6, 84 + 21 + 2 * 6));
+    assert!(stdout.contains("906×117 pixels"), "{stdout}");
+    // The first ten test digits of MNIST.
+    assert!(stdout.contains("labels:  7, 2, 1, 0, 4, 1, 4, 9, 5, 9"), "{stdout}");
+
+    // Two rows of 4, from the training set, at scale 1.
+    ok(dir.path(), &["show", "--split", "train", "--count", "8", "--columns", "4", "--scale", "1", "--out", "t.png"]);
+    let img = image::open(dir.path().join("t.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (4 * (28 + 2) + 2, 2 * (28 + 7 + 2) + 2));
+
+    assert!(fails(dir.path(), &["show", "--count", "0", "--out", "x.png"]).contains("--count"));
+    assert!(fails(dir.path(), &["show", "--offset", "10000", "--out", "x.png"]).contains("--offset 10000"));
+    assert!(fails(dir.path(), &["show", "--out", "no-such-dir/x.png"]).contains("no-such-dir/x.png"));
+}
+
+#[test]
+fn train_plot_writes_an_svg_with_four_curves() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["train", "--plot", "p.svg", "--epochs", "2", "--limit", "1000", "--hidden", "16"];
+    let stdout = ok(dir.path(), &args);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("epoch ")).count(), 2, "{stdout}");
+    let svg = std::fs::read_to_string(dir.path().join("p.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{}", &svg[..200.min(svg.len())]);
+    // Balanced text elements: the labels are SVG text, not paths drawn from a font file.
+    assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+    for label in ["loss", "accuracy", "epoch", "train loss", "test loss", "train accuracy", "test accuracy"] {
+        assert!(svg.contains(&format!(">\n{label}\n</text>")), "no text {label:?} in the SVG");
+    }
+    // Four curves (and their four legend swatches), in the two colours.
+    assert!(svg.matches("<polyline").count() >= 8, "{} polylines", svg.matches("<polyline").count());
+    for colour in ["#1F77B4", "#FF7F0E"] {
+        assert!(svg.matches(&format!("<polyline fill=\"none\" opacity=\"1\" stroke=\"{colour}\"")).count() >= 4);
+    }
+    // No temporary file is left behind.
+    assert!(!dir.path().join("p.svg.tmp").exists());
+
+    // An unwritable plot path fails before training.
+    let stderr = fails(dir.path(), &["train", "--plot", "no-such-dir/p.svg", "--limit", "10"]);
+    assert!(stderr.contains("no-such-dir/p.svg"), "{stderr}");
+}
+
+#[test]
+fn fashion_trains_and_speaks_in_class_names() {
+    let dir = tempfile::tempdir().unwrap();
+    if !have_fashion() {
+        // Without the data the error says how to get it.
+        let stderr = fails(dir.path(), &["train", "--dataset", "fashion", "--limit", "10"]);
+        assert!(stderr.contains("apt-get install dataset-fashion-mnist") && stderr.contains("--data-dir"), "{stderr}");
+        return;
+    }
+    let args = ["train", "--dataset", "fashion", "--epochs", "1", "--limit", "2000", "--hidden", "64"];
+    let stdout = ok(dir.path(), &args);
+    assert!(
+        stdout.contains("data:    fashion-mnist: 2000 train, 10000 test samples, 10 classes (T-shirt/top, Trouser"),
+        "{stdout}"
+    );
+    let epoch = stdout.lines().find(|l| l.starts_with("epoch 1/1")).unwrap();
+    let acc: f64 = epoch.split("test loss").nth(1).unwrap().split("acc ").nth(1).unwrap().trim_end_matches('%')[..5]
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(acc > 60.0, "1 epoch on 2000 Fashion samples should beat 60%: {epoch}");
+
+    let stdout = ok(dir.path(), &["show", "--dataset", "fashion", "--count", "3", "--out", "f.png"]);
+    assert!(stdout.contains("labels:  9 (Ankle boot), 2 (Pullover), 1 (Trouser)"), "{stdout}");
+    // The same files through --data-dir, named as Fashion-MNIST by --dataset.
+    let stdout =
+        ok(dir.path(), &["show", "--dataset", "fashion", "--data-dir", FASHION, "--count", "1", "--out", "g.png"]);
+    assert!(stdout.contains("9 (Ankle boot)"), "{stdout}");
+}
+
+#[test]
+fn fashion_with_a_missing_folder_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = fails(dir.path(), &["train", "--dataset", "fashion", "--data-dir", "nowhere", "--limit", "10"]);
+    assert!(stderr.contains("nowhere"), "{stderr}");
+}
+
+/// Writes an IDX file of u8 values.
+fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        bytes.extend(d.to_be_bytes());
+    }
+    bytes.extend(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// An IDX data set that is not MNIST: 3 classes of 6×5 images (a bar at the top, middle or bottom). `--data-dir`
+/// without `--dataset` takes its shape and classes from the files, and a model trains on it end to end.
+#[test]
+fn any_idx_data_set_trains_with_classes_from_its_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("bars");
+    std::fs::create_dir(&data).unwrap();
+    let (rows, cols) = (5usize, 6usize);
+    let make = |n: usize| {
+        let labels: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
+        let mut images = vec![0u8; n * rows * cols];
+        for (i, &label) in labels.iter().enumerate() {
+            let row = 2 * usize::from(label);
+            for c in 0..cols {
+                images[i * rows * cols + row * cols + c] = 200 + (i % 50) as u8;
+            }
+        }
+        (images, labels)
+    };
+    for (prefix, n) in [("train", 300), ("t10k", 60)] {
+        let (images, labels) = make(n);
+        write_idx(&data.join(format!("{prefix}-images-idx3-ubyte")), &[n as u32, rows as u32, cols as u32], &images);
+        write_idx(&data.join(format!("{prefix}-labels-idx1-ubyte")), &[n as u32], &labels);
+    }
+    let stdout = ok(dir.path(), &["train", "--data-dir", "bars", "--hidden", "8", "--epochs", "3", "--plot", "b.svg"]);
+    assert!(stdout.contains("model:   30-8-3 relu xent"), "{stdout}");
+    assert!(stdout.contains("data:    bars: 300 train, 60 test samples, 3 classes, 5×6 images"), "{stdout}");
+    assert!(stdout.contains("epoch 3/3"), "{stdout}");
+    assert!(stdout.lines().last().unwrap().contains("test loss"), "{stdout}");
+    let stdout = ok(dir.path(), &["show", "--data-dir", "bars", "--count", "4", "--out", "bars.png"]);
+    assert!(stdout.contains("labels:  0, 1, 2, 0"), "{stdout}");
+    // As MNIST (10 classes of 28×28), the same files are refused with the reason.
+    let stderr = fails(dir.path(), &["train", "--dataset", "mnist", "--data-dir", "bars"]);
+    assert!(stderr.contains("5x6") || stderr.contains("784"), "{stderr}");
+}
