@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Train an MLP and evaluate it on the test set after every epoch.
     Train(cli::train::TrainArgs),
+    /// Train the same model on each backend and compare speed side by side.
+    Bench(cli::bench::BenchArgs),
     /// Write a PNG grid of sample images with their labels.
     Show(cli::show::ShowArgs),
 }
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => cli::train::run(args).context("training failed"),
+        Command::Bench(args) => cli::bench::run(args).context("benchmark failed"),
         Command::Show(args) => cli::show::run(args).context("show failed"),
     };
     match result {
