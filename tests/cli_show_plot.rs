@@ -135,8 +135,8 @@ fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// An IDX data set that is not MNIST: 3 classes of 6×5 images (a bar at the top, middle or bottom). `--data-dir`
-/// without `--dataset` takes its shape and classes from the files, and a model trains on it end to end.
+/// An IDX data set that is not MNIST: 3 classes of 6×5 images (a bar at the top, middle or bottom). `--dataset idx`
+/// takes its shape and classes from the files, and a model trains on it end to end.
 #[test]
 fn any_idx_data_set_trains_with_classes_from_its_labels() {
     let dir = tempfile::tempdir().unwrap();
@@ -159,14 +159,22 @@ fn any_idx_data_set_trains_with_classes_from_its_labels() {
         write_idx(&data.join(format!("{prefix}-images-idx3-ubyte")), &[n as u32, rows as u32, cols as u32], &images);
         write_idx(&data.join(format!("{prefix}-labels-idx1-ubyte")), &[n as u32], &labels);
     }
-    let stdout = ok(dir.path(), &["train", "--data-dir", "bars", "--hidden", "8", "--epochs", "3", "--plot", "b.svg"]);
+    let args = ["train", "--dataset", "idx", "--data-dir", "bars", "--hidden", "8", "--epochs", "3", "--plot", "b.svg"];
+    let stdout = ok(dir.path(), &args);
     assert!(stdout.contains("model:   30-8-3 relu xent"), "{stdout}");
     assert!(stdout.contains("data:    bars: 300 train, 60 test samples, 3 classes, 5×6 images"), "{stdout}");
     assert!(stdout.contains("epoch 3/3"), "{stdout}");
     assert!(stdout.lines().last().unwrap().contains("test loss"), "{stdout}");
-    let stdout = ok(dir.path(), &["show", "--data-dir", "bars", "--count", "4", "--out", "bars.png"]);
+    let stdout =
+        ok(dir.path(), &["show", "--dataset", "idx", "--data-dir", "bars", "--count", "4", "--out", "bars.png"]);
     assert!(stdout.contains("labels:  0, 1, 2, 0"), "{stdout}");
-    // As MNIST (10 classes of 28×28), the same files are refused with the reason.
+    // A bare --data-dir expects MNIST's shape (so that a corrupt label file is caught): refused, saying why and
+    // what to add.
+    let stderr = fails(dir.path(), &["train", "--data-dir", "bars"]);
+    assert!(stderr.contains("5x6") && stderr.contains("--dataset idx"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // As MNIST, refused too; --dataset idx needs the folder.
     let stderr = fails(dir.path(), &["train", "--dataset", "mnist", "--data-dir", "bars"]);
-    assert!(stderr.contains("5x6") || stderr.contains("784"), "{stderr}");
+    assert!(stderr.contains("5x6"), "{stderr}");
+    assert!(fails(dir.path(), &["train", "--dataset", "idx"]).contains("--dataset idx needs --data-dir"));
 }

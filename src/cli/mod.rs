@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
-use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
+use gpu_mnist::data::{self, DataSource, Dataset, IdxErrorKind, LoadOptions};
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::Layout;
@@ -32,17 +32,20 @@ pub enum DatasetArg {
     Mnist,
     /// Zalando's Fashion-MNIST: 28×28 pictures of 10 kinds of clothing (Debian: dataset-fashion-mnist).
     Fashion,
+    /// Any MNIST-format (IDX) data set in --data-dir: the classes counted from the labels, the image size taken
+    /// from the files.
+    Idx,
 }
 
 #[derive(Args)]
 pub struct DataArgs {
-    /// Which data set: mnist (embedded in the binary) or fashion (Fashion-MNIST, read from
-    /// /usr/share/datasets/fashion-mnist unless --data-dir says where) [default: mnist, or what --data-dir holds].
+    /// Which data set: mnist (embedded in the binary), fashion (Fashion-MNIST, read from
+    /// /usr/share/datasets/fashion-mnist unless --data-dir says where), or idx (any IDX set in --data-dir)
+    /// [default: mnist].
     #[arg(long, value_enum)]
     pub dataset: Option<DatasetArg>,
     /// A folder holding the four MNIST-format files (train-images-idx3-ubyte[.gz] …); default: the MNIST embedded
-    /// in the binary. Without --dataset, any IDX data set: the number of classes comes from the labels and the
-    /// image size from the files.
+    /// in the binary. They must hold 10 classes of 28×28 images unless --dataset idx.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Train on the first N training samples only (quick runs); the test set stays whole.
@@ -136,13 +139,16 @@ impl OptimArgs {
 
 /// Loads the data set the flags name, cut to `--limit`.
 ///
-/// `--dataset mnist|fashion` checks for 10 classes of 28×28 images and names the set `mnist` or `fashion-mnist`
-/// whatever folder it comes from (which gives Fashion-MNIST its class names); a bare `--data-dir` takes any IDX set,
-/// its classes counted from the labels.
+/// MNIST-shaped sets (the default, `--dataset mnist|fashion`, or a bare `--data-dir`) must hold 10 classes of 28×28
+/// images, so a corrupt label file is caught; `--dataset mnist|fashion` also names the set `mnist` or
+/// `fashion-mnist` whatever folder it comes from (which gives Fashion-MNIST its class names). `--dataset idx` takes
+/// any IDX set from `--data-dir`, its classes counted from the labels and its image size from the files.
 pub fn load_data(args: &DataArgs) -> Result<Dataset> {
+    let mnist_shaped = LoadOptions::default();
     let (source, opts, name) = match (args.dataset, &args.data_dir) {
-        (None | Some(DatasetArg::Mnist), None) => (DataSource::Embedded, LoadOptions::default(), None),
-        (Some(DatasetArg::Mnist), Some(dir)) => (DataSource::Dir(dir.clone()), LoadOptions::default(), Some("mnist")),
+        (None | Some(DatasetArg::Mnist), None) => (DataSource::Embedded, mnist_shaped, None),
+        (None, Some(dir)) => (DataSource::Dir(dir.clone()), mnist_shaped, None),
+        (Some(DatasetArg::Mnist), Some(dir)) => (DataSource::Dir(dir.clone()), mnist_shaped, Some("mnist")),
         (Some(DatasetArg::Fashion), dir) => {
             let dir = match dir {
                 Some(dir) => dir.clone(),
@@ -157,14 +163,28 @@ pub fn load_data(args: &DataArgs) -> Result<Dataset> {
                     dir
                 }
             };
-            (DataSource::Dir(dir), LoadOptions::default(), Some(data::FASHION_MNIST_NAME))
+            (DataSource::Dir(dir), mnist_shaped, Some(data::FASHION_MNIST_NAME))
         }
-        (None, Some(dir)) => {
+        (Some(DatasetArg::Idx), Some(dir)) => {
             let opts = LoadOptions { classes: None, input_size: None, ..LoadOptions::default() };
             (DataSource::Dir(dir.clone()), opts, None)
         }
+        (Some(DatasetArg::Idx), None) => {
+            anyhow::bail!("--dataset idx needs --data-dir DIR: the folder holding the four IDX files")
+        }
     };
-    let mut data = data::load(&source, &opts)?;
+    let mut data = match data::load(&source, &opts) {
+        Ok(data) => data,
+        // A set that is fine but not MNIST-shaped: say how to take it as it is.
+        Err(e)
+            if args.dataset.is_none()
+                && matches!(e.kind, IdxErrorKind::LabelOutOfRange { .. } | IdxErrorKind::WrongImageSize { .. }) =>
+        {
+            return Err(anyhow::Error::new(e)
+                .context("not MNIST-shaped (add --dataset idx to take any number of classes and any image size)"));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Some(name) = name {
         data.name = name.to_owned();
     }
