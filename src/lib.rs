@@ -4,6 +4,9 @@
 //! The flow: [`data`] parses the IDX files; [`model`] describes the MLP and initialises it; [`plan`] turns the model
 //! into one description of the training step (a list of ops over named buffers); a [`backend::Backend`] executes that
 //! description — [`cpu`] directly (the reference); [`train`] drives epochs over any backend.
+//!
+//! Around it: [`plot`] draws the training curves (SVG), [`imaging`] makes pictures (digit grids, confusion heat maps)
+//! and turns any picture of a digit into an MNIST-style input, [`predict`] classifies inputs on the CPU.
 
 pub mod backend;
 pub mod bench;

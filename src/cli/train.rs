@@ -98,8 +98,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             let rate = p.samples as f64 / bar.elapsed().as_secs_f64().max(1e-9);
             bar.set_message(format!("loss {:.4}  {rate:.0} samples/s", p.stats.loss()));
         })?;
-        // Anything printed while the bar is drawn goes through `bar.suspend`, so the two never tear each other.
-        bar.suspend(|| println!("{}", epoch_line(&m, args.epochs)));
+        // The bar is cleared before anything is printed, so the lines and the bar never tear each other.
+        bar.finish_and_clear();
+        println!("{}", epoch_line(&m, args.epochs));
         if let Some(w) = metrics.as_mut() {
             w.write(&m)?;
         }
@@ -107,10 +108,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         if let Some(path) = &args.plot {
             // A plot that fails now (disk full…) is not worth losing the run for: say so and go on.
             if let Err(e) = plot::write_training_plot(path, &history, &title) {
-                bar.suspend(|| eprintln!("warning: the plot was not updated: {e}"));
+                eprintln!("warning: the plot was not updated: {e}");
             }
         }
-        bar.finish_and_clear();
     }
     Ok(())
 }
@@ -138,11 +138,9 @@ fn progress_bar(quiet: bool, total: usize, epoch: usize, epochs: usize) -> Progr
     if quiet {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(total as u64);
-    let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len}  {msg}  eta {eta}")
+    // The bar takes whatever width the rest leaves, so the line never wraps on an 80-column terminal.
+    let style = ProgressStyle::with_template("epoch {prefix} [{wide_bar}] {pos}/{len}  {msg}  eta {eta}")
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_prefix(format!("{epoch}/{epochs}"));
-    bar
+    ProgressBar::new(total as u64).with_style(style).with_prefix(format!("{epoch}/{epochs}")).with_message("loss -")
 }
