@@ -120,6 +120,11 @@ impl<B: Backend> Trainer<B> {
         Ok(Trainer { backend, layout, config, data, train_full, train_rest, eval_full, eval_rest, epoch: 0 })
     }
 
+    /// The data set it trains and evaluates on.
+    pub fn data(&self) -> &Arc<Dataset> {
+        &self.data
+    }
+
     /// Trains one epoch and evaluates on the test set.
     pub fn epoch(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<EpochMetrics> {
         let start = Instant::now();
