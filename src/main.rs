@@ -6,7 +6,7 @@ mod cli;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "gpu-mnist", version, about = "Train MLPs on MNIST on the CPU or on any GPU through wgpu")]
@@ -22,9 +22,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The matches say which flags were given on the command line (a resumed run takes the others from its checkpoint).
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
-        Command::Train(args) => cli::train::run(args).context("training failed"),
+        Command::Train(args) => cli::train::run(args, matches.subcommand_matches("train")).context("training failed"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

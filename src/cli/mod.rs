@@ -1,6 +1,7 @@
 //! Flags shared by the subcommands, and the pieces they have in common (loading data, building the model).
 //! This module belongs to the binary: `anyhow` errors, printing. The library does the work.
 
+pub mod resume;
 pub mod train;
 
 use std::path::PathBuf;
@@ -87,10 +88,10 @@ pub struct OptimArgs {
     pub momentum: f32,
     /// Adam β1.
     #[arg(long, default_value_t = 0.9)]
-    beta1: f32,
+    pub beta1: f32,
     /// Adam β2.
     #[arg(long, default_value_t = 0.999)]
-    beta2: f32,
+    pub beta2: f32,
     /// Adam ε.
     #[arg(long, default_value_t = 1e-8)]
     pub eps: f32,
