@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod metrics;
 pub mod model;
 pub mod optim;

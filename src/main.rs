@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Train an MLP and evaluate it on the test set after every epoch.
     Train(cli::train::TrainArgs),
+    /// Evaluate a saved checkpoint on the test set: loss, accuracy, per-class accuracy, confusion matrix.
+    Eval(cli::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Train(args) => cli::train::run(args, matches.subcommand_matches("train")).context("training failed"),
+        Command::Eval(args) => cli::eval::run(args).context("evaluation failed"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! Flags shared by the subcommands, and the pieces they have in common (loading data, building the model).
 //! This module belongs to the binary: `anyhow` errors, printing. The library does the work.
 
+pub mod eval;
 pub mod resume;
 pub mod train;
 
