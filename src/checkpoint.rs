@@ -19,7 +19,7 @@
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -271,8 +271,9 @@ impl Checkpoint {
                 .map_err(|e| Error::Config(format!("tensor {name}: {e}")))?;
             views.push((name.clone(), view));
         }
-        safetensors::serialize(views, Some(self.metadata()))
-            .map_err(|e| Error::Config(format!("cannot serialise the checkpoint: {e}")))
+        let bytes = safetensors::serialize(views, Some(self.metadata()))
+            .map_err(|e| Error::Config(format!("cannot serialise the checkpoint: {e}")))?;
+        sort_header(&bytes).map_err(|e| Error::Config(format!("cannot serialise the checkpoint: {e}")))
     }
 
     /// Writes the checkpoint to `path` atomically: the previous file at `path`, if any, stays whole until the new
@@ -460,6 +461,33 @@ impl Meta<'_> {
             other => return Err(format!("metadata `optimizer` = \"{other}\" is not sgd, momentum or adam")),
         })
     }
+}
+
+/// One entry of a safetensors header: the `__metadata__` string map, or a tensor's dtype, shape and offsets.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum HeaderEntry {
+    Metadata(BTreeMap<String, String>),
+    Tensor(serde_json::Value),
+}
+
+/// The safetensors crate writes the metadata map in hash order, which changes from run to run; this rewrites the
+/// header with every key sorted (the data and its offsets are unchanged), so that a checkpoint's bytes depend only
+/// on its contents: a resumed run's file is byte-identical to the uninterrupted run's.
+fn sort_header(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let len = bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_le_bytes);
+    let end = len.and_then(|n| usize::try_from(n).ok()).and_then(|n| n.checked_add(8));
+    let Some(end) = end.filter(|&e| e <= bytes.len()) else {
+        return Err("malformed header length".into());
+    };
+    let header: BTreeMap<String, HeaderEntry> = serde_json::from_slice(&bytes[8..end]).map_err(|e| e.to_string())?;
+    let mut json = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - end);
+    out.extend((json.len() as u64).to_le_bytes());
+    out.extend(json);
+    out.extend(&bytes[end..]);
+    Ok(out)
 }
 
 /// What a safetensors parse error means for a user: a truncated file, or not a safetensors file at all.

@@ -149,6 +149,7 @@ fn resuming_through_the_binary_is_bit_exact() {
     let end_a = Checkpoint::load(&d.join("a.safetensors")).unwrap();
     let end_b = Checkpoint::load(&d.join("b2.safetensors")).unwrap();
     assert_eq!(end_a, end_b, "weights and optimizer state");
+    assert_eq!(std::fs::read(d.join("a.safetensors")).unwrap(), std::fs::read(d.join("b2.safetensors")).unwrap());
     assert_eq!((end_a.epoch, end_a.steps_done), (2, 80));
 }
 
