@@ -488,3 +488,25 @@ fn architecture_mismatch_names_the_flag() {
     let msg = check(model(), Optimizer::Sgd { lr: 0.1 });
     assert!(msg.contains("--optimizer sgd differs from the checkpoint's adam"), "{msg}");
 }
+
+/// The optimizer tensors are named in the order of the layout's state buffers, with matching sizes.
+#[test]
+fn state_tensor_names_follow_the_layout() {
+    let model = model();
+    for (optimizer, suffixes) in
+        [(Optimizer::Momentum { lr: 0.1, momentum: 0.9 }, ["momentum_buffer", ""]), (ADAM, ["exp_avg", "exp_avg_sq"])]
+    {
+        let layout = gpu_mnist::plan::Layout::new(&model, optimizer, 8);
+        let named = checkpoint::state_tensors(&model, &optimizer);
+        let buffers = layout.state_buffers();
+        assert_eq!(named.len(), buffers.len());
+        for ((name, shape), id) in named.iter().zip(buffers) {
+            let buf = &layout.buffers[id];
+            assert_eq!(buf.len, shape.iter().product::<usize>(), "{name} vs {}", buf.name);
+            // `layers.0.weight.state1` ↔ `optimizer.layers.0.weight.exp_avg_sq`
+            let (param, state) = buf.name.rsplit_once('.').unwrap();
+            let index: usize = state.trim_start_matches("state").parse().unwrap();
+            assert_eq!(name, &format!("optimizer.{param}.{}", suffixes[index]));
+        }
+    }
+}
