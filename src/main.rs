@@ -21,6 +21,8 @@ enum Command {
     Train(cli::train::TrainArgs),
     /// Evaluate a saved checkpoint on the test set: loss, accuracy, per-class accuracy, confusion matrix.
     Eval(cli::eval::EvalArgs),
+    /// Train the same model on each backend and compare speed side by side.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => cli::train::run(args, matches.subcommand_matches("train")).context("training failed"),
         Command::Eval(args) => cli::eval::run(args).context("evaluation failed"),
+        Command::Bench(args) => cli::bench::run(args).context("benchmark failed"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

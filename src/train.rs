@@ -125,6 +125,30 @@ impl<B: Backend> Trainer<B> {
         &self.data
     }
 
+    /// Training samples in one epoch.
+    pub fn samples_per_epoch(&self) -> usize {
+        self.data.train.len()
+    }
+
+    /// Runs `steps` training steps (at most one epoch) to warm the backend up, then puts the initial weights, zeroed
+    /// optimizer state and a zero step counter back, so what follows is the same run as without the warm-up.
+    pub fn warm_up(&mut self, steps: usize) -> Result<()> {
+        let n = self.data.train.len();
+        let steps = steps.min(n / self.config.batch_size.min(n));
+        if steps == 0 {
+            return Ok(());
+        }
+        let order: Vec<u32> = (0..n as u32).collect();
+        self.backend.begin_epoch(Split::Train, &order)?;
+        self.backend.run(self.train_full, steps)?;
+        self.backend.stats(Split::Train)?; // waits for the GPU
+        self.backend.write_params(&initial_params(&self.layout.model, self.config.seed)?)?;
+        for id in self.layout.state_buffers() {
+            self.backend.write_buffer(id, &vec![0.0; self.layout.buffers[id].len])?;
+        }
+        self.backend.set_steps_done(0)
+    }
+
     /// Trains one epoch and evaluates on the test set.
     pub fn epoch(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<EpochMetrics> {
         let start = Instant::now();

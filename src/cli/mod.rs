@@ -1,6 +1,7 @@
 //! Flags shared by the subcommands, and the pieces they have in common (loading data, building the model).
 //! This module belongs to the binary: `anyhow` errors, printing. The library does the work.
 
+pub mod bench;
 pub mod eval;
 pub mod resume;
 pub mod train;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
-use gpu_mnist::model::{Activation, Loss};
+use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::Layout;
 
@@ -134,9 +135,29 @@ pub fn load_data(args: &DataArgs) -> Result<Dataset> {
     Ok(data)
 }
 
+impl BackendArg {
+    /// The backends that can run on this machine.
+    pub fn available() -> Vec<BackendArg> {
+        vec![BackendArg::Cpu]
+    }
+}
+
 /// The backend the flag names, over `layout` and `data`.
 pub fn make_backend(arg: BackendArg, layout: &Layout, data: Arc<Dataset>) -> Result<Box<dyn Backend>> {
     Ok(match arg {
         BackendArg::Cpu => Box::new(CpuBackend::new(layout, data)),
     })
+}
+
+impl ModelArgs {
+    /// The model the flags describe, sized to the data (inputs = pixels per image, outputs = classes).
+    pub fn model(&self, data: &Dataset) -> ModelConfig {
+        ModelConfig {
+            inputs: data.train.pixels(),
+            hidden: self.hidden.0.clone(),
+            classes: data.classes,
+            activation: self.activation,
+            loss: self.loss,
+        }
+    }
 }

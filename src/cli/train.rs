@@ -6,7 +6,6 @@ use std::sync::Arc;
 use anyhow::Result;
 use clap::{ArgMatches, Args};
 use gpu_mnist::metrics::MetricsWriter;
-use gpu_mnist::model::ModelConfig;
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -69,13 +68,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     // Open the metrics file first: a path that cannot be written should fail now, not after an hour of training.
     let mut metrics = args.metrics.as_deref().map(MetricsWriter::create).transpose()?;
     let data = Arc::new(load_data(&args.data)?);
-    let model = ModelConfig {
-        inputs: data.train.pixels(),
-        hidden: args.model.hidden.0.clone(),
-        classes: data.classes,
-        activation: args.model.activation,
-        loss: args.model.loss,
-    };
+    let model = args.model.model(&data);
     let config =
         TrainConfig { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed, eval_batch: args.eval_batch };
     let (model, optimizer, config) = match &resumed {

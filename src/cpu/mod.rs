@@ -198,8 +198,18 @@ impl CpuBackend {
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        let threads = std::env::var("MATMUL_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
-        format!("cpu (matrixmultiply, MATMUL_NUM_THREADS={threads})")
+        let model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                let line = info.lines().find(|l| l.starts_with("model name"))?.to_owned();
+                Some(line.split(':').nth(1)?.trim().to_owned())
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match std::env::var("MATMUL_NUM_THREADS") {
+            Ok(t) => format!("cpu ({model}, {cores} cores, MATMUL_NUM_THREADS={t})"),
+            Err(_) => format!("cpu ({model}, {cores} cores)"),
+        }
     }
 
     fn prepare(&mut self, plan: &Plan) -> Result<PlanId> {

@@ -180,6 +180,47 @@ pub struct BatchStats {
     pub correct: u32,
 }
 
+/// The loop shared by the two losses: checks the shapes and labels, then calls `row_loss(out, label, dz_row)` for
+/// each row, which returns the row's loss and writes its gradient row (scaled by `scale` = 1 / rows) if asked.
+fn per_row_loss(
+    what: &str,
+    dz: Option<&mut [f32]>,
+    out: &[f32],
+    labels: &[u32],
+    rows: usize,
+    classes: usize,
+    row_loss: impl Fn(&[f32], usize, Option<&mut [f32]>, f32) -> f32,
+) -> Result<BatchStats> {
+    check_len(&format!("{what} outputs"), out.len(), rows * classes)?;
+    check_len(&format!("{what} labels"), labels.len(), rows)?;
+    let mut dz = dz;
+    if let Some(dz) = dz.as_deref() {
+        check_len(&format!("{what} gradient"), dz.len(), rows * classes)?;
+    }
+    let mut stats = BatchStats::default();
+    let scale = 1.0 / rows as f32;
+    for r in 0..rows {
+        let row = &out[r * classes..(r + 1) * classes];
+        let label = labels[r] as usize;
+        if label >= classes {
+            return Err(Error::Config(format!("{what}: label {label} at row {r} is not below {classes} classes")));
+        }
+        let dz_row = dz.as_deref_mut().map(|d| &mut d[r * classes..(r + 1) * classes]);
+        stats.loss_sum += row_loss(row, label, dz_row, scale);
+        stats.correct += u32::from(argmax(row) == label);
+    }
+    Ok(stats)
+}
+
+/// 1 for the label's class, 0 elsewhere.
+fn one_hot(j: usize, label: usize) -> f32 {
+    if j == label {
+        1.0
+    } else {
+        0.0
+    }
+}
+
 /// Softmax cross-entropy of logits: [rows, classes] against labels: [rows], numerically stable (max subtracted).
 /// If `dz` is given, dz: [rows, classes] = (softmax − onehot) / rows.
 pub fn softmax_xent(
@@ -189,34 +230,17 @@ pub fn softmax_xent(
     rows: usize,
     classes: usize,
 ) -> Result<BatchStats> {
-    check_len("softmax-xent logits", logits.len(), rows * classes)?;
-    check_len("softmax-xent labels", labels.len(), rows)?;
-    let mut dz = dz;
-    if let Some(dz) = dz.as_deref() {
-        check_len("softmax-xent gradient", dz.len(), rows * classes)?;
-    }
-    let mut stats = BatchStats::default();
-    let scale = 1.0 / rows as f32;
-    for r in 0..rows {
-        let z = &logits[r * classes..(r + 1) * classes];
-        let label = labels[r] as usize;
-        if label >= classes {
-            return Err(Error::Config(format!("label {label} at row {r} is not below {classes} classes")));
-        }
-        let best = argmax(z);
-        let max = z[best];
+    per_row_loss("softmax-xent", dz, logits, labels, rows, classes, |z, label, dz, scale| {
+        let max = z[argmax(z)];
         let sum: f32 = z.iter().map(|&v| (v - max).exp()).sum();
-        // loss = log Σ e^(z − max) − (z_label − max)
-        stats.loss_sum += sum.ln() - (z[label] - max);
-        stats.correct += u32::from(best == label);
-        if let Some(dz) = dz.as_deref_mut() {
-            for (j, d) in dz[r * classes..(r + 1) * classes].iter_mut().enumerate() {
-                let p = (z[j] - max).exp() / sum;
-                *d = (p - if j == label { 1.0 } else { 0.0 }) * scale;
+        if let Some(dz) = dz {
+            for (j, d) in dz.iter_mut().enumerate() {
+                *d = ((z[j] - max).exp() / sum - one_hot(j, label)) * scale;
             }
         }
-    }
-    Ok(stats)
+        // loss = log Σ e^(z − max) − (z_label − max)
+        sum.ln() - (z[label] - max)
+    })
 }
 
 /// Quadratic cost ½‖a − onehot‖² of a: [rows, classes] (sigmoid outputs) against labels: [rows].
@@ -228,35 +252,14 @@ pub fn quadratic_cost(
     rows: usize,
     classes: usize,
 ) -> Result<BatchStats> {
-    check_len("quadratic-cost outputs", a.len(), rows * classes)?;
-    check_len("quadratic-cost labels", labels.len(), rows)?;
-    let mut dz = dz;
-    if let Some(dz) = dz.as_deref() {
-        check_len("quadratic-cost gradient", dz.len(), rows * classes)?;
-    }
-    let mut stats = BatchStats::default();
-    let scale = 1.0 / rows as f32;
-    for r in 0..rows {
-        let out = &a[r * classes..(r + 1) * classes];
-        let label = labels[r] as usize;
-        if label >= classes {
-            return Err(Error::Config(format!("label {label} at row {r} is not below {classes} classes")));
-        }
-        let mut cost = 0.0;
-        for (j, &v) in out.iter().enumerate() {
-            let e = v - if j == label { 1.0 } else { 0.0 };
-            cost += 0.5 * e * e;
-        }
-        stats.loss_sum += cost;
-        stats.correct += u32::from(argmax(out) == label);
-        if let Some(dz) = dz.as_deref_mut() {
-            for (j, d) in dz[r * classes..(r + 1) * classes].iter_mut().enumerate() {
-                let v = out[j];
-                *d = (v - if j == label { 1.0 } else { 0.0 }) * v * (1.0 - v) * scale;
+    per_row_loss("quadratic-cost", dz, a, labels, rows, classes, |a, label, dz, scale| {
+        if let Some(dz) = dz {
+            for (j, d) in dz.iter_mut().enumerate() {
+                *d = (a[j] - one_hot(j, label)) * a[j] * (1.0 - a[j]) * scale;
             }
         }
-    }
-    Ok(stats)
+        a.iter().enumerate().map(|(j, &v)| 0.5 * (v - one_hot(j, label)).powi(2)).sum()
+    })
 }
 
 /// db: [outputs] = Σ_rows dz: [rows, outputs]
