@@ -10,9 +10,11 @@
 
 pub mod backend;
 pub mod bench;
+pub mod checkpoint;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod imaging;
 pub mod metrics;
 pub mod model;

@@ -120,6 +120,11 @@ impl<B: Backend> Trainer<B> {
         Ok(Trainer { backend, layout, config, data, train_full, train_rest, eval_full, eval_rest, epoch: 0 })
     }
 
+    /// The data set it trains and evaluates on.
+    pub fn data(&self) -> &Arc<Dataset> {
+        &self.data
+    }
+
     /// Training samples in one epoch.
     pub fn samples_per_epoch(&self) -> usize {
         self.data.train.len()

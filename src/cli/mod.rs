@@ -2,6 +2,8 @@
 //! This module belongs to the binary: `anyhow` errors, printing. The library does the work.
 
 pub mod bench;
+pub mod eval;
+pub mod resume;
 pub mod show;
 pub mod train;
 
@@ -106,10 +108,10 @@ pub struct OptimArgs {
     pub momentum: f32,
     /// Adam β1.
     #[arg(long, default_value_t = 0.9)]
-    beta1: f32,
+    pub beta1: f32,
     /// Adam β2.
     #[arg(long, default_value_t = 0.999)]
-    beta2: f32,
+    pub beta2: f32,
     /// Adam ε.
     #[arg(long, default_value_t = 1e-8)]
     pub eps: f32,

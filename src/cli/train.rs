@@ -4,13 +4,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{ArgMatches, Args};
 use gpu_mnist::data::Dataset;
 use gpu_mnist::metrics::MetricsWriter;
 use gpu_mnist::plot;
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::resume::{self, CheckpointArgs};
 use super::{load_data, make_backend, BackendArg, DataArgs, ModelArgs, OptimArgs};
 
 #[derive(Args)]
@@ -43,6 +44,8 @@ pub struct TrainArgs {
     /// epoch so that a stopped run still leaves its plot.
     #[arg(long, value_name = "PATH.svg")]
     pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub ckpt: CheckpointArgs,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -63,15 +66,21 @@ fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
 }
 
 /// Runs `gpu-mnist train`.
-pub fn run(args: TrainArgs) -> Result<()> {
+/// `matches` tells which flags were given (a resumed run takes the others from its checkpoint).
+pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
     let optimizer = args.optim.optimizer()?;
+    let resumed = args.ckpt.prepare()?;
     // Open the metrics file first: a path that cannot be written should fail now, not after an hour of training.
     let mut metrics = args.metrics.as_deref().map(MetricsWriter::create).transpose()?;
     let data = Arc::new(load_data(&args.data)?);
     let model = args.model.model(&data);
     let config =
         TrainConfig { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed, eval_batch: args.eval_batch };
+    let (model, optimizer, config) = match &resumed {
+        Some(ck) => resume::settings(ck, &args, matches, &data)?,
+        None => (model, optimizer, config),
+    };
     let layout = config.layout(&model, optimizer)?;
     let backend = make_backend(args.backend, &layout, data.clone())?;
     println!("backend: {}", backend.describe());
@@ -91,7 +100,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         plot::write_training_plot(path, &history, &title)?;
     }
     let mut trainer = Trainer::new(backend, layout, data.clone(), config)?;
-    for _ in 0..args.epochs {
+    if let (Some(ck), Some(path)) = (&resumed, &args.ckpt.resume) {
+        ck.restore(&mut trainer)?;
+        println!("resumed: {} at epoch {}/{}, step {}", path.display(), ck.epoch, args.epochs, ck.steps_done);
+    }
+    for _ in trainer.epoch..args.epochs {
         let bar = progress_bar(args.quiet, data.train.len(), trainer.epoch + 1, args.epochs);
         let m = trainer.epoch(&mut |p| {
             bar.set_position(p.samples as u64);
@@ -111,6 +124,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 eprintln!("warning: the plot was not updated: {e}");
             }
         }
+        args.ckpt.after_epoch(&mut trainer, args.epochs)?;
     }
     Ok(())
 }
