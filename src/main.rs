@@ -25,6 +25,8 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// Write a PNG grid of sample images with their labels.
     Show(cli::show::ShowArgs),
+    /// Classify pictures of digits (or clothes) with a saved model: the top classes and their probabilities.
+    Predict(cli::predict::PredictArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => cli::eval::run(args).context("evaluation failed"),
         Command::Bench(args) => cli::bench::run(args).context("benchmark failed"),
         Command::Show(args) => cli::show::run(args).context("show failed"),
+        Command::Predict(args) => cli::predict::run(args).context("prediction failed"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
-//! The binary's picture-making and data-set flags: `show`, `train --plot`, `--dataset fashion`, and `--data-dir` with
-//! an arbitrary IDX data set.
+//! The binary's pictures and data-set flags: `show`, `train --plot`, `predict`, `--dataset fashion`, and
+//! `--dataset idx` with an arbitrary IDX data set.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -177,4 +177,76 @@ fn any_idx_data_set_trains_with_classes_from_its_labels() {
     let stderr = fails(dir.path(), &["train", "--dataset", "mnist", "--data-dir", "bars"]);
     assert!(stderr.contains("5x6"), "{stderr}");
     assert!(fails(dir.path(), &["train", "--dataset", "idx"]).contains("--dataset idx needs --data-dir"));
+}
+
+/// Writes MNIST test digit `i` magnified 3× (nearest neighbour) as a PNG, dark ink on white paper.
+fn write_paper_digit(path: &Path, split: &gpu_mnist::data::LabeledImages, i: usize) {
+    let img = image::GrayImage::from_raw(28, 28, split.image(i).to_vec()).unwrap();
+    let mut big = image::imageops::resize(&img, 84, 84, image::imageops::FilterType::Nearest);
+    image::imageops::invert(&mut big);
+    big.save(path).unwrap();
+}
+
+/// `train --save` then `predict`: pictures at another size and polarity than MNIST's are converted, classified, and
+/// printed with their top-3 probabilities; a blank picture is an error for that picture only.
+#[test]
+fn predict_classifies_pictures_with_a_saved_model() {
+    use gpu_mnist::data::{self, DataSource, LoadOptions};
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["train", "--hidden", "64", "--epochs", "2", "--limit", "20000", "--save", "m.safetensors", "-q"]);
+    let mnist = data::load(&DataSource::Embedded, &LoadOptions::default()).unwrap();
+    let mut args = vec!["predict".to_owned(), "--model".into(), "m.safetensors".into()];
+    for i in 0..20 {
+        write_paper_digit(&dir.path().join(format!("d{i}.png")), &mnist.test, i);
+        args.push(format!("d{i}.png"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stdout = ok(dir.path(), &args);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 20, "{stdout}");
+    let mut right = 0;
+    for (i, line) in lines.iter().enumerate() {
+        // "d0.png: 7  (7 99.8%, 2 0.1%, 3 0.0%)"
+        let (name, rest) = line.split_once(": ").unwrap();
+        assert_eq!(name, format!("d{i}.png"));
+        let predicted: u8 = rest.split_whitespace().next().unwrap().parse().unwrap();
+        right += usize::from(predicted == mnist.test.labels[i]);
+        let ranked = rest.split_once('(').unwrap().1.trim_end_matches(')');
+        let probs: Vec<f64> = ranked
+            .split(", ")
+            .map(|r| r.split_whitespace().nth(1).unwrap().trim_end_matches('%').parse().unwrap())
+            .collect();
+        assert_eq!(probs.len(), 3, "{line}");
+        assert!(probs[0] >= probs[1] && probs[1] >= probs[2] && probs[0] <= 100.0, "{line}");
+    }
+    assert!(right >= 19, "{right} of 20 right:\n{stdout}");
+
+    // A blank picture fails alone: the others are still classified, the exit code says something failed.
+    image::GrayImage::from_pixel(50, 50, image::Luma([255])).save(dir.path().join("blank.png")).unwrap();
+    let out = gpu_mnist(dir.path(), &["predict", "--model", "m.safetensors", "d0.png", "blank.png"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success());
+    assert!(stdout.starts_with("d0.png: 7"), "{stdout}");
+    assert!(stderr.contains("blank.png") && stderr.contains("no digit found"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // No model, no pictures: clear errors.
+    assert!(fails(dir.path(), &["predict", "--model", "none.safetensors", "d0.png"]).contains("none.safetensors"));
+    assert!(fails(dir.path(), &["predict", "--model", "m.safetensors"]).contains("IMAGE"));
+}
+
+/// A Fashion-MNIST model names the classes.
+#[test]
+fn predict_names_fashion_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    if !have_fashion() {
+        return;
+    }
+    let args = ["train", "--dataset", "fashion", "--hidden", "64", "--epochs", "1", "--limit", "10000"];
+    ok(dir.path(), &[&args[..], &["--save", "f.safetensors", "-q"]].concat());
+    // The first test item is an ankle boot; show writes it as the model sees it, 28×28 (scale 1, no grid needed).
+    ok(dir.path(), &["show", "--dataset", "fashion", "--count", "1", "--scale", "1", "--out", "grid.png"]);
+    let grid = image::open(dir.path().join("grid.png")).unwrap().to_luma8();
+    image::imageops::crop_imm(&grid, 2, 2, 28, 28).to_image().save(dir.path().join("boot.png")).unwrap();
+    let stdout = ok(dir.path(), &["predict", "--model", "f.safetensors", "--as-is", "boot.png"]);
+    assert!(stdout.starts_with("boot.png: 9 Ankle boot  (9 Ankle boot "), "{stdout}");
 }

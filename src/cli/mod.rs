@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod eval;
+pub mod predict;
 pub mod resume;
 pub mod show;
 pub mod train;
