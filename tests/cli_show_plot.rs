@@ -249,4 +249,11 @@ fn predict_names_fashion_classes() {
     image::imageops::crop_imm(&grid, 2, 2, 28, 28).to_image().save(dir.path().join("boot.png")).unwrap();
     let stdout = ok(dir.path(), &["predict", "--model", "f.safetensors", "--as-is", "boot.png"]);
     assert!(stdout.starts_with("boot.png: 9 Ankle boot  (9 Ankle boot "), "{stdout}");
+
+    // eval finds Fashion-MNIST from the checkpoint, names the classes, and draws the confusion matrix.
+    let stdout = ok(dir.path(), &["eval", "--model", "f.safetensors", "--confusion-png", "confusion.png"]);
+    assert!(stdout.contains("data:    fashion-mnist: 10000 test samples"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("    9     1000 ") && l.ends_with("  Ankle boot")), "{stdout}");
+    let img = image::open(dir.path().join("confusion.png")).unwrap();
+    assert!(img.width() == img.height() && img.width() > 300, "{}×{}", img.width(), img.height());
 }
