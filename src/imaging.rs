@@ -116,6 +116,15 @@ pub fn digit_grid(split: &LabeledImages, indices: &[usize], columns: usize, scal
     if let Some(&bad) = indices.iter().find(|&&i| i >= split.len()) {
         return Err(Error::Config(format!("sample {bad} does not exist: the split has {} samples", split.len())));
     }
+    if split.images.len() != split.len() * split.pixels() {
+        return Err(Error::Config(format!(
+            "the split holds {} pixels for {} images of {}×{}",
+            split.images.len(),
+            split.len(),
+            split.rows,
+            split.cols
+        )));
+    }
     let (rows_px, cols_px) = (split.rows as u64, split.cols as u64);
     let s = u64::from(scale);
     let gap = u64::from(2 * scale);

@@ -245,6 +245,9 @@ fn digit_grid_has_the_cells_and_labels() {
     assert!(strip.into_iter().any(|(x, y)| grid.get_pixel(x, y)[0] == 255));
     assert!(digit_grid(&split, &[5], 2, 1).is_err());
     assert!(digit_grid(&split, &[0], 0, 1).is_err());
+    // Pixels and labels that disagree are an error, not a panic.
+    let short = LabeledImages { images: vec![0; 10], ..split };
+    assert!(digit_grid(&short, &[0], 2, 1).is_err());
 }
 
 #[test]
