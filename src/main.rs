@@ -42,6 +42,11 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Ctrl-C: the conventional 128 + SIGINT, after the work was saved.
+        Err(e) if matches!(e.downcast_ref(), Some(gpu_mnist::Error::Interrupted { .. })) => {
+            eprintln!("stopped: {}", e.root_cause());
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -38,6 +38,22 @@ impl CheckpointArgs {
         Ok(self.resume.as_deref().map(Checkpoint::load).transpose()?)
     }
 
+    /// After an interruption: saves the state as it is (mid-epoch; `--resume` continues from that step) and says how
+    /// to resume.
+    pub fn on_interrupt<B: Backend>(&self, trainer: &mut Trainer<B>) -> Result<()> {
+        if let Some(path) = &self.save {
+            let ck = Checkpoint::capture(trainer)?;
+            ck.save(path)?;
+            eprintln!(
+                "saved:   {} (step {}); continue with --resume {}",
+                path.display(),
+                ck.steps_done,
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
     /// Saves after an epoch if --save-every says so, or if it was the last one.
     pub fn after_epoch<B: Backend>(&self, trainer: &mut Trainer<B>, epochs: usize) -> Result<()> {
         let Some(path) = &self.save else { return Ok(()) };

@@ -1,9 +1,10 @@
 //! `gpu-mnist train`: train, print a line per epoch, write metrics.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{ArgMatches, Args};
 use gpu_mnist::data::Dataset;
 use gpu_mnist::metrics::MetricsWriter;
@@ -100,19 +101,29 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         plot::write_training_plot(path, &history, &title)?;
     }
     let mut trainer = Trainer::new(backend, layout, data.clone(), config)?;
+    trainer.stop_when(stop_on_signal()?);
     if let (Some(ck), Some(path)) = (&resumed, &args.ckpt.resume) {
         ck.restore(&mut trainer)?;
         println!("resumed: {} at epoch {}/{}, step {}", path.display(), ck.epoch, args.epochs, ck.steps_done);
     }
     for _ in trainer.epoch..args.epochs {
         let bar = progress_bar(args.quiet, data.train.len(), trainer.epoch + 1, args.epochs);
-        let m = trainer.epoch(&mut |p| {
+        let result = trainer.epoch(&mut |p| {
             bar.set_position(p.samples as u64);
             let rate = p.samples as f64 / bar.elapsed().as_secs_f64().max(1e-9);
             bar.set_message(format!("loss {:.4}  {rate:.0} samples/s", p.stats.loss()));
-        })?;
+        });
         // The bar is cleared before anything is printed, so the lines and the bar never tear each other.
         bar.finish_and_clear();
+        let m = match result {
+            Err(e @ gpu_mnist::Error::Interrupted { .. }) => {
+                // The step in flight has finished: keep the work (checkpoint; the metrics file already holds every
+                // completed epoch) and let main exit with 130.
+                args.ckpt.on_interrupt(&mut trainer)?;
+                return Err(e.into());
+            }
+            r => r?,
+        };
         println!("{}", epoch_line(&m, args.epochs));
         if let Some(w) = metrics.as_mut() {
             w.write(&m)?;
@@ -145,6 +156,21 @@ fn data_line(data: &Dataset) -> String {
         line.push_str(&format!(", {}×{} images", data.train.rows, data.train.cols));
     }
     line
+}
+
+/// A flag set by the first Ctrl-C (SIGINT) or SIGTERM, so training stops cleanly after the current step; a second
+/// signal exits at once with 130.
+fn stop_on_signal() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = flag.clone();
+    ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: finishing the current step (press Ctrl-C again to quit at once)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(flag)
 }
 
 /// A bar on stderr, drawn only when stderr is a terminal (indicatif hides it otherwise) and not `--quiet`.
