@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use clap::{ArgMatches, Args};
@@ -101,19 +101,23 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         plot::write_training_plot(path, &history, &title)?;
     }
     let mut trainer = Trainer::new(backend, layout, data.clone(), config)?;
-    trainer.stop_when(stop_on_signal()?);
+    // The bar being drawn, if any: the signal handler prints through it so its notice does not tear the bar.
+    let live_bar: Arc<Mutex<Option<ProgressBar>>> = Arc::default();
+    trainer.stop_when(stop_on_signal(live_bar.clone())?);
     if let (Some(ck), Some(path)) = (&resumed, &args.ckpt.resume) {
         ck.restore(&mut trainer)?;
         println!("resumed: {} at epoch {}/{}, step {}", path.display(), ck.epoch, args.epochs, ck.steps_done);
     }
     for _ in trainer.epoch..args.epochs {
         let bar = progress_bar(args.quiet, data.train.len(), trainer.epoch + 1, args.epochs);
+        set_live(&live_bar, Some(bar.clone()));
         let result = trainer.epoch(&mut |p| {
             bar.set_position(p.samples as u64);
             let rate = p.samples as f64 / bar.elapsed().as_secs_f64().max(1e-9);
             bar.set_message(format!("loss {:.4}  {rate:.0} samples/s", p.stats.loss()));
         });
         // The bar is cleared before anything is printed, so the lines and the bar never tear each other.
+        set_live(&live_bar, None);
         bar.finish_and_clear();
         let m = match result {
             Err(e @ gpu_mnist::Error::Interrupted { .. }) => {
@@ -158,16 +162,27 @@ fn data_line(data: &Dataset) -> String {
     line
 }
 
+/// Records which progress bar is on screen (`None` between epochs).
+fn set_live(slot: &Mutex<Option<ProgressBar>>, bar: Option<ProgressBar>) {
+    // A poisoned lock only means a panic elsewhere; the slot itself is always valid.
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+}
+
 /// A flag set by the first Ctrl-C (SIGINT) or SIGTERM, so training stops cleanly after the current step; a second
-/// signal exits at once with 130.
-fn stop_on_signal() -> Result<Arc<AtomicBool>> {
+/// signal exits at once with 130. The notice goes through the bar on screen (`live_bar`), if any, so it does not tear
+/// it.
+fn stop_on_signal(live_bar: Arc<Mutex<Option<ProgressBar>>>) -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let seen = flag.clone();
     ctrlc::set_handler(move || {
         if seen.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\ninterrupt: finishing the current step (press Ctrl-C again to quit at once)");
+        let notice = || eprintln!("interrupt: finishing the current step (press Ctrl-C again to quit at once)");
+        match live_bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(bar) => bar.suspend(notice),
+            None => notice(),
+        }
     })
     .context("cannot install the Ctrl-C handler")?;
     Ok(flag)
