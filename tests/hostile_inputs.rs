@@ -206,7 +206,8 @@ fn hostile_checkpoints() {
     let st = SafeTensors::deserialize(&good).unwrap();
 
     // Rewrites ok.st with `change` applied to each (name, dtype, shape, bytes).
-    let rewrite = |change: &dyn Fn(&str, &mut Dtype, &mut Vec<usize>, &mut Vec<u8>)| -> Vec<u8> {
+    type Change<'a> = &'a dyn Fn(&str, &mut Dtype, &mut Vec<usize>, &mut Vec<u8>);
+    let rewrite = |change: Change| -> Vec<u8> {
         let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
             .tensors()
             .into_iter()
