@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod optim;
