@@ -5,8 +5,10 @@
 //! - [`counters`]: the GPU-resident cursors, step count and statistics.
 //! - [`params`]: the kernels' uniform structs.
 //! - [`backend`]: [`GpuBackend`], the [`crate::backend::Backend`] that runs plans on the GPU.
+//! - [`check`]: every kernel compared with its CPU twin in [`crate::cpu::ops`] (the `check` command and the tests).
 
 pub mod backend;
+pub mod check;
 pub mod context;
 pub mod counters;
 pub mod kernels;
