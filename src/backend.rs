@@ -74,3 +74,43 @@ pub trait Backend {
     /// How many steps the training loop should run between two looks at the statistics (progress, divergence).
     fn steps_per_check(&self) -> usize;
 }
+
+/// A boxed backend is a backend, so the CLI can pick one at run time and hand it to the generic training loop.
+impl<B: Backend + ?Sized> Backend for Box<B> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn prepare(&mut self, plan: &Plan) -> Result<PlanId> {
+        (**self).prepare(plan)
+    }
+    fn begin_epoch(&mut self, split: Split, order: &[u32]) -> Result<()> {
+        (**self).begin_epoch(split, order)
+    }
+    fn run(&mut self, plan: PlanId, steps: usize) -> Result<()> {
+        (**self).run(plan, steps)
+    }
+    fn stats(&mut self, split: Split) -> Result<Stats> {
+        (**self).stats(split)
+    }
+    fn write_params(&mut self, params: &Params) -> Result<()> {
+        (**self).write_params(params)
+    }
+    fn read_params(&mut self) -> Result<Params> {
+        (**self).read_params()
+    }
+    fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>> {
+        (**self).read_buffer(id)
+    }
+    fn write_buffer(&mut self, id: BufId, data: &[f32]) -> Result<()> {
+        (**self).write_buffer(id, data)
+    }
+    fn steps_done(&mut self) -> Result<u64> {
+        (**self).steps_done()
+    }
+    fn set_steps_done(&mut self, steps: u64) -> Result<()> {
+        (**self).set_steps_done(steps)
+    }
+    fn steps_per_check(&self) -> usize {
+        (**self).steps_per_check()
+    }
+}

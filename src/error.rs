@@ -50,9 +50,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An `Io` error for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }

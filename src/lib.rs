@@ -6,6 +6,7 @@
 //! description — [`cpu`] directly (the reference); [`train`] drives epochs over any backend.
 
 pub mod backend;
+pub mod bench;
 pub mod cpu;
 pub mod data;
 pub mod error;

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::train::EpochMetrics;
 
 enum Format {
-    Csv(csv::Writer<File>),
+    Csv(Box<csv::Writer<File>>),
     JsonLines(BufWriter<File>),
 }
 
@@ -22,18 +22,13 @@ impl MetricsWriter {
     /// Creates (truncates) `path` now, so an unwritable path fails before training starts.
     pub fn create(path: &Path) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let csv = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         let format = if csv {
-            Format::Csv(csv::Writer::from_writer(file))
+            Format::Csv(Box::new(csv::Writer::from_writer(file)))
         } else {
             Format::JsonLines(BufWriter::new(file))
         };
-        Ok(MetricsWriter {
-            path: path.to_owned(),
-            format,
-        })
+        Ok(MetricsWriter { path: path.to_owned(), format })
     }
 
     /// Appends one epoch and flushes it to the file.
@@ -41,13 +36,11 @@ impl MetricsWriter {
         let io = |e: std::io::Error| Error::io(&self.path, e);
         match &mut self.format {
             Format::Csv(w) => {
-                w.serialize(m)
-                    .map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
+                w.serialize(m).map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
                 w.flush().map_err(io)
             }
             Format::JsonLines(w) => {
-                serde_json::to_writer(&mut *w, m)
-                    .map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
+                serde_json::to_writer(&mut *w, m).map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
                 w.write_all(b"\n").map_err(io)?;
                 w.flush().map_err(io)
             }

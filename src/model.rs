@@ -15,9 +15,7 @@ pub fn rng(seed: u64) -> Rng {
 }
 
 /// The non-linearity of the hidden layers (and, with the quadratic cost, of the output layer).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
     /// a = z (the output layer with softmax cross-entropy: softmax lives in the loss).
@@ -54,9 +52,7 @@ impl Activation {
 }
 
 /// The cost function.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Loss {
     /// Softmax cross-entropy on the output logits (PyTorch's `CrossEntropyLoss`).
@@ -108,14 +104,10 @@ impl ModelConfig {
             )));
         }
         if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
-            return Err(Error::Config(format!(
-                "hidden layer {i} has width 0; give widths ≥ 1, e.g. --hidden 512,512"
-            )));
+            return Err(Error::Config(format!("hidden layer {i} has width 0; give widths ≥ 1, e.g. --hidden 512,512")));
         }
         if self.activation == Activation::Identity {
-            return Err(Error::Config(
-                "the hidden activation must be relu, sigmoid or tanh".into(),
-            ));
+            return Err(Error::Config("the hidden activation must be relu, sigmoid or tanh".into()));
         }
         Ok(())
     }
@@ -196,39 +188,27 @@ impl Params {
             let n = inputs * outputs;
             let weight: Vec<f32> = if model.layer_activation(l) == Activation::Relu {
                 let std = (2.0 / inputs as f64).sqrt() as f32;
-                let normal =
-                    Normal::new(0.0f32, std).map_err(|e| Error::Config(format!("He init: {e}")))?;
+                let normal = Normal::new(0.0f32, std).map_err(|e| Error::Config(format!("He init: {e}")))?;
                 (0..n).map(|_| normal.sample(rng)).collect()
             } else {
                 let bound = (6.0 / (inputs + outputs) as f64).sqrt() as f32;
-                let uniform = Uniform::new_inclusive(-bound, bound)
-                    .map_err(|e| Error::Config(format!("Glorot init: {e}")))?;
+                let uniform =
+                    Uniform::new_inclusive(-bound, bound).map_err(|e| Error::Config(format!("Glorot init: {e}")))?;
                 (0..n).map(|_| uniform.sample(rng)).collect()
             };
-            layers.push(Layer {
-                weight,
-                bias: vec![0.0; outputs],
-                inputs,
-                outputs,
-            });
+            layers.push(Layer { weight, bias: vec![0.0; outputs], inputs, outputs });
         }
         Ok(Params { layers })
     }
 
     /// Every parameter tensor in order (w0, b0, w1, b1, …), the order used by plans and checkpoints.
     pub fn tensors(&self) -> Vec<&[f32]> {
-        self.layers
-            .iter()
-            .flat_map(|l| [l.weight.as_slice(), l.bias.as_slice()])
-            .collect()
+        self.layers.iter().flat_map(|l| [l.weight.as_slice(), l.bias.as_slice()]).collect()
     }
 
     /// Mutable twin of [`Params::tensors`].
     pub fn tensors_mut(&mut self) -> Vec<&mut Vec<f32>> {
-        self.layers
-            .iter_mut()
-            .flat_map(|l| [&mut l.weight, &mut l.bias])
-            .collect()
+        self.layers.iter_mut().flat_map(|l| [&mut l.weight, &mut l.bias]).collect()
     }
 
     /// The largest `|a − b|` over all parameters (for parity tests and reports).

@@ -42,9 +42,7 @@ impl Optimizer {
     /// The learning rate.
     pub fn lr(&self) -> f32 {
         match *self {
-            Optimizer::Sgd { lr } | Optimizer::Momentum { lr, .. } | Optimizer::Adam { lr, .. } => {
-                lr
-            }
+            Optimizer::Sgd { lr } | Optimizer::Momentum { lr, .. } | Optimizer::Adam { lr, .. } => lr,
         }
     }
 
@@ -62,12 +60,7 @@ impl Optimizer {
         match *self {
             Optimizer::Sgd { lr } => format!("sgd lr={lr}"),
             Optimizer::Momentum { lr, momentum } => format!("momentum lr={lr} momentum={momentum}"),
-            Optimizer::Adam {
-                lr,
-                beta1,
-                beta2,
-                eps,
-            } => format!("adam lr={lr} betas=({beta1}, {beta2}) eps={eps}"),
+            Optimizer::Adam { lr, beta1, beta2, eps } => format!("adam lr={lr} betas=({beta1}, {beta2}) eps={eps}"),
         }
     }
 }

@@ -112,81 +112,28 @@ pub struct Layout {
 pub enum Op {
     /// x: [rows, features] = pixels[order[cursor + r]] / 255, and the batch labels: [rows] = labels[order[cursor + r]],
     /// where `order` is the split's sample order (shuffled per epoch for train) and `cursor` its position.
-    Gather {
-        x: BufId,
-        split: Split,
-        rows: usize,
-        features: usize,
-    },
+    Gather { x: BufId, split: Split, rows: usize, features: usize },
     /// y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: [outputs])
-    Linear {
-        y: BufId,
-        x: BufId,
-        w: BufId,
-        b: BufId,
-        act: Activation,
-        rows: usize,
-        inputs: usize,
-        outputs: usize,
-    },
+    Linear { y: BufId, x: BufId, w: BufId, b: BufId, act: Activation, rows: usize, inputs: usize, outputs: usize },
     /// Softmax cross-entropy of logits: [rows, classes] against the batch labels. Adds Σ loss and the number of
     /// correct argmax predictions to the split's statistics; if `dz` is given, dz: [rows, classes] =
     /// (softmax(logits) − onehot(label)) / rows, the gradient of the batch's mean loss.
-    SoftmaxXent {
-        dz: Option<BufId>,
-        logits: BufId,
-        split: Split,
-        rows: usize,
-        classes: usize,
-    },
+    SoftmaxXent { dz: Option<BufId>, logits: BufId, split: Split, rows: usize, classes: usize },
     /// Quadratic cost ½‖a − onehot(label)‖² of a: [rows, classes] = σ(z), the sigmoid output layer. Adds Σ cost and
     /// correct argmax predictions to the split's statistics; if `dz` is given, dz: [rows, classes] =
     /// (a − onehot) ⊙ a(1 − a) / rows, the gradient of the batch's mean cost with respect to z.
-    QuadraticCost {
-        dz: Option<BufId>,
-        a: BufId,
-        split: Split,
-        rows: usize,
-        classes: usize,
-    },
+    QuadraticCost { dz: Option<BufId>, a: BufId, split: Split, rows: usize, classes: usize },
     /// db: [outputs] = Σ_rows dz: [rows, outputs]
-    BiasGrad {
-        db: BufId,
-        dz: BufId,
-        rows: usize,
-        outputs: usize,
-    },
+    BiasGrad { db: BufId, dz: BufId, rows: usize, outputs: usize },
     /// dw: [outputs, inputs] = dz: [rows, outputs]ᵀ · x: [rows, inputs]
-    WeightGrad {
-        dw: BufId,
-        dz: BufId,
-        x: BufId,
-        rows: usize,
-        inputs: usize,
-        outputs: usize,
-    },
+    WeightGrad { dw: BufId, dz: BufId, x: BufId, rows: usize, inputs: usize, outputs: usize },
     /// dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′, where act′ is the derivative of
     /// the previous layer's activation written in terms of its output x: [rows, inputs]
     /// (relu: x > 0; sigmoid: x(1 − x); tanh: 1 − x²).
-    InputGrad {
-        dx: BufId,
-        dz: BufId,
-        w: BufId,
-        x: BufId,
-        act: Activation,
-        rows: usize,
-        inputs: usize,
-        outputs: usize,
-    },
+    InputGrad { dx: BufId, dz: BufId, w: BufId, x: BufId, act: Activation, rows: usize, inputs: usize, outputs: usize },
     /// param: [len] updated from grad: [len] with `optimizer`, state buffers as [`Optimizer::state_tensors`]
     /// says; Adam's step t is the number of train steps already taken + 1.
-    Update {
-        param: BufId,
-        state: [Option<BufId>; 2],
-        grad: BufId,
-        optimizer: Optimizer,
-        len: usize,
-    },
+    Update { param: BufId, state: [Option<BufId>; 2], grad: BufId, optimizer: Optimizer, len: usize },
     /// The split's cursor += rows; for [`Split::Train`] the step counter += 1. Always the last op of a step.
     Advance { split: Split, rows: usize },
 }
@@ -217,51 +164,20 @@ impl Layout {
             let d = add(format!("d{}", l + 1), max_rows * outputs, Role::Delta);
             let w = add(format!("layers.{l}.weight"), outputs * inputs, Role::Param);
             let b = add(format!("layers.{l}.bias"), outputs, Role::Param);
-            let gw = add(
-                format!("layers.{l}.weight.grad"),
-                outputs * inputs,
-                Role::Grad,
-            );
+            let gw = add(format!("layers.{l}.weight.grad"), outputs * inputs, Role::Grad);
             let gb = add(format!("layers.{l}.bias.grad"), outputs, Role::Grad);
             let mut sw = [None, None];
             let mut sb = [None, None];
             for s in 0..optimizer.state_tensors() {
                 let state = ["state0", "state1"][s];
-                sw[s] = Some(add(
-                    format!("layers.{l}.weight.{state}"),
-                    outputs * inputs,
-                    Role::State,
-                ));
-                sb[s] = Some(add(
-                    format!("layers.{l}.bias.{state}"),
-                    outputs,
-                    Role::State,
-                ));
+                sw[s] = Some(add(format!("layers.{l}.weight.{state}"), outputs * inputs, Role::State));
+                sb[s] = Some(add(format!("layers.{l}.bias.{state}"), outputs, Role::State));
             }
             let act = model.layer_activation(l);
-            layers.push(LayerBufs {
-                inputs,
-                outputs,
-                act,
-                x,
-                a,
-                d,
-                w,
-                b,
-                gw,
-                gb,
-                sw,
-                sb,
-            });
+            layers.push(LayerBufs { inputs, outputs, act, x, a, d, w, b, gw, gb, sw, sb });
             x = a;
         }
-        Layout {
-            model: model.clone(),
-            optimizer,
-            max_rows,
-            buffers,
-            layers,
-        }
+        Layout { model: model.clone(), optimizer, max_rows, buffers, layers }
     }
 
     /// The buffer holding the network's output (logits, or sigmoid outputs with the quadratic cost).
@@ -277,12 +193,7 @@ impl Layout {
                 self.max_rows
             )));
         }
-        let mut ops = vec![Op::Gather {
-            x: 0,
-            split,
-            rows,
-            features: self.model.inputs,
-        }];
+        let mut ops = vec![Op::Gather { x: 0, split, rows, features: self.model.inputs }];
         // Forward: each layer's output feeds the next.
         for l in &self.layers {
             ops.push(Op::Linear {
@@ -300,39 +211,15 @@ impl Layout {
         let last = self.layers[self.layers.len() - 1];
         let (classes, dz) = (last.outputs, train.then_some(last.d));
         ops.push(match self.model.loss {
-            crate::model::Loss::Xent => Op::SoftmaxXent {
-                dz,
-                logits: last.a,
-                split,
-                rows,
-                classes,
-            },
-            crate::model::Loss::Mse => Op::QuadraticCost {
-                dz,
-                a: last.a,
-                split,
-                rows,
-                classes,
-            },
+            crate::model::Loss::Xent => Op::SoftmaxXent { dz, logits: last.a, split, rows, classes },
+            crate::model::Loss::Mse => Op::QuadraticCost { dz, a: last.a, split, rows, classes },
         });
         if train {
             // Backward, last layer first: gradients of w and b, then the delta of the layer below.
             for (i, l) in self.layers.iter().enumerate().rev() {
                 let (rows, inputs, outputs) = (rows, l.inputs, l.outputs);
-                ops.push(Op::WeightGrad {
-                    dw: l.gw,
-                    dz: l.d,
-                    x: l.x,
-                    rows,
-                    inputs,
-                    outputs,
-                });
-                ops.push(Op::BiasGrad {
-                    db: l.gb,
-                    dz: l.d,
-                    rows,
-                    outputs,
-                });
+                ops.push(Op::WeightGrad { dw: l.gw, dz: l.d, x: l.x, rows, inputs, outputs });
+                ops.push(Op::BiasGrad { db: l.gb, dz: l.d, rows, outputs });
                 if i > 0 {
                     let below = self.layers[i - 1];
                     ops.push(Op::InputGrad {
@@ -351,20 +238,8 @@ impl Layout {
             let optimizer = self.optimizer;
             for l in &self.layers {
                 let w_len = l.inputs * l.outputs;
-                ops.push(Op::Update {
-                    param: l.w,
-                    state: l.sw,
-                    grad: l.gw,
-                    optimizer,
-                    len: w_len,
-                });
-                ops.push(Op::Update {
-                    param: l.b,
-                    state: l.sb,
-                    grad: l.gb,
-                    optimizer,
-                    len: l.outputs,
-                });
+                ops.push(Op::Update { param: l.w, state: l.sw, grad: l.gw, optimizer, len: w_len });
+                ops.push(Op::Update { param: l.b, state: l.sb, grad: l.gb, optimizer, len: l.outputs });
             }
         }
         ops.push(Op::Advance { split, rows });
@@ -388,10 +263,6 @@ impl Layout {
 
     /// The optimizer-state buffers, in a fixed order (per layer: w state0, b state0, w state1, b state1).
     pub fn state_buffers(&self) -> Vec<BufId> {
-        self.layers
-            .iter()
-            .flat_map(|l| [l.sw[0], l.sb[0], l.sw[1], l.sb[1]])
-            .flatten()
-            .collect()
+        self.layers.iter().flat_map(|l| [l.sw[0], l.sb[0], l.sw[1], l.sb[1]]).flatten().collect()
     }
 }

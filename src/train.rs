@@ -33,11 +33,7 @@ impl TrainConfig {
         if self.batch_size == 0 || self.eval_batch == 0 {
             return Err(Error::Config("--batch-size must be at least 1".into()));
         }
-        Ok(Layout::new(
-            model,
-            optimizer,
-            self.batch_size.max(self.eval_batch),
-        ))
+        Ok(Layout::new(model, optimizer, self.batch_size.max(self.eval_batch)))
     }
 }
 
@@ -103,17 +99,10 @@ pub struct Trainer<B: Backend> {
 
 impl<B: Backend> Trainer<B> {
     /// Prepares the step plans on `backend` and loads the seeded initial weights.
-    pub fn new(
-        mut backend: B,
-        layout: Layout,
-        data: Arc<Dataset>,
-        config: TrainConfig,
-    ) -> Result<Self> {
+    pub fn new(mut backend: B, layout: Layout, data: Arc<Dataset>, config: TrainConfig) -> Result<Self> {
         let (n_train, n_test) = (data.train.len(), data.test.len());
         if n_train == 0 || n_test == 0 {
-            return Err(Error::Config(format!(
-                "need training and test samples, got {n_train} and {n_test}"
-            )));
+            return Err(Error::Config(format!("need training and test samples, got {n_train} and {n_test}")));
         }
         let b = config.batch_size.min(n_train);
         let e = config.eval_batch.min(n_test);
@@ -128,17 +117,31 @@ impl<B: Backend> Trainer<B> {
             r => Some(backend.prepare(&layout.eval_step(Split::Test, r)?)?),
         };
         backend.write_params(&initial_params(&layout.model, config.seed)?)?;
-        Ok(Trainer {
-            backend,
-            layout,
-            config,
-            data,
-            train_full,
-            train_rest,
-            eval_full,
-            eval_rest,
-            epoch: 0,
-        })
+        Ok(Trainer { backend, layout, config, data, train_full, train_rest, eval_full, eval_rest, epoch: 0 })
+    }
+
+    /// Training samples in one epoch.
+    pub fn samples_per_epoch(&self) -> usize {
+        self.data.train.len()
+    }
+
+    /// Runs `steps` training steps (at most one epoch) to warm the backend up, then puts the initial weights, zeroed
+    /// optimizer state and a zero step counter back, so what follows is the same run as without the warm-up.
+    pub fn warm_up(&mut self, steps: usize) -> Result<()> {
+        let n = self.data.train.len();
+        let steps = steps.min(n / self.config.batch_size.min(n));
+        if steps == 0 {
+            return Ok(());
+        }
+        let order: Vec<u32> = (0..n as u32).collect();
+        self.backend.begin_epoch(Split::Train, &order)?;
+        self.backend.run(self.train_full, steps)?;
+        self.backend.stats(Split::Train)?; // waits for the GPU
+        self.backend.write_params(&initial_params(&self.layout.model, self.config.seed)?)?;
+        for id in self.layout.state_buffers() {
+            self.backend.write_buffer(id, &vec![0.0; self.layout.buffers[id].len])?;
+        }
+        self.backend.set_steps_done(0)
     }
 
     /// Trains one epoch and evaluates on the test set.
@@ -174,21 +177,13 @@ impl<B: Backend> Trainer<B> {
             self.backend.run(self.train_full, steps)?;
             done += steps;
             let stats = self.checked_stats(done)?;
-            on_progress(Progress {
-                samples: done * b,
-                total: n,
-                stats,
-            });
+            on_progress(Progress { samples: done * b, total: n, stats });
         }
         if let Some(rest) = self.train_rest {
             self.backend.run(rest, 1)?;
         }
         let stats = self.checked_stats(done + 1)?;
-        on_progress(Progress {
-            samples: n,
-            total: n,
-            stats,
-        });
+        on_progress(Progress { samples: n, total: n, stats });
         Ok(stats)
     }
 
@@ -196,11 +191,7 @@ impl<B: Backend> Trainer<B> {
     fn checked_stats(&mut self, step: usize) -> Result<Stats> {
         let stats = self.backend.stats(Split::Train)?;
         if !stats.loss_sum.is_finite() {
-            return Err(Error::Diverged {
-                epoch: self.epoch + 1,
-                step,
-                loss: stats.loss_sum,
-            });
+            return Err(Error::Diverged { epoch: self.epoch + 1, step, loss: stats.loss_sum });
         }
         Ok(stats)
     }

@@ -68,12 +68,7 @@ impl CpuBackend {
     /// Executes one op with its reference function.
     fn execute(&mut self, op: &Op) -> Result<()> {
         match *op {
-            Op::Gather {
-                x,
-                split,
-                rows,
-                features,
-            } => {
+            Op::Gather { x, split, rows, features } => {
                 let cursor = &self.cursors[split.index()];
                 let range = cursor.position..cursor.position + rows;
                 if range.end > cursor.order.len() {
@@ -86,29 +81,12 @@ impl CpuBackend {
                 let mut labels = std::mem::take(&mut self.labels);
                 let src = self.split_data(split);
                 let order = &self.cursors[split.index()].order[range];
-                let result = ops::gather(
-                    &mut out,
-                    &mut labels,
-                    &src.images,
-                    &src.labels,
-                    order,
-                    rows,
-                    features,
-                );
+                let result = ops::gather(&mut out, &mut labels, &src.images, &src.labels, order, rows, features);
                 self.labels = labels;
                 self.put(x, out);
                 result
             }
-            Op::Linear {
-                y,
-                x,
-                w,
-                b,
-                act,
-                rows,
-                inputs,
-                outputs,
-            } => {
+            Op::Linear { y, x, w, b, act, rows, inputs, outputs } => {
                 let mut out = self.take(y);
                 let r = ops::linear(
                     &mut out,
@@ -123,89 +101,37 @@ impl CpuBackend {
                 self.put(y, out);
                 r
             }
-            Op::SoftmaxXent {
-                dz,
-                logits,
-                split,
-                rows,
-                classes,
-            } => {
+            Op::SoftmaxXent { dz, logits, split, rows, classes } => {
                 let mut grad = dz.map(|d| self.take(d));
-                let r = ops::softmax_xent(
-                    grad.as_deref_mut(),
-                    &self.buffers[logits],
-                    &self.labels,
-                    rows,
-                    classes,
-                );
+                let r = ops::softmax_xent(grad.as_deref_mut(), &self.buffers[logits], &self.labels, rows, classes);
                 if let (Some(d), Some(g)) = (dz, grad) {
                     self.put(d, g);
                 }
                 self.add_stats(split, rows, r?);
                 Ok(())
             }
-            Op::QuadraticCost {
-                dz,
-                a,
-                split,
-                rows,
-                classes,
-            } => {
+            Op::QuadraticCost { dz, a, split, rows, classes } => {
                 let mut grad = dz.map(|d| self.take(d));
-                let r = ops::quadratic_cost(
-                    grad.as_deref_mut(),
-                    &self.buffers[a],
-                    &self.labels,
-                    rows,
-                    classes,
-                );
+                let r = ops::quadratic_cost(grad.as_deref_mut(), &self.buffers[a], &self.labels, rows, classes);
                 if let (Some(d), Some(g)) = (dz, grad) {
                     self.put(d, g);
                 }
                 self.add_stats(split, rows, r?);
                 Ok(())
             }
-            Op::BiasGrad {
-                db,
-                dz,
-                rows,
-                outputs,
-            } => {
+            Op::BiasGrad { db, dz, rows, outputs } => {
                 let mut out = self.take(db);
                 let r = ops::bias_grad(&mut out, &self.buffers[dz], rows, outputs);
                 self.put(db, out);
                 r
             }
-            Op::WeightGrad {
-                dw,
-                dz,
-                x,
-                rows,
-                inputs,
-                outputs,
-            } => {
+            Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => {
                 let mut out = self.take(dw);
-                let r = ops::weight_grad(
-                    &mut out,
-                    &self.buffers[dz],
-                    &self.buffers[x],
-                    rows,
-                    inputs,
-                    outputs,
-                );
+                let r = ops::weight_grad(&mut out, &self.buffers[dz], &self.buffers[x], rows, inputs, outputs);
                 self.put(dw, out);
                 r
             }
-            Op::InputGrad {
-                dx,
-                dz,
-                w,
-                x,
-                act,
-                rows,
-                inputs,
-                outputs,
-            } => {
+            Op::InputGrad { dx, dz, w, x, act, rows, inputs, outputs } => {
                 let mut out = self.take(dx);
                 let r = ops::input_grad(
                     &mut out,
@@ -220,13 +146,7 @@ impl CpuBackend {
                 self.put(dx, out);
                 r
             }
-            Op::Update {
-                param,
-                state,
-                grad,
-                optimizer,
-                len,
-            } => {
+            Op::Update { param, state, grad, optimizer, len } => {
                 let mut p = self.take(param);
                 let mut s0 = state[0].map(|s| self.take(s));
                 let mut s1 = state[1].map(|s| self.take(s));
@@ -265,16 +185,12 @@ impl CpuBackend {
 
     fn check_buffer(&self, id: BufId, len: Option<usize>) -> Result<()> {
         let Some(desc) = self.layout.buffers.get(id) else {
-            return Err(Error::Config(format!(
-                "no buffer {id} in a layout of {}",
-                self.layout.buffers.len()
-            )));
+            return Err(Error::Config(format!("no buffer {id} in a layout of {}", self.layout.buffers.len())));
         };
         match len {
-            Some(len) if len != desc.len => Err(Error::Config(format!(
-                "buffer {} holds {} values, got {len}",
-                desc.name, desc.len
-            ))),
+            Some(len) if len != desc.len => {
+                Err(Error::Config(format!("buffer {} holds {} values, got {len}", desc.name, desc.len)))
+            }
             _ => Ok(()),
         }
     }
@@ -282,8 +198,18 @@ impl CpuBackend {
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        let threads = std::env::var("MATMUL_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
-        format!("cpu (matrixmultiply, MATMUL_NUM_THREADS={threads})")
+        let model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                let line = info.lines().find(|l| l.starts_with("model name"))?.to_owned();
+                Some(line.split(':').nth(1)?.trim().to_owned())
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match std::env::var("MATMUL_NUM_THREADS") {
+            Ok(t) => format!("cpu ({model}, {cores} cores, MATMUL_NUM_THREADS={t})"),
+            Err(_) => format!("cpu ({model}, {cores} cores)"),
+        }
     }
 
     fn prepare(&mut self, plan: &Plan) -> Result<PlanId> {
@@ -294,14 +220,9 @@ impl Backend for CpuBackend {
     fn begin_epoch(&mut self, split: Split, order: &[u32]) -> Result<()> {
         let n = self.split_data(split).len();
         if let Some(&bad) = order.iter().find(|&&i| i as usize >= n) {
-            return Err(Error::Config(format!(
-                "{split:?} order names sample {bad}, but the split has {n}"
-            )));
+            return Err(Error::Config(format!("{split:?} order names sample {bad}, but the split has {n}")));
         }
-        self.cursors[split.index()] = Cursor {
-            order: order.to_vec(),
-            ..Cursor::default()
-        };
+        self.cursors[split.index()] = Cursor { order: order.to_vec(), ..Cursor::default() };
         Ok(())
     }
 
@@ -327,11 +248,7 @@ impl Backend for CpuBackend {
         let ids = self.layout.param_buffers();
         let tensors = params.tensors();
         if tensors.len() != ids.len() {
-            return Err(Error::Config(format!(
-                "the model has {} parameter tensors, got {}",
-                ids.len(),
-                tensors.len()
-            )));
+            return Err(Error::Config(format!("the model has {} parameter tensors, got {}", ids.len(), tensors.len())));
         }
         for (id, t) in ids.into_iter().zip(tensors) {
             self.write_buffer(id, t)?;

@@ -9,9 +9,7 @@ use crate::optim::Optimizer;
 /// Fails unless `buf` holds at least `need` elements.
 fn check_len(what: &str, len: usize, need: usize) -> Result<()> {
     if len < need {
-        return Err(Error::Config(format!(
-            "{what} holds {len} elements but the op needs {need}"
-        )));
+        return Err(Error::Config(format!("{what} holds {len} elements but the op needs {need}")));
     }
     Ok(())
 }
@@ -123,10 +121,7 @@ pub fn gather(
     check_len("gather order", order.len(), rows)?;
     for r in 0..rows {
         let i = order[r] as usize;
-        let (Some(image), Some(&label)) = (
-            images.get(i * features..(i + 1) * features),
-            source_labels.get(i),
-        ) else {
+        let (Some(image), Some(&label)) = (images.get(i * features..(i + 1) * features), source_labels.get(i)) else {
             return Err(Error::Config(format!(
                 "gather: sample index {i} is outside the data set of {} samples",
                 source_labels.len()
@@ -158,21 +153,9 @@ pub fn linear(
     for row in y[..rows * outputs].chunks_exact_mut(outputs) {
         row.copy_from_slice(&b[..outputs]);
     }
-    gemm(
-        y,
-        x,
-        Layout::Normal,
-        w,
-        Layout::Transposed,
-        1.0,
-        rows,
-        inputs,
-        outputs,
-    )?;
+    gemm(y, x, Layout::Normal, w, Layout::Transposed, 1.0, rows, inputs, outputs)?;
     if act != Activation::Identity {
-        y[..rows * outputs]
-            .iter_mut()
-            .for_each(|v| *v = activate(*v, act));
+        y[..rows * outputs].iter_mut().for_each(|v| *v = activate(*v, act));
     }
     Ok(())
 }
@@ -197,6 +180,47 @@ pub struct BatchStats {
     pub correct: u32,
 }
 
+/// The loop shared by the two losses: checks the shapes and labels, then calls `row_loss(out, label, dz_row)` for
+/// each row, which returns the row's loss and writes its gradient row (scaled by `scale` = 1 / rows) if asked.
+fn per_row_loss(
+    what: &str,
+    dz: Option<&mut [f32]>,
+    out: &[f32],
+    labels: &[u32],
+    rows: usize,
+    classes: usize,
+    row_loss: impl Fn(&[f32], usize, Option<&mut [f32]>, f32) -> f32,
+) -> Result<BatchStats> {
+    check_len(&format!("{what} outputs"), out.len(), rows * classes)?;
+    check_len(&format!("{what} labels"), labels.len(), rows)?;
+    let mut dz = dz;
+    if let Some(dz) = dz.as_deref() {
+        check_len(&format!("{what} gradient"), dz.len(), rows * classes)?;
+    }
+    let mut stats = BatchStats::default();
+    let scale = 1.0 / rows as f32;
+    for r in 0..rows {
+        let row = &out[r * classes..(r + 1) * classes];
+        let label = labels[r] as usize;
+        if label >= classes {
+            return Err(Error::Config(format!("{what}: label {label} at row {r} is not below {classes} classes")));
+        }
+        let dz_row = dz.as_deref_mut().map(|d| &mut d[r * classes..(r + 1) * classes]);
+        stats.loss_sum += row_loss(row, label, dz_row, scale);
+        stats.correct += u32::from(argmax(row) == label);
+    }
+    Ok(stats)
+}
+
+/// 1 for the label's class, 0 elsewhere.
+fn one_hot(j: usize, label: usize) -> f32 {
+    if j == label {
+        1.0
+    } else {
+        0.0
+    }
+}
+
 /// Softmax cross-entropy of logits: [rows, classes] against labels: [rows], numerically stable (max subtracted).
 /// If `dz` is given, dz: [rows, classes] = (softmax − onehot) / rows.
 pub fn softmax_xent(
@@ -206,36 +230,17 @@ pub fn softmax_xent(
     rows: usize,
     classes: usize,
 ) -> Result<BatchStats> {
-    check_len("softmax-xent logits", logits.len(), rows * classes)?;
-    check_len("softmax-xent labels", labels.len(), rows)?;
-    let mut dz = dz;
-    if let Some(dz) = dz.as_deref() {
-        check_len("softmax-xent gradient", dz.len(), rows * classes)?;
-    }
-    let mut stats = BatchStats::default();
-    let scale = 1.0 / rows as f32;
-    for r in 0..rows {
-        let z = &logits[r * classes..(r + 1) * classes];
-        let label = labels[r] as usize;
-        if label >= classes {
-            return Err(Error::Config(format!(
-                "label {label} at row {r} is not below {classes} classes"
-            )));
-        }
-        let best = argmax(z);
-        let max = z[best];
+    per_row_loss("softmax-xent", dz, logits, labels, rows, classes, |z, label, dz, scale| {
+        let max = z[argmax(z)];
         let sum: f32 = z.iter().map(|&v| (v - max).exp()).sum();
-        // loss = log Σ e^(z − max) − (z_label − max)
-        stats.loss_sum += sum.ln() - (z[label] - max);
-        stats.correct += u32::from(best == label);
-        if let Some(dz) = dz.as_deref_mut() {
-            for (j, d) in dz[r * classes..(r + 1) * classes].iter_mut().enumerate() {
-                let p = (z[j] - max).exp() / sum;
-                *d = (p - if j == label { 1.0 } else { 0.0 }) * scale;
+        if let Some(dz) = dz {
+            for (j, d) in dz.iter_mut().enumerate() {
+                *d = ((z[j] - max).exp() / sum - one_hot(j, label)) * scale;
             }
         }
-    }
-    Ok(stats)
+        // loss = log Σ e^(z − max) − (z_label − max)
+        sum.ln() - (z[label] - max)
+    })
 }
 
 /// Quadratic cost ½‖a − onehot‖² of a: [rows, classes] (sigmoid outputs) against labels: [rows].
@@ -247,37 +252,14 @@ pub fn quadratic_cost(
     rows: usize,
     classes: usize,
 ) -> Result<BatchStats> {
-    check_len("quadratic-cost outputs", a.len(), rows * classes)?;
-    check_len("quadratic-cost labels", labels.len(), rows)?;
-    let mut dz = dz;
-    if let Some(dz) = dz.as_deref() {
-        check_len("quadratic-cost gradient", dz.len(), rows * classes)?;
-    }
-    let mut stats = BatchStats::default();
-    let scale = 1.0 / rows as f32;
-    for r in 0..rows {
-        let out = &a[r * classes..(r + 1) * classes];
-        let label = labels[r] as usize;
-        if label >= classes {
-            return Err(Error::Config(format!(
-                "label {label} at row {r} is not below {classes} classes"
-            )));
-        }
-        let mut cost = 0.0;
-        for (j, &v) in out.iter().enumerate() {
-            let e = v - if j == label { 1.0 } else { 0.0 };
-            cost += 0.5 * e * e;
-        }
-        stats.loss_sum += cost;
-        stats.correct += u32::from(argmax(out) == label);
-        if let Some(dz) = dz.as_deref_mut() {
-            for (j, d) in dz[r * classes..(r + 1) * classes].iter_mut().enumerate() {
-                let v = out[j];
-                *d = (v - if j == label { 1.0 } else { 0.0 }) * v * (1.0 - v) * scale;
+    per_row_loss("quadratic-cost", dz, a, labels, rows, classes, |a, label, dz, scale| {
+        if let Some(dz) = dz {
+            for (j, d) in dz.iter_mut().enumerate() {
+                *d = (a[j] - one_hot(j, label)) * a[j] * (1.0 - a[j]) * scale;
             }
         }
-    }
-    Ok(stats)
+        a.iter().enumerate().map(|(j, &v)| 0.5 * (v - one_hot(j, label)).powi(2)).sum()
+    })
 }
 
 /// db: [outputs] = Σ_rows dz: [rows, outputs]
@@ -294,26 +276,9 @@ pub fn bias_grad(db: &mut [f32], dz: &[f32], rows: usize, outputs: usize) -> Res
 }
 
 /// dw: [outputs, inputs] = dz: [rows, outputs]ᵀ · x: [rows, inputs]
-pub fn weight_grad(
-    dw: &mut [f32],
-    dz: &[f32],
-    x: &[f32],
-    rows: usize,
-    inputs: usize,
-    outputs: usize,
-) -> Result<()> {
+pub fn weight_grad(dw: &mut [f32], dz: &[f32], x: &[f32], rows: usize, inputs: usize, outputs: usize) -> Result<()> {
     check_len("weight-grad input dz", dz.len(), rows * outputs)?;
-    gemm(
-        dw,
-        dz,
-        Layout::Transposed,
-        x,
-        Layout::Normal,
-        0.0,
-        outputs,
-        rows,
-        inputs,
-    )
+    gemm(dw, dz, Layout::Transposed, x, Layout::Normal, 0.0, outputs, rows, inputs)
 }
 
 /// dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′(x), x: [rows, inputs] the previous
@@ -330,17 +295,7 @@ pub fn input_grad(
     outputs: usize,
 ) -> Result<()> {
     check_len("input-grad x", x.len(), rows * inputs)?;
-    gemm(
-        dx,
-        dz,
-        Layout::Normal,
-        w,
-        Layout::Normal,
-        0.0,
-        rows,
-        outputs,
-        inputs,
-    )?;
+    gemm(dx, dz, Layout::Normal, w, Layout::Normal, 0.0, rows, outputs, inputs)?;
     for (d, &a) in dx[..rows * inputs].iter_mut().zip(&x[..rows * inputs]) {
         *d *= activation_grad(a, act);
     }
@@ -359,13 +314,7 @@ pub fn update(
 ) -> Result<()> {
     let len = param.len();
     check_len("update gradient", grad.len(), len)?;
-    let missing = || {
-        Error::Config(format!(
-            "{} needs {} state buffers",
-            optimizer.name(),
-            optimizer.state_tensors()
-        ))
-    };
+    let missing = || Error::Config(format!("{} needs {} state buffers", optimizer.name(), optimizer.state_tensors()));
     match optimizer {
         Optimizer::Sgd { lr } => {
             for (p, &g) in param.iter_mut().zip(grad) {
@@ -380,23 +329,13 @@ pub fn update(
                 *p -= lr * *v;
             }
         }
-        Optimizer::Adam {
-            lr,
-            beta1,
-            beta2,
-            eps,
-        } => {
+        Optimizer::Adam { lr, beta1, beta2, eps } => {
             let (m, v) = (state0.ok_or_else(missing)?, state1.ok_or_else(missing)?);
             check_len("adam m", m.len(), len)?;
             check_len("adam v", v.len(), len)?;
             let t = t.clamp(1, i32::MAX as u64) as i32;
             let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
-            for (((p, m), v), &g) in param
-                .iter_mut()
-                .zip(m.iter_mut())
-                .zip(v.iter_mut())
-                .zip(grad)
-            {
+            for (((p, m), v), &g) in param.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(grad) {
                 *m = beta1 * *m + (1.0 - beta1) * g;
                 *v = beta2 * *v + (1.0 - beta2) * g * g;
                 *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);

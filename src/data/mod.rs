@@ -1,71 +1,253 @@
-//! TEMPORARY stub (replaced by the real loader from the `data` branch).
-#![allow(missing_docs)]
-use std::io::Read;
-use std::path::PathBuf;
+//! Loading MNIST-format data sets: the embedded MNIST copy or a directory of IDX files.
+//!
+//! [`load`] returns a [`Dataset`] of raw `u8` pixels and labels (normalisation happens per
+//! batch elsewhere) after checking that the four files agree with each other and with the
+//! model: one label per image, every label below the class count, images of the model's
+//! input size. The IDX parsing itself, and all its checks, live in [`idx`].
 
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {msg}")]
-pub struct DataError {
-    pub path: PathBuf,
-    pub msg: String,
-}
+pub mod embedded;
+pub mod error;
+pub mod idx;
 
-#[derive(Clone, Debug, Default)]
+use std::path::{Path, PathBuf};
+
+pub use error::{DataError, IdxErrorKind};
+pub use idx::{parse_idx, read_idx_bytes, read_idx_file, IdxArray, IdxLimits};
+
+/// Canonical file stems of an MNIST-format data set, in the order train images, train labels,
+/// test images, test labels. In a directory each may be present as `STEM.gz` or `STEM`.
+pub const FILES: [&str; 4] =
+    ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
+
+/// Number of IDX dimensions of each entry of [`FILES`]: images have 3, labels 1.
+const FILE_DIMS: [usize; 4] = [3, 1, 3, 1];
+
+/// Images with their labels: one split (train or test) of a data set.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabeledImages {
+    /// Pixels, `[len, rows * cols]` row-major, raw `u8` values (not normalised).
     pub images: Vec<u8>,
+    /// One label per image.
     pub labels: Vec<u8>,
+    /// Image height in pixels.
     pub rows: usize,
+    /// Image width in pixels.
     pub cols: usize,
 }
+
 impl LabeledImages {
+    /// Number of samples.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
+
+    /// Whether there are no samples.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
+
+    /// Pixels per image (`rows * cols`).
     pub fn pixels(&self) -> usize {
         self.rows * self.cols
     }
+
+    /// Keeps only the first `n` samples (no-op if there are at most `n`).
     pub fn truncate(&mut self, n: usize) {
-        let p = self.pixels();
+        let n = n.min(self.len());
         self.labels.truncate(n);
-        self.images.truncate(n * p);
+        self.images.truncate(n * self.pixels());
     }
+
+    /// The pixels of image `i`.
+    ///
+    /// # Panics
+    ///
+    /// If `i >= self.len()`.
     pub fn image(&self, i: usize) -> &[u8] {
-        &self.images[i * self.pixels()..(i + 1) * self.pixels()]
+        let p = self.pixels();
+        &self.images[i * p..(i + 1) * p]
     }
 }
+
+/// A data set: a training split, a test split and the number of classes.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dataset {
+    /// `"mnist"` for the embedded data, the directory's name otherwise.
     pub name: String,
+    /// The training split.
     pub train: LabeledImages,
+    /// The test split.
     pub test: LabeledImages,
+    /// Number of classes; every label is below it.
     pub classes: usize,
 }
+
+/// Where to load a data set from.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DataSource {
+    /// The MNIST copy compiled into the binary (see [`embedded`]).
     Embedded,
+    /// A directory holding the four [`FILES`], each gzipped (`STEM.gz`) or raw (`STEM`);
+    /// old-style names with a dot (`train-images.idx3-ubyte`) are accepted too.
     Dir(PathBuf),
 }
-#[derive(Default)]
-pub struct LoadOptions {}
-fn gz(b: &[u8], skip: usize) -> Vec<u8> {
-    let mut v = Vec::new();
-    flate2::read::GzDecoder::new(b).read_to_end(&mut v).unwrap();
-    v.split_off(skip)
+
+/// What [`load`] checks and enforces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// `Some(c)`: every label must be below `c`, and the data set has `c` classes.
+    /// `None`: the class count is the largest label (over train and test) plus one.
+    pub classes: Option<usize>,
+    /// `Some(n)`: images must have exactly `n` pixels (the model's input size).
+    pub input_size: Option<usize>,
+    /// Resource limits for the IDX parser.
+    pub limits: IdxLimits,
 }
-pub fn load(_s: &DataSource, _o: &LoadOptions) -> Result<Dataset, DataError> {
-    let d = env!("CARGO_MANIFEST_DIR");
-    let r = |f: &str| std::fs::read(format!("{d}/assets/mnist/{f}")).unwrap();
-    let mk = |i: &str, l: &str| LabeledImages {
-        images: gz(&r(i), 16),
-        labels: gz(&r(l), 8),
-        rows: 28,
-        cols: 28,
+
+impl Default for LoadOptions {
+    /// MNIST: 10 classes, 28x28 = 784 pixels, default limits.
+    fn default() -> Self {
+        Self { classes: Some(10), input_size: Some(784), limits: IdxLimits::default() }
+    }
+}
+
+/// Loads and checks a data set.
+///
+/// Errors name the offending file (or directory) and say what is wrong, e.g.
+/// `assets/mnist/train-labels-idx1-ubyte.gz: label 12 at index 5 is >= 10 classes ...`.
+pub fn load(source: &DataSource, opts: &LoadOptions) -> Result<Dataset, DataError> {
+    match source {
+        DataSource::Embedded => {
+            let mut files = Vec::with_capacity(FILES.len());
+            for ((stem, bytes), dims) in FILES.iter().zip(embedded::ALL).zip(FILE_DIMS) {
+                let name = format!("{}/{stem}.gz", embedded::DIR);
+                let array = read_idx_bytes(&name, bytes, true, dims, &opts.limits)?;
+                files.push((PathBuf::from(name), array));
+            }
+            assemble("mnist".to_owned(), files, opts)
+        }
+        DataSource::Dir(dir) => {
+            if !dir.is_dir() {
+                return Err(DataError::new(dir, IdxErrorKind::NotADirectory));
+            }
+            // Find all four before parsing any, so a missing file is reported at once.
+            let paths = FILES.iter().map(|stem| find_file(dir, stem)).collect::<Result<Vec<_>, _>>()?;
+            let mut files = Vec::with_capacity(FILES.len());
+            for (path, dims) in paths.into_iter().zip(FILE_DIMS) {
+                let array = read_idx_file(&path, dims, &opts.limits)?;
+                files.push((path, array));
+            }
+            assemble(dir_name(dir), files, opts)
+        }
+    }
+}
+
+/// The paths tried, in order, for the file `stem` in `dir`: `STEM.gz`, `STEM`, and the
+/// old-style names with a dot before `idx` (`train-images.idx3-ubyte.gz`, ...).
+pub fn candidate_paths(dir: &Path, stem: &str) -> Vec<PathBuf> {
+    let mut names = vec![format!("{stem}.gz"), stem.to_owned()];
+    let old = stem.replacen("-idx", ".idx", 1);
+    if old != stem {
+        names.push(format!("{old}.gz"));
+        names.push(old);
+    }
+    names.into_iter().map(|n| dir.join(n)).collect()
+}
+
+fn find_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
+    let tried = candidate_paths(dir, stem);
+    match tried.iter().find(|p| p.is_file()) {
+        Some(found) => Ok(found.clone()),
+        None => Err(DataError::new(dir, IdxErrorKind::MissingFile { file: stem.to_owned(), tried })),
+    }
+}
+
+fn dir_name(dir: &Path) -> String {
+    let named = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    named(dir)
+        .or_else(|| dir.canonicalize().ok().as_deref().and_then(named))
+        .unwrap_or_else(|| dir.display().to_string())
+}
+
+/// Checks the four parsed files (in [`FILES`] order) against each other and `opts`.
+fn assemble(name: String, files: Vec<(PathBuf, IdxArray)>, opts: &LoadOptions) -> Result<Dataset, DataError> {
+    let mut it = files.into_iter();
+    let (Some(train_images), Some(train_labels), Some(test_images), Some(test_labels)) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
+        // `load` always passes four files; an empty set is the honest answer otherwise.
+        return Err(DataError::new(name, IdxErrorKind::NoSamples));
     };
-    Ok(Dataset {
-        name: "mnist".into(),
-        train: mk("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-        test: mk("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-        classes: 10,
-    })
+    let train_labels_path = train_labels.0.clone();
+    let test_labels_path = test_labels.0.clone();
+    let test_images_path = test_images.0.clone();
+    let train = split(train_images, train_labels, opts)?;
+    let test = split(test_images, test_labels, opts)?;
+
+    if (train.rows, train.cols) != (test.rows, test.cols) {
+        return Err(DataError::new(
+            test_images_path,
+            IdxErrorKind::ShapeMismatch {
+                train_rows: train.rows,
+                train_cols: train.cols,
+                test_rows: test.rows,
+                test_cols: test.cols,
+            },
+        ));
+    }
+
+    let classes = match opts.classes {
+        Some(classes) => {
+            check_labels(&train_labels_path, &train.labels, classes)?;
+            check_labels(&test_labels_path, &test.labels, classes)?;
+            classes
+        }
+        None => {
+            let max = train.labels.iter().chain(&test.labels).max().copied();
+            max.map_or(0, |m| usize::from(m) + 1)
+        }
+    };
+
+    Ok(Dataset { name, train, test, classes })
+}
+
+fn split(
+    (images_path, images): (PathBuf, IdxArray),
+    (labels_path, labels): (PathBuf, IdxArray),
+    opts: &LoadOptions,
+) -> Result<LabeledImages, DataError> {
+    // The parser guarantees the dimension counts (3 and 1); these are only a safety net.
+    let &[count, rows, cols] = images.dims.as_slice() else {
+        return Err(wrong_dims(images_path, images.dims.len(), 3));
+    };
+    let &[label_count] = labels.dims.as_slice() else {
+        return Err(wrong_dims(labels_path, labels.dims.len(), 1));
+    };
+    if label_count != count {
+        return Err(DataError::new(
+            labels_path,
+            IdxErrorKind::CountMismatch { labels: label_count, images: count, images_path },
+        ));
+    }
+    if count == 0 {
+        return Err(DataError::new(images_path, IdxErrorKind::NoSamples));
+    }
+    if let Some(expected) = opts.input_size {
+        if rows * cols != expected {
+            return Err(DataError::new(images_path, IdxErrorKind::WrongImageSize { rows, cols, expected }));
+        }
+    }
+    Ok(LabeledImages { images: images.data, labels: labels.data, rows, cols })
+}
+
+fn wrong_dims(path: PathBuf, found: usize, expected: usize) -> DataError {
+    let found = u8::try_from(found).unwrap_or(u8::MAX);
+    DataError::new(path, IdxErrorKind::WrongDimCount { found, expected })
+}
+
+fn check_labels(path: &Path, labels: &[u8], classes: usize) -> Result<(), DataError> {
+    match labels.iter().enumerate().find(|&(_, &label)| usize::from(label) >= classes) {
+        Some((index, &label)) => Err(DataError::new(path, IdxErrorKind::LabelOutOfRange { index, label, classes })),
+        None => Ok(()),
+    }
 }

@@ -1,0 +1,110 @@
+//! `gpu-mnist bench`: the same model and data on each requested backend, side by side.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use gpu_mnist::bench::{self, BenchReport, BenchSettings};
+use gpu_mnist::train::{TrainConfig, Trainer};
+
+use super::{load_data, make_backend, BackendArg, DataArgs, ModelArgs, OptimArgs};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Backends to compare, comma-separated [default: every one available here].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub backends: Vec<BackendArg>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub optim: OptimArgs,
+    /// Measured epochs per backend (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Samples per step.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Seed (the same on every backend, so every backend trains the same run).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Report the training time needed to reach this test accuracy.
+    #[arg(long, default_value_t = 0.98)]
+    pub target_acc: f32,
+    /// Training steps run (and undone) before measuring.
+    #[arg(long, default_value_t = 20)]
+    pub warmup_steps: usize,
+    /// Also write the reports as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}
+
+/// Runs `gpu-mnist bench`.
+pub fn run(args: BenchArgs) -> Result<()> {
+    anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
+    let optimizer = args.optim.optimizer()?;
+    let data = Arc::new(load_data(&args.data)?);
+    let model = args.model.model(&data);
+    let config = TrainConfig { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed, eval_batch: 1000 };
+    let layout = config.layout(&model, optimizer)?;
+    let backends = if args.backends.is_empty() { BackendArg::available() } else { args.backends.clone() };
+    let settings = BenchSettings { epochs: args.epochs, warmup_steps: args.warmup_steps, target_acc: args.target_acc };
+    println!("model:   {}", model.describe());
+    println!(
+        "optim:   {}, batch {}, {} measured epochs after {} warm-up steps, seed {}",
+        optimizer.describe(),
+        config.batch_size,
+        args.epochs,
+        args.warmup_steps,
+        args.seed
+    );
+    println!("data:    {}: {} train, {} test samples", data.name, data.train.len(), data.test.len());
+    let mut reports = Vec::new();
+    for arg in backends {
+        let backend = make_backend(arg, &layout, data.clone())?;
+        eprintln!("benchmarking {} …", backend.describe());
+        let mut trainer = Trainer::new(backend, layout.clone(), data.clone(), config.clone())?;
+        reports.push(bench::run(&mut trainer, &settings).with_context(|| format!("benchmark of {arg:?}"))?);
+    }
+    print!("{}", table(&reports));
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&reports)?;
+        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The human table: one row per backend, ratios against the CPU backend's median epoch time.
+fn table(reports: &[BenchReport]) -> String {
+    let cpu = reports.iter().find(|r| r.backend.starts_with("cpu")).map(|r| r.median_epoch_seconds);
+    let mut out = format!(
+        "{:<44} {:>9} {:>9} {:>10} {:>8} {:>7} {:>9} {:>8} {:>8}\n",
+        "backend", "epoch s", "steps/s", "samples/s", "GFLOP/s", "% peak", "to target", "test acc", "vs cpu"
+    );
+    for r in reports {
+        let peak = r.peak_share.map_or("-".into(), |s| format!("{:.1}", 100.0 * s));
+        let target = r.seconds_to_target.map_or("-".into(), |s| format!("{s:.2} s"));
+        let ratio = cpu.map_or("-".into(), |c| format!("{:.2}x", c / r.median_epoch_seconds));
+        let name: String = r.backend.chars().take(44).collect();
+        out += &format!(
+            "{name:<44} {:>9.3} {:>9.1} {:>10.0} {:>8.1} {:>7} {:>9} {:>7.2}% {:>8}\n",
+            r.median_epoch_seconds,
+            r.steps_per_sec,
+            r.samples_per_sec,
+            r.gflops,
+            peak,
+            target,
+            100.0 * r.final_test_acc,
+            ratio
+        );
+    }
+    out += &format!(
+        "epoch s: median of {} epochs (training only); to target: training seconds until test acc ≥ {:.2}%; vs cpu: \
+         cpu epoch time / this epoch time\n",
+        reports.first().map_or(0, |r| r.epoch_seconds.len()),
+        100.0 * reports.first().map_or(0.0, |r| r.target_acc)
+    );
+    out
+}

@@ -1,0 +1,161 @@
+//! Flags shared by the subcommands, and the pieces they have in common (loading data, building the model).
+//! This module belongs to the binary: `anyhow` errors, printing. The library does the work.
+
+pub mod bench;
+pub mod train;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use std::sync::Arc;
+
+use gpu_mnist::backend::Backend;
+use gpu_mnist::cpu::CpuBackend;
+use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
+use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::optim::Optimizer;
+use gpu_mnist::plan::Layout;
+
+/// Where the work runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// The CPU reference (matrixmultiply GEMM, all cores).
+    Cpu,
+}
+
+#[derive(Args)]
+pub struct DataArgs {
+    /// A folder holding the four MNIST-format files (train-images-idx3-ubyte[.gz] …); default: the MNIST embedded
+    /// in the binary.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Train on the first N training samples only (quick runs); the test set stays whole.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Hidden layer widths, comma-separated; "" for none (softmax regression).
+    #[arg(long, default_value = "512,512", value_parser = parse_hidden, value_name = "W,W,…")]
+    pub hidden: Hidden,
+    /// Activation of the hidden layers.
+    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    pub activation: Activation,
+    /// Cost: softmax cross-entropy, or the quadratic cost on a sigmoid output layer.
+    #[arg(long, value_enum, default_value_t = Loss::Xent)]
+    pub loss: Loss,
+}
+
+/// Hidden widths (a newtype so clap takes the whole comma list as one value).
+#[derive(Clone, Debug)]
+pub struct Hidden(pub Vec<usize>);
+
+fn parse_hidden(s: &str) -> Result<Hidden, String> {
+    if s.trim().is_empty() {
+        return Ok(Hidden(Vec::new()));
+    }
+    s.split(',')
+        .map(|w| match w.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("'{w}' is not a layer width; give positive integers like 512,512 (or \"\" for none)")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Hidden)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    /// Plain SGD (default lr 0.1).
+    Sgd,
+    /// SGD with momentum, PyTorch's form (default lr 0.05).
+    Momentum,
+    /// Adam (default lr 0.001).
+    Adam,
+}
+
+#[derive(Args)]
+pub struct OptimArgs {
+    /// Update rule.
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Momentum)]
+    pub optimizer: OptimizerArg,
+    /// Learning rate [default: sgd 0.1, momentum 0.05, adam 0.001].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Momentum factor μ.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    /// Adam β1.
+    #[arg(long, default_value_t = 0.9)]
+    beta1: f32,
+    /// Adam β2.
+    #[arg(long, default_value_t = 0.999)]
+    beta2: f32,
+    /// Adam ε.
+    #[arg(long, default_value_t = 1e-8)]
+    pub eps: f32,
+}
+
+impl OptimArgs {
+    pub fn optimizer(&self) -> Result<Optimizer> {
+        let lr = self.lr.unwrap_or(match self.optimizer {
+            OptimizerArg::Sgd => 0.1,
+            OptimizerArg::Momentum => 0.05,
+            OptimizerArg::Adam => 0.001,
+        });
+        anyhow::ensure!(lr.is_finite() && lr > 0.0, "--lr {lr} must be a positive number, e.g. --lr 0.05");
+        anyhow::ensure!((0.0..1.0).contains(&self.momentum), "--momentum {} must be in [0, 1)", self.momentum);
+        anyhow::ensure!(
+            (0.0..1.0).contains(&self.beta1) && (0.0..1.0).contains(&self.beta2),
+            "--beta1 and --beta2 must be in [0, 1)"
+        );
+        anyhow::ensure!(self.eps > 0.0, "--eps must be positive");
+        Ok(match self.optimizer {
+            OptimizerArg::Sgd => Optimizer::Sgd { lr },
+            OptimizerArg::Momentum => Optimizer::Momentum { lr, momentum: self.momentum },
+            OptimizerArg::Adam => Optimizer::Adam { lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps },
+        })
+    }
+}
+
+/// Loads the data set the flags name, cut to `--limit`.
+pub fn load_data(args: &DataArgs) -> Result<Dataset> {
+    let source = match &args.data_dir {
+        Some(dir) => DataSource::Dir(dir.clone()),
+        None => DataSource::Embedded,
+    };
+    let mut data = data::load(&source, &LoadOptions::default())?;
+    if let Some(n) = args.limit {
+        anyhow::ensure!(n > 0, "--limit {n}: give at least 1 training sample");
+        data.train.truncate(n);
+    }
+    Ok(data)
+}
+
+impl BackendArg {
+    /// The backends that can run on this machine.
+    pub fn available() -> Vec<BackendArg> {
+        vec![BackendArg::Cpu]
+    }
+}
+
+/// The backend the flag names, over `layout` and `data`.
+pub fn make_backend(arg: BackendArg, layout: &Layout, data: Arc<Dataset>) -> Result<Box<dyn Backend>> {
+    Ok(match arg {
+        BackendArg::Cpu => Box::new(CpuBackend::new(layout, data)),
+    })
+}
+
+impl ModelArgs {
+    /// The model the flags describe, sized to the data (inputs = pixels per image, outputs = classes).
+    pub fn model(&self, data: &Dataset) -> ModelConfig {
+        ModelConfig {
+            inputs: data.train.pixels(),
+            hidden: self.hidden.0.clone(),
+            classes: data.classes,
+            activation: self.activation,
+            loss: self.loss,
+        }
+    }
+}

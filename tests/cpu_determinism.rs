@@ -1,0 +1,54 @@
+//! The same seed gives the same run on the CPU: identical metrics and identical weights, twice in a row; and a
+//! different seed gives a different run (so the test could fail).
+
+use std::sync::Arc;
+
+use gpu_mnist::backend::Backend;
+use gpu_mnist::cpu::CpuBackend;
+use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, Params};
+use gpu_mnist::optim::Optimizer;
+use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
+
+fn subset() -> Arc<Dataset> {
+    let mut d = data::load(&DataSource::Embedded, &LoadOptions::default()).unwrap();
+    d.train.truncate(1500);
+    d.test.truncate(500);
+    Arc::new(d)
+}
+
+fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
+    let model =
+        ModelConfig { inputs: 784, hidden: vec![32], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+    let config = TrainConfig { epochs: 2, batch_size: 50, seed, eval_batch: 200 };
+    let optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let layout = config.layout(&model, optimizer).unwrap();
+    let mut t = Trainer::new(CpuBackend::new(&layout, data.clone()), layout, data.clone(), config).unwrap();
+    let metrics = (0..2)
+        .map(|_| {
+            let mut m = t.epoch(&mut |_| {}).unwrap();
+            (m.seconds, m.samples_per_sec) = (0.0, 0.0); // wall-clock, not part of the result
+            m
+        })
+        .collect();
+    (metrics, t.backend.read_params().unwrap())
+}
+
+#[test]
+fn same_seed_gives_same_metrics_and_weights() {
+    let data = subset();
+    let (m1, p1) = run(&data, 5);
+    let (m2, p2) = run(&data, 5);
+    assert_eq!(m1, m2);
+    assert_eq!(p1, p2, "weights differ between two runs with one seed");
+    assert!(m1[1].test_acc > 0.7, "the subset run should learn something: {:?}", m1[1]);
+}
+
+#[test]
+fn another_seed_gives_another_run() {
+    let data = subset();
+    let (m1, p1) = run(&data, 5);
+    let (m2, p2) = run(&data, 6);
+    assert_ne!(p1, p2);
+    assert_ne!(m1, m2);
+}

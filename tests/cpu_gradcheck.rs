@@ -1,0 +1,137 @@
+//! Finite-difference check of the CPU reference's backward pass: for every parameter of every layer, with every
+//! activation and both losses, the analytic gradient that the training step computes equals the central difference
+//! (L(θ+ε) − L(θ−ε)) / 2ε of the mean batch loss.
+
+use std::sync::Arc;
+
+use gpu_mnist::backend::Backend;
+use gpu_mnist::cpu::CpuBackend;
+use gpu_mnist::data::{Dataset, LabeledImages};
+use gpu_mnist::model::{self, Activation, Loss, ModelConfig, Params};
+use gpu_mnist::optim::Optimizer;
+use gpu_mnist::plan::{Layout, Split};
+use rand::RngExt;
+
+/// A tiny data set: `n` random 2×3 "images" over 3 classes; train and test are the same samples, so the test-set
+/// loss measured by an evaluation step is the loss of the training batch.
+fn tiny_dataset(n: usize, seed: u64) -> Dataset {
+    let mut rng = model::rng(seed);
+    let images: Vec<u8> = (0..n * 6).map(|_| rng.random_range(0..=255u8)).collect();
+    let labels: Vec<u8> = (0..n).map(|_| rng.random_range(0..3u8)).collect();
+    let split = || LabeledImages { images: images.clone(), labels: labels.clone(), rows: 2, cols: 3 };
+    Dataset { name: "tiny".into(), train: split(), test: split(), classes: 3 }
+}
+
+/// Compares every analytic gradient of a 6-5-4-3 model (after `corrupt` has had a chance to spoil them) with central
+/// differences; returns how many parameters were checked and a line per mismatch.
+fn gradient_errors(activation: Activation, loss: Loss, corrupt: impl Fn(&str, &mut [f32])) -> (usize, Vec<String>) {
+    let n = 5;
+    let model = ModelConfig { inputs: 6, hidden: vec![5, 4], classes: 3, activation, loss };
+    // lr = 0: the training step computes gradients but leaves the parameters as they are.
+    let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.0 }, n);
+    let mut cpu = CpuBackend::new(&layout, Arc::new(tiny_dataset(n, 7)));
+    // Bigger-than-usual weights and non-zero biases so every layer matters and ReLU units are not all on.
+    let mut params = Params::init(&model, &mut model::rng(3)).unwrap();
+    let mut rng = model::rng(11);
+    for t in params.tensors_mut() {
+        t.iter_mut().for_each(|v| *v = *v * 2.0 + rng.random_range(-0.3..0.3f32));
+    }
+    cpu.write_params(&params).unwrap();
+    let order: Vec<u32> = (0..n as u32).collect();
+    let train = cpu.prepare(&layout.train_step(n).unwrap()).unwrap();
+    let eval = cpu.prepare(&layout.eval_step(Split::Test, n).unwrap()).unwrap();
+    cpu.begin_epoch(Split::Train, &order).unwrap();
+    cpu.run(train, 1).unwrap();
+
+    // The mean loss of the batch at the current parameters.
+    let loss_at = |cpu: &mut CpuBackend| -> f64 {
+        cpu.begin_epoch(Split::Test, &order).unwrap();
+        cpu.run(eval, 1).unwrap();
+        f64::from(cpu.stats(Split::Test).unwrap().loss_sum) / n as f64
+    };
+
+    let eps = 1e-2f32;
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for l in &layout.layers {
+        for (param, grad) in [(l.w, l.gw), (l.b, l.gb)] {
+            let name = &layout.buffers[param].name;
+            let mut analytic = cpu.read_buffer(grad).unwrap();
+            corrupt(name, &mut analytic);
+            let original = cpu.read_buffer(param).unwrap();
+            for i in 0..original.len() {
+                let mut p = original.clone();
+                p[i] = original[i] + eps;
+                cpu.write_buffer(param, &p).unwrap();
+                let up = loss_at(&mut cpu);
+                p[i] = original[i] - eps;
+                cpu.write_buffer(param, &p).unwrap();
+                let down = loss_at(&mut cpu);
+                cpu.write_buffer(param, &original).unwrap();
+                let numeric = (up - down) / (2.0 * f64::from(eps));
+                let want = f64::from(analytic[i]);
+                // f32 forward passes: the difference quotient carries ~1e-5/ε of rounding, hence the absolute term;
+                // the relative term keeps large gradients honest.
+                if (numeric - want).abs() > 2e-3 + 2e-2 * want.abs() {
+                    failures.push(format!("{name}[{i}]: analytic {want:.6} numeric {numeric:.6}"));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, model.parameter_count(), "every parameter must be checked");
+    (checked, failures)
+}
+
+/// The check for one activation and loss, with the gradients as the backward pass computed them.
+fn check(activation: Activation, loss: Loss) {
+    let (checked, failures) = gradient_errors(activation, loss, |_, _| {});
+    assert!(
+        failures.is_empty(),
+        "{activation:?}/{loss:?}: {} of {checked} gradients differ, first: {:#?}",
+        failures.len(),
+        &failures[..failures.len().min(8)]
+    );
+}
+
+#[test]
+fn relu_xent_gradients_match_finite_differences() {
+    check(Activation::Relu, Loss::Xent);
+}
+
+#[test]
+fn sigmoid_xent_gradients_match_finite_differences() {
+    check(Activation::Sigmoid, Loss::Xent);
+}
+
+#[test]
+fn tanh_xent_gradients_match_finite_differences() {
+    check(Activation::Tanh, Loss::Xent);
+}
+
+#[test]
+fn relu_mse_gradients_match_finite_differences() {
+    check(Activation::Relu, Loss::Mse);
+}
+
+#[test]
+fn sigmoid_mse_gradients_match_finite_differences() {
+    check(Activation::Sigmoid, Loss::Mse);
+}
+
+#[test]
+fn tanh_mse_gradients_match_finite_differences() {
+    check(Activation::Tanh, Loss::Mse);
+}
+
+/// The check must be able to fail: a wrong gradient (the first layer's bias gradient doubled) is caught.
+#[test]
+fn a_wrong_gradient_is_detected() {
+    let (_, failures) = gradient_errors(Activation::Tanh, Loss::Xent, |name, g| {
+        if name == "layers.0.bias" {
+            g.iter_mut().for_each(|v| *v *= 2.0);
+        }
+    });
+    assert!(!failures.is_empty(), "a doubled gradient passed the finite-difference tolerance");
+    assert!(failures.iter().all(|f| f.starts_with("layers.0.bias")), "{failures:?}");
+}
