@@ -24,12 +24,7 @@ const ATOL: f32 = 1e-5;
 const RTOL: f32 = 1e-4;
 
 fn config() -> TrainConfig {
-    TrainConfig {
-        epochs: 1,
-        batch_size: 32,
-        seed: 7,
-        eval_batch: 64,
-    }
+    TrainConfig { epochs: 1, batch_size: 32, seed: 7, eval_batch: 64 }
 }
 
 /// One epoch on `backend`: the metrics, then the parameters, optimizer state and step count it ends with.
@@ -43,14 +38,8 @@ fn train<B: Backend>(
     let mut trainer = Trainer::new(backend, layout.clone(), Arc::clone(data), config()).unwrap();
     let train = trainer.train_epoch(&mut |_| {}).unwrap();
     let test = trainer.evaluate().unwrap();
-    let mut tensors: Vec<Vec<f32>> = trainer
-        .backend
-        .read_params()
-        .unwrap()
-        .tensors()
-        .iter()
-        .map(|t| t.to_vec())
-        .collect();
+    let mut tensors: Vec<Vec<f32>> =
+        trainer.backend.read_params().unwrap().tensors().iter().map(|t| t.to_vec()).collect();
     for id in layout.state_buffers() {
         tensors.push(trainer.backend.read_buffer(id).unwrap());
     }
@@ -61,20 +50,9 @@ fn train<B: Backend>(
 fn parity(activation: Activation, loss: Loss, optimizer: Optimizer) {
     let Some(ctx) = common::gpu() else { return };
     let data = common::mnist_subset(170, 100);
-    let model = ModelConfig {
-        inputs: 784,
-        hidden: vec![16],
-        classes: 10,
-        activation,
-        loss,
-    };
+    let model = ModelConfig { inputs: 784, hidden: vec![16], classes: 10, activation, loss };
     let layout = config().layout(&model, optimizer).unwrap();
-    let cpu = train(
-        CpuBackend::new(&layout, Arc::clone(&data)),
-        &model,
-        optimizer,
-        &data,
-    );
+    let cpu = train(CpuBackend::new(&layout, Arc::clone(&data)), &model, optimizer, &data);
     let gpu_backend = GpuBackend::new(&ctx, &layout, Arc::clone(&data)).unwrap();
     let gpu = train(gpu_backend, &model, optimizer, &data);
 
@@ -89,10 +67,7 @@ fn parity(activation: Activation, loss: Loss, optimizer: Optimizer) {
             if c != 0.0 {
                 worst_rel = worst_rel.max(diff / c.abs());
             }
-            assert!(
-                diff <= ATOL + RTOL * c.abs(),
-                "tensor {t} element {i}: cpu {c:e}, gpu {g:e} (|diff| {diff:e})"
-            );
+            assert!(diff <= ATOL + RTOL * c.abs(), "tensor {t} element {i}: cpu {c:e}, gpu {g:e} (|diff| {diff:e})");
         }
     }
     println!(
@@ -108,26 +83,13 @@ fn parity(activation: Activation, loss: Loss, optimizer: Optimizer) {
         assert_eq!(c.samples, g.samples, "{what} samples");
         assert_eq!(c.correct, g.correct, "{what} correct predictions");
         let tol = 1e-4 * c.loss_sum.abs().max(1.0);
-        assert!(
-            (c.loss_sum - g.loss_sum).abs() <= tol,
-            "{what} Σloss: cpu {}, gpu {}",
-            c.loss_sum,
-            g.loss_sum
-        );
+        assert!((c.loss_sum - g.loss_sum).abs() <= tol, "{what} Σloss: cpu {}, gpu {}", c.loss_sum, g.loss_sum);
     }
 }
 
 const SGD: Optimizer = Optimizer::Sgd { lr: 0.1 };
-const MOMENTUM: Optimizer = Optimizer::Momentum {
-    lr: 0.05,
-    momentum: 0.9,
-};
-const ADAM: Optimizer = Optimizer::Adam {
-    lr: 1e-3,
-    beta1: 0.9,
-    beta2: 0.999,
-    eps: 1e-8,
-};
+const MOMENTUM: Optimizer = Optimizer::Momentum { lr: 0.05, momentum: 0.9 };
+const ADAM: Optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 
 macro_rules! parity_tests {
     ($($name:ident: $act:ident $loss:ident $opt:ident;)*) => {

@@ -13,12 +13,9 @@ fn module(name: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     let source = compose(file);
     let module = naga::front::wgsl::parse_str(&source)
         .unwrap_or_else(|e| panic!("{name} does not parse:\n{}", e.emit_to_string(&source)));
-    let info = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default(),
-    )
-    .validate(&module)
-    .unwrap_or_else(|e| panic!("{name} does not validate:\n{}", e.emit_to_string(&source)));
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name} does not validate:\n{}", e.emit_to_string(&source)));
     (module, info)
 }
 
@@ -32,27 +29,14 @@ fn every_shader_parses_and_validates() {
 #[test]
 fn every_file_in_shaders_is_composed_by_the_host() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
-    let on_disk: BTreeSet<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let on_disk: BTreeSet<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     let known: BTreeSet<String> = SHADER_FILES.iter().map(|f| f.name.to_string()).collect();
-    assert_eq!(
-        on_disk, known,
-        "shaders/ and SHADER_FILES (src/gpu/kernels.rs) must list the same files"
-    );
+    assert_eq!(on_disk, known, "shaders/ and SHADER_FILES (src/gpu/kernels.rs) must list the same files");
     for file in &SHADER_FILES {
         let text = std::fs::read_to_string(format!("{dir}/{}", file.name)).unwrap();
-        assert_eq!(
-            text, file.source,
-            "{} differs from the embedded copy",
-            file.name
-        );
-        assert!(
-            text.starts_with("// "),
-            "{} must open with a header comment giving its bindings",
-            file.name
-        );
+        assert_eq!(text, file.source, "{} differs from the embedded copy", file.name);
+        assert!(text.starts_with("// "), "{} must open with a header comment giving its bindings", file.name);
     }
 }
 
@@ -78,9 +62,7 @@ fn every_kernel_binds_exactly_what_its_entry_point_uses() {
             assert_eq!(binding.group, 0, "{kernel:?}: only group 0 is bound");
             let access = match var.space {
                 naga::AddressSpace::Uniform => Access::Uniform,
-                naga::AddressSpace::Storage { access }
-                    if access.contains(naga::StorageAccess::STORE) =>
-                {
+                naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE) => {
                     Access::ReadWrite
                 }
                 naga::AddressSpace::Storage { .. } => Access::Read,
@@ -88,16 +70,7 @@ fn every_kernel_binds_exactly_what_its_entry_point_uses() {
             };
             used.insert((binding.binding, format!("{access:?}")));
         }
-        let declared: BTreeSet<(u32, String)> = kernel
-            .bindings()
-            .iter()
-            .map(|(b, a)| (*b, format!("{a:?}")))
-            .collect();
-        assert_eq!(
-            used,
-            declared,
-            "{kernel:?}: Kernel::bindings() must match the bindings `{}` uses",
-            kernel.entry()
-        );
+        let declared: BTreeSet<(u32, String)> = kernel.bindings().iter().map(|(b, a)| (*b, format!("{a:?}"))).collect();
+        assert_eq!(used, declared, "{kernel:?}: Kernel::bindings() must match the bindings `{}` uses", kernel.entry());
     }
 }

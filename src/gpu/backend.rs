@@ -12,9 +12,7 @@ use crate::error::{Error, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::counters::{self, COUNTER_WORDS};
 use crate::gpu::kernels::{Kernel, Kernels};
-use crate::gpu::params::{
-    AdvanceParams, BiasGradParams, GatherParams, LossParams, MatmulParams, OptimParams,
-};
+use crate::gpu::params::{AdvanceParams, BiasGradParams, GatherParams, LossParams, MatmulParams, OptimParams};
 use crate::model::{Layer, Params};
 use crate::optim::Optimizer;
 use crate::plan::{BufId, Layout, Op, Plan, Split};
@@ -109,9 +107,7 @@ impl GpuBackend {
 
         ctx.scoped("allocating the model's GPU buffers", || {
             // Layout buffers: storage for the kernels, copy source/destination for read_buffer/write_buffer.
-            let usage = wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST;
+            let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
             let mut buffers = Vec::with_capacity(layout.buffers.len());
             for desc in &layout.buffers {
                 if bytes(desc.len) > limits.max_storage_buffer_binding_size {
@@ -182,11 +178,8 @@ impl GpuBackend {
 
     /// The labels of the last gathered batch (for tests): `[max_rows]`.
     pub fn read_batch_labels(&mut self) -> Result<Vec<u32>> {
-        let raw = self.ctx.read_bytes(
-            &self.batch_labels,
-            bytes(self.layout.max_rows.max(1)),
-            "reading the batch labels",
-        )?;
+        let raw =
+            self.ctx.read_bytes(&self.batch_labels, bytes(self.layout.max_rows.max(1)), "reading the batch labels")?;
         Ok(bytemuck::pod_collect_to_vec(&raw))
     }
 
@@ -209,21 +202,15 @@ impl GpuBackend {
             "reading the step counters and statistics",
         )?;
         let words: Vec<u32> = bytemuck::pod_collect_to_vec(&raw);
-        words.try_into().map_err(|w: Vec<u32>| {
-            Error::Gpu(format!(
-                "read {} counter words back, expected {COUNTER_WORDS}",
-                w.len()
-            ))
-        })
+        words
+            .try_into()
+            .map_err(|w: Vec<u32>| Error::Gpu(format!("read {} counter words back, expected {COUNTER_WORDS}", w.len())))
     }
 
     /// The buffer `id`, or a configuration error naming the op that refers to it.
     fn buffer(&self, id: BufId, need: usize, what: &str) -> Result<&wgpu::Buffer> {
         let (Some(desc), Some(buffer)) = (self.layout.buffers.get(id), self.buffers.get(id)) else {
-            return Err(Error::Config(format!(
-                "{what}: no buffer {id} in a layout of {}",
-                self.layout.buffers.len()
-            )));
+            return Err(Error::Config(format!("{what}: no buffer {id} in a layout of {}", self.layout.buffers.len())));
         };
         if desc.len < need {
             return Err(Error::Config(format!(
@@ -261,47 +248,27 @@ impl GpuBackend {
         let mut resources: Vec<&wgpu::Buffer> = storage.to_vec();
         resources.push(&uniform);
         if resources.len() != bindings.len() {
-            return Err(Error::Gpu(format!(
-                "{kernel:?} binds {} buffers, {} given",
-                bindings.len(),
-                resources.len()
-            )));
+            return Err(Error::Gpu(format!("{kernel:?} binds {} buffers, {} given", bindings.len(), resources.len())));
         }
         let entries: Vec<wgpu::BindGroupEntry> = bindings
             .iter()
             .zip(&resources)
-            .map(|(&(binding, _), buffer)| wgpu::BindGroupEntry {
-                binding,
-                resource: buffer.as_entire_binding(),
-            })
+            .map(|(&(binding, _), buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
             .collect();
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel.entry()),
             layout: &self.kernels.get(kernel)?.layout,
             entries: &entries,
         });
-        Ok(Dispatch {
-            kernel,
-            bind_group,
-            groups,
-        })
+        Ok(Dispatch { kernel, bind_group, groups })
     }
 
     /// Turns one op into its dispatch, checking every buffer against the sizes the op names.
     fn prepare_op(&self, op: &Op) -> Result<Dispatch> {
-        let max_dim = self
-            .ctx
-            .device()
-            .limits()
-            .max_compute_workgroups_per_dimension;
+        let max_dim = self.ctx.device().limits().max_compute_workgroups_per_dimension;
         let u = |v: usize| v as u32;
         match *op {
-            Op::Gather {
-                x,
-                split,
-                rows,
-                features,
-            } => {
+            Op::Gather { x, split, rows, features } => {
                 let what = "gather";
                 let data = &self.splits[split.index()];
                 if data.samples > 0 && data.features != features {
@@ -316,8 +283,7 @@ impl GpuBackend {
                         self.layout.max_rows
                     )));
                 }
-                let params =
-                    GatherParams::new(u(rows), u(features), u(split.index()), u(data.samples));
+                let params = GatherParams::new(u(rows), u(features), u(split.index()), u(data.samples));
                 self.dispatch(
                     Kernel::Gather,
                     &[
@@ -331,16 +297,7 @@ impl GpuBackend {
                     elementwise_grid(rows * features, ELEMENTWISE_WG, max_dim),
                 )
             }
-            Op::Linear {
-                y,
-                x,
-                w,
-                b,
-                act,
-                rows,
-                inputs,
-                outputs,
-            } => {
+            Op::Linear { y, x, w, b, act, rows, inputs, outputs } => {
                 let what = "linear";
                 let params = MatmulParams {
                     m: u(rows),
@@ -364,14 +321,7 @@ impl GpuBackend {
                     matmul_grid(rows, outputs),
                 )
             }
-            Op::WeightGrad {
-                dw,
-                dz,
-                x,
-                rows,
-                inputs,
-                outputs,
-            } => {
+            Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => {
                 let what = "weight gradient";
                 let params = MatmulParams {
                     m: u(outputs),
@@ -394,16 +344,7 @@ impl GpuBackend {
                     matmul_grid(outputs, inputs),
                 )
             }
-            Op::InputGrad {
-                dx,
-                dz,
-                w,
-                x,
-                act,
-                rows,
-                inputs,
-                outputs,
-            } => {
+            Op::InputGrad { dx, dz, w, x, act, rows, inputs, outputs } => {
                 let what = "input gradient";
                 let params = MatmulParams {
                     m: u(rows),
@@ -427,68 +368,31 @@ impl GpuBackend {
                     matmul_grid(rows, inputs),
                 )
             }
-            Op::SoftmaxXent {
-                dz,
-                logits,
-                split,
-                rows,
-                classes,
-            } => self.prepare_loss(Kernel::SoftmaxXent, dz, logits, split, rows, classes),
-            Op::QuadraticCost {
-                dz,
-                a,
-                split,
-                rows,
-                classes,
-            } => self.prepare_loss(Kernel::QuadraticCost, dz, a, split, rows, classes),
-            Op::BiasGrad {
-                db,
-                dz,
-                rows,
-                outputs,
-            } => {
+            Op::SoftmaxXent { dz, logits, split, rows, classes } => {
+                self.prepare_loss(Kernel::SoftmaxXent, dz, logits, split, rows, classes)
+            }
+            Op::QuadraticCost { dz, a, split, rows, classes } => {
+                self.prepare_loss(Kernel::QuadraticCost, dz, a, split, rows, classes)
+            }
+            Op::BiasGrad { db, dz, rows, outputs } => {
                 let what = "bias gradient";
-                let params = BiasGradParams {
-                    rows: u(rows),
-                    outputs: u(outputs),
-                    pad: [0; 2],
-                };
+                let params = BiasGradParams { rows: u(rows), outputs: u(outputs), pad: [0; 2] };
                 self.dispatch(
                     Kernel::BiasGrad,
-                    &[
-                        self.buffer(db, outputs, what)?,
-                        self.buffer(dz, rows * outputs, what)?,
-                    ],
+                    &[self.buffer(db, outputs, what)?, self.buffer(dz, rows * outputs, what)?],
                     &params,
                     [u(outputs.div_ceil(BIAS_WG).max(1)), 1, 1],
                 )
             }
-            Op::Update {
-                param,
-                state,
-                grad,
-                optimizer,
-                len,
-            } => {
+            Op::Update { param, state, grad, optimizer, len } => {
                 let what = "update";
-                let missing = || {
-                    Error::Config(format!(
-                        "{} needs {} state buffers",
-                        optimizer.name(),
-                        optimizer.state_tensors()
-                    ))
-                };
+                let missing =
+                    || Error::Config(format!("{} needs {} state buffers", optimizer.name(), optimizer.state_tensors()));
                 let p = self.buffer(param, len, what)?;
                 let g = self.buffer(grad, len, what)?;
                 let grid = elementwise_grid(len, ELEMENTWISE_WG, max_dim);
-                let mut params = OptimParams {
-                    len: u(len),
-                    lr: optimizer.lr(),
-                    beta1: 0.0,
-                    beta2: 0.0,
-                    eps: 0.0,
-                    pad: [0; 3],
-                };
+                let mut params =
+                    OptimParams { len: u(len), lr: optimizer.lr(), beta1: 0.0, beta2: 0.0, eps: 0.0, pad: [0; 3] };
                 match optimizer {
                     Optimizer::Sgd { .. } => self.dispatch(Kernel::Sgd, &[p, g], &params, grid),
                     Optimizer::Momentum { momentum, .. } => {
@@ -496,9 +400,7 @@ impl GpuBackend {
                         let v = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
                         self.dispatch(Kernel::Momentum, &[p, v, g], &params, grid)
                     }
-                    Optimizer::Adam {
-                        beta1, beta2, eps, ..
-                    } => {
+                    Optimizer::Adam { beta1, beta2, eps, .. } => {
                         (params.beta1, params.beta2, params.eps) = (beta1, beta2, eps);
                         let m = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
                         let v = self.buffer(state[1].ok_or_else(missing)?, len, what)?;
@@ -509,11 +411,7 @@ impl GpuBackend {
             Op::Advance { split, rows } => self.dispatch(
                 Kernel::Advance,
                 &[&self.counters],
-                &AdvanceParams {
-                    split: u(split.index()),
-                    rows: u(rows),
-                    pad: [0; 2],
-                },
+                &AdvanceParams { split: u(split.index()), rows: u(rows), pad: [0; 2] },
                 [1, 1, 1],
             ),
         }
@@ -530,10 +428,7 @@ impl GpuBackend {
     ) -> Result<Dispatch> {
         let what = "loss";
         if rows > self.layout.max_rows {
-            return Err(Error::Config(format!(
-                "loss over {rows} rows in a layout of {} rows",
-                self.layout.max_rows
-            )));
+            return Err(Error::Config(format!("loss over {rows} rows in a layout of {} rows", self.layout.max_rows)));
         }
         let dz_buffer = match dz {
             Some(id) => self.buffer(id, rows * classes, what)?,
@@ -547,12 +442,7 @@ impl GpuBackend {
         };
         self.dispatch(
             kernel,
-            &[
-                dz_buffer,
-                self.buffer(out, rows * classes, what)?,
-                &self.batch_labels,
-                &self.counters,
-            ],
+            &[dz_buffer, self.buffer(out, rows * classes, what)?, &self.batch_labels, &self.counters],
             &params,
             [1, 1, 1],
         )
@@ -585,16 +475,12 @@ impl GpuBackend {
 
     fn check_buffer(&self, id: BufId, len: Option<usize>) -> Result<()> {
         let Some(desc) = self.layout.buffers.get(id) else {
-            return Err(Error::Config(format!(
-                "no buffer {id} in a layout of {}",
-                self.layout.buffers.len()
-            )));
+            return Err(Error::Config(format!("no buffer {id} in a layout of {}", self.layout.buffers.len())));
         };
         match len {
-            Some(len) if len != desc.len => Err(Error::Config(format!(
-                "buffer {} holds {} values, got {len}",
-                desc.name, desc.len
-            ))),
+            Some(len) if len != desc.len => {
+                Err(Error::Config(format!("buffer {} holds {} values, got {len}", desc.name, desc.len)))
+            }
             _ => Ok(()),
         }
     }
@@ -602,11 +488,7 @@ impl GpuBackend {
 
 /// Grid of the matmul kernel for an `[m, n]` output: one workgroup per TILE × TILE block.
 fn matmul_grid(m: usize, n: usize) -> [u32; 3] {
-    [
-        n.div_ceil(MATMUL_TILE).max(1) as u32,
-        m.div_ceil(MATMUL_TILE).max(1) as u32,
-        1,
-    ]
+    [n.div_ceil(MATMUL_TILE).max(1) as u32, m.div_ceil(MATMUL_TILE).max(1) as u32, 1]
 }
 
 /// Rejects a split the kernels could not read correctly: wrong image size, labels past the model's classes,
@@ -622,21 +504,12 @@ fn check_split(split: Split, images: &LabeledImages, layout: &Layout) -> Result<
             layout.model.inputs
         )));
     }
-    if let Some((i, l)) = images
-        .labels
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| usize::from(l) >= classes)
-    {
+    if let Some((i, l)) = images.labels.iter().enumerate().find(|(_, &l)| usize::from(l) >= classes) {
         return Err(Error::Config(format!(
             "{split:?} label {l} at index {i} is not below the model's {classes} classes"
         )));
     }
-    if images
-        .len()
-        .checked_mul(features)
-        .is_none_or(|b| b > u32::MAX as usize)
-    {
+    if images.len().checked_mul(features).is_none_or(|b| b > u32::MAX as usize) {
         return Err(Error::Config(format!(
             "the {split:?} split has {} samples of {features} pixels: more bytes than the GPU kernels index \
              (4 GiB)",
@@ -647,12 +520,7 @@ fn check_split(split: Split, images: &LabeledImages, layout: &Layout) -> Result<
 }
 
 /// Uploads one split: a buffer of labels then packed pixels, and an order buffer with room for every sample.
-fn upload_split(
-    device: &wgpu::Device,
-    name: &str,
-    images: &LabeledImages,
-    max_binding: u64,
-) -> Result<SplitBuffers> {
+fn upload_split(device: &wgpu::Device, name: &str, images: &LabeledImages, max_binding: u64) -> Result<SplitBuffers> {
     let (samples, features) = (images.len(), images.pixels());
     let words = split_words(samples, features);
     if bytes(words) > max_binding {
@@ -682,12 +550,7 @@ fn upload_split(
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    Ok(SplitBuffers {
-        data,
-        order,
-        samples,
-        features,
-    })
+    Ok(SplitBuffers { data, order, samples, features })
 }
 
 impl Backend for GpuBackend {
@@ -699,15 +562,9 @@ impl Backend for GpuBackend {
         // Dispatches: each op's pipeline, bind group, uniform and grid, built once here, inside an error scope so
         // that a binding the device rejects is reported against this plan.
         let dispatches = self.ctx.scoped("preparing a step plan", || {
-            plan.ops
-                .iter()
-                .map(|op| self.prepare_op(op))
-                .collect::<Result<Vec<_>>>()
+            plan.ops.iter().map(|op| self.prepare_op(op)).collect::<Result<Vec<_>>>()
         })??;
-        self.plans.push(Prepared {
-            dispatches,
-            ops: plan.ops.clone(),
-        });
+        self.plans.push(Prepared { dispatches, ops: plan.ops.clone() });
         Ok(PlanId(self.plans.len() - 1))
     }
 
@@ -715,9 +572,7 @@ impl Backend for GpuBackend {
         let s = split.index();
         let n = self.splits[s].samples;
         if let Some(&bad) = order.iter().find(|&&i| i as usize >= n) {
-            return Err(Error::Config(format!(
-                "{split:?} order names sample {bad}, but the split has {n}"
-            )));
+            return Err(Error::Config(format!("{split:?} order names sample {bad}, but the split has {n}")));
         }
         if order.len() > n {
             return Err(Error::Config(format!(
@@ -731,17 +586,9 @@ impl Backend for GpuBackend {
             queue.write_buffer(&self.splits[s].order, 0, bytemuck::cast_slice(order));
         }
         // Counters: this split's cursor and statistics back to zero (the step count is kept).
-        queue.write_buffer(
-            &self.counters,
-            bytes(counters::CURSOR + s),
-            bytemuck::bytes_of(&0u32),
-        );
+        queue.write_buffer(&self.counters, bytes(counters::CURSOR + s), bytemuck::bytes_of(&0u32));
         let at = counters::STATS + s * counters::STATS_WORDS;
-        queue.write_buffer(
-            &self.counters,
-            bytes(at),
-            bytemuck::cast_slice(&[0u32; counters::STATS_WORDS]),
-        );
+        queue.write_buffer(&self.counters, bytes(at), bytemuck::cast_slice(&[0u32; counters::STATS_WORDS]));
         self.order_len[s] = order.len();
         self.cursor[s] = 0;
         self.ctx.check("starting an epoch")
@@ -761,16 +608,10 @@ impl Backend for GpuBackend {
             // Encode: the prepared dispatches, step after step, in one compute pass; wgpu orders the dispatches
             // that share buffers. Nothing is allocated or read back here.
             let mut encoder =
-                self.ctx
-                    .device()
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("steps"),
-                    });
+                self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("steps") });
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("steps"),
-                    timestamp_writes: None,
-                });
+                let mut pass = encoder
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("steps"), timestamp_writes: None });
                 for _ in 0..chunk {
                     for d in &prepared.dispatches {
                         pass.set_pipeline(&self.kernels.get(d.kernel)?.pipeline);
@@ -796,11 +637,7 @@ impl Backend for GpuBackend {
         let ids = self.layout.param_buffers();
         let tensors = params.tensors();
         if tensors.len() != ids.len() {
-            return Err(Error::Config(format!(
-                "the model has {} parameter tensors, got {}",
-                ids.len(),
-                tensors.len()
-            )));
+            return Err(Error::Config(format!("the model has {} parameter tensors, got {}", ids.len(), tensors.len())));
         }
         for (id, t) in ids.into_iter().zip(tensors) {
             self.write_buffer(id, t)?;
@@ -824,23 +661,16 @@ impl Backend for GpuBackend {
     fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>> {
         self.check_buffer(id, None)?;
         let desc = &self.layout.buffers[id];
-        let raw = self.ctx.read_bytes(
-            &self.buffers[id],
-            bytes(desc.len),
-            &format!("reading buffer {}", desc.name),
-        )?;
+        let raw = self.ctx.read_bytes(&self.buffers[id], bytes(desc.len), &format!("reading buffer {}", desc.name))?;
         Ok(bytemuck::pod_collect_to_vec(&raw))
     }
 
     fn write_buffer(&mut self, id: BufId, data: &[f32]) -> Result<()> {
         self.check_buffer(id, Some(data.len()))?;
         if !data.is_empty() {
-            self.ctx
-                .queue()
-                .write_buffer(&self.buffers[id], 0, bytemuck::cast_slice(data));
+            self.ctx.queue().write_buffer(&self.buffers[id], 0, bytemuck::cast_slice(data));
         }
-        self.ctx
-            .check(&format!("writing buffer {}", self.layout.buffers[id].name))
+        self.ctx.check(&format!("writing buffer {}", self.layout.buffers[id].name))
     }
 
     fn steps_done(&mut self) -> Result<u64> {
@@ -867,20 +697,11 @@ mod tests {
 
     #[test]
     fn elementwise_grid_covers_every_element_within_the_dimension_limit() {
-        for (len, max) in [
-            (1, 65535),
-            (256, 65535),
-            (257, 65535),
-            (100_000, 300),
-            (1 << 25, 65535),
-        ] {
+        for (len, max) in [(1, 65535), (256, 65535), (257, 65535), (100_000, 300), (1 << 25, 65535)] {
             let [x, y, z] = elementwise_grid(len, 256, max);
             assert!(x <= max && y <= max && z == 1);
             assert!(x as usize * y as usize * 256 >= len, "{len} {max}");
-            assert!(
-                (x as usize * (y as usize - 1)) * 256 < len.max(1),
-                "{len} {max}: a row of idle groups"
-            );
+            assert!((x as usize * (y as usize - 1)) * 256 < len.max(1), "{len} {max}: a row of idle groups");
         }
     }
 

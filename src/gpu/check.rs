@@ -34,15 +34,9 @@ pub struct Tolerance {
 impl Tolerance {
     /// The default for every kernel: a few f32 roundings of difference (summation order, `exp`/`log`/`sqrt`
     /// accuracy of the driver, fused multiply-adds).
-    pub const DEFAULT: Tolerance = Tolerance {
-        atol: 1e-5,
-        rtol: 1e-4,
-    };
+    pub const DEFAULT: Tolerance = Tolerance { atol: 1e-5, rtol: 1e-4 };
     /// Bit-exact (gather: the host supplies the u/255 table; integer counters).
-    pub const EXACT: Tolerance = Tolerance {
-        atol: 0.0,
-        rtol: 0.0,
-    };
+    pub const EXACT: Tolerance = Tolerance { atol: 0.0, rtol: 0.0 };
 
     fn allows(self, got: f32, want: f32) -> bool {
         got == want || (got - want).abs() <= self.atol + self.rtol * want.abs()
@@ -87,13 +81,7 @@ pub struct CheckRow {
 const KEEP_MISMATCHES: usize = 5;
 
 /// Compares `got` with `want` element by element.
-pub fn compare(
-    kernel: &str,
-    shape: &str,
-    got: &[f32],
-    want: &[f32],
-    tolerance: Tolerance,
-) -> CheckRow {
+pub fn compare(kernel: &str, shape: &str, got: &[f32], want: &[f32], tolerance: Tolerance) -> CheckRow {
     let mut row = CheckRow {
         kernel: kernel.into(),
         shape: shape.into(),
@@ -204,18 +192,11 @@ impl Family {
 }
 
 /// `(rows, inputs, outputs)` of the matmul checks: 1, sizes just under and over a 64-wide tile, MNIST's 784 and 10.
-pub const MATMUL_SHAPES: [(usize, usize, usize); 6] = [
-    (1, 1, 1),
-    (7, 63, 65),
-    (65, 784, 10),
-    (63, 10, 7),
-    (10, 65, 784),
-    (100, 784, 64),
-];
+pub const MATMUL_SHAPES: [(usize, usize, usize); 6] =
+    [(1, 1, 1), (7, 63, 65), (65, 784, 10), (63, 10, 7), (10, 65, 784), (100, 784, 64)];
 
 /// `(rows, classes)` of the loss checks.
-pub const LOSS_SHAPES: [(usize, usize); 6] =
-    [(1, 10), (7, 10), (63, 2), (65, 7), (784, 10), (300, 1)];
+pub const LOSS_SHAPES: [(usize, usize); 6] = [(1, 10), (7, 10), (63, 2), (65, 7), (784, 10), (300, 1)];
 
 /// `(rows, outputs)` of the bias-gradient checks.
 pub const BIAS_SHAPES: [(usize, usize); 5] = [(1, 1), (7, 10), (65, 63), (784, 7), (10, 784)];
@@ -224,8 +205,7 @@ pub const BIAS_SHAPES: [(usize, usize); 5] = [(1, 1), (7, 10), (65, 63), (784, 7
 pub const UPDATE_LENGTHS: [usize; 6] = [1, 7, 63, 65, 784, 50_240];
 
 /// `(rows, features, steps)` of the gather checks.
-pub const GATHER_SHAPES: [(usize, usize, usize); 4] =
-    [(1, 1, 1), (7, 784, 3), (65, 63, 2), (10, 7, 5)];
+pub const GATHER_SHAPES: [(usize, usize, usize); 4] = [(1, 1, 1), (7, 784, 3), (65, 63, 2), (10, 7, 5)];
 
 /// Runs the checks of `family` on `ctx`.
 pub fn check(ctx: &GpuContext, family: Family) -> Result<Vec<CheckRow>> {
@@ -278,16 +258,8 @@ pub fn check(ctx: &GpuContext, family: Family) -> Result<Vec<CheckRow>> {
         Family::Sgd | Family::Momentum | Family::Adam => {
             let optimizer = match family {
                 Family::Sgd => Optimizer::Sgd { lr: 0.1 },
-                Family::Momentum => Optimizer::Momentum {
-                    lr: 0.05,
-                    momentum: 0.9,
-                },
-                _ => Optimizer::Adam {
-                    lr: 1e-3,
-                    beta1: 0.9,
-                    beta2: 0.999,
-                    eps: 1e-8,
-                },
+                Family::Momentum => Optimizer::Momentum { lr: 0.05, momentum: 0.9 },
+                _ => Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
             };
             // Adam's t: the first step, a later one, one past 2³² (the counter's high word), and the clamp.
             let starts: &[u64] = match family {
@@ -350,55 +322,29 @@ fn model_of(inputs: usize, outputs: usize, below: bool) -> ModelConfig {
 
 /// A data set with no samples (for checks that gather nothing).
 fn no_data(features: usize) -> Arc<Dataset> {
-    let empty = LabeledImages {
-        images: vec![],
-        labels: vec![],
-        rows: 1,
-        cols: features,
-    };
-    Arc::new(Dataset {
-        name: "check".into(),
-        train: empty.clone(),
-        test: empty,
-        classes: 2,
-    })
+    let empty = LabeledImages { images: vec![], labels: vec![], rows: 1, cols: features };
+    Arc::new(Dataset { name: "check".into(), train: empty.clone(), test: empty, classes: 2 })
 }
 
 /// Random images and labels: `samples` train samples of `features` pixels (every byte value possible).
-fn random_data(
-    rng: &mut model::Rng,
-    samples: usize,
-    features: usize,
-    classes: usize,
-) -> Arc<Dataset> {
+fn random_data(rng: &mut model::Rng, samples: usize, features: usize, classes: usize) -> Arc<Dataset> {
     let train = LabeledImages {
         images: (0..samples * features).map(|_| rng.random()).collect(),
-        labels: (0..samples)
-            .map(|_| rng.random_range(0..classes) as u8)
-            .collect(),
+        labels: (0..samples).map(|_| rng.random_range(0..classes) as u8).collect(),
         rows: 1,
         cols: features,
     };
     Arc::new(Dataset {
         name: "check".into(),
         train,
-        test: LabeledImages {
-            images: vec![],
-            labels: vec![],
-            rows: 1,
-            cols: features,
-        },
+        test: LabeledImages { images: vec![], labels: vec![], rows: 1, cols: features },
         classes,
     })
 }
 
 /// Runs `ops` once on `gpu`.
 fn run_once(gpu: &mut GpuBackend, rows: usize, ops: Vec<Op>, steps: usize) -> Result<()> {
-    let plan = gpu.prepare(&Plan {
-        rows,
-        split: Split::Train,
-        ops,
-    })?;
+    let plan = gpu.prepare(&Plan { rows, split: Split::Train, ops })?;
     gpu.run(plan, steps)
 }
 
@@ -415,11 +361,7 @@ fn linear(
     act: Activation,
     range: Range,
 ) -> Result<CheckRow> {
-    let layout = Layout::new(
-        &model_of(inputs, outputs, false),
-        Optimizer::Sgd { lr: 0.0 },
-        rows,
-    );
+    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
     let l = layout.layers[0];
     let (x, w, b) = match range {
         Range::Normal => {
@@ -433,9 +375,7 @@ fn linear(
         Range::Wide => (
             uniform(rng, rows * inputs, 0.0, 1.0),
             uniform(rng, outputs * inputs, -1e-3, 1e-3),
-            (0..outputs)
-                .map(|j| -100.0 + 200.0 * j as f32 / (outputs - 1).max(1) as f32)
-                .collect(),
+            (0..outputs).map(|j| -100.0 + 200.0 * j as f32 / (outputs - 1).max(1) as f32).collect(),
         ),
     };
     let mut gpu = GpuBackend::new(ctx, &layout, no_data(inputs))?;
@@ -443,16 +383,7 @@ fn linear(
     gpu.write_buffer(l.w, &w)?;
     gpu.write_buffer(l.b, &b)?;
     gpu.write_buffer(l.a, &nan(rows * outputs))?;
-    let op = Op::Linear {
-        y: l.a,
-        x: l.x,
-        w: l.w,
-        b: l.b,
-        act,
-        rows,
-        inputs,
-        outputs,
-    };
+    let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act, rows, inputs, outputs };
     run_once(&mut gpu, rows, vec![op], 1)?;
     let got = gpu.read_buffer(l.a)?;
     let mut want = vec![0.0; rows * outputs];
@@ -464,18 +395,8 @@ fn linear(
     Ok(compare("linear y", &shape, &got, &want, Tolerance::DEFAULT))
 }
 
-fn weight_grad(
-    ctx: &GpuContext,
-    rng: &mut model::Rng,
-    rows: usize,
-    inputs: usize,
-    outputs: usize,
-) -> Result<CheckRow> {
-    let layout = Layout::new(
-        &model_of(inputs, outputs, false),
-        Optimizer::Sgd { lr: 0.0 },
-        rows,
-    );
+fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, inputs: usize, outputs: usize) -> Result<CheckRow> {
+    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
     let l = layout.layers[0];
     let x = uniform(rng, rows * inputs, 0.0, 1.0);
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
@@ -483,26 +404,13 @@ fn weight_grad(
     gpu.write_buffer(l.x, &x)?;
     gpu.write_buffer(l.d, &dz)?;
     gpu.write_buffer(l.gw, &nan(outputs * inputs))?;
-    let op = Op::WeightGrad {
-        dw: l.gw,
-        dz: l.d,
-        x: l.x,
-        rows,
-        inputs,
-        outputs,
-    };
+    let op = Op::WeightGrad { dw: l.gw, dz: l.d, x: l.x, rows, inputs, outputs };
     run_once(&mut gpu, rows, vec![op], 1)?;
     let got = gpu.read_buffer(l.gw)?;
     let mut want = vec![0.0; outputs * inputs];
     ops::weight_grad(&mut want, &dz, &x, rows, inputs, outputs)?;
     let shape = shape_name(rows, inputs, outputs, None);
-    Ok(compare(
-        "weight_grad dw",
-        &shape,
-        &got,
-        &want,
-        Tolerance::DEFAULT,
-    ))
+    Ok(compare("weight_grad dw", &shape, &got, &want, Tolerance::DEFAULT))
 }
 
 fn input_grad(
@@ -514,18 +422,11 @@ fn input_grad(
     act: Activation,
     range: Range,
 ) -> Result<CheckRow> {
-    let layout = Layout::new(
-        &model_of(inputs, outputs, true),
-        Optimizer::Sgd { lr: 0.0 },
-        rows,
-    );
+    let layout = Layout::new(&model_of(inputs, outputs, true), Optimizer::Sgd { lr: 0.0 }, rows);
     let (below, l) = (layout.layers[0], layout.layers[1]);
     let z_max = if range == Range::Wide { 100.0 } else { 3.0 };
     // x is the layer below's output, so it holds values its activation can produce (exact zeros for relu).
-    let x: Vec<f32> = uniform(rng, rows * inputs, -z_max, z_max)
-        .into_iter()
-        .map(|z| ops::activate(z, act))
-        .collect();
+    let x: Vec<f32> = uniform(rng, rows * inputs, -z_max, z_max).into_iter().map(|z| ops::activate(z, act)).collect();
     let s = 1.0 / (outputs as f32).sqrt();
     let w = uniform(rng, outputs * inputs, -s, s);
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
@@ -534,16 +435,7 @@ fn input_grad(
     gpu.write_buffer(l.w, &w)?;
     gpu.write_buffer(l.d, &dz)?;
     gpu.write_buffer(below.d, &nan(rows * inputs))?;
-    let op = Op::InputGrad {
-        dx: below.d,
-        dz: l.d,
-        w: l.w,
-        x: l.x,
-        act,
-        rows,
-        inputs,
-        outputs,
-    };
+    let op = Op::InputGrad { dx: below.d, dz: l.d, w: l.w, x: l.x, act, rows, inputs, outputs };
     run_once(&mut gpu, rows, vec![op], 1)?;
     let got = gpu.read_buffer(below.d)?;
     let mut want = vec![0.0; rows * inputs];
@@ -552,13 +444,7 @@ fn input_grad(
     if range == Range::Wide {
         shape.push_str(" z∈[-100,100]");
     }
-    Ok(compare(
-        "input_grad dx",
-        &shape,
-        &got,
-        &want,
-        Tolerance::DEFAULT,
-    ))
+    Ok(compare("input_grad dx", &shape, &got, &want, Tolerance::DEFAULT))
 }
 
 /// The loss kernel of `loss` on random outputs (or, with `ties`, outputs drawn from three values so that most rows
@@ -571,13 +457,7 @@ fn loss_check(
     classes: usize,
     ties: bool,
 ) -> Result<Vec<CheckRow>> {
-    let model = ModelConfig {
-        inputs: 1,
-        hidden: vec![],
-        classes,
-        activation: Activation::Relu,
-        loss,
-    };
+    let model = ModelConfig { inputs: 1, hidden: vec![], classes, activation: Activation::Relu, loss };
     let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.0 }, rows);
     let l = layout.layers[0];
     let n = rows + 5;
@@ -590,19 +470,12 @@ fn loss_check(
             .map(|(i, v)| if i % 17 == 3 { v * 20.0 } else { v })
             .collect(),
         (Loss::Mse, false) => uniform(rng, rows * classes, 0.0, 1.0),
-        (Loss::Xent, true) => (0..rows * classes)
-            .map(|_| rng.random_range(0..3u8) as f32)
-            .collect(),
-        (Loss::Mse, true) => (0..rows * classes)
-            .map(|_| [0.25, 0.5, 0.75][rng.random_range(0..3usize)])
-            .collect(),
+        (Loss::Xent, true) => (0..rows * classes).map(|_| rng.random_range(0..3u8) as f32).collect(),
+        (Loss::Mse, true) => (0..rows * classes).map(|_| [0.25, 0.5, 0.75][rng.random_range(0..3usize)]).collect(),
     };
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.shuffle(rng);
-    let labels: Vec<u32> = order[..rows]
-        .iter()
-        .map(|&i| u32::from(data.train.labels[i as usize]))
-        .collect();
+    let labels: Vec<u32> = order[..rows].iter().map(|&i| u32::from(data.train.labels[i as usize])).collect();
 
     // Reference.
     let mut want_dz = vec![0.0; rows * classes];
@@ -615,36 +488,16 @@ fn loss_check(
     let mut gpu = GpuBackend::new(ctx, &layout, data)?;
     gpu.write_buffer(l.a, &out)?;
     gpu.write_buffer(l.d, &nan(rows * classes))?;
-    let gather = Op::Gather {
-        x: l.x,
-        split: Split::Train,
-        rows,
-        features: 1,
-    };
+    let gather = Op::Gather { x: l.x, split: Split::Train, rows, features: 1 };
     let loss_op = |dz| match loss {
-        Loss::Xent => Op::SoftmaxXent {
-            dz,
-            logits: l.a,
-            split: Split::Train,
-            rows,
-            classes,
-        },
-        Loss::Mse => Op::QuadraticCost {
-            dz,
-            a: l.a,
-            split: Split::Train,
-            rows,
-            classes,
-        },
+        Loss::Xent => Op::SoftmaxXent { dz, logits: l.a, split: Split::Train, rows, classes },
+        Loss::Mse => Op::QuadraticCost { dz, a: l.a, split: Split::Train, rows, classes },
     };
     let name = match loss {
         Loss::Xent => "softmax_xent",
         Loss::Mse => "quadratic_cost",
     };
-    let shape = format!(
-        "rows={rows} classes={classes}{}",
-        if ties { " ties" } else { "" }
-    );
+    let shape = format!("rows={rows} classes={classes}{}", if ties { " ties" } else { "" });
     let mut rows_out = Vec::new();
     for with_dz in [true, false] {
         gpu.begin_epoch(Split::Train, &order)?;
@@ -654,13 +507,7 @@ fn loss_check(
         let variant = if with_dz { "" } else { " (no dz)" };
         if with_dz && !ties {
             let got_dz = gpu.read_buffer(l.d)?;
-            rows_out.push(compare(
-                &format!("{name} dz"),
-                &shape,
-                &got_dz,
-                &want_dz,
-                Tolerance::DEFAULT,
-            ));
+            rows_out.push(compare(&format!("{name} dz"), &shape, &got_dz, &want_dz, Tolerance::DEFAULT));
         }
         if !ties {
             rows_out.push(compare(
@@ -671,62 +518,30 @@ fn loss_check(
                 Tolerance::DEFAULT,
             ));
         }
-        rows_out.push(count_row(
-            &format!("{name} argmax/correct{variant}"),
-            &shape,
-            stats,
-            want.correct,
-            rows,
-        ));
+        rows_out.push(count_row(&format!("{name} argmax/correct{variant}"), &shape, stats, want.correct, rows));
     }
     Ok(rows_out)
 }
 
 /// Exact comparison of the correct-prediction and sample counts.
 fn count_row(kernel: &str, shape: &str, got: Stats, correct: u32, rows: usize) -> CheckRow {
-    compare(
-        kernel,
-        shape,
-        &[got.correct as f32, got.samples as f32],
-        &[correct as f32, rows as f32],
-        Tolerance::EXACT,
-    )
+    compare(kernel, shape, &[got.correct as f32, got.samples as f32], &[correct as f32, rows as f32], Tolerance::EXACT)
 }
 
-fn bias_grad(
-    ctx: &GpuContext,
-    rng: &mut model::Rng,
-    rows: usize,
-    outputs: usize,
-) -> Result<CheckRow> {
-    let layout = Layout::new(
-        &model_of(1, outputs, false),
-        Optimizer::Sgd { lr: 0.0 },
-        rows,
-    );
+fn bias_grad(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, outputs: usize) -> Result<CheckRow> {
+    let layout = Layout::new(&model_of(1, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
     let l = layout.layers[0];
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
     let mut gpu = GpuBackend::new(ctx, &layout, no_data(1))?;
     gpu.write_buffer(l.d, &dz)?;
     gpu.write_buffer(l.gb, &nan(outputs))?;
-    let op = Op::BiasGrad {
-        db: l.gb,
-        dz: l.d,
-        rows,
-        outputs,
-    };
+    let op = Op::BiasGrad { db: l.gb, dz: l.d, rows, outputs };
     run_once(&mut gpu, rows, vec![op], 1)?;
     let got = gpu.read_buffer(l.gb)?;
     let mut want = vec![0.0; outputs];
     ops::bias_grad(&mut want, &dz, rows, outputs)?;
     let shape = format!("rows={rows} outputs={outputs}");
-    Ok(compare(
-        "bias_grad db",
-        &shape,
-        &got,
-        &want,
-        Tolerance::DEFAULT,
-    ))
+    Ok(compare("bias_grad db", &shape, &got, &want, Tolerance::DEFAULT))
 }
 
 /// Three steps of `optimizer` on `len` parameters, starting after `start` steps: each step's t comes from the GPU
@@ -757,17 +572,8 @@ fn update(
     }
     gpu.set_steps_done(start)?;
     let ops = vec![
-        Op::Update {
-            param: l.w,
-            state: l.sw,
-            grad: l.gw,
-            optimizer,
-            len,
-        },
-        Op::Advance {
-            split: Split::Train,
-            rows: 0,
-        },
+        Op::Update { param: l.w, state: l.sw, grad: l.gw, optimizer, len },
+        Op::Advance { split: Split::Train, rows: 0 },
     ];
     run_once(&mut gpu, 1, ops, STEPS)?;
 
@@ -782,51 +588,22 @@ fn update(
     }
     let shape = format!("len={len} t={}..={}", start + 1, start + STEPS as u64);
     let name = optimizer.name();
-    let mut rows = vec![compare(
-        &format!("{name} param"),
-        &shape,
-        &gpu.read_buffer(l.w)?,
-        &param,
-        Tolerance::DEFAULT,
-    )];
+    let mut rows = vec![compare(&format!("{name} param"), &shape, &gpu.read_buffer(l.w)?, &param, Tolerance::DEFAULT)];
     for (i, (&id, want)) in state_ids.iter().zip(&state).enumerate() {
-        rows.push(compare(
-            &format!("{name} state{i}"),
-            &shape,
-            &gpu.read_buffer(id)?,
-            want,
-            Tolerance::DEFAULT,
-        ));
+        rows.push(compare(&format!("{name} state{i}"), &shape, &gpu.read_buffer(id)?, want, Tolerance::DEFAULT));
     }
     let steps = gpu.steps_done()?;
-    rows.push(compare(
-        "advance step count",
-        &shape,
-        &[(steps - start) as f32],
-        &[STEPS as f32],
-        Tolerance::EXACT,
-    ));
+    rows.push(compare("advance step count", &shape, &[(steps - start) as f32], &[STEPS as f32], Tolerance::EXACT));
     Ok(rows)
 }
 
 /// `steps` steps of gather + advance over a shuffled order: the last batch and its labels must be the rows at
 /// cursor (steps − 1)·rows, bit for bit.
-fn gather(
-    ctx: &GpuContext,
-    rng: &mut model::Rng,
-    rows: usize,
-    features: usize,
-    steps: usize,
-) -> Result<Vec<CheckRow>> {
+fn gather(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, features: usize, steps: usize) -> Result<Vec<CheckRow>> {
     let n = rows * steps + 3;
     let data = random_data(rng, n, features, 10);
-    let model = ModelConfig {
-        inputs: features,
-        hidden: vec![],
-        classes: 10,
-        activation: Activation::Relu,
-        loss: Loss::Xent,
-    };
+    let model =
+        ModelConfig { inputs: features, hidden: vec![], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
     let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.0 }, rows);
     let l = layout.layers[0];
     let mut order: Vec<u32> = (0..n as u32).collect();
@@ -834,18 +611,8 @@ fn gather(
     let mut gpu = GpuBackend::new(ctx, &layout, Arc::clone(&data))?;
     gpu.write_buffer(l.x, &nan(rows * features))?;
     gpu.begin_epoch(Split::Train, &order)?;
-    let ops = vec![
-        Op::Gather {
-            x: l.x,
-            split: Split::Train,
-            rows,
-            features,
-        },
-        Op::Advance {
-            split: Split::Train,
-            rows,
-        },
-    ];
+    let ops =
+        vec![Op::Gather { x: l.x, split: Split::Train, rows, features }, Op::Advance { split: Split::Train, rows }];
     run_once(&mut gpu, rows, ops, steps)?;
     let mut want_x = vec![0.0; rows * features];
     let mut want_labels = vec![0u32; rows];
@@ -863,19 +630,7 @@ fn gather(
     let as_f32 = |v: &[u32]| v.iter().map(|&u| u as f32).collect::<Vec<_>>();
     let shape = format!("rows={rows} features={features} step {steps}");
     Ok(vec![
-        compare(
-            "gather x",
-            &shape,
-            &gpu.read_buffer(l.x)?,
-            &want_x,
-            Tolerance::EXACT,
-        ),
-        compare(
-            "gather labels",
-            &shape,
-            &as_f32(&got_labels[..rows]),
-            &as_f32(&want_labels),
-            Tolerance::EXACT,
-        ),
+        compare("gather x", &shape, &gpu.read_buffer(l.x)?, &want_x, Tolerance::EXACT),
+        compare("gather labels", &shape, &as_f32(&got_labels[..rows]), &as_f32(&want_labels), Tolerance::EXACT),
     ])
 }

@@ -65,20 +65,14 @@ pub struct ContextOptions {
 impl ContextOptions {
     /// Options for `backend`: software adapters allowed unless `auto`, default binding sizes.
     pub fn new(backend: BackendChoice) -> Self {
-        ContextOptions {
-            backend,
-            allow_software: backend != BackendChoice::Auto,
-            max_binding_bytes: 0,
-        }
+        ContextOptions { backend, allow_software: backend != BackendChoice::Auto, max_binding_bytes: 0 }
     }
 
     /// Raises `max_binding_bytes` to what training `layout` over `data` binds.
     pub fn for_run(mut self, layout: &Layout, data: &Dataset) -> Self {
         let largest_layout_buffer = layout.buffers.iter().map(|b| b.len * 4).max();
-        let largest_split = [&data.train, &data.test]
-            .iter()
-            .map(|s| crate::gpu::backend::split_words(s.len(), s.pixels()) * 4)
-            .max();
+        let largest_split =
+            [&data.train, &data.test].iter().map(|s| crate::gpu::backend::split_words(s.len(), s.pixels()) * 4).max();
         let need = largest_layout_buffer.max(largest_split).unwrap_or(0) as u64;
         self.max_binding_bytes = self.max_binding_bytes.max(need);
         self
@@ -139,9 +133,7 @@ impl AdapterSummary {
             backend: format!("{:?}", info.backend),
             device_type: device_type_name(info.device_type).into(),
             name: info.name.clone(),
-            driver: format!("{} {}", info.driver, info.driver_info)
-                .trim()
-                .to_string(),
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
             software: info.device_type == wgpu::DeviceType::Cpu,
             compute: can_compute(adapter),
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
@@ -163,11 +155,7 @@ impl fmt::Display for AdapterSummary {
             self.name,
             self.device_type,
             if self.compute { "" } else { ", NO COMPUTE" },
-            if self.driver.is_empty() {
-                "unknown"
-            } else {
-                &self.driver
-            },
+            if self.driver.is_empty() { "unknown" } else { &self.driver },
             mib(self.max_storage_buffer_binding_size),
             mib(self.max_buffer_size),
             self.max_compute_workgroup_storage_size / 1024,
@@ -188,10 +176,7 @@ fn device_type_name(t: wgpu::DeviceType) -> &'static str {
 
 /// Whether the adapter runs compute shaders (every Vulkan, Metal and DX12 adapter; GL only from GLES 3.1).
 fn can_compute(adapter: &wgpu::Adapter) -> bool {
-    adapter
-        .get_downlevel_capabilities()
-        .flags
-        .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+    adapter.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
 }
 
 /// Preference order: hardware before software, then the native APIs before GL.
@@ -227,9 +212,7 @@ fn enumerate(instance: &wgpu::Instance, backend: BackendChoice) -> Vec<wgpu::Ada
         return native;
     }
     let mut all = native;
-    all.extend(pollster::block_on(
-        instance.enumerate_adapters(wgpu::Backends::SECONDARY),
-    ));
+    all.extend(pollster::block_on(instance.enumerate_adapters(wgpu::Backends::SECONDARY)));
     all
 }
 
@@ -276,10 +259,7 @@ impl GpuContext {
             .filter(|a| opts.allow_software || a.get_info().device_type != wgpu::DeviceType::Cpu)
             .collect();
         let Some(adapter) = usable.first() else {
-            let found: Vec<String> = adapters
-                .iter()
-                .map(|a| AdapterSummary::of(a).to_string())
-                .collect();
+            let found: Vec<String> = adapters.iter().map(|a| AdapterSummary::of(a).to_string()).collect();
             return Err(Error::Gpu(format!(
                 "no hardware GPU adapter with compute shaders for --backend {api}; found only: {}. A software \
                  adapter is much slower than the CPU backend: name its API (e.g. --backend vulkan) to use it \
@@ -292,12 +272,9 @@ impl GpuContext {
         // Limits: WebGPU's downlevel defaults, raised only where this program needs more (storage buffers per
         // kernel, the largest buffer), and checked against the adapter so a shortfall names the limit.
         let mut required = wgpu::Limits::downlevel_defaults();
-        required.max_storage_buffers_per_shader_stage = required
-            .max_storage_buffers_per_shader_stage
-            .max(kernels::max_storage_buffers());
-        required.max_storage_buffer_binding_size = required
-            .max_storage_buffer_binding_size
-            .max(opts.max_binding_bytes);
+        required.max_storage_buffers_per_shader_stage =
+            required.max_storage_buffers_per_shader_stage.max(kernels::max_storage_buffers());
+        required.max_storage_buffer_binding_size = required.max_storage_buffer_binding_size.max(opts.max_binding_bytes);
         required.max_buffer_size = required.max_buffer_size.max(opts.max_binding_bytes);
         let mut short = Vec::new();
         required.check_limits_with_fail_fn(&adapter.limits(), false, |name, want, have| {
@@ -331,9 +308,7 @@ impl GpuContext {
         // callbacks; store them so the next check() turns them into an Err instead of a panic or a silent NaN.
         let faults = Arc::new(Faults::default());
         let sink = Arc::clone(&faults);
-        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            sink.push_error(e.to_string())
-        }));
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| sink.push_error(e.to_string())));
         let sink = Arc::clone(&faults);
         device.set_device_lost_callback(move |reason, message| {
             if reason != wgpu::DeviceLostReason::Destroyed {
@@ -341,13 +316,7 @@ impl GpuContext {
             }
         });
 
-        Ok(GpuContext {
-            device,
-            queue,
-            info,
-            faults,
-            kernels: Arc::new(OnceLock::new()),
-        })
+        Ok(GpuContext { device, queue, info, faults, kernels: Arc::new(OnceLock::new()) })
     }
 
     /// `vulkan: NVIDIA GeForce RTX 4090 (discrete GPU)` style description.
@@ -443,17 +412,9 @@ impl GpuContext {
 
     /// Copies `bytes` bytes from the start of `src` into `staging` (a `MAP_READ | COPY_DST` buffer at least that
     /// large), waits, and returns them. `src` needs `COPY_SRC` usage.
-    pub fn read_back(
-        &self,
-        src: &wgpu::Buffer,
-        staging: &wgpu::Buffer,
-        bytes: u64,
-        what: &str,
-    ) -> Result<Vec<u8>> {
+    pub fn read_back(&self, src: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64, what: &str) -> Result<Vec<u8>> {
         // Copy: the only way to read a storage buffer is through a mappable staging buffer.
-        let mut encoder = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
+        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
         encoder.copy_buffer_to_buffer(src, 0, staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
         // Map: request it, then poll until the copy (and everything queued before it) is done.
@@ -464,16 +425,8 @@ impl GpuContext {
         self.wait(what)?;
         match rx.try_recv() {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(Error::Gpu(format!(
-                    "{what}: mapping the result failed: {e}"
-                )))
-            }
-            Err(_) => {
-                return Err(Error::Gpu(format!(
-                    "{what}: the GPU finished but the result was never mapped"
-                )))
-            }
+            Ok(Err(e)) => return Err(Error::Gpu(format!("{what}: mapping the result failed: {e}"))),
+            Err(_) => return Err(Error::Gpu(format!("{what}: the GPU finished but the result was never mapped"))),
         }
         // Read: copy out of the mapping, then unmap so the staging buffer can be reused.
         let data = staging
@@ -498,8 +451,6 @@ impl GpuContext {
 
 impl fmt::Debug for GpuContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GpuContext")
-            .field("adapter", &self.describe())
-            .finish_non_exhaustive()
+        f.debug_struct("GpuContext").field("adapter", &self.describe()).finish_non_exhaustive()
     }
 }

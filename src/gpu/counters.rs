@@ -43,11 +43,7 @@ pub fn wgsl_constants() -> String {
 /// The statistics of `split` in a read-back copy of the counters.
 pub fn stats(words: &[u32; COUNTER_WORDS], split: Split) -> Stats {
     let at = STATS + split.index() * STATS_WORDS;
-    Stats {
-        loss_sum: f32::from_bits(words[at]),
-        correct: words[at + 1],
-        samples: words[at + 2],
-    }
+    Stats { loss_sum: f32::from_bits(words[at]), correct: words[at + 1], samples: words[at + 2] }
 }
 
 /// The train step count in a read-back copy of the counters.
@@ -67,13 +63,7 @@ mod tests {
     #[test]
     fn steps_round_trip_through_two_words() {
         let mut words = [0u32; COUNTER_WORDS];
-        for steps in [
-            0,
-            1,
-            u64::from(u32::MAX),
-            u64::from(u32::MAX) + 1,
-            5_000_000_000,
-        ] {
+        for steps in [0, 1, u64::from(u32::MAX), u64::from(u32::MAX) + 1, 5_000_000_000] {
             let [lo, hi] = steps_words(steps);
             words[STEPS_LO] = lo;
             words[STEPS_HI] = hi;

@@ -175,23 +175,13 @@ impl Kernel {
         use Access::{Read, ReadWrite, Uniform};
         match self {
             // c, a, b, e, params
-            Kernel::Linear | Kernel::InputGrad => &[
-                (0, ReadWrite),
-                (1, Read),
-                (2, Read),
-                (3, Read),
-                (4, Uniform),
-            ],
+            Kernel::Linear | Kernel::InputGrad => &[(0, ReadWrite), (1, Read), (2, Read), (3, Read), (4, Uniform)],
             // c, a, b, params (no epilogue operand)
             Kernel::WeightGrad => &[(0, ReadWrite), (1, Read), (2, Read), (4, Uniform)],
             // dz, out, labels, counters, params
-            Kernel::SoftmaxXent | Kernel::QuadraticCost => &[
-                (0, ReadWrite),
-                (1, Read),
-                (2, Read),
-                (3, ReadWrite),
-                (4, Uniform),
-            ],
+            Kernel::SoftmaxXent | Kernel::QuadraticCost => {
+                &[(0, ReadWrite), (1, Read), (2, Read), (3, ReadWrite), (4, Uniform)]
+            }
             // db, dz, params
             Kernel::BiasGrad => &[(0, ReadWrite), (1, Read), (2, Uniform)],
             // param, grad, params
@@ -199,23 +189,9 @@ impl Kernel {
             // param, velocity, grad, params
             Kernel::Momentum => &[(0, ReadWrite), (1, ReadWrite), (3, Read), (5, Uniform)],
             // param, m, v, grad, counters, params
-            Kernel::Adam => &[
-                (0, ReadWrite),
-                (1, ReadWrite),
-                (2, ReadWrite),
-                (3, Read),
-                (4, Read),
-                (5, Uniform),
-            ],
+            Kernel::Adam => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, Read), (4, Read), (5, Uniform)],
             // x, batch labels, data, order, counters, params
-            Kernel::Gather => &[
-                (0, ReadWrite),
-                (1, ReadWrite),
-                (2, Read),
-                (3, Read),
-                (4, Read),
-                (5, Uniform),
-            ],
+            Kernel::Gather => &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, Read), (4, Read), (5, Uniform)],
             // counters, params
             Kernel::Advance => &[(0, ReadWrite), (1, Uniform)],
         }
@@ -231,12 +207,7 @@ impl Kernel {
 pub fn max_storage_buffers() -> u32 {
     Kernel::ALL
         .iter()
-        .map(|k| {
-            k.bindings()
-                .iter()
-                .filter(|(_, a)| *a != Access::Uniform)
-                .count() as u32
-        })
+        .map(|k| k.bindings().iter().filter(|(_, a)| *a != Access::Uniform).count() as u32)
         .max()
         .unwrap_or(0)
 }
@@ -279,11 +250,7 @@ impl Kernels {
                     kernel.file()
                 )));
             };
-            let what = format!(
-                "creating the pipeline of shaders/{} entry point `{}`",
-                kernel.file(),
-                kernel.entry()
-            );
+            let what = format!("creating the pipeline of shaders/{} entry point `{}`", kernel.file(), kernel.entry());
             let pipeline = ctx.scoped(&what, || {
                 // Explicit layout: the bindings this entry point uses, nothing else.
                 let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
@@ -295,12 +262,8 @@ impl Kernels {
                         ty: wgpu::BindingType::Buffer {
                             ty: match access {
                                 Access::Uniform => wgpu::BufferBindingType::Uniform,
-                                Access::Read => {
-                                    wgpu::BufferBindingType::Storage { read_only: true }
-                                }
-                                Access::ReadWrite => {
-                                    wgpu::BufferBindingType::Storage { read_only: false }
-                                }
+                                Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                                Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
                             },
                             has_dynamic_offset: false,
                             min_binding_size: None,
@@ -312,12 +275,11 @@ impl Kernels {
                     label: Some(kernel.entry()),
                     entries: &entries,
                 });
-                let pipeline_layout =
-                    device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                        label: Some(kernel.entry()),
-                        bind_group_layouts: &[Some(&layout)],
-                        immediate_size: 0,
-                    });
+                let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(kernel.entry()),
+                    bind_group_layouts: &[Some(&layout)],
+                    immediate_size: 0,
+                });
                 let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(kernel.entry()),
                     layout: Some(&pipeline_layout),
@@ -335,8 +297,6 @@ impl Kernels {
 
     /// The pipeline of `kernel`.
     pub fn get(&self, kernel: Kernel) -> Result<&Pipeline> {
-        self.pipelines
-            .get(kernel.index())
-            .ok_or_else(|| Error::Gpu(format!("no pipeline was created for {kernel:?}")))
+        self.pipelines.get(kernel.index()).ok_or_else(|| Error::Gpu(format!("no pipeline was created for {kernel:?}")))
     }
 }

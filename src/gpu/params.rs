@@ -92,13 +92,7 @@ impl GatherParams {
         for u in 0..=255u8 {
             unit[usize::from(u / 4)][usize::from(u % 4)] = f32::from(u) / 255.0;
         }
-        GatherParams {
-            rows,
-            features,
-            split,
-            samples,
-            unit,
-        }
+        GatherParams { rows, features, split, samples, unit }
     }
 }
 
@@ -139,20 +133,12 @@ mod tests {
         for (file, name, size) in [
             ("matmul.wgsl", "MatmulParams", size_of::<MatmulParams>()),
             ("loss.wgsl", "LossParams", size_of::<LossParams>()),
-            (
-                "bias_grad.wgsl",
-                "BiasGradParams",
-                size_of::<BiasGradParams>(),
-            ),
+            ("bias_grad.wgsl", "BiasGradParams", size_of::<BiasGradParams>()),
             ("optim.wgsl", "OptimParams", size_of::<OptimParams>()),
             ("gather.wgsl", "GatherParams", size_of::<GatherParams>()),
             ("counters.wgsl", "AdvanceParams", size_of::<AdvanceParams>()),
         ] {
-            assert_eq!(
-                round16(wgsl_struct_size(file, name)) as usize,
-                size,
-                "{file}: {name}"
-            );
+            assert_eq!(round16(wgsl_struct_size(file, name)) as usize, size, "{file}: {name}");
         }
     }
 

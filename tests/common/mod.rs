@@ -22,10 +22,7 @@ pub fn gpu() -> Option<GpuContext> {
             Ok("gl") => BackendChoice::Gl,
             _ => BackendChoice::Auto,
         };
-        let opts = ContextOptions {
-            allow_software: true,
-            ..ContextOptions::new(backend)
-        };
+        let opts = ContextOptions { allow_software: true, ..ContextOptions::new(backend) };
         let ctx = GpuContext::new(&opts).map_err(|e| e.to_string());
         if let Ok(ctx) = &ctx {
             let _ = writeln!(std::io::stderr(), "GPU tests on {}", ctx.describe());
@@ -47,18 +44,11 @@ pub fn gpu() -> Option<GpuContext> {
 /// The first `train` training and `test` test samples of the embedded MNIST.
 pub fn mnist_subset(train: usize, test: usize) -> Arc<Dataset> {
     static FULL: OnceLock<Dataset> = OnceLock::new();
-    let full = FULL.get_or_init(|| {
-        data::load(&data::DataSource::Embedded, &data::LoadOptions::default()).unwrap()
-    });
+    let full = FULL.get_or_init(|| data::load(&data::DataSource::Embedded, &data::LoadOptions::default()).unwrap());
     let (mut tr, mut te) = (full.train.clone(), full.test.clone());
     tr.truncate(train);
     te.truncate(test);
-    Arc::new(Dataset {
-        name: "mnist subset".into(),
-        train: tr,
-        test: te,
-        classes: full.classes,
-    })
+    Arc::new(Dataset { name: "mnist subset".into(), train: tr, test: te, classes: full.classes })
 }
 
 /// Prints every row and fails listing the rows that did not pass, with their first mismatches and largest error.
@@ -67,16 +57,6 @@ pub fn assert_pass(rows: &[CheckRow]) {
     for row in rows {
         println!("{row}");
     }
-    let failed: Vec<String> = rows
-        .iter()
-        .filter(|r| !r.pass)
-        .map(|r| r.to_string())
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} comparisons failed:\n{}",
-        failed.len(),
-        rows.len(),
-        failed.join("\n")
-    );
+    let failed: Vec<String> = rows.iter().filter(|r| !r.pass).map(|r| r.to_string()).collect();
+    assert!(failed.is_empty(), "{} of {} comparisons failed:\n{}", failed.len(), rows.len(), failed.join("\n"));
 }
