@@ -21,6 +21,10 @@ enum Command {
     Train(cli::train::TrainArgs),
     /// Train the same model on each backend and compare speed side by side.
     Bench(cli::bench::BenchArgs),
+    /// Run every GPU kernel against its CPU reference and print the largest errors.
+    Check(cli::check::CheckArgs),
+    /// List the GPU adapters wgpu finds, with their limits.
+    Devices(cli::devices::DevicesArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +32,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => cli::train::run(args).context("training failed"),
         Command::Bench(args) => cli::bench::run(args).context("benchmark failed"),
+        Command::Check(args) => cli::check::run(args).context("kernel check failed"),
+        Command::Devices(args) => cli::devices::run(args).context("listing GPU adapters failed"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,7 @@ use wgpu::util::DeviceExt;
 use crate::backend::{Backend, PlanId, Stats};
 use crate::data::{Dataset, LabeledImages};
 use crate::error::{Error, Result};
-use crate::gpu::context::GpuContext;
+use crate::gpu::context::{BackendChoice, ContextOptions, GpuContext};
 use crate::gpu::counters::{self, COUNTER_WORDS};
 use crate::gpu::kernels::{Kernel, Kernels};
 use crate::gpu::params::{AdvanceParams, BiasGradParams, GatherParams, LossParams, MatmulParams, OptimParams};
@@ -174,6 +174,13 @@ impl GpuBackend {
                 cursor: [0; 2],
             })
         })?
+    }
+
+    /// Opens a context on `choice` with the limits this run needs, then builds the backend on it: the one-call way
+    /// for a command line. Errors (see [`GpuContext::new`]) say what to do, e.g. use `--backend cpu`.
+    pub fn open(choice: BackendChoice, layout: &Layout, data: Arc<Dataset>) -> Result<Self> {
+        let ctx = GpuContext::new(&ContextOptions::new(choice).for_run(layout, &data))?;
+        GpuBackend::new(&ctx, layout, data)
     }
 
     /// The labels of the last gathered batch (for tests): `[max_rows]`.
