@@ -3,7 +3,7 @@
 //!
 //! The flow: [`data`] parses the IDX files; [`model`] describes the MLP and initialises it; [`plan`] turns the model
 //! into one description of the training step (a list of ops over named buffers); a [`backend::Backend`] executes that
-//! description — [`cpu`] directly (the reference); [`train`] drives epochs over any backend.
+//! description — [`cpu`] directly (the reference), [`gpu`] as WGSL compute shaders through wgpu; [`train`] drives epochs over any backend.
 
 pub mod backend;
 pub mod bench;

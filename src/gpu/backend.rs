@@ -44,7 +44,7 @@ struct SplitBuffers {
 
 /// One op, ready to encode: its pipeline, its bind group (which holds its uniform) and its grid.
 struct Dispatch {
-    kernel: Kernel,
+    pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     groups: [u32; 3],
 }
@@ -262,12 +262,13 @@ impl GpuBackend {
             .zip(&resources)
             .map(|(&(binding, _), buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
             .collect();
+        let pipeline = self.kernels.get(kernel)?;
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel.entry()),
-            layout: &self.kernels.get(kernel)?.layout,
+            layout: &pipeline.layout,
             entries: &entries,
         });
-        Ok(Dispatch { kernel, bind_group, groups })
+        Ok(Dispatch { pipeline: pipeline.pipeline.clone(), bind_group, groups })
     }
 
     /// Turns one op into its dispatch, checking every buffer against the sizes the op names.
@@ -516,6 +517,13 @@ fn check_split(split: Split, images: &LabeledImages, layout: &Layout) -> Result<
             "{split:?} label {l} at index {i} is not below the model's {classes} classes"
         )));
     }
+    if images.images.len() != images.len() * features {
+        return Err(Error::Config(format!(
+            "the {split:?} split has {} labels of {features}-pixel images but {} pixel bytes",
+            images.len(),
+            images.images.len()
+        )));
+    }
     if images.len().checked_mul(features).is_none_or(|b| b > u32::MAX as usize) {
         return Err(Error::Config(format!(
             "the {split:?} split has {} samples of {features} pixels: more bytes than the GPU kernels index \
@@ -540,7 +548,7 @@ fn upload_split(device: &wgpu::Device, name: &str, images: &LabeledImages, max_b
     // Pack: labels as whole words, then four pixels per little-endian word.
     let mut packed: Vec<u32> = Vec::with_capacity(words);
     packed.extend(images.labels.iter().map(|&l| u32::from(l)));
-    packed.extend(images.images[..samples * features].chunks(4).map(|c| {
+    packed.extend(images.images.chunks(4).map(|c| {
         let mut b = [0u8; 4];
         b[..c.len()].copy_from_slice(c);
         u32::from_le_bytes(b)
@@ -621,7 +629,7 @@ impl Backend for GpuBackend {
                     .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("steps"), timestamp_writes: None });
                 for _ in 0..chunk {
                     for d in &prepared.dispatches {
-                        pass.set_pipeline(&self.kernels.get(d.kernel)?.pipeline);
+                        pass.set_pipeline(&d.pipeline);
                         pass.set_bind_group(0, &d.bind_group, &[]);
                         let [x, y, z] = d.groups;
                         pass.dispatch_workgroups(x, y, z);

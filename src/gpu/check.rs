@@ -593,7 +593,13 @@ fn update(
         rows.push(compare(&format!("{name} state{i}"), &shape, &gpu.read_buffer(id)?, want, Tolerance::DEFAULT));
     }
     let steps = gpu.steps_done()?;
-    rows.push(compare("advance step count", &shape, &[(steps - start) as f32], &[STEPS as f32], Tolerance::EXACT));
+    rows.push(compare(
+        "advance step count",
+        &shape,
+        &[steps.wrapping_sub(start) as f32],
+        &[STEPS as f32],
+        Tolerance::EXACT,
+    ));
     Ok(rows)
 }
 

@@ -4,11 +4,15 @@
 
 use std::fmt;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{self, Kernels};
 use crate::plan::Layout;
+
+/// How long a read-back waits for its mapping callback after the GPU finished.
+const MAP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which graphics API to run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -402,32 +406,41 @@ impl GpuContext {
         }
     }
 
-    /// Blocks until the queue is idle.
-    pub fn wait(&self, what: &str) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("{what}: waiting for the GPU failed: {e}")))?;
-        self.check(what)
-    }
-
     /// Copies `bytes` bytes from the start of `src` into `staging` (a `MAP_READ | COPY_DST` buffer at least that
     /// large), waits, and returns them. `src` needs `COPY_SRC` usage.
     pub fn read_back(&self, src: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64, what: &str) -> Result<Vec<u8>> {
         // Copy: the only way to read a storage buffer is through a mappable staging buffer.
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
         encoder.copy_buffer_to_buffer(src, 0, staging, 0, bytes);
-        self.queue.submit([encoder.finish()]);
-        // Map: request it, then poll until the copy (and everything queued before it) is done.
+        let submission = self.queue.submit([encoder.finish()]);
+        // Map: request it, then wait for that submission. Another thread polling the same device may be the one
+        // that runs our callback, a moment after our own poll returns, so wait on the channel too (polling again
+        // while waiting, in case no one else is).
         let (tx, rx) = mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
             let _ = tx.send(r);
         });
-        self.wait(what)?;
-        match rx.try_recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::Gpu(format!("{what}: mapping the result failed: {e}"))),
-            Err(_) => return Err(Error::Gpu(format!("{what}: the GPU finished but the result was never mapped"))),
-        }
+        let wait = wgpu::PollType::Wait { submission_index: Some(submission), timeout: None };
+        self.device.poll(wait).map_err(|e| Error::Gpu(format!("{what}: waiting for the GPU failed: {e}")))?;
+        let started = Instant::now();
+        let mapped = loop {
+            match rx.recv_timeout(Duration::from_millis(10)) {
+                Ok(r) => break r,
+                Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < MAP_TIMEOUT => {
+                    self.check(what)?;
+                    let _ = self.device.poll(wgpu::PollType::Poll);
+                }
+                Err(_) => {
+                    return Err(Error::Gpu(format!(
+                        "{what}: the GPU finished but the result was not mapped within {} s; the driver may be \
+                         stuck: retry, or use --backend cpu",
+                        MAP_TIMEOUT.as_secs()
+                    )))
+                }
+            }
+        };
+        self.check(what)?;
+        mapped.map_err(|e| Error::Gpu(format!("{what}: mapping the result failed: {e}")))?;
         // Read: copy out of the mapping, then unmap so the staging buffer can be reused.
         let data = staging
             .get_mapped_range(0..bytes)
