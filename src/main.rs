@@ -27,6 +27,10 @@ enum Command {
     Show(cli::show::ShowArgs),
     /// Classify pictures of digits (or clothes) with a saved model: the top classes and their probabilities.
     Predict(cli::predict::PredictArgs),
+    /// Run every GPU kernel against its CPU reference and print the largest errors.
+    Check(cli::check::CheckArgs),
+    /// List the GPU adapters wgpu finds, with their limits.
+    Devices(cli::devices::DevicesArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => cli::bench::run(args).context("benchmark failed"),
         Command::Show(args) => cli::show::run(args).context("show failed"),
         Command::Predict(args) => cli::predict::run(args).context("prediction failed"),
+        Command::Check(args) => cli::check::run(args).context("kernel check failed"),
+        Command::Devices(args) => cli::devices::run(args).context("listing GPU adapters failed"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

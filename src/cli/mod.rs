@@ -2,6 +2,8 @@
 //! This module belongs to the binary: `anyhow` errors, printing. The library does the work.
 
 pub mod bench;
+pub mod check;
+pub mod devices;
 pub mod eval;
 pub mod predict;
 pub mod resume;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{self, DataSource, Dataset, IdxErrorKind, LoadOptions};
+use gpu_mnist::gpu::{self, BackendChoice, GpuBackend};
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::Layout;
@@ -26,6 +29,16 @@ use gpu_mnist::plan::Layout;
 pub enum BackendArg {
     /// The CPU reference (matrixmultiply GEMM, all cores).
     Cpu,
+    /// The best hardware GPU through wgpu (any API); the CPU backend, with a notice, if there is none.
+    Auto,
+    /// Vulkan through wgpu (software Vulkan such as lavapipe is accepted when named).
+    Vulkan,
+    /// Metal through wgpu.
+    Metal,
+    /// Direct3D 12 through wgpu.
+    Dx12,
+    /// OpenGL ES through wgpu (compute needs GLES 3.1).
+    Gl,
 }
 
 /// The data sets known by name.
@@ -201,15 +214,40 @@ pub fn load_data(args: &DataArgs) -> Result<Dataset> {
 impl BackendArg {
     /// The backends that can run on this machine.
     pub fn available() -> Vec<BackendArg> {
-        vec![BackendArg::Cpu]
+        let hardware_gpu = gpu::list_adapters(BackendChoice::Auto).iter().any(|a| a.compute && !a.software);
+        if hardware_gpu {
+            vec![BackendArg::Cpu, BackendArg::Auto]
+        } else {
+            vec![BackendArg::Cpu]
+        }
+    }
+
+    /// The GPU API this flag names, or `None` for the CPU backend.
+    pub fn gpu(self) -> Option<BackendChoice> {
+        match self {
+            BackendArg::Cpu => None,
+            BackendArg::Auto => Some(BackendChoice::Auto),
+            BackendArg::Vulkan => Some(BackendChoice::Vulkan),
+            BackendArg::Metal => Some(BackendChoice::Metal),
+            BackendArg::Dx12 => Some(BackendChoice::Dx12),
+            BackendArg::Gl => Some(BackendChoice::Gl),
+        }
     }
 }
 
-/// The backend the flag names, over `layout` and `data`.
+/// The backend the flag names, over `layout` and `data`. `auto` without a hardware GPU falls back to the CPU.
 pub fn make_backend(arg: BackendArg, layout: &Layout, data: Arc<Dataset>) -> Result<Box<dyn Backend>> {
-    Ok(match arg {
-        BackendArg::Cpu => Box::new(CpuBackend::new(layout, data)),
-    })
+    let Some(choice) = arg.gpu() else {
+        return Ok(Box::new(CpuBackend::new(layout, data)));
+    };
+    match GpuBackend::open(choice, layout, data.clone()) {
+        Ok(gpu) => Ok(Box::new(gpu)),
+        Err(e) if choice == BackendChoice::Auto => {
+            eprintln!("notice: {e}; using the CPU backend");
+            Ok(Box::new(CpuBackend::new(layout, data)))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl ModelArgs {

@@ -1,0 +1,46 @@
+// activation.wgsl — the activation functions shared by the kernels that apply them (matmul.wgsl's epilogues).
+// WGSL has no includes: the host prepends this file to every kernel that calls `activate` or `activation_grad`.
+// Codes are `Activation::code()`: 0 identity, 1 relu, 2 sigmoid, 3 tanh. Adding an activation means one function
+// here, one in `cpu::ops::{activate, activation_grad}`, and one test.
+
+const ACT_IDENTITY: u32 = 0u;
+const ACT_RELU: u32 = 1u;
+const ACT_SIGMOID: u32 = 2u;
+const ACT_TANH: u32 = 3u;
+
+// σ(z) without overflow: e^(-|z|) is always in (0, 1], so neither branch divides by infinity.
+fn sigmoid(z: f32) -> f32 {
+    let e = exp(-abs(z));
+    if (z >= 0.0) {
+        return 1.0 / (1.0 + e);
+    }
+    return e / (1.0 + e);
+}
+
+// tanh(z) = sign(z)·(1 − e^(−2|z|)) / (1 + e^(−2|z|)): the built-in may return NaN for large |z| on some drivers
+// (it is allowed to be computed as (e^z − e^−z)/(e^z + e^−z) = ∞/∞); this form never overflows.
+fn stable_tanh(z: f32) -> f32 {
+    let t = exp(-2.0 * abs(z));
+    let r = (1.0 - t) / (1.0 + t);
+    return select(r, -r, z < 0.0);
+}
+
+// a = act(z)
+fn activate(z: f32, code: u32) -> f32 {
+    switch code {
+        case ACT_RELU: { return max(z, 0.0); }
+        case ACT_SIGMOID: { return sigmoid(z); }
+        case ACT_TANH: { return stable_tanh(z); }
+        default: { return z; }
+    }
+}
+
+// act′(z) written in terms of the output a = act(z): relu a > 0, sigmoid a(1 − a), tanh 1 − a², identity 1.
+fn activation_grad(a: f32, code: u32) -> f32 {
+    switch code {
+        case ACT_RELU: { return select(0.0, 1.0, a > 0.0); }
+        case ACT_SIGMOID: { return a * (1.0 - a); }
+        case ACT_TANH: { return 1.0 - a * a; }
+        default: { return 1.0; }
+    }
+}

@@ -1,0 +1,116 @@
+// loss.wgsl — softmax cross-entropy and the quadratic cost, with their output deltas and the split's statistics.
+// Requires the counter layout constants (prepended by the host, see src/gpu/kernels.rs): STATS, STATS_WORDS.
+//
+// Bindings:
+//   dz: [rows, classes]       ∂(mean loss)/∂z, written only when params.write_dz = 1 (else bound to a dummy)
+//   out: [rows, classes]      the network's output: logits (softmax_xent) or a = σ(z) (quadratic_cost)
+//   labels: [rows]            the batch labels written by gather
+//   counters: [COUNTER_WORDS] the run's counters; this adds Σ loss, #correct and rows to the split's statistics
+//   params: rows, classes, split, write_dz
+//
+// Determinism: no float atomics. ONE workgroup of WG invocations runs the whole batch: invocation t handles rows
+// t, t + WG, t + 2·WG, … in that order, the partial sums are tree-reduced in workgroup memory in a fixed pattern,
+// and invocation 0 alone adds the result into the statistics. The same adapter gives the same bits on every run.
+// Grid: (1, 1, 1).
+
+struct LossParams {
+    rows: u32,
+    classes: u32,
+    split: u32,
+    write_dz: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> dz: array<f32>;
+@group(0) @binding(1) var<storage, read> out: array<f32>;
+@group(0) @binding(2) var<storage, read> labels: array<u32>;
+@group(0) @binding(3) var<storage, read_write> counters: array<u32>;
+@group(0) @binding(4) var<uniform> params: LossParams;
+
+const WG: u32 = 256u;
+
+var<workgroup> part_loss: array<f32, WG>;
+var<workgroup> part_correct: array<u32, WG>;
+
+// Index of the row's largest value, the first one on ties (as cpu::ops::argmax).
+fn row_argmax(base: u32) -> u32 {
+    var best = 0u;
+    for (var j = 1u; j < params.classes; j++) {
+        if (out[base + j] > out[base + best]) {
+            best = j;
+        }
+    }
+    return best;
+}
+
+// Reduces every invocation's (loss, correct) in a fixed tree order; invocation 0 adds them to the statistics.
+fn add_to_stats(t: u32, loss: f32, correct: u32) {
+    part_loss[t] = loss;
+    part_correct[t] = correct;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half /= 2u) {
+        if (t < half) {
+            part_loss[t] += part_loss[t + half];
+            part_correct[t] += part_correct[t + half];
+        }
+        workgroupBarrier();
+    }
+    if (t == 0u) {
+        let at = STATS + params.split * STATS_WORDS;
+        counters[at] = bitcast<u32>(bitcast<f32>(counters[at]) + part_loss[0]);
+        counters[at + 1u] += part_correct[0];
+        counters[at + 2u] += params.rows;
+    }
+}
+
+// loss = log Σ e^(z − max) − (z_label − max);  dz = (softmax(z) − onehot(label)) / rows
+@compute @workgroup_size(WG, 1, 1)
+fn softmax_xent(@builtin(local_invocation_index) t: u32) {
+    var loss = 0.0;
+    var correct = 0u;
+    let scale = 1.0 / f32(params.rows);
+    for (var r = t; r < params.rows; r += WG) {
+        let base = r * params.classes;
+        let label = labels[r];
+        let best = row_argmax(base);
+        let zmax = out[base + best];
+        var sum = 0.0;
+        for (var j = 0u; j < params.classes; j++) {
+            sum += exp(out[base + j] - zmax);
+        }
+        loss += log(sum) - (out[base + label] - zmax);
+        correct += select(0u, 1u, best == label);
+        if (params.write_dz == 1u) {
+            for (var j = 0u; j < params.classes; j++) {
+                let p = exp(out[base + j] - zmax) / sum;
+                dz[base + j] = (p - select(0.0, 1.0, j == label)) * scale;
+            }
+        }
+    }
+    add_to_stats(t, loss, correct);
+}
+
+// cost = ½‖a − onehot(label)‖²;  dz = (a − onehot) ⊙ a(1 − a) / rows
+@compute @workgroup_size(WG, 1, 1)
+fn quadratic_cost(@builtin(local_invocation_index) t: u32) {
+    var loss = 0.0;
+    var correct = 0u;
+    let scale = 1.0 / f32(params.rows);
+    for (var r = t; r < params.rows; r += WG) {
+        let base = r * params.classes;
+        let label = labels[r];
+        var cost = 0.0;
+        for (var j = 0u; j < params.classes; j++) {
+            let err = out[base + j] - select(0.0, 1.0, j == label);
+            cost += 0.5 * err * err;
+        }
+        loss += cost;
+        correct += select(0u, 1u, row_argmax(base) == label);
+        if (params.write_dz == 1u) {
+            for (var j = 0u; j < params.classes; j++) {
+                let v = out[base + j];
+                dz[base + j] = (v - select(0.0, 1.0, j == label)) * v * (1.0 - v) * scale;
+            }
+        }
+    }
+    add_to_stats(t, loss, correct);
+}

@@ -1,0 +1,172 @@
+// matmul.wgsl — tiled C: [m, n] = A: [m, k] · B: [k, n] with one epilogue per entry point.
+// Requires activation.wgsl (prepended by the host).
+//
+// Bindings (A and B are read through strides, so transposes cost nothing):
+//   c: [m, n]            the output, row-major
+//   a: element (i, p) at a[i * a_rs + p * a_cs]
+//   b: element (p, j) at b[p * b_rs + j * b_cs]
+//   e: the epilogue operand (linear: bias [n]; input_grad: the previous layer's output [m, n]; weight_grad: unused)
+//   params: sizes, strides and the activation code
+//
+// The three uses (Op::Linear, Op::WeightGrad, Op::InputGrad):
+//   linear:      y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: [outputs])
+//                m = rows, k = inputs, n = outputs; A = x (a_rs = inputs, a_cs = 1); B = wᵀ (b_rs = 1, b_cs = inputs)
+//   weight_grad: dw: [outputs, inputs] = dz: [rows, outputs]ᵀ · x: [rows, inputs]
+//                m = outputs, k = rows, n = inputs; A = dzᵀ (a_rs = 1, a_cs = outputs); B = x (b_rs = inputs, b_cs = 1)
+//   input_grad:  dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′(x: [rows, inputs])
+//                m = rows, k = outputs, n = inputs; A = dz (a_rs = outputs, a_cs = 1); B = w (b_rs = inputs, b_cs = 1)
+//
+// Scheme: each workgroup computes one TILE × TILE block of C. It walks k in stages of TK, staging a TILE × TK
+// slice of A and a TK × TILE slice of B in workgroup memory (loads coalesced along whichever index is contiguous in
+// memory), then each of the THREADS × THREADS invocations accumulates PER × PER outputs in registers. Outputs of an
+// invocation are strided by THREADS (rows ty + THREADS·r, columns tx + THREADS·c), so neighbouring invocations read
+// neighbouring workgroup-memory words and write neighbouring columns of C. Everything outside m, n, k is
+// bounds-checked (loads read 0, stores are skipped), so any size works.
+// Grid: (ceil(n / TILE), ceil(m / TILE), 1) workgroups.
+
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    act: u32,
+    a_rs: u32,
+    a_cs: u32,
+    b_rs: u32,
+    b_cs: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> c: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> e: array<f32>;
+@group(0) @binding(4) var<uniform> params: MatmulParams;
+
+const TILE: u32 = 64u;
+const TK: u32 = 16u;
+const THREADS: u32 = 16u;
+const PER: u32 = 4u;
+// One stage of A or B: TK rows of TILE values, padded by one word so that column-wise stores hit distinct banks.
+const STRIDE: u32 = 65u;
+const STAGE: u32 = 1040u; // TK * STRIDE
+const LOADS: u32 = 4u; // TILE * TK / (THREADS * THREADS) values of each operand loaded per invocation
+
+var<workgroup> stage_a: array<f32, STAGE>; // stage_a[p * STRIDE + i] = A(row0 + i, k0 + p)
+var<workgroup> stage_b: array<f32, STAGE>; // stage_b[p * STRIDE + j] = B(k0 + p, col0 + j)
+
+// The PER × PER block of A·B owned by invocation (tx, ty) of the workgroup whose tile starts at (row0, col0).
+// acc[r * PER + c] is element (row0 + ty + THREADS·r, col0 + tx + THREADS·c). Must be called in uniform control flow.
+fn tile_product(row0: u32, col0: u32, tx: u32, ty: u32) -> array<f32, 16> {
+    var acc: array<f32, 16>;
+    let lid = ty * THREADS + tx;
+    for (var k0 = 0u; k0 < params.k; k0 += TK) {
+        // Stage A: coalesced along p when A's rows are contiguous (a_cs = 1), else along i.
+        for (var s = 0u; s < LOADS; s++) {
+            let idx = lid + s * THREADS * THREADS;
+            var i: u32;
+            var p: u32;
+            if (params.a_cs == 1u) {
+                i = idx / TK;
+                p = idx % TK;
+            } else {
+                i = idx % TILE;
+                p = idx / TILE;
+            }
+            let gi = row0 + i;
+            let gp = k0 + p;
+            var v = 0.0;
+            if (gi < params.m && gp < params.k) {
+                v = a[gi * params.a_rs + gp * params.a_cs];
+            }
+            stage_a[p * STRIDE + i] = v;
+        }
+        // Stage B: coalesced along j when B's rows are contiguous (b_cs = 1), else along p.
+        for (var s = 0u; s < LOADS; s++) {
+            let idx = lid + s * THREADS * THREADS;
+            var j: u32;
+            var p: u32;
+            if (params.b_cs == 1u) {
+                j = idx % TILE;
+                p = idx / TILE;
+            } else {
+                j = idx / TK;
+                p = idx % TK;
+            }
+            let gj = col0 + j;
+            let gp = k0 + p;
+            var v = 0.0;
+            if (gj < params.n && gp < params.k) {
+                v = b[gp * params.b_rs + gj * params.b_cs];
+            }
+            stage_b[p * STRIDE + j] = v;
+        }
+        workgroupBarrier();
+        // Accumulate this stage in registers, p in increasing order.
+        for (var p = 0u; p < TK; p++) {
+            var ra: array<f32, 4>;
+            var rb: array<f32, 4>;
+            for (var r = 0u; r < PER; r++) {
+                ra[r] = stage_a[p * STRIDE + ty + THREADS * r];
+                rb[r] = stage_b[p * STRIDE + tx + THREADS * r];
+            }
+            for (var r = 0u; r < PER; r++) {
+                for (var q = 0u; q < PER; q++) {
+                    acc[r * PER + q] = fma(ra[r], rb[q], acc[r * PER + q]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    return acc;
+}
+
+// y = act(x·wᵀ + b)
+@compute @workgroup_size(THREADS, THREADS, 1)
+fn linear(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * TILE;
+    let col0 = wg.x * TILE;
+    let acc = tile_product(row0, col0, lid.x, lid.y);
+    for (var r = 0u; r < PER; r++) {
+        let i = row0 + lid.y + THREADS * r;
+        for (var q = 0u; q < PER; q++) {
+            let j = col0 + lid.x + THREADS * q;
+            if (i < params.m && j < params.n) {
+                c[i * params.n + j] = activate(acc[r * PER + q] + e[j], params.act);
+            }
+        }
+    }
+}
+
+// dw = dzᵀ·x
+@compute @workgroup_size(THREADS, THREADS, 1)
+fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * TILE;
+    let col0 = wg.x * TILE;
+    let acc = tile_product(row0, col0, lid.x, lid.y);
+    for (var r = 0u; r < PER; r++) {
+        let i = row0 + lid.y + THREADS * r;
+        for (var q = 0u; q < PER; q++) {
+            let j = col0 + lid.x + THREADS * q;
+            if (i < params.m && j < params.n) {
+                c[i * params.n + j] = acc[r * PER + q];
+            }
+        }
+    }
+}
+
+// dx = (dz·w) ⊙ act′(x)
+@compute @workgroup_size(THREADS, THREADS, 1)
+fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * TILE;
+    let col0 = wg.x * TILE;
+    let acc = tile_product(row0, col0, lid.x, lid.y);
+    for (var r = 0u; r < PER; r++) {
+        let i = row0 + lid.y + THREADS * r;
+        for (var q = 0u; q < PER; q++) {
+            let j = col0 + lid.x + THREADS * q;
+            if (i < params.m && j < params.n) {
+                let at = i * params.n + j;
+                c[at] = acc[r * PER + q] * activation_grad(e[at], params.act);
+            }
+        }
+    }
+}

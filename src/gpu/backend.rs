@@ -1,0 +1,730 @@
+//! The GPU backend: every buffer of the [`Layout`] and the data set live on the GPU; each op of a plan becomes one
+//! dispatch of a WGSL kernel, prepared once; running a plan only re-encodes those dispatches.
+
+use std::sync::Arc;
+
+use bytemuck::Pod;
+use wgpu::util::DeviceExt;
+
+use crate::backend::{Backend, PlanId, Stats};
+use crate::data::{Dataset, LabeledImages};
+use crate::error::{Error, Result};
+use crate::gpu::context::{BackendChoice, ContextOptions, GpuContext};
+use crate::gpu::counters::{self, COUNTER_WORDS};
+use crate::gpu::kernels::{Kernel, Kernels};
+use crate::gpu::params::{AdvanceParams, BiasGradParams, GatherParams, LossParams, MatmulParams, OptimParams};
+use crate::model::{Layer, Params};
+use crate::optim::Optimizer;
+use crate::plan::{BufId, Layout, Op, Plan, Split};
+
+/// Steps the training loop runs between two looks at the statistics: enough to keep the GPU busy, few enough to
+/// notice divergence and show progress.
+const STEPS_PER_CHECK: usize = 50;
+/// Steps encoded into one submission at most, so a long `run` does not build one huge command buffer.
+const STEPS_PER_SUBMIT: usize = 64;
+/// Workgroup sizes of the kernels (the `WG`/`TILE` constants of the shaders).
+const MATMUL_TILE: usize = 64;
+const BIAS_WG: usize = 64;
+const ELEMENTWISE_WG: usize = 256;
+
+/// Words of a split's data buffer: one label per sample, then the pixels packed four per word.
+pub fn split_words(samples: usize, features: usize) -> usize {
+    (samples + (samples * features).div_ceil(4)).max(1)
+}
+
+/// One split of the data set, resident on the GPU.
+struct SplitBuffers {
+    /// Labels then packed pixels (see `gather.wgsl`).
+    data: wgpu::Buffer,
+    /// The epoch's sample order; room for every sample.
+    order: wgpu::Buffer,
+    samples: usize,
+    features: usize,
+}
+
+/// One op, ready to encode: its pipeline, its bind group (which holds its uniform) and its grid.
+struct Dispatch {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+/// A prepared plan: its dispatches, and what it does to the cursors (checked on the host before running).
+struct Prepared {
+    dispatches: Vec<Dispatch>,
+    ops: Vec<Op>,
+}
+
+/// Runs plans with the WGSL kernels on a wgpu device.
+pub struct GpuBackend {
+    ctx: GpuContext,
+    kernels: Arc<Kernels>,
+    layout: Layout,
+    /// One storage buffer per layout buffer.
+    buffers: Vec<wgpu::Buffer>,
+    /// The labels of the last gathered batch: [max_rows] u32.
+    batch_labels: wgpu::Buffer,
+    splits: [SplitBuffers; 2],
+    /// See [`counters`].
+    counters: wgpu::Buffer,
+    /// A persistent mappable copy of the counters, so `stats` allocates nothing.
+    counters_staging: wgpu::Buffer,
+    /// Bound as dz by the loss kernels of evaluation steps, which write no gradient.
+    no_gradient: wgpu::Buffer,
+    plans: Vec<Prepared>,
+    /// Host mirror of the order lengths and cursors, only to reject a run that would read past the order.
+    order_len: [usize; 2],
+    cursor: [usize; 2],
+}
+
+/// Bytes of `len` f32 or u32 values.
+fn bytes(len: usize) -> u64 {
+    (len * 4) as u64
+}
+
+/// The 2-D grid of an elementwise kernel over `len` elements: x capped at the per-dimension limit, y for the rest
+/// (the shaders rebuild the index as `gid.x + gid.y · num_workgroups.x · WG`).
+pub fn elementwise_grid(len: usize, wg: usize, max_per_dim: u32) -> [u32; 3] {
+    let groups = len.div_ceil(wg).max(1);
+    let x = groups.min(max_per_dim.max(1) as usize);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+impl GpuBackend {
+    /// Allocates the layout's buffers (zeroed, as the CPU backend) and uploads the data set once.
+    ///
+    /// Errors if a buffer exceeds the device's limits, or if the data set does not fit the model (pixel count,
+    /// labels not below the number of classes).
+    pub fn new(ctx: &GpuContext, layout: &Layout, data: Arc<Dataset>) -> Result<Self> {
+        let device = ctx.device();
+        let kernels = ctx.kernels()?;
+        let limits = device.limits();
+
+        // Data checks: the kernels cannot report a bad label or size, so reject them here with a clear message.
+        for (split, images) in [(Split::Train, &data.train), (Split::Test, &data.test)] {
+            check_split(split, images, layout)?;
+        }
+
+        ctx.scoped("allocating the model's GPU buffers", || {
+            // Layout buffers: storage for the kernels, copy source/destination for read_buffer/write_buffer.
+            let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+            let mut buffers = Vec::with_capacity(layout.buffers.len());
+            for desc in &layout.buffers {
+                if bytes(desc.len) > limits.max_storage_buffer_binding_size {
+                    return Err(Error::Gpu(format!(
+                        "buffer {} needs {} bytes, over the device's max_storage_buffer_binding_size of {}; use a \
+                         smaller --batch-size or narrower layers, or build the context with \
+                         ContextOptions::for_run",
+                        desc.name,
+                        bytes(desc.len),
+                        limits.max_storage_buffer_binding_size
+                    )));
+                }
+                buffers.push(device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&desc.name),
+                    size: bytes(desc.len.max(1)),
+                    usage,
+                    mapped_at_creation: false,
+                }));
+            }
+            let batch_labels = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("batch labels"),
+                size: bytes(layout.max_rows.max(1)),
+                usage,
+                mapped_at_creation: false,
+            });
+
+            // Data set: uploaded once, labels and u8 pixels packed into u32 words (see gather.wgsl).
+            let splits = [
+                upload_split(device, "train", &data.train, limits.max_storage_buffer_binding_size)?,
+                upload_split(device, "test", &data.test, limits.max_storage_buffer_binding_size)?,
+            ];
+
+            // Counters: cursors, step count and statistics, all zero.
+            let counters = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("counters"),
+                size: bytes(COUNTER_WORDS),
+                usage,
+                mapped_at_creation: false,
+            });
+            let counters_staging = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("counters read-back"),
+                size: bytes(COUNTER_WORDS),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let no_gradient = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("unused dz"),
+                size: 4,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            });
+            Ok(GpuBackend {
+                ctx: ctx.clone(),
+                kernels,
+                layout: layout.clone(),
+                buffers,
+                batch_labels,
+                splits,
+                counters,
+                counters_staging,
+                no_gradient,
+                plans: Vec::new(),
+                order_len: [0; 2],
+                cursor: [0; 2],
+            })
+        })?
+    }
+
+    /// Opens a context on `choice` with the limits this run needs, then builds the backend on it: the one-call way
+    /// for a command line. Errors (see [`GpuContext::new`]) say what to do, e.g. use `--backend cpu`.
+    pub fn open(choice: BackendChoice, layout: &Layout, data: Arc<Dataset>) -> Result<Self> {
+        let ctx = GpuContext::new(&ContextOptions::new(choice).for_run(layout, &data))?;
+        GpuBackend::new(&ctx, layout, data)
+    }
+
+    /// The labels of the last gathered batch (for tests): `[max_rows]`.
+    pub fn read_batch_labels(&mut self) -> Result<Vec<u32>> {
+        let raw =
+            self.ctx.read_bytes(&self.batch_labels, bytes(self.layout.max_rows.max(1)), "reading the batch labels")?;
+        Ok(bytemuck::pod_collect_to_vec(&raw))
+    }
+
+    /// The layout this backend was built for.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The context it runs on.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// Reads the whole counter buffer (waits for queued work).
+    fn read_counters(&mut self) -> Result<[u32; COUNTER_WORDS]> {
+        let raw = self.ctx.read_back(
+            &self.counters,
+            &self.counters_staging,
+            bytes(COUNTER_WORDS),
+            "reading the step counters and statistics",
+        )?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&raw);
+        words
+            .try_into()
+            .map_err(|w: Vec<u32>| Error::Gpu(format!("read {} counter words back, expected {COUNTER_WORDS}", w.len())))
+    }
+
+    /// The buffer `id`, or a configuration error naming the op that refers to it.
+    fn buffer(&self, id: BufId, need: usize, what: &str) -> Result<&wgpu::Buffer> {
+        let (Some(desc), Some(buffer)) = (self.layout.buffers.get(id), self.buffers.get(id)) else {
+            return Err(Error::Config(format!("{what}: no buffer {id} in a layout of {}", self.layout.buffers.len())));
+        };
+        if desc.len < need {
+            return Err(Error::Config(format!(
+                "{what}: buffer {} holds {} values but the op needs {need}",
+                desc.name, desc.len
+            )));
+        }
+        Ok(buffer)
+    }
+
+    /// One dispatch of `kernel` over `storage` (in [`Kernel::bindings`] order) with `params` as its uniform.
+    fn dispatch<P: Pod>(
+        &self,
+        kernel: Kernel,
+        storage: &[&wgpu::Buffer],
+        params: &P,
+        groups: [u32; 3],
+    ) -> Result<Dispatch> {
+        let device = self.ctx.device();
+        let max = device.limits().max_compute_workgroups_per_dimension;
+        if let Some(&g) = groups.iter().find(|&&g| g > max) {
+            return Err(Error::Config(format!(
+                "{kernel:?} needs {g} workgroups in one dimension, over the device's limit of {max}; use a smaller \
+                 batch"
+            )));
+        }
+        // Uniform: the op's sizes, written once here, never per step.
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(kernel.entry()),
+            contents: bytemuck::bytes_of(params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        // Bind group: the storage buffers in the kernel's binding order, then the uniform.
+        let bindings = kernel.bindings();
+        let mut resources: Vec<&wgpu::Buffer> = storage.to_vec();
+        resources.push(&uniform);
+        if resources.len() != bindings.len() {
+            return Err(Error::Gpu(format!("{kernel:?} binds {} buffers, {} given", bindings.len(), resources.len())));
+        }
+        let entries: Vec<wgpu::BindGroupEntry> = bindings
+            .iter()
+            .zip(&resources)
+            .map(|(&(binding, _), buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
+            .collect();
+        let pipeline = self.kernels.get(kernel)?;
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.entry()),
+            layout: &pipeline.layout,
+            entries: &entries,
+        });
+        Ok(Dispatch { pipeline: pipeline.pipeline.clone(), bind_group, groups })
+    }
+
+    /// Turns one op into its dispatch, checking every buffer against the sizes the op names.
+    fn prepare_op(&self, op: &Op) -> Result<Dispatch> {
+        let max_dim = self.ctx.device().limits().max_compute_workgroups_per_dimension;
+        let u = |v: usize| v as u32;
+        match *op {
+            Op::Gather { x, split, rows, features } => {
+                let what = "gather";
+                let data = &self.splits[split.index()];
+                if data.samples > 0 && data.features != features {
+                    return Err(Error::Config(format!(
+                        "gather of {features} features from {split:?} images of {} pixels",
+                        data.features
+                    )));
+                }
+                if rows > self.layout.max_rows {
+                    return Err(Error::Config(format!(
+                        "gather of {rows} rows into a layout of {} rows",
+                        self.layout.max_rows
+                    )));
+                }
+                let params = GatherParams::new(u(rows), u(features), u(split.index()), u(data.samples));
+                self.dispatch(
+                    Kernel::Gather,
+                    &[
+                        self.buffer(x, rows * features, what)?,
+                        &self.batch_labels,
+                        &data.data,
+                        &data.order,
+                        &self.counters,
+                    ],
+                    &params,
+                    elementwise_grid(rows * features, ELEMENTWISE_WG, max_dim),
+                )
+            }
+            Op::Linear { y, x, w, b, act, rows, inputs, outputs } => {
+                let what = "linear";
+                let params = MatmulParams {
+                    m: u(rows),
+                    n: u(outputs),
+                    k: u(inputs),
+                    act: act.code(),
+                    a_rs: u(inputs),
+                    a_cs: 1,
+                    b_rs: 1,
+                    b_cs: u(inputs),
+                };
+                self.dispatch(
+                    Kernel::Linear,
+                    &[
+                        self.buffer(y, rows * outputs, what)?,
+                        self.buffer(x, rows * inputs, what)?,
+                        self.buffer(w, outputs * inputs, what)?,
+                        self.buffer(b, outputs, what)?,
+                    ],
+                    &params,
+                    matmul_grid(rows, outputs),
+                )
+            }
+            Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => {
+                let what = "weight gradient";
+                let params = MatmulParams {
+                    m: u(outputs),
+                    n: u(inputs),
+                    k: u(rows),
+                    act: 0,
+                    a_rs: 1,
+                    a_cs: u(outputs),
+                    b_rs: u(inputs),
+                    b_cs: 1,
+                };
+                self.dispatch(
+                    Kernel::WeightGrad,
+                    &[
+                        self.buffer(dw, outputs * inputs, what)?,
+                        self.buffer(dz, rows * outputs, what)?,
+                        self.buffer(x, rows * inputs, what)?,
+                    ],
+                    &params,
+                    matmul_grid(outputs, inputs),
+                )
+            }
+            Op::InputGrad { dx, dz, w, x, act, rows, inputs, outputs } => {
+                let what = "input gradient";
+                let params = MatmulParams {
+                    m: u(rows),
+                    n: u(inputs),
+                    k: u(outputs),
+                    act: act.code(),
+                    a_rs: u(outputs),
+                    a_cs: 1,
+                    b_rs: u(inputs),
+                    b_cs: 1,
+                };
+                self.dispatch(
+                    Kernel::InputGrad,
+                    &[
+                        self.buffer(dx, rows * inputs, what)?,
+                        self.buffer(dz, rows * outputs, what)?,
+                        self.buffer(w, outputs * inputs, what)?,
+                        self.buffer(x, rows * inputs, what)?,
+                    ],
+                    &params,
+                    matmul_grid(rows, inputs),
+                )
+            }
+            Op::SoftmaxXent { dz, logits, split, rows, classes } => {
+                self.prepare_loss(Kernel::SoftmaxXent, dz, logits, split, rows, classes)
+            }
+            Op::QuadraticCost { dz, a, split, rows, classes } => {
+                self.prepare_loss(Kernel::QuadraticCost, dz, a, split, rows, classes)
+            }
+            Op::BiasGrad { db, dz, rows, outputs } => {
+                let what = "bias gradient";
+                let params = BiasGradParams { rows: u(rows), outputs: u(outputs), pad: [0; 2] };
+                self.dispatch(
+                    Kernel::BiasGrad,
+                    &[self.buffer(db, outputs, what)?, self.buffer(dz, rows * outputs, what)?],
+                    &params,
+                    [u(outputs.div_ceil(BIAS_WG).max(1)), 1, 1],
+                )
+            }
+            Op::Update { param, state, grad, optimizer, len } => {
+                let what = "update";
+                let missing =
+                    || Error::Config(format!("{} needs {} state buffers", optimizer.name(), optimizer.state_tensors()));
+                let p = self.buffer(param, len, what)?;
+                let g = self.buffer(grad, len, what)?;
+                let grid = elementwise_grid(len, ELEMENTWISE_WG, max_dim);
+                let mut params =
+                    OptimParams { len: u(len), lr: optimizer.lr(), beta1: 0.0, beta2: 0.0, eps: 0.0, pad: [0; 3] };
+                match optimizer {
+                    Optimizer::Sgd { .. } => self.dispatch(Kernel::Sgd, &[p, g], &params, grid),
+                    Optimizer::Momentum { momentum, .. } => {
+                        params.beta1 = momentum;
+                        let v = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
+                        self.dispatch(Kernel::Momentum, &[p, v, g], &params, grid)
+                    }
+                    Optimizer::Adam { beta1, beta2, eps, .. } => {
+                        (params.beta1, params.beta2, params.eps) = (beta1, beta2, eps);
+                        let m = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
+                        let v = self.buffer(state[1].ok_or_else(missing)?, len, what)?;
+                        self.dispatch(Kernel::Adam, &[p, m, v, g, &self.counters], &params, grid)
+                    }
+                }
+            }
+            Op::Advance { split, rows } => self.dispatch(
+                Kernel::Advance,
+                &[&self.counters],
+                &AdvanceParams { split: u(split.index()), rows: u(rows), pad: [0; 2] },
+                [1, 1, 1],
+            ),
+        }
+    }
+
+    fn prepare_loss(
+        &self,
+        kernel: Kernel,
+        dz: Option<BufId>,
+        out: BufId,
+        split: Split,
+        rows: usize,
+        classes: usize,
+    ) -> Result<Dispatch> {
+        let what = "loss";
+        if rows > self.layout.max_rows {
+            return Err(Error::Config(format!("loss over {rows} rows in a layout of {} rows", self.layout.max_rows)));
+        }
+        let dz_buffer = match dz {
+            Some(id) => self.buffer(id, rows * classes, what)?,
+            None => &self.no_gradient,
+        };
+        let params = LossParams {
+            rows: rows as u32,
+            classes: classes as u32,
+            split: split.index() as u32,
+            write_dz: u32::from(dz.is_some()),
+        };
+        self.dispatch(
+            kernel,
+            &[dz_buffer, self.buffer(out, rows * classes, what)?, &self.batch_labels, &self.counters],
+            &params,
+            [1, 1, 1],
+        )
+    }
+
+    /// Follows the cursors through `steps` runs of `ops` on the host, failing before anything is queued if a
+    /// gather would read past its split's order.
+    fn advance_cursors(&mut self, ops: &[Op], steps: usize) -> Result<()> {
+        let mut cursor = self.cursor;
+        for _ in 0..steps {
+            for op in ops {
+                match *op {
+                    Op::Gather { split, rows, .. } => {
+                        let (at, have) = (cursor[split.index()], self.order_len[split.index()]);
+                        if at + rows > have {
+                            return Err(Error::Config(format!(
+                                "the {split:?} order has {have} samples; a step at {at} needs {rows} more (call \
+                                 begin_epoch with a longer order, or run fewer steps)"
+                            )));
+                        }
+                    }
+                    Op::Advance { split, rows } => cursor[split.index()] += rows,
+                    _ => {}
+                }
+            }
+        }
+        self.cursor = cursor;
+        Ok(())
+    }
+
+    fn check_buffer(&self, id: BufId, len: Option<usize>) -> Result<()> {
+        let Some(desc) = self.layout.buffers.get(id) else {
+            return Err(Error::Config(format!("no buffer {id} in a layout of {}", self.layout.buffers.len())));
+        };
+        match len {
+            Some(len) if len != desc.len => {
+                Err(Error::Config(format!("buffer {} holds {} values, got {len}", desc.name, desc.len)))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Grid of the matmul kernel for an `[m, n]` output: one workgroup per TILE × TILE block.
+fn matmul_grid(m: usize, n: usize) -> [u32; 3] {
+    [n.div_ceil(MATMUL_TILE).max(1) as u32, m.div_ceil(MATMUL_TILE).max(1) as u32, 1]
+}
+
+/// Rejects a split the kernels could not read correctly: wrong image size, labels past the model's classes,
+/// or more bytes than 32-bit indices reach.
+fn check_split(split: Split, images: &LabeledImages, layout: &Layout) -> Result<()> {
+    if images.is_empty() {
+        return Ok(());
+    }
+    let (features, classes) = (images.pixels(), layout.model.classes);
+    if features != layout.model.inputs {
+        return Err(Error::Config(format!(
+            "the {split:?} images have {features} pixels but the model takes {} inputs",
+            layout.model.inputs
+        )));
+    }
+    if let Some((i, l)) = images.labels.iter().enumerate().find(|(_, &l)| usize::from(l) >= classes) {
+        return Err(Error::Config(format!(
+            "{split:?} label {l} at index {i} is not below the model's {classes} classes"
+        )));
+    }
+    if images.images.len() != images.len() * features {
+        return Err(Error::Config(format!(
+            "the {split:?} split has {} labels of {features}-pixel images but {} pixel bytes",
+            images.len(),
+            images.images.len()
+        )));
+    }
+    if images.len().checked_mul(features).is_none_or(|b| b > u32::MAX as usize) {
+        return Err(Error::Config(format!(
+            "the {split:?} split has {} samples of {features} pixels: more bytes than the GPU kernels index \
+             (4 GiB)",
+            images.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Uploads one split: a buffer of labels then packed pixels, and an order buffer with room for every sample.
+fn upload_split(device: &wgpu::Device, name: &str, images: &LabeledImages, max_binding: u64) -> Result<SplitBuffers> {
+    let (samples, features) = (images.len(), images.pixels());
+    let words = split_words(samples, features);
+    if bytes(words) > max_binding {
+        return Err(Error::Gpu(format!(
+            "the {name} split needs {} bytes on the GPU, over the device's max_storage_buffer_binding_size of \
+             {max_binding}; limit the data set (--limit) or build the context with ContextOptions::for_run",
+            bytes(words)
+        )));
+    }
+    // Pack: labels as whole words, then four pixels per little-endian word.
+    let mut packed: Vec<u32> = Vec::with_capacity(words);
+    packed.extend(images.labels.iter().map(|&l| u32::from(l)));
+    packed.extend(images.images.chunks(4).map(|c| {
+        let mut b = [0u8; 4];
+        b[..c.len()].copy_from_slice(c);
+        u32::from_le_bytes(b)
+    }));
+    packed.resize(words, 0);
+    let data = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(&format!("{name} data")),
+        contents: bytemuck::cast_slice(&packed),
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    let order = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(&format!("{name} order")),
+        size: bytes(samples.max(1)),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    Ok(SplitBuffers { data, order, samples, features })
+}
+
+impl Backend for GpuBackend {
+    fn describe(&self) -> String {
+        self.ctx.describe()
+    }
+
+    fn prepare(&mut self, plan: &Plan) -> Result<PlanId> {
+        // Dispatches: each op's pipeline, bind group, uniform and grid, built once here, inside an error scope so
+        // that a binding the device rejects is reported against this plan.
+        let dispatches = self.ctx.scoped("preparing a step plan", || {
+            plan.ops.iter().map(|op| self.prepare_op(op)).collect::<Result<Vec<_>>>()
+        })??;
+        self.plans.push(Prepared { dispatches, ops: plan.ops.clone() });
+        Ok(PlanId(self.plans.len() - 1))
+    }
+
+    fn begin_epoch(&mut self, split: Split, order: &[u32]) -> Result<()> {
+        let s = split.index();
+        let n = self.splits[s].samples;
+        if let Some(&bad) = order.iter().find(|&&i| i as usize >= n) {
+            return Err(Error::Config(format!("{split:?} order names sample {bad}, but the split has {n}")));
+        }
+        if order.len() > n {
+            return Err(Error::Config(format!(
+                "{split:?} order has {} entries, more than the split's {n} samples",
+                order.len()
+            )));
+        }
+        // Order: uploaded once per epoch; the gathers index it with the GPU-side cursor.
+        let queue = self.ctx.queue();
+        if !order.is_empty() {
+            queue.write_buffer(&self.splits[s].order, 0, bytemuck::cast_slice(order));
+        }
+        // Counters: this split's cursor and statistics back to zero (the step count is kept).
+        queue.write_buffer(&self.counters, bytes(counters::CURSOR + s), bytemuck::bytes_of(&0u32));
+        let at = counters::STATS + s * counters::STATS_WORDS;
+        queue.write_buffer(&self.counters, bytes(at), bytemuck::cast_slice(&[0u32; counters::STATS_WORDS]));
+        self.order_len[s] = order.len();
+        self.cursor[s] = 0;
+        self.ctx.check("starting an epoch")
+    }
+
+    fn run(&mut self, plan: PlanId, steps: usize) -> Result<()> {
+        let ops = match self.plans.get(plan.0) {
+            Some(p) => p.ops.clone(),
+            None => return Err(Error::Config(format!("no prepared plan {}", plan.0))),
+        };
+        self.advance_cursors(&ops, steps)?;
+        let prepared = &self.plans[plan.0];
+        let mut left = steps;
+        while left > 0 {
+            let chunk = left.min(STEPS_PER_SUBMIT);
+            left -= chunk;
+            // Encode: the prepared dispatches, step after step, in one compute pass; wgpu orders the dispatches
+            // that share buffers. Nothing is allocated or read back here.
+            let mut encoder =
+                self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("steps") });
+            {
+                let mut pass = encoder
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("steps"), timestamp_writes: None });
+                for _ in 0..chunk {
+                    for d in &prepared.dispatches {
+                        pass.set_pipeline(&d.pipeline);
+                        pass.set_bind_group(0, &d.bind_group, &[]);
+                        let [x, y, z] = d.groups;
+                        pass.dispatch_workgroups(x, y, z);
+                    }
+                }
+            }
+            // Submit: the GPU runs while the host encodes the next chunk or returns to the training loop.
+            self.ctx.queue().submit([encoder.finish()]);
+        }
+        // Poll without blocking, so finished submissions release their resources.
+        let _ = self.ctx.device().poll(wgpu::PollType::Poll);
+        self.ctx.check("running the step plan")
+    }
+
+    fn stats(&mut self, split: Split) -> Result<Stats> {
+        Ok(counters::stats(&self.read_counters()?, split))
+    }
+
+    fn write_params(&mut self, params: &Params) -> Result<()> {
+        let ids = self.layout.param_buffers();
+        let tensors = params.tensors();
+        if tensors.len() != ids.len() {
+            return Err(Error::Config(format!("the model has {} parameter tensors, got {}", ids.len(), tensors.len())));
+        }
+        for (id, t) in ids.into_iter().zip(tensors) {
+            self.write_buffer(id, t)?;
+        }
+        Ok(())
+    }
+
+    fn read_params(&mut self) -> Result<Params> {
+        let mut layers = Vec::with_capacity(self.layout.layers.len());
+        for l in self.layout.layers.clone() {
+            layers.push(Layer {
+                weight: self.read_buffer(l.w)?,
+                bias: self.read_buffer(l.b)?,
+                inputs: l.inputs,
+                outputs: l.outputs,
+            });
+        }
+        Ok(Params { layers })
+    }
+
+    fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>> {
+        self.check_buffer(id, None)?;
+        let desc = &self.layout.buffers[id];
+        let raw = self.ctx.read_bytes(&self.buffers[id], bytes(desc.len), &format!("reading buffer {}", desc.name))?;
+        Ok(bytemuck::pod_collect_to_vec(&raw))
+    }
+
+    fn write_buffer(&mut self, id: BufId, data: &[f32]) -> Result<()> {
+        self.check_buffer(id, Some(data.len()))?;
+        if !data.is_empty() {
+            self.ctx.queue().write_buffer(&self.buffers[id], 0, bytemuck::cast_slice(data));
+        }
+        self.ctx.check(&format!("writing buffer {}", self.layout.buffers[id].name))
+    }
+
+    fn steps_done(&mut self) -> Result<u64> {
+        Ok(counters::steps_done(&self.read_counters()?))
+    }
+
+    fn set_steps_done(&mut self, steps: u64) -> Result<()> {
+        self.ctx.queue().write_buffer(
+            &self.counters,
+            bytes(counters::STEPS_LO),
+            bytemuck::cast_slice(&counters::steps_words(steps)),
+        );
+        self.ctx.check("setting the step count")
+    }
+
+    fn steps_per_check(&self) -> usize {
+        STEPS_PER_CHECK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elementwise_grid_covers_every_element_within_the_dimension_limit() {
+        for (len, max) in [(1, 65535), (256, 65535), (257, 65535), (100_000, 300), (1 << 25, 65535)] {
+            let [x, y, z] = elementwise_grid(len, 256, max);
+            assert!(x <= max && y <= max && z == 1);
+            assert!(x as usize * y as usize * 256 >= len, "{len} {max}");
+            assert!((x as usize * (y as usize - 1)) * 256 < len.max(1), "{len} {max}: a row of idle groups");
+        }
+    }
+
+    #[test]
+    fn split_words_hold_labels_and_packed_pixels() {
+        assert_eq!(split_words(0, 784), 1);
+        assert_eq!(split_words(1, 1), 2);
+        assert_eq!(split_words(3, 3), 3 + 3);
+        assert_eq!(split_words(60_000, 784), 60_000 + 60_000 * 196);
+    }
+}

@@ -1,0 +1,642 @@
+//! Every GPU kernel compared with its CPU twin in [`crate::cpu::ops`], on random inputs and awkward shapes.
+//!
+//! Each check builds a small [`Layout`] whose buffers have the shapes under test, fills the inputs with seeded random
+//! values and the outputs with NaN (so an element the kernel forgets to write cannot pass), runs a one- or two-op
+//! [`Plan`] through [`GpuBackend`] — the same pipelines, bind groups and dispatch code as training — and compares the
+//! result with the reference element by element: `|got − want| ≤ atol + rtol·|want|`. The `check` command and the
+//! tests in `tests/gpu_kernels.rs` both call [`check`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use rand::seq::SliceRandom;
+use rand::RngExt;
+
+use crate::backend::{Backend, Stats};
+use crate::cpu::ops;
+use crate::data::{Dataset, LabeledImages};
+use crate::error::Result;
+use crate::gpu::backend::GpuBackend;
+use crate::gpu::context::GpuContext;
+use crate::model::{self, Activation, Loss, ModelConfig};
+use crate::optim::Optimizer;
+use crate::plan::{Layout, Op, Plan, Split};
+
+/// How far a GPU result may be from the reference: `|got − want| ≤ atol + rtol·|want|`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tolerance {
+    /// Absolute part.
+    pub atol: f32,
+    /// Relative part.
+    pub rtol: f32,
+}
+
+impl Tolerance {
+    /// The default for every kernel: a few f32 roundings of difference (summation order, `exp`/`log`/`sqrt`
+    /// accuracy of the driver, fused multiply-adds).
+    pub const DEFAULT: Tolerance = Tolerance { atol: 1e-5, rtol: 1e-4 };
+    /// Bit-exact (gather: the host supplies the u/255 table; integer counters).
+    pub const EXACT: Tolerance = Tolerance { atol: 0.0, rtol: 0.0 };
+
+    fn allows(self, got: f32, want: f32) -> bool {
+        got == want || (got - want).abs() <= self.atol + self.rtol * want.abs()
+    }
+}
+
+/// One element that fell outside the tolerance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mismatch {
+    /// Flat index in the output.
+    pub index: usize,
+    /// The GPU's value.
+    pub got: f32,
+    /// The reference value.
+    pub want: f32,
+}
+
+/// One comparison: a kernel on one shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckRow {
+    /// The kernel and what was compared, e.g. `linear y` or `softmax_xent Σloss`.
+    pub kernel: String,
+    /// The shape and variant, e.g. `rows=65 inputs=784 outputs=10 relu`.
+    pub shape: String,
+    /// The tolerance applied.
+    pub tolerance: Tolerance,
+    /// Largest `|got − want|` (infinite if a NaN came back where a number was expected).
+    pub max_abs_err: f32,
+    /// Largest `|got − want| / |want|` over elements with `want ≠ 0`.
+    pub max_rel_err: f32,
+    /// The first few mismatches.
+    pub mismatches: Vec<Mismatch>,
+    /// How many elements mismatched in all.
+    pub mismatch_count: usize,
+    /// Elements compared.
+    pub elements: usize,
+    /// Whether every element is within tolerance.
+    pub pass: bool,
+}
+
+/// How many mismatches a row keeps.
+const KEEP_MISMATCHES: usize = 5;
+
+/// Compares `got` with `want` element by element.
+pub fn compare(kernel: &str, shape: &str, got: &[f32], want: &[f32], tolerance: Tolerance) -> CheckRow {
+    let mut row = CheckRow {
+        kernel: kernel.into(),
+        shape: shape.into(),
+        tolerance,
+        max_abs_err: 0.0,
+        max_rel_err: 0.0,
+        mismatches: Vec::new(),
+        mismatch_count: got.len().abs_diff(want.len()),
+        elements: want.len(),
+        pass: true,
+    };
+    for (index, (&got, &want)) in got.iter().zip(want).enumerate() {
+        let both_nan = got.is_nan() && want.is_nan();
+        let abs = if both_nan {
+            0.0
+        } else if got.is_nan() || want.is_nan() {
+            f32::INFINITY
+        } else {
+            (got - want).abs()
+        };
+        row.max_abs_err = row.max_abs_err.max(abs);
+        if want != 0.0 {
+            row.max_rel_err = row.max_rel_err.max(abs / want.abs());
+        }
+        if !both_nan && !tolerance.allows(got, want) {
+            row.mismatch_count += 1;
+            if row.mismatches.len() < KEEP_MISMATCHES {
+                row.mismatches.push(Mismatch { index, got, want });
+            }
+        }
+    }
+    row.pass = row.mismatch_count == 0;
+    row
+}
+
+impl fmt::Display for CheckRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {:<28} {:<44} max abs {:.2e}  max rel {:.2e}  (atol {:.0e}, rtol {:.0e}, {} values)",
+            if self.pass { "PASS" } else { "FAIL" },
+            self.kernel,
+            self.shape,
+            self.max_abs_err,
+            self.max_rel_err,
+            self.tolerance.atol,
+            self.tolerance.rtol,
+            self.elements,
+        )?;
+        if !self.pass {
+            write!(f, "\n     {} mismatches, first:", self.mismatch_count)?;
+            for m in &self.mismatches {
+                write!(f, " [{}] got {:e} want {:e};", m.index, m.got, m.want)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A group of checks, one per kernel family (and one per activation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// `linear`: y = act(x·wᵀ + b).
+    Linear,
+    /// `weight_grad`: dw = dzᵀ·x.
+    WeightGrad,
+    /// `input_grad`: dx = (dz·w) ⊙ act′(x).
+    InputGrad,
+    /// One activation through `linear` and `input_grad` over a wide range of z (stability for large |z|).
+    Activation(Activation),
+    /// `softmax_xent`: dz and the statistics.
+    SoftmaxXent,
+    /// `quadratic_cost`: dz and the statistics.
+    QuadraticCost,
+    /// The argmax of both losses on rows full of ties: the first maximum wins, as on the CPU.
+    Argmax,
+    /// `bias_grad`: db = Σ_rows dz.
+    BiasGrad,
+    /// `sgd`.
+    Sgd,
+    /// `momentum`.
+    Momentum,
+    /// `adam`, with t read from the GPU step counter.
+    Adam,
+    /// `gather` then `advance`, several steps: the rows at the GPU cursor and their labels.
+    Gather,
+}
+
+impl Family {
+    /// Every family, in the order the `check` command runs them.
+    pub const ALL: [Family; 15] = [
+        Family::Linear,
+        Family::WeightGrad,
+        Family::InputGrad,
+        Family::Activation(Activation::Identity),
+        Family::Activation(Activation::Relu),
+        Family::Activation(Activation::Sigmoid),
+        Family::Activation(Activation::Tanh),
+        Family::SoftmaxXent,
+        Family::QuadraticCost,
+        Family::Argmax,
+        Family::BiasGrad,
+        Family::Sgd,
+        Family::Momentum,
+        Family::Adam,
+        Family::Gather,
+    ];
+}
+
+/// `(rows, inputs, outputs)` of the matmul checks: 1, sizes just under and over a 64-wide tile, MNIST's 784 and 10.
+pub const MATMUL_SHAPES: [(usize, usize, usize); 6] =
+    [(1, 1, 1), (7, 63, 65), (65, 784, 10), (63, 10, 7), (10, 65, 784), (100, 784, 64)];
+
+/// `(rows, classes)` of the loss checks.
+pub const LOSS_SHAPES: [(usize, usize); 6] = [(1, 10), (7, 10), (63, 2), (65, 7), (784, 10), (300, 1)];
+
+/// `(rows, outputs)` of the bias-gradient checks.
+pub const BIAS_SHAPES: [(usize, usize); 5] = [(1, 1), (7, 10), (65, 63), (784, 7), (10, 784)];
+
+/// Lengths of the optimizer checks.
+pub const UPDATE_LENGTHS: [usize; 6] = [1, 7, 63, 65, 784, 50_240];
+
+/// `(rows, features, steps)` of the gather checks.
+pub const GATHER_SHAPES: [(usize, usize, usize); 4] = [(1, 1, 1), (7, 784, 3), (65, 63, 2), (10, 7, 5)];
+
+/// Runs the checks of `family` on `ctx`.
+pub fn check(ctx: &GpuContext, family: Family) -> Result<Vec<CheckRow>> {
+    let mut rng = model::rng(0x6b65_726e_656c);
+    let mut rows = Vec::new();
+    match family {
+        Family::Linear => {
+            for (i, &(r, inp, out)) in MATMUL_SHAPES.iter().enumerate() {
+                let act = [Activation::Identity, Activation::Relu][i % 2];
+                rows.push(linear(ctx, &mut rng, r, inp, out, act, Range::Normal)?);
+            }
+        }
+        Family::WeightGrad => {
+            for &(r, inp, out) in &MATMUL_SHAPES {
+                rows.push(weight_grad(ctx, &mut rng, r, inp, out)?);
+            }
+        }
+        Family::InputGrad => {
+            for (i, &(r, inp, out)) in MATMUL_SHAPES.iter().enumerate() {
+                let act = [Activation::Relu, Activation::Tanh, Activation::Sigmoid][i % 3];
+                rows.push(input_grad(ctx, &mut rng, r, inp, out, act, Range::Normal)?);
+            }
+        }
+        Family::Activation(act) => {
+            rows.push(linear(ctx, &mut rng, 7, 3, 65, act, Range::Wide)?);
+            rows.push(linear(ctx, &mut rng, 65, 784, 10, act, Range::Normal)?);
+            rows.push(input_grad(ctx, &mut rng, 7, 65, 3, act, Range::Wide)?);
+        }
+        Family::SoftmaxXent | Family::QuadraticCost => {
+            let loss = match family {
+                Family::SoftmaxXent => Loss::Xent,
+                _ => Loss::Mse,
+            };
+            for &(r, classes) in &LOSS_SHAPES {
+                rows.extend(loss_check(ctx, &mut rng, loss, r, classes, false)?);
+            }
+        }
+        Family::Argmax => {
+            for loss in [Loss::Xent, Loss::Mse] {
+                for &(r, classes) in &[(7, 10), (300, 3), (65, 2)] {
+                    rows.extend(loss_check(ctx, &mut rng, loss, r, classes, true)?);
+                }
+            }
+        }
+        Family::BiasGrad => {
+            for &(r, out) in &BIAS_SHAPES {
+                rows.push(bias_grad(ctx, &mut rng, r, out)?);
+            }
+        }
+        Family::Sgd | Family::Momentum | Family::Adam => {
+            let optimizer = match family {
+                Family::Sgd => Optimizer::Sgd { lr: 0.1 },
+                Family::Momentum => Optimizer::Momentum { lr: 0.05, momentum: 0.9 },
+                _ => Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            };
+            // Adam's t: the first step, a later one, one past 2³² (the counter's high word), and the clamp.
+            let starts: &[u64] = match family {
+                Family::Adam => &[0, 999, (1 << 32) + 4, i32::MAX as u64 - 2],
+                _ => &[0],
+            };
+            for (i, &len) in UPDATE_LENGTHS.iter().enumerate() {
+                let start = starts[i % starts.len()];
+                rows.extend(update(ctx, &mut rng, optimizer, len, start)?);
+            }
+        }
+        Family::Gather => {
+            for &(r, features, steps) in &GATHER_SHAPES {
+                rows.extend(gather(ctx, &mut rng, r, features, steps)?);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Runs every family.
+pub fn check_all(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
+    let mut rows = Vec::new();
+    for family in Family::ALL {
+        rows.extend(check(ctx, family)?);
+    }
+    Ok(rows)
+}
+
+/// Value ranges of the matmul inputs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Range {
+    /// As in training: pixels in [0, 1], weights ±1/√inputs, biases ±1 (so z is of order 1).
+    Normal,
+    /// z from −100 to 100 (through the bias, with tiny products so the sum itself is exact to a rounding),
+    /// to exercise the activations' stability where exp overflows.
+    Wide,
+}
+
+fn uniform(rng: &mut model::Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(lo..=hi)).collect()
+}
+
+fn shape_name(rows: usize, inputs: usize, outputs: usize, act: Option<Activation>) -> String {
+    let act = act.map(|a| format!(" {}", a.name())).unwrap_or_default();
+    format!("rows={rows} inputs={inputs} outputs={outputs}{act}")
+}
+
+/// A model of one linear layer `inputs → outputs`, or two (`1 → inputs → outputs`) when the layer needs a layer
+/// below it (input gradients).
+fn model_of(inputs: usize, outputs: usize, below: bool) -> ModelConfig {
+    ModelConfig {
+        inputs: if below { 1 } else { inputs },
+        hidden: if below { vec![inputs] } else { vec![] },
+        classes: outputs,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+    }
+}
+
+/// A data set with no samples (for checks that gather nothing).
+fn no_data(features: usize) -> Arc<Dataset> {
+    let empty = LabeledImages { images: vec![], labels: vec![], rows: 1, cols: features };
+    Arc::new(Dataset { name: "check".into(), train: empty.clone(), test: empty, classes: 2 })
+}
+
+/// Random images and labels: `samples` train samples of `features` pixels (every byte value possible).
+fn random_data(rng: &mut model::Rng, samples: usize, features: usize, classes: usize) -> Arc<Dataset> {
+    let train = LabeledImages {
+        images: (0..samples * features).map(|_| rng.random()).collect(),
+        labels: (0..samples).map(|_| rng.random_range(0..classes) as u8).collect(),
+        rows: 1,
+        cols: features,
+    };
+    Arc::new(Dataset {
+        name: "check".into(),
+        train,
+        test: LabeledImages { images: vec![], labels: vec![], rows: 1, cols: features },
+        classes,
+    })
+}
+
+/// Runs `ops` once on `gpu`.
+fn run_once(gpu: &mut GpuBackend, rows: usize, ops: Vec<Op>, steps: usize) -> Result<()> {
+    let plan = gpu.prepare(&Plan { rows, split: Split::Train, ops })?;
+    gpu.run(plan, steps)
+}
+
+fn nan(n: usize) -> Vec<f32> {
+    vec![f32::NAN; n]
+}
+
+fn linear(
+    ctx: &GpuContext,
+    rng: &mut model::Rng,
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+    act: Activation,
+    range: Range,
+) -> Result<CheckRow> {
+    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
+    let l = layout.layers[0];
+    let (x, w, b) = match range {
+        Range::Normal => {
+            let s = 1.0 / (inputs as f32).sqrt();
+            (
+                uniform(rng, rows * inputs, 0.0, 1.0),
+                uniform(rng, outputs * inputs, -s, s),
+                uniform(rng, outputs, -1.0, 1.0),
+            )
+        }
+        Range::Wide => (
+            uniform(rng, rows * inputs, 0.0, 1.0),
+            uniform(rng, outputs * inputs, -1e-3, 1e-3),
+            (0..outputs).map(|j| -100.0 + 200.0 * j as f32 / (outputs - 1).max(1) as f32).collect(),
+        ),
+    };
+    let mut gpu = GpuBackend::new(ctx, &layout, no_data(inputs))?;
+    gpu.write_buffer(l.x, &x)?;
+    gpu.write_buffer(l.w, &w)?;
+    gpu.write_buffer(l.b, &b)?;
+    gpu.write_buffer(l.a, &nan(rows * outputs))?;
+    let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act, rows, inputs, outputs };
+    run_once(&mut gpu, rows, vec![op], 1)?;
+    let got = gpu.read_buffer(l.a)?;
+    let mut want = vec![0.0; rows * outputs];
+    ops::linear(&mut want, &x, &w, &b, act, rows, inputs, outputs)?;
+    let mut shape = shape_name(rows, inputs, outputs, Some(act));
+    if range == Range::Wide {
+        shape.push_str(" z∈[-100,100]");
+    }
+    Ok(compare("linear y", &shape, &got, &want, Tolerance::DEFAULT))
+}
+
+fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, inputs: usize, outputs: usize) -> Result<CheckRow> {
+    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
+    let l = layout.layers[0];
+    let x = uniform(rng, rows * inputs, 0.0, 1.0);
+    let dz = uniform(rng, rows * outputs, -1.0, 1.0);
+    let mut gpu = GpuBackend::new(ctx, &layout, no_data(inputs))?;
+    gpu.write_buffer(l.x, &x)?;
+    gpu.write_buffer(l.d, &dz)?;
+    gpu.write_buffer(l.gw, &nan(outputs * inputs))?;
+    let op = Op::WeightGrad { dw: l.gw, dz: l.d, x: l.x, rows, inputs, outputs };
+    run_once(&mut gpu, rows, vec![op], 1)?;
+    let got = gpu.read_buffer(l.gw)?;
+    let mut want = vec![0.0; outputs * inputs];
+    ops::weight_grad(&mut want, &dz, &x, rows, inputs, outputs)?;
+    let shape = shape_name(rows, inputs, outputs, None);
+    Ok(compare("weight_grad dw", &shape, &got, &want, Tolerance::DEFAULT))
+}
+
+fn input_grad(
+    ctx: &GpuContext,
+    rng: &mut model::Rng,
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+    act: Activation,
+    range: Range,
+) -> Result<CheckRow> {
+    let layout = Layout::new(&model_of(inputs, outputs, true), Optimizer::Sgd { lr: 0.0 }, rows);
+    let (below, l) = (layout.layers[0], layout.layers[1]);
+    let z_max = if range == Range::Wide { 100.0 } else { 3.0 };
+    // x is the layer below's output, so it holds values its activation can produce (exact zeros for relu).
+    let x: Vec<f32> = uniform(rng, rows * inputs, -z_max, z_max).into_iter().map(|z| ops::activate(z, act)).collect();
+    let s = 1.0 / (outputs as f32).sqrt();
+    let w = uniform(rng, outputs * inputs, -s, s);
+    let dz = uniform(rng, rows * outputs, -1.0, 1.0);
+    let mut gpu = GpuBackend::new(ctx, &layout, no_data(1))?;
+    gpu.write_buffer(l.x, &x)?;
+    gpu.write_buffer(l.w, &w)?;
+    gpu.write_buffer(l.d, &dz)?;
+    gpu.write_buffer(below.d, &nan(rows * inputs))?;
+    let op = Op::InputGrad { dx: below.d, dz: l.d, w: l.w, x: l.x, act, rows, inputs, outputs };
+    run_once(&mut gpu, rows, vec![op], 1)?;
+    let got = gpu.read_buffer(below.d)?;
+    let mut want = vec![0.0; rows * inputs];
+    ops::input_grad(&mut want, &dz, &w, &x, act, rows, inputs, outputs)?;
+    let mut shape = shape_name(rows, inputs, outputs, Some(act));
+    if range == Range::Wide {
+        shape.push_str(" z∈[-100,100]");
+    }
+    Ok(compare("input_grad dx", &shape, &got, &want, Tolerance::DEFAULT))
+}
+
+/// The loss kernel of `loss` on random outputs (or, with `ties`, outputs drawn from three values so that most rows
+/// have tied maxima); compares dz, Σ loss and the correct count, then the same without dz (evaluation).
+fn loss_check(
+    ctx: &GpuContext,
+    rng: &mut model::Rng,
+    loss: Loss,
+    rows: usize,
+    classes: usize,
+    ties: bool,
+) -> Result<Vec<CheckRow>> {
+    let model = ModelConfig { inputs: 1, hidden: vec![], classes, activation: Activation::Relu, loss };
+    let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.0 }, rows);
+    let l = layout.layers[0];
+    let n = rows + 5;
+    let data = random_data(rng, n, 1, classes);
+    // Outputs: logits for cross-entropy (some large, to test the max subtraction), sigmoid outputs for the cost.
+    let out: Vec<f32> = match (loss, ties) {
+        (Loss::Xent, false) => uniform(rng, rows * classes, -5.0, 5.0)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| if i % 17 == 3 { v * 20.0 } else { v })
+            .collect(),
+        (Loss::Mse, false) => uniform(rng, rows * classes, 0.0, 1.0),
+        (Loss::Xent, true) => (0..rows * classes).map(|_| rng.random_range(0..3u8) as f32).collect(),
+        (Loss::Mse, true) => (0..rows * classes).map(|_| [0.25, 0.5, 0.75][rng.random_range(0..3usize)]).collect(),
+    };
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.shuffle(rng);
+    let labels: Vec<u32> = order[..rows].iter().map(|&i| u32::from(data.train.labels[i as usize])).collect();
+
+    // Reference.
+    let mut want_dz = vec![0.0; rows * classes];
+    let want = match loss {
+        Loss::Xent => ops::softmax_xent(Some(&mut want_dz), &out, &labels, rows, classes)?,
+        Loss::Mse => ops::quadratic_cost(Some(&mut want_dz), &out, &labels, rows, classes)?,
+    };
+
+    // GPU: gather (for the batch labels), then the loss with and without dz.
+    let mut gpu = GpuBackend::new(ctx, &layout, data)?;
+    gpu.write_buffer(l.a, &out)?;
+    gpu.write_buffer(l.d, &nan(rows * classes))?;
+    let gather = Op::Gather { x: l.x, split: Split::Train, rows, features: 1 };
+    let loss_op = |dz| match loss {
+        Loss::Xent => Op::SoftmaxXent { dz, logits: l.a, split: Split::Train, rows, classes },
+        Loss::Mse => Op::QuadraticCost { dz, a: l.a, split: Split::Train, rows, classes },
+    };
+    let name = match loss {
+        Loss::Xent => "softmax_xent",
+        Loss::Mse => "quadratic_cost",
+    };
+    let shape = format!("rows={rows} classes={classes}{}", if ties { " ties" } else { "" });
+    let mut rows_out = Vec::new();
+    for with_dz in [true, false] {
+        gpu.begin_epoch(Split::Train, &order)?;
+        let dz = with_dz.then_some(l.d);
+        run_once(&mut gpu, rows, vec![gather, loss_op(dz)], 1)?;
+        let stats = gpu.stats(Split::Train)?;
+        let variant = if with_dz { "" } else { " (no dz)" };
+        if with_dz && !ties {
+            let got_dz = gpu.read_buffer(l.d)?;
+            rows_out.push(compare(&format!("{name} dz"), &shape, &got_dz, &want_dz, Tolerance::DEFAULT));
+        }
+        if !ties {
+            rows_out.push(compare(
+                &format!("{name} Σloss{variant}"),
+                &shape,
+                &[stats.loss_sum],
+                &[want.loss_sum],
+                Tolerance::DEFAULT,
+            ));
+        }
+        rows_out.push(count_row(&format!("{name} argmax/correct{variant}"), &shape, stats, want.correct, rows));
+    }
+    Ok(rows_out)
+}
+
+/// Exact comparison of the correct-prediction and sample counts.
+fn count_row(kernel: &str, shape: &str, got: Stats, correct: u32, rows: usize) -> CheckRow {
+    compare(kernel, shape, &[got.correct as f32, got.samples as f32], &[correct as f32, rows as f32], Tolerance::EXACT)
+}
+
+fn bias_grad(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, outputs: usize) -> Result<CheckRow> {
+    let layout = Layout::new(&model_of(1, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
+    let l = layout.layers[0];
+    let dz = uniform(rng, rows * outputs, -1.0, 1.0);
+    let mut gpu = GpuBackend::new(ctx, &layout, no_data(1))?;
+    gpu.write_buffer(l.d, &dz)?;
+    gpu.write_buffer(l.gb, &nan(outputs))?;
+    let op = Op::BiasGrad { db: l.gb, dz: l.d, rows, outputs };
+    run_once(&mut gpu, rows, vec![op], 1)?;
+    let got = gpu.read_buffer(l.gb)?;
+    let mut want = vec![0.0; outputs];
+    ops::bias_grad(&mut want, &dz, rows, outputs)?;
+    let shape = format!("rows={rows} outputs={outputs}");
+    Ok(compare("bias_grad db", &shape, &got, &want, Tolerance::DEFAULT))
+}
+
+/// Three steps of `optimizer` on `len` parameters, starting after `start` steps: each step's t comes from the GPU
+/// counter that the `advance` after it increments.
+fn update(
+    ctx: &GpuContext,
+    rng: &mut model::Rng,
+    optimizer: Optimizer,
+    len: usize,
+    start: u64,
+) -> Result<Vec<CheckRow>> {
+    const STEPS: usize = 3;
+    let layout = Layout::new(&model_of(len, 1, false), optimizer, 1);
+    let l = layout.layers[0];
+    let mut param = uniform(rng, len, -1.0, 1.0);
+    let grad = uniform(rng, len, -1.0, 1.0);
+    let mut state: Vec<Vec<f32>> = match optimizer {
+        Optimizer::Sgd { .. } => vec![],
+        Optimizer::Momentum { .. } => vec![uniform(rng, len, -1.0, 1.0)],
+        Optimizer::Adam { .. } => vec![uniform(rng, len, -0.1, 0.1), uniform(rng, len, 0.0, 0.01)],
+    };
+    let mut gpu = GpuBackend::new(ctx, &layout, no_data(len))?;
+    gpu.write_buffer(l.w, &param)?;
+    gpu.write_buffer(l.gw, &grad)?;
+    let state_ids: Vec<_> = l.sw.iter().flatten().copied().collect();
+    for (&id, s) in state_ids.iter().zip(&state) {
+        gpu.write_buffer(id, s)?;
+    }
+    gpu.set_steps_done(start)?;
+    let ops = vec![
+        Op::Update { param: l.w, state: l.sw, grad: l.gw, optimizer, len },
+        Op::Advance { split: Split::Train, rows: 0 },
+    ];
+    run_once(&mut gpu, 1, ops, STEPS)?;
+
+    // Reference: the same three steps with t = start + 1, start + 2, start + 3.
+    for step in 0..STEPS as u64 {
+        let (s0, s1) = match state.as_mut_slice() {
+            [] => (None, None),
+            [a] => (Some(a.as_mut_slice()), None),
+            [a, b, ..] => (Some(a.as_mut_slice()), Some(b.as_mut_slice())),
+        };
+        ops::update(&mut param, s0, s1, &grad, optimizer, start + step + 1)?;
+    }
+    let shape = format!("len={len} t={}..={}", start + 1, start + STEPS as u64);
+    let name = optimizer.name();
+    let mut rows = vec![compare(&format!("{name} param"), &shape, &gpu.read_buffer(l.w)?, &param, Tolerance::DEFAULT)];
+    for (i, (&id, want)) in state_ids.iter().zip(&state).enumerate() {
+        rows.push(compare(&format!("{name} state{i}"), &shape, &gpu.read_buffer(id)?, want, Tolerance::DEFAULT));
+    }
+    let steps = gpu.steps_done()?;
+    rows.push(compare(
+        "advance step count",
+        &shape,
+        &[steps.wrapping_sub(start) as f32],
+        &[STEPS as f32],
+        Tolerance::EXACT,
+    ));
+    Ok(rows)
+}
+
+/// `steps` steps of gather + advance over a shuffled order: the last batch and its labels must be the rows at
+/// cursor (steps − 1)·rows, bit for bit.
+fn gather(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, features: usize, steps: usize) -> Result<Vec<CheckRow>> {
+    let n = rows * steps + 3;
+    let data = random_data(rng, n, features, 10);
+    let model =
+        ModelConfig { inputs: features, hidden: vec![], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+    let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.0 }, rows);
+    let l = layout.layers[0];
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.shuffle(rng);
+    let mut gpu = GpuBackend::new(ctx, &layout, Arc::clone(&data))?;
+    gpu.write_buffer(l.x, &nan(rows * features))?;
+    gpu.begin_epoch(Split::Train, &order)?;
+    let ops =
+        vec![Op::Gather { x: l.x, split: Split::Train, rows, features }, Op::Advance { split: Split::Train, rows }];
+    run_once(&mut gpu, rows, ops, steps)?;
+    let mut want_x = vec![0.0; rows * features];
+    let mut want_labels = vec![0u32; rows];
+    let at = (steps - 1) * rows;
+    ops::gather(
+        &mut want_x,
+        &mut want_labels,
+        &data.train.images,
+        &data.train.labels,
+        &order[at..at + rows],
+        rows,
+        features,
+    )?;
+    let got_labels = gpu.read_batch_labels()?;
+    let as_f32 = |v: &[u32]| v.iter().map(|&u| u as f32).collect::<Vec<_>>();
+    let shape = format!("rows={rows} features={features} step {steps}");
+    Ok(vec![
+        compare("gather x", &shape, &gpu.read_buffer(l.x)?, &want_x, Tolerance::EXACT),
+        compare("gather labels", &shape, &as_f32(&got_labels[..rows]), &as_f32(&want_labels), Tolerance::EXACT),
+    ])
+}

@@ -1,0 +1,302 @@
+//! The WGSL kernels: their sources (compiled into the binary, so it runs from any directory), how the host composes
+//! them (WGSL has no includes), which buffers each entry point binds, and their compute pipelines, created once per
+//! device.
+
+use crate::error::{Error, Result};
+use crate::gpu::context::GpuContext;
+use crate::gpu::counters;
+
+/// One file of `shaders/`.
+#[derive(Clone, Copy, Debug)]
+pub struct ShaderFile {
+    /// The file name, e.g. `matmul.wgsl`.
+    pub name: &'static str,
+    /// Its text.
+    pub source: &'static str,
+    /// Whether `activation.wgsl` is prepended to it.
+    pub needs_activation: bool,
+    /// Whether the counter layout constants ([`counters::wgsl_constants`]) are prepended to it.
+    pub needs_counters: bool,
+}
+
+/// Every file of `shaders/`, each with how it is composed.
+pub const SHADER_FILES: [ShaderFile; 7] = [
+    ShaderFile {
+        name: "activation.wgsl",
+        source: include_str!("../../shaders/activation.wgsl"),
+        needs_activation: false,
+        needs_counters: false,
+    },
+    ShaderFile {
+        name: "matmul.wgsl",
+        source: include_str!("../../shaders/matmul.wgsl"),
+        needs_activation: true,
+        needs_counters: false,
+    },
+    ShaderFile {
+        name: "loss.wgsl",
+        source: include_str!("../../shaders/loss.wgsl"),
+        needs_activation: false,
+        needs_counters: true,
+    },
+    ShaderFile {
+        name: "bias_grad.wgsl",
+        source: include_str!("../../shaders/bias_grad.wgsl"),
+        needs_activation: false,
+        needs_counters: false,
+    },
+    ShaderFile {
+        name: "optim.wgsl",
+        source: include_str!("../../shaders/optim.wgsl"),
+        needs_activation: false,
+        needs_counters: true,
+    },
+    ShaderFile {
+        name: "gather.wgsl",
+        source: include_str!("../../shaders/gather.wgsl"),
+        needs_activation: false,
+        needs_counters: true,
+    },
+    ShaderFile {
+        name: "counters.wgsl",
+        source: include_str!("../../shaders/counters.wgsl"),
+        needs_activation: false,
+        needs_counters: true,
+    },
+];
+
+/// The file `name` of [`SHADER_FILES`].
+pub fn shader_file(name: &str) -> Option<&'static ShaderFile> {
+    SHADER_FILES.iter().find(|f| f.name == name)
+}
+
+/// The complete WGSL module of `file`: the counter constants and `activation.wgsl` if it needs them, then the file.
+pub fn compose(file: &ShaderFile) -> String {
+    let mut source = String::new();
+    if file.needs_counters {
+        source.push_str("// counter layout, from src/gpu/counters.rs\n");
+        source.push_str(&counters::wgsl_constants());
+    }
+    if file.needs_activation {
+        if let Some(act) = shader_file("activation.wgsl") {
+            source.push_str(act.source);
+        }
+    }
+    source.push_str(file.source);
+    source
+}
+
+/// How an entry point uses one binding of group 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// `var<storage, read_write>`
+    ReadWrite,
+    /// `var<storage, read>`
+    Read,
+    /// `var<uniform>`: the kernel's parameters.
+    Uniform,
+}
+
+/// One compute entry point: a pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// `matmul.wgsl` `linear`: [`crate::plan::Op::Linear`].
+    Linear,
+    /// `matmul.wgsl` `weight_grad`: [`crate::plan::Op::WeightGrad`].
+    WeightGrad,
+    /// `matmul.wgsl` `input_grad`: [`crate::plan::Op::InputGrad`].
+    InputGrad,
+    /// `loss.wgsl` `softmax_xent`: [`crate::plan::Op::SoftmaxXent`].
+    SoftmaxXent,
+    /// `loss.wgsl` `quadratic_cost`: [`crate::plan::Op::QuadraticCost`].
+    QuadraticCost,
+    /// `bias_grad.wgsl`: [`crate::plan::Op::BiasGrad`].
+    BiasGrad,
+    /// `optim.wgsl` `sgd`: [`crate::plan::Op::Update`] with plain SGD.
+    Sgd,
+    /// `optim.wgsl` `momentum`.
+    Momentum,
+    /// `optim.wgsl` `adam`.
+    Adam,
+    /// `gather.wgsl`: [`crate::plan::Op::Gather`].
+    Gather,
+    /// `counters.wgsl` `advance`: [`crate::plan::Op::Advance`].
+    Advance,
+}
+
+impl Kernel {
+    /// Every kernel, in pipeline-table order.
+    pub const ALL: [Kernel; 11] = [
+        Kernel::Linear,
+        Kernel::WeightGrad,
+        Kernel::InputGrad,
+        Kernel::SoftmaxXent,
+        Kernel::QuadraticCost,
+        Kernel::BiasGrad,
+        Kernel::Sgd,
+        Kernel::Momentum,
+        Kernel::Adam,
+        Kernel::Gather,
+        Kernel::Advance,
+    ];
+
+    /// The file of `shaders/` that holds it.
+    pub fn file(self) -> &'static str {
+        match self {
+            Kernel::Linear | Kernel::WeightGrad | Kernel::InputGrad => "matmul.wgsl",
+            Kernel::SoftmaxXent | Kernel::QuadraticCost => "loss.wgsl",
+            Kernel::BiasGrad => "bias_grad.wgsl",
+            Kernel::Sgd | Kernel::Momentum | Kernel::Adam => "optim.wgsl",
+            Kernel::Gather => "gather.wgsl",
+            Kernel::Advance => "counters.wgsl",
+        }
+    }
+
+    /// The WGSL entry point.
+    pub fn entry(self) -> &'static str {
+        match self {
+            Kernel::Linear => "linear",
+            Kernel::WeightGrad => "weight_grad",
+            Kernel::InputGrad => "input_grad",
+            Kernel::SoftmaxXent => "softmax_xent",
+            Kernel::QuadraticCost => "quadratic_cost",
+            Kernel::BiasGrad => "bias_grad",
+            Kernel::Sgd => "sgd",
+            Kernel::Momentum => "momentum",
+            Kernel::Adam => "adam",
+            Kernel::Gather => "gather",
+            Kernel::Advance => "advance",
+        }
+    }
+
+    /// The bindings of group 0 the entry point uses, as `(binding, access)` in the order the host passes buffers.
+    /// The uniform (parameters) is always last and supplied by the host itself.
+    pub fn bindings(self) -> &'static [(u32, Access)] {
+        use Access::{Read, ReadWrite, Uniform};
+        match self {
+            // c, a, b, e, params
+            Kernel::Linear | Kernel::InputGrad => &[(0, ReadWrite), (1, Read), (2, Read), (3, Read), (4, Uniform)],
+            // c, a, b, params (no epilogue operand)
+            Kernel::WeightGrad => &[(0, ReadWrite), (1, Read), (2, Read), (4, Uniform)],
+            // dz, out, labels, counters, params
+            Kernel::SoftmaxXent | Kernel::QuadraticCost => {
+                &[(0, ReadWrite), (1, Read), (2, Read), (3, ReadWrite), (4, Uniform)]
+            }
+            // db, dz, params
+            Kernel::BiasGrad => &[(0, ReadWrite), (1, Read), (2, Uniform)],
+            // param, grad, params
+            Kernel::Sgd => &[(0, ReadWrite), (3, Read), (5, Uniform)],
+            // param, velocity, grad, params
+            Kernel::Momentum => &[(0, ReadWrite), (1, ReadWrite), (3, Read), (5, Uniform)],
+            // param, m, v, grad, counters, params
+            Kernel::Adam => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, Read), (4, Read), (5, Uniform)],
+            // x, batch labels, data, order, counters, params
+            Kernel::Gather => &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, Read), (4, Read), (5, Uniform)],
+            // counters, params
+            Kernel::Advance => &[(0, ReadWrite), (1, Uniform)],
+        }
+    }
+
+    /// Position in [`Kernel::ALL`] (the variants are declared in that order).
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The most storage buffers any entry point binds (the device must allow this many per shader stage).
+pub fn max_storage_buffers() -> u32 {
+    Kernel::ALL
+        .iter()
+        .map(|k| k.bindings().iter().filter(|(_, a)| *a != Access::Uniform).count() as u32)
+        .max()
+        .unwrap_or(0)
+}
+
+/// A compiled entry point with the layout its bind groups must follow.
+pub struct Pipeline {
+    /// The compute pipeline.
+    pub pipeline: wgpu::ComputePipeline,
+    /// The layout of its group 0.
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// Every kernel's pipeline, created once per device and shared by every backend and check on it.
+pub struct Kernels {
+    pipelines: Vec<Pipeline>,
+}
+
+impl Kernels {
+    /// Compiles every shader file once and creates one pipeline per entry point. Each creation runs inside an
+    /// error scope, so a shader the driver rejects becomes an error naming the file and entry point.
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        let device = ctx.device();
+        let mut modules = Vec::new();
+        for file in &SHADER_FILES {
+            // Module: the composed source, validated by wgpu's WGSL front end.
+            let source = compose(file);
+            let module = ctx.scoped(&format!("compiling shaders/{}", file.name), || {
+                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(file.name),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                })
+            })?;
+            modules.push((file.name, module));
+        }
+        let mut pipelines = Vec::new();
+        for kernel in Kernel::ALL {
+            let Some((_, module)) = modules.iter().find(|(name, _)| *name == kernel.file()) else {
+                return Err(Error::Gpu(format!(
+                    "kernel {kernel:?} names shaders/{}, which is not in SHADER_FILES",
+                    kernel.file()
+                )));
+            };
+            let what = format!("creating the pipeline of shaders/{} entry point `{}`", kernel.file(), kernel.entry());
+            let pipeline = ctx.scoped(&what, || {
+                // Explicit layout: the bindings this entry point uses, nothing else.
+                let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
+                    .bindings()
+                    .iter()
+                    .map(|&(binding, access)| wgpu::BindGroupLayoutEntry {
+                        binding,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: match access {
+                                Access::Uniform => wgpu::BufferBindingType::Uniform,
+                                Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                                Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                            },
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    })
+                    .collect();
+                let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(kernel.entry()),
+                    entries: &entries,
+                });
+                let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(kernel.entry()),
+                    bind_group_layouts: &[Some(&layout)],
+                    immediate_size: 0,
+                });
+                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(kernel.entry()),
+                    layout: Some(&pipeline_layout),
+                    module,
+                    entry_point: Some(kernel.entry()),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    cache: None,
+                });
+                Pipeline { pipeline, layout }
+            })?;
+            pipelines.push(pipeline);
+        }
+        Ok(Kernels { pipelines })
+    }
+
+    /// The pipeline of `kernel`.
+    pub fn get(&self, kernel: Kernel) -> Result<&Pipeline> {
+        self.pipelines.get(kernel.index()).ok_or_else(|| Error::Gpu(format!("no pipeline was created for {kernel:?}")))
+    }
+}

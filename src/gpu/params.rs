@@ -1,0 +1,152 @@
+//! The uniform structs of the kernels, byte for byte as the WGSL declares them (each padded to 16 bytes).
+//! A unit test checks every size against the structs naga finds in the shaders.
+
+use bytemuck::{Pod, Zeroable};
+
+/// `MatmulParams` of `matmul.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct MatmulParams {
+    /// Rows of C and A.
+    pub m: u32,
+    /// Columns of C and B.
+    pub n: u32,
+    /// The summed dimension.
+    pub k: u32,
+    /// `Activation::code()` of the epilogue.
+    pub act: u32,
+    /// A's row stride.
+    pub a_rs: u32,
+    /// A's column stride.
+    pub a_cs: u32,
+    /// B's row stride.
+    pub b_rs: u32,
+    /// B's column stride.
+    pub b_cs: u32,
+}
+
+/// `LossParams` of `loss.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct LossParams {
+    /// Rows of the batch.
+    pub rows: u32,
+    /// Classes per row.
+    pub classes: u32,
+    /// `Split::index()` whose statistics to add to.
+    pub split: u32,
+    /// 1 to write dz.
+    pub write_dz: u32,
+}
+
+/// `BiasGradParams` of `bias_grad.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BiasGradParams {
+    /// Rows summed.
+    pub rows: u32,
+    /// Columns.
+    pub outputs: u32,
+    /// Padding to 16 bytes.
+    pub pad: [u32; 2],
+}
+
+/// `OptimParams` of `optim.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct OptimParams {
+    /// Elements.
+    pub len: u32,
+    /// Learning rate.
+    pub lr: f32,
+    /// Momentum's μ or Adam's β1.
+    pub beta1: f32,
+    /// Adam's β2.
+    pub beta2: f32,
+    /// Adam's ε.
+    pub eps: f32,
+    /// Padding to 16 bytes.
+    pub pad: [u32; 3],
+}
+
+/// `GatherParams` of `gather.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct GatherParams {
+    /// Rows of the batch.
+    pub rows: u32,
+    /// Features (pixels) per row.
+    pub features: u32,
+    /// `Split::index()`.
+    pub split: u32,
+    /// Samples in the split.
+    pub samples: u32,
+    /// `unit[u / 4][u % 4] = u / 255` for every byte value u.
+    pub unit: [[f32; 4]; 64],
+}
+
+impl GatherParams {
+    /// The parameters with the 256 normalised pixel values filled in (computed exactly as the CPU does).
+    pub fn new(rows: u32, features: u32, split: u32, samples: u32) -> Self {
+        let mut unit = [[0.0; 4]; 64];
+        for u in 0..=255u8 {
+            unit[usize::from(u / 4)][usize::from(u % 4)] = f32::from(u) / 255.0;
+        }
+        GatherParams { rows, features, split, samples, unit }
+    }
+}
+
+/// `AdvanceParams` of `counters.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct AdvanceParams {
+    /// `Split::index()`.
+    pub split: u32,
+    /// Rows to advance the cursor by.
+    pub rows: u32,
+    /// Padding to 16 bytes.
+    pub pad: [u32; 2],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::kernels::{compose, shader_file};
+
+    /// The size naga computes for the struct `name` in `file`.
+    fn wgsl_struct_size(file: &str, name: &str) -> u32 {
+        let source = compose(shader_file(file).unwrap());
+        let module = wgpu::naga::front::wgsl::parse_str(&source).unwrap();
+        let mut layouter = wgpu::naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).unwrap();
+        let (handle, _) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no struct {name} in {file}"));
+        layouter[handle].size
+    }
+
+    #[test]
+    fn uniform_structs_match_the_wgsl() {
+        let round16 = |s: u32| s.div_ceil(16) * 16;
+        for (file, name, size) in [
+            ("matmul.wgsl", "MatmulParams", size_of::<MatmulParams>()),
+            ("loss.wgsl", "LossParams", size_of::<LossParams>()),
+            ("bias_grad.wgsl", "BiasGradParams", size_of::<BiasGradParams>()),
+            ("optim.wgsl", "OptimParams", size_of::<OptimParams>()),
+            ("gather.wgsl", "GatherParams", size_of::<GatherParams>()),
+            ("counters.wgsl", "AdvanceParams", size_of::<AdvanceParams>()),
+        ] {
+            assert_eq!(round16(wgsl_struct_size(file, name)) as usize, size, "{file}: {name}");
+        }
+    }
+
+    #[test]
+    fn unit_table_is_exact_division() {
+        let p = GatherParams::new(1, 1, 0, 1);
+        assert_eq!(p.unit[0][0], 0.0);
+        assert_eq!(p.unit[63][3], 1.0);
+        assert_eq!(p.unit[12][1], 49.0 / 255.0);
+    }
+}

@@ -1,0 +1,62 @@
+//! Shared by the GPU tests: the GPU context (or a loud skip), a small MNIST subset, report printing.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+
+use gpu_mnist::data::{self, Dataset};
+use gpu_mnist::gpu::check::CheckRow;
+use gpu_mnist::gpu::{BackendChoice, ContextOptions, GpuContext};
+
+/// The GPU context shared by the tests of one binary, on any adapter including software ones (lavapipe), or `None`
+/// after printing `skipped: no GPU adapter (...)` straight to the terminal (past the test harness's capture, so a
+/// skip never reads as a silent pass). With `GPU_MNIST_REQUIRE_GPU=1` a missing adapter fails the test instead.
+/// `GPU_MNIST_BACKEND=vulkan|metal|dx12|gl` picks the API (default: any).
+pub fn gpu() -> Option<GpuContext> {
+    static CTX: OnceLock<Result<GpuContext, String>> = OnceLock::new();
+    let ctx = CTX.get_or_init(|| {
+        let backend = match std::env::var("GPU_MNIST_BACKEND").as_deref() {
+            Ok("vulkan") => BackendChoice::Vulkan,
+            Ok("metal") => BackendChoice::Metal,
+            Ok("dx12") => BackendChoice::Dx12,
+            Ok("gl") => BackendChoice::Gl,
+            _ => BackendChoice::Auto,
+        };
+        let opts = ContextOptions { allow_software: true, ..ContextOptions::new(backend) };
+        let ctx = GpuContext::new(&opts).map_err(|e| e.to_string());
+        if let Ok(ctx) = &ctx {
+            let _ = writeln!(std::io::stderr(), "GPU tests on {}", ctx.describe());
+        }
+        ctx
+    });
+    match ctx {
+        Ok(ctx) => Some(ctx.clone()),
+        Err(e) if std::env::var("GPU_MNIST_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("GPU_MNIST_REQUIRE_GPU=1 but no GPU adapter could be opened: {e}")
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "skipped: no GPU adapter ({e})");
+            None
+        }
+    }
+}
+
+/// The first `train` training and `test` test samples of the embedded MNIST.
+pub fn mnist_subset(train: usize, test: usize) -> Arc<Dataset> {
+    static FULL: OnceLock<Dataset> = OnceLock::new();
+    let full = FULL.get_or_init(|| data::load(&data::DataSource::Embedded, &data::LoadOptions::default()).unwrap());
+    let (mut tr, mut te) = (full.train.clone(), full.test.clone());
+    tr.truncate(train);
+    te.truncate(test);
+    Arc::new(Dataset { name: "mnist subset".into(), train: tr, test: te, classes: full.classes })
+}
+
+/// Prints every row and fails listing the rows that did not pass, with their first mismatches and largest error.
+pub fn assert_pass(rows: &[CheckRow]) {
+    assert!(!rows.is_empty(), "no comparisons were made");
+    for row in rows {
+        println!("{row}");
+    }
+    let failed: Vec<String> = rows.iter().filter(|r| !r.pass).map(|r| r.to_string()).collect();
+    assert!(failed.is_empty(), "{} of {} comparisons failed:\n{}", failed.len(), rows.len(), failed.join("\n"));
+}
