@@ -252,9 +252,14 @@ impl GpuContext {
         adapters.sort_by_key(rank);
         let api = opts.backend.name();
         if adapters.is_empty() {
+            let hint = match opts.backend {
+                BackendChoice::Auto | BackendChoice::Vulkan => "check the driver (`vulkaninfo --summary`); ",
+                BackendChoice::Metal => "Metal exists only on macOS and iOS; ",
+                BackendChoice::Dx12 => "Direct3D 12 exists only on Windows; ",
+                BackendChoice::Gl => "check the OpenGL ES / EGL driver; ",
+            };
             return Err(Error::Gpu(format!(
-                "no GPU adapter found for --backend {api}; check the driver (e.g. `vulkaninfo --summary`), try \
-                 another --backend, or use --backend cpu"
+                "no GPU adapter found for --backend {api}; {hint}try another --backend, or use --backend cpu"
             )));
         }
         let usable: Vec<&wgpu::Adapter> = adapters
