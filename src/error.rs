@@ -25,7 +25,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The loss became NaN or infinite.
-    #[error("training diverged at epoch {epoch}, step {step}: the loss is {loss}; try a lower learning rate (--lr)")]
+    #[error(
+        "training diverged at epoch {epoch}, step {step}: the mean loss is {loss}; try a lower learning rate (--lr)"
+    )]
     Diverged {
         /// 1-based epoch.
         epoch: usize,
@@ -33,6 +35,14 @@ pub enum Error {
         step: usize,
         /// The non-finite value seen.
         loss: f32,
+    },
+    /// The user asked to stop (Ctrl-C, SIGTERM) and the current step finished.
+    #[error("interrupted in epoch {epoch} after step {step}")]
+    Interrupted {
+        /// 1-based epoch.
+        epoch: usize,
+        /// Steps of that epoch completed.
+        step: usize,
     },
     /// A checkpoint could not be read or does not fit the model.
     #[error("checkpoint {}: {msg}", path.display())]

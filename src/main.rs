@@ -6,7 +6,7 @@ mod cli;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "gpu-mnist", version, about = "Train MLPs on MNIST on the CPU or on any GPU through wgpu")]
@@ -19,8 +19,14 @@ struct Cli {
 enum Command {
     /// Train an MLP and evaluate it on the test set after every epoch.
     Train(cli::train::TrainArgs),
+    /// Evaluate a saved checkpoint on the test set: loss, accuracy, per-class accuracy, confusion matrix.
+    Eval(cli::eval::EvalArgs),
     /// Train the same model on each backend and compare speed side by side.
     Bench(cli::bench::BenchArgs),
+    /// Write a PNG grid of sample images with their labels.
+    Show(cli::show::ShowArgs),
+    /// Classify pictures of digits (or clothes) with a saved model: the top classes and their probabilities.
+    Predict(cli::predict::PredictArgs),
     /// Run every GPU kernel against its CPU reference and print the largest errors.
     Check(cli::check::CheckArgs),
     /// List the GPU adapters wgpu finds, with their limits.
@@ -28,15 +34,25 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The matches say which flags were given on the command line (a resumed run takes the others from its checkpoint).
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
-        Command::Train(args) => cli::train::run(args).context("training failed"),
+        Command::Train(args) => cli::train::run(args, matches.subcommand_matches("train")).context("training failed"),
+        Command::Eval(args) => cli::eval::run(args).context("evaluation failed"),
         Command::Bench(args) => cli::bench::run(args).context("benchmark failed"),
+        Command::Show(args) => cli::show::run(args).context("show failed"),
+        Command::Predict(args) => cli::predict::run(args).context("prediction failed"),
         Command::Check(args) => cli::check::run(args).context("kernel check failed"),
         Command::Devices(args) => cli::devices::run(args).context("listing GPU adapters failed"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Ctrl-C: the conventional 128 + SIGINT, after the work was saved.
+        Err(e) if matches!(e.downcast_ref(), Some(gpu_mnist::Error::Interrupted { .. })) => {
+            eprintln!("stopped: {}", e.root_cause());
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

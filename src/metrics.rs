@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::train::EpochMetrics;
 
+/// The CSV header: the fields of [`EpochMetrics`], in order.
+pub const FIELDS: [&str; 7] =
+    ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "samples_per_sec"];
+
 enum Format {
     Csv(Box<csv::Writer<File>>),
     JsonLines(BufWriter<File>),
@@ -24,7 +28,11 @@ impl MetricsWriter {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         let csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         let format = if csv {
-            Format::Csv(Box::new(csv::Writer::from_writer(file)))
+            // The header goes out now, so even a run stopped in its first epoch leaves a well-formed file.
+            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+            w.write_record(FIELDS).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+            w.flush().map_err(|e| Error::io(path, e))?;
+            Format::Csv(Box::new(w))
         } else {
             Format::JsonLines(BufWriter::new(file))
         };

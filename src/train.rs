@@ -1,6 +1,7 @@
 //! The training loop, generic over the [`Backend`]: shuffled minibatches each epoch, evaluation on the test set
 //! after every epoch, one [`EpochMetrics`] per epoch.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -80,6 +81,11 @@ pub fn initial_params(model: &ModelConfig, seed: u64) -> Result<Params> {
     Params::init(model, &mut model::rng(seed))
 }
 
+/// A mean training loss above this means the run has diverged even while the numbers are still finite: with softmax
+/// cross-entropy it takes the right class's logit 1000 below the largest one, which no learning run comes back from;
+/// the quadratic cost of a sigmoid output never exceeds classes/2 and is caught only when it is not finite.
+pub const DIVERGED_LOSS: f32 = 1e3;
+
 /// A backend with its prepared plans and the state of a training run.
 pub struct Trainer<B: Backend> {
     /// The backend doing the work.
@@ -95,6 +101,7 @@ pub struct Trainer<B: Backend> {
     eval_rest: Option<PlanId>,
     /// Epochs completed.
     pub epoch: usize,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl<B: Backend> Trainer<B> {
@@ -117,7 +124,29 @@ impl<B: Backend> Trainer<B> {
             r => Some(backend.prepare(&layout.eval_step(Split::Test, r)?)?),
         };
         backend.write_params(&initial_params(&layout.model, config.seed)?)?;
-        Ok(Trainer { backend, layout, config, data, train_full, train_rest, eval_full, eval_rest, epoch: 0 })
+        Ok(Trainer {
+            backend,
+            layout,
+            config,
+            data,
+            train_full,
+            train_rest,
+            eval_full,
+            eval_rest,
+            epoch: 0,
+            stop: None,
+        })
+    }
+
+    /// The data set it trains and evaluates on.
+    pub fn data(&self) -> &Arc<Dataset> {
+        &self.data
+    }
+
+    /// Makes [`Trainer::train_epoch`] stop with [`Error::Interrupted`] at the first check (after the current step or
+    /// chunk of steps) once `flag` is set — how Ctrl-C ends a run cleanly.
+    pub fn stop_when(&mut self, flag: Arc<AtomicBool>) {
+        self.stop = Some(flag);
     }
 
     /// Training samples in one epoch.
@@ -163,21 +192,28 @@ impl<B: Backend> Trainer<B> {
     }
 
     /// One pass over the training set in this epoch's shuffled order; stops with [`Error::Diverged`] as soon as the
-    /// loss is not finite.
+    /// loss is not finite or above [`DIVERGED_LOSS`], and with [`Error::Interrupted`] when asked to stop. If the
+    /// backend's step counter says part of this epoch was already trained (a run resumed from a checkpoint written
+    /// mid-epoch), those steps are skipped: the order is rebuilt from the seed, so the run continues where it stopped.
     pub fn train_epoch(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<Stats> {
         let n = self.data.train.len();
         let b = self.config.batch_size.min(n);
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.shuffle(&mut epoch_rng(self.config.seed, self.epoch));
-        self.backend.begin_epoch(Split::Train, &order)?;
-        let (full_steps, chunk) = (n / b, self.backend.steps_per_check().max(1));
-        let mut done = 0;
+        let full_steps = n / b;
+        let before_epoch = (self.epoch * n.div_ceil(b)) as u64;
+        let mut done = (self.backend.steps_done()?.saturating_sub(before_epoch) as usize).min(full_steps);
+        self.backend.begin_epoch(Split::Train, &order[done * b..])?;
+        let chunk = self.backend.steps_per_check().max(1);
         while done < full_steps {
             let steps = chunk.min(full_steps - done);
             self.backend.run(self.train_full, steps)?;
             done += steps;
             let stats = self.checked_stats(done)?;
             on_progress(Progress { samples: done * b, total: n, stats });
+            if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                return Err(Error::Interrupted { epoch: self.epoch + 1, step: done });
+            }
         }
         if let Some(rest) = self.train_rest {
             self.backend.run(rest, 1)?;
@@ -190,8 +226,8 @@ impl<B: Backend> Trainer<B> {
     /// The training statistics, or [`Error::Diverged`] if the loss is no longer finite.
     fn checked_stats(&mut self, step: usize) -> Result<Stats> {
         let stats = self.backend.stats(Split::Train)?;
-        if !stats.loss_sum.is_finite() {
-            return Err(Error::Diverged { epoch: self.epoch + 1, step, loss: stats.loss_sum });
+        if !stats.loss_sum.is_finite() || stats.loss() > DIVERGED_LOSS {
+            return Err(Error::Diverged { epoch: self.epoch + 1, step, loss: stats.loss() });
         }
         Ok(stats)
     }

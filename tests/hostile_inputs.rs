@@ -1,6 +1,6 @@
 //! Hostile data files, driven through the binary as a user would meet them: each ends with a non-zero exit, one
 //! clear line naming the file and the problem, no panic, and bounded memory (the gzip bombs included).
-//! The table in `docs/hostile-inputs.md` lists these cases with the message a user sees.
+//! The README's "Reliability" section lists these cases with the message a user sees.
 
 use std::io::Write;
 use std::path::Path;
@@ -53,6 +53,7 @@ fn assert_fails(dir: &Path, file: &str, problem: &str) {
     assert!(!stderr.contains("panicked"), "{file}: panic: {stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{file}: expected one line, got:\n{stderr}");
+    eprintln!("{file}: {}", lines[0]);
     assert!(lines[0].contains(file), "{file}: the message does not name the file: {}", lines[0]);
     assert!(lines[0].contains(problem), "{file}: the message lacks {problem:?}: {}", lines[0]);
 }
@@ -185,4 +186,80 @@ fn gzip_bombs_stop_early_with_bounded_memory() {
     let peak_mb = usage.ru_maxrss as f64 / 1024.0; // Linux reports KiB
     eprintln!("peak RSS of the children: {peak_mb:.0} MB");
     assert!(peak_mb < 200.0, "a child's peak RSS was {peak_mb:.0} MB");
+}
+
+/// Hostile checkpoints through `gpu-mnist eval --model`: truncated, not safetensors, a wrong shape, a wrong dtype,
+/// non-finite values. Each: exit 1, one line naming the file and the problem, no panic.
+#[test]
+fn hostile_checkpoints() {
+    use safetensors::tensor::{Dtype, TensorView};
+    use safetensors::SafeTensors;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bin = env!("CARGO_BIN_EXE_gpu-mnist");
+    let args = ["train", "--limit", "300", "--hidden", "8", "--epochs", "1", "--quiet", "--save", "ok.st"];
+    let out = Command::new(bin).args(args).current_dir(d).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let good = std::fs::read(d.join("ok.st")).unwrap();
+    let (_, meta) = SafeTensors::read_metadata(&good).unwrap();
+    let st = SafeTensors::deserialize(&good).unwrap();
+
+    // Rewrites ok.st with `change` applied to each (name, dtype, shape, bytes).
+    type Change<'a> = &'a dyn Fn(&str, &mut Dtype, &mut Vec<usize>, &mut Vec<u8>);
+    let rewrite = |change: Change| -> Vec<u8> {
+        let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| (name.clone(), view.dtype(), view.shape().to_vec(), view.data().to_vec()))
+            .collect();
+        for (name, dtype, shape, bytes) in &mut tensors {
+            change(name, dtype, shape, bytes);
+        }
+        let views: Vec<(String, TensorView)> =
+            tensors.iter().map(|(n, t, s, b)| (n.clone(), TensorView::new(*t, s.clone(), b).unwrap())).collect();
+        safetensors::serialize(views, meta.metadata().clone()).unwrap()
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated.st", good[..good.len() / 2].to_vec(), "truncated"),
+        ("random.st", (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect(), "not a safetensors file"),
+        (
+            "shape.st",
+            rewrite(&|n, _, s, _| {
+                if n == "layers.0.weight" {
+                    s.reverse()
+                }
+            }),
+            "has shape [784, 8]",
+        ),
+        (
+            "dtype.st",
+            rewrite(&|n, t, s, b| {
+                if n == "layers.0.bias" {
+                    (*t, *b) = (Dtype::F64, vec![0; s[0] * 8]);
+                }
+            }),
+            "has dtype F64",
+        ),
+        (
+            "nan.st",
+            rewrite(&|n, _, _, b| {
+                if n == "layers.1.weight" {
+                    b[0..4].copy_from_slice(&f32::NAN.to_le_bytes());
+                }
+            }),
+            "holds NaN",
+        ),
+    ];
+    for (name, bytes, problem) in cases {
+        std::fs::write(d.join(name), bytes).unwrap();
+        let out = Command::new(bin).args(["eval", "--model", name]).current_dir(d).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{name}: expected one line:\n{stderr}");
+        eprintln!("{name}: {}", lines[0]);
+        assert!(lines[0].contains(name) && lines[0].contains(problem), "{name}: {}", lines[0]);
+    }
 }

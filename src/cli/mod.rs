@@ -4,6 +4,10 @@
 pub mod bench;
 pub mod check;
 pub mod devices;
+pub mod eval;
+pub mod predict;
+pub mod resume;
+pub mod show;
 pub mod train;
 
 use std::path::PathBuf;
@@ -14,7 +18,7 @@ use std::sync::Arc;
 
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
-use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
+use gpu_mnist::data::{self, DataSource, Dataset, IdxErrorKind, LoadOptions};
 use gpu_mnist::gpu::{self, BackendChoice, GpuBackend};
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::Optimizer;
@@ -37,10 +41,27 @@ pub enum BackendArg {
     Gl,
 }
 
+/// The data sets known by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DatasetArg {
+    /// The handwritten digits (embedded in the binary).
+    Mnist,
+    /// Zalando's Fashion-MNIST: 28×28 pictures of 10 kinds of clothing (Debian: dataset-fashion-mnist).
+    Fashion,
+    /// Any MNIST-format (IDX) data set in --data-dir: the classes counted from the labels, the image size taken
+    /// from the files.
+    Idx,
+}
+
 #[derive(Args)]
 pub struct DataArgs {
+    /// Which data set: mnist (embedded in the binary), fashion (Fashion-MNIST, read from
+    /// /usr/share/datasets/fashion-mnist unless --data-dir says where), or idx (any IDX set in --data-dir)
+    /// [default: mnist].
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetArg>,
     /// A folder holding the four MNIST-format files (train-images-idx3-ubyte[.gz] …); default: the MNIST embedded
-    /// in the binary.
+    /// in the binary. They must hold 10 classes of 28×28 images unless --dataset idx.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Train on the first N training samples only (quick runs); the test set stays whole.
@@ -101,10 +122,10 @@ pub struct OptimArgs {
     pub momentum: f32,
     /// Adam β1.
     #[arg(long, default_value_t = 0.9)]
-    beta1: f32,
+    pub beta1: f32,
     /// Adam β2.
     #[arg(long, default_value_t = 0.999)]
-    beta2: f32,
+    pub beta2: f32,
     /// Adam ε.
     #[arg(long, default_value_t = 1e-8)]
     pub eps: f32,
@@ -133,12 +154,56 @@ impl OptimArgs {
 }
 
 /// Loads the data set the flags name, cut to `--limit`.
+///
+/// MNIST-shaped sets (the default, `--dataset mnist|fashion`, or a bare `--data-dir`) must hold 10 classes of 28×28
+/// images, so a corrupt label file is caught; `--dataset mnist|fashion` also names the set `mnist` or
+/// `fashion-mnist` whatever folder it comes from (which gives Fashion-MNIST its class names). `--dataset idx` takes
+/// any IDX set from `--data-dir`, its classes counted from the labels and its image size from the files.
 pub fn load_data(args: &DataArgs) -> Result<Dataset> {
-    let source = match &args.data_dir {
-        Some(dir) => DataSource::Dir(dir.clone()),
-        None => DataSource::Embedded,
+    let mnist_shaped = LoadOptions::default();
+    let (source, opts, name) = match (args.dataset, &args.data_dir) {
+        (None | Some(DatasetArg::Mnist), None) => (DataSource::Embedded, mnist_shaped, None),
+        (None, Some(dir)) => (DataSource::Dir(dir.clone()), mnist_shaped, None),
+        (Some(DatasetArg::Mnist), Some(dir)) => (DataSource::Dir(dir.clone()), mnist_shaped, Some("mnist")),
+        (Some(DatasetArg::Fashion), dir) => {
+            let dir = match dir {
+                Some(dir) => dir.clone(),
+                None => {
+                    let dir = PathBuf::from(data::FASHION_MNIST_DIR);
+                    anyhow::ensure!(
+                        dir.is_dir(),
+                        "Fashion-MNIST is not installed at {}: install it with `apt-get install \
+                         dataset-fashion-mnist`, or give the folder holding its four files with --data-dir",
+                        dir.display()
+                    );
+                    dir
+                }
+            };
+            (DataSource::Dir(dir), mnist_shaped, Some(data::FASHION_MNIST_NAME))
+        }
+        (Some(DatasetArg::Idx), Some(dir)) => {
+            let opts = LoadOptions { classes: None, input_size: None, ..LoadOptions::default() };
+            (DataSource::Dir(dir.clone()), opts, None)
+        }
+        (Some(DatasetArg::Idx), None) => {
+            anyhow::bail!("--dataset idx needs --data-dir DIR: the folder holding the four IDX files")
+        }
     };
-    let mut data = data::load(&source, &LoadOptions::default())?;
+    let mut data = match data::load(&source, &opts) {
+        Ok(data) => data,
+        // A set that is fine but not MNIST-shaped: say how to take it as it is.
+        Err(e)
+            if args.dataset.is_none()
+                && matches!(e.kind, IdxErrorKind::LabelOutOfRange { .. } | IdxErrorKind::WrongImageSize { .. }) =>
+        {
+            return Err(anyhow::Error::new(e)
+                .context("not MNIST-shaped (add --dataset idx to take any number of classes and any image size)"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(name) = name {
+        data.name = name.to_owned();
+    }
     if let Some(n) = args.limit {
         anyhow::ensure!(n > 0, "--limit {n}: give at least 1 training sample");
         data.train.truncate(n);

@@ -1,14 +1,18 @@
 //! `gpu-mnist train`: train, print a line per epoch, write metrics.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use anyhow::Result;
-use clap::Args;
+use anyhow::{Context, Result};
+use clap::{ArgMatches, Args};
+use gpu_mnist::data::Dataset;
 use gpu_mnist::metrics::MetricsWriter;
+use gpu_mnist::plot;
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::resume::{self, CheckpointArgs};
 use super::{load_data, make_backend, BackendArg, DataArgs, ModelArgs, OptimArgs};
 
 #[derive(Args)]
@@ -37,6 +41,12 @@ pub struct TrainArgs {
     /// Write per-epoch metrics: CSV with a header if PATH ends in .csv, JSON lines otherwise.
     #[arg(long, value_name = "PATH")]
     pub metrics: Option<PathBuf>,
+    /// Draw the loss and accuracy curves (train and test, per epoch) into this SVG file, rewritten after every
+    /// epoch so that a stopped run still leaves its plot.
+    #[arg(long, value_name = "PATH.svg")]
+    pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub ckpt: CheckpointArgs,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -57,15 +67,21 @@ fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
 }
 
 /// Runs `gpu-mnist train`.
-pub fn run(args: TrainArgs) -> Result<()> {
+/// `matches` tells which flags were given (a resumed run takes the others from its checkpoint).
+pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
     let optimizer = args.optim.optimizer()?;
+    let resumed = args.ckpt.prepare()?;
     // Open the metrics file first: a path that cannot be written should fail now, not after an hour of training.
     let mut metrics = args.metrics.as_deref().map(MetricsWriter::create).transpose()?;
     let data = Arc::new(load_data(&args.data)?);
     let model = args.model.model(&data);
     let config =
         TrainConfig { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed, eval_batch: args.eval_batch };
+    let (model, optimizer, config) = match &resumed {
+        Some(ck) => resume::settings(ck, &args, matches, &data)?,
+        None => (model, optimizer, config),
+    };
     let layout = config.layout(&model, optimizer)?;
     let backend = make_backend(args.backend, &layout, data.clone())?;
     println!("backend: {}", backend.describe());
@@ -77,21 +93,99 @@ pub fn run(args: TrainArgs) -> Result<()> {
         config.epochs,
         config.seed
     );
-    println!("data:    {}: {} train, {} test samples", data.name, data.train.len(), data.test.len());
+    println!("data:    {}", data_line(&data));
+    let title = format!("{}: {}, {}", data.name, model.describe(), optimizer.describe());
+    let mut history = Vec::with_capacity(args.epochs);
+    // The empty axes now: a plot path that cannot be written should fail before training, like --metrics.
+    if let Some(path) = &args.plot {
+        plot::write_training_plot(path, &history, &title)?;
+    }
     let mut trainer = Trainer::new(backend, layout, data.clone(), config)?;
-    for _ in 0..args.epochs {
+    // The bar being drawn, if any: the signal handler prints through it so its notice does not tear the bar.
+    let live_bar: Arc<Mutex<Option<ProgressBar>>> = Arc::default();
+    trainer.stop_when(stop_on_signal(live_bar.clone())?);
+    if let (Some(ck), Some(path)) = (&resumed, &args.ckpt.resume) {
+        ck.restore(&mut trainer)?;
+        println!("resumed: {} at epoch {}/{}, step {}", path.display(), ck.epoch, args.epochs, ck.steps_done);
+    }
+    for _ in trainer.epoch..args.epochs {
         let bar = progress_bar(args.quiet, data.train.len(), trainer.epoch + 1, args.epochs);
-        let m = trainer.epoch(&mut |p| {
+        set_live(&live_bar, Some(bar.clone()));
+        let result = trainer.epoch(&mut |p| {
             bar.set_position(p.samples as u64);
-            bar.set_message(format!("loss {:.4}", p.stats.loss()));
-        })?;
+            let rate = p.samples as f64 / bar.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("loss {:.4}  {rate:.0} samples/s", p.stats.loss()));
+        });
+        // The bar is cleared before anything is printed, so the lines and the bar never tear each other.
+        set_live(&live_bar, None);
         bar.finish_and_clear();
+        let m = match result {
+            Err(e @ gpu_mnist::Error::Interrupted { .. }) => {
+                // The step in flight has finished: keep the work (checkpoint; the metrics file already holds every
+                // completed epoch) and let main exit with 130.
+                args.ckpt.on_interrupt(&mut trainer)?;
+                return Err(e.into());
+            }
+            r => r?,
+        };
         println!("{}", epoch_line(&m, args.epochs));
         if let Some(w) = metrics.as_mut() {
             w.write(&m)?;
         }
+        history.push(m);
+        if let Some(path) = &args.plot {
+            // A plot that fails now (disk full…) is not worth losing the run for: say so and go on.
+            if let Err(e) = plot::write_training_plot(path, &history, &title) {
+                eprintln!("warning: the plot was not updated: {e}");
+            }
+        }
+        args.ckpt.after_epoch(&mut trainer, args.epochs)?;
     }
     Ok(())
+}
+
+/// `fashion-mnist: 60000 train, 10000 test samples, 10 classes (T-shirt/top, Trouser, …)`.
+fn data_line(data: &Dataset) -> String {
+    let mut line = format!(
+        "{}: {} train, {} test samples, {} classes",
+        data.name,
+        data.train.len(),
+        data.test.len(),
+        data.classes
+    );
+    if let Some(names) = data.class_names() {
+        line.push_str(&format!(" ({})", names.join(", ")));
+    }
+    if (data.train.rows, data.train.cols) != (28, 28) {
+        line.push_str(&format!(", {}×{} images", data.train.rows, data.train.cols));
+    }
+    line
+}
+
+/// Records which progress bar is on screen (`None` between epochs).
+fn set_live(slot: &Mutex<Option<ProgressBar>>, bar: Option<ProgressBar>) {
+    // A poisoned lock only means a panic elsewhere; the slot itself is always valid.
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+}
+
+/// A flag set by the first Ctrl-C (SIGINT) or SIGTERM, so training stops cleanly after the current step; a second
+/// signal exits at once with 130. The notice goes through the bar on screen (`live_bar`), if any, so it does not tear
+/// it.
+fn stop_on_signal(live_bar: Arc<Mutex<Option<ProgressBar>>>) -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = flag.clone();
+    ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        let notice = || eprintln!("interrupt: finishing the current step (press Ctrl-C again to quit at once)");
+        match live_bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(bar) => bar.suspend(notice),
+            None => notice(),
+        }
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(flag)
 }
 
 /// A bar on stderr, drawn only when stderr is a terminal (indicatif hides it otherwise) and not `--quiet`.
@@ -99,11 +193,9 @@ fn progress_bar(quiet: bool, total: usize, epoch: usize, epochs: usize) -> Progr
     if quiet {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(total as u64);
-    let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} {per_sec} eta {eta}")
+    // The bar takes whatever width the rest leaves, so the line never wraps on an 80-column terminal.
+    let style = ProgressStyle::with_template("epoch {prefix} [{wide_bar}] {pos}/{len}  {msg}  eta {eta}")
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_prefix(format!("{epoch}/{epochs}"));
-    bar
+    ProgressBar::new(total as u64).with_style(style).with_prefix(format!("{epoch}/{epochs}")).with_message("loss -")
 }

@@ -5,12 +5,14 @@
 //! model: one label per image, every label below the class count, images of the model's
 //! input size. The IDX parsing itself, and all its checks, live in [`idx`].
 
+pub mod classes;
 pub mod embedded;
 pub mod error;
 pub mod idx;
 
 use std::path::{Path, PathBuf};
 
+pub use classes::{class_label, class_names, FASHION_CLASSES, FASHION_MNIST_DIR, FASHION_MNIST_NAME};
 pub use error::{DataError, IdxErrorKind};
 pub use idx::{parse_idx, read_idx_bytes, read_idx_file, IdxArray, IdxLimits};
 

@@ -1,0 +1,144 @@
+//! `gpu-mnist eval`: a saved checkpoint on the test set — loss, accuracy, per-class accuracy, confusion matrix.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use gpu_mnist::checkpoint::{self, Checkpoint};
+use gpu_mnist::data;
+use gpu_mnist::eval::{evaluate_detailed, Evaluation};
+use gpu_mnist::imaging;
+use gpu_mnist::model::ModelConfig;
+use gpu_mnist::optim::Optimizer;
+use gpu_mnist::plan::Layout;
+
+use super::{load_data, make_backend, BackendArg, DataArgs, DatasetArg};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// The checkpoint to evaluate (written by `gpu-mnist train --save`).
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+    /// Where to evaluate.
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    pub backend: BackendArg,
+    /// A folder holding the four MNIST-format files; default: the data set the checkpoint was trained on (the
+    /// embedded MNIST, or Fashion-MNIST from /usr/share/datasets/fashion-mnist).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Also write the confusion matrix as CSV (rows: true class, columns: predicted class).
+    #[arg(long, value_name = "PATH.csv")]
+    pub confusion: Option<PathBuf>,
+    /// Also draw the confusion matrix as a heat map (PNG): cells coloured by the share of their row, counts written
+    /// in, true classes down the left, predicted classes along the top.
+    #[arg(long, value_name = "PATH.png")]
+    pub confusion_png: Option<PathBuf>,
+    /// Samples per evaluation step (as in training, so the loss sums the same way).
+    #[arg(long, default_value_t = 1000, hide = true)]
+    pub eval_batch: usize,
+}
+
+/// Runs `gpu-mnist eval`.
+pub fn run(args: EvalArgs) -> Result<()> {
+    anyhow::ensure!(args.eval_batch > 0, "--eval-batch must be at least 1");
+    let ck = Checkpoint::load(&args.model)?;
+    if let Some(path) = &args.confusion {
+        checkpoint::ensure_writable(path).context("--confusion: cannot write there")?;
+    }
+    if let Some(path) = &args.confusion_png {
+        checkpoint::ensure_writable(path).context("--confusion-png: cannot write there")?;
+    }
+    // The data set the checkpoint names: Fashion-MNIST by name (from its Debian folder unless --data-dir says where),
+    // any other folder as it is, MNIST (embedded) by default.
+    let dataset = match (ck.dataset.as_str(), &args.data_dir) {
+        (data::FASHION_MNIST_NAME, _) => Some(DatasetArg::Fashion),
+        (_, Some(_)) => Some(DatasetArg::Idx),
+        (_, None) => None,
+    };
+    let data = Arc::new(load_data(&DataArgs { dataset, data_dir: args.data_dir.clone(), limit: None })?);
+    let model = ModelConfig { inputs: data.test.pixels(), classes: data.classes, ..ck.model.clone() };
+    // Plain SGD: evaluation needs no optimizer state buffers.
+    ck.check_compatible(&args.model, &model, &ck.optimizer)?;
+    let layout = Layout::new(&model, Optimizer::Sgd { lr: ck.optimizer.lr() }, args.eval_batch.min(data.test.len()));
+    let mut backend = make_backend(args.backend, &layout, data.clone())?;
+    backend.write_params(&ck.params)?;
+    println!("backend: {}", backend.describe());
+    println!("model:   {} from {}", model.describe(), args.model.display());
+    println!(
+        "trained: {} epochs on {} ({} samples), {}, batch {}, seed {}",
+        ck.epoch,
+        ck.dataset,
+        ck.train_samples,
+        ck.optimizer.describe(),
+        ck.batch_size,
+        ck.seed
+    );
+    println!("data:    {}: {} test samples", data.name, data.test.len());
+    if ck.dataset != data.name {
+        eprintln!("warning: the checkpoint was trained on {}, this is {}", ck.dataset, data.name);
+    }
+    let ev = evaluate_detailed(&mut backend, &layout, &data.test, args.eval_batch)?;
+    if ev.trace() != ev.stats.correct {
+        eprintln!("warning: {} correct by the outputs read back, {} by the loss kernel", ev.trace(), ev.stats.correct);
+    }
+    println!(
+        "test loss {:.4} acc {:.2}% ({}/{})",
+        ev.loss(),
+        100.0 * ev.accuracy(),
+        ev.stats.correct,
+        ev.stats.samples
+    );
+    print!("{}", report(&ev, data.class_names()));
+    if let Some(path) = &args.confusion {
+        write_confusion(path, &ev)?;
+        println!("wrote:   {}", path.display());
+    }
+    if let Some(path) = &args.confusion_png {
+        imaging::save_image(&imaging::confusion_image(&ev.confusion).into(), path)?;
+        println!("wrote:   {}", path.display());
+    }
+    Ok(())
+}
+
+/// The per-class table (with the class names where the data set has them) and the confusion matrix, as printed.
+fn report(ev: &Evaluation, names: Option<&[&str]>) -> String {
+    let mut s = String::from("\nclass  samples  correct     acc\n");
+    for (c, acc) in ev.per_class_accuracy().into_iter().enumerate() {
+        let acc = acc.map_or("-".to_owned(), |a| format!("{:.2}%", 100.0 * a));
+        let name = names.and_then(|n| n.get(c)).map(|n| format!("  {n}")).unwrap_or_default();
+        s += &format!("{c:>5}  {:>7}  {:>7}  {acc:>7}{name}\n", ev.class_samples(c), ev.class_correct(c));
+    }
+    let width = ev.confusion.iter().flatten().max().map_or(1, |m| m.to_string().len()).max(3);
+    s += "\nconfusion matrix (rows: true class, columns: predicted)\n";
+    s += &format!("{:>5}", "");
+    for c in 0..ev.classes() {
+        s += &format!(" {c:>width$}");
+    }
+    s.push('\n');
+    for (c, row) in ev.confusion.iter().enumerate() {
+        s += &format!("{c:>5}");
+        for n in row {
+            s += &format!(" {n:>width$}");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Writes the confusion matrix as CSV: a header `true,0,1,…`, then one row per true class.
+fn write_confusion(path: &Path, ev: &Evaluation) -> Result<()> {
+    let mut text = String::from("true");
+    for c in 0..ev.classes() {
+        text += &format!(",{c}");
+    }
+    text.push('\n');
+    for (c, row) in ev.confusion.iter().enumerate() {
+        text += &c.to_string();
+        for n in row {
+            text += &format!(",{n}");
+        }
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}

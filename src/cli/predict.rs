@@ -1,0 +1,107 @@
+//! `gpu-mnist predict`: classify pictures with a saved model.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use gpu_mnist::checkpoint::Checkpoint;
+use gpu_mnist::data::class_names;
+use gpu_mnist::imaging::{self, MNIST_SIDE};
+use gpu_mnist::model::{ModelConfig, Params};
+use gpu_mnist::predict::{probabilities, top_k};
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// The model: a checkpoint written by `gpu-mnist train --save`.
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+    /// How many of the most probable classes to print.
+    #[arg(long, default_value_t = 3)]
+    pub top: usize,
+    /// Use 28×28 pictures as they are (grayscale, white on black, like MNIST's own files) instead of cropping,
+    /// scaling and centring them the way MNIST was made.
+    #[arg(long)]
+    pub as_is: bool,
+    /// Also write what the model sees (the 28×28 input) for each picture, as DIR/NAME.28x28.png.
+    #[arg(long, value_name = "DIR")]
+    pub save_inputs: Option<PathBuf>,
+    /// Pictures of one digit (or piece of clothing) each: PNG, JPEG or PGM, any size, dark on light or light on
+    /// dark.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+}
+
+/// A trained model: its shape, its parameters, and the name of the data set it learned.
+struct Model {
+    config: ModelConfig,
+    params: Params,
+    dataset: String,
+}
+
+fn load_model(path: &Path) -> Result<Model> {
+    let ck = Checkpoint::load(path)?;
+    Ok(Model { config: ck.model, params: ck.params, dataset: ck.dataset })
+}
+
+/// The 784 input pixels of one picture; errors name the file.
+fn input(path: &Path, as_is: bool) -> Result<Vec<u8>> {
+    let img = imaging::load_image(path)?;
+    if !as_is {
+        return imaging::to_mnist(&img).with_context(|| path.display().to_string());
+    }
+    let side = MNIST_SIDE;
+    anyhow::ensure!(
+        (img.width(), img.height()) == (side, side),
+        "{}: --as-is takes {side}×{side} pictures; this one is {}×{} (leave out --as-is to have it converted)",
+        path.display(),
+        img.width(),
+        img.height()
+    );
+    Ok(img.to_luma8().into_raw())
+}
+
+/// Runs `gpu-mnist predict`.
+pub fn run(args: PredictArgs) -> Result<()> {
+    anyhow::ensure!(args.top > 0, "--top must be at least 1");
+    let model = load_model(&args.model)?;
+    let pixels = (MNIST_SIDE * MNIST_SIDE) as usize;
+    anyhow::ensure!(
+        model.config.inputs == pixels,
+        "{}: the model takes {} inputs, but predict makes 28×28 = {pixels}-pixel inputs",
+        args.model.display(),
+        model.config.inputs
+    );
+    if let Some(dir) = &args.save_inputs {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the folder", dir.display()))?;
+    }
+    let names = class_names(&model.dataset);
+    let name_of = |c: usize| names.and_then(|n| n.get(c)).map(|n| format!(" {n}")).unwrap_or_default();
+    let mut failed = 0;
+    for path in &args.images {
+        let result = input(path, args.as_is).and_then(|x| {
+            if let Some(dir) = &args.save_inputs {
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+                let out = dir.join(format!("{stem}.28x28.png"));
+                let img = image::GrayImage::from_raw(MNIST_SIDE, MNIST_SIDE, x.clone())
+                    .context("the converted picture has the wrong size")?;
+                imaging::save_image(&img.into(), &out)?;
+            }
+            Ok(probabilities(&model.config, &model.params, &x, 1)?)
+        });
+        match result {
+            Ok(probs) => {
+                let top = top_k(&probs, args.top);
+                let ranked: Vec<String> =
+                    top.iter().map(|&(c, p)| format!("{c}{} {:.1}%", name_of(c), 100.0 * p)).collect();
+                let best = top.first().map(|&(c, _)| format!("{c}{}", name_of(c))).unwrap_or_default();
+                println!("{}: {best}  ({})", path.display(), ranked.join(", "));
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} of {} pictures could not be classified", args.images.len());
+    Ok(())
+}

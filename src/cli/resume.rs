@@ -1,0 +1,152 @@
+//! The checkpoint flags of `gpu-mnist train`: `--save`, `--save-every`, `--resume`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{ArgMatches, Args};
+use gpu_mnist::backend::Backend;
+use gpu_mnist::checkpoint::{self, Checkpoint};
+use gpu_mnist::data::Dataset;
+use gpu_mnist::model::ModelConfig;
+use gpu_mnist::optim::Optimizer;
+use gpu_mnist::train::{TrainConfig, Trainer};
+
+use super::train::TrainArgs;
+use super::{OptimArgs, OptimizerArg};
+
+#[derive(Args)]
+pub struct CheckpointArgs {
+    /// Write a checkpoint (safetensors: weights, optimizer state, progress) at the end of training.
+    #[arg(long, value_name = "PATH")]
+    pub save: Option<PathBuf>,
+    /// Also write the --save checkpoint every N epochs (counted from the start of the run, resumes included).
+    #[arg(long, value_name = "N", requires = "save")]
+    pub save_every: Option<usize>,
+    /// Continue the run saved in PATH: model, optimizer, seed and batch size come from it (--lr and the other
+    /// optimizer hyper-parameters may be changed); trains up to --epochs in total.
+    #[arg(long, value_name = "PATH")]
+    pub resume: Option<PathBuf>,
+}
+
+impl CheckpointArgs {
+    /// Checks the flags and that the --save path can be written, before any training; loads --resume.
+    pub fn prepare(&self) -> Result<Option<Checkpoint>> {
+        anyhow::ensure!(self.save_every != Some(0), "--save-every must be at least 1");
+        if let Some(path) = &self.save {
+            checkpoint::ensure_writable(path).context("--save: cannot write the checkpoint there")?;
+        }
+        Ok(self.resume.as_deref().map(Checkpoint::load).transpose()?)
+    }
+
+    /// After an interruption: saves the state as it is (mid-epoch; `--resume` continues from that step) and says how
+    /// to resume.
+    pub fn on_interrupt<B: Backend>(&self, trainer: &mut Trainer<B>) -> Result<()> {
+        if let Some(path) = &self.save {
+            let ck = Checkpoint::capture(trainer)?;
+            ck.save(path)?;
+            eprintln!(
+                "saved:   {} (step {}); continue with --resume {}",
+                path.display(),
+                ck.steps_done,
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Saves after an epoch if --save-every says so, or if it was the last one.
+    pub fn after_epoch<B: Backend>(&self, trainer: &mut Trainer<B>, epochs: usize) -> Result<()> {
+        let Some(path) = &self.save else { return Ok(()) };
+        let due = self.save_every.is_some_and(|n| trainer.epoch.is_multiple_of(n));
+        if due || trainer.epoch == epochs {
+            Checkpoint::capture(trainer)?.save(path)?;
+            println!("saved:   {} (epoch {})", path.display(), trainer.epoch);
+        }
+        Ok(())
+    }
+}
+
+/// Whether the user gave flag `id` (a field name of the args) on the command line.
+pub fn given(matches: Option<&ArgMatches>, id: &str) -> bool {
+    matches.is_some_and(|m| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+}
+
+/// The model, optimizer and settings of a resumed run: the checkpoint's, with the flags the user gave checked
+/// against them (model flags, --optimizer, --seed, --batch-size must agree; optimizer hyper-parameters override).
+pub fn settings(
+    ck: &Checkpoint,
+    args: &TrainArgs,
+    matches: Option<&ArgMatches>,
+    data: &Dataset,
+) -> Result<(ModelConfig, Optimizer, TrainConfig)> {
+    let path = args.ckpt.resume.as_deref().unwrap_or(Path::new("?"));
+    let given = |id| given(matches, id);
+    let requested = ModelConfig {
+        inputs: data.train.pixels(),
+        classes: data.classes,
+        hidden: if given("hidden") { args.model.hidden.0.clone() } else { ck.model.hidden.clone() },
+        activation: if given("activation") { args.model.activation } else { ck.model.activation },
+        loss: if given("loss") { args.model.loss } else { ck.model.loss },
+    };
+    let (lr, momentum, beta1, beta2, eps) = match ck.optimizer {
+        Optimizer::Sgd { lr } => (lr, args.optim.momentum, args.optim.beta1, args.optim.beta2, args.optim.eps),
+        Optimizer::Momentum { lr, momentum } => (lr, momentum, args.optim.beta1, args.optim.beta2, args.optim.eps),
+        Optimizer::Adam { lr, beta1, beta2, eps } => (lr, args.optim.momentum, beta1, beta2, eps),
+    };
+    let kind = match ck.optimizer {
+        Optimizer::Sgd { .. } => OptimizerArg::Sgd,
+        Optimizer::Momentum { .. } => OptimizerArg::Momentum,
+        Optimizer::Adam { .. } => OptimizerArg::Adam,
+    };
+    let optimizer = OptimArgs {
+        optimizer: if given("optimizer") { args.optim.optimizer } else { kind },
+        lr: Some(args.optim.lr.filter(|_| given("lr")).unwrap_or(lr)),
+        momentum: if given("momentum") { args.optim.momentum } else { momentum },
+        beta1: if given("beta1") { args.optim.beta1 } else { beta1 },
+        beta2: if given("beta2") { args.optim.beta2 } else { beta2 },
+        eps: if given("eps") { args.optim.eps } else { eps },
+    }
+    .optimizer()?;
+    ck.check_compatible(path, &requested, &optimizer)?;
+    for (flag, id, ours, theirs) in [
+        ("--seed", "seed", args.seed, ck.seed),
+        ("--batch-size", "batch_size", args.batch_size as u64, ck.batch_size as u64),
+    ] {
+        anyhow::ensure!(
+            !given(id) || ours == theirs,
+            "{flag} {ours} differs from the checkpoint's {theirs} ({}): a resumed run keeps its {flag}; drop the flag",
+            path.display()
+        );
+    }
+    if optimizer != ck.optimizer {
+        println!(
+            "note:    the optimizer changes from the checkpoint's {} to {}",
+            ck.optimizer.describe(),
+            optimizer.describe()
+        );
+    }
+    if ck.dataset != data.name || ck.train_samples != data.train.len() {
+        eprintln!(
+            "warning: the checkpoint was trained on {} ({} samples), this run uses {} ({} samples): the run continues, \
+             but not as an uninterrupted run would",
+            ck.dataset,
+            ck.train_samples,
+            data.name,
+            data.train.len()
+        );
+    }
+    anyhow::ensure!(
+        ck.epoch <= args.epochs,
+        "the checkpoint has already trained {} epochs, more than --epochs {} (--epochs counts all epochs, resumed ones \
+         included)",
+        ck.epoch,
+        args.epochs
+    );
+    if ck.epoch == args.epochs {
+        println!(
+            "note:    the checkpoint has all {} epochs already; nothing to train (--epochs counts them all)",
+            ck.epoch
+        );
+    }
+    Ok((requested, optimizer, ck.train_config(args.epochs, args.eval_batch)))
+}

@@ -1,0 +1,41 @@
+//! The names of the classes of the known data sets, and where Debian installs Fashion-MNIST.
+
+use super::Dataset;
+
+/// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST (the four gzipped IDX files).
+pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// The name [`super::load`] gives Fashion-MNIST when it is loaded from [`FASHION_MNIST_DIR`], and the name the
+/// command line gives it whatever folder it comes from.
+pub const FASHION_MNIST_NAME: &str = "fashion-mnist";
+
+/// Fashion-MNIST's classes, label 0 first (Zalando's names).
+pub const FASHION_CLASSES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+/// The class names of the data set called `name`, label 0 first, or `None` where the label number is the name
+/// (MNIST's digits, unknown data sets). Fashion-MNIST is recognised as `fashion-mnist`, `fashion_mnist` or
+/// `fashion`, in any case.
+pub fn class_names(name: &str) -> Option<&'static [&'static str]> {
+    let name = name.to_ascii_lowercase();
+    match name.as_str() {
+        "fashion-mnist" | "fashion_mnist" | "fashion" => Some(&FASHION_CLASSES),
+        _ => None,
+    }
+}
+
+/// `7 (Sneaker)` where the class has a name, `7` otherwise.
+pub fn class_label(names: Option<&[&str]>, class: usize) -> String {
+    match names.and_then(|n| n.get(class)) {
+        Some(name) => format!("{class} ({name})"),
+        None => class.to_string(),
+    }
+}
+
+impl Dataset {
+    /// The names of this data set's classes, label 0 first, or `None` where the label number is the name
+    /// (see [`class_names`]).
+    pub fn class_names(&self) -> Option<&'static [&'static str]> {
+        class_names(&self.name)
+    }
+}

@@ -1,0 +1,109 @@
+//! Detailed evaluation on the test set: loss and accuracy (the numbers the training loop reports), accuracy per
+//! class and the confusion matrix, from the network's outputs read back after each evaluation step.
+
+use crate::backend::{Backend, Stats};
+use crate::cpu::ops::argmax;
+use crate::data::LabeledImages;
+use crate::error::{Error, Result};
+use crate::plan::{Layout, Split};
+
+/// The result of [`evaluate_detailed`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The backend's loss statistics over the test set: the same numbers as [`crate::train::Trainer::evaluate`].
+    pub stats: Stats,
+    /// `confusion[true][predicted]`: how many test samples of class `true` the model predicted as `predicted`.
+    pub confusion: Vec<Vec<u32>>,
+}
+
+impl Evaluation {
+    /// Mean loss per test sample.
+    pub fn loss(&self) -> f32 {
+        self.stats.loss()
+    }
+
+    /// Fraction of correct predictions, 0..1, as the training loop reports it.
+    pub fn accuracy(&self) -> f32 {
+        self.stats.accuracy()
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.confusion.len()
+    }
+
+    /// Test samples of class `c`.
+    pub fn class_samples(&self, c: usize) -> u32 {
+        self.confusion.get(c).map_or(0, |row| row.iter().sum())
+    }
+
+    /// Correct predictions for class `c` (the diagonal of the confusion matrix).
+    pub fn class_correct(&self, c: usize) -> u32 {
+        self.confusion.get(c).and_then(|row| row.get(c)).copied().unwrap_or(0)
+    }
+
+    /// Accuracy on each class (recall), `None` for a class without test samples.
+    pub fn per_class_accuracy(&self) -> Vec<Option<f32>> {
+        (0..self.classes())
+            .map(|c| match self.class_samples(c) {
+                0 => None,
+                n => Some(self.class_correct(c) as f32 / n as f32),
+            })
+            .collect()
+    }
+
+    /// Correct predictions counted from the confusion matrix (its trace); equals `stats.correct` unless the
+    /// outputs hold NaNs.
+    pub fn trace(&self) -> u32 {
+        (0..self.classes()).map(|c| self.class_correct(c)).sum()
+    }
+}
+
+/// Evaluates the parameters held by `backend` on the whole `test` split (which must be the test split the
+/// backend was built over), in steps of `eval_batch` samples in file order, exactly as the training loop does,
+/// and builds the confusion matrix from the outputs read back after each step.
+pub fn evaluate_detailed<B: Backend + ?Sized>(
+    backend: &mut B,
+    layout: &Layout,
+    test: &LabeledImages,
+    eval_batch: usize,
+) -> Result<Evaluation> {
+    let n = test.len();
+    if n == 0 || eval_batch == 0 {
+        return Err(Error::Config(format!("nothing to evaluate: {n} test samples, batch {eval_batch}")));
+    }
+    let e = eval_batch.min(n);
+    let classes = layout.model.classes;
+    let full = backend.prepare(&layout.eval_step(Split::Test, e)?)?;
+    let rest = match n % e {
+        0 => None,
+        r => Some(backend.prepare(&layout.eval_step(Split::Test, r)?)?),
+    };
+    let order: Vec<u32> = (0..n as u32).collect();
+    backend.begin_epoch(Split::Test, &order)?;
+    let mut confusion = vec![vec![0u32; classes]; classes];
+    let steps = (0..n / e).map(|_| (full, e)).chain(rest.map(|r| (r, n % e)));
+    let mut start = 0;
+    for (plan, rows) in steps {
+        backend.run(plan, 1)?;
+        let out = backend.read_buffer(layout.output())?;
+        let Some(out) = out.get(..rows * classes) else {
+            return Err(Error::Config(format!(
+                "the output buffer holds {} values, need {}",
+                out.len(),
+                rows * classes
+            )));
+        };
+        for (r, row) in out.chunks_exact(classes).enumerate() {
+            let label = usize::from(test.labels[start + r]);
+            let cell = confusion.get_mut(label).and_then(|l| l.get_mut(argmax(row)));
+            let Some(cell) = cell else {
+                return Err(Error::Config(format!("test label {label} is not below {classes} classes")));
+            };
+            *cell += 1;
+        }
+        start += rows;
+    }
+    let stats = backend.stats(Split::Test)?;
+    Ok(Evaluation { stats, confusion })
+}

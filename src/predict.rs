@@ -1,0 +1,83 @@
+//! Inference on the CPU: class probabilities of images under trained parameters, with the reference ops of
+//! [`crate::cpu::ops`] (so the input scaling is exactly the one used in training).
+
+use crate::cpu::ops;
+use crate::error::{Error, Result};
+use crate::model::{Loss, ModelConfig, Params};
+
+/// Checks that `params` has the shapes of `model`.
+fn check_params(model: &ModelConfig, params: &Params) -> Result<()> {
+    let shapes = model.layer_shapes();
+    if shapes.len() != params.layers.len() {
+        return Err(Error::Config(format!(
+            "the model has {} layers but the parameters {}",
+            shapes.len(),
+            params.layers.len()
+        )));
+    }
+    for (l, (&(inputs, outputs), layer)) in shapes.iter().zip(&params.layers).enumerate() {
+        if (layer.inputs, layer.outputs) != (inputs, outputs)
+            || layer.weight.len() != inputs * outputs
+            || layer.bias.len() != outputs
+        {
+            return Err(Error::Config(format!(
+                "layer {l} should map {inputs} to {outputs} features, but its parameters map {} to {} \
+                 ({} weights, {} biases)",
+                layer.inputs,
+                layer.outputs,
+                layer.weight.len(),
+                layer.bias.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Class probabilities `[rows, classes]` of `rows` images (`pixels`: `[rows, model.inputs]` raw `u8`, as in the
+/// data sets). With the cross-entropy loss they are the softmax of the logits; with the quadratic cost the sigmoid
+/// outputs are independent scores, so they are divided by their sum to be read the same way.
+pub fn probabilities(model: &ModelConfig, params: &Params, pixels: &[u8], rows: usize) -> Result<Vec<f32>> {
+    model.validate()?;
+    check_params(model, params)?;
+    if pixels.len() != rows * model.inputs {
+        return Err(Error::Config(format!(
+            "{} pixels given for {rows} images of {} pixels each",
+            pixels.len(),
+            model.inputs
+        )));
+    }
+    // The same scaling as training: the gather op itself, over images 0..rows in order.
+    let mut x = vec![0.0; rows * model.inputs];
+    let mut labels = vec![0u32; rows];
+    let order: Vec<u32> = (0..rows as u32).collect();
+    ops::gather(&mut x, &mut labels, pixels, &vec![0; rows], &order, rows, model.inputs)?;
+    for (l, layer) in params.layers.iter().enumerate() {
+        let mut y = vec![0.0; rows * layer.outputs];
+        let act = model.layer_activation(l);
+        ops::linear(&mut y, &x, &layer.weight, &layer.bias, act, rows, layer.inputs, layer.outputs)?;
+        x = y;
+    }
+    for row in x.chunks_exact_mut(model.classes) {
+        match model.loss {
+            Loss::Xent => {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                row.iter_mut().for_each(|v| *v = (*v - max).exp());
+            }
+            Loss::Mse => {}
+        }
+        let sum: f32 = row.iter().sum();
+        if sum > 0.0 && sum.is_finite() {
+            row.iter_mut().for_each(|v| *v /= sum);
+        }
+    }
+    Ok(x)
+}
+
+/// The `k` most probable classes of one row of probabilities, most probable first, as (class, probability);
+/// ties keep the lower class first.
+pub fn top_k(probs: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(k);
+    ranked
+}

@@ -1,0 +1,259 @@
+//! The binary's pictures and data-set flags: `show`, `train --plot`, `predict`, `--dataset fashion`, and
+//! `--dataset idx` with an arbitrary IDX data set.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn gpu_mnist(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpu-mnist")).args(args).current_dir(dir).output().expect("run gpu-mnist")
+}
+
+/// Runs the binary and returns its stdout, failing the test (with both streams) if it fails.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = gpu_mnist(dir, args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{args:?}: exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stdout.into_owned()
+}
+
+/// Runs the binary expecting a failure, and returns its stderr.
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = gpu_mnist(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+    stderr
+}
+
+const FASHION: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Whether Fashion-MNIST is installed; if not, says "skipped:" (or fails under GPU_MNIST_REQUIRE_DATA=1).
+fn have_fashion() -> bool {
+    if Path::new(FASHION).is_dir() {
+        return true;
+    }
+    assert!(
+        std::env::var("GPU_MNIST_REQUIRE_DATA").as_deref() != Ok("1"),
+        "GPU_MNIST_REQUIRE_DATA=1 but {FASHION} is missing (apt-get install dataset-fashion-mnist)"
+    );
+    println!("skipped: {FASHION} not found (apt-get install dataset-fashion-mnist)");
+    false
+}
+
+#[test]
+fn show_writes_a_png_grid_of_the_right_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = ok(dir.path(), &["show", "--count", "10", "--split", "test", "--out", "digits.png"]);
+    let img = image::open(dir.path().join("digits.png")).unwrap().to_luma8();
+    // 10 cells in a row, each 28·3 = 84 wide with gaps of 6; 84 + a label strip of 5·3 + 2·3 tall.
+    assert_eq!(img.dimensions(), (10 * (84 + 6) + 6, 84 + 21 + 2 * 6));
+    assert!(stdout.contains("906×117 pixels"), "{stdout}");
+    // The first ten test digits of MNIST.
+    assert!(stdout.contains("labels:  7, 2, 1, 0, 4, 1, 4, 9, 5, 9"), "{stdout}");
+
+    // Two rows of 4, from the training set, at scale 1.
+    ok(dir.path(), &["show", "--split", "train", "--count", "8", "--columns", "4", "--scale", "1", "--out", "t.png"]);
+    let img = image::open(dir.path().join("t.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (4 * (28 + 2) + 2, 2 * (28 + 7 + 2) + 2));
+
+    assert!(fails(dir.path(), &["show", "--count", "0", "--out", "x.png"]).contains("--count"));
+    assert!(fails(dir.path(), &["show", "--offset", "10000", "--out", "x.png"]).contains("--offset 10000"));
+    assert!(fails(dir.path(), &["show", "--out", "no-such-dir/x.png"]).contains("no-such-dir/x.png"));
+}
+
+#[test]
+fn train_plot_writes_an_svg_with_four_curves() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["train", "--plot", "p.svg", "--epochs", "2", "--limit", "1000", "--hidden", "16"];
+    let stdout = ok(dir.path(), &args);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("epoch ")).count(), 2, "{stdout}");
+    let svg = std::fs::read_to_string(dir.path().join("p.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{}", &svg[..200.min(svg.len())]);
+    // Balanced text elements: the labels are SVG text, not paths drawn from a font file.
+    assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+    for label in ["loss", "accuracy", "epoch", "train loss", "test loss", "train accuracy", "test accuracy"] {
+        assert!(svg.contains(&format!(">\n{label}\n</text>")), "no text {label:?} in the SVG");
+    }
+    // Four curves (and their four legend swatches), in the two colours.
+    assert!(svg.matches("<polyline").count() >= 8, "{} polylines", svg.matches("<polyline").count());
+    for colour in ["#1F77B4", "#FF7F0E"] {
+        assert!(svg.matches(&format!("<polyline fill=\"none\" opacity=\"1\" stroke=\"{colour}\"")).count() >= 4);
+    }
+    // No temporary file is left behind.
+    assert!(!dir.path().join("p.svg.tmp").exists());
+
+    // An unwritable plot path fails before training.
+    let stderr = fails(dir.path(), &["train", "--plot", "no-such-dir/p.svg", "--limit", "10"]);
+    assert!(stderr.contains("no-such-dir/p.svg"), "{stderr}");
+}
+
+#[test]
+fn fashion_trains_and_speaks_in_class_names() {
+    let dir = tempfile::tempdir().unwrap();
+    if !have_fashion() {
+        // Without the data the error says how to get it.
+        let stderr = fails(dir.path(), &["train", "--dataset", "fashion", "--limit", "10"]);
+        assert!(stderr.contains("apt-get install dataset-fashion-mnist") && stderr.contains("--data-dir"), "{stderr}");
+        return;
+    }
+    let args = ["train", "--dataset", "fashion", "--epochs", "1", "--limit", "2000", "--hidden", "64"];
+    let stdout = ok(dir.path(), &args);
+    assert!(
+        stdout.contains("data:    fashion-mnist: 2000 train, 10000 test samples, 10 classes (T-shirt/top, Trouser"),
+        "{stdout}"
+    );
+    let epoch = stdout.lines().find(|l| l.starts_with("epoch 1/1")).unwrap();
+    let acc: f64 = epoch.split("test loss").nth(1).unwrap().split("acc ").nth(1).unwrap().trim_end_matches('%')[..5]
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(acc > 60.0, "1 epoch on 2000 Fashion samples should beat 60%: {epoch}");
+
+    let stdout = ok(dir.path(), &["show", "--dataset", "fashion", "--count", "3", "--out", "f.png"]);
+    assert!(stdout.contains("labels:  9 (Ankle boot), 2 (Pullover), 1 (Trouser)"), "{stdout}");
+    // The same files through --data-dir, named as Fashion-MNIST by --dataset.
+    let stdout =
+        ok(dir.path(), &["show", "--dataset", "fashion", "--data-dir", FASHION, "--count", "1", "--out", "g.png"]);
+    assert!(stdout.contains("9 (Ankle boot)"), "{stdout}");
+}
+
+#[test]
+fn fashion_with_a_missing_folder_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = fails(dir.path(), &["train", "--dataset", "fashion", "--data-dir", "nowhere", "--limit", "10"]);
+    assert!(stderr.contains("nowhere"), "{stderr}");
+}
+
+/// Writes an IDX file of u8 values.
+fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        bytes.extend(d.to_be_bytes());
+    }
+    bytes.extend(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// An IDX data set that is not MNIST: 3 classes of 6×5 images (a bar at the top, middle or bottom). `--dataset idx`
+/// takes its shape and classes from the files, and a model trains on it end to end.
+#[test]
+fn any_idx_data_set_trains_with_classes_from_its_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("bars");
+    std::fs::create_dir(&data).unwrap();
+    let (rows, cols) = (5usize, 6usize);
+    let make = |n: usize| {
+        let labels: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
+        let mut images = vec![0u8; n * rows * cols];
+        for (i, &label) in labels.iter().enumerate() {
+            let row = 2 * usize::from(label);
+            for c in 0..cols {
+                images[i * rows * cols + row * cols + c] = 200 + (i % 50) as u8;
+            }
+        }
+        (images, labels)
+    };
+    for (prefix, n) in [("train", 300), ("t10k", 60)] {
+        let (images, labels) = make(n);
+        write_idx(&data.join(format!("{prefix}-images-idx3-ubyte")), &[n as u32, rows as u32, cols as u32], &images);
+        write_idx(&data.join(format!("{prefix}-labels-idx1-ubyte")), &[n as u32], &labels);
+    }
+    let args = ["train", "--dataset", "idx", "--data-dir", "bars", "--hidden", "8", "--epochs", "3", "--plot", "b.svg"];
+    let stdout = ok(dir.path(), &args);
+    assert!(stdout.contains("model:   30-8-3 relu xent"), "{stdout}");
+    assert!(stdout.contains("data:    bars: 300 train, 60 test samples, 3 classes, 5×6 images"), "{stdout}");
+    assert!(stdout.contains("epoch 3/3"), "{stdout}");
+    assert!(stdout.lines().last().unwrap().contains("test loss"), "{stdout}");
+    let stdout =
+        ok(dir.path(), &["show", "--dataset", "idx", "--data-dir", "bars", "--count", "4", "--out", "bars.png"]);
+    assert!(stdout.contains("labels:  0, 1, 2, 0"), "{stdout}");
+    // A bare --data-dir expects MNIST's shape (so that a corrupt label file is caught): refused, saying why and
+    // what to add.
+    let stderr = fails(dir.path(), &["train", "--data-dir", "bars"]);
+    assert!(stderr.contains("5x6") && stderr.contains("--dataset idx"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // As MNIST, refused too; --dataset idx needs the folder.
+    let stderr = fails(dir.path(), &["train", "--dataset", "mnist", "--data-dir", "bars"]);
+    assert!(stderr.contains("5x6"), "{stderr}");
+    assert!(fails(dir.path(), &["train", "--dataset", "idx"]).contains("--dataset idx needs --data-dir"));
+}
+
+/// Writes MNIST test digit `i` magnified 3× (nearest neighbour) as a PNG, dark ink on white paper.
+fn write_paper_digit(path: &Path, split: &gpu_mnist::data::LabeledImages, i: usize) {
+    let img = image::GrayImage::from_raw(28, 28, split.image(i).to_vec()).unwrap();
+    let mut big = image::imageops::resize(&img, 84, 84, image::imageops::FilterType::Nearest);
+    image::imageops::invert(&mut big);
+    big.save(path).unwrap();
+}
+
+/// `train --save` then `predict`: pictures at another size and polarity than MNIST's are converted, classified, and
+/// printed with their top-3 probabilities; a blank picture is an error for that picture only.
+#[test]
+fn predict_classifies_pictures_with_a_saved_model() {
+    use gpu_mnist::data::{self, DataSource, LoadOptions};
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["train", "--hidden", "64", "--epochs", "2", "--limit", "20000", "--save", "m.safetensors", "-q"]);
+    let mnist = data::load(&DataSource::Embedded, &LoadOptions::default()).unwrap();
+    let mut args = vec!["predict".to_owned(), "--model".into(), "m.safetensors".into()];
+    for i in 0..20 {
+        write_paper_digit(&dir.path().join(format!("d{i}.png")), &mnist.test, i);
+        args.push(format!("d{i}.png"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stdout = ok(dir.path(), &args);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 20, "{stdout}");
+    let mut right = 0;
+    for (i, line) in lines.iter().enumerate() {
+        // "d0.png: 7  (7 99.8%, 2 0.1%, 3 0.0%)"
+        let (name, rest) = line.split_once(": ").unwrap();
+        assert_eq!(name, format!("d{i}.png"));
+        let predicted: u8 = rest.split_whitespace().next().unwrap().parse().unwrap();
+        right += usize::from(predicted == mnist.test.labels[i]);
+        let ranked = rest.split_once('(').unwrap().1.trim_end_matches(')');
+        let probs: Vec<f64> = ranked
+            .split(", ")
+            .map(|r| r.split_whitespace().nth(1).unwrap().trim_end_matches('%').parse().unwrap())
+            .collect();
+        assert_eq!(probs.len(), 3, "{line}");
+        assert!(probs[0] >= probs[1] && probs[1] >= probs[2] && probs[0] <= 100.0, "{line}");
+    }
+    assert!(right >= 19, "{right} of 20 right:\n{stdout}");
+
+    // A blank picture fails alone: the others are still classified, the exit code says something failed.
+    image::GrayImage::from_pixel(50, 50, image::Luma([255])).save(dir.path().join("blank.png")).unwrap();
+    let out = gpu_mnist(dir.path(), &["predict", "--model", "m.safetensors", "d0.png", "blank.png"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success());
+    assert!(stdout.starts_with("d0.png: 7"), "{stdout}");
+    assert!(stderr.contains("blank.png") && stderr.contains("no digit found"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // No model, no pictures: clear errors.
+    assert!(fails(dir.path(), &["predict", "--model", "none.safetensors", "d0.png"]).contains("none.safetensors"));
+    assert!(fails(dir.path(), &["predict", "--model", "m.safetensors"]).contains("IMAGE"));
+}
+
+/// A Fashion-MNIST model names the classes.
+#[test]
+fn predict_names_fashion_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    if !have_fashion() {
+        return;
+    }
+    let args = ["train", "--dataset", "fashion", "--hidden", "64", "--epochs", "1", "--limit", "10000"];
+    ok(dir.path(), &[&args[..], &["--save", "f.safetensors", "-q"]].concat());
+    // The first test item is an ankle boot; show writes it as the model sees it, 28×28 (scale 1, no grid needed).
+    ok(dir.path(), &["show", "--dataset", "fashion", "--count", "1", "--scale", "1", "--out", "grid.png"]);
+    let grid = image::open(dir.path().join("grid.png")).unwrap().to_luma8();
+    image::imageops::crop_imm(&grid, 2, 2, 28, 28).to_image().save(dir.path().join("boot.png")).unwrap();
+    let stdout = ok(dir.path(), &["predict", "--model", "f.safetensors", "--as-is", "boot.png"]);
+    assert!(stdout.starts_with("boot.png: 9 Ankle boot  (9 Ankle boot "), "{stdout}");
+
+    // eval finds Fashion-MNIST from the checkpoint, names the classes, and draws the confusion matrix.
+    let stdout = ok(dir.path(), &["eval", "--model", "f.safetensors", "--confusion-png", "confusion.png"]);
+    assert!(stdout.contains("data:    fashion-mnist: 10000 test samples"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("    9     1000 ") && l.ends_with("  Ankle boot")), "{stdout}");
+    let img = image::open(dir.path().join("confusion.png")).unwrap();
+    assert!(img.width() == img.height() && img.width() > 300, "{}×{}", img.width(), img.height());
+}

@@ -1,0 +1,273 @@
+//! `imaging`: `to_mnist` on synthetic pictures and on MNIST digits round-tripped through files, the digit grid, the
+//! confusion heat map, and the CPU inference used by `predict`.
+
+use std::sync::{Arc, OnceLock};
+
+use gpu_mnist::backend::Backend;
+use gpu_mnist::cpu::CpuBackend;
+use gpu_mnist::data::{self, DataSource, Dataset, LabeledImages, LoadOptions};
+use gpu_mnist::imaging::{centre_of_mass, confusion_image, digit_grid, load_image, save_image, to_mnist};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, Params};
+use gpu_mnist::optim::Optimizer;
+use gpu_mnist::predict::{probabilities, top_k};
+use gpu_mnist::train::{TrainConfig, Trainer};
+use image::{DynamicImage, GrayImage, ImageBuffer, Luma, LumaA, Rgb, RgbImage};
+
+fn mnist() -> &'static Dataset {
+    static DATA: OnceLock<Dataset> = OnceLock::new();
+    DATA.get_or_init(|| data::load(&DataSource::Embedded, &LoadOptions::default()).unwrap())
+}
+
+/// The bounding box (width, height) of the non-zero pixels of a 28×28 image.
+fn ink_box(pixels: &[u8]) -> (usize, usize) {
+    let ink: Vec<(usize, usize)> = (0..784).filter(|&i| pixels[i] > 0).map(|i| (i % 28, i / 28)).collect();
+    let (xs, ys): (Vec<usize>, Vec<usize>) = ink.into_iter().unzip();
+    let span = |v: &[usize]| v.iter().max().unwrap() - v.iter().min().unwrap() + 1;
+    (span(&xs), span(&ys))
+}
+
+fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).abs()).sum::<f64>() / a.len() as f64
+}
+
+/// The smallest [`mean_abs_diff`] of two 28×28 images over shifts of `b` by up to one pixel each way: centring by
+/// the centre of mass rounds to whole pixels (as MNIST did), so a centre near a half pixel may land either side.
+fn shifted_diff(a: &[u8], b: &[u8]) -> f64 {
+    let mut best = f64::INFINITY;
+    for dy in -1i64..=1 {
+        for dx in -1i64..=1 {
+            let shifted: Vec<u8> = (0..784i64)
+                .map(|i| {
+                    let (x, y) = (i % 28 - dx, i / 28 - dy);
+                    if (0..28).contains(&x) && (0..28).contains(&y) {
+                        b[(y * 28 + x) as usize]
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            best = best.min(mean_abs_diff(a, &shifted));
+        }
+    }
+    best
+}
+
+/// A black disk of radius `r` centred at (cx, cy) on a white `w`×`h` picture, antialiased by 4×4 supersampling.
+fn disk(w: u32, h: u32, cx: f32, cy: f32, r: f32) -> GrayImage {
+    GrayImage::from_fn(w, h, |x, y| {
+        let mut inside = 0;
+        for sy in 0..4 {
+            for sx in 0..4 {
+                let (px, py) = (x as f32 + (sx as f32 + 0.5) / 4.0, y as f32 + (sy as f32 + 0.5) / 4.0);
+                if (px - cx).powi(2) + (py - cy).powi(2) <= r * r {
+                    inside += 1;
+                }
+            }
+        }
+        Luma([255 - (inside * 255 / 16) as u8])
+    })
+}
+
+fn check_mnist_like(out: &[u8]) {
+    assert_eq!(out.len(), 784);
+    let (cx, cy) = centre_of_mass(out, 28).unwrap();
+    assert!((cx - 14.0).abs() <= 1.0 && (cy - 14.0).abs() <= 1.0, "centre of mass ({cx}, {cy})");
+    let (bw, bh) = ink_box(out);
+    assert!(bw <= 20 && bh <= 20, "ink box {bw}×{bh}");
+    assert_eq!(bw.max(bh), 20, "the larger side should be 20 px: {bw}×{bh}");
+    // White on black: the corners are background, the ink reaches full white.
+    for i in [0, 27, 756, 783] {
+        assert_eq!(out[i], 0);
+    }
+    assert_eq!(out.iter().max(), Some(&255));
+}
+
+#[test]
+fn off_centre_black_disk_on_white_becomes_a_centred_white_disk_on_black() {
+    let img = DynamicImage::ImageLuma8(disk(100, 60, 72.0, 18.0, 12.0));
+    let out = to_mnist(&img).unwrap();
+    check_mnist_like(&out);
+    // A disk stays round: its box is 20×20 and its middle is ink.
+    assert_eq!(ink_box(&out), (20, 20));
+    assert!(out[14 * 28 + 14] > 200, "{}", out[14 * 28 + 14]);
+}
+
+#[test]
+fn polarity_colour_and_transparency_do_not_matter() {
+    let dark_on_light = disk(100, 60, 30.0, 40.0, 9.0);
+    let reference = to_mnist(&DynamicImage::ImageLuma8(dark_on_light.clone())).unwrap();
+    // The same disk white on black.
+    let mut light_on_dark = dark_on_light.clone();
+    image::imageops::invert(&mut light_on_dark);
+    let inverted = to_mnist(&DynamicImage::ImageLuma8(light_on_dark)).unwrap();
+    assert!(mean_abs_diff(&reference, &inverted) < 1.0);
+    // Dark blue ink on cream paper.
+    let rgb = RgbImage::from_fn(100, 60, |x, y| {
+        let t = f32::from(dark_on_light.get_pixel(x, y)[0]) / 255.0;
+        let mix = |ink: f32, paper: f32| (ink + (paper - ink) * t).round() as u8;
+        Rgb([mix(20.0, 250.0), mix(30.0, 245.0), mix(120.0, 225.0)])
+    });
+    let coloured = to_mnist(&DynamicImage::ImageRgb8(rgb)).unwrap();
+    check_mnist_like(&coloured);
+    assert!(mean_abs_diff(&reference, &coloured) < 3.0, "{}", mean_abs_diff(&reference, &coloured));
+    // Black strokes on a transparent canvas, as drawing programs save them.
+    let la: ImageBuffer<LumaA<u8>, Vec<u8>> =
+        ImageBuffer::from_fn(100, 60, |x, y| LumaA([0, 255 - dark_on_light.get_pixel(x, y)[0]]));
+    let transparent = to_mnist(&DynamicImage::ImageLumaA8(la)).unwrap();
+    assert!(mean_abs_diff(&reference, &transparent) < 1.0, "{}", mean_abs_diff(&reference, &transparent));
+}
+
+#[test]
+fn tall_strokes_keep_their_aspect_ratio() {
+    // A vertical bar 6 wide and 40 tall: 20 px tall, 3 wide after scaling.
+    let img = GrayImage::from_fn(50, 80, |x, y| {
+        Luma(if (20..26).contains(&x) && (10..50).contains(&y) { [0] } else { [255] })
+    });
+    let out = to_mnist(&DynamicImage::ImageLuma8(img)).unwrap();
+    check_mnist_like(&out);
+    assert_eq!(ink_box(&out), (3, 20));
+}
+
+#[test]
+fn blank_and_empty_pictures_are_errors_not_panics() {
+    for img in [
+        DynamicImage::ImageLuma8(GrayImage::from_pixel(40, 40, Luma([255]))),
+        DynamicImage::ImageLuma8(GrayImage::from_pixel(40, 40, Luma([0]))),
+        DynamicImage::ImageLuma8(GrayImage::from_pixel(40, 40, Luma([120]))),
+        DynamicImage::ImageLuma8(GrayImage::new(0, 0)),
+        DynamicImage::ImageLuma8(GrayImage::new(5, 0)),
+    ] {
+        let e = to_mnist(&img).unwrap_err().to_string();
+        assert!(e.contains("no digit found") || e.contains("empty"), "{e}");
+    }
+    // A single ink pixel is a (tiny) digit.
+    let mut dot = GrayImage::from_pixel(9, 9, Luma([255]));
+    dot.put_pixel(4, 4, Luma([0]));
+    let out = to_mnist(&DynamicImage::ImageLuma8(dot)).unwrap();
+    assert_eq!(out.len(), 784);
+}
+
+/// A small model trained on the embedded MNIST (784-64-10, 2 epochs on 20 000 samples: about 95%).
+fn trained() -> &'static (ModelConfig, Params) {
+    static MODEL: OnceLock<(ModelConfig, Params)> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let mut data = mnist().clone();
+        data.train.truncate(20_000);
+        let data = Arc::new(data);
+        let model =
+            ModelConfig { inputs: 784, hidden: vec![64], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+        let config = TrainConfig { epochs: 2, batch_size: 64, seed: 7, eval_batch: 1000 };
+        let layout = config.layout(&model, Optimizer::Momentum { lr: 0.05, momentum: 0.9 }).unwrap();
+        let backend = CpuBackend::new(&layout, data.clone());
+        let mut trainer = Trainer::new(backend, layout, data, config).unwrap();
+        let mut last = None;
+        for _ in 0..2 {
+            last = Some(trainer.epoch(&mut |_| {}).unwrap());
+        }
+        assert!(last.as_ref().is_some_and(|m| m.test_acc > 0.9), "{last:?}");
+        (model, trainer.backend.read_params().unwrap())
+    })
+}
+
+fn classify(pixels: &[u8]) -> usize {
+    let (model, params) = trained();
+    top_k(&probabilities(model, params, pixels, 1).unwrap(), 1)[0].0
+}
+
+/// MNIST test digits written to files at 3× size (PNG white on black, PNG black on white, JPEG) come back through
+/// `to_mnist` close to the original and classified the same.
+#[test]
+fn mnist_digits_survive_a_round_trip_through_files_at_3x() {
+    let test = &mnist().test;
+    let dir = tempfile::tempdir().unwrap();
+    let mut agree = 0;
+    let samples = 20;
+    for i in 0..samples {
+        let original = test.image(i);
+        let img = GrayImage::from_raw(28, 28, original.to_vec()).unwrap();
+        let big = image::imageops::resize(&img, 84, 84, image::imageops::FilterType::Nearest);
+        let mut paper = big.clone();
+        image::imageops::invert(&mut paper);
+        let variants = [
+            ("white-on-black.png", DynamicImage::ImageLuma8(big.clone())),
+            ("black-on-white.png", DynamicImage::ImageLuma8(paper)),
+            ("jpeg.jpg", DynamicImage::ImageLuma8(big)),
+        ];
+        let expected = classify(original);
+        for (name, variant) in variants {
+            let path = dir.path().join(format!("{i}-{name}"));
+            save_image(&variant, &path).unwrap();
+            let back = to_mnist(&load_image(&path).unwrap()).unwrap();
+            // Measured on the first 200 test digits: 3.7 (PNG) and 3.9 (JPEG) on average, 6.3 at most, in 0..255 over
+            // the 784 pixels, up to a one-pixel shift. More would mean the strokes moved or changed thickness.
+            let diff = shifted_diff(original, &back);
+            assert!(diff < 8.0, "sample {i} via {name}: mean abs diff {diff}");
+            agree += usize::from(classify(&back) == expected);
+        }
+    }
+    // Every converted digit gets the original's prediction, bar at most one JPEG hiccup.
+    assert!(agree >= 3 * samples - 1, "{agree} of {} agree", 3 * samples);
+}
+
+#[test]
+fn probabilities_are_a_distribution_and_top_k_is_sorted() {
+    let (model, params) = trained();
+    let test = &mnist().test;
+    let probs = probabilities(model, params, &test.images[..784 * 100], 100).unwrap();
+    assert_eq!(probs.len(), 1000);
+    let mut correct = 0;
+    for (row, &label) in probs.chunks(10).zip(&test.labels) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        let top = top_k(row, 3);
+        assert_eq!(top.len(), 3);
+        assert!(top[0].1 >= top[1].1 && top[1].1 >= top[2].1);
+        correct += usize::from(top[0].0 == usize::from(label));
+    }
+    assert!(correct >= 90, "{correct}/100");
+    // Wrong shapes are errors.
+    assert!(probabilities(model, params, &test.images[..783], 1).is_err());
+    let other = ModelConfig { hidden: vec![32], ..model.clone() };
+    assert!(probabilities(&other, params, &test.images[..784], 1).is_err());
+}
+
+#[test]
+fn digit_grid_has_the_cells_and_labels() {
+    let split = LabeledImages { images: vec![255; 5 * 4 * 6], labels: vec![0, 1, 2, 3, 250], rows: 4, cols: 6 };
+    let grid = digit_grid(&split, &[0, 1, 2, 3, 4], 2, 5).unwrap();
+    // 2 columns, 3 rows of cells 30 wide and 20 + label tall, gaps of 10. "250" is 11 font pixels wide: it fits
+    // under a 30-pixel image at font scale 2, so the label strip is 2·5 + 2·5 = 20 tall.
+    assert_eq!(grid.dimensions(), (2 * (30 + 10) + 10, 3 * (20 + 20 + 10) + 10));
+    // The first image's pixels are white; the gaps are grey.
+    assert_eq!(grid.get_pixel(10, 10)[0], 255);
+    assert_eq!(grid.get_pixel(0, 0)[0], 48);
+    // Its label strip holds white glyph pixels (the "0").
+    let strip = (10..40).flat_map(|x| (30..50).map(move |y| (x, y)));
+    assert!(strip.into_iter().any(|(x, y)| grid.get_pixel(x, y)[0] == 255));
+    assert!(digit_grid(&split, &[5], 2, 1).is_err());
+    assert!(digit_grid(&split, &[0], 0, 1).is_err());
+    // Pixels and labels that disagree are an error, not a panic.
+    let short = LabeledImages { images: vec![0; 10], ..split };
+    assert!(digit_grid(&short, &[0], 2, 1).is_err());
+}
+
+#[test]
+fn confusion_image_colours_by_row_fraction() {
+    let mut m = vec![vec![0u32; 10]; 10];
+    for (i, row) in m.iter_mut().enumerate() {
+        row[i] = 980;
+        row[(i + 1) % 10] = 20;
+    }
+    let img = confusion_image(&m);
+    assert!(img.width() > 10 * 20 && img.width() == img.height());
+    // Find the darkest and the lightest cells along row 0 by sampling cell corners: the diagonal is the darkest.
+    let side = img.width();
+    let blue = img.pixels().filter(|p| p[2] > p[0].saturating_add(40)).count();
+    assert!(blue > 10 * 20 * 20, "{blue} bluish pixels of {}", side * side);
+    // Ragged and empty matrices draw without panicking.
+    let ragged = confusion_image(&[vec![1, 2, 3], vec![4], vec![]]);
+    assert!(ragged.width() > 0);
+    let empty = confusion_image(&[]);
+    assert!(empty.width() > 0);
+    let huge = confusion_image(&vec![vec![1; 256]; 256]);
+    assert!(huge.width() <= 1200, "{}", huge.width());
+}

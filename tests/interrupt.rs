@@ -1,0 +1,81 @@
+//! Ctrl-C during training: the step in flight finishes, the checkpoint is written, the process exits with 130, and
+//! `--resume` continues from that very step — ending with the same checkpoint, byte for byte, as a run that was
+//! never interrupted. Also: a diverging run stops within a few steps and leaves the last good checkpoint intact.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const RUN: [&str; 8] = ["train", "--limit", "20000", "--epochs", "2", "--optimizer", "adam", "--quiet"];
+
+fn gpu_mnist(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gpu-mnist"));
+    c.current_dir(dir);
+    c
+}
+
+/// Runs gpu-mnist in `dir` with `args` and `more` to the end.
+fn run(dir: &Path, args: &[&str], more: &[&str]) -> Output {
+    gpu_mnist(dir).args(args).args(more).output().unwrap()
+}
+
+#[test]
+fn sigint_saves_a_checkpoint_that_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let whole = run(d, &RUN, &["--save", "whole.st"]);
+    assert!(whole.status.success(), "{}", String::from_utf8_lossy(&whole.stderr));
+
+    // Start the same run, wait until training has begun, then send SIGINT.
+    let mut child = gpu_mnist(d)
+        .args(RUN)
+        .args(["--save", "cut.st", "--metrics", "m.csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 && !line.starts_with("data:") {
+        line.clear();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: kill only sends a signal to our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
+    assert!(stderr.contains("saved:   cut.st"), "{stderr}");
+    assert!(stderr.contains("stopped: interrupted in epoch"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let csv = std::fs::read_to_string(d.join("m.csv")).unwrap();
+    assert!(csv.starts_with("epoch,train_loss"), "the metrics file keeps its header and finished epochs: {csv}");
+
+    // Resume to the end: the same weights, optimizer state and counters as the uninterrupted run.
+    let resumed =
+        run(d, &["train", "--resume", "cut.st", "--epochs", "2", "--quiet"], &["--save", "cut.st", "--limit", "20000"]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let (a, b) = (std::fs::read(d.join("whole.st")).unwrap(), std::fs::read(d.join("cut.st")).unwrap());
+    assert!(a == b, "the resumed checkpoint differs from the uninterrupted one");
+}
+
+#[test]
+fn divergence_stops_early_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let first =
+        run(d, &["train", "--limit", "2000", "--hidden", "32", "--epochs", "1", "--quiet"], &["--save", "good.st"]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let good = std::fs::read(d.join("good.st")).unwrap();
+
+    let args = ["train", "--resume", "good.st", "--save", "good.st", "--lr", "1e6", "--epochs", "3", "--quiet"];
+    let out = run(d, &args, &["--limit", "2000"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("training diverged at epoch 2, step "), "{stderr}");
+    assert!(stderr.contains("try a lower learning rate (--lr)"), "{stderr}");
+    let step: usize = stderr.split("step ").nth(1).and_then(|s| s.split(':').next()).unwrap().parse().unwrap();
+    assert!(step <= 5, "divergence should be caught within a few steps, was step {step}");
+    assert!(std::fs::read(d.join("good.st")).unwrap() == good, "the last good checkpoint was changed");
+}

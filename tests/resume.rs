@@ -1,0 +1,217 @@
+//! Resuming is exact on the CPU: 2 epochs in one run equal 1 epoch, a checkpoint, and 1 more epoch in a new
+//! trainer (or a new process) — the same weights, optimizer state and metrics, bit for bit.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use gpu_mnist::backend::Backend;
+use gpu_mnist::checkpoint::Checkpoint;
+use gpu_mnist::cpu::CpuBackend;
+use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
+use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::optim::Optimizer;
+use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
+
+fn subset() -> Arc<Dataset> {
+    let mut d = data::load(&DataSource::Embedded, &LoadOptions::default()).unwrap();
+    d.train.truncate(1000);
+    d.test.truncate(500);
+    Arc::new(d)
+}
+
+fn trainer(data: &Arc<Dataset>, optimizer: Optimizer, config: TrainConfig) -> Trainer<CpuBackend> {
+    let model =
+        ModelConfig { inputs: 784, hidden: vec![32], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+    let layout = config.layout(&model, optimizer).unwrap();
+    Trainer::new(CpuBackend::new(&layout, data.clone()), layout, data.clone(), config).unwrap()
+}
+
+/// One epoch's metrics without the wall-clock fields.
+fn epoch(t: &mut Trainer<CpuBackend>) -> EpochMetrics {
+    let mut m = t.epoch(&mut |_| {}).unwrap();
+    (m.seconds, m.samples_per_sec) = (0.0, 0.0);
+    m
+}
+
+#[test]
+fn resuming_through_the_library_is_bit_exact() {
+    let data = subset();
+    let dir = tempfile::tempdir().unwrap();
+    let adam = Optimizer::Adam { lr: 2e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    for optimizer in [adam, Optimizer::Momentum { lr: 0.05, momentum: 0.9 }] {
+        // Batch 48 does not divide 1000: the short last step is part of the state too.
+        let config = TrainConfig { epochs: 2, batch_size: 48, seed: 3, eval_batch: 200 };
+        let mut straight = trainer(&data, optimizer, config.clone());
+        let expected = [epoch(&mut straight), epoch(&mut straight)];
+        let end = Checkpoint::capture(&mut straight).unwrap();
+
+        let mut first = trainer(&data, optimizer, config.clone());
+        assert_eq!(epoch(&mut first), expected[0]);
+        let path = dir.path().join(format!("{}.safetensors", optimizer.name()));
+        Checkpoint::capture(&mut first).unwrap().save(&path).unwrap();
+        drop(first);
+
+        let ck = Checkpoint::load(&path).unwrap();
+        assert_eq!((ck.epoch, ck.steps_done), (1, 21));
+        let mut second = trainer(&data, ck.optimizer, ck.train_config(2, 200));
+        ck.restore(&mut second).unwrap();
+        assert_eq!(epoch(&mut second), expected[1], "{}", optimizer.name());
+        let resumed = Checkpoint::capture(&mut second).unwrap();
+        assert_eq!(resumed, end, "weights, optimizer state and counters after the resumed epoch");
+
+        // The optimizer state matters: without it the second epoch differs (so the test could fail).
+        let mut forgetful = trainer(&data, optimizer, config);
+        forgetful.backend.write_params(&ck.params).unwrap();
+        forgetful.backend.set_steps_done(ck.steps_done).unwrap();
+        forgetful.epoch = 1;
+        assert_ne!(epoch(&mut forgetful), expected[1]);
+    }
+}
+
+fn gpu_mnist(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpu-mnist")).args(args).current_dir(dir).output().unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = gpu_mnist(dir, args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{args:?}: exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    stdout.into_owned()
+}
+
+fn fails(dir: &Path, args: &[&str]) -> (String, String) {
+    let out = gpu_mnist(dir, args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{args:?} should fail\nstdout:\n{stdout}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (stdout.into_owned(), stderr.into_owned())
+}
+
+/// The CSV rows without the wall-clock columns (seconds, samples_per_sec).
+fn csv_rows(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().skip(1).map(|l| l.split(',').take(5).collect::<Vec<_>>().join(",")).collect()
+}
+
+/// The losses and accuracies of the epoch lines (without the epoch count and the timing).
+fn epoch_lines(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("epoch "))
+        .map(|l| l.split("  ").skip(1).take(2).collect::<Vec<_>>().join("  "))
+        .collect()
+}
+
+#[test]
+fn resuming_through_the_binary_is_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let common = ["train", "--backend", "cpu", "--limit", "2000", "-q"];
+    let model = ["--hidden", "32", "--optimizer", "adam", "--lr", "0.002", "--batch-size", "50", "--seed", "11"];
+    let straight: Vec<&str> = common
+        .iter()
+        .chain(&model)
+        .chain(&["--epochs", "2", "--metrics", "a.csv", "--save", "a.safetensors"])
+        .copied()
+        .collect();
+    let out_a = ok(d, &straight);
+    let first: Vec<&str> = common
+        .iter()
+        .chain(&model)
+        .chain(&["--epochs", "1", "--metrics", "b1.csv", "--save", "b.safetensors"])
+        .copied()
+        .collect();
+    let out_b1 = ok(d, &first);
+    assert!(out_b1.contains("saved:   b.safetensors (epoch 1)"), "{out_b1}");
+    // The resumed run repeats none of the model, optimizer, seed or batch flags.
+    let second: Vec<&str> = common
+        .iter()
+        .chain(&["--epochs", "2", "--resume", "b.safetensors", "--metrics", "b2.csv", "--save", "b2.safetensors"])
+        .copied()
+        .collect();
+    let out_b2 = ok(d, &second);
+    assert!(out_b2.contains("model:   784-32-10 relu xent"), "{out_b2}");
+    assert!(
+        out_b2.contains("optim:   adam lr=0.002 betas=(0.9, 0.999) eps=0.00000001, batch 50, 2 epochs, seed 11"),
+        "{out_b2}"
+    );
+    assert!(out_b2.contains("resumed: b.safetensors at epoch 1/2, step 40"), "{out_b2}");
+
+    let a = csv_rows(&d.join("a.csv"));
+    let b: Vec<String> = csv_rows(&d.join("b1.csv")).into_iter().chain(csv_rows(&d.join("b2.csv"))).collect();
+    assert_eq!(a.len(), 2);
+    assert_eq!(a, b, "metrics of the straight and the resumed run");
+    let lines_b: Vec<String> = epoch_lines(&out_b1).into_iter().chain(epoch_lines(&out_b2)).collect();
+    assert_eq!(epoch_lines(&out_a), lines_b);
+    assert!(out_b2.contains("\nepoch 2/2  train loss"), "{out_b2}");
+
+    let end_a = Checkpoint::load(&d.join("a.safetensors")).unwrap();
+    let end_b = Checkpoint::load(&d.join("b2.safetensors")).unwrap();
+    assert_eq!(end_a, end_b, "weights and optimizer state");
+    assert_eq!(std::fs::read(d.join("a.safetensors")).unwrap(), std::fs::read(d.join("b2.safetensors")).unwrap());
+    assert_eq!((end_a.epoch, end_a.steps_done), (2, 80));
+}
+
+#[test]
+fn resume_flags_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = ["train", "--limit", "500", "--hidden", "16", "--epochs", "1", "-q"];
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(["--optimizer", "momentum", "--save", "m.safetensors"]);
+    ok(d, &args);
+
+    let resume = ["train", "--limit", "500", "-q", "--resume", "m.safetensors"];
+    let conflicts: [(&[&str], &str); 7] = [
+        (&["--hidden", "64"], "--hidden \"64\" differs from the checkpoint's hidden layers \"16\""),
+        (&["--activation", "tanh"], "--activation tanh differs from the checkpoint's relu"),
+        (&["--loss", "mse"], "--loss mse differs from the checkpoint's xent"),
+        (&["--optimizer", "adam"], "--optimizer adam differs from the checkpoint's momentum"),
+        (&["--seed", "7"], "--seed 7 differs from the checkpoint's 42"),
+        (&["--batch-size", "32"], "--batch-size 32 differs from the checkpoint's 64"),
+        (&["--epochs", "0"], "--epochs must be at least 1"),
+    ];
+    for (flags, expected) in conflicts {
+        let args: Vec<&str> = resume.iter().chain(flags).copied().collect();
+        let (stdout, stderr) = fails(d, &args);
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+        assert!(!stdout.contains("epoch 1"), "{flags:?} trained anyway: {stdout}");
+    }
+
+    // Flags that agree with the checkpoint are fine; a new learning rate is taken, and said.
+    let args: Vec<&str> =
+        resume.iter().chain(&["--hidden", "16", "--seed", "42", "--epochs", "2", "--lr", "0.01"]).copied().collect();
+    let out = ok(d, &args);
+    assert!(
+        out.contains("the optimizer changes from the checkpoint's momentum lr=0.05 momentum=0.9 to momentum lr=0.01"),
+        "{out}"
+    );
+    assert!(out.contains("epoch 2/2"), "{out}");
+
+    // --epochs counts all epochs: already done is a no-op, fewer than done is an error.
+    let args: Vec<&str> = resume.iter().chain(&["--epochs", "1"]).copied().collect();
+    let out = ok(d, &args);
+    assert!(out.contains("nothing to train"), "{out}");
+    assert!(!out.lines().any(|l| l.starts_with("epoch ")), "{out}");
+    let args = ["train", "--limit", "500", "--hidden", "16", "--epochs", "3", "-q"];
+    let args: Vec<&str> = args.iter().chain(&["--save", "three.safetensors", "--save-every", "2"]).copied().collect();
+    let out = ok(d, &args);
+    assert!(
+        out.contains("saved:   three.safetensors (epoch 2)") && out.contains("saved:   three.safetensors (epoch 3)"),
+        "{out}"
+    );
+    assert!(!out.contains("(epoch 1)"), "{out}");
+    let (_, stderr) = fails(d, &["train", "--resume", "three.safetensors", "--epochs", "2", "-q", "--limit", "500"]);
+    assert!(stderr.contains("already trained 3 epochs, more than --epochs 2"), "{stderr}");
+
+    // A bad --save path fails before any training; so does a bad --resume file.
+    let (stdout, stderr) = fails(d, &["train", "--limit", "500", "--save", "no/such/dir/m.safetensors"]);
+    assert!(stderr.contains("--save") && stderr.contains("no/such/dir"), "{stderr}");
+    assert!(!stdout.contains("epoch 1"), "{stdout}");
+    let (_, stderr) = fails(d, &["train", "--limit", "500", "--save-every", "1"]);
+    assert!(stderr.contains("--save"), "{stderr}");
+    std::fs::write(d.join("junk.safetensors"), b"not a checkpoint at all, just some text").unwrap();
+    let (_, stderr) = fails(d, &["train", "--limit", "500", "--resume", "junk.safetensors"]);
+    assert!(stderr.contains("checkpoint junk.safetensors: not a safetensors file"), "{stderr}");
+}
