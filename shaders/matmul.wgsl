@@ -22,6 +22,9 @@
 // invocation are strided by THREADS (rows ty + THREADS·r, columns tx + THREADS·c), so neighbouring invocations read
 // neighbouring workgroup-memory words and write neighbouring columns of C. Everything outside m, n, k is
 // bounds-checked (loads read 0, stores are skipped), so any size works.
+// PER is a pipeline-overridable constant: the host creates each entry point twice, PER = 4 (64 × 64 tiles: the most
+// reuse per loaded value, for large outputs) and PER = 2 (32 × 32 tiles: four times as many workgroups, so a small
+// output such as a 64-row batch × 64 features still spreads over the GPU).
 // Grid: (ceil(n / TILE), ceil(m / TILE), 1) workgroups.
 
 struct MatmulParams {
@@ -41,26 +44,28 @@ struct MatmulParams {
 @group(0) @binding(3) var<storage, read> e: array<f32>;
 @group(0) @binding(4) var<uniform> params: MatmulParams;
 
-const TILE: u32 = 64u;
-const TK: u32 = 16u;
-const THREADS: u32 = 16u;
-const PER: u32 = 4u;
-// One stage of A or B: TK rows of TILE values, padded by one word so that column-wise stores hit distinct banks.
-const STRIDE: u32 = 65u;
-const STAGE: u32 = 1040u; // TK * STRIDE
-const LOADS: u32 = 4u; // TILE * TK / (THREADS * THREADS) values of each operand loaded per invocation
+override PER: u32 = 4u; // outputs per invocation along each axis: 4 or 2 (at most MAX_PER)
+const MAX_PER: u32 = 4u;
+const THREADS: u32 = 16u; // invocations along each axis of a workgroup
+const TK: u32 = 16u; // depth of one stage of k
+// One stage of A or B: TK rows of TILE = THREADS·PER values, each row padded by one word so that column-wise stores
+// hit distinct banks. Sized for the largest tile.
+const STAGE: u32 = 1040u; // TK * (THREADS * MAX_PER + 1)
 
-var<workgroup> stage_a: array<f32, STAGE>; // stage_a[p * STRIDE + i] = A(row0 + i, k0 + p)
-var<workgroup> stage_b: array<f32, STAGE>; // stage_b[p * STRIDE + j] = B(k0 + p, col0 + j)
+var<workgroup> stage_a: array<f32, STAGE>; // stage_a[p * stride + i] = A(row0 + i, k0 + p)
+var<workgroup> stage_b: array<f32, STAGE>; // stage_b[p * stride + j] = B(k0 + p, col0 + j)
 
 // The PER × PER block of A·B owned by invocation (tx, ty) of the workgroup whose tile starts at (row0, col0).
 // acc[r * PER + c] is element (row0 + ty + THREADS·r, col0 + tx + THREADS·c). Must be called in uniform control flow.
 fn tile_product(row0: u32, col0: u32, tx: u32, ty: u32) -> array<f32, 16> {
+    let tile = THREADS * PER;
+    let stride = tile + 1u;
     var acc: array<f32, 16>;
     let lid = ty * THREADS + tx;
     for (var k0 = 0u; k0 < params.k; k0 += TK) {
-        // Stage A: coalesced along p when A's rows are contiguous (a_cs = 1), else along i.
-        for (var s = 0u; s < LOADS; s++) {
+        // Stage A (tile · TK values, PER per invocation): coalesced along p when A's rows are contiguous
+        // (a_cs = 1), else along i.
+        for (var s = 0u; s < PER; s++) {
             let idx = lid + s * THREADS * THREADS;
             var i: u32;
             var p: u32;
@@ -68,8 +73,8 @@ fn tile_product(row0: u32, col0: u32, tx: u32, ty: u32) -> array<f32, 16> {
                 i = idx / TK;
                 p = idx % TK;
             } else {
-                i = idx % TILE;
-                p = idx / TILE;
+                i = idx % tile;
+                p = idx / tile;
             }
             let gi = row0 + i;
             let gp = k0 + p;
@@ -77,16 +82,16 @@ fn tile_product(row0: u32, col0: u32, tx: u32, ty: u32) -> array<f32, 16> {
             if (gi < params.m && gp < params.k) {
                 v = a[gi * params.a_rs + gp * params.a_cs];
             }
-            stage_a[p * STRIDE + i] = v;
+            stage_a[p * stride + i] = v;
         }
         // Stage B: coalesced along j when B's rows are contiguous (b_cs = 1), else along p.
-        for (var s = 0u; s < LOADS; s++) {
+        for (var s = 0u; s < PER; s++) {
             let idx = lid + s * THREADS * THREADS;
             var j: u32;
             var p: u32;
             if (params.b_cs == 1u) {
-                j = idx % TILE;
-                p = idx / TILE;
+                j = idx % tile;
+                p = idx / tile;
             } else {
                 j = idx / TK;
                 p = idx % TK;
@@ -97,16 +102,16 @@ fn tile_product(row0: u32, col0: u32, tx: u32, ty: u32) -> array<f32, 16> {
             if (gj < params.n && gp < params.k) {
                 v = b[gp * params.b_rs + gj * params.b_cs];
             }
-            stage_b[p * STRIDE + j] = v;
+            stage_b[p * stride + j] = v;
         }
         workgroupBarrier();
         // Accumulate this stage in registers, p in increasing order.
         for (var p = 0u; p < TK; p++) {
-            var ra: array<f32, 4>;
-            var rb: array<f32, 4>;
+            var ra: array<f32, MAX_PER>;
+            var rb: array<f32, MAX_PER>;
             for (var r = 0u; r < PER; r++) {
-                ra[r] = stage_a[p * STRIDE + ty + THREADS * r];
-                rb[r] = stage_b[p * STRIDE + tx + THREADS * r];
+                ra[r] = stage_a[p * stride + ty + THREADS * r];
+                rb[r] = stage_b[p * stride + tx + THREADS * r];
             }
             for (var r = 0u; r < PER; r++) {
                 for (var q = 0u; q < PER; q++) {
@@ -122,8 +127,8 @@ fn tile_product(row0: u32, col0: u32, tx: u32, ty: u32) -> array<f32, 16> {
 // y = act(x·wᵀ + b)
 @compute @workgroup_size(THREADS, THREADS, 1)
 fn linear(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row0 = wg.y * TILE;
-    let col0 = wg.x * TILE;
+    let row0 = wg.y * THREADS * PER;
+    let col0 = wg.x * THREADS * PER;
     let acc = tile_product(row0, col0, lid.x, lid.y);
     for (var r = 0u; r < PER; r++) {
         let i = row0 + lid.y + THREADS * r;
@@ -139,8 +144,8 @@ fn linear(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
 // dw = dzᵀ·x
 @compute @workgroup_size(THREADS, THREADS, 1)
 fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row0 = wg.y * TILE;
-    let col0 = wg.x * TILE;
+    let row0 = wg.y * THREADS * PER;
+    let col0 = wg.x * THREADS * PER;
     let acc = tile_product(row0, col0, lid.x, lid.y);
     for (var r = 0u; r < PER; r++) {
         let i = row0 + lid.y + THREADS * r;
@@ -156,8 +161,8 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 // dx = (dz·w) ⊙ act′(x)
 @compute @workgroup_size(THREADS, THREADS, 1)
 fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row0 = wg.y * TILE;
-    let col0 = wg.x * TILE;
+    let row0 = wg.y * THREADS * PER;
+    let col0 = wg.x * THREADS * PER;
     let acc = tile_product(row0, col0, lid.x, lid.y);
     for (var r = 0u; r < PER; r++) {
         let i = row0 + lid.y + THREADS * r;

@@ -11,7 +11,7 @@ use crate::data::{Dataset, LabeledImages};
 use crate::error::{Error, Result};
 use crate::gpu::context::{BackendChoice, ContextOptions, GpuContext};
 use crate::gpu::counters::{self, COUNTER_WORDS};
-use crate::gpu::kernels::{Kernel, Kernels};
+use crate::gpu::kernels::{Kernel, Kernels, Tile};
 use crate::gpu::params::{AdvanceParams, BiasGradParams, GatherParams, LossParams, MatmulParams, OptimParams};
 use crate::model::{Layer, Params};
 use crate::optim::Optimizer;
@@ -23,7 +23,6 @@ const STEPS_PER_CHECK: usize = 50;
 /// Steps encoded into one submission at most, so a long `run` does not build one huge command buffer.
 const STEPS_PER_SUBMIT: usize = 64;
 /// Workgroup sizes of the kernels (the `WG`/`TILE` constants of the shaders).
-const MATMUL_TILE: usize = 64;
 const BIAS_WG: usize = 64;
 const ELEMENTWISE_WG: usize = 256;
 
@@ -72,6 +71,8 @@ pub struct GpuBackend {
     /// Bound as dz by the loss kernels of evaluation steps, which write no gradient.
     no_gradient: wgpu::Buffer,
     plans: Vec<Prepared>,
+    /// The matmul tile for every later `prepare`, or `None` to pick per op with [`Tile::for_output`].
+    matmul_tile: Option<Tile>,
     /// Host mirror of the order lengths and cursors, only to reject a run that would read past the order.
     order_len: [usize; 2],
     cursor: [usize; 2],
@@ -170,6 +171,7 @@ impl GpuBackend {
                 counters_staging,
                 no_gradient,
                 plans: Vec::new(),
+                matmul_tile: None,
                 order_len: [0; 2],
                 cursor: [0; 2],
             })
@@ -181,6 +183,23 @@ impl GpuBackend {
     pub fn open(choice: BackendChoice, layout: &Layout, data: Arc<Dataset>) -> Result<Self> {
         let ctx = GpuContext::new(&ContextOptions::new(choice).for_run(layout, &data))?;
         GpuBackend::new(&ctx, layout, data)
+    }
+
+    /// Forces the matmul tile of the plans prepared from now on (`None`: chosen per op from its output size). For the
+    /// checks, which run every shape on both tiles, and for benchmarks.
+    pub fn set_matmul_tile(&mut self, tile: Option<Tile>) {
+        self.matmul_tile = tile;
+    }
+
+    /// The tile for an `[m, n]` matmul output. A software adapter runs workgroups on a few CPU cores, where more,
+    /// smaller tiles only cost reuse: on lavapipe (2 cores) a 64 × 784 × 64 linear takes 25 ms with one 64 × 64
+    /// tile and 40 ms with four 32 × 32 tiles, so it always gets the large tile.
+    fn tile(&self, m: usize, n: usize) -> Tile {
+        match self.matmul_tile {
+            Some(tile) => tile,
+            None if self.ctx.is_software() => Tile::T64,
+            None => Tile::for_output(m, n),
+        }
     }
 
     /// The labels of the last gathered batch (for tests): `[max_rows]`.
@@ -307,6 +326,7 @@ impl GpuBackend {
             }
             Op::Linear { y, x, w, b, act, rows, inputs, outputs } => {
                 let what = "linear";
+                let tile = self.tile(rows, outputs);
                 let params = MatmulParams {
                     m: u(rows),
                     n: u(outputs),
@@ -318,7 +338,7 @@ impl GpuBackend {
                     b_cs: u(inputs),
                 };
                 self.dispatch(
-                    Kernel::Linear,
+                    Kernel::Linear(tile),
                     &[
                         self.buffer(y, rows * outputs, what)?,
                         self.buffer(x, rows * inputs, what)?,
@@ -326,11 +346,12 @@ impl GpuBackend {
                         self.buffer(b, outputs, what)?,
                     ],
                     &params,
-                    matmul_grid(rows, outputs),
+                    matmul_grid(rows, outputs, tile),
                 )
             }
             Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => {
                 let what = "weight gradient";
+                let tile = self.tile(outputs, inputs);
                 let params = MatmulParams {
                     m: u(outputs),
                     n: u(inputs),
@@ -342,18 +363,19 @@ impl GpuBackend {
                     b_cs: 1,
                 };
                 self.dispatch(
-                    Kernel::WeightGrad,
+                    Kernel::WeightGrad(tile),
                     &[
                         self.buffer(dw, outputs * inputs, what)?,
                         self.buffer(dz, rows * outputs, what)?,
                         self.buffer(x, rows * inputs, what)?,
                     ],
                     &params,
-                    matmul_grid(outputs, inputs),
+                    matmul_grid(outputs, inputs, tile),
                 )
             }
             Op::InputGrad { dx, dz, w, x, act, rows, inputs, outputs } => {
                 let what = "input gradient";
+                let tile = self.tile(rows, inputs);
                 let params = MatmulParams {
                     m: u(rows),
                     n: u(inputs),
@@ -365,7 +387,7 @@ impl GpuBackend {
                     b_cs: 1,
                 };
                 self.dispatch(
-                    Kernel::InputGrad,
+                    Kernel::InputGrad(tile),
                     &[
                         self.buffer(dx, rows * inputs, what)?,
                         self.buffer(dz, rows * outputs, what)?,
@@ -373,7 +395,7 @@ impl GpuBackend {
                         self.buffer(x, rows * inputs, what)?,
                     ],
                     &params,
-                    matmul_grid(rows, inputs),
+                    matmul_grid(rows, inputs, tile),
                 )
             }
             Op::SoftmaxXent { dz, logits, split, rows, classes } => {
@@ -494,9 +516,10 @@ impl GpuBackend {
     }
 }
 
-/// Grid of the matmul kernel for an `[m, n]` output: one workgroup per TILE × TILE block.
-fn matmul_grid(m: usize, n: usize) -> [u32; 3] {
-    [n.div_ceil(MATMUL_TILE).max(1) as u32, m.div_ceil(MATMUL_TILE).max(1) as u32, 1]
+/// Grid of the matmul kernel for an `[m, n]` output: one workgroup per tile.
+fn matmul_grid(m: usize, n: usize, tile: Tile) -> [u32; 3] {
+    let side = tile.side();
+    [n.div_ceil(side).max(1) as u32, m.div_ceil(side).max(1) as u32, 1]
 }
 
 /// Rejects a split the kernels could not read correctly: wrong image size, labels past the model's classes,

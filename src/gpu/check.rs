@@ -18,6 +18,7 @@ use crate::data::{Dataset, LabeledImages};
 use crate::error::Result;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context::GpuContext;
+use crate::gpu::kernels::Tile;
 use crate::model::{self, Activation, Loss, ModelConfig};
 use crate::optim::Optimizer;
 use crate::plan::{Layout, Op, Plan, Split};
@@ -212,27 +213,29 @@ pub fn check(ctx: &GpuContext, family: Family) -> Result<Vec<CheckRow>> {
     let mut rng = model::rng(0x6b65_726e_656c);
     let mut rows = Vec::new();
     match family {
-        Family::Linear => {
+        Family::Linear | Family::WeightGrad | Family::InputGrad => {
             for (i, &(r, inp, out)) in MATMUL_SHAPES.iter().enumerate() {
-                let act = [Activation::Identity, Activation::Relu][i % 2];
-                rows.push(linear(ctx, &mut rng, r, inp, out, act, Range::Normal)?);
-            }
-        }
-        Family::WeightGrad => {
-            for &(r, inp, out) in &MATMUL_SHAPES {
-                rows.push(weight_grad(ctx, &mut rng, r, inp, out)?);
-            }
-        }
-        Family::InputGrad => {
-            for (i, &(r, inp, out)) in MATMUL_SHAPES.iter().enumerate() {
-                let act = [Activation::Relu, Activation::Tanh, Activation::Sigmoid][i % 3];
-                rows.push(input_grad(ctx, &mut rng, r, inp, out, act, Range::Normal)?);
+                for tile in Tile::ALL {
+                    let mut case = Matmul::new(r, inp, out, Some(tile));
+                    rows.push(match family {
+                        Family::Linear => {
+                            case.act = [Activation::Identity, Activation::Relu][i % 2];
+                            linear(ctx, &mut rng, case)?
+                        }
+                        Family::WeightGrad => weight_grad(ctx, &mut rng, case)?,
+                        _ => {
+                            case.act = [Activation::Relu, Activation::Tanh, Activation::Sigmoid][i % 3];
+                            input_grad(ctx, &mut rng, case)?
+                        }
+                    });
+                }
             }
         }
         Family::Activation(act) => {
-            rows.push(linear(ctx, &mut rng, 7, 3, 65, act, Range::Wide)?);
-            rows.push(linear(ctx, &mut rng, 65, 784, 10, act, Range::Normal)?);
-            rows.push(input_grad(ctx, &mut rng, 7, 65, 3, act, Range::Wide)?);
+            let wide = |r, inp, out| Matmul { act, range: Range::Wide, ..Matmul::new(r, inp, out, None) };
+            rows.push(linear(ctx, &mut rng, wide(7, 3, 65))?);
+            rows.push(linear(ctx, &mut rng, Matmul { act, ..Matmul::new(65, 784, 10, None) })?);
+            rows.push(input_grad(ctx, &mut rng, wide(7, 65, 3))?);
         }
         Family::SoftmaxXent | Family::QuadraticCost => {
             let loss = match family {
@@ -303,9 +306,37 @@ fn uniform(rng: &mut model::Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(lo..=hi)).collect()
 }
 
-fn shape_name(rows: usize, inputs: usize, outputs: usize, act: Option<Activation>) -> String {
-    let act = act.map(|a| format!(" {}", a.name())).unwrap_or_default();
-    format!("rows={rows} inputs={inputs} outputs={outputs}{act}")
+/// One matmul check: the op's sizes, its activation, the value range and the tile (`None`: as training picks it).
+#[derive(Clone, Copy)]
+struct Matmul {
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+    act: Activation,
+    range: Range,
+    tile: Option<Tile>,
+}
+
+impl Matmul {
+    fn new(rows: usize, inputs: usize, outputs: usize, tile: Option<Tile>) -> Self {
+        Matmul { rows, inputs, outputs, act: Activation::Identity, range: Range::Normal, tile }
+    }
+
+    fn name(&self, with_act: bool) -> String {
+        let Matmul { rows, inputs, outputs, .. } = *self;
+        let mut name = format!("rows={rows} inputs={inputs} outputs={outputs}");
+        if with_act {
+            name.push(' ');
+            name.push_str(self.act.name());
+        }
+        if let Some(tile) = self.tile {
+            name.push_str(&format!(" tile {}", tile.side()));
+        }
+        if self.range == Range::Wide {
+            name.push_str(" z∈[-100,100]");
+        }
+        name
+    }
 }
 
 /// A model of one linear layer `inputs → outputs`, or two (`1 → inputs → outputs`) when the layer needs a layer
@@ -352,15 +383,8 @@ fn nan(n: usize) -> Vec<f32> {
     vec![f32::NAN; n]
 }
 
-fn linear(
-    ctx: &GpuContext,
-    rng: &mut model::Rng,
-    rows: usize,
-    inputs: usize,
-    outputs: usize,
-    act: Activation,
-    range: Range,
-) -> Result<CheckRow> {
+fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+    let Matmul { rows, inputs, outputs, act, range, tile } = case;
     let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
     let l = layout.layers[0];
     let (x, w, b) = match range {
@@ -379,6 +403,7 @@ fn linear(
         ),
     };
     let mut gpu = GpuBackend::new(ctx, &layout, no_data(inputs))?;
+    gpu.set_matmul_tile(tile);
     gpu.write_buffer(l.x, &x)?;
     gpu.write_buffer(l.w, &w)?;
     gpu.write_buffer(l.b, &b)?;
@@ -388,19 +413,17 @@ fn linear(
     let got = gpu.read_buffer(l.a)?;
     let mut want = vec![0.0; rows * outputs];
     ops::linear(&mut want, &x, &w, &b, act, rows, inputs, outputs)?;
-    let mut shape = shape_name(rows, inputs, outputs, Some(act));
-    if range == Range::Wide {
-        shape.push_str(" z∈[-100,100]");
-    }
-    Ok(compare("linear y", &shape, &got, &want, Tolerance::DEFAULT))
+    Ok(compare("linear y", &case.name(true), &got, &want, Tolerance::DEFAULT))
 }
 
-fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, inputs: usize, outputs: usize) -> Result<CheckRow> {
+fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+    let Matmul { rows, inputs, outputs, tile, .. } = case;
     let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
     let l = layout.layers[0];
     let x = uniform(rng, rows * inputs, 0.0, 1.0);
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
     let mut gpu = GpuBackend::new(ctx, &layout, no_data(inputs))?;
+    gpu.set_matmul_tile(tile);
     gpu.write_buffer(l.x, &x)?;
     gpu.write_buffer(l.d, &dz)?;
     gpu.write_buffer(l.gw, &nan(outputs * inputs))?;
@@ -409,19 +432,11 @@ fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, inputs: usiz
     let got = gpu.read_buffer(l.gw)?;
     let mut want = vec![0.0; outputs * inputs];
     ops::weight_grad(&mut want, &dz, &x, rows, inputs, outputs)?;
-    let shape = shape_name(rows, inputs, outputs, None);
-    Ok(compare("weight_grad dw", &shape, &got, &want, Tolerance::DEFAULT))
+    Ok(compare("weight_grad dw", &case.name(false), &got, &want, Tolerance::DEFAULT))
 }
 
-fn input_grad(
-    ctx: &GpuContext,
-    rng: &mut model::Rng,
-    rows: usize,
-    inputs: usize,
-    outputs: usize,
-    act: Activation,
-    range: Range,
-) -> Result<CheckRow> {
+fn input_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+    let Matmul { rows, inputs, outputs, act, range, tile } = case;
     let layout = Layout::new(&model_of(inputs, outputs, true), Optimizer::Sgd { lr: 0.0 }, rows);
     let (below, l) = (layout.layers[0], layout.layers[1]);
     let z_max = if range == Range::Wide { 100.0 } else { 3.0 };
@@ -431,6 +446,7 @@ fn input_grad(
     let w = uniform(rng, outputs * inputs, -s, s);
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
     let mut gpu = GpuBackend::new(ctx, &layout, no_data(1))?;
+    gpu.set_matmul_tile(tile);
     gpu.write_buffer(l.x, &x)?;
     gpu.write_buffer(l.w, &w)?;
     gpu.write_buffer(l.d, &dz)?;
@@ -440,11 +456,7 @@ fn input_grad(
     let got = gpu.read_buffer(below.d)?;
     let mut want = vec![0.0; rows * inputs];
     ops::input_grad(&mut want, &dz, &w, &x, act, rows, inputs, outputs)?;
-    let mut shape = shape_name(rows, inputs, outputs, Some(act));
-    if range == Range::Wide {
-        shape.push_str(" z∈[-100,100]");
-    }
-    Ok(compare("input_grad dx", &shape, &got, &want, Tolerance::DEFAULT))
+    Ok(compare("input_grad dx", &case.name(true), &got, &want, Tolerance::DEFAULT))
 }
 
 /// The loss kernel of `loss` on random outputs (or, with `ties`, outputs drawn from three values so that most rows

@@ -252,9 +252,14 @@ impl GpuContext {
         adapters.sort_by_key(rank);
         let api = opts.backend.name();
         if adapters.is_empty() {
+            let hint = match opts.backend {
+                BackendChoice::Auto | BackendChoice::Vulkan => "check the driver (`vulkaninfo --summary`); ",
+                BackendChoice::Metal => "Metal exists only on macOS and iOS; ",
+                BackendChoice::Dx12 => "Direct3D 12 exists only on Windows; ",
+                BackendChoice::Gl => "check the OpenGL ES / EGL driver; ",
+            };
             return Err(Error::Gpu(format!(
-                "no GPU adapter found for --backend {api}; check the driver (e.g. `vulkaninfo --summary`), try \
-                 another --backend, or use --backend cpu"
+                "no GPU adapter found for --backend {api}; {hint}try another --backend, or use --backend cpu"
             )));
         }
         let usable: Vec<&wgpu::Adapter> = adapters
@@ -263,11 +268,16 @@ impl GpuContext {
             .filter(|a| opts.allow_software || a.get_info().device_type != wgpu::DeviceType::Cpu)
             .collect();
         let Some(adapter) = usable.first() else {
-            let found: Vec<String> = adapters.iter().map(|a| AdapterSummary::of(a).to_string()).collect();
+            let found: Vec<String> = adapters
+                .iter()
+                .map(|a| {
+                    let info = a.get_info();
+                    format!("{} ({:?}, {})", info.name, info.backend, device_type_name(info.device_type))
+                })
+                .collect();
             return Err(Error::Gpu(format!(
-                "no hardware GPU adapter with compute shaders for --backend {api}; found only: {}. A software \
-                 adapter is much slower than the CPU backend: name its API (e.g. --backend vulkan) to use it \
-                 anyway, or use --backend cpu",
+                "no hardware GPU adapter with compute shaders for --backend {api}, only {}; a software adapter is \
+                 much slower than the CPU backend (name its API, e.g. --backend vulkan, to use it anyway)",
                 found.join("; ")
             )));
         };

@@ -97,15 +97,51 @@ pub enum Access {
     Uniform,
 }
 
+/// The output tile of one matmul workgroup (`matmul.wgsl`'s overridable `PER`: outputs per invocation per axis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tile {
+    /// 64 × 64 outputs per workgroup, 4 × 4 per invocation: the most reuse of each loaded value.
+    T64,
+    /// 32 × 32 outputs per workgroup, 2 × 2 per invocation: four times the workgroups for small outputs.
+    T32,
+}
+
+impl Tile {
+    /// Both tiles.
+    pub const ALL: [Tile; 2] = [Tile::T64, Tile::T32];
+
+    /// Outputs along each side of the tile.
+    pub fn side(self) -> usize {
+        match self {
+            Tile::T64 => 64,
+            Tile::T32 => 32,
+        }
+    }
+
+    /// The tile for an `[m, n]` output: 64 × 64 once that still gives at least [`Tile::BUSY_WORKGROUPS`]
+    /// workgroups, else 32 × 32, so that a small batch still keeps many compute units busy.
+    pub fn for_output(m: usize, n: usize) -> Tile {
+        let big = m.div_ceil(64) * n.div_ceil(64);
+        if big >= Self::BUSY_WORKGROUPS {
+            Tile::T64
+        } else {
+            Tile::T32
+        }
+    }
+
+    /// Workgroups that keep a large GPU busy (about one per compute unit of a big discrete GPU).
+    pub const BUSY_WORKGROUPS: usize = 128;
+}
+
 /// One compute entry point: a pipeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// `matmul.wgsl` `linear`: [`crate::plan::Op::Linear`].
-    Linear,
+    Linear(Tile),
     /// `matmul.wgsl` `weight_grad`: [`crate::plan::Op::WeightGrad`].
-    WeightGrad,
+    WeightGrad(Tile),
     /// `matmul.wgsl` `input_grad`: [`crate::plan::Op::InputGrad`].
-    InputGrad,
+    InputGrad(Tile),
     /// `loss.wgsl` `softmax_xent`: [`crate::plan::Op::SoftmaxXent`].
     SoftmaxXent,
     /// `loss.wgsl` `quadratic_cost`: [`crate::plan::Op::QuadraticCost`].
@@ -126,10 +162,13 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, in pipeline-table order.
-    pub const ALL: [Kernel; 11] = [
-        Kernel::Linear,
-        Kernel::WeightGrad,
-        Kernel::InputGrad,
+    pub const ALL: [Kernel; 14] = [
+        Kernel::Linear(Tile::T64),
+        Kernel::Linear(Tile::T32),
+        Kernel::WeightGrad(Tile::T64),
+        Kernel::WeightGrad(Tile::T32),
+        Kernel::InputGrad(Tile::T64),
+        Kernel::InputGrad(Tile::T32),
         Kernel::SoftmaxXent,
         Kernel::QuadraticCost,
         Kernel::BiasGrad,
@@ -143,7 +182,7 @@ impl Kernel {
     /// The file of `shaders/` that holds it.
     pub fn file(self) -> &'static str {
         match self {
-            Kernel::Linear | Kernel::WeightGrad | Kernel::InputGrad => "matmul.wgsl",
+            Kernel::Linear(_) | Kernel::WeightGrad(_) | Kernel::InputGrad(_) => "matmul.wgsl",
             Kernel::SoftmaxXent | Kernel::QuadraticCost => "loss.wgsl",
             Kernel::BiasGrad => "bias_grad.wgsl",
             Kernel::Sgd | Kernel::Momentum | Kernel::Adam => "optim.wgsl",
@@ -155,9 +194,9 @@ impl Kernel {
     /// The WGSL entry point.
     pub fn entry(self) -> &'static str {
         match self {
-            Kernel::Linear => "linear",
-            Kernel::WeightGrad => "weight_grad",
-            Kernel::InputGrad => "input_grad",
+            Kernel::Linear(_) => "linear",
+            Kernel::WeightGrad(_) => "weight_grad",
+            Kernel::InputGrad(_) => "input_grad",
             Kernel::SoftmaxXent => "softmax_xent",
             Kernel::QuadraticCost => "quadratic_cost",
             Kernel::BiasGrad => "bias_grad",
@@ -175,9 +214,11 @@ impl Kernel {
         use Access::{Read, ReadWrite, Uniform};
         match self {
             // c, a, b, e, params
-            Kernel::Linear | Kernel::InputGrad => &[(0, ReadWrite), (1, Read), (2, Read), (3, Read), (4, Uniform)],
+            Kernel::Linear(_) | Kernel::InputGrad(_) => {
+                &[(0, ReadWrite), (1, Read), (2, Read), (3, Read), (4, Uniform)]
+            }
             // c, a, b, params (no epilogue operand)
-            Kernel::WeightGrad => &[(0, ReadWrite), (1, Read), (2, Read), (4, Uniform)],
+            Kernel::WeightGrad(_) => &[(0, ReadWrite), (1, Read), (2, Read), (4, Uniform)],
             // dz, out, labels, counters, params
             Kernel::SoftmaxXent | Kernel::QuadraticCost => {
                 &[(0, ReadWrite), (1, Read), (2, Read), (3, ReadWrite), (4, Uniform)]
@@ -197,9 +238,20 @@ impl Kernel {
         }
     }
 
-    /// Position in [`Kernel::ALL`] (the variants are declared in that order).
-    fn index(self) -> usize {
-        self as usize
+    /// The pipeline-overridable constants of this pipeline (the matmul tile).
+    pub fn overrides(self) -> &'static [(&'static str, f64)] {
+        match self {
+            Kernel::Linear(tile) | Kernel::WeightGrad(tile) | Kernel::InputGrad(tile) => match tile {
+                Tile::T64 => &[("PER", 4.0)],
+                Tile::T32 => &[("PER", 2.0)],
+            },
+            _ => &[],
+        }
+    }
+
+    /// Position in [`Kernel::ALL`].
+    fn index(self) -> Option<usize> {
+        Kernel::ALL.iter().position(|&k| k == self)
     }
 }
 
@@ -250,7 +302,12 @@ impl Kernels {
                     kernel.file()
                 )));
             };
-            let what = format!("creating the pipeline of shaders/{} entry point `{}`", kernel.file(), kernel.entry());
+            let what = format!(
+                "creating the pipeline of shaders/{} entry point `{}` {:?}",
+                kernel.file(),
+                kernel.entry(),
+                kernel.overrides()
+            );
             let pipeline = ctx.scoped(&what, || {
                 // Explicit layout: the bindings this entry point uses, nothing else.
                 let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
@@ -285,7 +342,10 @@ impl Kernels {
                     layout: Some(&pipeline_layout),
                     module,
                     entry_point: Some(kernel.entry()),
-                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: kernel.overrides(),
+                        ..Default::default()
+                    },
                     cache: None,
                 });
                 Pipeline { pipeline, layout }
@@ -297,6 +357,9 @@ impl Kernels {
 
     /// The pipeline of `kernel`.
     pub fn get(&self, kernel: Kernel) -> Result<&Pipeline> {
-        self.pipelines.get(kernel.index()).ok_or_else(|| Error::Gpu(format!("no pipeline was created for {kernel:?}")))
+        kernel
+            .index()
+            .and_then(|i| self.pipelines.get(i))
+            .ok_or_else(|| Error::Gpu(format!("no pipeline was created for {kernel:?}")))
     }
 }

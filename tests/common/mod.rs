@@ -15,13 +15,7 @@ use gpu_mnist::gpu::{BackendChoice, ContextOptions, GpuContext};
 pub fn gpu() -> Option<GpuContext> {
     static CTX: OnceLock<Result<GpuContext, String>> = OnceLock::new();
     let ctx = CTX.get_or_init(|| {
-        let backend = match std::env::var("GPU_MNIST_BACKEND").as_deref() {
-            Ok("vulkan") => BackendChoice::Vulkan,
-            Ok("metal") => BackendChoice::Metal,
-            Ok("dx12") => BackendChoice::Dx12,
-            Ok("gl") => BackendChoice::Gl,
-            _ => BackendChoice::Auto,
-        };
+        let backend = gpu_backend();
         let opts = ContextOptions { allow_software: true, ..ContextOptions::new(backend) };
         let ctx = GpuContext::new(&opts).map_err(|e| e.to_string());
         if let Ok(ctx) = &ctx {
@@ -38,6 +32,17 @@ pub fn gpu() -> Option<GpuContext> {
             let _ = writeln!(std::io::stderr(), "skipped: no GPU adapter ({e})");
             None
         }
+    }
+}
+
+/// The API the tests use: `GPU_MNIST_BACKEND=vulkan|metal|dx12|gl`, default any (auto).
+pub fn gpu_backend() -> BackendChoice {
+    match std::env::var("GPU_MNIST_BACKEND").as_deref() {
+        Ok("vulkan") => BackendChoice::Vulkan,
+        Ok("metal") => BackendChoice::Metal,
+        Ok("dx12") => BackendChoice::Dx12,
+        Ok("gl") => BackendChoice::Gl,
+        _ => BackendChoice::Auto,
     }
 }
 
