@@ -17,12 +17,13 @@ pub enum Error {
     #[error("GPU: {0}")]
     Gpu(String),
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file that could not be read or written.
         path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
+        /// What the operating system said (part of the message, so not also chained as a `source`, which would
+        /// print it twice in `{:#}`).
+        cause: std::io::Error,
     },
     /// The loss became NaN or infinite.
     #[error(
@@ -60,6 +61,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An `Io` error for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), cause: source }
     }
 }
