@@ -4,9 +4,9 @@
 //! `begin_epoch` (sample order, counters), `run` (many steps of a prepared plan, no read-back), `stats` (the only
 //! per-epoch read-back). Parameters and optimizer state move in and out only for initialisation, checkpoints and tests.
 
-use crate::error::Result;
-use crate::model::Params;
-use crate::plan::{BufId, Plan, Split};
+use crate::error::{Error, Result};
+use crate::model::{Layer, Params};
+use crate::plan::{BufId, Layout, Plan, Split};
 
 /// A prepared plan, as returned by [`Backend::prepare`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,11 +53,31 @@ pub trait Backend {
     /// Reads back the split's statistics since `begin_epoch` (waits for queued work).
     fn stats(&mut self, split: Split) -> Result<Stats>;
 
-    /// Replaces the parameters.
-    fn write_params(&mut self, params: &Params) -> Result<()>;
+    /// The layout this backend was built for.
+    fn layout(&self) -> &Layout;
+
+    /// Replaces the parameters (each tensor into its buffer of the layout).
+    fn write_params(&mut self, params: &Params) -> Result<()> {
+        let ids = self.layout().param_buffers();
+        let tensors = params.tensors();
+        if tensors.len() != ids.len() {
+            return Err(Error::Config(format!("the model has {} parameter tensors, got {}", ids.len(), tensors.len())));
+        }
+        for (id, t) in ids.into_iter().zip(tensors) {
+            self.write_buffer(id, t)?;
+        }
+        Ok(())
+    }
 
     /// Reads the parameters back.
-    fn read_params(&mut self) -> Result<Params>;
+    fn read_params(&mut self) -> Result<Params> {
+        let mut layers = Vec::with_capacity(self.layout().layers.len());
+        for l in self.layout().layers.clone() {
+            let (weight, bias) = (self.read_buffer(l.w)?, self.read_buffer(l.b)?);
+            layers.push(Layer { weight, bias, inputs: l.inputs, outputs: l.outputs });
+        }
+        Ok(Params { layers })
+    }
 
     /// Reads any buffer of the layout (activations, gradients, optimizer state).
     fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>>;
@@ -91,6 +111,9 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     }
     fn stats(&mut self, split: Split) -> Result<Stats> {
         (**self).stats(split)
+    }
+    fn layout(&self) -> &Layout {
+        (**self).layout()
     }
     fn write_params(&mut self, params: &Params) -> Result<()> {
         (**self).write_params(params)

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use crate::backend::{Backend, PlanId, Stats};
 use crate::data::{Dataset, LabeledImages};
 use crate::error::{Error, Result};
-use crate::model::{Layer, Params};
 use crate::plan::{BufId, Layout, Op, Plan, Split};
 
 /// Per-split reading state: sample order, position, statistics.
@@ -244,31 +243,8 @@ impl Backend for CpuBackend {
         Ok(self.cursors[split.index()].stats)
     }
 
-    fn write_params(&mut self, params: &Params) -> Result<()> {
-        let ids = self.layout.param_buffers();
-        let tensors = params.tensors();
-        if tensors.len() != ids.len() {
-            return Err(Error::Config(format!("the model has {} parameter tensors, got {}", ids.len(), tensors.len())));
-        }
-        for (id, t) in ids.into_iter().zip(tensors) {
-            self.write_buffer(id, t)?;
-        }
-        Ok(())
-    }
-
-    fn read_params(&mut self) -> Result<Params> {
-        let layers = self
-            .layout
-            .layers
-            .iter()
-            .map(|l| Layer {
-                weight: self.buffers[l.w].clone(),
-                bias: self.buffers[l.b].clone(),
-                inputs: l.inputs,
-                outputs: l.outputs,
-            })
-            .collect();
-        Ok(Params { layers })
+    fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>> {

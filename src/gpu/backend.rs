@@ -13,7 +13,6 @@ use crate::gpu::context::{BackendChoice, ContextOptions, GpuContext};
 use crate::gpu::counters::{self, COUNTER_WORDS};
 use crate::gpu::kernels::{Kernel, Kernels, Tile};
 use crate::gpu::params::{AdvanceParams, BiasGradParams, GatherParams, LossParams, MatmulParams, OptimParams};
-use crate::model::{Layer, Params};
 use crate::optim::Optimizer;
 use crate::plan::{BufId, Layout, Op, Plan, Split};
 
@@ -671,29 +670,8 @@ impl Backend for GpuBackend {
         Ok(counters::stats(&self.read_counters()?, split))
     }
 
-    fn write_params(&mut self, params: &Params) -> Result<()> {
-        let ids = self.layout.param_buffers();
-        let tensors = params.tensors();
-        if tensors.len() != ids.len() {
-            return Err(Error::Config(format!("the model has {} parameter tensors, got {}", ids.len(), tensors.len())));
-        }
-        for (id, t) in ids.into_iter().zip(tensors) {
-            self.write_buffer(id, t)?;
-        }
-        Ok(())
-    }
-
-    fn read_params(&mut self) -> Result<Params> {
-        let mut layers = Vec::with_capacity(self.layout.layers.len());
-        for l in self.layout.layers.clone() {
-            layers.push(Layer {
-                weight: self.read_buffer(l.w)?,
-                bias: self.read_buffer(l.b)?,
-                inputs: l.inputs,
-                outputs: l.outputs,
-            });
-        }
-        Ok(Params { layers })
+    fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>> {
