@@ -6,9 +6,9 @@
 //   state0: [len]             momentum: the velocity v; adam: the first moment m   (unused by sgd)
 //   state1: [len]             adam: the second moment v                             (unused by sgd and momentum)
 //   grad: [len]
-//   counters: [COUNTER_WORDS] adam reads the train steps already taken here: t = steps + 1 (never from the host,
-//                             so many steps can be queued in one submission)
-//   params: len, lr, momentum or β1, β2, ε
+//   counters: [COUNTER_WORDS] the train steps already taken: t = steps + 1, for Adam's bias correction and the
+//                             learning-rate decay (never from the host, so many steps can be queued in one submission)
+//   params: len, lr, momentum or β1, β2, ε, decay_steps (T: the rate decays linearly to 0 over T steps; 0 = constant)
 //
 // Grid: 2-D so that more than 65535·WG elements fit: element i = gid.x + gid.y · (num_workgroups.x · WG).
 
@@ -18,6 +18,7 @@ struct OptimParams {
     beta1: f32, // momentum's μ, or adam's β1
     beta2: f32,
     eps: f32,
+    decay_steps: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> param: array<f32>;
@@ -52,6 +53,20 @@ fn powi(x: f32, n: u32) -> f32 {
     return r;
 }
 
+// The learning rate of this step: lr·(T − min(t − 1, T))/T with T = decay_steps, or lr when T = 0
+// (as cpu::ops::lr_factor; t − 1 is the counter's step count).
+fn step_lr() -> f32 {
+    let total = params.decay_steps;
+    if (total == 0u) {
+        return params.lr;
+    }
+    var done = total;
+    if (counters[STEPS_HI] == 0u && counters[STEPS_LO] < total) {
+        done = counters[STEPS_LO];
+    }
+    return params.lr * (f32(total - done) / f32(total));
+}
+
 // p −= lr·g
 @compute @workgroup_size(WG, 1, 1)
 fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -59,7 +74,7 @@ fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g
     if (i >= params.len) {
         return;
     }
-    param[i] -= params.lr * grad[i];
+    param[i] -= step_lr() * grad[i];
 }
 
 // v = μ·v + g;  p −= lr·v
@@ -71,7 +86,7 @@ fn momentum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     }
     let v = params.beta1 * state0[i] + grad[i];
     state0[i] = v;
-    param[i] -= params.lr * v;
+    param[i] -= step_lr() * v;
 }
 
 // m = β1·m + (1 − β1)·g;  v = β2·v + (1 − β2)·g²;  p −= lr·(m / (1 − β1ᵗ)) / (√(v / (1 − β2ᵗ)) + ε)
@@ -94,5 +109,5 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let v = params.beta2 * state1[i] + (1.0 - params.beta2) * g * g;
     state0[i] = m;
     state1[i] = v;
-    param[i] -= params.lr * (m / c1) / (sqrt(v / c2) + params.eps);
+    param[i] -= step_lr() * (m / c1) / (sqrt(v / c2) + params.eps);
 }

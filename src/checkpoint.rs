@@ -31,7 +31,7 @@ use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Loss, ModelConfig, Params};
-use crate::optim::Optimizer;
+use crate::optim::{LrSchedule, Optimizer};
 use crate::train::{TrainConfig, Trainer};
 
 /// The version of the layout above that this build writes and reads.
@@ -63,6 +63,8 @@ pub struct Checkpoint {
     pub dataset: String,
     /// The number of training samples (after `--limit`).
     pub train_samples: usize,
+    /// How the learning rate changes over the run (the decay's length follows from `--epochs`).
+    pub lr_schedule: LrSchedule,
 }
 
 /// The names PyTorch gives the optimizer's per-parameter state: `momentum_buffer` for SGD with momentum,
@@ -156,6 +158,7 @@ impl Checkpoint {
             batch_size: trainer.config.batch_size,
             dataset: trainer.data().name.clone(),
             train_samples: trainer.data().train.len(),
+            lr_schedule: trainer.config.lr_schedule,
         })
     }
 
@@ -193,7 +196,7 @@ impl Checkpoint {
 
     /// The training settings of the run this checkpoint continues: its seed and batch size, `epochs` in total.
     pub fn train_config(&self, epochs: usize, eval_batch: usize) -> TrainConfig {
-        TrainConfig { epochs, batch_size: self.batch_size, seed: self.seed, eval_batch }
+        TrainConfig { epochs, batch_size: self.batch_size, seed: self.seed, eval_batch, lr_schedule: self.lr_schedule }
     }
 
     /// The string metadata written to the file.
@@ -230,6 +233,7 @@ impl Checkpoint {
         put("dataset", self.dataset.clone());
         put("classes", self.model.classes.to_string());
         put("train_samples", self.train_samples.to_string());
+        put("lr_schedule", self.lr_schedule.name().to_owned());
         m
     }
 
@@ -389,6 +393,11 @@ impl Checkpoint {
             })?,
             dataset: meta.get("dataset")?.to_owned(),
             train_samples: meta.parse("train_samples")?,
+            lr_schedule: match meta.get("lr_schedule")? {
+                "linear" => LrSchedule::Linear,
+                "constant" => LrSchedule::Constant,
+                other => return Err(format!("metadata `lr_schedule` is `{other}`; expected linear or constant")),
+            },
         })
     }
 }

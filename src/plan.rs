@@ -100,6 +100,9 @@ pub struct Layout {
     pub optimizer: Optimizer,
     /// The largest batch any plan over this layout may use.
     pub max_rows: usize,
+    /// Training steps over which the learning rate decays linearly to 0 (0 = a constant rate); set by the training
+    /// loop, which knows the run's length.
+    pub decay_steps: u64,
     /// All buffers; ops refer to them by index.
     pub buffers: Vec<BufDesc>,
     /// Per linear layer, first first.
@@ -132,8 +135,9 @@ pub enum Op {
     /// (relu: x > 0; sigmoid: x(1 − x); tanh: 1 − x²).
     InputGrad { dx: BufId, dz: BufId, w: BufId, x: BufId, act: Activation, rows: usize, inputs: usize, outputs: usize },
     /// param: [len] updated from grad: [len] with `optimizer`, state buffers as [`Optimizer::state_tensors`]
-    /// says; Adam's step t is the number of train steps already taken + 1.
-    Update { param: BufId, state: [Option<BufId>; 2], grad: BufId, optimizer: Optimizer, len: usize },
+    /// says; the step t is the number of train steps already taken + 1 (Adam's bias correction); with
+    /// `decay_steps` T > 0 the learning rate is lr·(T − min(t − 1, T))/T (linear decay to 0), else constant.
+    Update { param: BufId, state: [Option<BufId>; 2], grad: BufId, optimizer: Optimizer, len: usize, decay_steps: u64 },
     /// The split's cursor += rows; for [`Split::Train`] the step counter += 1. Always the last op of a step.
     Advance { split: Split, rows: usize },
 }
@@ -177,7 +181,7 @@ impl Layout {
             layers.push(LayerBufs { inputs, outputs, act, x, a, d, w, b, gw, gb, sw, sb });
             x = a;
         }
-        Layout { model: model.clone(), optimizer, max_rows, buffers, layers }
+        Layout { model: model.clone(), optimizer, max_rows, decay_steps: 0, buffers, layers }
     }
 
     /// The buffer holding the network's output (logits, or sigmoid outputs with the quadratic cost).
@@ -235,11 +239,11 @@ impl Layout {
                 }
             }
             // Update every parameter from its gradient.
-            let optimizer = self.optimizer;
+            let (optimizer, decay_steps) = (self.optimizer, self.decay_steps);
             for l in &self.layers {
                 let w_len = l.inputs * l.outputs;
-                ops.push(Op::Update { param: l.w, state: l.sw, grad: l.gw, optimizer, len: w_len });
-                ops.push(Op::Update { param: l.b, state: l.sb, grad: l.gb, optimizer, len: l.outputs });
+                ops.push(Op::Update { param: l.w, state: l.sw, grad: l.gw, optimizer, len: w_len, decay_steps });
+                ops.push(Op::Update { param: l.b, state: l.sb, grad: l.gb, optimizer, len: l.outputs, decay_steps });
             }
         }
         ops.push(Op::Advance { split, rows });

@@ -11,7 +11,7 @@ use crate::backend::{Backend, PlanId, Stats};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{self, ModelConfig, Params};
-use crate::optim::Optimizer;
+use crate::optim::{LrSchedule, Optimizer};
 use crate::plan::{Layout, Split};
 
 /// How to train: everything but the model and the optimizer.
@@ -25,6 +25,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Samples per evaluation step (no gradients, so it can be large).
     pub eval_batch: usize,
+    /// The learning rate's schedule: linear decay to 0 over the `epochs` of the run, or constant.
+    pub lr_schedule: LrSchedule,
 }
 
 impl TrainConfig {
@@ -106,13 +108,18 @@ pub struct Trainer<B: Backend> {
 
 impl<B: Backend> Trainer<B> {
     /// Prepares the step plans on `backend` and loads the seeded initial weights.
-    pub fn new(mut backend: B, layout: Layout, data: Arc<Dataset>, config: TrainConfig) -> Result<Self> {
+    pub fn new(mut backend: B, mut layout: Layout, data: Arc<Dataset>, config: TrainConfig) -> Result<Self> {
         let (n_train, n_test) = (data.train.len(), data.test.len());
         if n_train == 0 || n_test == 0 {
             return Err(Error::Config(format!("need training and test samples, got {n_train} and {n_test}")));
         }
         let b = config.batch_size.min(n_train);
         let e = config.eval_batch.min(n_test);
+        // The decay spans the whole run, so the plans' updates know its length in steps.
+        layout.decay_steps = match config.lr_schedule {
+            LrSchedule::Linear => (config.epochs * n_train.div_ceil(b)) as u64,
+            LrSchedule::Constant => 0,
+        };
         let train_full = backend.prepare(&layout.train_step(b)?)?;
         let train_rest = match n_train % b {
             0 => None,

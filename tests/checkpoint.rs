@@ -57,6 +57,7 @@ fn sample(optimizer: Optimizer) -> Checkpoint {
         batch_size: 64,
         dataset: "mnist, or a folder: with \"odd\" names".into(),
         train_samples: 60_000,
+        lr_schedule: gpu_mnist::optim::LrSchedule::Constant,
     }
 }
 
@@ -195,7 +196,7 @@ fn capture_and_restore_through_a_trainer() {
     let data = Arc::new(data);
     let model =
         ModelConfig { inputs: 784, hidden: vec![16], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
-    let config = TrainConfig { epochs: 1, batch_size: 32, seed: 9, eval_batch: 100 };
+    let config = TrainConfig { epochs: 1, batch_size: 32, seed: 9, eval_batch: 100, lr_schedule: Default::default() };
     let layout = config.layout(&model, ADAM).unwrap();
     let mut t =
         Trainer::new(CpuBackend::new(&layout, data.clone()), layout.clone(), data.clone(), config.clone()).unwrap();
@@ -215,7 +216,7 @@ fn capture_and_restore_through_a_trainer() {
 
     // A trainer of another shape refuses it.
     let other = ModelConfig { hidden: vec![8], ..model };
-    let cfg = TrainConfig { epochs: 1, batch_size: 32, seed: 9, eval_batch: 100 };
+    let cfg = TrainConfig { epochs: 1, batch_size: 32, seed: 9, eval_batch: 100, lr_schedule: Default::default() };
     let lay = cfg.layout(&other, ADAM).unwrap();
     let mut wrong = Trainer::new(CpuBackend::new(&lay, data.clone()), lay, data, cfg).unwrap();
     let err = loaded.restore(&mut wrong).unwrap_err().to_string();

@@ -86,7 +86,8 @@ fn detailed_evaluation_agrees_with_the_training_loop() {
     let data = Arc::new(data);
     for loss in [Loss::Xent, Loss::Mse] {
         let model = ModelConfig { inputs: 784, hidden: vec![24], classes: 10, activation: Activation::Sigmoid, loss };
-        let config = TrainConfig { epochs: 1, batch_size: 20, seed: 1, eval_batch: 500 };
+        let config =
+            TrainConfig { epochs: 1, batch_size: 20, seed: 1, eval_batch: 500, lr_schedule: Default::default() };
         let optimizer = Optimizer::Sgd { lr: if loss == Loss::Xent { 0.1 } else { 3.0 } };
         let layout = config.layout(&model, optimizer).unwrap();
         let mut t = Trainer::new(CpuBackend::new(&layout, data.clone()), layout.clone(), data.clone(), config).unwrap();

@@ -7,7 +7,7 @@ use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
 use gpu_mnist::model::{Activation, Loss, ModelConfig, Params};
-use gpu_mnist::optim::Optimizer;
+use gpu_mnist::optim::{LrSchedule, Optimizer};
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 
 fn subset() -> Arc<Dataset> {
@@ -20,7 +20,7 @@ fn subset() -> Arc<Dataset> {
 fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
     let model =
         ModelConfig { inputs: 784, hidden: vec![32], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
-    let config = TrainConfig { epochs: 2, batch_size: 50, seed, eval_batch: 200 };
+    let config = TrainConfig { epochs: 2, batch_size: 50, seed, eval_batch: 200, lr_schedule: LrSchedule::Constant };
     let optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let layout = config.layout(&model, optimizer).unwrap();
     let mut t = Trainer::new(CpuBackend::new(&layout, data.clone()), layout, data.clone(), config).unwrap();

@@ -156,7 +156,8 @@ fn trained() -> &'static (ModelConfig, Params) {
         let data = Arc::new(data);
         let model =
             ModelConfig { inputs: 784, hidden: vec![64], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
-        let config = TrainConfig { epochs: 2, batch_size: 64, seed: 7, eval_batch: 1000 };
+        let config =
+            TrainConfig { epochs: 2, batch_size: 64, seed: 7, eval_batch: 1000, lr_schedule: Default::default() };
         let layout = config.layout(&model, Optimizer::Momentum { lr: 0.05, momentum: 0.9 }).unwrap();
         let backend = CpuBackend::new(&layout, data.clone());
         let mut trainer = Trainer::new(backend, layout, data, config).unwrap();

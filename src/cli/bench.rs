@@ -47,7 +47,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let optimizer = args.optim.optimizer()?;
     let data = Arc::new(load_data(&args.data)?);
     let model = args.model.model(&data);
-    let config = TrainConfig { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed, eval_batch: 1000 };
+    let config = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        eval_batch: 1000,
+        lr_schedule: args.optim.lr_schedule,
+    };
     let layout = config.layout(&model, optimizer)?;
     let backends = if args.backends.is_empty() { BackendArg::available() } else { args.backends.clone() };
     let settings = BenchSettings { epochs: args.epochs, warmup_steps: args.warmup_steps, target_acc: args.target_acc };

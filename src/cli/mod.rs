@@ -21,7 +21,7 @@ use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{self, DataSource, Dataset, IdxErrorKind, LoadOptions};
 use gpu_mnist::gpu::{self, BackendChoice, GpuBackend};
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
-use gpu_mnist::optim::Optimizer;
+use gpu_mnist::optim::{LrSchedule, Optimizer};
 use gpu_mnist::plan::Layout;
 
 /// Where the work runs.
@@ -129,6 +129,9 @@ pub struct OptimArgs {
     /// Adam ε.
     #[arg(long, default_value_t = 1e-8)]
     pub eps: f32,
+    /// Learning-rate schedule: linear decay from --lr to 0 over the run's steps, or constant.
+    #[arg(long, value_enum, default_value_t = LrSchedule::Linear)]
+    pub lr_schedule: LrSchedule,
 }
 
 impl OptimArgs {

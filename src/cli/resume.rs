@@ -98,6 +98,7 @@ pub fn settings(
         Optimizer::Momentum { .. } => OptimizerArg::Momentum,
         Optimizer::Adam { .. } => OptimizerArg::Adam,
     };
+    let schedule = if given("lr_schedule") { args.optim.lr_schedule } else { ck.lr_schedule };
     let optimizer = OptimArgs {
         optimizer: if given("optimizer") { args.optim.optimizer } else { kind },
         lr: Some(args.optim.lr.filter(|_| given("lr")).unwrap_or(lr)),
@@ -105,6 +106,7 @@ pub fn settings(
         beta1: if given("beta1") { args.optim.beta1 } else { beta1 },
         beta2: if given("beta2") { args.optim.beta2 } else { beta2 },
         eps: if given("eps") { args.optim.eps } else { eps },
+        lr_schedule: schedule,
     }
     .optimizer()?;
     ck.check_compatible(path, &requested, &optimizer)?;
@@ -148,5 +150,6 @@ pub fn settings(
             ck.epoch
         );
     }
-    Ok((requested, optimizer, ck.train_config(args.epochs, args.eval_batch)))
+    let config = TrainConfig { lr_schedule: schedule, ..ck.train_config(args.epochs, args.eval_batch) };
+    Ok((requested, optimizer, config))
 }

@@ -76,8 +76,13 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     let mut metrics = args.metrics.as_deref().map(MetricsWriter::create).transpose()?;
     let data = Arc::new(load_data(&args.data)?);
     let model = args.model.model(&data);
-    let config =
-        TrainConfig { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed, eval_batch: args.eval_batch };
+    let config = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        eval_batch: args.eval_batch,
+        lr_schedule: args.optim.lr_schedule,
+    };
     let (model, optimizer, config) = match &resumed {
         Some(ck) => resume::settings(ck, &args, matches, &data)?,
         None => (model, optimizer, config),

@@ -145,7 +145,7 @@ impl CpuBackend {
                 self.put(dx, out);
                 r
             }
-            Op::Update { param, state, grad, optimizer, len } => {
+            Op::Update { param, state, grad, optimizer, len, decay_steps } => {
                 let mut p = self.take(param);
                 let mut s0 = state[0].map(|s| self.take(s));
                 let mut s1 = state[1].map(|s| self.take(s));
@@ -156,6 +156,7 @@ impl CpuBackend {
                     &self.buffers[grad],
                     optimizer,
                     self.steps_done + 1,
+                    decay_steps,
                 );
                 self.put(param, p);
                 for (id, buf) in state.iter().zip([s0, s1]) {

@@ -302,8 +302,20 @@ pub fn input_grad(
     Ok(())
 }
 
+/// The learning-rate factor of step `t` (1-based) of a run whose rate decays linearly to 0 over `decay_steps` steps:
+/// (T − min(t − 1, T)) / T; 1 when `decay_steps` is 0 (a constant rate).
+pub fn lr_factor(decay_steps: u64, t: u64) -> f32 {
+    if decay_steps == 0 {
+        return 1.0;
+    }
+    let done = t.saturating_sub(1).min(decay_steps);
+    (decay_steps - done) as f32 / decay_steps as f32
+}
+
 /// param: [len] -= the optimizer's step from grad: [len]; state0/state1: [len] as the rule needs
-/// (momentum: velocity; Adam: m, v); `t` is Adam's 1-based step.
+/// (momentum: velocity; Adam: m, v); `t` is the 1-based training step (Adam's bias correction, and the learning
+/// rate's [`lr_factor`] when it decays over `decay_steps` steps; 0 = constant).
+#[allow(clippy::too_many_arguments)]
 pub fn update(
     param: &mut [f32],
     state0: Option<&mut [f32]>,
@@ -311,17 +323,21 @@ pub fn update(
     grad: &[f32],
     optimizer: Optimizer,
     t: u64,
+    decay_steps: u64,
 ) -> Result<()> {
+    let factor = lr_factor(decay_steps, t);
     let len = param.len();
     check_len("update gradient", grad.len(), len)?;
     let missing = || Error::Config(format!("{} needs {} state buffers", optimizer.name(), optimizer.state_tensors()));
     match optimizer {
         Optimizer::Sgd { lr } => {
+            let lr = lr * factor;
             for (p, &g) in param.iter_mut().zip(grad) {
                 *p -= lr * g;
             }
         }
         Optimizer::Momentum { lr, momentum } => {
+            let lr = lr * factor;
             let v = state0.ok_or_else(missing)?;
             check_len("momentum velocity", v.len(), len)?;
             for ((p, v), &g) in param.iter_mut().zip(v.iter_mut()).zip(grad) {
@@ -330,6 +346,7 @@ pub fn update(
             }
         }
         Optimizer::Adam { lr, beta1, beta2, eps } => {
+            let lr = lr * factor;
             let (m, v) = (state0.ok_or_else(missing)?, state1.ok_or_else(missing)?);
             check_len("adam m", m.len(), len)?;
             check_len("adam v", v.len(), len)?;

@@ -413,21 +413,27 @@ impl GpuBackend {
                     [u(outputs.div_ceil(BIAS_WG).max(1)), 1, 1],
                 )
             }
-            Op::Update { param, state, grad, optimizer, len } => {
+            Op::Update { param, state, grad, optimizer, len, decay_steps } => {
                 let what = "update";
                 let missing =
                     || Error::Config(format!("{} needs {} state buffers", optimizer.name(), optimizer.state_tensors()));
                 let p = self.buffer(param, len, what)?;
                 let g = self.buffer(grad, len, what)?;
                 let grid = elementwise_grid(len, ELEMENTWISE_WG, max_dim);
+                let decay_steps = u32::try_from(decay_steps).map_err(|_| {
+                    Error::Config(format!(
+                        "a learning-rate decay over {decay_steps} steps exceeds the GPU's 32-bit count"
+                    ))
+                })?;
+                let lr = optimizer.lr();
                 let mut params =
-                    OptimParams { len: u(len), lr: optimizer.lr(), beta1: 0.0, beta2: 0.0, eps: 0.0, pad: [0; 3] };
+                    OptimParams { len: u(len), lr, beta1: 0.0, beta2: 0.0, eps: 0.0, decay_steps, pad: [0; 2] };
                 match optimizer {
-                    Optimizer::Sgd { .. } => self.dispatch(Kernel::Sgd, &[p, g], &params, grid),
+                    Optimizer::Sgd { .. } => self.dispatch(Kernel::Sgd, &[p, g, &self.counters], &params, grid),
                     Optimizer::Momentum { momentum, .. } => {
                         params.beta1 = momentum;
                         let v = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
-                        self.dispatch(Kernel::Momentum, &[p, v, g], &params, grid)
+                        self.dispatch(Kernel::Momentum, &[p, v, g, &self.counters], &params, grid)
                     }
                     Optimizer::Adam { beta1, beta2, eps, .. } => {
                         (params.beta1, params.beta2, params.eps) = (beta1, beta2, eps);

@@ -271,7 +271,10 @@ pub fn check(ctx: &GpuContext, family: Family) -> Result<Vec<CheckRow>> {
             };
             for (i, &len) in UPDATE_LENGTHS.iter().enumerate() {
                 let start = starts[i % starts.len()];
-                rows.extend(update(ctx, &mut rng, optimizer, len, start)?);
+                // A constant rate, and a linear decay that reaches 0 within the three checked steps.
+                for decay_steps in [0, (start + 2).min(u64::from(u32::MAX))] {
+                    rows.extend(update(ctx, &mut rng, optimizer, len, start, decay_steps)?);
+                }
             }
         }
         Family::Gather => {
@@ -556,14 +559,15 @@ fn bias_grad(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, outputs: usize
     Ok(compare("bias_grad db", &shape, &got, &want, Tolerance::DEFAULT))
 }
 
-/// Three steps of `optimizer` on `len` parameters, starting after `start` steps: each step's t comes from the GPU
-/// counter that the `advance` after it increments.
+/// Three steps of `optimizer` on `len` parameters, starting after `start` steps, the rate decaying over
+/// `decay_steps` steps (0: constant): each step's t comes from the GPU counter that the `advance` after it increments.
 fn update(
     ctx: &GpuContext,
     rng: &mut model::Rng,
     optimizer: Optimizer,
     len: usize,
     start: u64,
+    decay_steps: u64,
 ) -> Result<Vec<CheckRow>> {
     const STEPS: usize = 3;
     let layout = Layout::new(&model_of(len, 1, false), optimizer, 1);
@@ -584,7 +588,7 @@ fn update(
     }
     gpu.set_steps_done(start)?;
     let ops = vec![
-        Op::Update { param: l.w, state: l.sw, grad: l.gw, optimizer, len },
+        Op::Update { param: l.w, state: l.sw, grad: l.gw, optimizer, len, decay_steps },
         Op::Advance { split: Split::Train, rows: 0 },
     ];
     run_once(&mut gpu, 1, ops, STEPS)?;
@@ -596,9 +600,9 @@ fn update(
             [a] => (Some(a.as_mut_slice()), None),
             [a, b, ..] => (Some(a.as_mut_slice()), Some(b.as_mut_slice())),
         };
-        ops::update(&mut param, s0, s1, &grad, optimizer, start + step + 1)?;
+        ops::update(&mut param, s0, s1, &grad, optimizer, start + step + 1, decay_steps)?;
     }
-    let shape = format!("len={len} t={}..={}", start + 1, start + STEPS as u64);
+    let shape = format!("len={len} t={}..={} decay={decay_steps}", start + 1, start + STEPS as u64);
     let name = optimizer.name();
     let mut rows = vec![compare(&format!("{name} param"), &shape, &gpu.read_buffer(l.w)?, &param, Tolerance::DEFAULT)];
     for (i, (&id, want)) in state_ids.iter().zip(&state).enumerate() {

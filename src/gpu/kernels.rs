@@ -226,9 +226,9 @@ impl Kernel {
             // db, dz, params
             Kernel::BiasGrad => &[(0, ReadWrite), (1, Read), (2, Uniform)],
             // param, grad, params
-            Kernel::Sgd => &[(0, ReadWrite), (3, Read), (5, Uniform)],
+            Kernel::Sgd => &[(0, ReadWrite), (3, Read), (4, Read), (5, Uniform)],
             // param, velocity, grad, params
-            Kernel::Momentum => &[(0, ReadWrite), (1, ReadWrite), (3, Read), (5, Uniform)],
+            Kernel::Momentum => &[(0, ReadWrite), (1, ReadWrite), (3, Read), (4, Read), (5, Uniform)],
             // param, m, v, grad, counters, params
             Kernel::Adam => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, Read), (4, Read), (5, Uniform)],
             // x, batch labels, data, order, counters, params

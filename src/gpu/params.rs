@@ -65,8 +65,10 @@ pub struct OptimParams {
     pub beta2: f32,
     /// Adam's ε.
     pub eps: f32,
+    /// Steps over which the learning rate decays linearly to 0; 0 = constant.
+    pub decay_steps: u32,
     /// Padding to 16 bytes.
-    pub pad: [u32; 3],
+    pub pad: [u32; 2],
 }
 
 /// `GatherParams` of `gather.wgsl`.
