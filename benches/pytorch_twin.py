@@ -129,6 +129,14 @@ def f32(x: float) -> str:
     return np.format_float_positional(np.float32(x), trim="-")
 
 
+def make_scheduler(args, optimizer, total_steps: int):
+    """gpu-mnist's --lr-schedule: linear decay to 0 over the run (step t of T uses lr·(1 − (t − 1)/T)), stepped per
+    batch; None for a constant rate."""
+    if args.lr_schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: max(0.0, 1.0 - k / total_steps))
+
+
 def describe_optimizer(args) -> str:
     """gpu-mnist's `optim:` summary."""
     if args.optimizer == "sgd":
@@ -158,6 +166,9 @@ class Twin:
         self.model = build_model(self.widths, args.activation, args.loss, torch.Generator().manual_seed(args.seed))
         self.model.to(device)
         self.optimizer = make_optimizer(args, self.model.parameters())
+        b = min(args.batch_size, len(self.ytr))
+        self.total_steps = args.epochs * -(-len(self.ytr) // b)
+        self.scheduler = make_scheduler(args, self.optimizer, self.total_steps)
         self.forward = torch.compile(self.model) if args.compile else self.model
         self.epoch = 0
 
@@ -176,6 +187,8 @@ class Twin:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         # Running statistics stay on the device (no per-step sync), like gpu-mnist's.
         with torch.no_grad():
             loss_sum.add_(loss.detach() * len(idx))
@@ -198,6 +211,7 @@ class Twin:
         self.sync()
         self.model.load_state_dict(initial)
         self.optimizer = make_optimizer(self.args, self.model.parameters())
+        self.scheduler = make_scheduler(self.args, self.optimizer, self.total_steps)
 
     def train_epoch(self) -> dict:
         n = len(self.ytr)
@@ -281,6 +295,8 @@ def parse_args(argv=None):
     p.add_argument("--loss", choices=["xent", "mse"], default="xent")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="momentum")
     p.add_argument("--lr", type=float, help="learning rate [default: sgd 0.1, momentum 0.05, adam 0.001]")
+    p.add_argument("--lr-schedule", choices=["linear", "constant"], default="linear",
+                   help="linear decay to 0 over the run (per step), or constant, as gpu-mnist's --lr-schedule")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--beta1", type=float, default=0.9)
     p.add_argument("--beta2", type=float, default=0.999)
