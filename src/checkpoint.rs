@@ -283,6 +283,18 @@ impl Checkpoint {
     /// Writes the checkpoint to `path` atomically: the previous file at `path`, if any, stays whole until the new
     /// one is complete on disk.
     pub fn save(&self, path: &Path) -> Result<()> {
+        // Refuse what `load` would refuse, so a saved checkpoint always loads back.
+        let (lr, eps, fractions) = match self.optimizer {
+            Optimizer::Sgd { lr } => (lr, 1.0, vec![]),
+            Optimizer::Momentum { lr, momentum } => (lr, 1.0, vec![momentum]),
+            Optimizer::Adam { lr, beta1, beta2, eps } => (lr, eps, vec![beta1, beta2]),
+        };
+        if !RATES.contains(&lr) || !RATES.contains(&eps) || !fractions.iter().all(|f| (0.0..1.0).contains(f)) {
+            return Err(Error::Checkpoint {
+                path: path.to_owned(),
+                msg: format!("cannot save {}: lr and eps must be normal positive numbers", self.optimizer.describe()),
+            });
+        }
         let bytes = self.to_bytes()?;
         write_atomically(path, |f| f.write_all(&bytes))
     }
@@ -402,6 +414,10 @@ impl Checkpoint {
     }
 }
 
+/// The learning rates and Adam ε a checkpoint holds: normal positive f32s below `f32::MAX` (`--lr`/`--eps` accept
+/// the same).
+pub const RATES: std::ops::Range<f32> = f32::MIN_POSITIVE..f32::MAX;
+
 /// Typed access to the string metadata, with messages naming the key.
 struct Meta<'a>(&'a HashMap<String, String>);
 
@@ -457,7 +473,7 @@ impl Meta<'_> {
     }
 
     fn optimizer(&self) -> std::result::Result<Optimizer, String> {
-        let lr = self.hyper("lr", f32::MIN_POSITIVE..f32::MAX)?;
+        let lr = self.hyper("lr", RATES)?;
         Ok(match self.get("optimizer")? {
             "sgd" => Optimizer::Sgd { lr },
             "momentum" => Optimizer::Momentum { lr, momentum: self.hyper("momentum", 0.0..1.0)? },
@@ -465,7 +481,7 @@ impl Meta<'_> {
                 lr,
                 beta1: self.hyper("beta1", 0.0..1.0)?,
                 beta2: self.hyper("beta2", 0.0..1.0)?,
-                eps: self.hyper("eps", f32::MIN_POSITIVE..f32::MAX)?,
+                eps: self.hyper("eps", RATES)?,
             },
             other => return Err(format!("metadata `optimizer` = \"{other}\" is not sgd, momentum or adam")),
         })

@@ -141,13 +141,14 @@ impl OptimArgs {
             OptimizerArg::Momentum => 0.05,
             OptimizerArg::Adam => 0.001,
         });
-        anyhow::ensure!(lr.is_finite() && lr > 0.0, "--lr {lr} must be a positive number, e.g. --lr 0.05");
+        let rates = gpu_mnist::checkpoint::RATES;
+        anyhow::ensure!(rates.contains(&lr), "--lr {lr} must be a positive number, e.g. --lr 0.05");
         anyhow::ensure!((0.0..1.0).contains(&self.momentum), "--momentum {} must be in [0, 1)", self.momentum);
         anyhow::ensure!(
             (0.0..1.0).contains(&self.beta1) && (0.0..1.0).contains(&self.beta2),
             "--beta1 and --beta2 must be in [0, 1)"
         );
-        anyhow::ensure!(self.eps > 0.0, "--eps must be positive");
+        anyhow::ensure!(rates.contains(&self.eps), "--eps {} must be a (normal) positive number, e.g. 1e-8", self.eps);
         Ok(match self.optimizer {
             OptimizerArg::Sgd => Optimizer::Sgd { lr },
             OptimizerArg::Momentum => Optimizer::Momentum { lr, momentum: self.momentum },

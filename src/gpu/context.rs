@@ -253,7 +253,11 @@ impl GpuContext {
         let api = opts.backend.name();
         if adapters.is_empty() {
             let hint = match opts.backend {
-                BackendChoice::Auto | BackendChoice::Vulkan => "check the driver (`vulkaninfo --summary`); ",
+                BackendChoice::Auto => "check the driver (`vulkaninfo --summary`); ",
+                BackendChoice::Vulkan => {
+                    "install a Vulkan driver (e.g. `apt-get install mesa-vulkan-drivers` on Debian or Ubuntu; \
+                     `vulkaninfo --summary` shows what the loader finds); "
+                }
                 BackendChoice::Metal => "Metal exists only on macOS and iOS; ",
                 BackendChoice::Dx12 => "Direct3D 12 exists only on Windows; ",
                 BackendChoice::Gl => "check the OpenGL ES / EGL driver; ",
@@ -323,11 +327,11 @@ impl GpuContext {
         let faults = Arc::new(Faults::default());
         let sink = Arc::clone(&faults);
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| sink.push_error(e.to_string())));
+        // `Destroyed` too: after `Device::destroy()` every later call must fail saying so (wgpu reports it at the
+        // next poll), or the backend would carry on against a dead device.
         let sink = Arc::clone(&faults);
         device.set_device_lost_callback(move |reason, message| {
-            if reason != wgpu::DeviceLostReason::Destroyed {
-                sink.set_lost(format!("{reason:?}: {message}"));
-            }
+            sink.set_lost(if message.is_empty() { format!("{reason:?}") } else { format!("{reason:?}: {message}") });
         });
 
         Ok(GpuContext { device, queue, info, faults, kernels: Arc::new(OnceLock::new()) })
@@ -375,12 +379,7 @@ impl GpuContext {
     /// Fails with the first error wgpu reported since the last check (or the device loss), naming `what` was
     /// being done.
     pub fn check(&self, what: &str) -> Result<()> {
-        if let Some(lost) = self.faults.lost.lock().ok().and_then(|l| l.clone()) {
-            return Err(Error::Gpu(format!(
-                "{what}: the GPU device was lost ({lost}); the driver may have reset it (a kernel ran too long or \
-                 memory ran out): try a smaller --batch-size or --backend cpu"
-            )));
-        }
+        self.check_lost(what)?;
         let errors = match self.faults.errors.lock() {
             Ok(mut errors) => std::mem::take(&mut *errors),
             Err(_) => Vec::new(),
@@ -397,9 +396,22 @@ impl GpuContext {
         }
     }
 
+    /// Fails if the device was lost, after a non-blocking poll so that a loss wgpu has noticed is reported now.
+    fn check_lost(&self, what: &str) -> Result<()> {
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        match self.faults.lost.lock().ok().and_then(|l| l.clone()) {
+            None => Ok(()),
+            Some(lost) => Err(Error::Gpu(format!(
+                "{what}: the GPU device was lost ({lost}); the driver may have reset it (a kernel ran too long or \
+                 memory ran out): try a smaller --batch-size or --backend cpu"
+            ))),
+        }
+    }
+
     /// Runs `f` inside validation, internal and out-of-memory error scopes; any error they catch becomes an
-    /// [`Error::Gpu`] naming `what`.
+    /// [`Error::Gpu`] naming `what`. Refuses to run `f` on a lost device (wgpu's `create_buffer_init` panics there).
     pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+        self.check_lost(what)?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -419,6 +431,8 @@ impl GpuContext {
     /// Copies `bytes` bytes from the start of `src` into `staging` (a `MAP_READ | COPY_DST` buffer at least that
     /// large), waits, and returns them. `src` needs `COPY_SRC` usage.
     pub fn read_back(&self, src: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64, what: &str) -> Result<Vec<u8>> {
+        // On a lost device the wait below fails with wgpu's message about submission indices: say what happened.
+        self.check_lost(what)?;
         // Copy: the only way to read a storage buffer is through a mappable staging buffer.
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
         encoder.copy_buffer_to_buffer(src, 0, staging, 0, bytes);
