@@ -563,13 +563,20 @@ impl Tally {
     fn error(&mut self, msg: &str) {
         // The message up to its first value, numbers folded to N: one line per kind of refusal.
         let head = msg.split(['=', '(', '"', ':', '[', ';']).next().unwrap_or(msg);
-        let mut kind = String::new();
-        for c in head.chars().take(60) {
-            let c = if c.is_ascii_digit() { 'N' } else { c };
-            if !(c == 'N' && kind.ends_with('N')) {
-                kind.push(c);
+        let words = head.split_whitespace().map(|w| {
+            if w.starts_with("0x") {
+                return "0xN".to_owned();
             }
-        }
+            let mut folded = String::new();
+            for c in w.chars() {
+                let c = if c.is_ascii_digit() { 'N' } else { c };
+                if !(c == 'N' && folded.ends_with('N')) {
+                    folded.push(c);
+                }
+            }
+            folded
+        });
+        let kind: String = words.collect::<Vec<_>>().join(" ").chars().take(60).collect();
         *self.errors.entry(kind.trim().to_owned()).or_default() += 1;
     }
 
@@ -851,7 +858,7 @@ fn regression_tensor_entries_claiming_huge_sizes_allocate_nothing() {
 fn regression_saved_hyper_parameters_always_load_back() {
     let model = ModelConfig { inputs: 2, hidden: vec![], classes: 2, activation: Activation::Relu, loss: Loss::Xent };
     let subnormal = f32::MIN_POSITIVE / 4.0;
-    let accepted_by_the_cli = [
+    let hyper_parameters = [
         Optimizer::Sgd { lr: subnormal },
         Optimizer::Sgd { lr: f32::MAX },
         Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: subnormal },
@@ -861,7 +868,7 @@ fn regression_saved_hyper_parameters_always_load_back() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
     let mut failures = Vec::new();
-    for optimizer in accepted_by_the_cli {
+    for optimizer in hyper_parameters {
         let tensors = tensor_sizes(&model, &optimizer).into_iter().map(|n| vec![0.25; n]).collect();
         let progress = Progress {
             epoch: 1,
