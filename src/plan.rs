@@ -260,6 +260,20 @@ impl Layout {
         self.step(split, rows, false)
     }
 
+    /// Fails unless `id` names a buffer of this layout and, if `len` is given, the buffer holds exactly `len` values
+    /// (what every backend checks before reading or writing a buffer for its caller).
+    pub fn check_buffer(&self, id: BufId, len: Option<usize>) -> Result<()> {
+        let Some(desc) = self.buffers.get(id) else {
+            return Err(Error::Config(format!("no buffer {id} in a layout of {}", self.buffers.len())));
+        };
+        match len {
+            Some(len) if len != desc.len => {
+                Err(Error::Config(format!("buffer {} holds {} values, got {len}", desc.name, desc.len)))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The buffers of the parameters, in [`crate::model::Params::tensors`] order.
     pub fn param_buffers(&self) -> Vec<BufId> {
         self.layers.iter().flat_map(|l| [l.w, l.b]).collect()

@@ -184,15 +184,7 @@ impl CpuBackend {
     }
 
     fn check_buffer(&self, id: BufId, len: Option<usize>) -> Result<()> {
-        let Some(desc) = self.layout.buffers.get(id) else {
-            return Err(Error::Config(format!("no buffer {id} in a layout of {}", self.layout.buffers.len())));
-        };
-        match len {
-            Some(len) if len != desc.len => {
-                Err(Error::Config(format!("buffer {} holds {} values, got {len}", desc.name, desc.len)))
-            }
-            _ => Ok(()),
-        }
+        self.layout.check_buffer(id, len)
     }
 }
 
