@@ -1,8 +1,6 @@
 //! `gpu-mnist eval` reports what training reported: the same test loss and accuracy, from the saved checkpoint;
 //! and the library's detailed evaluation agrees with the training loop's.
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use gpu_mnist::checkpoint::Checkpoint;
@@ -13,16 +11,8 @@ use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{TrainConfig, Trainer};
 
-fn gpu_mnist(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpu-mnist")).args(args).current_dir(dir).output().unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = gpu_mnist(dir, args);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{args:?}: exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
-    stdout.into_owned()
-}
+mod support;
+use support::{gpu_mnist, ok};
 
 /// "test loss 0.1234 acc 95.67%" from a line of output.
 fn test_part(line: &str) -> &str {

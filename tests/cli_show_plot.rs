@@ -2,20 +2,9 @@
 //! `--dataset idx` with an arbitrary IDX data set.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn gpu_mnist(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpu-mnist")).args(args).current_dir(dir).output().expect("run gpu-mnist")
-}
-
-/// Runs the binary and returns its stdout, failing the test (with both streams) if it fails.
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = gpu_mnist(dir, args);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{args:?}: exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stdout.into_owned()
-}
+mod support;
+use support::{gpu_mnist, ok};
 
 /// Runs the binary expecting a failure, and returns its stderr.
 fn fails(dir: &Path, args: &[&str]) -> String {

@@ -1,11 +1,9 @@
 //! The binary driven as a user would: exit codes, the lines it prints and the files it writes.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn gpu_mnist(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpu-mnist")).args(args).current_dir(dir).output().expect("run gpu-mnist")
-}
+mod support;
+use support::gpu_mnist;
 
 fn text(out: &Output) -> (String, String) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())

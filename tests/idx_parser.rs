@@ -13,6 +13,9 @@ use gpu_mnist::data::{
 };
 use sha2::{Digest, Sha256};
 
+mod support;
+use support::Counting;
+
 // ---------------------------------------------------------------- helpers
 
 /// An IDX u8 file with the given dimensions and payload (the payload is not checked).
@@ -84,20 +87,6 @@ fn histogram(labels: &[u8]) -> Vec<usize> {
         h[usize::from(l)] += 1;
     }
     h
-}
-
-/// Reads at most as many bytes as its inner reader yields and counts them.
-struct Counting<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 fn manifest_dir() -> PathBuf {

@@ -1,12 +1,15 @@
 //! Property tests of the IDX parser: arbitrary input never panics, valid headers round-trip
 //! or fail with the right kind, and a small cap bounds both the output and what is read.
 
-use std::io::{self, Read, Write};
+use std::io::Write;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use gpu_mnist::data::{parse_idx, read_idx_bytes, IdxErrorKind, IdxLimits};
 use proptest::prelude::*;
+
+mod support;
+use support::Counting;
 
 /// 4 KiB: small enough that random headers often exceed it.
 const CAP: u64 = 4096;
@@ -27,19 +30,6 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
     enc.write_all(bytes).unwrap();
     enc.finish().unwrap()
-}
-
-struct Counting<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 /// Image-like dimensions whose product is at most a few KiB.

@@ -2,7 +2,6 @@
 //! trainer (or a new process) — the same weights, optimizer state and metrics, bit for bit.
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use gpu_mnist::backend::Backend;
@@ -12,6 +11,9 @@ use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
+
+mod support;
+use support::{gpu_mnist, ok};
 
 fn subset() -> Arc<Dataset> {
     let mut d = data::load(&DataSource::Embedded, &LoadOptions::default()).unwrap();
@@ -68,17 +70,6 @@ fn resuming_through_the_library_is_bit_exact() {
         forgetful.epoch = 1;
         assert_ne!(epoch(&mut forgetful), expected[1]);
     }
-}
-
-fn gpu_mnist(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpu-mnist")).args(args).current_dir(dir).output().unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = gpu_mnist(dir, args);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{args:?}: exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
-    stdout.into_owned()
 }
 
 fn fails(dir: &Path, args: &[&str]) -> (String, String) {

@@ -1,0 +1,36 @@
+//! Helpers shared by the integration tests that drive the binary or count what a reader consumed.
+#![allow(dead_code)]
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `gpu-mnist ARGS…` in `dir` and returns what it did.
+pub fn gpu_mnist(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpu-mnist")).args(args).current_dir(dir).output().expect("run gpu-mnist")
+}
+
+/// Runs the binary and returns its stdout, failing the test (with both streams) if it fails or panics.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = gpu_mnist(dir, args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{args:?}: exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stdout.into_owned()
+}
+
+/// Reads at most as many bytes as its inner reader yields and counts them.
+pub struct Counting<R> {
+    /// The reader being counted.
+    pub inner: R,
+    /// Bytes read so far.
+    pub count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
