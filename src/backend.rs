@@ -4,6 +4,8 @@
 //! `begin_epoch` (sample order, counters), `run` (many steps of a prepared plan, no read-back), `stats` (the only
 //! per-epoch read-back). Parameters and optimizer state move in and out only for initialisation, checkpoints and tests.
 
+use std::time::Duration;
+
 use crate::error::{Error, Result};
 use crate::model::{Layer, Params};
 use crate::plan::{BufId, Layout, Plan, Split};
@@ -52,6 +54,17 @@ pub trait Backend {
 
     /// Reads back the split's statistics since `begin_epoch` (waits for queued work).
     fn stats(&mut self, split: Split) -> Result<Stats>;
+
+    /// Waits until every queued step has finished (the CPU backend runs synchronously: nothing to wait for). What a
+    /// benchmark calls after `run` so that it times the work, not only its submission.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Runs a prepared plan `steps` times like [`Backend::run`], timing each op: returns, per op of the plan in order,
+    /// its time summed over the steps. `None` where the backend cannot time single ops (a GPU adapter without
+    /// timestamp queries). Slower than `run` (each op is timed on its own), so for breakdowns only.
+    fn profile(&mut self, plan: PlanId, steps: usize) -> Result<Option<Vec<Duration>>>;
 
     /// The layout this backend was built for.
     fn layout(&self) -> &Layout;
@@ -111,6 +124,12 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     }
     fn stats(&mut self, split: Split) -> Result<Stats> {
         (**self).stats(split)
+    }
+    fn finish(&mut self) -> Result<()> {
+        (**self).finish()
+    }
+    fn profile(&mut self, plan: PlanId, steps: usize) -> Result<Option<Vec<Duration>>> {
+        (**self).profile(plan, steps)
     }
     fn layout(&self) -> &Layout {
         (**self).layout()

@@ -2,9 +2,14 @@
 //! that let backends (and PyTorch) be compared: median epoch time, steps/s, samples/s, achieved GFLOP/s and the share
 //! of the hardware's peak where it is known, and the training time needed to reach a target test accuracy.
 
+use std::time::{Duration, Instant};
+
 use crate::backend::Backend;
-use crate::error::Result;
-use crate::model::ModelConfig;
+use crate::data::{Dataset, LabeledImages};
+use crate::error::{Error, Result};
+use crate::model::{Activation, Loss, ModelConfig};
+use crate::optim::Optimizer;
+use crate::plan::{Layout, Op, Plan, Split};
 use crate::train::Trainer;
 
 /// What to measure.
@@ -16,6 +21,8 @@ pub struct BenchSettings {
     pub warmup_steps: usize,
     /// Test accuracy whose time-to-reach is reported (0..1).
     pub target_acc: f32,
+    /// Training steps timed op by op after the measured epochs (0: no breakdown); see [`profile`].
+    pub profile_steps: usize,
 }
 
 /// One backend's figures.
@@ -48,6 +55,90 @@ pub struct BenchReport {
     pub seconds_to_target: Option<f64>,
     /// Test accuracy after the last epoch.
     pub final_test_acc: f32,
+    /// Where a training step's time goes, if asked for and the backend can time its ops.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+}
+
+/// Where a training step's time goes: per kernel family and per op, from [`Backend::profile`] (the CPU backend times
+/// each op with the host clock; the GPU backend with timestamp queries, one compute pass per kernel).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Profile {
+    /// Steps timed.
+    pub steps: usize,
+    /// The sum of the ops' times per step (ms).
+    pub ms_per_step: f64,
+    /// Per kernel family ([`Op::family`]), slowest first.
+    pub families: Vec<FamilyTime>,
+    /// Per op of the step, in plan order.
+    pub ops: Vec<OpTime>,
+}
+
+/// One kernel family's time in a step.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FamilyTime {
+    /// [`Op::family`].
+    pub family: &'static str,
+    /// Ops of this family in a step.
+    pub ops: usize,
+    /// Milliseconds per step.
+    pub ms_per_step: f64,
+    /// Share of the step's summed op time (0..1).
+    pub share: f64,
+}
+
+/// One op's time in a step.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OpTime {
+    /// [`Op::label`].
+    pub op: String,
+    /// Milliseconds per step.
+    pub ms_per_step: f64,
+}
+
+impl Profile {
+    /// Groups per-op times (summed over `steps`) by kernel family.
+    pub fn new(ops: &[Op], times: &[Duration], steps: usize) -> Self {
+        let per_step = |d: Duration| d.as_secs_f64() * 1e3 / steps.max(1) as f64;
+        let ops: Vec<(Op, f64)> = ops.iter().zip(times).map(|(op, &t)| (*op, per_step(t))).collect();
+        let total: f64 = ops.iter().map(|(_, ms)| ms).sum();
+        let mut families: Vec<FamilyTime> = Vec::new();
+        for (op, ms) in &ops {
+            match families.iter_mut().find(|f| f.family == op.family()) {
+                Some(f) => {
+                    f.ops += 1;
+                    f.ms_per_step += ms;
+                }
+                None => families.push(FamilyTime { family: op.family(), ops: 1, ms_per_step: *ms, share: 0.0 }),
+            }
+        }
+        for f in &mut families {
+            f.share = if total > 0.0 { f.ms_per_step / total } else { 0.0 };
+        }
+        families.sort_by(|a, b| b.ms_per_step.total_cmp(&a.ms_per_step));
+        Profile {
+            steps,
+            ms_per_step: total,
+            families,
+            ops: ops.into_iter().map(|(op, ms_per_step)| OpTime { op: op.label(), ms_per_step }).collect(),
+        }
+    }
+}
+
+/// Times `steps` training steps of `rows` samples op by op on `backend` (after two untimed ones, so first-use costs
+/// stay out). It trains: call it after the measured epochs. `None` where the backend cannot time its ops.
+pub fn profile<B: Backend>(backend: &mut B, layout: &Layout, rows: usize, steps: usize) -> Result<Option<Profile>> {
+    const UNTIMED: usize = 2;
+    let plan = layout.train_step(rows)?;
+    let id = backend.prepare(&plan)?;
+    // Order: the first samples of the training split, as many as the steps read.
+    let samples = (steps + UNTIMED) * rows;
+    let order: Vec<u32> = (0..samples as u32).collect();
+    backend.begin_epoch(Split::Train, &order)?;
+    if backend.profile(id, UNTIMED)?.is_none() {
+        return Ok(None);
+    }
+    Ok(backend.profile(id, steps)?.map(|times| Profile::new(&plan.ops, &times, steps)))
 }
 
 /// FLOPs of one training sample: forward `2·in·out` per layer, backward `2·in·out` for each weight gradient and
@@ -134,6 +225,12 @@ pub fn run<B: Backend>(trainer: &mut Trainer<B>, settings: &BenchSettings) -> Re
     let median_epoch_seconds = median(&epoch_seconds).max(1e-9);
     let samples_per_sec = samples_per_epoch as f64 / median_epoch_seconds;
     let gflops = training_flops_per_sample(&trainer.layout.model) * samples_per_sec / 1e9;
+    // Breakdown: after the measured epochs, so timing single ops cannot slow them.
+    let profile_steps = settings.profile_steps.min((samples_per_epoch / batch_size.max(1)).saturating_sub(2));
+    let profile = match profile_steps {
+        0 => None,
+        steps => profile(&mut trainer.backend, &trainer.layout, batch_size, steps)?,
+    };
     let backend = trainer.backend.describe();
     let peak = peak_gflops(&backend);
     Ok(BenchReport {
@@ -150,5 +247,122 @@ pub fn run<B: Backend>(trainer: &mut Trainer<B>, settings: &BenchSettings) -> Re
         seconds_to_target,
         final_test_acc,
         epoch_seconds,
+        profile,
     })
+}
+
+/// One backend's large-matmul figures.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MatmulReport {
+    /// The backend and its hardware.
+    pub backend: String,
+    /// n of the n × n × n product.
+    pub size: usize,
+    /// Seconds per product, one per sample.
+    pub seconds: Vec<f64>,
+    /// Median of `seconds`.
+    pub median_seconds: f64,
+    /// 2n³ / median.
+    pub gflops: f64,
+    /// The hardware's FP32 peak, where known.
+    pub peak_gflops: Option<f64>,
+    /// `gflops / peak_gflops`.
+    pub peak_share: Option<f64>,
+}
+
+/// The large-matmul probe: a layout of one `n → n` linear layer and the plan `y: [n, n] = x: [n, n] · w: [n, n]ᵀ + b`
+/// (the training step's `linear` kernel, no activation), so the figure is that of the kernel training uses.
+pub fn matmul_plan(n: usize) -> Result<(Layout, Plan)> {
+    if n == 0 {
+        return Err(Error::Config("a matmul of size 0; give --matmul a size of at least 1".into()));
+    }
+    let model = ModelConfig { inputs: n, hidden: vec![], classes: n, activation: Activation::Relu, loss: Loss::Xent };
+    let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.1 }, n);
+    let l = layout.layers[0];
+    let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act: Activation::Identity, rows: n, inputs: n, outputs: n };
+    Ok((layout, Plan { rows: n, split: Split::Train, ops: vec![op] }))
+}
+
+/// A data set with no samples, for backends built only to run the matmul probe.
+pub fn no_data(classes: usize) -> Dataset {
+    let empty = || LabeledImages { images: Vec::new(), labels: Vec::new(), rows: 0, cols: 0 };
+    Dataset { name: "none".into(), train: empty(), test: empty(), classes }
+}
+
+/// Times the `n × n × n` product of [`matmul_plan`] on `backend` (built for that layout): fills x and w, runs it once
+/// untimed, then takes `samples` timings of `k` back-to-back products each (submitted together, then waited for),
+/// with `k` chosen so that one timing lasts about 0.2 s.
+pub fn matmul<B: Backend>(backend: &mut B, n: usize, samples: usize) -> Result<MatmulReport> {
+    let (layout, plan) = matmul_plan(n)?;
+    let l = layout.layers[0];
+    // Inputs: small values of both signs, so no product overflows or turns subnormal.
+    let fill = |len: usize, salt: usize| -> Vec<f32> {
+        (0..len).map(|i| ((i * 7919 + salt) % 17) as f32 * 0.01 - 0.08).collect()
+    };
+    backend.write_buffer(l.x, &fill(n * n, 1))?;
+    backend.write_buffer(l.w, &fill(n * n, 2))?;
+    let id = backend.prepare(&plan)?;
+    let timed = |backend: &mut B, k: usize| -> Result<f64> {
+        let started = Instant::now();
+        backend.run(id, k)?;
+        backend.finish()?;
+        Ok(started.elapsed().as_secs_f64())
+    };
+    let first = timed(backend, 1)?;
+    let k = ((0.2 / first.max(1e-6)) as usize).clamp(1, 256);
+    let mut seconds = Vec::with_capacity(samples);
+    for _ in 0..samples.max(1) {
+        seconds.push(timed(backend, k)? / k as f64);
+    }
+    let median_seconds = median(&seconds).max(1e-12);
+    let gflops = 2.0 * (n as f64).powi(3) / median_seconds / 1e9;
+    let backend_name = backend.describe();
+    let peak = peak_gflops(&backend_name);
+    Ok(MatmulReport {
+        backend: backend_name,
+        size: n,
+        seconds,
+        median_seconds,
+        gflops,
+        peak_gflops: peak,
+        peak_share: peak.map(|p| gflops / p),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_groups_ops_by_family_slowest_first() {
+        let layout = Layout::new(
+            &ModelConfig { inputs: 4, hidden: vec![3], classes: 2, activation: Activation::Tanh, loss: Loss::Xent },
+            Optimizer::Sgd { lr: 0.1 },
+            5,
+        );
+        let ops = layout.train_step(5).unwrap().ops;
+        // Op i takes i + 1 ms over 2 steps.
+        let times: Vec<Duration> = (0..ops.len()).map(|i| Duration::from_millis(i as u64 + 1)).collect();
+        let p = Profile::new(&ops, &times, 2);
+        let total_ms: f64 = (1..=ops.len()).map(|i| i as f64).sum::<f64>() / 2.0;
+        assert!((p.ms_per_step - total_ms).abs() < 1e-9);
+        assert_eq!(p.ops.len(), ops.len());
+        assert_eq!(p.ops[0].op, "gather_5x4");
+        assert!((p.ops[0].ms_per_step - 0.5).abs() < 1e-9);
+        assert_eq!(p.families.iter().map(|f| f.ops).sum::<usize>(), ops.len());
+        assert!((p.families.iter().map(|f| f.share).sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!(p.families.windows(2).all(|w| w[0].ms_per_step >= w[1].ms_per_step), "not slowest first");
+        let linear = p.families.iter().find(|f| f.family == "linear").unwrap();
+        assert_eq!(linear.ops, 2);
+        // The two linears are ops 1 and 2: (2 + 3) ms over 2 steps.
+        assert!((linear.ms_per_step - 2.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn matmul_plan_refuses_size_zero() {
+        assert!(matmul_plan(0).is_err());
+        let (layout, plan) = matmul_plan(3).unwrap();
+        assert_eq!(plan.ops.len(), 1);
+        assert_eq!(layout.buffers[layout.layers[0].w].len, 9);
+    }
 }

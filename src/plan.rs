@@ -142,6 +142,47 @@ pub enum Op {
     Advance { split: Split, rows: usize },
 }
 
+impl Op {
+    /// The kernel family the op belongs to, for time breakdowns: `gather`, `linear`, `loss`, `weight_grad`,
+    /// `bias_grad`, `input_grad`, `update` or `advance`.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Op::Gather { .. } => "gather",
+            Op::Linear { .. } => "linear",
+            Op::SoftmaxXent { .. } | Op::QuadraticCost { .. } => "loss",
+            Op::WeightGrad { .. } => "weight_grad",
+            Op::BiasGrad { .. } => "bias_grad",
+            Op::InputGrad { .. } => "input_grad",
+            Op::Update { .. } => "update",
+            Op::Advance { .. } => "advance",
+        }
+    }
+
+    /// The family and the shape, one token for benchmark ids and reports: `linear_64x784x512_relu` (rows × inputs ×
+    /// outputs), `weight_grad_512x784_k64`, `update_momentum_401408`…
+    pub fn label(&self) -> String {
+        match *self {
+            Op::Gather { rows, features, .. } => format!("gather_{rows}x{features}"),
+            Op::Linear { act, rows, inputs, outputs, .. } => {
+                format!("linear_{rows}x{inputs}x{outputs}_{}", act.name())
+            }
+            Op::SoftmaxXent { rows, classes, dz, .. } => {
+                format!("loss_softmax_xent_{rows}x{classes}{}", if dz.is_some() { "" } else { "_eval" })
+            }
+            Op::QuadraticCost { rows, classes, dz, .. } => {
+                format!("loss_quadratic_{rows}x{classes}{}", if dz.is_some() { "" } else { "_eval" })
+            }
+            Op::WeightGrad { rows, inputs, outputs, .. } => format!("weight_grad_{outputs}x{inputs}_k{rows}"),
+            Op::BiasGrad { rows, outputs, .. } => format!("bias_grad_{rows}x{outputs}"),
+            Op::InputGrad { act, rows, inputs, outputs, .. } => {
+                format!("input_grad_{rows}x{outputs}x{inputs}_{}", act.name())
+            }
+            Op::Update { optimizer, len, .. } => format!("update_{}_{len}", optimizer.name()),
+            Op::Advance { rows, .. } => format!("advance_{rows}"),
+        }
+    }
+}
+
 /// A step: the ops of one training or evaluation step at a fixed batch size.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {

@@ -1,6 +1,6 @@
 //! `gpu-mnist bench`: the same model and data on each requested backend, side by side.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -39,6 +39,17 @@ pub struct BenchArgs {
     /// Also write the reports as JSON.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// After the measured epochs, time this many training steps kernel by kernel and print where a step's time goes
+    /// (GPU: timestamp queries, where the adapter has them; CPU: the host clock).
+    #[arg(long)]
+    pub profile: bool,
+    /// Steps timed by --profile.
+    #[arg(long, default_value_t = 20, value_name = "STEPS")]
+    pub profile_steps: usize,
+    /// Instead of training, time an N × N × N matrix product (the training step's linear kernel) on each backend
+    /// and report its GFLOP/s and share of the hardware's FP32 peak.
+    #[arg(long, value_name = "N")]
+    pub matmul: Option<usize>,
 }
 
 /// Runs `gpu-mnist bench`.
@@ -56,7 +67,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let layout = config.layout(&model, optimizer)?;
     let backends = if args.backends.is_empty() { BackendArg::available() } else { args.backends.clone() };
-    let settings = BenchSettings { epochs: args.epochs, warmup_steps: args.warmup_steps, target_acc: args.target_acc };
+    if let Some(n) = args.matmul {
+        return run_matmul(&backends, n, args.json.as_deref());
+    }
+    let settings = BenchSettings {
+        epochs: args.epochs,
+        warmup_steps: args.warmup_steps,
+        target_acc: args.target_acc,
+        profile_steps: if args.profile { args.profile_steps.max(1) } else { 0 },
+    };
     println!("model:   {}", model.describe());
     println!(
         "optim:   {}, batch {}, {} measured epochs after {} warm-up steps, seed {}",
@@ -75,11 +94,65 @@ pub fn run(args: BenchArgs) -> Result<()> {
         reports.push(bench::run(&mut trainer, &settings).with_context(|| format!("benchmark of {arg:?}"))?);
     }
     print!("{}", table(&reports));
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&reports)?;
+    if args.profile {
+        for r in &reports {
+            print!("{}", profile_table(r));
+        }
+    }
+    write_json(args.json.as_deref(), &reports)
+}
+
+/// Writes `reports` as pretty JSON to `path`, if given.
+fn write_json<T: serde::Serialize>(path: Option<&Path>, reports: &T) -> Result<()> {
+    if let Some(path) = path {
+        let json = serde_json::to_string_pretty(reports)?;
         std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// `--matmul N`: the large-matmul probe on each backend.
+fn run_matmul(backends: &[BackendArg], n: usize, json: Option<&Path>) -> Result<()> {
+    let (layout, _) = bench::matmul_plan(n)?;
+    let data = Arc::new(bench::no_data(n));
+    println!("matmul:  y: [{n}, {n}] = x: [{n}, {n}] · wᵀ: [{n}, {n}] + b (the linear kernel), {:.1} GFLOP", {
+        2.0 * (n as f64).powi(3) / 1e9
+    });
+    let mut reports = Vec::new();
+    for &arg in backends {
+        let mut backend = make_backend(arg, &layout, data.clone())?;
+        eprintln!("timing {} …", backend.describe());
+        reports.push(bench::matmul(&mut backend, n, 5).with_context(|| format!("matmul on {arg:?}"))?);
+    }
+    println!("{:<44} {:>11} {:>9} {:>7}", "backend", "ms/matmul", "GFLOP/s", "% peak");
+    for r in &reports {
+        let name: String = r.backend.chars().take(44).collect();
+        let peak = r.peak_share.map_or("-".into(), |s| format!("{:.1}", 100.0 * s));
+        println!("{name:<44} {:>11.3} {:>9.1} {peak:>7}", 1e3 * r.median_seconds, r.gflops);
+    }
+    println!("ms/matmul: median of {} timings", reports.first().map_or(0, |r| r.seconds.len()));
+    write_json(json, &reports)
+}
+
+/// The `--profile` table of one backend: kernel families, slowest first, then every op of the step.
+fn profile_table(r: &BenchReport) -> String {
+    let Some(p) = &r.profile else {
+        return format!(
+            "\nprofile of {}: not available (the adapter has no timestamp queries, so its kernels cannot be timed one \
+             by one)\n",
+            r.backend
+        );
+    };
+    let mut out = format!("\nprofile of {}: {:.3} ms per step, {} steps timed\n", r.backend, p.ms_per_step, p.steps);
+    out += &format!("  {:<14} {:>4} {:>10} {:>7}\n", "kernel family", "ops", "ms/step", "share");
+    for f in &p.families {
+        out += &format!("  {:<14} {:>4} {:>10.4} {:>6.1}%\n", f.family, f.ops, f.ms_per_step, 100.0 * f.share);
+    }
+    out += &format!("  {:<40} {:>10}\n", "op", "ms/step");
+    for op in &p.ops {
+        out += &format!("  {:<40} {:>10.4}\n", op.op, op.ms_per_step);
+    }
+    out
 }
 
 /// The human table: one row per backend, ratios against the CPU backend's median epoch time.

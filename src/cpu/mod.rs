@@ -3,6 +3,7 @@
 pub mod ops;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, PlanId, Stats};
 use crate::data::{Dataset, LabeledImages};
@@ -176,6 +177,14 @@ impl CpuBackend {
         }
     }
 
+    /// The ops of a prepared plan.
+    fn plan_ops(&self, plan: PlanId) -> Result<Vec<Op>> {
+        self.plans
+            .get(plan.0)
+            .map(|p| p.ops.clone())
+            .ok_or_else(|| Error::Config(format!("no prepared plan {}", plan.0)))
+    }
+
     fn add_stats(&mut self, split: Split, rows: usize, batch: ops::BatchStats) {
         let stats = &mut self.cursors[split.index()].stats;
         stats.loss_sum += batch.loss_sum;
@@ -219,17 +228,26 @@ impl Backend for CpuBackend {
     }
 
     fn run(&mut self, plan: PlanId, steps: usize) -> Result<()> {
-        let ops = self
-            .plans
-            .get(plan.0)
-            .map(|p| p.ops.clone())
-            .ok_or_else(|| Error::Config(format!("no prepared plan {}", plan.0)))?;
+        let ops = self.plan_ops(plan)?;
         for _ in 0..steps {
             for op in &ops {
                 self.execute(op)?;
             }
         }
         Ok(())
+    }
+
+    fn profile(&mut self, plan: PlanId, steps: usize) -> Result<Option<Vec<Duration>>> {
+        let ops = self.plan_ops(plan)?;
+        let mut times = vec![Duration::ZERO; ops.len()];
+        for _ in 0..steps {
+            for (op, time) in ops.iter().zip(&mut times) {
+                let started = Instant::now();
+                self.execute(op)?;
+                *time += started.elapsed();
+            }
+        }
+        Ok(Some(times))
     }
 
     fn stats(&mut self, split: Split) -> Result<Stats> {

@@ -2,6 +2,7 @@
 //! dispatch of a WGSL kernel, prepared once; running a plan only re-encodes those dispatches.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytemuck::Pod;
 use wgpu::util::DeviceExt;
@@ -45,6 +46,16 @@ struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     groups: [u32; 3],
+}
+
+impl Dispatch {
+    /// Records the dispatch into a compute pass.
+    fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.groups;
+        pass.dispatch_workgroups(x, y, z);
+    }
 }
 
 /// A prepared plan: its dispatches, and what it does to the cursors (checked on the host before running).
@@ -649,10 +660,7 @@ impl Backend for GpuBackend {
                     .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("steps"), timestamp_writes: None });
                 for _ in 0..chunk {
                     for d in &prepared.dispatches {
-                        pass.set_pipeline(&d.pipeline);
-                        pass.set_bind_group(0, &d.bind_group, &[]);
-                        let [x, y, z] = d.groups;
-                        pass.dispatch_workgroups(x, y, z);
+                        d.encode(&mut pass);
                     }
                 }
             }
@@ -666,6 +674,84 @@ impl Backend for GpuBackend {
 
     fn stats(&mut self, split: Split) -> Result<Stats> {
         Ok(counters::stats(&self.read_counters()?, split))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let wait = wgpu::PollType::Wait { submission_index: None, timeout: None };
+        self.ctx.device().poll(wait).map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        self.ctx.check("waiting for the queued steps")
+    }
+
+    fn profile(&mut self, plan: PlanId, steps: usize) -> Result<Option<Vec<Duration>>> {
+        if !self.ctx.has_timestamps() {
+            return Ok(None);
+        }
+        let ops = match self.plans.get(plan.0) {
+            Some(p) => p.ops.clone(),
+            None => return Err(Error::Config(format!("no prepared plan {}", plan.0))),
+        };
+        self.advance_cursors(&ops, steps)?;
+        let device = self.ctx.device();
+        let dispatches = &self.plans[plan.0].dispatches;
+        let per_step = dispatches.len().max(1);
+        // Queries: a start and an end timestamp per dispatch, as many steps per submission as one query set holds.
+        let steps_per_submit = (wgpu::QUERY_SET_MAX_QUERIES as usize / (2 * per_step)).max(1);
+        let queries = 2 * per_step * steps_per_submit.min(steps.max(1));
+        let (query_set, resolved, staging) = self.ctx.scoped("creating the timestamp queries", || {
+            let query_set = device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("kernel timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: queries as u32,
+            });
+            let size = (queries * 8) as u64;
+            let resolved = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("resolved timestamps"),
+                size,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps read-back"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            (query_set, resolved, staging)
+        })?;
+        let mut ticks = vec![0u64; per_step];
+        let mut left = steps;
+        while left > 0 {
+            let chunk = left.min(steps_per_submit);
+            left -= chunk;
+            // Encode: one compute pass per dispatch, so that each gets its own start and end timestamps.
+            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
+            for step in 0..chunk {
+                for (i, d) in dispatches.iter().enumerate() {
+                    let at = (2 * (step * per_step + i)) as u32;
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("profiled op"),
+                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                            query_set: &query_set,
+                            beginning_of_pass_write_index: Some(at),
+                            end_of_pass_write_index: Some(at + 1),
+                        }),
+                    });
+                    d.encode(&mut pass);
+                }
+            }
+            let used = (2 * chunk * per_step) as u32;
+            encoder.resolve_query_set(&query_set, 0..used, &resolved, 0);
+            self.ctx.queue().submit([encoder.finish()]);
+            // Read back: the timestamps of this chunk, in ticks; end − start per dispatch.
+            let raw = self.ctx.read_back(&resolved, &staging, u64::from(used) * 8, "reading the kernel timestamps")?;
+            let stamps: Vec<u64> = bytemuck::pod_collect_to_vec(&raw);
+            for (i, pair) in stamps.chunks_exact(2).enumerate() {
+                ticks[i % per_step] += pair[1].saturating_sub(pair[0]);
+            }
+        }
+        // Ticks to time: the queue's period is in nanoseconds per tick.
+        let period = f64::from(self.ctx.queue().get_timestamp_period());
+        Ok(Some(ticks.into_iter().map(|t| Duration::from_nanos((t as f64 * period).round() as u64)).collect()))
     }
 
     fn layout(&self) -> &Layout {

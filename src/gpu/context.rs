@@ -308,10 +308,11 @@ impl GpuContext {
             )));
         }
 
-        // Device and queue: no optional features, just those limits.
+        // Device and queue: those limits, and timestamp queries where the adapter has them (`bench --profile` times
+        // each kernel with them; nothing else needs an optional feature).
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gpu-mnist"),
-            required_features: wgpu::Features::empty(),
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             required_limits: required,
             ..Default::default()
         }))
@@ -355,6 +356,11 @@ impl GpuContext {
     /// Whether the adapter is a software rasteriser.
     pub fn is_software(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Whether compute passes can write timestamps (`Features::TIMESTAMP_QUERY`), which kernel timing needs.
+    pub fn has_timestamps(&self) -> bool {
+        self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
     /// The device.

@@ -1,0 +1,120 @@
+//! The measuring tools of `gpu-mnist bench` on every backend: `--profile` (each op timed on its own) must train
+//! exactly like an ordinary `run` and give every op a time; `--matmul` must compute the product it times.
+
+mod common;
+
+use std::sync::Arc;
+
+use gpu_mnist::backend::Backend;
+use gpu_mnist::bench;
+use gpu_mnist::cpu::CpuBackend;
+use gpu_mnist::data::Dataset;
+use gpu_mnist::gpu::GpuBackend;
+use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::optim::Optimizer;
+use gpu_mnist::plan::{Layout, Split};
+use gpu_mnist::train::initial_params;
+
+/// The CPU backend, and the GPU backend when there is an adapter (else a printed skip, or a failure under
+/// `GPU_MNIST_REQUIRE_GPU=1`), both built for `layout` with the same initial parameters.
+fn backends(layout: &Layout, data: &Arc<Dataset>) -> Vec<Box<dyn Backend>> {
+    let mut all: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::new(layout, Arc::clone(data)))];
+    if let Some(ctx) = common::gpu() {
+        all.push(Box::new(GpuBackend::new(&ctx, layout, Arc::clone(data)).expect("GPU backend")));
+    }
+    all
+}
+
+fn model() -> ModelConfig {
+    ModelConfig { inputs: 784, hidden: vec![63], classes: 10, activation: Activation::Relu, loss: Loss::Xent }
+}
+
+#[test]
+fn profiled_steps_should_match_unprofiled_steps() {
+    let data = common::mnist_subset(200, 10);
+    let layout = Layout::new(&model(), Optimizer::Momentum { lr: 0.05, momentum: 0.9 }, 33);
+    let plan = layout.train_step(33).unwrap();
+    let order: Vec<u32> = (0..200).rev().collect();
+    let init = initial_params(&layout.model, 3).unwrap();
+    // The same backend kind twice: one runs the steps, the other profiles them.
+    for (mut plain, mut profiled) in backends(&layout, &data).into_iter().zip(backends(&layout, &data)) {
+        let name = plain.describe();
+        for b in [&mut plain, &mut profiled] {
+            b.write_params(&init).unwrap();
+            b.begin_epoch(Split::Train, &order).unwrap();
+        }
+        let (p, q) = (plain.prepare(&plan).unwrap(), profiled.prepare(&plan).unwrap());
+        plain.run(p, 3).unwrap();
+        let Some(times) = profiled.profile(q, 3).unwrap() else {
+            // Only a GPU without timestamp queries may decline; it must then have run nothing.
+            assert!(!name.starts_with("cpu"), "the CPU backend can always time its ops");
+            println!("{name}: no timestamp queries, profile declined");
+            assert_eq!(profiled.steps_done().unwrap(), 0, "{name}: a declined profile must not train");
+            continue;
+        };
+        // Same kernels, same order, only timed: bit-identical results.
+        assert_eq!(plain.steps_done().unwrap(), 3, "{name}");
+        assert_eq!(profiled.steps_done().unwrap(), 3, "{name}");
+        assert_eq!(plain.read_params().unwrap(), profiled.read_params().unwrap(), "{name}: weights differ");
+        assert_eq!(plain.stats(Split::Train).unwrap(), profiled.stats(Split::Train).unwrap(), "{name}: stats");
+        // Times: one per op; the matrix products take measurable time.
+        assert_eq!(times.len(), plan.ops.len(), "{name}");
+        for (op, t) in plan.ops.iter().zip(&times) {
+            println!("{name}: {:<32} {t:?}", op.label());
+            if matches!(op.family(), "linear" | "weight_grad") {
+                assert!(!t.is_zero(), "{name}: {} timed at zero", op.label());
+            }
+        }
+    }
+}
+
+#[test]
+fn profile_report_should_cover_every_op_of_the_step() {
+    let data = common::mnist_subset(300, 10);
+    let layout = Layout::new(&model(), Optimizer::Sgd { lr: 0.1 }, 64);
+    let ops = layout.train_step(64).unwrap().ops;
+    for mut backend in backends(&layout, &data) {
+        let name = backend.describe();
+        let Some(report) = bench::profile(&mut backend, &layout, 64, 2).unwrap() else {
+            assert!(!name.starts_with("cpu"), "the CPU backend can always time its ops");
+            continue;
+        };
+        assert_eq!(report.steps, 2);
+        let labels: Vec<String> = ops.iter().map(|op| op.label()).collect();
+        let got: Vec<String> = report.ops.iter().map(|o| o.op.clone()).collect();
+        assert_eq!(got, labels, "{name}");
+        let family_ops: usize = report.families.iter().map(|f| f.ops).sum();
+        assert_eq!(family_ops, ops.len(), "{name}");
+        let family_ms: f64 = report.families.iter().map(|f| f.ms_per_step).sum();
+        assert!((family_ms - report.ms_per_step).abs() <= 1e-9 * report.ms_per_step.max(1.0), "{name}");
+        assert!(report.ms_per_step > 0.0, "{name}");
+    }
+}
+
+#[test]
+fn matmul_probe_should_match_reference() {
+    for n in [1, 65] {
+        let (layout, _) = bench::matmul_plan(n).unwrap();
+        let data = Arc::new(bench::no_data(n));
+        for mut backend in backends(&layout, &data) {
+            let name = backend.describe();
+            let report = bench::matmul(&mut backend, n, 2).unwrap();
+            assert_eq!((report.size, report.seconds.len()), (n, 2), "{name}");
+            assert!(report.gflops.is_finite() && report.gflops > 0.0, "{name}: {} GFLOP/s", report.gflops);
+            // y = x·wᵀ + b, with b = 0: checked against a plain triple loop.
+            let l = layout.layers[0];
+            let (x, w) = (backend.read_buffer(l.x).unwrap(), backend.read_buffer(l.w).unwrap());
+            let y = backend.read_buffer(l.a).unwrap();
+            let mut worst = 0.0f32;
+            for r in 0..n {
+                for c in 0..n {
+                    let want: f32 = (0..n).map(|k| x[r * n + k] * w[c * n + k]).sum();
+                    let got = y[r * n + c];
+                    assert!((got - want).abs() <= 1e-5 + 1e-4 * want.abs(), "{name} n={n} [{r},{c}]: {got} vs {want}");
+                    worst = worst.max((got - want).abs());
+                }
+            }
+            println!("{name} n={n}: largest error {worst:e}");
+        }
+    }
+}

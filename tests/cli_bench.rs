@@ -1,0 +1,94 @@
+//! `gpu-mnist bench` through the binary: one row per backend, the `--profile` breakdown, `--matmul` and `--json`.
+
+mod common;
+mod support;
+
+use support::ok;
+
+/// `cpu`, plus the API of the GPU adapter the tests found (e.g. `cpu,vulkan`), as `--backends` takes them.
+fn backends() -> String {
+    match common::gpu() {
+        Some(ctx) => format!("cpu,{}", ctx.describe().split(':').next().unwrap_or("vulkan")),
+        None => "cpu".into(),
+    }
+}
+
+#[test]
+fn bench_should_print_a_row_and_a_profile_per_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let backends = backends();
+    let args = [
+        "bench",
+        "--backends",
+        &backends,
+        "--hidden",
+        "16",
+        "--limit",
+        "640",
+        "--epochs",
+        "1",
+        "--warmup-steps",
+        "2",
+        "--profile",
+        "--profile-steps",
+        "3",
+        "--json",
+        "bench.json",
+    ];
+    let out = ok(dir.path(), &args);
+    println!("{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("bench.json")).unwrap()).unwrap();
+    let reports = json.as_array().unwrap();
+    assert_eq!(reports.len(), backends.split(',').count());
+    for r in reports {
+        let name = r["backend"].as_str().unwrap();
+        assert!(out.contains(&name.chars().take(44).collect::<String>()), "no row for {name}");
+        assert!(r["median_epoch_seconds"].as_f64().unwrap() > 0.0);
+        assert_eq!(r["samples_per_epoch"], 640);
+        match r.get("profile") {
+            Some(p) => {
+                assert!(out.contains(&format!("profile of {name}:")), "no profile table for {name}");
+                assert_eq!(p["steps"], 3);
+                let families: Vec<&str> =
+                    p["families"].as_array().unwrap().iter().map(|f| f["family"].as_str().unwrap()).collect();
+                for family in
+                    ["gather", "linear", "loss", "weight_grad", "bias_grad", "input_grad", "update", "advance"]
+                {
+                    assert!(families.contains(&family), "{name}: no {family} in {families:?}");
+                }
+            }
+            None => {
+                assert!(!name.starts_with("cpu"), "the CPU backend always has a profile");
+                assert!(out.contains("not available"), "{name}: a missing profile must be said");
+            }
+        }
+    }
+}
+
+#[test]
+fn bench_matmul_should_report_gflops_per_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let backends = backends();
+    let out = ok(dir.path(), &["bench", "--backends", &backends, "--matmul", "63", "--json", "mm.json"]);
+    println!("{out}");
+    assert!(out.contains("GFLOP/s"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("mm.json")).unwrap()).unwrap();
+    let reports = json.as_array().unwrap();
+    assert_eq!(reports.len(), backends.split(',').count());
+    for r in reports {
+        assert_eq!(r["size"], 63);
+        assert!(r["gflops"].as_f64().unwrap() > 0.0, "{r}");
+    }
+}
+
+#[test]
+fn bench_matmul_of_size_zero_should_fail_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::gpu_mnist(dir.path(), &["bench", "--backends", "cpu", "--matmul", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--matmul"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
