@@ -1,50 +1,49 @@
 //! Criterion benches of one full training step (gather, forward, loss, backward, update) of the default
-//! 784-512-512-10 ReLU model with momentum SGD, at batch 64 and 256, on the CPU backend.
-//! Run: `cargo bench --bench train_step`. Epoch-level figures come from `gpu-mnist train` (see README).
+//! 784-512-512-10 ReLU model with momentum SGD, at batch 64 and 256, on the CPU backend and on the GPU (when an
+//! adapter is found; each GPU iteration is one submission plus the wait for it).
+//! Run: `cargo bench --bench train_step` (`-- cpu` or `-- gpu` for one backend). Epoch-level figures come from
+//! `gpu-mnist bench` (see BENCHMARKS.md).
 
-use std::sync::Arc;
+mod common;
+
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use gpu_mnist::backend::Backend;
-use gpu_mnist::cpu::CpuBackend;
-use gpu_mnist::data::{self, DataSource, LoadOptions};
-use gpu_mnist::model::{Activation, Loss, ModelConfig};
-use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::{Layout, Split};
-use gpu_mnist::train::initial_params;
 
 fn train_step(c: &mut Criterion) {
-    let data = Arc::new(data::load(&DataSource::Embedded, &LoadOptions::default()).expect("embedded MNIST"));
-    let model = ModelConfig {
-        inputs: 784,
-        hidden: vec![512, 512],
-        classes: 10,
-        activation: Activation::Relu,
-        loss: Loss::Xent,
-    };
-    let mut group = c.benchmark_group("cpu_train_step_784-512-512-10");
-    for batch in [64usize, 256] {
-        let layout = Layout::new(&model, Optimizer::Momentum { lr: 0.01, momentum: 0.9 }, batch);
-        let mut cpu = CpuBackend::new(&layout, data.clone());
-        cpu.write_params(&initial_params(&model, 1).expect("init")).expect("params");
-        let plan = cpu.prepare(&layout.train_step(batch).expect("plan")).expect("prepare");
-        let order: Vec<u32> = (0..data.train.len() as u32).collect();
-        let steps_per_epoch = data.train.len() / batch;
-        let mut done = steps_per_epoch;
-        group.throughput(Throughput::Elements(batch as u64));
-        group.bench_function(format!("batch_{batch}"), |b| {
-            b.iter(|| {
-                // Start a new epoch whenever the order runs out.
-                if done == steps_per_epoch {
-                    cpu.begin_epoch(Split::Train, &order).expect("epoch");
-                    done = 0;
-                }
-                cpu.run(plan, 1).expect("step");
-                done += 1;
-            })
-        });
+    let data = common::mnist();
+    let layouts: Vec<Layout> = common::BATCHES
+        .iter()
+        .map(|&b| Layout::new(&common::default_model(), common::default_optimizer(), b))
+        .collect();
+    let ctx = common::gpu(&layouts.iter().collect::<Vec<_>>(), &data);
+    let order: Vec<u32> = (0..data.train.len() as u32).collect();
+    for (layout, batch) in layouts.iter().zip(common::BATCHES) {
+        for (name, mut backend) in common::backends(layout, &data, ctx.as_ref()) {
+            let plan = backend.prepare(&layout.train_step(batch).expect("plan")).expect("prepare");
+            let steps_per_epoch = data.train.len() / batch;
+            let mut done = steps_per_epoch;
+            let mut group = c.benchmark_group(format!("{name}/train_step_784-512-512-10"));
+            group.throughput(Throughput::Elements(batch as u64));
+            if name == "gpu" {
+                group.sample_size(10).measurement_time(Duration::from_secs(3));
+            }
+            group.bench_function(format!("batch_{batch}"), |b| {
+                b.iter(|| {
+                    // Start a new epoch whenever the order runs out.
+                    if done == steps_per_epoch {
+                        backend.begin_epoch(Split::Train, &order).expect("epoch");
+                        done = 0;
+                    }
+                    backend.run(plan, 1).expect("step");
+                    backend.finish().expect("wait");
+                    done += 1;
+                })
+            });
+            group.finish();
+        }
     }
-    group.finish();
 }
 
 criterion_group!(benches, train_step);
