@@ -167,9 +167,9 @@ fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -> T 
 /// Before `GpuContext` recorded a `Destroyed` loss and checked for one ahead of its error scopes and read-backs,
 /// `run` and `begin_epoch` answered `Ok`, the read-backs failed with wgpu's "submission index … has not been
 /// returned" and `prepare` panicked inside wgpu (`util::DeviceExt::create_buffer_init` unwraps the mapping of a
-/// buffer the lost device could not create). Limitation: that panic is now avoided only for a loss wgpu has
-/// already reported; a loss that lands between the check and the buffer creation still panics there, until
-/// `src/gpu/backend.rs` creates its buffers with `create_buffer` + `Queue::write_buffer` instead.
+/// buffer the lost device could not create). The backend now creates every buffer with `create_buffer` and fills
+/// it with `Queue::write_buffer`, which report a lost device as an error instead of panicking, so a loss that lands
+/// between the check and the buffer creation is reported at the next check too.
 #[test]
 fn a_lost_device_fails_every_later_call_with_a_clear_error() {
     let Some(ctx) = own_context() else { return };

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytemuck::Pod;
-use wgpu::util::DeviceExt;
 
 use crate::backend::{Backend, PlanId, Stats};
 use crate::data::{Dataset, LabeledImages};
@@ -147,8 +146,8 @@ impl GpuBackend {
 
             // Data set: uploaded once, labels and u8 pixels packed into u32 words (see gather.wgsl).
             let splits = [
-                upload_split(device, "train", &data.train, limits.max_storage_buffer_binding_size)?,
-                upload_split(device, "test", &data.test, limits.max_storage_buffer_binding_size)?,
+                upload_split(device, ctx.queue(), "train", &data.train, limits.max_storage_buffer_binding_size)?,
+                upload_split(device, ctx.queue(), "test", &data.test, limits.max_storage_buffer_binding_size)?,
             ];
 
             // Counters: cursors, step count and statistics, all zero.
@@ -273,12 +272,15 @@ impl GpuBackend {
                  batch"
             )));
         }
-        // Uniform: the op's sizes, written once here, never per step.
-        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        // Uniform: the op's sizes, written once here, never per step. Created empty and then written through the
+        // queue (not `create_buffer_init`, which panics inside wgpu if the device is lost in between).
+        let uniform = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(kernel.entry()),
-            contents: bytemuck::bytes_of(params),
-            usage: wgpu::BufferUsages::UNIFORM,
+            size: std::mem::size_of::<P>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
         });
+        self.ctx.queue().write_buffer(&uniform, 0, bytemuck::bytes_of(params));
         // Bind group: the storage buffers in the kernel's binding order, then the uniform.
         let bindings = kernel.bindings();
         let mut resources: Vec<&wgpu::Buffer> = storage.to_vec();
@@ -566,7 +568,13 @@ fn check_split(split: Split, images: &LabeledImages, layout: &Layout) -> Result<
 }
 
 /// Uploads one split: a buffer of labels then packed pixels, and an order buffer with room for every sample.
-fn upload_split(device: &wgpu::Device, name: &str, images: &LabeledImages, max_binding: u64) -> Result<SplitBuffers> {
+fn upload_split(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    name: &str,
+    images: &LabeledImages,
+    max_binding: u64,
+) -> Result<SplitBuffers> {
     let (samples, features) = (images.len(), images.pixels());
     let words = split_words(samples, features);
     if bytes(words) > max_binding {
@@ -585,11 +593,14 @@ fn upload_split(device: &wgpu::Device, name: &str, images: &LabeledImages, max_b
         u32::from_le_bytes(b)
     }));
     packed.resize(words, 0);
-    let data = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+    // Created empty, then written through the queue (see `dispatch` on why not `create_buffer_init`).
+    let data = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(&format!("{name} data")),
-        contents: bytemuck::cast_slice(&packed),
-        usage: wgpu::BufferUsages::STORAGE,
+        size: bytes(words),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
     });
+    queue.write_buffer(&data, 0, bytemuck::cast_slice(&packed));
     let order = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(&format!("{name} order")),
         size: bytes(samples.max(1)),

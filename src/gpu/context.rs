@@ -415,7 +415,7 @@ impl GpuContext {
     }
 
     /// Runs `f` inside validation, internal and out-of-memory error scopes; any error they catch becomes an
-    /// [`Error::Gpu`] naming `what`. Refuses to run `f` on a lost device (wgpu's `create_buffer_init` panics there).
+    /// [`Error::Gpu`] naming `what`. Refuses to run `f` on a lost device.
     pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
         self.check_lost(what)?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
