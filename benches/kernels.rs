@@ -11,17 +11,11 @@ mod common;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use gpu_mnist::plan::{Layout, Op, Plan, Split};
+use gpu_mnist::plan::{Op, Plan, Split};
 
 fn kernels(c: &mut Criterion) {
-    let data = common::mnist();
-    let layouts: Vec<Layout> = common::BATCHES
-        .iter()
-        .map(|&b| Layout::new(&common::default_model(), common::default_optimizer(), b))
-        .collect();
-    let ctx = common::gpu(&layouts.iter().collect::<Vec<_>>(), &data);
-    let order: Vec<u32> = (0..data.train.len() as u32).collect();
-    for (layout, batch) in layouts.iter().zip(common::BATCHES) {
+    let common::Setup { data, layouts, ctx, order } = common::setup();
+    for &(batch, ref layout) in &layouts {
         let step = layout.train_step(batch).expect("plan");
         // One bench per distinct op (the two hidden biases share a shape); the advance only moves a counter.
         let mut ops: Vec<Op> = Vec::new();

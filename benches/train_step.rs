@@ -9,17 +9,11 @@ mod common;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use gpu_mnist::plan::{Layout, Split};
+use gpu_mnist::plan::Split;
 
 fn train_step(c: &mut Criterion) {
-    let data = common::mnist();
-    let layouts: Vec<Layout> = common::BATCHES
-        .iter()
-        .map(|&b| Layout::new(&common::default_model(), common::default_optimizer(), b))
-        .collect();
-    let ctx = common::gpu(&layouts.iter().collect::<Vec<_>>(), &data);
-    let order: Vec<u32> = (0..data.train.len() as u32).collect();
-    for (layout, batch) in layouts.iter().zip(common::BATCHES) {
+    let common::Setup { data, layouts, ctx, order } = common::setup();
+    for &(batch, ref layout) in &layouts {
         for (name, mut backend) in common::backends(layout, &data, ctx.as_ref()) {
             let plan = backend.prepare(&layout.train_step(batch).expect("plan")).expect("prepare");
             let steps_per_epoch = data.train.len() / batch;

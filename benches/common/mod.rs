@@ -56,6 +56,25 @@ pub fn gpu(layouts: &[&Layout], data: &Dataset) -> Option<GpuContext> {
     }
 }
 
+/// What every bench starts from: the data, a layout of the default model per batch size, the GPU (if any) sized for
+/// all of them, and the training split in file order.
+pub struct Setup {
+    pub data: Arc<Dataset>,
+    /// `(batch, layout)` for each of [`BATCHES`].
+    pub layouts: Vec<(usize, Layout)>,
+    pub ctx: Option<GpuContext>,
+    pub order: Vec<u32>,
+}
+
+pub fn setup() -> Setup {
+    let data = mnist();
+    let layouts: Vec<(usize, Layout)> =
+        BATCHES.iter().map(|&b| (b, Layout::new(&default_model(), default_optimizer(), b))).collect();
+    let ctx = gpu(&layouts.iter().map(|(_, l)| l).collect::<Vec<_>>(), &data);
+    let order: Vec<u32> = (0..data.train.len() as u32).collect();
+    Setup { data, layouts, ctx, order }
+}
+
 /// The backends to bench `layout` on, each with the seed-1 initial parameters: `("cpu", …)`, and `("gpu", …)` when
 /// `ctx` is given.
 pub fn backends(
