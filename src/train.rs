@@ -41,7 +41,7 @@ impl TrainConfig {
 }
 
 /// What one epoch measured; the fields of `--metrics`.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
     /// 1-based epoch number.
     pub epoch: usize,

@@ -211,3 +211,55 @@ fn resume_flags_are_checked() {
     let (_, stderr) = fails(d, &["train", "--limit", "500", "--resume", "junk.safetensors"]);
     assert!(stderr.contains("checkpoint junk.safetensors: not a safetensors file"), "{stderr}");
 }
+
+/// The records of a metrics file (either format) without the wall-clock fields.
+fn records(path: &Path) -> Vec<EpochMetrics> {
+    let mut all = gpu_mnist::metrics::read(path).unwrap();
+    for m in &mut all {
+        (m.seconds, m.samples_per_sec) = (0.0, 0.0);
+    }
+    all
+}
+
+#[test]
+fn a_resumed_run_continues_its_metrics_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = ["train", "--limit", "500", "--hidden", "16", "--lr-schedule", "constant", "-q"];
+    for file in ["m.csv", "m.jsonl"] {
+        let straight = format!("straight-{file}");
+        ok(d, &[&run[..], &["--epochs", "2", "--metrics", &straight]].concat());
+        ok(d, &[&run[..], &["--epochs", "1", "--metrics", file, "--save", "c.safetensors"]].concat());
+        // A record of an epoch the checkpoint does not hold (as after a crash between --save-every saves): the
+        // resumed run trains that epoch again and must replace the record, not keep both.
+        let path = d.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let last = text.lines().last().unwrap();
+        let stale = match file.ends_with(".csv") {
+            true => format!("2{}", &last[1..]),
+            false => last.replace("\"epoch\":1,", "\"epoch\":2,"),
+        };
+        std::fs::write(&path, format!("{text}{}\n", stale.replace("0.", "9."))).unwrap();
+        assert_eq!(records(&path).len(), 2);
+
+        let out = ok(d, &[&run[..], &["--epochs", "2", "--resume", "c.safetensors", "--metrics", file]].concat());
+        let got = records(&path);
+        assert_eq!(got, records(&d.join(&straight)), "{file}: the whole run, as a straight run writes it");
+        assert!(!out.contains("the plot starts"), "{out}");
+        // The kept record is the one the first run wrote, to the byte.
+        let first_record = text.lines().last().unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().contains(first_record), "{file}");
+    }
+
+    // Without --metrics, a resumed --plot says it starts at the resumed epoch.
+    let out = ok(d, &[&run[..], &["--epochs", "2", "--resume", "c.safetensors", "--plot", "p.svg"]].concat());
+    assert!(out.contains("note:    the plot starts at epoch 2"), "{out}");
+
+    // A --metrics file that is not one of ours is refused, named, and left as it was.
+    std::fs::write(d.join("notes.csv"), "my,own\nnotes,here\n").unwrap();
+    let (stdout, stderr) =
+        fails(d, &[&run[..], &["--epochs", "2", "--resume", "c.safetensors", "--metrics", "notes.csv"]].concat());
+    assert!(stderr.contains("notes.csv") && stderr.contains("not a gpu-mnist metrics record"), "{stderr}");
+    assert!(!stdout.contains("epoch 2/2"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(d.join("notes.csv")).unwrap(), "my,own\nnotes,here\n");
+}

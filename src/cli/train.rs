@@ -73,7 +73,15 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     let optimizer = args.optim.optimizer()?;
     let resumed = args.ckpt.prepare()?;
     // Open the metrics file first: a path that cannot be written should fail now, not after an hour of training.
-    let mut metrics = args.metrics.as_deref().map(MetricsWriter::create).transpose()?;
+    // A resumed run keeps the records of the epochs its checkpoint holds, so the file and the plot cover the whole run.
+    let (mut metrics, earlier) = match (&args.metrics, &resumed) {
+        (Some(path), Some(ck)) => {
+            let (writer, kept) = MetricsWriter::resume(path, ck.epoch)?;
+            (Some(writer), kept)
+        }
+        (Some(path), None) => (Some(MetricsWriter::create(path)?), Vec::new()),
+        (None, _) => (None, Vec::new()),
+    };
     let data = Arc::new(load_data(&args.data)?);
     let model = args.model.model(&data);
     let config = TrainConfig {
@@ -100,7 +108,13 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     );
     println!("data:    {}", data_line(&data));
     let title = format!("{}: {}, {}", data.name, model.describe(), optimizer.describe());
-    let mut history = Vec::with_capacity(args.epochs);
+    let mut history = earlier;
+    if let (Some(ck), Some(_), None) = (&resumed, &args.plot, &args.metrics) {
+        println!(
+            "note:    the plot starts at epoch {}; give --metrics the run's metrics file to plot the whole run",
+            ck.epoch + 1
+        );
+    }
     // The empty axes now: a plot path that cannot be written should fail before training, like --metrics.
     if let Some(path) = &args.plot {
         plot::write_training_plot(path, &history, &title)?;
