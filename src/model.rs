@@ -157,12 +157,12 @@ impl ModelConfig {
     }
 }
 
-/// One linear layer's parameters, PyTorch's layout: `weight: [out, in]`, `bias: [out]`.
+/// One linear layer's parameters, PyTorch's layout: `weight: [out, in]`, `bias: \[out\]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layer {
     /// weight: [out, in], row-major.
     pub weight: Vec<f32>,
-    /// bias: [out]
+    /// bias: \[out\]
     pub bias: Vec<f32>,
     /// Input features.
     pub inputs: usize,

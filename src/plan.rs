@@ -79,11 +79,11 @@ pub struct LayerBufs {
     pub d: BufId,
     /// w: [outputs, inputs]
     pub w: BufId,
-    /// b: [outputs]
+    /// b: \[outputs\]
     pub b: BufId,
     /// ∂loss/∂w: [outputs, inputs]
     pub gw: BufId,
-    /// ∂loss/∂b: [outputs]
+    /// ∂loss/∂b: \[outputs\]
     pub gb: BufId,
     /// Optimizer state for w (velocity, or Adam's m and v).
     pub sw: [Option<BufId>; 2],
@@ -113,10 +113,10 @@ pub struct Layout {
 /// its CPU twin in [`crate::cpu::ops`] and its WGSL kernel in `shaders/` implement exactly that.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Op {
-    /// x: [rows, features] = pixels[order[cursor + r]] / 255, and the batch labels: [rows] = labels[order[cursor + r]],
+    /// x: [rows, features] = pixels[order[cursor + r]] / 255, and the batch labels: \[rows\] = labels[order[cursor + r]],
     /// where `order` is the split's sample order (shuffled per epoch for train) and `cursor` its position.
     Gather { x: BufId, split: Split, rows: usize, features: usize },
-    /// y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: [outputs])
+    /// y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: \[outputs\])
     Linear { y: BufId, x: BufId, w: BufId, b: BufId, act: Activation, rows: usize, inputs: usize, outputs: usize },
     /// Softmax cross-entropy of logits: [rows, classes] against the batch labels. Adds Σ loss and the number of
     /// correct argmax predictions to the split's statistics; if `dz` is given, dz: [rows, classes] =
@@ -126,7 +126,7 @@ pub enum Op {
     /// correct argmax predictions to the split's statistics; if `dz` is given, dz: [rows, classes] =
     /// (a − onehot) ⊙ a(1 − a) / rows, the gradient of the batch's mean cost with respect to z.
     QuadraticCost { dz: Option<BufId>, a: BufId, split: Split, rows: usize, classes: usize },
-    /// db: [outputs] = Σ_rows dz: [rows, outputs]
+    /// db: \[outputs\] = Σ_rows dz: [rows, outputs]
     BiasGrad { db: BufId, dz: BufId, rows: usize, outputs: usize },
     /// dw: [outputs, inputs] = dz: [rows, outputs]ᵀ · x: [rows, inputs]
     WeightGrad { dw: BufId, dz: BufId, x: BufId, rows: usize, inputs: usize, outputs: usize },
@@ -134,7 +134,7 @@ pub enum Op {
     /// the previous layer's activation written in terms of its output x: [rows, inputs]
     /// (relu: x > 0; sigmoid: x(1 − x); tanh: 1 − x²).
     InputGrad { dx: BufId, dz: BufId, w: BufId, x: BufId, act: Activation, rows: usize, inputs: usize, outputs: usize },
-    /// param: [len] updated from grad: [len] with `optimizer`, state buffers as [`Optimizer::state_tensors`]
+    /// param: \[len\] updated from grad: \[len\] with `optimizer`, state buffers as [`Optimizer::state_tensors`]
     /// says; the step t is the number of train steps already taken + 1 (Adam's bias correction); with
     /// `decay_steps` T > 0 the learning rate is lr·(T − min(t − 1, T))/T (linear decay to 0), else constant.
     Update { param: BufId, state: [Option<BufId>; 2], grad: BufId, optimizer: Optimizer, len: usize, decay_steps: u64 },

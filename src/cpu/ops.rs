@@ -101,8 +101,8 @@ pub fn activation_grad(a: f32, act: Activation) -> f32 {
     }
 }
 
-/// x: [rows, features] = images[order[r]] / 255 and labels: [rows] = source_labels[order[r]], for r < rows.
-/// images: [n, features] u8; order: [rows] sample indices, each < n.
+/// x: [rows, features] = images[order\[r\]] / 255 and labels: \[rows\] = source_labels[order\[r\]], for r < rows.
+/// images: [n, features] u8; order: \[rows\] sample indices, each < n.
 pub fn gather(
     x: &mut [f32],
     labels: &mut [u32],
@@ -131,7 +131,7 @@ pub fn gather(
     Ok(())
 }
 
-/// y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: [outputs])
+/// y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: \[outputs\])
 #[allow(clippy::too_many_arguments)]
 pub fn linear(
     y: &mut [f32],
@@ -217,7 +217,7 @@ fn one_hot(j: usize, label: usize) -> f32 {
     }
 }
 
-/// Softmax cross-entropy of logits: [rows, classes] against labels: [rows], numerically stable (max subtracted).
+/// Softmax cross-entropy of logits: [rows, classes] against labels: \[rows\], numerically stable (max subtracted).
 /// If `dz` is given, dz: [rows, classes] = (softmax − onehot) / rows.
 pub fn softmax_xent(
     dz: Option<&mut [f32]>,
@@ -239,7 +239,7 @@ pub fn softmax_xent(
     })
 }
 
-/// Quadratic cost ½‖a − onehot‖² of a: [rows, classes] (sigmoid outputs) against labels: [rows].
+/// Quadratic cost ½‖a − onehot‖² of a: [rows, classes] (sigmoid outputs) against labels: \[rows\].
 /// If `dz` is given, dz: [rows, classes] = (a − onehot) ⊙ a(1 − a) / rows.
 pub fn quadratic_cost(
     dz: Option<&mut [f32]>,
@@ -258,7 +258,7 @@ pub fn quadratic_cost(
     })
 }
 
-/// db: [outputs] = Σ_rows dz: [rows, outputs]
+/// db: \[outputs\] = Σ_rows dz: [rows, outputs]
 pub fn bias_grad(db: &mut [f32], dz: &[f32], rows: usize, outputs: usize) -> Result<()> {
     check_len("bias-grad output", db.len(), outputs)?;
     check_len("bias-grad input", dz.len(), rows * outputs)?;
@@ -308,7 +308,7 @@ pub fn lr_factor(decay_steps: u64, t: u64) -> f32 {
     (decay_steps - done) as f32 / decay_steps as f32
 }
 
-/// param: [len] -= the optimizer's step from grad: [len]; state0/state1: [len] as the rule needs
+/// param: \[len\] -= the optimizer's step from grad: \[len\]; state0/state1: \[len\] as the rule needs
 /// (momentum: velocity; Adam: m, v); `t` is the 1-based training step (Adam's bias correction, and the learning
 /// rate's [`lr_factor`] when it decays over `decay_steps` steps; 0 = constant).
 #[allow(clippy::too_many_arguments)]
