@@ -157,7 +157,7 @@ impl ModelConfig {
     }
 }
 
-/// One linear layer's parameters, PyTorch's layout: `weight: [out, in]`, `bias: \[out\]`.
+/// One linear layer's parameters, PyTorch's layout: `weight: [out, in]`, `bias: [out]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layer {
     /// weight: [out, in], row-major.
