@@ -94,6 +94,10 @@ pub struct ModelConfig {
     pub loss: Loss,
 }
 
+/// The widest layer a model may have (inputs and classes included): 2²⁴, far above any MNIST model, low enough that no
+/// buffer size computed from widths and batch sizes overflows.
+pub const MAX_WIDTH: usize = 1 << 24;
+
 impl ModelConfig {
     /// Checks the sizes.
     pub fn validate(&self) -> Result<()> {
@@ -105,6 +109,11 @@ impl ModelConfig {
         }
         if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
             return Err(Error::Config(format!("hidden layer {i} has width 0; give widths ≥ 1, e.g. --hidden 512,512")));
+        }
+        if let Some(&w) = self.widths().iter().find(|&&w| w > MAX_WIDTH) {
+            return Err(Error::Config(format!(
+                "a layer of width {w} is over the limit of {MAX_WIDTH}; give narrower layers, e.g. --hidden 512,512"
+            )));
         }
         if self.activation == Activation::Identity {
             return Err(Error::Config("the hidden activation must be relu, sigmoid or tanh".into()));

@@ -225,6 +225,11 @@ impl Layout {
         Layout { model: model.clone(), optimizer, max_rows, decay_steps: 0, buffers, layers }
     }
 
+    /// Bytes of all the buffers together (f32 each).
+    pub fn bytes(&self) -> u64 {
+        self.buffers.iter().map(|b| b.len as u64 * 4).sum()
+    }
+
     /// The buffer holding the network's output (logits, or sigmoid outputs with the quadratic cost).
     pub fn output(&self) -> BufId {
         self.layers.last().map_or(0, |l| l.a)

@@ -18,7 +18,7 @@ use gpu_mnist::train::initial_params;
 /// The CPU backend, and the GPU backend when there is an adapter (else a printed skip, or a failure under
 /// `GPU_MNIST_REQUIRE_GPU=1`), both built for `layout` with the same initial parameters.
 fn backends(layout: &Layout, data: &Arc<Dataset>) -> Vec<Box<dyn Backend>> {
-    let mut all: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::new(layout, Arc::clone(data)))];
+    let mut all: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::new(layout, Arc::clone(data)).unwrap())];
     if let Some(ctx) = common::gpu() {
         all.push(Box::new(GpuBackend::new(&ctx, layout, Arc::clone(data)).expect("GPU backend")));
     }

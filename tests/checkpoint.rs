@@ -199,7 +199,8 @@ fn capture_and_restore_through_a_trainer() {
     let config = TrainConfig { epochs: 1, batch_size: 32, seed: 9, eval_batch: 100, lr_schedule: Default::default() };
     let layout = config.layout(&model, ADAM).unwrap();
     let mut t =
-        Trainer::new(CpuBackend::new(&layout, data.clone()), layout.clone(), data.clone(), config.clone()).unwrap();
+        Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout.clone(), data.clone(), config.clone())
+            .unwrap();
     t.epoch(&mut |_| {}).unwrap();
     let ck = Checkpoint::capture(&mut t).unwrap();
     assert_eq!((ck.epoch, ck.steps_done, ck.seed, ck.batch_size), (1, 10, 9, 32));
@@ -210,7 +211,8 @@ fn capture_and_restore_through_a_trainer() {
     let path = dir.path().join("t.safetensors");
     ck.save(&path).unwrap();
     let loaded = Checkpoint::load(&path).unwrap();
-    let mut fresh = Trainer::new(CpuBackend::new(&layout, data.clone()), layout.clone(), data.clone(), config).unwrap();
+    let mut fresh =
+        Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout.clone(), data.clone(), config).unwrap();
     loaded.restore(&mut fresh).unwrap();
     assert_eq!(Checkpoint::capture(&mut fresh).unwrap(), ck);
 
@@ -218,7 +220,7 @@ fn capture_and_restore_through_a_trainer() {
     let other = ModelConfig { hidden: vec![8], ..model };
     let cfg = TrainConfig { epochs: 1, batch_size: 32, seed: 9, eval_batch: 100, lr_schedule: Default::default() };
     let lay = cfg.layout(&other, ADAM).unwrap();
-    let mut wrong = Trainer::new(CpuBackend::new(&lay, data.clone()), lay, data, cfg).unwrap();
+    let mut wrong = Trainer::new(CpuBackend::new(&lay, data.clone()).unwrap(), lay, data, cfg).unwrap();
     let err = loaded.restore(&mut wrong).unwrap_err().to_string();
     assert!(err.contains("--hidden \"8\" differs from the checkpoint's hidden layers \"16\""), "{err}");
 }

@@ -80,7 +80,8 @@ fn detailed_evaluation_agrees_with_the_training_loop() {
             TrainConfig { epochs: 1, batch_size: 20, seed: 1, eval_batch: 500, lr_schedule: Default::default() };
         let optimizer = Optimizer::Sgd { lr: if loss == Loss::Xent { 0.1 } else { 3.0 } };
         let layout = config.layout(&model, optimizer).unwrap();
-        let mut t = Trainer::new(CpuBackend::new(&layout, data.clone()), layout.clone(), data.clone(), config).unwrap();
+        let mut t = Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout.clone(), data.clone(), config)
+            .unwrap();
         let m = t.epoch(&mut |_| {}).unwrap();
         let ev = evaluate_detailed(&mut t.backend, &layout, &data.test, 500).unwrap();
         assert_eq!((ev.loss(), ev.accuracy()), (m.test_loss, m.test_acc), "{loss:?}");
@@ -95,7 +96,7 @@ fn detailed_evaluation_agrees_with_the_training_loop() {
         // And from a saved checkpoint, in a backend built for evaluation only.
         let ck = Checkpoint::capture(&mut t).unwrap();
         let eval_layout = gpu_mnist::plan::Layout::new(&ck.model, Optimizer::Sgd { lr: 0.1 }, 500);
-        let mut backend = CpuBackend::new(&eval_layout, data.clone());
+        let mut backend = CpuBackend::new(&eval_layout, data.clone()).unwrap();
         gpu_mnist::backend::Backend::write_params(&mut backend, &ck.params).unwrap();
         let again = evaluate_detailed(&mut backend, &eval_layout, &data.test, 500).unwrap();
         assert_eq!(again, ev);

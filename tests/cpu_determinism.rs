@@ -23,7 +23,7 @@ fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
     let config = TrainConfig { epochs: 2, batch_size: 50, seed, eval_batch: 200, lr_schedule: LrSchedule::Constant };
     let optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let layout = config.layout(&model, optimizer).unwrap();
-    let mut t = Trainer::new(CpuBackend::new(&layout, data.clone()), layout, data.clone(), config).unwrap();
+    let mut t = Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout, data.clone(), config).unwrap();
     let metrics = (0..2)
         .map(|_| {
             let mut m = t.epoch(&mut |_| {}).unwrap();

@@ -29,7 +29,7 @@ fn gradient_errors(activation: Activation, loss: Loss, corrupt: impl Fn(&str, &m
     let model = ModelConfig { inputs: 6, hidden: vec![5, 4], classes: 3, activation, loss };
     // lr = 0: the training step computes gradients but leaves the parameters as they are.
     let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.0 }, n);
-    let mut cpu = CpuBackend::new(&layout, Arc::new(tiny_dataset(n, 7)));
+    let mut cpu = CpuBackend::new(&layout, Arc::new(tiny_dataset(n, 7))).unwrap();
     // Bigger-than-usual weights and non-zero biases so every layer matters and ReLU units are not all on.
     let mut params = Params::init(&model, &mut model::rng(3)).unwrap();
     let mut rng = model::rng(11);

@@ -52,7 +52,7 @@ fn parity(activation: Activation, loss: Loss, optimizer: Optimizer) {
     let data = common::mnist_subset(170, 100);
     let model = ModelConfig { inputs: 784, hidden: vec![16], classes: 10, activation, loss };
     let layout = config().layout(&model, optimizer).unwrap();
-    let cpu = train(CpuBackend::new(&layout, Arc::clone(&data)), &model, optimizer, &data);
+    let cpu = train(CpuBackend::new(&layout, Arc::clone(&data)).unwrap(), &model, optimizer, &data);
     let gpu_backend = GpuBackend::new(&ctx, &layout, Arc::clone(&data)).unwrap();
     let gpu = train(gpu_backend, &model, optimizer, &data);
 

@@ -263,3 +263,30 @@ fn hostile_checkpoints() {
         assert!(lines[0].contains(name) && lines[0].contains(problem), "{name}: {}", lines[0]);
     }
 }
+
+/// Models and batches too large for memory, or with widths past the limit, are refused before anything is
+/// allocated, with one line naming the flag to change — not an allocation abort.
+#[test]
+fn oversized_models_and_batches_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["train", "--hidden", "100000000", "--epochs", "1"], "is over the limit of 16777216"),
+        (
+            &["train", "--hidden", "4000000,4000000", "--epochs", "1"],
+            "use narrower --hidden layers or a smaller --batch-size",
+        ),
+        (
+            &["train", "--batch-size", "100000000", "--epochs", "1"],
+            "use narrower --hidden layers or a smaller --batch-size",
+        ),
+        (&["bench", "--backends", "cpu", "--matmul", "1000000"], "--matmul 1000000: try a smaller N"),
+    ];
+    for (args, problem) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_gpu-mnist")).args(args).current_dir(dir.path()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(problem), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("memory allocation"), "{args:?}: {stderr}");
+    }
+}

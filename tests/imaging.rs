@@ -159,7 +159,7 @@ fn trained() -> &'static (ModelConfig, Params) {
         let config =
             TrainConfig { epochs: 2, batch_size: 64, seed: 7, eval_batch: 1000, lr_schedule: Default::default() };
         let layout = config.layout(&model, Optimizer::Momentum { lr: 0.05, momentum: 0.9 }).unwrap();
-        let backend = CpuBackend::new(&layout, data.clone());
+        let backend = CpuBackend::new(&layout, data.clone()).unwrap();
         let mut trainer = Trainer::new(backend, layout, data, config).unwrap();
         let mut last = None;
         for _ in 0..2 {

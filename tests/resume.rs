@@ -26,7 +26,7 @@ fn trainer(data: &Arc<Dataset>, optimizer: Optimizer, config: TrainConfig) -> Tr
     let model =
         ModelConfig { inputs: 784, hidden: vec![32], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
     let layout = config.layout(&model, optimizer).unwrap();
-    Trainer::new(CpuBackend::new(&layout, data.clone()), layout, data.clone(), config).unwrap()
+    Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout, data.clone(), config).unwrap()
 }
 
 /// One epoch's metrics without the wall-clock fields.

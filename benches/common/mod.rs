@@ -82,7 +82,8 @@ pub fn backends(
     data: &Arc<Dataset>,
     ctx: Option<&GpuContext>,
 ) -> Vec<(&'static str, Box<dyn Backend>)> {
-    let mut all: Vec<(&'static str, Box<dyn Backend>)> = vec![("cpu", Box::new(CpuBackend::new(layout, data.clone())))];
+    let mut all: Vec<(&'static str, Box<dyn Backend>)> =
+        vec![("cpu", Box::new(CpuBackend::new(layout, data.clone()).unwrap()))];
     if let Some(ctx) = ctx {
         all.push(("gpu", Box::new(GpuBackend::new(ctx, layout, data.clone()).expect("GPU backend"))));
     }

@@ -120,7 +120,8 @@ fn run_matmul(backends: &[BackendArg], n: usize, json: Option<&Path>) -> Result<
     });
     let mut reports = Vec::new();
     for &arg in backends {
-        let mut backend = make_backend(arg, &layout, data.clone())?;
+        let mut backend =
+            make_backend(arg, &layout, data.clone()).with_context(|| format!("--matmul {n}: try a smaller N"))?;
         eprintln!("timing {} …", backend.describe());
         reports.push(bench::matmul(&mut backend, n, 5).with_context(|| format!("matmul on {arg:?}"))?);
     }

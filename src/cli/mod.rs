@@ -242,13 +242,13 @@ impl BackendArg {
 /// The backend the flag names, over `layout` and `data`. `auto` without a hardware GPU falls back to the CPU.
 pub fn make_backend(arg: BackendArg, layout: &Layout, data: Arc<Dataset>) -> Result<Box<dyn Backend>> {
     let Some(choice) = arg.gpu() else {
-        return Ok(Box::new(CpuBackend::new(layout, data)));
+        return Ok(Box::new(CpuBackend::new(layout, data)?));
     };
     match GpuBackend::open(choice, layout, data.clone()) {
         Ok(gpu) => Ok(Box::new(gpu)),
         Err(e) if choice == BackendChoice::Auto => {
             eprintln!("notice: {e}; using the CPU backend");
-            Ok(Box::new(CpuBackend::new(layout, data)))
+            Ok(Box::new(CpuBackend::new(layout, data)?))
         }
         Err(e) => Err(e.into()),
     }

@@ -18,6 +18,16 @@ struct Cursor {
     stats: Stats,
 }
 
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// The memory this process can still take: `MemAvailable` of `/proc/meminfo` (Linux); `None` elsewhere.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// The reference backend. Every buffer of the layout is a `Vec<f32>`.
 pub struct CpuBackend {
     layout: Layout,
@@ -30,10 +40,34 @@ pub struct CpuBackend {
 }
 
 impl CpuBackend {
-    /// Allocates the layout's buffers (zeroed) over `data`.
-    pub fn new(layout: &Layout, data: Arc<Dataset>) -> Self {
-        let buffers = layout.buffers.iter().map(|b| vec![0.0; b.len]).collect();
-        CpuBackend {
+    /// Allocates the layout's buffers (zeroed) over `data`; errors, naming the fix, when they do not fit in memory.
+    pub fn new(layout: &Layout, data: Arc<Dataset>) -> Result<Self> {
+        // Memory: refuse a model that cannot fit before allocating (an allocation failure would abort the process).
+        let need = layout.bytes();
+        if let Some(available) = available_memory().filter(|&a| need > a) {
+            return Err(Error::Config(format!(
+                "the model's buffers need {:.1} GiB but only {:.1} GiB of memory is available; use narrower --hidden \
+                 layers or a smaller --batch-size",
+                need as f64 / GIB,
+                available as f64 / GIB
+            )));
+        }
+        let mut buffers = Vec::with_capacity(layout.buffers.len());
+        for b in &layout.buffers {
+            let mut buffer = Vec::new();
+            buffer.try_reserve_exact(b.len).map_err(|_| {
+                Error::Config(format!(
+                    "cannot allocate {:.1} GiB for buffer {} (the model's buffers need {:.1} GiB in all); use narrower \
+                     --hidden layers or a smaller --batch-size",
+                    b.len as f64 * 4.0 / GIB,
+                    b.name,
+                    need as f64 / GIB
+                ))
+            })?;
+            buffer.resize(b.len, 0.0);
+            buffers.push(buffer);
+        }
+        Ok(CpuBackend {
             layout: layout.clone(),
             data,
             buffers,
@@ -41,7 +75,7 @@ impl CpuBackend {
             cursors: Default::default(),
             steps_done: 0,
             plans: Vec::new(),
-        }
+        })
     }
 
     /// The batch labels of the last gather (for tests).
