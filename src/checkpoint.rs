@@ -468,7 +468,9 @@ impl Meta<'_> {
             activation,
             loss,
         };
-        model.validate().map_err(|e| format!("metadata describes an invalid model: {e}"))?;
+        model
+            .validate()
+            .map_err(|e| format!("metadata `architecture` = \"{arch}\" describes an invalid model: {e}"))?;
         Ok(model)
     }
 
