@@ -113,8 +113,9 @@ pub struct Layout {
 /// its CPU twin in [`crate::cpu::ops`] and its WGSL kernel in `shaders/` implement exactly that.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Op {
-    /// x: [rows, features] = pixels[order[cursor + r]] / 255, and the batch labels: \[rows\] = labels[order[cursor + r]],
-    /// where `order` is the split's sample order (shuffled per epoch for train) and `cursor` its position.
+    /// x: [rows, features] = pixels[order[cursor + r]] / 255, and the batch labels:
+    /// \[rows\] = labels[order[cursor + r]], where `order` is the split's sample order (shuffled per epoch for train)
+    /// and `cursor` its position.
     Gather { x: BufId, split: Split, rows: usize, features: usize },
     /// y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: \[outputs\])
     Linear { y: BufId, x: BufId, w: BufId, b: BufId, act: Activation, rows: usize, inputs: usize, outputs: usize },

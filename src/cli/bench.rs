@@ -39,8 +39,8 @@ pub struct BenchArgs {
     /// Also write the reports as JSON.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// After the measured epochs, time --profile-steps training steps kernel by kernel and print where a step's time goes
-    /// (GPU: timestamp queries, where the adapter has them; CPU: the host clock).
+    /// After the measured epochs, time --profile-steps training steps kernel by kernel and print where a step's time
+    /// goes (GPU: timestamp queries, where the adapter has them; CPU: the host clock).
     #[arg(long)]
     pub profile: bool,
     /// Steps timed by --profile.
