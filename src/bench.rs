@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
-use crate::data::{Dataset, LabeledImages};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Loss, ModelConfig};
 use crate::optim::Optimizer;
@@ -15,8 +14,6 @@ use crate::train::Trainer;
 /// What to measure.
 #[derive(Clone, Copy, Debug)]
 pub struct BenchSettings {
-    /// Measured epochs (each followed by a test-set evaluation, not timed).
-    pub epochs: usize,
     /// Training steps run and then undone before measuring (pipelines, caches, thread pools warm up).
     pub warmup_steps: usize,
     /// Test accuracy whose time-to-reach is reported (0..1).
@@ -205,13 +202,14 @@ pub fn cpu_peak_gflops() -> Option<f64> {
     Some(cores * mhz * per_cycle / 1000.0)
 }
 
-/// Measures `settings.epochs` epochs of `trainer` after a warm-up that is undone (weights, optimizer state and
-/// step counter back to their initial values, so the measured run is the run a user gets).
+/// Measures the trainer's `config.epochs` epochs (each followed by a test-set evaluation, not timed) after a warm-up
+/// that is undone (weights, optimizer state and step counter back to their initial values, so the measured run is the
+/// run a user gets).
 pub fn run<B: Backend>(trainer: &mut Trainer<B>, settings: &BenchSettings) -> Result<BenchReport> {
     trainer.warm_up(settings.warmup_steps)?;
     let mut epoch_seconds = Vec::new();
     let (mut trained, mut seconds_to_target, mut final_test_acc) = (0.0, None, 0.0);
-    for _ in 0..settings.epochs {
+    for _ in 0..trainer.config.epochs {
         let m = trainer.epoch(&mut |_| {})?;
         trained += m.seconds;
         if seconds_to_target.is_none() && m.test_acc >= settings.target_acc {
@@ -281,12 +279,6 @@ pub fn matmul_plan(n: usize) -> Result<(Layout, Plan)> {
     let l = layout.layers[0];
     let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act: Activation::Identity, rows: n, inputs: n, outputs: n };
     Ok((layout, Plan { rows: n, split: Split::Train, ops: vec![op] }))
-}
-
-/// A data set with no samples, for backends built only to run the matmul probe.
-pub fn no_data(classes: usize) -> Dataset {
-    let empty = || LabeledImages { images: Vec::new(), labels: Vec::new(), rows: 0, cols: 0 };
-    Dataset { name: "none".into(), train: empty(), test: empty(), classes }
 }
 
 /// Times the `n × n × n` product of [`matmul_plan`] on `backend` (built for that layout): fills x and w, runs it once

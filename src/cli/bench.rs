@@ -6,9 +6,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 use gpu_mnist::bench::{self, BenchReport, BenchSettings};
+use gpu_mnist::data::Dataset;
 use gpu_mnist::train::{TrainConfig, Trainer};
 
-use super::{load_data, make_backend, BackendArg, DataArgs, ModelArgs, OptimArgs};
+use super::{load_data, make_backend, BackendArg, DataArgs, ModelArgs, OptimArgs, EVAL_BATCH};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -56,22 +57,22 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
     let optimizer = args.optim.optimizer()?;
+    let backends = if args.backends.is_empty() { BackendArg::available() } else { args.backends.clone() };
+    if let Some(n) = args.matmul {
+        // The probe trains nothing: no data set to load, no model to build.
+        return run_matmul(&backends, n, args.json.as_deref());
+    }
     let data = Arc::new(load_data(&args.data)?);
     let model = args.model.model(&data);
     let config = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
         seed: args.seed,
-        eval_batch: 1000,
+        eval_batch: EVAL_BATCH,
         lr_schedule: args.optim.lr_schedule,
     };
     let layout = config.layout(&model, optimizer)?;
-    let backends = if args.backends.is_empty() { BackendArg::available() } else { args.backends.clone() };
-    if let Some(n) = args.matmul {
-        return run_matmul(&backends, n, args.json.as_deref());
-    }
     let settings = BenchSettings {
-        epochs: args.epochs,
         warmup_steps: args.warmup_steps,
         target_acc: args.target_acc,
         profile_steps: if args.profile { args.profile_steps.max(1) } else { 0 },
@@ -114,7 +115,7 @@ fn write_json<T: serde::Serialize>(path: Option<&Path>, reports: &T) -> Result<(
 /// `--matmul N`: the large-matmul probe on each backend.
 fn run_matmul(backends: &[BackendArg], n: usize, json: Option<&Path>) -> Result<()> {
     let (layout, _) = bench::matmul_plan(n)?;
-    let data = Arc::new(bench::no_data(n));
+    let data = Arc::new(Dataset::empty(n, n));
     println!("matmul:  y: [{n}, {n}] = x: [{n}, {n}] · wᵀ: [{n}, {n}] + b (the linear kernel), {:.1} GFLOP", {
         2.0 * (n as f64).powi(3) / 1e9
     });

@@ -13,7 +13,7 @@ use gpu_mnist::model::ModelConfig;
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::Layout;
 
-use super::{load_data, make_backend, BackendArg, DataArgs, DatasetArg};
+use super::{load_data, make_backend, BackendArg, DataArgs, DatasetArg, EVAL_BATCH};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -35,7 +35,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "PATH.png")]
     pub confusion_png: Option<PathBuf>,
     /// Samples per evaluation step (as in training, so the loss sums the same way).
-    #[arg(long, default_value_t = 1000, hide = true)]
+    #[arg(long, default_value_t = EVAL_BATCH, hide = true)]
     pub eval_batch: usize,
 }
 

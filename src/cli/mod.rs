@@ -24,6 +24,9 @@ use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::{LrSchedule, Optimizer};
 use gpu_mnist::plan::Layout;
 
+/// Samples per evaluation step, unless the hidden `--eval-batch` says otherwise.
+pub const EVAL_BATCH: usize = 1000;
+
 /// Where the work runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {

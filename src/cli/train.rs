@@ -13,7 +13,7 @@ use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::resume::{self, CheckpointArgs};
-use super::{load_data, make_backend, BackendArg, DataArgs, ModelArgs, OptimArgs};
+use super::{load_data, make_backend, BackendArg, DataArgs, ModelArgs, OptimArgs, EVAL_BATCH};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -33,7 +33,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// Samples per evaluation step.
-    #[arg(long, default_value_t = 1000, hide = true)]
+    #[arg(long, default_value_t = EVAL_BATCH, hide = true)]
     pub eval_batch: usize,
     /// Seed of the initial weights and of the shuffles: the same seed gives the same run.
     #[arg(long, default_value_t = 42)]

@@ -38,6 +38,11 @@ pub struct LabeledImages {
 }
 
 impl LabeledImages {
+    /// No samples, of `features` pixels each (one row of that many columns).
+    pub fn empty(features: usize) -> Self {
+        LabeledImages { images: Vec::new(), labels: Vec::new(), rows: 1, cols: features }
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -82,6 +87,15 @@ pub struct Dataset {
     pub test: LabeledImages,
     /// Number of classes; every label is below it.
     pub classes: usize,
+}
+
+impl Dataset {
+    /// A data set with no samples of `features` pixels and `classes` classes, for backends built only to run kernels
+    /// that gather nothing (the kernel checks, the matmul probe).
+    pub fn empty(features: usize, classes: usize) -> Self {
+        let split = LabeledImages::empty(features);
+        Dataset { name: "empty".into(), train: split.clone(), test: split, classes }
+    }
 }
 
 /// Where to load a data set from.

@@ -356,8 +356,7 @@ fn model_of(inputs: usize, outputs: usize, below: bool) -> ModelConfig {
 
 /// A data set with no samples (for checks that gather nothing).
 fn no_data(features: usize) -> Arc<Dataset> {
-    let empty = LabeledImages { images: vec![], labels: vec![], rows: 1, cols: features };
-    Arc::new(Dataset { name: "check".into(), train: empty.clone(), test: empty, classes: 2 })
+    Arc::new(Dataset::empty(features, 2))
 }
 
 /// Random images and labels: `samples` train samples of `features` pixels (every byte value possible).
@@ -368,12 +367,7 @@ fn random_data(rng: &mut model::Rng, samples: usize, features: usize, classes: u
         rows: 1,
         cols: features,
     };
-    Arc::new(Dataset {
-        name: "check".into(),
-        train,
-        test: LabeledImages { images: vec![], labels: vec![], rows: 1, cols: features },
-        classes,
-    })
+    Arc::new(Dataset { name: "check".into(), train, test: LabeledImages::empty(features), classes })
 }
 
 /// Runs `ops` once on `gpu`.
