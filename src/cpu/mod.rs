@@ -36,7 +36,8 @@ pub struct CpuBackend {
     labels: Vec<u32>,
     cursors: [Cursor; 2],
     steps_done: u64,
-    plans: Vec<Plan>,
+    /// The ops of each prepared plan, shared so that `run` need not copy them to execute them.
+    plans: Vec<Arc<[Op]>>,
 }
 
 impl CpuBackend {
@@ -212,11 +213,8 @@ impl CpuBackend {
     }
 
     /// The ops of a prepared plan.
-    fn plan_ops(&self, plan: PlanId) -> Result<Vec<Op>> {
-        self.plans
-            .get(plan.0)
-            .map(|p| p.ops.clone())
-            .ok_or_else(|| Error::Config(format!("no prepared plan {}", plan.0)))
+    fn plan_ops(&self, plan: PlanId) -> Result<Arc<[Op]>> {
+        self.plans.get(plan.0).cloned().ok_or_else(|| Error::Config(format!("no prepared plan {}", plan.0)))
     }
 
     fn add_stats(&mut self, split: Split, rows: usize, batch: ops::BatchStats) {
@@ -248,7 +246,7 @@ impl Backend for CpuBackend {
     }
 
     fn prepare(&mut self, plan: &Plan) -> Result<PlanId> {
-        self.plans.push(plan.clone());
+        self.plans.push(plan.ops.as_slice().into());
         Ok(PlanId(self.plans.len() - 1))
     }
 
@@ -264,7 +262,7 @@ impl Backend for CpuBackend {
     fn run(&mut self, plan: PlanId, steps: usize) -> Result<()> {
         let ops = self.plan_ops(plan)?;
         for _ in 0..steps {
-            for op in &ops {
+            for op in ops.iter() {
                 self.execute(op)?;
             }
         }

@@ -496,12 +496,13 @@ impl GpuBackend {
         )
     }
 
-    /// Follows the cursors through `steps` runs of `ops` on the host, failing before anything is queued if a
-    /// gather would read past its split's order.
-    fn advance_cursors(&mut self, ops: &[Op], steps: usize) -> Result<()> {
+    /// Looks up a prepared plan for `steps` runs and follows the cursors through them on the host, failing before
+    /// anything is queued if a gather would read past its split's order. The plan is then `self.plans[plan.0]`.
+    fn start_run(&mut self, plan: PlanId, steps: usize) -> Result<()> {
+        let prepared = self.plans.get(plan.0).ok_or_else(|| Error::Config(format!("no prepared plan {}", plan.0)))?;
         let mut cursor = self.cursor;
         for _ in 0..steps {
-            for op in ops {
+            for op in &prepared.ops {
                 match *op {
                     Op::Gather { split, rows, .. } => {
                         let (at, have) = (cursor[split.index()], self.order_len[split.index()]);
@@ -652,11 +653,7 @@ impl Backend for GpuBackend {
     }
 
     fn run(&mut self, plan: PlanId, steps: usize) -> Result<()> {
-        let ops = match self.plans.get(plan.0) {
-            Some(p) => p.ops.clone(),
-            None => return Err(Error::Config(format!("no prepared plan {}", plan.0))),
-        };
-        self.advance_cursors(&ops, steps)?;
+        self.start_run(plan, steps)?;
         let prepared = &self.plans[plan.0];
         let mut left = steps;
         while left > 0 {
@@ -678,8 +675,7 @@ impl Backend for GpuBackend {
             // Submit: the GPU runs while the host encodes the next chunk or returns to the training loop.
             self.ctx.queue().submit([encoder.finish()]);
         }
-        // Poll without blocking, so finished submissions release their resources.
-        let _ = self.ctx.device().poll(wgpu::PollType::Poll);
+        // Check: polls without blocking (so finished submissions release their resources) and reports any failure.
         self.ctx.check("running the step plan")
     }
 
@@ -697,11 +693,7 @@ impl Backend for GpuBackend {
         if !self.ctx.has_timestamps() {
             return Ok(None);
         }
-        let ops = match self.plans.get(plan.0) {
-            Some(p) => p.ops.clone(),
-            None => return Err(Error::Config(format!("no prepared plan {}", plan.0))),
-        };
-        self.advance_cursors(&ops, steps)?;
+        self.start_run(plan, steps)?;
         let device = self.ctx.device();
         let dispatches = &self.plans[plan.0].dispatches;
         let per_step = dispatches.len().max(1);

@@ -456,10 +456,8 @@ impl GpuContext {
         let mapped = loop {
             match rx.recv_timeout(Duration::from_millis(10)) {
                 Ok(r) => break r,
-                Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < MAP_TIMEOUT => {
-                    self.check(what)?;
-                    let _ = self.device.poll(wgpu::PollType::Poll);
-                }
+                // `check` polls without blocking too, which runs the callback if no one else is polling.
+                Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < MAP_TIMEOUT => self.check(what)?,
                 Err(_) => {
                     return Err(Error::Gpu(format!(
                         "{what}: the GPU finished but the result was not mapped within {} s; the driver may be \
