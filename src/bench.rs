@@ -141,9 +141,8 @@ pub fn profile<B: Backend>(backend: &mut B, layout: &Layout, rows: usize, steps:
 /// FLOPs of one training sample: forward `2·in·out` per layer, backward `2·in·out` for each weight gradient and
 /// each input gradient except the first layer's (nothing needs ∂loss/∂pixels). Element-wise work is left out.
 pub fn training_flops_per_sample(model: &ModelConfig) -> f64 {
-    let shapes = model.layer_shapes();
-    let macs: usize = shapes.iter().map(|(i, o)| i * o).sum();
-    let first = shapes.first().map_or(0, |(i, o)| i * o);
+    let macs = model.forward_macs();
+    let first = model.layer_shapes().first().map_or(0, |(i, o)| i * o);
     2.0 * (3 * macs - first) as f64
 }
 
@@ -219,7 +218,7 @@ pub fn run<B: Backend>(trainer: &mut Trainer<B>, settings: &BenchSettings) -> Re
         final_test_acc = m.test_acc;
     }
     let samples_per_epoch = trainer.samples_per_epoch();
-    let batch_size = trainer.config.batch_size.min(samples_per_epoch);
+    let batch_size = trainer.batch_size();
     let median_epoch_seconds = median(&epoch_seconds).max(1e-9);
     let samples_per_sec = samples_per_epoch as f64 / median_epoch_seconds;
     let gflops = training_flops_per_sample(&trainer.layout.model) * samples_per_sec / 1e9;

@@ -6,6 +6,7 @@ use crate::cpu::ops::argmax;
 use crate::data::LabeledImages;
 use crate::error::{Error, Result};
 use crate::plan::{Layout, Split};
+use crate::train::prepare_steps;
 
 /// The result of [`evaluate_detailed`].
 #[derive(Clone, Debug, PartialEq)]
@@ -74,11 +75,7 @@ pub fn evaluate_detailed<B: Backend + ?Sized>(
     }
     let e = eval_batch.min(n);
     let classes = layout.model.classes;
-    let full = backend.prepare(&layout.eval_step(Split::Test, e)?)?;
-    let rest = match n % e {
-        0 => None,
-        r => Some(backend.prepare(&layout.eval_step(Split::Test, r)?)?),
-    };
+    let (full, rest) = prepare_steps(backend, n, e, |rows| layout.eval_step(Split::Test, rows))?;
     let order: Vec<u32> = (0..n as u32).collect();
     backend.begin_epoch(Split::Test, &order)?;
     let mut confusion = vec![vec![0u32; classes]; classes];

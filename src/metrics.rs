@@ -52,13 +52,13 @@ impl MetricsWriter {
             return Ok((MetricsWriter::create(path)?, Vec::new()));
         }
         let kept: Vec<EpochMetrics> = read(path)?.into_iter().filter(|m| m.epoch <= epoch).collect();
+        let other = |e| Error::io(path, std::io::Error::other(e));
         let mut bytes = Vec::new();
         if is_csv(path) {
-            let mut w = csv::Writer::from_writer(&mut bytes);
-            kept.iter().try_for_each(|m| w.serialize(m)).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
-            if kept.is_empty() {
-                w.write_record(FIELDS).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
-            }
+            // The header, then the kept records: what `create` and `write` would have written.
+            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut bytes);
+            w.write_record(FIELDS).map_err(other)?;
+            kept.iter().try_for_each(|m| w.serialize(m)).map_err(other)?;
             w.flush().map_err(|e| Error::io(path, e))?;
         } else {
             for m in &kept {

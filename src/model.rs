@@ -136,7 +136,7 @@ impl ModelConfig {
 
     /// The activation applied after layer `l`.
     pub fn layer_activation(&self, l: usize) -> Activation {
-        if l + 1 == self.layer_shapes().len() {
+        if l == self.hidden.len() {
             self.loss.output_activation()
         } else {
             self.activation
@@ -218,14 +218,5 @@ impl Params {
     /// Mutable twin of [`Params::tensors`].
     pub fn tensors_mut(&mut self) -> Vec<&mut Vec<f32>> {
         self.layers.iter_mut().flat_map(|l| [&mut l.weight, &mut l.bias]).collect()
-    }
-
-    /// The largest `|a − b|` over all parameters (for parity tests and reports).
-    pub fn max_abs_diff(&self, other: &Params) -> f32 {
-        self.tensors()
-            .iter()
-            .zip(other.tensors())
-            .flat_map(|(a, b)| a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()))
-            .fold(0.0, f32::max)
     }
 }

@@ -12,7 +12,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{self, ModelConfig, Params};
 use crate::optim::{LrSchedule, Optimizer};
-use crate::plan::{Layout, Split};
+use crate::plan::{Layout, Plan, Split};
 
 /// How to train: everything but the model and the optimizer.
 #[derive(Clone, Debug, PartialEq)]
@@ -106,6 +106,22 @@ pub struct Trainer<B: Backend> {
     stop: Option<Arc<AtomicBool>>,
 }
 
+/// Prepares the plans that cover `n` samples in steps of `b` (1 ≤ b ≤ n): the plan of a full step of `b` rows, and
+/// the plan of the last, shorter step when `b` does not divide `n`.
+pub fn prepare_steps<B: Backend + ?Sized>(
+    backend: &mut B,
+    n: usize,
+    b: usize,
+    step: impl Fn(usize) -> Result<Plan>,
+) -> Result<(PlanId, Option<PlanId>)> {
+    let full = backend.prepare(&step(b)?)?;
+    let rest = match n % b {
+        0 => None,
+        r => Some(backend.prepare(&step(r)?)?),
+    };
+    Ok((full, rest))
+}
+
 impl<B: Backend> Trainer<B> {
     /// Prepares the step plans on `backend` and loads the seeded initial weights.
     pub fn new(mut backend: B, mut layout: Layout, data: Arc<Dataset>, config: TrainConfig) -> Result<Self> {
@@ -120,16 +136,9 @@ impl<B: Backend> Trainer<B> {
             LrSchedule::Linear => (config.epochs * n_train.div_ceil(b)) as u64,
             LrSchedule::Constant => 0,
         };
-        let train_full = backend.prepare(&layout.train_step(b)?)?;
-        let train_rest = match n_train % b {
-            0 => None,
-            r => Some(backend.prepare(&layout.train_step(r)?)?),
-        };
-        let eval_full = backend.prepare(&layout.eval_step(Split::Test, e)?)?;
-        let eval_rest = match n_test % e {
-            0 => None,
-            r => Some(backend.prepare(&layout.eval_step(Split::Test, r)?)?),
-        };
+        let (train_full, train_rest) = prepare_steps(&mut backend, n_train, b, |rows| layout.train_step(rows))?;
+        let (eval_full, eval_rest) =
+            prepare_steps(&mut backend, n_test, e, |rows| layout.eval_step(Split::Test, rows))?;
         backend.write_params(&initial_params(&layout.model, config.seed)?)?;
         Ok(Trainer {
             backend,
@@ -161,18 +170,23 @@ impl<B: Backend> Trainer<B> {
         self.data.train.len()
     }
 
+    /// Samples per training step: the configured batch size, or the whole training split if that is smaller.
+    pub fn batch_size(&self) -> usize {
+        self.config.batch_size.min(self.data.train.len())
+    }
+
     /// Runs `steps` training steps (at most one epoch) to warm the backend up, then puts the initial weights, zeroed
     /// optimizer state and a zero step counter back, so what follows is the same run as without the warm-up.
     pub fn warm_up(&mut self, steps: usize) -> Result<()> {
         let n = self.data.train.len();
-        let steps = steps.min(n / self.config.batch_size.min(n));
+        let steps = steps.min(n / self.batch_size());
         if steps == 0 {
             return Ok(());
         }
         let order: Vec<u32> = (0..n as u32).collect();
         self.backend.begin_epoch(Split::Train, &order)?;
         self.backend.run(self.train_full, steps)?;
-        self.backend.stats(Split::Train)?; // waits for the GPU
+        self.backend.finish()?;
         self.backend.write_params(&initial_params(&self.layout.model, self.config.seed)?)?;
         for id in self.layout.state_buffers() {
             self.backend.write_buffer(id, &vec![0.0; self.layout.buffers[id].len])?;
@@ -203,8 +217,7 @@ impl<B: Backend> Trainer<B> {
     /// backend's step counter says part of this epoch was already trained (a run resumed from a checkpoint written
     /// mid-epoch), those steps are skipped: the order is rebuilt from the seed, so the run continues where it stopped.
     pub fn train_epoch(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<Stats> {
-        let n = self.data.train.len();
-        let b = self.config.batch_size.min(n);
+        let (n, b) = (self.data.train.len(), self.batch_size());
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.shuffle(&mut epoch_rng(self.config.seed, self.epoch));
         let full_steps = n / b;

@@ -79,11 +79,6 @@ impl CpuBackend {
         })
     }
 
-    /// The batch labels of the last gather (for tests).
-    pub fn labels(&self) -> &[u32] {
-        &self.labels
-    }
-
     fn split_data(&self, split: Split) -> &LabeledImages {
         match split {
             Split::Train => &self.data.train,

@@ -321,19 +321,17 @@ pub fn update(
     t: u64,
     decay_steps: u64,
 ) -> Result<()> {
-    let factor = lr_factor(decay_steps, t);
+    let lr = optimizer.lr() * lr_factor(decay_steps, t);
     let len = param.len();
     check_len("update gradient", grad.len(), len)?;
     let missing = || Error::Config(format!("{} needs {} state buffers", optimizer.name(), optimizer.state_tensors()));
     match optimizer {
-        Optimizer::Sgd { lr } => {
-            let lr = lr * factor;
+        Optimizer::Sgd { .. } => {
             for (p, &g) in param.iter_mut().zip(grad) {
                 *p -= lr * g;
             }
         }
-        Optimizer::Momentum { lr, momentum } => {
-            let lr = lr * factor;
+        Optimizer::Momentum { momentum, .. } => {
             let v = state0.ok_or_else(missing)?;
             check_len("momentum velocity", v.len(), len)?;
             for ((p, v), &g) in param.iter_mut().zip(v.iter_mut()).zip(grad) {
@@ -341,8 +339,7 @@ pub fn update(
                 *p -= lr * *v;
             }
         }
-        Optimizer::Adam { lr, beta1, beta2, eps } => {
-            let lr = lr * factor;
+        Optimizer::Adam { beta1, beta2, eps, .. } => {
             let (m, v) = (state0.ok_or_else(missing)?, state1.ok_or_else(missing)?);
             check_len("adam m", m.len(), len)?;
             check_len("adam v", v.len(), len)?;

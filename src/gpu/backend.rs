@@ -218,16 +218,6 @@ impl GpuBackend {
         Ok(bytemuck::pod_collect_to_vec(&raw))
     }
 
-    /// The layout this backend was built for.
-    pub fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
-    /// The context it runs on.
-    pub fn context(&self) -> &GpuContext {
-        &self.ctx
-    }
-
     /// Reads the whole counter buffer (waits for queued work).
     fn read_counters(&mut self) -> Result<[u32; COUNTER_WORDS]> {
         let raw = self.ctx.read_back(

@@ -286,15 +286,6 @@ pub fn check(ctx: &GpuContext, family: Family) -> Result<Vec<CheckRow>> {
     Ok(rows)
 }
 
-/// Runs every family.
-pub fn check_all(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
-    let mut rows = Vec::new();
-    for family in Family::ALL {
-        rows.extend(check(ctx, family)?);
-    }
-    Ok(rows)
-}
-
 /// Value ranges of the matmul inputs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Range {

@@ -348,11 +348,6 @@ impl GpuContext {
         )
     }
 
-    /// What the adapter says about itself.
-    pub fn info(&self) -> &wgpu::AdapterInfo {
-        &self.info
-    }
-
     /// Whether the adapter is a software rasteriser.
     pub fn is_software(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
