@@ -21,7 +21,7 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Tile;
 use crate::model::{self, Activation, Loss, ModelConfig};
 use crate::optim::Optimizer;
-use crate::plan::{Layout, Op, Plan, Split};
+use crate::plan::{BufId, Layout, Op, Plan, Split};
 
 /// How far a GPU result may be from the reference: `|got − want| ≤ atol + rtol·|want|`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -371,6 +371,27 @@ fn nan(n: usize) -> Vec<f32> {
     vec![f32::NAN; n]
 }
 
+/// Runs `op` alone, once, on a fresh backend over `layout` (each op's plan rows = `layout.max_rows`): writes `inputs`
+/// into their buffers, fills the output buffer `out` with NaN so that an element the kernel leaves unwritten fails
+/// the comparison, and reads `out` back.
+fn run_op(
+    ctx: &GpuContext,
+    layout: &Layout,
+    tile: Option<Tile>,
+    inputs: &[(BufId, &[f32])],
+    out: BufId,
+    op: Op,
+) -> Result<Vec<f32>> {
+    let mut gpu = GpuBackend::new(ctx, layout, no_data(layout.model.inputs))?;
+    gpu.set_matmul_tile(tile);
+    for &(id, data) in inputs {
+        gpu.write_buffer(id, data)?;
+    }
+    gpu.write_buffer(out, &nan(layout.buffers[out].len))?;
+    run_once(&mut gpu, layout.max_rows, vec![op], 1)?;
+    gpu.read_buffer(out)
+}
+
 fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
     let Matmul { rows, inputs, outputs, act, range, tile } = case;
     let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
@@ -390,15 +411,8 @@ fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckR
             (0..outputs).map(|j| -100.0 + 200.0 * j as f32 / (outputs - 1).max(1) as f32).collect(),
         ),
     };
-    let mut gpu = GpuBackend::new(ctx, &layout, no_data(inputs))?;
-    gpu.set_matmul_tile(tile);
-    gpu.write_buffer(l.x, &x)?;
-    gpu.write_buffer(l.w, &w)?;
-    gpu.write_buffer(l.b, &b)?;
-    gpu.write_buffer(l.a, &nan(rows * outputs))?;
     let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act, rows, inputs, outputs };
-    run_once(&mut gpu, rows, vec![op], 1)?;
-    let got = gpu.read_buffer(l.a)?;
+    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.w, &w), (l.b, &b)], l.a, op)?;
     let mut want = vec![0.0; rows * outputs];
     ops::linear(&mut want, &x, &w, &b, act, rows, inputs, outputs)?;
     Ok(compare("linear y", &case.name(true), &got, &want, Tolerance::DEFAULT))
@@ -410,14 +424,8 @@ fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<C
     let l = layout.layers[0];
     let x = uniform(rng, rows * inputs, 0.0, 1.0);
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
-    let mut gpu = GpuBackend::new(ctx, &layout, no_data(inputs))?;
-    gpu.set_matmul_tile(tile);
-    gpu.write_buffer(l.x, &x)?;
-    gpu.write_buffer(l.d, &dz)?;
-    gpu.write_buffer(l.gw, &nan(outputs * inputs))?;
     let op = Op::WeightGrad { dw: l.gw, dz: l.d, x: l.x, rows, inputs, outputs };
-    run_once(&mut gpu, rows, vec![op], 1)?;
-    let got = gpu.read_buffer(l.gw)?;
+    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.d, &dz)], l.gw, op)?;
     let mut want = vec![0.0; outputs * inputs];
     ops::weight_grad(&mut want, &dz, &x, rows, inputs, outputs)?;
     Ok(compare("weight_grad dw", &case.name(false), &got, &want, Tolerance::DEFAULT))
@@ -433,15 +441,8 @@ fn input_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<Ch
     let s = 1.0 / (outputs as f32).sqrt();
     let w = uniform(rng, outputs * inputs, -s, s);
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
-    let mut gpu = GpuBackend::new(ctx, &layout, no_data(1))?;
-    gpu.set_matmul_tile(tile);
-    gpu.write_buffer(l.x, &x)?;
-    gpu.write_buffer(l.w, &w)?;
-    gpu.write_buffer(l.d, &dz)?;
-    gpu.write_buffer(below.d, &nan(rows * inputs))?;
     let op = Op::InputGrad { dx: below.d, dz: l.d, w: l.w, x: l.x, act, rows, inputs, outputs };
-    run_once(&mut gpu, rows, vec![op], 1)?;
-    let got = gpu.read_buffer(below.d)?;
+    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.w, &w), (l.d, &dz)], below.d, op)?;
     let mut want = vec![0.0; rows * inputs];
     ops::input_grad(&mut want, &dz, &w, &x, act, rows, inputs, outputs)?;
     Ok(compare("input_grad dx", &case.name(true), &got, &want, Tolerance::DEFAULT))
@@ -532,12 +533,8 @@ fn bias_grad(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, outputs: usize
     let layout = Layout::new(&model_of(1, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
     let l = layout.layers[0];
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
-    let mut gpu = GpuBackend::new(ctx, &layout, no_data(1))?;
-    gpu.write_buffer(l.d, &dz)?;
-    gpu.write_buffer(l.gb, &nan(outputs))?;
     let op = Op::BiasGrad { db: l.gb, dz: l.d, rows, outputs };
-    run_once(&mut gpu, rows, vec![op], 1)?;
-    let got = gpu.read_buffer(l.gb)?;
+    let got = run_op(ctx, &layout, None, &[(l.d, &dz)], l.gb, op)?;
     let mut want = vec![0.0; outputs];
     ops::bias_grad(&mut want, &dz, rows, outputs)?;
     let shape = format!("rows={rows} outputs={outputs}");
