@@ -292,6 +292,18 @@ impl GpuBackend {
         Ok(Dispatch { pipeline: pipeline.pipeline.clone(), bind_group, groups })
     }
 
+    /// One dispatch of a matmul kernel: its tile and grid follow from the `[m, n]` output that `params` describes.
+    fn dispatch_matmul(
+        &self,
+        kernel: fn(Tile) -> Kernel,
+        storage: &[&wgpu::Buffer],
+        params: &MatmulParams,
+    ) -> Result<Dispatch> {
+        let (m, n) = (params.m as usize, params.n as usize);
+        let tile = self.tile(m, n);
+        self.dispatch(kernel(tile), storage, params, matmul_grid(m, n, tile))
+    }
+
     /// Turns one op into its dispatch, checking every buffer against the sizes the op names.
     fn prepare_op(&self, op: &Op) -> Result<Dispatch> {
         let max_dim = self.ctx.device().limits().max_compute_workgroups_per_dimension;
@@ -328,7 +340,6 @@ impl GpuBackend {
             }
             Op::Linear { y, x, w, b, act, rows, inputs, outputs } => {
                 let what = "linear";
-                let tile = self.tile(rows, outputs);
                 let params = MatmulParams {
                     m: u(rows),
                     n: u(outputs),
@@ -339,8 +350,8 @@ impl GpuBackend {
                     b_rs: 1,
                     b_cs: u(inputs),
                 };
-                self.dispatch(
-                    Kernel::Linear(tile),
+                self.dispatch_matmul(
+                    Kernel::Linear,
                     &[
                         self.buffer(y, rows * outputs, what)?,
                         self.buffer(x, rows * inputs, what)?,
@@ -348,12 +359,10 @@ impl GpuBackend {
                         self.buffer(b, outputs, what)?,
                     ],
                     &params,
-                    matmul_grid(rows, outputs, tile),
                 )
             }
             Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => {
                 let what = "weight gradient";
-                let tile = self.tile(outputs, inputs);
                 let params = MatmulParams {
                     m: u(outputs),
                     n: u(inputs),
@@ -364,20 +373,18 @@ impl GpuBackend {
                     b_rs: u(inputs),
                     b_cs: 1,
                 };
-                self.dispatch(
-                    Kernel::WeightGrad(tile),
+                self.dispatch_matmul(
+                    Kernel::WeightGrad,
                     &[
                         self.buffer(dw, outputs * inputs, what)?,
                         self.buffer(dz, rows * outputs, what)?,
                         self.buffer(x, rows * inputs, what)?,
                     ],
                     &params,
-                    matmul_grid(outputs, inputs, tile),
                 )
             }
             Op::InputGrad { dx, dz, w, x, act, rows, inputs, outputs } => {
                 let what = "input gradient";
-                let tile = self.tile(rows, inputs);
                 let params = MatmulParams {
                     m: u(rows),
                     n: u(inputs),
@@ -388,8 +395,8 @@ impl GpuBackend {
                     b_rs: u(inputs),
                     b_cs: 1,
                 };
-                self.dispatch(
-                    Kernel::InputGrad(tile),
+                self.dispatch_matmul(
+                    Kernel::InputGrad,
                     &[
                         self.buffer(dx, rows * inputs, what)?,
                         self.buffer(dz, rows * outputs, what)?,
@@ -397,7 +404,6 @@ impl GpuBackend {
                         self.buffer(x, rows * inputs, what)?,
                     ],
                     &params,
-                    matmul_grid(rows, inputs, tile),
                 )
             }
             Op::SoftmaxXent { dz, logits, split, rows, classes } => {
