@@ -7,7 +7,6 @@ use clap::Args;
 use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::data::class_names;
 use gpu_mnist::imaging::{self, MNIST_SIDE};
-use gpu_mnist::model::{ModelConfig, Params};
 use gpu_mnist::predict::{probabilities, top_k};
 
 #[derive(Args)]
@@ -31,18 +30,6 @@ pub struct PredictArgs {
     pub images: Vec<PathBuf>,
 }
 
-/// A trained model: its shape, its parameters, and the name of the data set it learned.
-struct Model {
-    config: ModelConfig,
-    params: Params,
-    dataset: String,
-}
-
-fn load_model(path: &Path) -> Result<Model> {
-    let ck = Checkpoint::load(path)?;
-    Ok(Model { config: ck.model, params: ck.params, dataset: ck.dataset })
-}
-
 /// The 784 input pixels of one picture; errors name the file.
 fn input(path: &Path, as_is: bool) -> Result<Vec<u8>> {
     let img = imaging::load_image(path)?;
@@ -63,18 +50,19 @@ fn input(path: &Path, as_is: bool) -> Result<Vec<u8>> {
 /// Runs `gpu-mnist predict`.
 pub fn run(args: PredictArgs) -> Result<()> {
     anyhow::ensure!(args.top > 0, "--top must be at least 1");
-    let model = load_model(&args.model)?;
+    // The model: its shape, its parameters and the name of the data set it learned.
+    let ck = Checkpoint::load(&args.model)?;
     let pixels = (MNIST_SIDE * MNIST_SIDE) as usize;
     anyhow::ensure!(
-        model.config.inputs == pixels,
+        ck.model.inputs == pixels,
         "{}: the model takes {} inputs, but predict makes 28×28 = {pixels}-pixel inputs",
         args.model.display(),
-        model.config.inputs
+        ck.model.inputs
     );
     if let Some(dir) = &args.save_inputs {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the folder", dir.display()))?;
     }
-    let names = class_names(&model.dataset);
+    let names = class_names(&ck.dataset);
     let name_of = |c: usize| names.and_then(|n| n.get(c)).map(|n| format!(" {n}")).unwrap_or_default();
     let mut failed = 0;
     for path in &args.images {
@@ -86,7 +74,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
                     .context("the converted picture has the wrong size")?;
                 imaging::save_image(&img.into(), &out)?;
             }
-            Ok(probabilities(&model.config, &model.params, &x, 1)?)
+            Ok(probabilities(&ck.model, &ck.params, &x, 1)?)
         });
         match result {
             Ok(probs) => {

@@ -88,15 +88,12 @@ pub fn settings(
         activation: if given("activation") { args.model.activation } else { ck.model.activation },
         loss: if given("loss") { args.model.loss } else { ck.model.loss },
     };
-    let (lr, momentum, beta1, beta2, eps) = match ck.optimizer {
-        Optimizer::Sgd { lr } => (lr, args.optim.momentum, args.optim.beta1, args.optim.beta2, args.optim.eps),
-        Optimizer::Momentum { lr, momentum } => (lr, momentum, args.optim.beta1, args.optim.beta2, args.optim.eps),
-        Optimizer::Adam { lr, beta1, beta2, eps } => (lr, args.optim.momentum, beta1, beta2, eps),
-    };
-    let kind = match ck.optimizer {
-        Optimizer::Sgd { .. } => OptimizerArg::Sgd,
-        Optimizer::Momentum { .. } => OptimizerArg::Momentum,
-        Optimizer::Adam { .. } => OptimizerArg::Adam,
+    // The checkpoint's optimizer and hyper-parameters; those it does not have come from the flags' defaults.
+    let o = &args.optim;
+    let (kind, lr, momentum, beta1, beta2, eps) = match ck.optimizer {
+        Optimizer::Sgd { lr } => (OptimizerArg::Sgd, lr, o.momentum, o.beta1, o.beta2, o.eps),
+        Optimizer::Momentum { lr, momentum } => (OptimizerArg::Momentum, lr, momentum, o.beta1, o.beta2, o.eps),
+        Optimizer::Adam { lr, beta1, beta2, eps } => (OptimizerArg::Adam, lr, o.momentum, beta1, beta2, eps),
     };
     let schedule = if given("lr_schedule") { args.optim.lr_schedule } else { ck.lr_schedule };
     let optimizer = OptimArgs {

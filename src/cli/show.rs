@@ -48,9 +48,9 @@ pub fn run(args: ShowArgs) -> Result<()> {
     anyhow::ensure!(args.columns > 0, "--columns must be at least 1");
     anyhow::ensure!((1..=16).contains(&args.scale), "--scale {} must be between 1 and 16", args.scale);
     let data = load_data(&args.data)?;
-    let split = match args.split {
-        SplitArg::Train => &data.train,
-        SplitArg::Test => &data.test,
+    let (split, which) = match args.split {
+        SplitArg::Train => (&data.train, "train"),
+        SplitArg::Test => (&data.test, "test"),
     };
     anyhow::ensure!(
         args.offset < split.len(),
@@ -63,10 +63,6 @@ pub fn run(args: ShowArgs) -> Result<()> {
     let grid = imaging::digit_grid(split, &indices, args.columns, args.scale)?;
     let (width, height) = grid.dimensions();
     imaging::save_image(&grid.into(), &args.out)?;
-    let which = match args.split {
-        SplitArg::Train => "train",
-        SplitArg::Test => "test",
-    };
     println!(
         "wrote {} ({width}×{height} pixels): {which} samples {}–{} of {}",
         args.out.display(),

@@ -83,17 +83,19 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         (None, _) => (None, Vec::new()),
     };
     let data = Arc::new(load_data(&args.data)?);
-    let model = args.model.model(&data);
-    let config = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        seed: args.seed,
-        eval_batch: args.eval_batch,
-        lr_schedule: args.optim.lr_schedule,
-    };
+    // The run's settings: a resumed run's come from its checkpoint, checked against the flags given.
     let (model, optimizer, config) = match &resumed {
         Some(ck) => resume::settings(ck, &args, matches, &data)?,
-        None => (model, optimizer, config),
+        None => {
+            let config = TrainConfig {
+                epochs: args.epochs,
+                batch_size: args.batch_size,
+                seed: args.seed,
+                eval_batch: args.eval_batch,
+                lr_schedule: args.optim.lr_schedule,
+            };
+            (args.model.model(&data), optimizer, config)
+        }
     };
     let layout = config.layout(&model, optimizer)?;
     let backend = make_backend(args.backend, &layout, data.clone())?;
