@@ -18,6 +18,9 @@ struct Cursor {
     stats: Stats,
 }
 
+/// The signature the two losses of [`ops`] share: (dz, outputs, labels, rows, classes) → batch statistics.
+type LossFn = fn(Option<&mut [f32]>, &[f32], &[u32], usize, usize) -> Result<ops::BatchStats>;
+
 const GIB: f64 = (1u64 << 30) as f64;
 
 /// The memory this process can still take: `MemAvailable` of `/proc/meminfo` (Linux); `None` elsewhere.
@@ -131,18 +134,14 @@ impl CpuBackend {
                 self.put(y, out);
                 r
             }
-            Op::SoftmaxXent { dz, logits, split, rows, classes } => {
+            Op::SoftmaxXent { dz, logits: out, split, rows, classes }
+            | Op::QuadraticCost { dz, a: out, split, rows, classes } => {
+                let loss: LossFn = match op {
+                    Op::SoftmaxXent { .. } => ops::softmax_xent,
+                    _ => ops::quadratic_cost,
+                };
                 let mut grad = dz.map(|d| self.take(d));
-                let r = ops::softmax_xent(grad.as_deref_mut(), &self.buffers[logits], &self.labels, rows, classes);
-                if let (Some(d), Some(g)) = (dz, grad) {
-                    self.put(d, g);
-                }
-                self.add_stats(split, rows, r?);
-                Ok(())
-            }
-            Op::QuadraticCost { dz, a, split, rows, classes } => {
-                let mut grad = dz.map(|d| self.take(d));
-                let r = ops::quadratic_cost(grad.as_deref_mut(), &self.buffers[a], &self.labels, rows, classes);
+                let r = loss(grad.as_deref_mut(), &self.buffers[out], &self.labels, rows, classes);
                 if let (Some(d), Some(g)) = (dz, grad) {
                     self.put(d, g);
                 }
