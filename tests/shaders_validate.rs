@@ -1,6 +1,6 @@
 //! Needs no GPU: every WGSL file, composed exactly as the host composes it, parses and validates with naga (wgpu's
 //! own shader compiler front end), every file in `shaders/` is known to the host, and every kernel's explicit bind
-//! group layout matches what its entry point actually uses.
+//! group layout and workgroup size match what its entry point declares.
 
 use std::collections::BTreeSet;
 
@@ -72,5 +72,23 @@ fn every_kernel_binds_exactly_what_its_entry_point_uses() {
         }
         let declared: BTreeSet<(u32, String)> = kernel.bindings().iter().map(|(b, a)| (*b, format!("{a:?}"))).collect();
         assert_eq!(used, declared, "{kernel:?}: Kernel::bindings() must match the bindings `{}` uses", kernel.entry());
+    }
+}
+
+#[test]
+fn every_kernel_declares_the_workgroup_size_the_host_dispatches_for() {
+    for kernel in Kernel::ALL {
+        let (module, _) = module(kernel.file());
+        let entry = module
+            .entry_points
+            .iter()
+            .find(|e| e.name == kernel.entry())
+            .unwrap_or_else(|| panic!("{} has no entry point {}", kernel.file(), kernel.entry()));
+        assert_eq!(
+            entry.workgroup_size,
+            kernel.workgroup_size(),
+            "{kernel:?}: Kernel::workgroup_size() must match `{}`'s @workgroup_size",
+            kernel.entry()
+        );
     }
 }

@@ -21,9 +21,6 @@ use crate::plan::{BufId, Layout, Op, Plan, Split};
 const STEPS_PER_CHECK: usize = 50;
 /// Steps encoded into one submission at most, so a long `run` does not build one huge command buffer.
 const STEPS_PER_SUBMIT: usize = 64;
-/// Workgroup sizes of the kernels (the `WG`/`TILE` constants of the shaders).
-const BIAS_WG: usize = 64;
-const ELEMENTWISE_WG: usize = 256;
 
 /// Words of a split's data buffer: one label per sample, then the pixels packed four per word.
 pub fn split_words(samples: usize, features: usize) -> usize {
@@ -94,8 +91,8 @@ fn bytes(len: usize) -> u64 {
 
 /// The 2-D grid of an elementwise kernel over `len` elements: x capped at the per-dimension limit, y for the rest
 /// (the shaders rebuild the index as `gid.x + gid.y · num_workgroups.x · WG`).
-pub fn elementwise_grid(len: usize, wg: usize, max_per_dim: u32) -> [u32; 3] {
-    let groups = len.div_ceil(wg).max(1);
+pub fn elementwise_grid(len: usize, wg: u32, max_per_dim: u32) -> [u32; 3] {
+    let groups = len.div_ceil(wg as usize).max(1);
     let x = groups.min(max_per_dim.max(1) as usize);
     [x as u32, groups.div_ceil(x) as u32, 1]
 }
@@ -335,7 +332,7 @@ impl GpuBackend {
                         &self.counters,
                     ],
                     &params,
-                    elementwise_grid(rows * features, ELEMENTWISE_WG, max_dim),
+                    elementwise_grid(rows * features, Kernel::Gather.workgroup_size()[0], max_dim),
                 )
             }
             Op::Linear { y, x, w, b, act, rows, inputs, outputs } => {
@@ -419,7 +416,7 @@ impl GpuBackend {
                     Kernel::BiasGrad,
                     &[self.buffer(db, outputs, what)?, self.buffer(dz, rows * outputs, what)?],
                     &params,
-                    [u(outputs.div_ceil(BIAS_WG).max(1)), 1, 1],
+                    [u(outputs.div_ceil(Kernel::BiasGrad.workgroup_size()[0] as usize).max(1)), 1, 1],
                 )
             }
             Op::Update { param, state, grad, optimizer, len, decay_steps } => {
@@ -428,7 +425,7 @@ impl GpuBackend {
                     || Error::Config(format!("{} needs {} state buffers", optimizer.name(), optimizer.state_tensors()));
                 let p = self.buffer(param, len, what)?;
                 let g = self.buffer(grad, len, what)?;
-                let grid = elementwise_grid(len, ELEMENTWISE_WG, max_dim);
+                let grid = |kernel: Kernel| elementwise_grid(len, kernel.workgroup_size()[0], max_dim);
                 let decay_steps = u32::try_from(decay_steps).map_err(|_| {
                     Error::Config(format!(
                         "a learning-rate decay over {decay_steps} steps exceeds the GPU's 32-bit count"
@@ -438,17 +435,19 @@ impl GpuBackend {
                 let mut params =
                     OptimParams { len: u(len), lr, beta1: 0.0, beta2: 0.0, eps: 0.0, decay_steps, pad: [0; 2] };
                 match optimizer {
-                    Optimizer::Sgd { .. } => self.dispatch(Kernel::Sgd, &[p, g, &self.counters], &params, grid),
+                    Optimizer::Sgd { .. } => {
+                        self.dispatch(Kernel::Sgd, &[p, g, &self.counters], &params, grid(Kernel::Sgd))
+                    }
                     Optimizer::Momentum { momentum, .. } => {
                         params.beta1 = momentum;
                         let v = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
-                        self.dispatch(Kernel::Momentum, &[p, v, g, &self.counters], &params, grid)
+                        self.dispatch(Kernel::Momentum, &[p, v, g, &self.counters], &params, grid(Kernel::Momentum))
                     }
                     Optimizer::Adam { beta1, beta2, eps, .. } => {
                         (params.beta1, params.beta2, params.eps) = (beta1, beta2, eps);
                         let m = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
                         let v = self.buffer(state[1].ok_or_else(missing)?, len, what)?;
-                        self.dispatch(Kernel::Adam, &[p, m, v, g, &self.counters], &params, grid)
+                        self.dispatch(Kernel::Adam, &[p, m, v, g, &self.counters], &params, grid(Kernel::Adam))
                     }
                 }
             }

@@ -208,6 +208,18 @@ impl Kernel {
         }
     }
 
+    /// The entry point's `@workgroup_size` (the WGSL's `WG` or `THREADS` constants; tests/shaders_validate.rs checks
+    /// the two agree). The host sizes each dispatch's grid from it.
+    pub fn workgroup_size(self) -> [u32; 3] {
+        match self {
+            Kernel::Linear(_) | Kernel::WeightGrad(_) | Kernel::InputGrad(_) => [16, 16, 1],
+            Kernel::BiasGrad => [64, 1, 1],
+            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::Sgd | Kernel::Momentum | Kernel::Adam => [256, 1, 1],
+            Kernel::Gather => [256, 1, 1],
+            Kernel::Advance => [1, 1, 1],
+        }
+    }
+
     /// The bindings of group 0 the entry point uses, as `(binding, access)` in the order the host passes buffers.
     /// The uniform (parameters) is always last and supplied by the host itself.
     pub fn bindings(self) -> &'static [(u32, Access)] {
