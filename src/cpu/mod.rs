@@ -217,10 +217,6 @@ impl CpuBackend {
         stats.correct += batch.correct;
         stats.samples += rows as u32;
     }
-
-    fn check_buffer(&self, id: BufId, len: Option<usize>) -> Result<()> {
-        self.layout.check_buffer(id, len)
-    }
 }
 
 impl Backend for CpuBackend {
@@ -285,12 +281,12 @@ impl Backend for CpuBackend {
     }
 
     fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>> {
-        self.check_buffer(id, None)?;
+        self.layout.check_buffer(id, None)?;
         Ok(self.buffers[id].clone())
     }
 
     fn write_buffer(&mut self, id: BufId, data: &[f32]) -> Result<()> {
-        self.check_buffer(id, Some(data.len()))?;
+        self.layout.check_buffer(id, Some(data.len()))?;
         self.buffers[id].copy_from_slice(data);
         Ok(())
     }

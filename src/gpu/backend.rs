@@ -516,10 +516,6 @@ impl GpuBackend {
         self.cursor = cursor;
         Ok(())
     }
-
-    fn check_buffer(&self, id: BufId, len: Option<usize>) -> Result<()> {
-        self.layout.check_buffer(id, len)
-    }
 }
 
 /// Grid of the matmul kernel for an `[m, n]` output: one workgroup per tile.
@@ -757,14 +753,14 @@ impl Backend for GpuBackend {
     }
 
     fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>> {
-        self.check_buffer(id, None)?;
+        self.layout.check_buffer(id, None)?;
         let desc = &self.layout.buffers[id];
         let raw = self.ctx.read_bytes(&self.buffers[id], bytes(desc.len), &format!("reading buffer {}", desc.name))?;
         Ok(bytemuck::pod_collect_to_vec(&raw))
     }
 
     fn write_buffer(&mut self, id: BufId, data: &[f32]) -> Result<()> {
-        self.check_buffer(id, Some(data.len()))?;
+        self.layout.check_buffer(id, Some(data.len()))?;
         if !data.is_empty() {
             self.ctx.queue().write_buffer(&self.buffers[id], 0, bytemuck::cast_slice(data));
         }

@@ -205,26 +205,26 @@ fn instance(backend: BackendChoice) -> wgpu::Instance {
     wgpu::Instance::new(desc)
 }
 
-/// The adapters of `backend`. For `auto`, GL is only asked when the native APIs offer nothing: probing it on a
-/// headless machine prints warnings and it is the weakest of the APIs for compute.
+/// The adapters of `backend`, best first by [`rank`]. For `auto`, GL is only asked when the native APIs offer nothing:
+/// probing it on a headless machine prints warnings and it is the weakest of the APIs for compute.
 fn enumerate(instance: &wgpu::Instance, backend: BackendChoice) -> Vec<wgpu::Adapter> {
-    if backend != BackendChoice::Auto {
-        return pollster::block_on(instance.enumerate_adapters(backend.backends()));
-    }
-    let native = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
-    if native.iter().any(can_compute) {
-        return native;
-    }
-    let mut all = native;
-    all.extend(pollster::block_on(instance.enumerate_adapters(wgpu::Backends::SECONDARY)));
-    all
+    let mut adapters = if backend != BackendChoice::Auto {
+        pollster::block_on(instance.enumerate_adapters(backend.backends()))
+    } else {
+        let mut native = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+        if !native.iter().any(can_compute) {
+            native.extend(pollster::block_on(instance.enumerate_adapters(wgpu::Backends::SECONDARY)));
+        }
+        native
+    };
+    adapters.sort_by_key(rank);
+    adapters
 }
 
 /// Every adapter of `backend` on this machine (for the `devices` command), best first.
 pub fn list_adapters(backend: BackendChoice) -> Vec<AdapterSummary> {
     let instance = instance(backend);
-    let mut adapters = enumerate(&instance, backend);
-    adapters.sort_by_key(rank);
+    let adapters = enumerate(&instance, backend);
     adapters.iter().map(AdapterSummary::of).collect()
 }
 
@@ -248,8 +248,7 @@ impl GpuContext {
         // Adapter: enumerate every adapter of the API and take the best by our own ranking, so that the software
         // ones can be told apart (wgpu's request_adapter would silently return lavapipe on a machine without a GPU).
         let instance = instance(opts.backend);
-        let mut adapters = enumerate(&instance, opts.backend);
-        adapters.sort_by_key(rank);
+        let adapters = enumerate(&instance, opts.backend);
         let api = opts.backend.name();
         if adapters.is_empty() {
             let hint = match opts.backend {

@@ -19,14 +19,12 @@ pub struct ShaderFile {
     pub needs_counters: bool,
 }
 
+/// `activation.wgsl`: the activation functions, prepended to the files that need them.
+const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
+
 /// Every file of `shaders/`, each with how it is composed.
 pub const SHADER_FILES: [ShaderFile; 7] = [
-    ShaderFile {
-        name: "activation.wgsl",
-        source: include_str!("../../shaders/activation.wgsl"),
-        needs_activation: false,
-        needs_counters: false,
-    },
+    ShaderFile { name: "activation.wgsl", source: ACTIVATION_WGSL, needs_activation: false, needs_counters: false },
     ShaderFile {
         name: "matmul.wgsl",
         source: include_str!("../../shaders/matmul.wgsl"),
@@ -78,9 +76,7 @@ pub fn compose(file: &ShaderFile) -> String {
         source.push_str(&counters::wgsl_constants());
     }
     if file.needs_activation {
-        if let Some(act) = shader_file("activation.wgsl") {
-            source.push_str(act.source);
-        }
+        source.push_str(ACTIVATION_WGSL);
     }
     source.push_str(file.source);
     source
