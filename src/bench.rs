@@ -181,12 +181,8 @@ pub fn peak_gflops(description: &str) -> Option<f64> {
 /// This machine's CPU FP32 peak: logical cores × MHz × FLOPs/cycle (2 FMA units × 8 lanes × 2 with AVX2+FMA,
 /// × 16 lanes with AVX-512). Linux only; `None` where `/proc/cpuinfo` does not say.
 pub fn cpu_peak_gflops() -> Option<f64> {
-    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    let field = |name: &str| {
-        info.lines().find(|l| l.starts_with(name)).and_then(|l| l.split(':').nth(1)).map(|v| v.trim().to_owned())
-    };
-    let mhz: f64 = field("cpu MHz")?.parse().ok()?;
-    let flags = field("flags")?;
+    let mhz: f64 = cpuinfo("cpu MHz")?.parse().ok()?;
+    let flags = cpuinfo("flags")?;
     let has = |f: &str| flags.split_whitespace().any(|x| x == f);
     let per_cycle = if has("avx512f") {
         64.0
@@ -199,6 +195,13 @@ pub fn cpu_peak_gflops() -> Option<f64> {
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     Some(cores * mhz * per_cycle / 1000.0)
+}
+
+/// The value of the first `name` line of `/proc/cpuinfo` (Linux; `None` elsewhere or if there is none).
+pub fn cpuinfo(name: &str) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with(name))?;
+    Some(line.split(':').nth(1)?.trim().to_owned())
 }
 
 /// Measures the trainer's `config.epochs` epochs (each followed by a test-set evaluation, not timed) after a warm-up

@@ -221,13 +221,7 @@ impl CpuBackend {
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        let model = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|info| {
-                let line = info.lines().find(|l| l.starts_with("model name"))?.to_owned();
-                Some(line.split(':').nth(1)?.trim().to_owned())
-            })
-            .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+        let model = crate::bench::cpuinfo("model name").unwrap_or_else(|| std::env::consts::ARCH.to_owned());
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         match std::env::var("MATMUL_NUM_THREADS") {
             Ok(t) => format!("cpu ({model}, {cores} cores, MATMUL_NUM_THREADS={t})"),
