@@ -13,7 +13,7 @@ use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 
 mod support;
-use support::{gpu_mnist, ok};
+use support::{fails, ok};
 
 fn subset() -> Arc<Dataset> {
     let mut d = data::load(&DataSource::Embedded, &LoadOptions::default()).unwrap();
@@ -70,14 +70,6 @@ fn resuming_through_the_library_is_bit_exact() {
         forgetful.epoch = 1;
         assert_ne!(epoch(&mut forgetful), expected[1]);
     }
-}
-
-fn fails(dir: &Path, args: &[&str]) -> (String, String) {
-    let out = gpu_mnist(dir, args);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(!out.status.success(), "{args:?} should fail\nstdout:\n{stdout}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (stdout.into_owned(), stderr.into_owned())
 }
 
 /// The CSV rows without the wall-clock columns (seconds, samples_per_sec).

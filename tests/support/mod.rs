@@ -19,6 +19,16 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
     stdout.into_owned()
 }
 
+/// Runs the binary expecting it to fail, and returns its (stdout, stderr); fails the test (with both streams) if it
+/// succeeds or panics.
+pub fn fails(dir: &Path, args: &[&str]) -> (String, String) {
+    let out = gpu_mnist(dir, args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{args:?} should fail\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+    (stdout.into_owned(), stderr.into_owned())
+}
+
 /// Reads at most as many bytes as its inner reader yields and counts them.
 pub struct Counting<R> {
     /// The reader being counted.
