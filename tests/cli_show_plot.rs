@@ -4,7 +4,7 @@
 use std::path::Path;
 
 mod support;
-use support::{fails, ok};
+use support::{fails, idx, ok};
 
 const FASHION: &str = "/usr/share/datasets/fashion-mnist";
 
@@ -105,16 +105,6 @@ fn fashion_with_a_missing_folder_names_it() {
     assert!(stderr.contains("nowhere"), "{stderr}");
 }
 
-/// Writes an IDX file of u8 values.
-fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
-    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        bytes.extend(d.to_be_bytes());
-    }
-    bytes.extend(data);
-    std::fs::write(path, bytes).unwrap();
-}
-
 /// An IDX data set that is not MNIST: 3 classes of 6×5 images (a bar at the top, middle or bottom). `--dataset idx`
 /// takes its shape and classes from the files, and a model trains on it end to end.
 #[test]
@@ -136,8 +126,9 @@ fn any_idx_data_set_trains_with_classes_from_its_labels() {
     };
     for (prefix, n) in [("train", 300), ("t10k", 60)] {
         let (images, labels) = make(n);
-        write_idx(&data.join(format!("{prefix}-images-idx3-ubyte")), &[n as u32, rows as u32, cols as u32], &images);
-        write_idx(&data.join(format!("{prefix}-labels-idx1-ubyte")), &[n as u32], &labels);
+        let images = idx(&[n as u32, rows as u32, cols as u32], &images);
+        std::fs::write(data.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
+        std::fs::write(data.join(format!("{prefix}-labels-idx1-ubyte")), idx(&[n as u32], &labels)).unwrap();
     }
     let args = ["train", "--dataset", "idx", "--data-dir", "bars", "--hidden", "8", "--epochs", "3", "--plot", "b.svg"];
     let stdout = ok(dir.path(), &args);

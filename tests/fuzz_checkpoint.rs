@@ -26,13 +26,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
 use flate2::read::MultiGzDecoder;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use gpu_mnist::checkpoint::{self, Checkpoint};
 use gpu_mnist::data::{read_idx_bytes, IdxLimits};
 use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params};
@@ -43,6 +41,9 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde_json::{json, Map, Value};
+
+mod support;
+use support::{gzip, idx};
 
 // ---------------------------------------------------------------------------------------------------------------
 // The allocation probe.
@@ -921,20 +922,6 @@ fn gunzip(bytes: &[u8], limit: u64) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
-}
-
-fn idx_header(dims: &[u32]) -> Vec<u8> {
-    let mut out = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        out.extend(d.to_be_bytes());
-    }
-    out
-}
-
 /// One change to an IDX file, raw or gzipped. Positions are taken modulo the length.
 #[derive(Clone, Debug)]
 enum ByteMutation {
@@ -1049,8 +1036,7 @@ fn mutated_idx() -> impl Strategy<Value = IdxCase> {
             (Just((dims, gzipped, before, after, other_ndims, cap)), vec(any::<u8>(), n as usize))
         })
         .prop_map(|((dims, gzipped, before, after, other_ndims, cap), payload)| {
-            let mut raw = idx_header(&dims);
-            raw.extend(payload);
+            let mut raw = idx(&dims, &payload);
             for m in &before {
                 apply_bytes(&mut raw, m);
             }
@@ -1134,7 +1120,7 @@ fn regression_idx_headers_claiming_the_cap_allocate_nothing() {
     // reserve the 128 MiB before seeing the payload is not there.
     let limits = IdxLimits::default();
     for dims in [[2048u32, 256, 256], [1, 1, 134_217_728], [65_535, 2048, 1]] {
-        let raw = idx_header(&dims);
+        let raw = idx(&dims, &[]);
         for (bytes, gz) in [(raw.clone(), false), (gzip(&raw), true)] {
             let (result, largest) = largest_allocation(|| read_idx_bytes("claim", &bytes, gz, 3, &limits));
             assert!(result.is_err(), "{dims:?}");

@@ -9,31 +9,18 @@ use std::process::Command;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+mod support;
+use support::{gpu_mnist, gzip, idx};
+
 const IMAGES: &str = "train-images-idx3-ubyte";
 const LABELS: &str = "train-labels-idx1-ubyte";
 const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
 const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 
-/// IDX bytes: magic 00 00 <type> <ndims>, big-endian dims, payload.
-fn idx(type_code: u8, dims: &[u32], payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, type_code, dims.len() as u8];
-    for d in dims {
-        v.extend_from_slice(&d.to_be_bytes());
-    }
-    v.extend_from_slice(payload);
-    v
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
 /// A valid small data set (n 28×28 images per split, labels 0..9), gzipped, in `dir`.
 fn valid_set(dir: &Path, n: u32) {
-    let images = idx(8, &[n, 28, 28], &(0..n * 784).map(|i| (i % 251) as u8).collect::<Vec<_>>());
-    let labels = idx(8, &[n], &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>());
+    let images = idx(&[n, 28, 28], &(0..n * 784).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+    let labels = idx(&[n], &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>());
     for (stem, bytes) in [(IMAGES, &images), (LABELS, &labels), (TEST_IMAGES, &images), (TEST_LABELS, &labels)] {
         std::fs::write(dir.join(format!("{stem}.gz")), gzip(bytes)).unwrap();
     }
@@ -69,7 +56,7 @@ fn case(stem: &str, bytes: &[u8], gz: bool, problem: &str) {
 }
 
 fn images(n: u32) -> Vec<u8> {
-    idx(8, &[n, 28, 28], &vec![7; n as usize * 784])
+    idx(&[n, 28, 28], &vec![7; n as usize * 784])
 }
 
 #[test]
@@ -100,7 +87,7 @@ fn wrong_type_code() {
 
 #[test]
 fn wrong_number_of_dims() {
-    case(IMAGES, &gzip(&idx(8, &[20, 784], &vec![0; 20 * 784])), true, "declares 2 dimension(s), expected 3");
+    case(IMAGES, &gzip(&idx(&[20, 784], &vec![0; 20 * 784])), true, "declares 2 dimension(s), expected 3");
 }
 
 #[test]
@@ -118,12 +105,12 @@ fn trailing_bytes() {
 
 #[test]
 fn dims_whose_product_overflows() {
-    case(IMAGES, &gzip(&idx(8, &[u32::MAX, u32::MAX, u32::MAX], &[])), true, "multiply to more than");
+    case(IMAGES, &gzip(&idx(&[u32::MAX, u32::MAX, u32::MAX], &[])), true, "multiply to more than");
 }
 
 #[test]
 fn billions_of_images_in_a_tiny_file() {
-    case(IMAGES, &gzip(&idx(8, &[4_000_000_000, 28, 28], &[1, 2, 3])), true, "above the limit");
+    case(IMAGES, &gzip(&idx(&[4_000_000_000, 28, 28], &[1, 2, 3])), true, "above the limit");
 }
 
 #[test]
@@ -141,19 +128,19 @@ fn not_gzip_named_gz() {
 
 #[test]
 fn label_out_of_range() {
-    let mut labels = idx(8, &[20], &[1; 20]);
+    let mut labels = idx(&[20], &[1; 20]);
     labels[8 + 5] = 12;
     case(LABELS, &gzip(&labels), true, "label 12 at index 5 is >= 10 classes");
 }
 
 #[test]
 fn image_label_count_mismatch() {
-    case(LABELS, &gzip(&idx(8, &[19], &[1; 19])), true, "19 labels but");
+    case(LABELS, &gzip(&idx(&[19], &[1; 19])), true, "19 labels but");
 }
 
 #[test]
 fn images_not_28_by_28() {
-    case(IMAGES, &gzip(&idx(8, &[20, 32, 32], &vec![0; 20 * 1024])), true, "32x32");
+    case(IMAGES, &gzip(&idx(&[20, 32, 32], &vec![0; 20 * 1024])), true, "32x32");
 }
 
 #[test]
@@ -176,7 +163,7 @@ fn gzip_bombs_stop_early_with_bounded_memory() {
     let zeros = vec![0u8; 300 << 20];
     for declared in [120_000u32, 20] {
         let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-        e.write_all(&idx(8, &[declared, 28, 28], &[])).unwrap();
+        e.write_all(&idx(&[declared, 28, 28], &[])).unwrap();
         e.write_all(&zeros).unwrap();
         case(IMAGES, &e.finish().unwrap(), true, "trailing bytes");
     }
@@ -197,9 +184,8 @@ fn hostile_checkpoints() {
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let bin = env!("CARGO_BIN_EXE_gpu-mnist");
     let args = ["train", "--limit", "300", "--hidden", "8", "--epochs", "1", "--quiet", "--save", "ok.st"];
-    let out = Command::new(bin).args(args).current_dir(d).output().unwrap();
+    let out = gpu_mnist(d, &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let good = std::fs::read(d.join("ok.st")).unwrap();
     let (_, meta) = SafeTensors::read_metadata(&good).unwrap();
@@ -253,7 +239,7 @@ fn hostile_checkpoints() {
     ];
     for (name, bytes, problem) in cases {
         std::fs::write(d.join(name), bytes).unwrap();
-        let out = Command::new(bin).args(["eval", "--model", name]).current_dir(d).output().unwrap();
+        let out = gpu_mnist(d, &["eval", "--model", name]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
@@ -282,7 +268,7 @@ fn oversized_models_and_batches_are_refused() {
         (&["bench", "--backends", "cpu", "--matmul", "1000000"], "--matmul 1000000: try a smaller N"),
     ];
     for (args, problem) in cases {
-        let out = Command::new(env!("CARGO_BIN_EXE_gpu-mnist")).args(args).current_dir(dir.path()).output().unwrap();
+        let out = gpu_mnist(dir.path(), args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains(problem), "{args:?}: {stderr}");

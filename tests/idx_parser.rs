@@ -14,19 +14,9 @@ use gpu_mnist::data::{
 use sha2::{Digest, Sha256};
 
 mod support;
-use support::Counting;
+use support::{gzip, idx, Counting};
 
 // ---------------------------------------------------------------- helpers
-
-/// An IDX u8 file with the given dimensions and payload (the payload is not checked).
-fn idx(dims: &[u32], payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 0x08, u8::try_from(dims.len()).unwrap()];
-    for d in dims {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out.extend_from_slice(payload);
-    out
-}
 
 /// A valid images file: `n` images of `rows x cols`, pixel values a simple pattern.
 fn images_idx(n: u32, rows: u32, cols: u32) -> Vec<u8> {
@@ -38,12 +28,6 @@ fn images_idx(n: u32, rows: u32, cols: u32) -> Vec<u8> {
 /// A valid labels file.
 fn labels_idx(labels: &[u8]) -> Vec<u8> {
     idx(&[u32::try_from(labels.len()).unwrap()], labels)
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
 }
 
 fn limits() -> IdxLimits {

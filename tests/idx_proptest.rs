@@ -1,35 +1,17 @@
 //! Property tests of the IDX parser: arbitrary input never panics, valid headers round-trip
 //! or fail with the right kind, and a small cap bounds both the output and what is read.
 
-use std::io::Write;
-
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use gpu_mnist::data::{parse_idx, read_idx_bytes, IdxErrorKind, IdxLimits};
 use proptest::prelude::*;
 
 mod support;
-use support::Counting;
+use support::{gzip, idx, Counting};
 
 /// 4 KiB: small enough that random headers often exceed it.
 const CAP: u64 = 4096;
 
 fn small_cap() -> IdxLimits {
     IdxLimits { max_bytes: CAP }
-}
-
-fn header(dims: &[u32]) -> Vec<u8> {
-    let mut out = vec![0, 0, 0x08, u8::try_from(dims.len()).unwrap()];
-    for d in dims {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
 }
 
 /// Image-like dimensions whose product is at most a few KiB.
@@ -70,8 +52,7 @@ proptest! {
         dims in proptest::collection::vec(any::<u32>(), 0..5),
         payload in proptest::collection::vec(any::<u8>(), 0..512),
     ) {
-        let mut bytes = header(&dims);
-        bytes.extend_from_slice(&payload);
+        let bytes = idx(&dims, &payload);
         let result = parse_idx(&bytes[..], dims.len(), &small_cap());
         if let Ok(arr) = result {
             prop_assert!(arr.data.len() as u64 <= CAP);
@@ -85,8 +66,7 @@ proptest! {
         gzipped in any::<bool>(),
     ) {
         let declared: usize = dims.iter().map(|&d| d as usize).product();
-        let mut bytes = header(&dims);
-        bytes.extend_from_slice(&payload);
+        let bytes = idx(&dims, &payload);
         let input = if gzipped { gzip(&bytes) } else { bytes };
         let result = read_idx_bytes("p", &input, gzipped, dims.len(), &IdxLimits::default());
         match result {
@@ -119,8 +99,7 @@ proptest! {
     ) {
         let declared = u64::from(n) * u64::from(rows) * u64::from(cols);
         prop_assume!(declared > CAP);
-        let mut bytes = header(&[n, rows, cols]);
-        bytes.extend_from_slice(&payload);
+        let bytes = idx(&[n, rows, cols], &payload);
         let result = parse_idx(&bytes[..], 3, &small_cap());
         prop_assert!(
             matches!(result, Err(IdxErrorKind::TooLarge { declared: d, max: CAP, .. }) if d == declared),
@@ -133,8 +112,7 @@ proptest! {
         dims in proptest::collection::vec(0u32..200, 1..4),
         data in blob(),
     ) {
-        let mut raw = header(&dims);
-        raw.extend_from_slice(&data);
+        let raw = idx(&dims, &data);
         let gz = gzip(&raw);
 
         let result = read_idx_bytes("g.gz", &gz, true, dims.len(), &small_cap());

@@ -1,9 +1,12 @@
 //! Helpers shared by the integration tests that drive the binary or count what a reader consumed.
 #![allow(dead_code)]
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
 
 /// Runs `gpu-mnist ARGS…` in `dir` and returns what it did.
 pub fn gpu_mnist(dir: &Path, args: &[&str]) -> Output {
@@ -27,6 +30,24 @@ pub fn fails(dir: &Path, args: &[&str]) -> (String, String) {
     assert!(!out.status.success(), "{args:?} should fail\nstdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
     (stdout.into_owned(), stderr.into_owned())
+}
+
+/// An IDX file of u8 values: the magic `00 00 08 <ndims>`, the big-endian dimensions, then `payload` (not checked
+/// against the dimensions).
+pub fn idx(dims: &[u32], payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, u8::try_from(dims.len()).unwrap()];
+    for d in dims {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+/// `bytes` as a gzip stream (fast compression: no test depends on the compressed size).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
 }
 
 /// Reads at most as many bytes as its inner reader yields and counts them.
