@@ -3,17 +3,17 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
 use gpu_mnist::checkpoint::{self, Checkpoint};
 use gpu_mnist::cpu::CpuBackend;
-use gpu_mnist::data::{self, DataSource, LoadOptions};
 use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{TrainConfig, Trainer};
 use gpu_mnist::Error;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
+
+mod common;
 
 const ADAM: Optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 
@@ -190,10 +190,7 @@ fn file_has_pytorch_names_shapes_and_readable_metadata() {
 
 #[test]
 fn capture_and_restore_through_a_trainer() {
-    let mut data = data::load(&DataSource::Embedded, &LoadOptions::default()).unwrap();
-    data.train.truncate(300);
-    data.test.truncate(200);
-    let data = Arc::new(data);
+    let data = common::mnist_subset(300, 200);
     let model =
         ModelConfig { inputs: 784, hidden: vec![16], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
     let config = TrainConfig { epochs: 1, batch_size: 32, seed: 9, eval_batch: 100, lr_schedule: Default::default() };

@@ -1,16 +1,14 @@
 //! `gpu-mnist eval` reports what training reported: the same test loss and accuracy, from the saved checkpoint;
 //! and the library's detailed evaluation agrees with the training loop's.
 
-use std::sync::Arc;
-
 use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::cpu::CpuBackend;
-use gpu_mnist::data::{self, DataSource, LoadOptions};
 use gpu_mnist::eval::evaluate_detailed;
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{TrainConfig, Trainer};
 
+mod common;
 mod support;
 use support::{fails, ok};
 
@@ -67,10 +65,7 @@ fn eval_of_a_bad_checkpoint_fails_clearly() {
 
 #[test]
 fn detailed_evaluation_agrees_with_the_training_loop() {
-    let mut data = data::load(&DataSource::Embedded, &LoadOptions::default()).unwrap();
-    data.train.truncate(600);
-    data.test.truncate(1234); // not a multiple of the eval batch: a short last step
-    let data = Arc::new(data);
+    let data = common::mnist_subset(600, 1234); // 1234: not a multiple of the eval batch, a short last step
     for loss in [Loss::Xent, Loss::Mse] {
         let model = ModelConfig { inputs: 784, hidden: vec![24], classes: 10, activation: Activation::Sigmoid, loss };
         let config =

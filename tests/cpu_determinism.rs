@@ -5,17 +5,12 @@ use std::sync::Arc;
 
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
-use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
+use gpu_mnist::data::Dataset;
 use gpu_mnist::model::{Activation, Loss, ModelConfig, Params};
 use gpu_mnist::optim::{LrSchedule, Optimizer};
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 
-fn subset() -> Arc<Dataset> {
-    let mut d = data::load(&DataSource::Embedded, &LoadOptions::default()).unwrap();
-    d.train.truncate(1500);
-    d.test.truncate(500);
-    Arc::new(d)
-}
+mod common;
 
 fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
     let model =
@@ -36,7 +31,7 @@ fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
 
 #[test]
 fn same_seed_gives_same_metrics_and_weights() {
-    let data = subset();
+    let data = common::mnist_subset(1500, 500);
     let (m1, p1) = run(&data, 5);
     let (m2, p2) = run(&data, 5);
     assert_eq!(m1, m2);
@@ -46,7 +41,7 @@ fn same_seed_gives_same_metrics_and_weights() {
 
 #[test]
 fn another_seed_gives_another_run() {
-    let data = subset();
+    let data = common::mnist_subset(1500, 500);
     let (m1, p1) = run(&data, 5);
     let (m2, p2) = run(&data, 6);
     assert_ne!(p1, p2);

@@ -7,20 +7,14 @@ use std::sync::Arc;
 use gpu_mnist::backend::Backend;
 use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::cpu::CpuBackend;
-use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
+use gpu_mnist::data::Dataset;
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 
+mod common;
 mod support;
 use support::{fails, ok};
-
-fn subset() -> Arc<Dataset> {
-    let mut d = data::load(&DataSource::Embedded, &LoadOptions::default()).unwrap();
-    d.train.truncate(1000);
-    d.test.truncate(500);
-    Arc::new(d)
-}
 
 fn trainer(data: &Arc<Dataset>, optimizer: Optimizer, config: TrainConfig) -> Trainer<CpuBackend> {
     let model =
@@ -38,7 +32,7 @@ fn epoch(t: &mut Trainer<CpuBackend>) -> EpochMetrics {
 
 #[test]
 fn resuming_through_the_library_is_bit_exact() {
-    let data = subset();
+    let data = common::mnist_subset(1000, 500);
     let dir = tempfile::tempdir().unwrap();
     let adam = Optimizer::Adam { lr: 2e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     for optimizer in [adam, Optimizer::Momentum { lr: 0.05, momentum: 0.9 }] {

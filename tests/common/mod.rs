@@ -46,14 +46,15 @@ pub fn gpu_backend() -> BackendChoice {
     }
 }
 
-/// The first `train` training and `test` test samples of the embedded MNIST.
+/// The first `train` training and `test` test samples of the embedded MNIST (loaded once per test binary), still
+/// named "mnist": what `data::load` followed by truncating both splits gives.
 pub fn mnist_subset(train: usize, test: usize) -> Arc<Dataset> {
     static FULL: OnceLock<Dataset> = OnceLock::new();
     let full = FULL.get_or_init(|| data::load(&data::DataSource::Embedded, &data::LoadOptions::default()).unwrap());
-    let (mut tr, mut te) = (full.train.clone(), full.test.clone());
-    tr.truncate(train);
-    te.truncate(test);
-    Arc::new(Dataset { name: "mnist subset".into(), train: tr, test: te, classes: full.classes })
+    let mut subset = full.clone();
+    subset.train.truncate(train);
+    subset.test.truncate(test);
+    Arc::new(subset)
 }
 
 /// Prints every row and fails listing the rows that did not pass, with their first mismatches and largest error.
