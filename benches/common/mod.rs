@@ -34,13 +34,10 @@ pub fn mnist() -> Arc<Dataset> {
 /// adapters such as lavapipe included; `None` after printing why when there is none, so a CPU-only machine still
 /// gets the CPU figures and sees that the GPU ones are missing.
 pub fn gpu(layouts: &[&Layout], data: &Dataset) -> Option<GpuContext> {
-    let choice = match std::env::var("GPU_MNIST_BACKEND").as_deref() {
-        Ok("vulkan") => BackendChoice::Vulkan,
-        Ok("metal") => BackendChoice::Metal,
-        Ok("dx12") => BackendChoice::Dx12,
-        Ok("gl") => BackendChoice::Gl,
-        _ => BackendChoice::Auto,
-    };
+    let choice = std::env::var("GPU_MNIST_BACKEND")
+        .ok()
+        .and_then(|s| <BackendChoice as clap::ValueEnum>::from_str(&s, false).ok())
+        .unwrap_or(BackendChoice::Auto);
     let opts = layouts
         .iter()
         .fold(ContextOptions { allow_software: true, ..ContextOptions::new(choice) }, |o, l| o.for_run(l, data));

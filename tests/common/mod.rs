@@ -35,15 +35,13 @@ pub fn gpu() -> Option<GpuContext> {
     }
 }
 
-/// The API the tests use: `GPU_MNIST_BACKEND=vulkan|metal|dx12|gl`, default any (auto).
+/// The API the tests use: `GPU_MNIST_BACKEND=vulkan|metal|dx12|gl` (the names of `--backend`), default (and for
+/// anything else) any API, auto.
 pub fn gpu_backend() -> BackendChoice {
-    match std::env::var("GPU_MNIST_BACKEND").as_deref() {
-        Ok("vulkan") => BackendChoice::Vulkan,
-        Ok("metal") => BackendChoice::Metal,
-        Ok("dx12") => BackendChoice::Dx12,
-        Ok("gl") => BackendChoice::Gl,
-        _ => BackendChoice::Auto,
-    }
+    std::env::var("GPU_MNIST_BACKEND")
+        .ok()
+        .and_then(|s| <BackendChoice as clap::ValueEnum>::from_str(&s, false).ok())
+        .unwrap_or(BackendChoice::Auto)
 }
 
 /// The first `train` training and `test` test samples of the embedded MNIST (loaded once per test binary), still
