@@ -97,11 +97,7 @@ fn limits_beyond_the_adapter_name_the_limit() {
     if common::gpu().is_none() {
         return;
     }
-    let opts = ContextOptions {
-        allow_software: true,
-        max_binding_bytes: 1 << 50,
-        ..ContextOptions::new(common::gpu_backend())
-    };
+    let opts = ContextOptions { max_binding_bytes: 1 << 50, ..common::context_options() };
     let msg = message(GpuContext::new(&opts));
     assert!(msg.contains("max_storage_buffer_binding_size") && msg.contains("--backend cpu"), "{msg}");
 }

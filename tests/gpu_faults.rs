@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use gpu_mnist::backend::{Backend, PlanId};
 use gpu_mnist::data::{Dataset, LabeledImages};
-use gpu_mnist::gpu::{ContextOptions, GpuBackend, GpuContext};
+use gpu_mnist::gpu::{GpuBackend, GpuContext};
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::{Layout, Split};
@@ -105,8 +105,7 @@ fn auto_without_a_driver_falls_back_to_the_cpu_and_trains() {
 /// A new context on the adapter the other GPU tests use (or `None`, having skipped loudly like them).
 fn own_context() -> Option<GpuContext> {
     common::gpu()?;
-    let opts = ContextOptions { allow_software: true, ..ContextOptions::new(common::gpu_backend()) };
-    Some(GpuContext::new(&opts).expect("a second context on the adapter the shared one opened"))
+    Some(GpuContext::new(&common::context_options()).expect("a second context on the adapter the shared one opened"))
 }
 
 fn tiny() -> (Layout, Arc<Dataset>) {

@@ -15,9 +15,7 @@ use gpu_mnist::gpu::{BackendChoice, ContextOptions, GpuContext};
 pub fn gpu() -> Option<GpuContext> {
     static CTX: OnceLock<Result<GpuContext, String>> = OnceLock::new();
     let ctx = CTX.get_or_init(|| {
-        let backend = gpu_backend();
-        let opts = ContextOptions { allow_software: true, ..ContextOptions::new(backend) };
-        let ctx = GpuContext::new(&opts).map_err(|e| e.to_string());
+        let ctx = GpuContext::new(&context_options()).map_err(|e| e.to_string());
         if let Ok(ctx) = &ctx {
             let _ = writeln!(std::io::stderr(), "GPU tests on {}", ctx.describe());
         }
@@ -42,6 +40,11 @@ pub fn gpu_backend() -> BackendChoice {
         .ok()
         .and_then(|s| <BackendChoice as clap::ValueEnum>::from_str(&s, false).ok())
         .unwrap_or(BackendChoice::Auto)
+}
+
+/// The options of the GPU tests' contexts: the API of [`gpu_backend`], software adapters (lavapipe) allowed.
+pub fn context_options() -> ContextOptions {
+    ContextOptions { allow_software: true, ..ContextOptions::new(gpu_backend()) }
 }
 
 /// The first `train` training and `test` test samples of the embedded MNIST (loaded once per test binary), still
