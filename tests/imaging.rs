@@ -251,6 +251,29 @@ fn digit_grid_has_the_cells_and_labels() {
     assert!(digit_grid(&short, &[0], 2, 1).is_err());
 }
 
+/// The fill colour of cell (`row`, `col`) of the confusion image of a 10-class matrix. Such an image has 40-pixel
+/// cells, the class-number margin on the left and top, and 4 pixels to spare on the right and bottom; each cell has
+/// a one-pixel white border on its top and left, and its count centred (at font scale 2, from 15 pixels down). The
+/// colour is read from a band across the top of the cell, inside the border and above the count, and the band must
+/// be that one colour.
+fn cell_colour(img: &RgbImage, row: u32, col: u32) -> Rgb<u8> {
+    let (n, cell) = (10, 40);
+    let margin = img.width() - n * cell - 4;
+    let (x0, y0) = (margin + col * cell, margin + row * cell);
+    let colour = *img.get_pixel(x0 + 2, y0 + 2);
+    for y in y0 + 2..y0 + 12 {
+        for x in x0 + 2..x0 + cell - 1 {
+            assert_eq!(*img.get_pixel(x, y), colour, "cell ({row}, {col}) is not one colour at ({x}, {y})");
+        }
+    }
+    colour
+}
+
+/// Whether `a` is darker than `b` in every channel (the colour scale runs from white to dark blue).
+fn darker(a: Rgb<u8>, b: Rgb<u8>) -> bool {
+    a.0.iter().zip(b.0).all(|(&x, y)| x < y)
+}
+
 #[test]
 fn confusion_image_colours_by_row_fraction() {
     let mut m = vec![vec![0u32; 10]; 10];
@@ -260,10 +283,38 @@ fn confusion_image_colours_by_row_fraction() {
     }
     let img = confusion_image(&m);
     assert!(img.width() > 10 * 20 && img.width() == img.height());
-    // Find the darkest and the lightest cells along row 0 by sampling cell corners: the diagonal is the darkest.
     let side = img.width();
     let blue = img.pixels().filter(|p| p[2] > p[0].saturating_add(40)).count();
     assert!(blue > 10 * 20 * 20, "{blue} bluish pixels of {}", side * side);
+    // Sampling the cells: in every row the diagonal (98% of the row) is the darkest, darker than its neighbour (2%),
+    // which is darker than the cells holding nothing (near white); the diagonal is dark blue, and the same fraction
+    // is the same colour in every row.
+    let (diagonal, neighbour, empty) = (cell_colour(&img, 0, 0), cell_colour(&img, 0, 1), cell_colour(&img, 0, 2));
+    assert!(diagonal[2] > diagonal[0].saturating_add(40), "diagonal {diagonal:?}");
+    assert!(empty.0.iter().all(|&c| c >= 240), "empty cell {empty:?}");
+    for t in 0..10 {
+        let colours = [cell_colour(&img, t, t), cell_colour(&img, t, (t + 1) % 10), cell_colour(&img, t, (t + 2) % 10)];
+        assert_eq!(colours, [diagonal, neighbour, empty], "row {t}");
+    }
+    assert!(darker(diagonal, neighbour) && darker(neighbour, empty), "{diagonal:?} {neighbour:?} {empty:?}");
+
+    // The colour follows the fraction of the row, not the count: 10 of 20 and 1000 of 2000 look the same, 10 of
+    // 1000 is lighter than 10 of 20, 990 of 1000 darker than 1000 of 2000, and an empty row is all near white.
+    let mut m = vec![vec![0u32; 10]; 10];
+    m[0][..2].copy_from_slice(&[10, 10]);
+    m[1][1..3].copy_from_slice(&[1000, 1000]);
+    m[2][..2].copy_from_slice(&[10, 990]);
+    let img = confusion_image(&m);
+    let half = cell_colour(&img, 0, 0);
+    for (row, col) in [(0, 1), (1, 1), (1, 2)] {
+        assert_eq!(cell_colour(&img, row, col), half, "cell ({row}, {col}) holds half its row, like (0, 0)");
+    }
+    assert!(darker(half, cell_colour(&img, 2, 0)), "10 of 20 {half:?} vs 10 of 1000 {:?}", cell_colour(&img, 2, 0));
+    assert!(darker(cell_colour(&img, 2, 1), half), "990 of 1000 {:?} vs {half:?}", cell_colour(&img, 2, 1));
+    assert!(darker(half, cell_colour(&img, 0, 2)));
+    for col in 0..10 {
+        assert_eq!(cell_colour(&img, 3, col), cell_colour(&img, 0, 2), "empty row 3, column {col}");
+    }
     // Ragged and empty matrices draw without panicking.
     let ragged = confusion_image(&[vec![1, 2, 3], vec![4], vec![]]);
     assert!(ragged.width() > 0);
