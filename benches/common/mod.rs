@@ -1,5 +1,4 @@
 //! Shared by the criterion benches: the default model, the embedded MNIST, and every backend to bench on.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 
