@@ -1,8 +1,11 @@
 //! `gpu-mnist check`: every GPU kernel against its CPU reference (`gpu::check`, the same code as the tests).
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use clap::Args;
 use gpu_mnist::gpu::check::{self, Family};
+use gpu_mnist::gpu::kernels;
 use gpu_mnist::gpu::{BackendChoice, ContextOptions, GpuContext};
 
 #[derive(Args)]
@@ -13,12 +16,26 @@ pub struct CheckArgs {
     /// Print only the comparisons that fail (and the summary).
     #[arg(long)]
     pub failures_only: bool,
+    /// Check the WGSL files of this directory instead of the built-in ones (each `NAME.wgsl` there replaces
+    /// `shaders/NAME.wgsl`; the others stay built in): try an edited kernel against the CPU without rebuilding.
+    #[arg(long, value_name = "DIR")]
+    pub shaders: Option<PathBuf>,
 }
 
 /// Runs `gpu-mnist check`.
 pub fn run(args: CheckArgs) -> Result<()> {
-    let ctx = GpuContext::new(&ContextOptions { allow_software: true, ..ContextOptions::new(args.backend) })?;
+    let ctx = GpuContext::new(&ContextOptions {
+        allow_software: true,
+        shader_dir: args.shaders.clone(),
+        ..ContextOptions::new(args.backend)
+    })?;
     println!("device: {}", ctx.describe());
+    if let Some(dir) = &args.shaders {
+        match kernels::shader_overrides(dir)?.as_slice() {
+            [] => println!("shaders: {} holds no .wgsl file, so every shader is built in", dir.display()),
+            files => println!("shaders: {} from {}, the rest built in", files.join(", "), dir.display()),
+        }
+    }
     let (mut total, mut failed) = (0, 0);
     for family in Family::ALL {
         for row in check::check(&ctx, family)? {

@@ -638,3 +638,32 @@ fn gather(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, features: usize, 
         compare("gather labels", &shape, &as_f32(&got_labels[..rows]), &as_f32(&want_labels), Tolerance::EXACT),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `|got − want| ≤ atol + rtol·|want|` at its edges, worked by hand: 1e-5 + 1e-4·2 = 2.1e-4 around 2.
+    #[test]
+    fn compare_fails_outside_the_tolerance_and_says_where() {
+        let want = [2.0, -2.0, 0.0, 1.0, 5.0];
+        let got = [2.0002, -2.0003, 0.000_005, f32::NAN, 5.0];
+        let row = compare("k", "s", &got, &want, Tolerance::DEFAULT);
+        assert!(!row.pass);
+        assert_eq!(row.mismatch_count, 2, "{row}");
+        let at: Vec<usize> = row.mismatches.iter().map(|m| m.index).collect();
+        assert_eq!(at, [1, 3], "−2.0003 is 3e-4 off (> 2.1e-4); NaN is never close");
+        assert_eq!(row.max_abs_err, f32::INFINITY);
+        assert!(row.to_string().starts_with("FAIL k"), "{row}");
+        assert!(row.to_string().contains("[1] got -2.0003e0 want -2e0"), "{row}");
+
+        let row = compare("k", "s", &[2.0002, 0.000_009], &[2.0, 0.0], Tolerance::DEFAULT);
+        assert!(row.pass, "2e-4 ≤ 2.1e-4 and 9e-6 ≤ 1e-5: {row}");
+        assert!((row.max_abs_err - 2e-4).abs() < 1e-6);
+
+        let exact = compare("k", "s", &[1.0, 2.0], &[1.0, 2.000_000_2], Tolerance::EXACT);
+        assert_eq!((exact.pass, exact.mismatch_count), (false, 1));
+        // Missing or extra values are mismatches too.
+        assert!(!compare("k", "s", &[1.0], &[1.0, 1.0], Tolerance::DEFAULT).pass);
+    }
+}

@@ -3,6 +3,7 @@
 //! [`Error::Gpu`] results, and lists the adapters for the `devices` command.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -64,12 +65,20 @@ pub struct ContextOptions {
     /// The largest buffer any kernel binds, in bytes (the resident data set or the largest layout buffer). Limits
     /// above WebGPU's defaults are requested only if this needs them.
     pub max_binding_bytes: u64,
+    /// A directory whose `*.wgsl` files replace the built-in ones of the same name (`gpu-mnist check --shaders DIR`:
+    /// check an edited kernel against the CPU without rebuilding); `None`: the shaders compiled into the binary.
+    pub shader_dir: Option<PathBuf>,
 }
 
 impl ContextOptions {
     /// Options for `backend`: software adapters allowed unless `auto`, default binding sizes.
     pub fn new(backend: BackendChoice) -> Self {
-        ContextOptions { backend, allow_software: backend != BackendChoice::Auto, max_binding_bytes: 0 }
+        ContextOptions {
+            backend,
+            allow_software: backend != BackendChoice::Auto,
+            max_binding_bytes: 0,
+            shader_dir: None,
+        }
     }
 
     /// Raises `max_binding_bytes` to what training `layout` over `data` binds.
@@ -236,6 +245,7 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     faults: Arc<Faults>,
     kernels: Arc<OnceLock<Arc<Kernels>>>,
+    shader_dir: Option<PathBuf>,
 }
 
 impl GpuContext {
@@ -334,7 +344,8 @@ impl GpuContext {
             sink.set_lost(if message.is_empty() { format!("{reason:?}") } else { format!("{reason:?}: {message}") });
         });
 
-        Ok(GpuContext { device, queue, info, faults, kernels: Arc::new(OnceLock::new()) })
+        let shader_dir = opts.shader_dir.clone();
+        Ok(GpuContext { device, queue, info, faults, kernels: Arc::new(OnceLock::new()), shader_dir })
     }
 
     /// `vulkan: NVIDIA GeForce RTX 4090 (discrete GPU)` style description.
@@ -372,7 +383,7 @@ impl GpuContext {
         if let Some(k) = self.kernels.get() {
             return Ok(Arc::clone(k));
         }
-        let built = Arc::new(Kernels::new(self)?);
+        let built = Arc::new(Kernels::new(self, self.shader_dir.as_deref())?);
         Ok(Arc::clone(self.kernels.get_or_init(|| built)))
     }
 

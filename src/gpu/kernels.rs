@@ -2,6 +2,9 @@
 //! them (WGSL has no includes), which buffers each entry point binds, and their compute pipelines, created once per
 //! device.
 
+use std::borrow::Cow;
+use std::path::Path;
+
 use crate::error::{Error, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::counters;
@@ -22,9 +25,13 @@ pub struct ShaderFile {
 /// `activation.wgsl`: the activation functions, prepended to the files that need them.
 const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 
+/// `activation.wgsl` as a file of its own (validated alone, replaceable by a `--shaders` directory).
+const ACTIVATION_FILE: ShaderFile =
+    ShaderFile { name: "activation.wgsl", source: ACTIVATION_WGSL, needs_activation: false, needs_counters: false };
+
 /// Every file of `shaders/`, each with how it is composed.
 pub const SHADER_FILES: [ShaderFile; 7] = [
-    ShaderFile { name: "activation.wgsl", source: ACTIVATION_WGSL, needs_activation: false, needs_counters: false },
+    ACTIVATION_FILE,
     ShaderFile {
         name: "matmul.wgsl",
         source: include_str!("../../shaders/matmul.wgsl"),
@@ -70,16 +77,57 @@ pub fn shader_file(name: &str) -> Option<&'static ShaderFile> {
 
 /// The complete WGSL module of `file`: the counter constants and `activation.wgsl` if it needs them, then the file.
 pub fn compose(file: &ShaderFile) -> String {
+    compose_text(file, file.source, ACTIVATION_WGSL)
+}
+
+/// [`compose`] with the texts of `file` and of `activation.wgsl` given (read from a `--shaders` directory).
+fn compose_text(file: &ShaderFile, text: &str, activation: &str) -> String {
     let mut source = String::new();
     if file.needs_counters {
         source.push_str("// counter layout, from src/gpu/counters.rs\n");
         source.push_str(&counters::wgsl_constants());
     }
     if file.needs_activation {
-        source.push_str(ACTIVATION_WGSL);
+        source.push_str(activation);
     }
-    source.push_str(file.source);
+    source.push_str(text);
     source
+}
+
+/// The files of [`SHADER_FILES`] that `dir` replaces; an error if `dir` cannot be listed or holds a `.wgsl` file
+/// that is not one of them (a misspelt name would otherwise check the built-in kernel instead of the edited one).
+pub fn shader_overrides(dir: &Path) -> Result<Vec<&'static str>> {
+    let unreadable = |e: std::io::Error| Error::Gpu(format!("--shaders {}: {e}", dir.display()));
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let name = entry.map_err(unreadable)?.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".wgsl") {
+            continue;
+        }
+        match shader_file(&name) {
+            Some(file) => found.push(file.name),
+            None => {
+                let known: Vec<&str> = SHADER_FILES.iter().map(|f| f.name).collect();
+                return Err(Error::Gpu(format!(
+                    "--shaders {}: {name} is not a gpu-mnist shader; the files are {}",
+                    dir.display(),
+                    known.join(", ")
+                )));
+            }
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+/// The text of `file`: `dir/NAME` where `dir` is given and holds that file, the built-in text otherwise.
+fn shader_text(file: &ShaderFile, dir: Option<&Path>) -> Result<Cow<'static, str>> {
+    let Some(path) = dir.map(|d| d.join(file.name)).filter(|p| p.exists()) else {
+        return Ok(Cow::Borrowed(file.source));
+    };
+    std::fs::read_to_string(&path)
+        .map(Cow::Owned)
+        .map_err(|e| Error::Gpu(format!("{}: {e}; give --shaders a directory of readable WGSL files", path.display())))
 }
 
 /// How an entry point uses one binding of group 0.
@@ -287,13 +335,18 @@ pub struct Kernels {
 
 impl Kernels {
     /// Compiles every shader file once and creates one pipeline per entry point. Each creation runs inside an
-    /// error scope, so a shader the driver rejects becomes an error naming the file and entry point.
-    pub fn new(ctx: &GpuContext) -> Result<Self> {
+    /// error scope, so a shader the driver rejects becomes an error naming the file and entry point. A file of the
+    /// same name in `shader_dir` replaces the built-in text.
+    pub fn new(ctx: &GpuContext, shader_dir: Option<&Path>) -> Result<Self> {
         let device = ctx.device();
+        if let Some(dir) = shader_dir {
+            shader_overrides(dir)?;
+        }
+        let activation = shader_text(&ACTIVATION_FILE, shader_dir)?;
         let mut modules = Vec::new();
         for file in &SHADER_FILES {
             // Module: the composed source, validated by wgpu's WGSL front end.
-            let source = compose(file);
+            let source = compose_text(file, &shader_text(file, shader_dir)?, &activation);
             let module = ctx.scoped(&format!("compiling shaders/{}", file.name), || {
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(file.name),

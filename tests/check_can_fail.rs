@@ -1,0 +1,80 @@
+//! The comparators can fail: the kernel checks (the code behind `gpu-mnist check` and `tests/gpu_kernels.rs`) run
+//! against a deliberately broken kernel must report FAIL, and `gpu-mnist check` must then exit non-zero. A check that
+//! passes everything would otherwise look exactly like a correct GPU.
+
+mod common;
+mod support;
+
+use std::path::Path;
+
+use clap::ValueEnum;
+use gpu_mnist::gpu::check::{self, Family};
+use gpu_mnist::gpu::{ContextOptions, GpuContext};
+
+/// A shader directory holding one file, `bias_grad.wgsl`, which adds 0.001 to every column sum: off by far more
+/// than the tolerance (1e-5 + 1e-4·|want|) wherever |want| < 9.9, which is most of the checked values.
+fn broken_shaders(dir: &Path) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/bias_grad.wgsl");
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains("db[j] = sum;"), "bias_grad.wgsl changed: update the sabotage of this test");
+    std::fs::write(dir.join("bias_grad.wgsl"), text.replace("db[j] = sum;", "db[j] = sum + 0.001;")).unwrap();
+}
+
+#[test]
+fn a_broken_kernel_fails_its_check() {
+    let Some(good) = common::gpu() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    broken_shaders(dir.path());
+    let ctx = GpuContext::new(&ContextOptions { shader_dir: Some(dir.path().to_owned()), ..common::context_options() })
+        .unwrap();
+    let rows = check::check(&ctx, Family::BiasGrad).unwrap();
+    let failed: Vec<_> = rows.iter().filter(|r| !r.pass).collect();
+    for row in &rows {
+        println!("{row}");
+    }
+    assert!(!failed.is_empty(), "a bias gradient off by 0.001 passed every check");
+    // The failing rows say what went wrong: the mismatches and the largest error.
+    assert!(failed.iter().all(|r| r.mismatch_count > 0 && !r.mismatches.is_empty()));
+    assert!(failed.iter().any(|r| (r.max_abs_err - 1e-3).abs() < 1e-4), "largest error should be ≈ 0.001");
+    // The other families, which do not use bias_grad.wgsl, still pass on the same context; and the built-in kernel
+    // passes on a context without the directory.
+    common::assert_pass(&check::check(&ctx, Family::Sgd).unwrap());
+    common::assert_pass(&check::check(&good, Family::BiasGrad).unwrap());
+}
+
+#[test]
+fn check_reports_fail_and_exits_nonzero_for_a_broken_kernel() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let api = common::gpu_backend().to_possible_value().map(|v| v.get_name().to_string()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    broken_shaders(dir.path());
+    let shaders = dir.path().to_str().unwrap();
+    let (stdout, stderr) = support::fails(dir.path(), &["check", "--backend", &api, "--shaders", shaders]);
+    assert!(stdout.contains("shaders: bias_grad.wgsl from "), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("FAIL bias_grad db")), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("PASS linear y")), "{stdout}");
+    assert!(stderr.contains("comparisons failed"), "{stderr}");
+
+    // The same directory with the sabotage undone passes: the failure came from the kernel, not from the directory.
+    let file = dir.path().join("bias_grad.wgsl");
+    let fixed = std::fs::read_to_string(&file).unwrap().replace("db[j] = sum + 0.001;", "db[j] = sum;");
+    std::fs::write(&file, fixed).unwrap();
+    let stdout = support::ok(dir.path(), &["check", "--backend", &api, "--shaders", shaders, "--failures-only"]);
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
+
+#[test]
+fn a_shader_directory_with_an_unknown_file_is_refused() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let api = common::gpu_backend().to_possible_value().map(|v| v.get_name().to_string()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bias-grad.wgsl"), "// misspelt").unwrap();
+    let shaders = dir.path().to_str().unwrap();
+    let (_, stderr) = support::fails(dir.path(), &["check", "--backend", &api, "--shaders", shaders]);
+    assert!(stderr.contains("bias-grad.wgsl is not a gpu-mnist shader"), "{stderr}");
+    assert!(stderr.contains("bias_grad.wgsl"), "the message lists the real names: {stderr}");
+}
