@@ -152,7 +152,8 @@ impl Report {
             let err = if g.is_nan() { f32::INFINITY } else { (g - w).abs() };
             self.max_err = self.max_err.max(err);
             self.compared += 1;
-            if !(err <= TOL * w.abs().max(1.0)) && self.failures.len() < 4 {
+            let within = err <= TOL * w.abs().max(1.0);
+            if !within && self.failures.len() < 4 {
                 self.failures.push(format!("{what}[{i}]: got {g:e}, PyTorch {w:e}"));
             }
         }
