@@ -4,7 +4,8 @@
 //! to them (as Keras's `CSVLogger(append=True)`), so the file always describes the whole run.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::write_atomically;
@@ -47,24 +48,25 @@ impl MetricsWriter {
     /// For a run resumed after `epoch` epochs: keeps the records of `path` up to that epoch (later ones belong to
     /// epochs the resumed run trains again), rewrites the file with them atomically, and appends from there. A
     /// missing file is started anew. Returns the kept records, the run's history so far.
+    ///
+    /// The kept records (and the CSV header) are copied as text, byte for byte: a float parsed and printed again
+    /// need not come back the same, and the file says what the run measured, so it is never reformatted.
     pub fn resume(path: &Path, epoch: usize) -> Result<(Self, Vec<EpochMetrics>)> {
         if !path.exists() {
             return Ok((MetricsWriter::create(path)?, Vec::new()));
         }
-        let kept: Vec<EpochMetrics> = read(path)?.into_iter().filter(|m| m.epoch <= epoch).collect();
-        let other = |e| Error::io(path, std::io::Error::other(e));
-        let mut bytes = Vec::new();
-        if is_csv(path) {
-            // The header, then the kept records: what `create` and `write` would have written.
-            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut bytes);
-            w.write_record(FIELDS).map_err(other)?;
-            kept.iter().try_for_each(|m| w.serialize(m)).map_err(other)?;
-            w.flush().map_err(|e| Error::io(path, e))?;
-        } else {
-            for m in &kept {
-                serde_json::to_writer(&mut bytes, m).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
-                bytes.push(b'\n');
+        let file = parse(path)?;
+        let mut bytes = file.bytes[file.head].to_vec();
+        let mut kept = Vec::new();
+        for (m, span) in file.records {
+            if m.epoch <= epoch {
+                bytes.extend_from_slice(&file.bytes[span]);
+                kept.push(m);
             }
+        }
+        // A last line without its newline gets one, so the next record starts a line of its own.
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            bytes.push(b'\n');
         }
         write_atomically(path, |f| f.write_all(&bytes))?;
         let file = OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
@@ -101,7 +103,23 @@ impl MetricsWriter {
 /// Reads a metrics file written by [`MetricsWriter`] (CSV or JSON lines, by the extension). A record that does not
 /// parse is an error naming the file and the line, so a file of something else is never overwritten unnoticed.
 pub fn read(path: &Path) -> Result<Vec<EpochMetrics>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    Ok(parse(path)?.records.into_iter().map(|(m, _)| m).collect())
+}
+
+/// A metrics file as read: its bytes, and where in them its parts are.
+struct Parsed {
+    /// The whole file.
+    bytes: Vec<u8>,
+    /// The bytes before the first record: the CSV header line (nothing for JSON lines).
+    head: Range<usize>,
+    /// Each record, with the bytes it was read from: its line and line ending (for CSV, with any blank lines before
+    /// it).
+    records: Vec<(EpochMetrics, Range<usize>)>,
+}
+
+/// Reads and checks a metrics file (see [`read`]), keeping the text of each record.
+fn parse(path: &Path) -> Result<Parsed> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bad = |line: u64, what: String| {
         Error::io(
             path,
@@ -111,26 +129,44 @@ pub fn read(path: &Path) -> Result<Vec<EpochMetrics>> {
             )),
         )
     };
+    let mut records = Vec::new();
     if is_csv(path) {
-        let mut reader = csv::Reader::from_reader(file);
-        let header = reader.headers().map_err(|e| bad(1, e.to_string()))?;
+        let mut reader = csv::Reader::from_reader(&bytes[..]);
+        let header = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
         if header.iter().ne(FIELDS) {
             return Err(bad(1, format!("the header is not {}", FIELDS.join(","))));
         }
-        reader
-            .deserialize()
-            .enumerate()
-            .map(|(i, r)| r.map_err(|e: csv::Error| bad(i as u64 + 2, e.to_string())))
-            .collect()
+        // A record's text runs from where the reader stood before reading it to where it stands after (its line
+        // ending included; blank lines before it are skipped as part of it).
+        let head = 0..reader.position().byte() as usize;
+        let mut record = csv::StringRecord::new();
+        loop {
+            let start = reader.position().byte() as usize;
+            let line = records.len() as u64 + 2;
+            if !reader.read_record(&mut record).map_err(|e| bad(line, e.to_string()))? {
+                break;
+            }
+            let m = record.deserialize(Some(&header)).map_err(|e: csv::Error| bad(line, e.to_string()))?;
+            records.push((m, start..reader.position().byte() as usize));
+        }
+        Ok(Parsed { bytes, head, records })
     } else {
-        let mut records = Vec::new();
-        for (i, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|e| Error::io(path, e))?;
-            if line.trim().is_empty() {
+        let (mut rest, mut start, mut line) = (&bytes[..], 0, String::new());
+        for i in 1.. {
+            line.clear();
+            let n = rest.read_line(&mut line).map_err(|e| Error::io(path, e))?;
+            if n == 0 {
+                break;
+            }
+            let span = start..start + n;
+            start += n;
+            // The line without its ending, as `BufRead::lines` gives it (so error positions count from its start).
+            let text = line.strip_suffix('\n').map_or(&line[..], |l| l.strip_suffix('\r').unwrap_or(l));
+            if text.trim().is_empty() {
                 continue;
             }
-            records.push(serde_json::from_str(&line).map_err(|e| bad(i as u64 + 1, e.to_string()))?);
+            records.push((serde_json::from_str(text).map_err(|e| bad(i, e.to_string()))?, span));
         }
-        Ok(records)
+        Ok(Parsed { bytes, head: 0..0, records })
     }
 }

@@ -249,3 +249,122 @@ fn a_resumed_run_continues_its_metrics_file() {
     assert!(!stdout.contains("epoch 2/2"), "{stdout}");
     assert_eq!(std::fs::read_to_string(d.join("notes.csv")).unwrap(), "my,own\nnotes,here\n");
 }
+
+/// A resumed run rewrites its metrics file with the records of the epochs its checkpoint holds; those must stay as
+/// they were written, to the byte, whatever the float formatting (a float parsed and printed again need not come
+/// back the same: 241322.05876674774 once came back as …777, and `0.10`, `1e-7` or `3` are valid but not canonical).
+#[test]
+fn resuming_keeps_the_kept_metrics_records_to_the_byte() {
+    use gpu_mnist::metrics::{read, MetricsWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let header = "epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec\n";
+    let csv = [
+        "1,0.1,0.10,1e-7,1.5E3,3,241322.05876674774\n",
+        "2,2.3025851,0.30000001192092896,-0.0,0.1,0.1,241322.05876674774\n",
+        "3,0.1,0.1,0.1,0.1,1234.5678901234567,241322.05876674774\n",
+    ];
+    let json = [
+        "{\"epoch\":1,\"train_loss\":0.1,\"train_acc\":0.10,\"test_loss\":1e-7,\"test_acc\":1.5E3,\"seconds\":3,\
+         \"samples_per_sec\":241322.05876674774}\n",
+        "{\"samples_per_sec\": 241322.05876674774, \"epoch\": 2, \"train_loss\": 2.3025851, \"train_acc\": \
+         0.30000001192092896, \"test_loss\": -0.0, \"test_acc\": 0.1, \"seconds\": 0.1}\n",
+        // As serde_json writes it, with floats serde_json's own parser reads 1 ulp off.
+        "{\"epoch\":3,\"train_loss\":0.1,\"train_acc\":0.1,\"test_loss\":0.1,\"test_acc\":0.1,\
+         \"seconds\":1234.5678901234567,\"samples_per_sec\":241322.05876674774}\n",
+    ];
+    for (name, head, lines) in [("m.csv", header, csv), ("m.jsonl", "", json)] {
+        let path = dir.path().join(name);
+        let whole = format!("{head}{}", lines.concat());
+        std::fs::write(&path, &whole).unwrap();
+        let all = read(&path).unwrap();
+        assert_eq!(all.iter().map(|m| m.epoch).collect::<Vec<_>>(), [1, 2, 3], "{name}");
+        assert_eq!(all[1].test_loss.to_bits(), (-0.0f32).to_bits(), "{name}");
+
+        for epoch in 0..=3 {
+            std::fs::write(&path, &whole).unwrap();
+            let (mut writer, kept) = MetricsWriter::resume(&path, epoch).unwrap();
+            assert_eq!(kept, all[..epoch], "{name} after epoch {epoch}: the kept records, parsed");
+            let expected = format!("{head}{}", lines[..epoch].concat());
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), expected, "{name} after epoch {epoch}");
+            // The resumed run appends after them.
+            writer.write(&all[2]).unwrap();
+            drop(writer);
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.starts_with(&expected), "{name} after epoch {epoch}: {text}");
+            let epochs: Vec<usize> = read(&path).unwrap().iter().map(|m| m.epoch).collect();
+            assert_eq!(epochs, [&[1, 2, 3][..epoch], &[3]].concat(), "{name} after epoch {epoch}: {text}");
+        }
+
+        // A file whose last line has no newline: kept as it is, and the next record goes on a line of its own.
+        std::fs::write(&path, whole.trim_end()).unwrap();
+        let (mut writer, kept) = MetricsWriter::resume(&path, 3).unwrap();
+        assert_eq!(kept, all, "{name}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), whole, "{name}");
+        writer.write(&all[0]).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 4, "{name}");
+    }
+}
+
+/// What `metrics::read` (and so a resumed run) says about files that are not gpu-mnist metrics: the line and the
+/// reason, and the advice to move the file or choose another path; the file is left as it was.
+#[test]
+fn a_foreign_metrics_file_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec\n";
+    let record = "{\"epoch\":1,\"train_loss\":0.1,\"train_acc\":0.1,\"test_loss\":0.1,\"test_acc\":0.1,\
+                  \"seconds\":0.1,\"samples_per_sec\":0.1}";
+    let not_header = "the header is not epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec";
+    let cases: [(&str, Vec<u8>, &str, String); 8] = [
+        ("a.csv", b"my,own\nnotes,here\n".to_vec(), "line 1", format!("({not_header})")),
+        ("b.csv", Vec::new(), "line 1", format!("({not_header})")),
+        (
+            "c.csv",
+            format!("{header}1,0.1,0.1,0.1,0.1,0.1,0.1\n2,0.1,x,0.1,0.1,0.1,0.1\n").into_bytes(),
+            "line 3",
+            "(CSV deserialize error: record 2 (line: 3, byte: 96): field 2: invalid float literal)".into(),
+        ),
+        (
+            "d.csv",
+            format!("{header}1,0.1,0.1,0.1,0.1,0.1,0.1\n\n2,0.1,0.1\n").into_bytes(),
+            "line 3",
+            "(CSV error: record 2 (line: 3, byte: 96): found record with 3 fields, but the previous record has 7 \
+             fields)"
+                .into(),
+        ),
+        (
+            "e.jsonl",
+            format!("{record}\n\n{{\"epoch\":2\n").into_bytes(),
+            "line 3",
+            "(EOF while parsing an object at line 1 column 10)".into(),
+        ),
+        (
+            "f.jsonl",
+            format!("{record}\r\nnot json\r\n").into_bytes(),
+            "line 2",
+            "(expected ident at line 1 column 2)".into(),
+        ),
+        (
+            "g.jsonl",
+            format!("{record}\n{{\"a\":1}}").into_bytes(),
+            "line 2",
+            "(missing field `epoch` at line 1 column 7)".into(),
+        ),
+        ("h.jsonl", [record.as_bytes(), b"\n\xff\xfe\n"].concat(), "", String::new()),
+    ];
+    for (name, bytes, line, why) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let expected = match line {
+            "" => format!("{}: stream did not contain valid UTF-8", path.display()),
+            _ => format!(
+                "{}: {line} is not a gpu-mnist metrics record {why}; move the file away or choose another --metrics \
+                 path",
+                path.display()
+            ),
+        };
+        assert_eq!(gpu_mnist::metrics::read(&path).unwrap_err().to_string(), expected, "{name}");
+        let resumed = gpu_mnist::metrics::MetricsWriter::resume(&path, 5).err().unwrap().to_string();
+        assert_eq!(resumed, expected, "{name}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name}: left as it was");
+    }
+}
