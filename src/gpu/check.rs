@@ -264,9 +264,10 @@ pub fn check(ctx: &GpuContext, family: Family) -> Result<Vec<CheckRow>> {
                 Family::Momentum => Optimizer::Momentum { lr: 0.05, momentum: 0.9 },
                 _ => Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
             };
-            // Adam's t: the first step, a later one, one past 2³² (the counter's high word), and the clamp.
+            // Adam's t: the first step, a later one, across 2³² (the carry into the counter's high word), past
+            // it, and the clamp.
             let starts: &[u64] = match family {
-                Family::Adam => &[0, 999, (1 << 32) + 4, i32::MAX as u64 - 2],
+                Family::Adam => &[0, 999, u64::from(u32::MAX) - 1, (1 << 32) + 4, i32::MAX as u64 - 2],
                 _ => &[0],
             };
             for (i, &len) in UPDATE_LENGTHS.iter().enumerate() {

@@ -1,0 +1,211 @@
+//! Facts about the training loop that comparing our code with itself cannot see: each epoch trains a fresh
+//! permutation of the data fixed by the seed (pinned by a golden prefix), one step changes every parameter and every
+//! optimizer state tensor, and the 64-bit step counter carries past 2³² the same way on every backend.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gpu_mnist::backend::{Backend, PlanId, Stats};
+use gpu_mnist::cpu::CpuBackend;
+use gpu_mnist::data::{Dataset, LabeledImages};
+use gpu_mnist::error::Result;
+use gpu_mnist::gpu::GpuBackend;
+use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::optim::{LrSchedule, Optimizer};
+use gpu_mnist::plan::{BufId, Layout, Plan, Split};
+use gpu_mnist::train::{initial_params, TrainConfig, Trainer};
+
+/// `n` samples of `features` pixels in 1..=255 (no zero pixel, so every weight gets a gradient) and labels cycling
+/// through `classes`; the test split is the first 10 of them.
+fn synthetic(n: usize, features: usize, classes: usize) -> Arc<Dataset> {
+    let images = (0..n * features).map(|i| (i * 37 % 255 + 1) as u8).collect();
+    let labels = (0..n).map(|i| (i * 7 % classes) as u8).collect();
+    let train = LabeledImages { images, labels, rows: 1, cols: features };
+    let mut test = train.clone();
+    test.truncate(10);
+    Arc::new(Dataset { name: "synthetic".into(), train, test, classes })
+}
+
+fn model(inputs: usize, hidden: Vec<usize>, classes: usize, activation: Activation, loss: Loss) -> ModelConfig {
+    ModelConfig { inputs, hidden, classes, activation, loss }
+}
+
+/// A backend that records the order of every training epoch it is given, and otherwise is `inner`.
+struct Recording<B> {
+    inner: B,
+    train_orders: Vec<Vec<u32>>,
+}
+
+impl<B: Backend> Backend for Recording<B> {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn prepare(&mut self, plan: &Plan) -> Result<PlanId> {
+        self.inner.prepare(plan)
+    }
+    fn begin_epoch(&mut self, split: Split, order: &[u32]) -> Result<()> {
+        if split == Split::Train {
+            self.train_orders.push(order.to_vec());
+        }
+        self.inner.begin_epoch(split, order)
+    }
+    fn run(&mut self, plan: PlanId, steps: usize) -> Result<()> {
+        self.inner.run(plan, steps)
+    }
+    fn stats(&mut self, split: Split) -> Result<Stats> {
+        self.inner.stats(split)
+    }
+    fn profile(&mut self, plan: PlanId, steps: usize) -> Result<Option<Vec<Duration>>> {
+        self.inner.profile(plan, steps)
+    }
+    fn layout(&self) -> &Layout {
+        self.inner.layout()
+    }
+    fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>> {
+        self.inner.read_buffer(id)
+    }
+    fn write_buffer(&mut self, id: BufId, data: &[f32]) -> Result<()> {
+        self.inner.write_buffer(id, data)
+    }
+    fn steps_done(&mut self) -> Result<u64> {
+        self.inner.steps_done()
+    }
+    fn set_steps_done(&mut self, steps: u64) -> Result<()> {
+        self.inner.set_steps_done(steps)
+    }
+    fn steps_per_check(&self) -> usize {
+        self.inner.steps_per_check()
+    }
+}
+
+/// The training order of each of `epochs` epochs of a run with `seed` over 1000 samples in batches of 100.
+fn epoch_orders(seed: u64, epochs: usize) -> Vec<Vec<u32>> {
+    let data = synthetic(1000, 4, 3);
+    let config = TrainConfig { epochs, batch_size: 100, seed, eval_batch: 10, lr_schedule: LrSchedule::Constant };
+    let layout = config.layout(&model(4, vec![], 3, Activation::Relu, Loss::Xent), Optimizer::Sgd { lr: 0.1 }).unwrap();
+    let backend = Recording { inner: CpuBackend::new(&layout, Arc::clone(&data)).unwrap(), train_orders: vec![] };
+    let mut trainer = Trainer::new(backend, layout, data, config).unwrap();
+    for _ in 0..epochs {
+        trainer.epoch(&mut |_| {}).unwrap();
+    }
+    trainer.backend.train_orders
+}
+
+#[test]
+fn each_epoch_trains_a_fresh_permutation_fixed_by_the_seed() {
+    let orders = epoch_orders(42, 3);
+    assert_eq!(orders.len(), 3, "one training order per epoch");
+    for (e, order) in orders.iter().enumerate() {
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert!(sorted.iter().copied().eq(0..1000), "epoch {}: not a permutation of the 1000 samples", e + 1);
+        assert!(order.iter().copied().ne(0..1000), "epoch {}: the data set's own order, not shuffled", e + 1);
+    }
+    assert_ne!(orders[0], orders[1], "epochs 1 and 2 trained in the same order");
+    assert_ne!(orders[1], orders[2], "epochs 2 and 3 trained in the same order");
+    assert_ne!(orders[0], orders[2], "epochs 1 and 3 trained in the same order");
+    // Golden prefixes for seed 42 (ChaCha8, stream epoch + 1, then Fisher–Yates): a change of generator, stream or
+    // shuffle would make old seeds mean other runs and break resuming from older checkpoints.
+    assert_eq!(orders[0][..8], [8, 764, 645, 80, 832, 654, 851, 628], "epoch 1 of seed 42");
+    assert_eq!(orders[1][..8], [29, 513, 783, 760, 833, 988, 875, 500], "epoch 2 of seed 42");
+    // The same seed gives the same orders; another seed other orders.
+    assert_eq!(epoch_orders(42, 3), orders);
+    let other = epoch_orders(43, 2);
+    assert_ne!(other[0], orders[0]);
+    assert_ne!(other[1], orders[1]);
+}
+
+/// One step from the initial weights on `backend`: every parameter tensor and every optimizer state tensor must
+/// change in every element (the data has no zero pixel and tanh has no dead units, so every gradient is non-zero).
+fn one_step_changes_every_tensor<B: Backend>(make: &dyn Fn(&Layout, Arc<Dataset>) -> B) {
+    let data = synthetic(7, 6, 3);
+    for loss in [Loss::Xent, Loss::Mse] {
+        for optimizer in [
+            Optimizer::Sgd { lr: 0.1 },
+            Optimizer::Momentum { lr: 0.05, momentum: 0.9 },
+            Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+        ] {
+            let model = model(6, vec![5, 4], 3, Activation::Tanh, loss);
+            let layout = Layout::new(&model, optimizer, 7);
+            let mut backend = make(&layout, Arc::clone(&data));
+            let before = initial_params(&model, 3).unwrap();
+            backend.write_params(&before).unwrap();
+            let plan = backend.prepare(&layout.train_step(7).unwrap()).unwrap();
+            backend.begin_epoch(Split::Train, &[3, 1, 4, 0, 5, 2, 6]).unwrap();
+            backend.run(plan, 1).unwrap();
+            let after = backend.read_params().unwrap();
+            let what = format!("{} {:?} {}", backend.describe(), loss, optimizer.name());
+            for (t, (b, a)) in before.tensors().iter().zip(after.tensors()).enumerate() {
+                let same: Vec<usize> = (0..b.len()).filter(|&i| b[i] == a[i]).collect();
+                assert!(same.is_empty(), "{what}: parameter tensor {t} kept its value at {same:?}");
+            }
+            for id in layout.state_buffers() {
+                let state = backend.read_buffer(id).unwrap();
+                let name = &layout.buffers[id].name;
+                assert!(state.iter().all(|&s| s != 0.0), "{what}: state {name} still zero somewhere: {state:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn cpu_one_step_changes_every_parameter_and_state_tensor() {
+    one_step_changes_every_tensor(&|layout, data| CpuBackend::new(layout, data).unwrap());
+}
+
+#[test]
+fn gpu_one_step_changes_every_parameter_and_state_tensor() {
+    let Some(ctx) = common::gpu() else { return };
+    one_step_changes_every_tensor(&|layout, data| GpuBackend::new(&ctx, layout, data).unwrap());
+}
+
+/// Four Adam steps after `start` steps from a state that has run for a long time. Started at 2³² − 2, the step
+/// counter's low word wraps: t runs 2³² − 1, 2³², 2³² + 1, 2³² + 2. Adam's bias correction reads t, so a lost carry
+/// (t back to 1) changes the update.
+fn four_adam_steps<B: Backend>(backend: &mut B, layout: &Layout, start: u64) -> (Vec<Vec<f32>>, u64) {
+    let model = &layout.model;
+    backend.write_params(&initial_params(model, 5).unwrap()).unwrap();
+    // A state that has run for a long time: m and v non-zero.
+    for id in layout.state_buffers() {
+        let len = layout.buffers[id].len;
+        backend.write_buffer(id, &(0..len).map(|i| 1e-3 * (1 + i % 5) as f32).collect::<Vec<_>>()).unwrap();
+    }
+    backend.set_steps_done(start).unwrap();
+    let plan = backend.prepare(&layout.train_step(5).unwrap()).unwrap();
+    let order: Vec<u32> = (0..20).collect();
+    backend.begin_epoch(Split::Train, &order).unwrap();
+    backend.run(plan, 4).unwrap();
+    let mut tensors: Vec<Vec<f32>> = backend.read_params().unwrap().tensors().iter().map(|t| t.to_vec()).collect();
+    for id in layout.state_buffers() {
+        tensors.push(backend.read_buffer(id).unwrap());
+    }
+    (tensors, backend.steps_done().unwrap())
+}
+
+#[test]
+fn a_run_across_two_to_the_32_steps_should_match_reference() {
+    let data = synthetic(20, 6, 3);
+    let model = model(6, vec![5], 3, Activation::Tanh, Loss::Xent);
+    let optimizer = Optimizer::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let layout = Layout::new(&model, optimizer, 5);
+    let mut cpu = CpuBackend::new(&layout, Arc::clone(&data)).unwrap();
+    let start = (1 << 32) - 2;
+    let (want, cpu_steps) = four_adam_steps(&mut cpu, &layout, start);
+    assert_eq!(cpu_steps, (1 << 32) + 2, "cpu step count");
+    // The test can tell: the same steps with t = 1..=4 (what a counter that lost its carry would give after the
+    // wrap) end far outside the tolerance below.
+    let (wrapped, _) = four_adam_steps(&mut CpuBackend::new(&layout, Arc::clone(&data)).unwrap(), &layout, 0);
+    let apart = want.iter().flatten().zip(wrapped.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(apart > 1e-2, "t = 1..4 and t ≈ 2³² end only {apart:e} apart");
+    let Some(ctx) = common::gpu() else { return };
+    let mut gpu = GpuBackend::new(&ctx, &layout, data).unwrap();
+    let (got, gpu_steps) = four_adam_steps(&mut gpu, &layout, start);
+    assert_eq!(gpu_steps, (1 << 32) + 2, "gpu step count (the carry into the high word)");
+    for (t, (g, w)) in got.iter().zip(&want).enumerate() {
+        for (i, (&g, &w)) in g.iter().zip(w).enumerate() {
+            assert!((g - w).abs() <= 1e-5 + 1e-4 * w.abs(), "tensor {t}[{i}]: gpu {g:e}, cpu {w:e}");
+        }
+    }
+}
