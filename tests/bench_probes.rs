@@ -93,28 +93,38 @@ fn profile_report_should_cover_every_op_of_the_step() {
 
 #[test]
 fn matmul_probe_should_match_reference() {
-    for n in [1, 65] {
+    // 1 and 64: every entry checked by the probe itself; 65: its sample of corners and seeded entries.
+    for n in [1, 64, 65] {
         let (layout, _) = bench::matmul_plan(n).unwrap();
         let data = Arc::new(Dataset::empty(n, n));
         for mut backend in backends(&layout, &data) {
             let name = backend.describe();
-            let report = bench::matmul(&mut backend, n, 2).unwrap();
+            let report = bench::matmul(&mut backend, n, 2).unwrap_or_else(|e| panic!("{name} n={n}: {e}"));
             assert_eq!((report.size, report.seconds.len()), (n, 2), "{name}");
             assert!(report.gflops.is_finite() && report.gflops > 0.0, "{name}: {} GFLOP/s", report.gflops);
-            // y = x·wᵀ + b, with b = 0: checked against a plain triple loop.
+            assert_eq!(report.checked, if n <= 64 { n * n } else { 260 }, "{name} n={n}");
+            assert!(report.max_error < 1e-5, "{name} n={n}: the probe's largest error {:e}", report.max_error);
+            // The inputs are what the probe says it multiplies (not read back from the backend, so unwritten or
+            // misplaced inputs cannot agree with themselves): x[r, k], w[c, k], b[c] from bench::matmul_input.
             let l = layout.layers[0];
-            let (x, w) = (backend.read_buffer(l.x).unwrap(), backend.read_buffer(l.w).unwrap());
+            let x = |r: usize, k: usize| f64::from(bench::matmul_input(1, r, k));
+            let w = |c: usize, k: usize| f64::from(bench::matmul_input(2, c, k));
+            let b = |c: usize| f64::from(bench::matmul_input(3, 0, c));
+            let written = backend.read_buffer(l.x).unwrap();
+            assert!(written.iter().enumerate().all(|(i, &v)| f64::from(v) == x(i / n, i % n)), "{name}: x not written");
+            // y = x·wᵀ + b, every entry against a plain triple loop in f64, within the probe's tolerance.
             let y = backend.read_buffer(l.a).unwrap();
-            let mut worst = 0.0f32;
+            let mut worst = 0.0f64;
             for r in 0..n {
                 for c in 0..n {
-                    let want: f32 = (0..n).map(|k| x[r * n + k] * w[c * n + k]).sum();
-                    let got = y[r * n + c];
-                    assert!((got - want).abs() <= 1e-5 + 1e-4 * want.abs(), "{name} n={n} [{r},{c}]: {got} vs {want}");
+                    let want: f64 = b(c) + (0..n).map(|k| x(r, k) * w(c, k)).sum::<f64>();
+                    let size: f64 = b(c).abs() + (0..n).map(|k| (x(r, k) * w(c, k)).abs()).sum::<f64>();
+                    let got = f64::from(y[r * n + c]);
+                    assert!((got - want).abs() <= 1e-6 + 1e-4 * size, "{name} n={n} [{r},{c}]: {got} vs {want}");
                     worst = worst.max((got - want).abs());
                 }
             }
-            println!("{name} n={n}: largest error {worst:e}");
+            println!("{name} n={n}: largest error {worst:e}, the probe's {:e}", report.max_error);
         }
     }
 }

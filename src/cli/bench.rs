@@ -126,13 +126,19 @@ fn run_matmul(backends: &[BackendArg], n: usize, json: Option<&Path>) -> Result<
         eprintln!("timing {} …", backend.describe());
         reports.push(bench::matmul(&mut backend, n, 5).with_context(|| format!("matmul on {arg:?}"))?);
     }
-    println!("{:<44} {:>11} {:>9} {:>7}", "backend", "ms/matmul", "GFLOP/s", "% peak");
+    println!("{:<44} {:>11} {:>9} {:>7} {:>9}", "backend", "ms/matmul", "GFLOP/s", "% peak", "max error");
     for r in &reports {
         let name: String = r.backend.chars().take(44).collect();
         let peak = r.peak_share.map_or("-".into(), |s| format!("{:.1}", 100.0 * s));
-        println!("{name:<44} {:>11.3} {:>9.1} {peak:>7}", 1e3 * r.median_seconds, r.gflops);
+        println!("{name:<44} {:>11.3} {:>9.1} {peak:>7} {:>9.1e}", 1e3 * r.median_seconds, r.gflops, r.max_error);
     }
     println!("ms/matmul: median of {} timings", reports.first().map_or(0, |r| r.seconds.len()));
+    if let Some(r) = reports.first() {
+        println!(
+            "max error: the largest |y − x·wᵀ − b| over {} entries of y, against the host's f64 product",
+            r.checked
+        );
+    }
     write_json(json, &reports)
 }
 
