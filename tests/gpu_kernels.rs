@@ -78,9 +78,18 @@ fn momentum_should_match_reference() {
     run(Family::Momentum);
 }
 
+/// Also checks that t runs across 2³² (the carry into the step counter's high word) and past it.
 #[test]
 fn adam_should_match_reference() {
-    run(Family::Adam);
+    let Some(ctx) = common::gpu() else { return };
+    let rows = check::check(&ctx, Family::Adam).unwrap();
+    common::assert_pass(&rows);
+    for t in ["t=4294967295..=4294967297 ", "t=4294967301..=4294967303 "] {
+        assert!(
+            rows.iter().any(|r| r.shape.starts_with(&format!("len=7 {t}")) || r.shape.contains(t)),
+            "no check at {t}"
+        );
+    }
 }
 
 #[test]

@@ -561,3 +561,32 @@ fn fashion_mnist_loads() {
     let mnist = load(&DataSource::Embedded, &LoadOptions::default()).unwrap();
     assert_ne!(ds.train.images[..784], mnist.train.images[..784]);
 }
+
+/// A reader that hands out one byte per call and is interrupted (`ErrorKind::Interrupted`, as a read cut short by a
+/// signal) before every other one: the parser must retry, not fail, and read the same array.
+struct Interrupting<'a> {
+    bytes: &'a [u8],
+    interrupt: bool,
+}
+
+impl Read for Interrupting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.interrupt = !self.interrupt;
+        if self.interrupt {
+            return Err(io::Error::from(io::ErrorKind::Interrupted));
+        }
+        let n = buf.len().min(self.bytes.len()).min(1);
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn interrupted_reads_are_retried() {
+    let bytes = images_idx(3, 2, 2);
+    let want = parse(&bytes, 3).unwrap();
+    let got = gpu_mnist::data::parse_idx(Interrupting { bytes: &bytes, interrupt: false }, 3, &limits()).unwrap();
+    assert_eq!(got.dims, [3, 2, 2]);
+    assert_eq!(got.data, want.data);
+}

@@ -32,10 +32,19 @@ fn model(inputs: usize, hidden: Vec<usize>, classes: usize, activation: Activati
     ModelConfig { inputs, hidden, classes, activation, loss }
 }
 
-/// A backend that records the order of every training epoch it is given, and otherwise is `inner`.
+/// A backend that records the order of every training epoch it is given and the steps of every `run`, may ask the
+/// loop to look at the statistics every `chunk` steps, and otherwise is `inner`.
 struct Recording<B> {
     inner: B,
     train_orders: Vec<Vec<u32>>,
+    runs: Vec<(PlanId, usize)>,
+    chunk: Option<usize>,
+}
+
+impl<B> Recording<B> {
+    fn new(inner: B) -> Self {
+        Recording { inner, train_orders: vec![], runs: vec![], chunk: None }
+    }
 }
 
 impl<B: Backend> Backend for Recording<B> {
@@ -52,6 +61,7 @@ impl<B: Backend> Backend for Recording<B> {
         self.inner.begin_epoch(split, order)
     }
     fn run(&mut self, plan: PlanId, steps: usize) -> Result<()> {
+        self.runs.push((plan, steps));
         self.inner.run(plan, steps)
     }
     fn stats(&mut self, split: Split) -> Result<Stats> {
@@ -76,7 +86,7 @@ impl<B: Backend> Backend for Recording<B> {
         self.inner.set_steps_done(steps)
     }
     fn steps_per_check(&self) -> usize {
-        self.inner.steps_per_check()
+        self.chunk.unwrap_or_else(|| self.inner.steps_per_check())
     }
 }
 
@@ -85,7 +95,7 @@ fn epoch_orders(seed: u64, epochs: usize) -> Vec<Vec<u32>> {
     let data = synthetic(1000, 4, 3);
     let config = TrainConfig { epochs, batch_size: 100, seed, eval_batch: 10, lr_schedule: LrSchedule::Constant };
     let layout = config.layout(&model(4, vec![], 3, Activation::Relu, Loss::Xent), Optimizer::Sgd { lr: 0.1 }).unwrap();
-    let backend = Recording { inner: CpuBackend::new(&layout, Arc::clone(&data)).unwrap(), train_orders: vec![] };
+    let backend = Recording::new(CpuBackend::new(&layout, Arc::clone(&data)).unwrap());
     let mut trainer = Trainer::new(backend, layout, data, config).unwrap();
     for _ in 0..epochs {
         trainer.epoch(&mut |_| {}).unwrap();
@@ -115,6 +125,26 @@ fn each_epoch_trains_a_fresh_permutation_fixed_by_the_seed() {
     let other = epoch_orders(43, 2);
     assert_ne!(other[0], orders[0]);
     assert_ne!(other[1], orders[1]);
+}
+
+/// An epoch of 107 samples in batches of 5 (21 full steps and a last one of 2), the statistics looked at every 8 steps
+/// as a GPU backend asks: runs of 8, 8 and 5 full steps, then the last one; every sample counted once.
+#[test]
+fn an_epoch_runs_exactly_its_steps_in_chunks() {
+    let data = synthetic(107, 4, 3);
+    let config = TrainConfig { epochs: 2, batch_size: 5, seed: 1, eval_batch: 10, lr_schedule: LrSchedule::Linear };
+    let layout =
+        config.layout(&model(4, vec![3], 3, Activation::Tanh, Loss::Xent), Optimizer::Sgd { lr: 0.1 }).unwrap();
+    let mut backend = Recording::new(CpuBackend::new(&layout, Arc::clone(&data)).unwrap());
+    backend.chunk = Some(8);
+    let mut trainer = Trainer::new(backend, layout, data, config).unwrap();
+    let mut seen = Vec::new();
+    let stats = trainer.train_epoch(&mut |p| seen.push(p.samples)).unwrap();
+    assert_eq!(stats.samples, 107);
+    assert_eq!(seen, [40, 80, 105, 107], "progress after each chunk, then the last step");
+    let steps: Vec<usize> = trainer.backend.runs.iter().map(|&(_, s)| s).collect();
+    assert_eq!(steps, [8, 8, 5, 1]);
+    assert_eq!(trainer.backend.steps_done().unwrap(), 22);
 }
 
 /// One step from the initial weights on `backend`: every parameter tensor and every optimizer state tensor must

@@ -298,3 +298,28 @@ impl Backend for CpuBackend {
         1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Activation, Loss, ModelConfig};
+    use crate::optim::Optimizer;
+
+    /// A model far beyond any machine's memory is refused before allocating, its size given in GiB (2³⁰ bytes).
+    #[test]
+    fn a_layout_larger_than_memory_is_refused_with_its_size() {
+        let model = ModelConfig {
+            inputs: 784,
+            hidden: vec![4_000_000, 4_000_000],
+            classes: 10,
+            activation: Activation::Relu,
+            loss: Loss::Xent,
+        };
+        let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.1 }, 1);
+        let Err(Error::Config(msg)) = CpuBackend::new(&layout, Arc::new(Dataset::empty(784, 10))) else {
+            panic!("a {} GiB layout was accepted", layout.bytes() >> 30);
+        };
+        let gib = format!("need {:.1} GiB", layout.bytes() as f64 / 1_073_741_824.0);
+        assert!(msg.contains(&gib), "{msg} (expected `{gib}`)");
+    }
+}

@@ -661,6 +661,8 @@ mod tests {
         let row = compare("k", "s", &[2.0002, 0.000_009], &[2.0, 0.0], Tolerance::DEFAULT);
         assert!(row.pass, "2e-4 ≤ 2.1e-4 and 9e-6 ≤ 1e-5: {row}");
         assert!((row.max_abs_err - 2e-4).abs() < 1e-6);
+        // Relative error only where want ≠ 0: 2e-4 / 2.
+        assert!((row.max_rel_err - 1e-4).abs() < 1e-6, "{row}");
 
         let exact = compare("k", "s", &[1.0, 2.0], &[1.0, 2.000_000_2], Tolerance::EXACT);
         assert_eq!((exact.pass, exact.mismatch_count), (false, 1));
