@@ -359,7 +359,7 @@ pub fn matmul<B: Backend>(backend: &mut B, n: usize, samples: usize) -> Result<M
         let error = (got - want).abs();
         let tolerance = 1e-6 + 1e-4 * magnitude;
         if error.is_nan() || error > tolerance {
-            return Err(Error::Gpu(format!(
+            return Err(Error::WrongResult(format!(
                 "the {n}x{n} matmul on {backend_name} computed a wrong product: y[{i}, {j}] = {} but the host \
                  computes {want} (error {error:.2e}, tolerance {tolerance:.2e}); its timings measure a broken kernel",
                 y[i * n + j]

@@ -16,6 +16,9 @@ pub enum Error {
     /// The GPU or its driver refused something (no adapter, limits, validation, device lost).
     #[error("GPU: {0}")]
     Gpu(String),
+    /// A backend computed a result that differs from the host's reference: a broken kernel, driver or backend.
+    #[error("wrong result: {0}")]
+    WrongResult(String),
     /// Reading or writing a file failed.
     #[error("{}: {cause}", path.display())]
     Io {
