@@ -39,3 +39,24 @@ impl Dataset {
         class_names(&self.name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_fashion_mnist_has_class_names() {
+        let mut data = Dataset::empty(784, 10);
+        for name in ["fashion-mnist", "Fashion_MNIST", "FASHION"] {
+            data.name = name.into();
+            assert_eq!(data.class_names(), Some(&FASHION_CLASSES[..]), "{name}");
+        }
+        for name in ["mnist", "my-digits", "fashion-mnist-2"] {
+            data.name = name.into();
+            assert_eq!(data.class_names(), None, "{name}");
+        }
+        assert_eq!(class_label(data.class_names(), 7), "7");
+        assert_eq!(class_label(Some(&FASHION_CLASSES), 7), "7 (Sneaker)");
+        assert_eq!(class_label(Some(&FASHION_CLASSES), 10), "10", "a label past the names has its number only");
+    }
+}
