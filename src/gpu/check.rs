@@ -393,11 +393,10 @@ fn run_op(
     gpu.read_buffer(out)
 }
 
-fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
-    let Matmul { rows, inputs, outputs, act, range, tile } = case;
-    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
-    let l = layout.layers[0];
-    let (x, w, b) = match range {
+/// x: [rows, inputs], w: [outputs, inputs] and b: \[outputs\] of a linear check, in the case's [`Range`].
+fn linear_inputs(rng: &mut model::Rng, case: &Matmul) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let Matmul { rows, inputs, outputs, range, .. } = *case;
+    match range {
         Range::Normal => {
             let s = 1.0 / (inputs as f32).sqrt();
             (
@@ -411,7 +410,14 @@ fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckR
             uniform(rng, outputs * inputs, -1e-3, 1e-3),
             (0..outputs).map(|j| -100.0 + 200.0 * j as f32 / (outputs - 1).max(1) as f32).collect(),
         ),
-    };
+    }
+}
+
+fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+    let Matmul { rows, inputs, outputs, act, range, tile } = case;
+    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
+    let l = layout.layers[0];
+    let (x, w, b) = linear_inputs(rng, &case);
     let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act, rows, inputs, outputs };
     let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.w, &w), (l.b, &b)], l.a, op)?;
     let mut want = vec![0.0; rows * outputs];
@@ -432,13 +438,18 @@ fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<C
     Ok(compare("weight_grad dw", &case.name(false), &got, &want, Tolerance::DEFAULT))
 }
 
+/// `n` outputs of a layer below with activation `act`: act(z) for z uniform in ±3, or ±100 for [`Range::Wide`], so they
+/// hold values the activation can produce (exact zeros for relu, saturated sigmoids and tanhs when wide).
+fn below_outputs(rng: &mut model::Rng, n: usize, act: Activation, range: Range) -> Vec<f32> {
+    let z_max = if range == Range::Wide { 100.0 } else { 3.0 };
+    uniform(rng, n, -z_max, z_max).into_iter().map(|z| ops::activate(z, act)).collect()
+}
+
 fn input_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
     let Matmul { rows, inputs, outputs, act, range, tile } = case;
     let layout = Layout::new(&model_of(inputs, outputs, true), Optimizer::Sgd { lr: 0.0 }, rows);
     let (below, l) = (layout.layers[0], layout.layers[1]);
-    let z_max = if range == Range::Wide { 100.0 } else { 3.0 };
-    // x is the layer below's output, so it holds values its activation can produce (exact zeros for relu).
-    let x: Vec<f32> = uniform(rng, rows * inputs, -z_max, z_max).into_iter().map(|z| ops::activate(z, act)).collect();
+    let x = below_outputs(rng, rows * inputs, act, range);
     let s = 1.0 / (outputs as f32).sqrt();
     let w = uniform(rng, outputs * inputs, -s, s);
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
@@ -447,6 +458,21 @@ fn input_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<Ch
     let mut want = vec![0.0; rows * inputs];
     ops::input_grad(&mut want, &dz, &w, &x, act, rows, inputs, outputs)?;
     Ok(compare("input_grad dx", &case.name(true), &got, &want, Tolerance::DEFAULT))
+}
+
+/// `n` outputs of the last layer for a `loss` check: logits for cross-entropy (every 17th one ×20, up to ±100, to test
+/// the max subtraction), sigmoid outputs for the cost; with `ties`, drawn from three values.
+fn loss_inputs(rng: &mut model::Rng, loss: Loss, n: usize, ties: bool) -> Vec<f32> {
+    match (loss, ties) {
+        (Loss::Xent, false) => uniform(rng, n, -5.0, 5.0)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| if i % 17 == 3 { v * 20.0 } else { v })
+            .collect(),
+        (Loss::Mse, false) => uniform(rng, n, 0.0, 1.0),
+        (Loss::Xent, true) => (0..n).map(|_| rng.random_range(0..3u8) as f32).collect(),
+        (Loss::Mse, true) => (0..n).map(|_| [0.25, 0.5, 0.75][rng.random_range(0..3usize)]).collect(),
+    }
 }
 
 /// The loss kernel of `loss` on random outputs (or, with `ties`, outputs drawn from three values so that most rows
@@ -464,17 +490,7 @@ fn loss_check(
     let l = layout.layers[0];
     let n = rows + 5;
     let data = random_data(rng, n, 1, classes);
-    // Outputs: logits for cross-entropy (some large, to test the max subtraction), sigmoid outputs for the cost.
-    let out: Vec<f32> = match (loss, ties) {
-        (Loss::Xent, false) => uniform(rng, rows * classes, -5.0, 5.0)
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| if i % 17 == 3 { v * 20.0 } else { v })
-            .collect(),
-        (Loss::Mse, false) => uniform(rng, rows * classes, 0.0, 1.0),
-        (Loss::Xent, true) => (0..rows * classes).map(|_| rng.random_range(0..3u8) as f32).collect(),
-        (Loss::Mse, true) => (0..rows * classes).map(|_| [0.25, 0.5, 0.75][rng.random_range(0..3usize)]).collect(),
-    };
+    let out = loss_inputs(rng, loss, rows * classes, ties);
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.shuffle(rng);
     let labels: Vec<u32> = order[..rows].iter().map(|&i| u32::from(data.train.labels[i as usize])).collect();
@@ -643,6 +659,39 @@ fn gather(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, features: usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Largest |v|.
+    fn max_abs(v: &[f32]) -> f32 {
+        v.iter().fold(0.0, |m, x| m.max(x.abs()))
+    }
+
+    /// The checks exercise the ranges they claim: the wide linear check puts z = x·wᵀ + b from −100 to 100 (the
+    /// bias, with products below 0.065), the wide input-gradient check draws z up to ±100 below the activation,
+    /// and the cross-entropy check has logits far beyond ±5.
+    #[test]
+    fn check_inputs_cover_their_ranges() {
+        let mut rng = model::rng(1);
+        let wide = Matmul { range: Range::Wide, ..Matmul::new(7, 65, 10, None) };
+        let (x, w, b) = linear_inputs(&mut rng, &wide);
+        assert_eq!((x.len(), w.len(), b.len()), (7 * 65, 10 * 65, 10));
+        assert_eq!((b[0], b[9]), (-100.0, 100.0));
+        assert!(b.windows(2).all(|p| p[1] - p[0] > 22.0), "evenly spread: {b:?}");
+        assert!(max_abs(&w) <= 1e-3 && max_abs(&x) <= 1.0);
+        let (x, w, b) = linear_inputs(&mut rng, &Matmul::new(7, 64, 10, None));
+        assert!(max_abs(&b) <= 1.0 && max_abs(&w) <= 0.125 && max_abs(&x) <= 1.0);
+
+        let identity = |range| below_outputs(&mut model::rng(2), 1000, Activation::Identity, range);
+        assert!(max_abs(&identity(Range::Wide)) > 95.0);
+        assert!(max_abs(&identity(Range::Normal)) <= 3.0);
+        let relu = below_outputs(&mut rng, 1000, Activation::Relu, Range::Normal);
+        assert!(relu.iter().any(|&v| v == 0.0) && relu.iter().all(|&v| v >= 0.0));
+
+        let logits = loss_inputs(&mut rng, Loss::Xent, 340, false);
+        assert!(max_abs(&logits) > 50.0 && max_abs(&logits) <= 100.0);
+        assert!(logits.iter().enumerate().all(|(i, v)| i % 17 == 3 || v.abs() <= 5.0));
+        let ties = loss_inputs(&mut rng, Loss::Mse, 300, true);
+        assert!(ties.iter().all(|v| [0.25, 0.5, 0.75].contains(v)));
+    }
 
     /// `|got − want| ≤ atol + rtol·|want|` at its edges, worked by hand: 1e-5 + 1e-4·2 = 2.1e-4 around 2.
     #[test]
