@@ -28,24 +28,35 @@ fn input_grad_should_match_reference() {
     run(Family::InputGrad);
 }
 
+/// An activation's family: every row passes, every row is of that activation (linear and input gradient), and the
+/// wide rows reach z = ±100.
+fn activation(act: Activation) {
+    let Some(ctx) = common::gpu() else { return };
+    let rows = check::check(&ctx, Family::Activation(act)).unwrap();
+    common::assert_pass(&rows);
+    assert!(rows.iter().all(|r| r.shape.split(' ').any(|w| w == act.name())), "rows of another activation");
+    let wide = rows.iter().filter(|r| r.shape.contains("z∈[-100,100]"));
+    assert_eq!(wide.map(|r| r.kernel.split(' ').next().unwrap()).collect::<Vec<_>>(), ["linear", "input_grad"]);
+}
+
 #[test]
 fn identity_activation_should_match_reference() {
-    run(Family::Activation(Activation::Identity));
+    activation(Activation::Identity);
 }
 
 #[test]
 fn relu_activation_should_match_reference() {
-    run(Family::Activation(Activation::Relu));
+    activation(Activation::Relu);
 }
 
 #[test]
 fn sigmoid_activation_should_match_reference() {
-    run(Family::Activation(Activation::Sigmoid));
+    activation(Activation::Sigmoid);
 }
 
 #[test]
 fn tanh_activation_should_match_reference() {
-    run(Family::Activation(Activation::Tanh));
+    activation(Activation::Tanh);
 }
 
 #[test]
