@@ -20,6 +20,12 @@ fn broken_shaders(dir: &Path) {
     std::fs::write(dir.join("bias_grad.wgsl"), text.replace("db[j] = sum;", "db[j] = sum + 0.001;")).unwrap();
 }
 
+/// The `--backend` name of the API the GPU tests use, or `None` (after the skip notice) without an adapter.
+fn api() -> Option<String> {
+    common::gpu()?;
+    common::gpu_backend().to_possible_value().map(|v| v.get_name().to_string())
+}
+
 #[test]
 fn a_broken_kernel_fails_its_check() {
     let Some(good) = common::gpu() else { return };
@@ -44,10 +50,7 @@ fn a_broken_kernel_fails_its_check() {
 
 #[test]
 fn check_reports_fail_and_exits_nonzero_for_a_broken_kernel() {
-    if common::gpu().is_none() {
-        return;
-    }
-    let api = common::gpu_backend().to_possible_value().map(|v| v.get_name().to_string()).unwrap();
+    let Some(api) = api() else { return };
     let dir = tempfile::tempdir().unwrap();
     broken_shaders(dir.path());
     let shaders = dir.path().to_str().unwrap();
@@ -67,10 +70,7 @@ fn check_reports_fail_and_exits_nonzero_for_a_broken_kernel() {
 
 #[test]
 fn a_shader_directory_with_an_unknown_file_is_refused() {
-    if common::gpu().is_none() {
-        return;
-    }
-    let api = common::gpu_backend().to_possible_value().map(|v| v.get_name().to_string()).unwrap();
+    let Some(api) = api() else { return };
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bias-grad.wgsl"), "// misspelt").unwrap();
     let shaders = dir.path().to_str().unwrap();
