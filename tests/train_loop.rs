@@ -138,6 +138,8 @@ fn an_epoch_runs_exactly_its_steps_in_chunks() {
     let mut backend = Recording::new(CpuBackend::new(&layout, Arc::clone(&data)).unwrap());
     backend.chunk = Some(8);
     let mut trainer = Trainer::new(backend, layout, data, config).unwrap();
+    // The linear schedule decays over the whole run: 2 epochs of ⌈107 / 5⌉ = 22 steps.
+    assert_eq!(trainer.layout.decay_steps, 44);
     let mut seen = Vec::new();
     let stats = trainer.train_epoch(&mut |p| seen.push(p.samples)).unwrap();
     assert_eq!(stats.samples, 107);
