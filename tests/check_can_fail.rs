@@ -7,7 +7,6 @@ mod support;
 
 use std::path::Path;
 
-use clap::ValueEnum;
 use gpu_mnist::gpu::check::{self, Family};
 use gpu_mnist::gpu::{ContextOptions, GpuContext};
 
@@ -18,12 +17,6 @@ fn broken_shaders(dir: &Path) {
     let text = std::fs::read_to_string(file).unwrap();
     assert!(text.contains("db[j] = sum;"), "bias_grad.wgsl changed: update the sabotage of this test");
     std::fs::write(dir.join("bias_grad.wgsl"), text.replace("db[j] = sum;", "db[j] = sum + 0.001;")).unwrap();
-}
-
-/// The `--backend` name of the API the GPU tests use, or `None` (after the skip notice) without an adapter.
-fn api() -> Option<String> {
-    common::gpu()?;
-    common::gpu_backend().to_possible_value().map(|v| v.get_name().to_string())
 }
 
 #[test]
@@ -50,7 +43,7 @@ fn a_broken_kernel_fails_its_check() {
 
 #[test]
 fn check_reports_fail_and_exits_nonzero_for_a_broken_kernel() {
-    let Some(api) = api() else { return };
+    let Some(api) = common::gpu_api() else { return };
     let dir = tempfile::tempdir().unwrap();
     broken_shaders(dir.path());
     let shaders = dir.path().to_str().unwrap();
@@ -70,7 +63,7 @@ fn check_reports_fail_and_exits_nonzero_for_a_broken_kernel() {
 
 #[test]
 fn a_shader_directory_with_an_unknown_file_is_refused() {
-    let Some(api) = api() else { return };
+    let Some(api) = common::gpu_api() else { return };
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bias-grad.wgsl"), "// misspelt").unwrap();
     let shaders = dir.path().to_str().unwrap();

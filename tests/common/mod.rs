@@ -42,6 +42,13 @@ pub fn gpu_backend() -> BackendChoice {
         .unwrap_or(BackendChoice::Auto)
 }
 
+/// The `--backend` name of the API the GPU tests use (`auto` when unpinned), or `None` (after the skip notice) where
+/// there is no adapter: for tests that run the binary on the GPU.
+pub fn gpu_api() -> Option<String> {
+    gpu()?;
+    clap::ValueEnum::to_possible_value(&gpu_backend()).map(|v| v.get_name().to_string())
+}
+
 /// The options of the GPU tests' contexts: the API of [`gpu_backend`], software adapters (lavapipe) allowed.
 pub fn context_options() -> ContextOptions {
     ContextOptions { allow_software: true, ..ContextOptions::new(gpu_backend()) }
