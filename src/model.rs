@@ -241,4 +241,26 @@ mod tests {
         assert_eq!(model.layer_shapes(), [(784, 512), (512, 512), (512, 10)]);
         assert_eq!(model.describe(), "784-512-512-10 relu xent (669706 parameters)");
     }
+
+    /// Each rule of `validate` at its edge: 1 input and 2 classes pass, 0 and 1 do not; a hidden width of 0 does
+    /// not; 2²⁴ is the widest layer allowed; the identity is no hidden activation.
+    #[test]
+    fn validate_at_the_edges() {
+        let model = |inputs, hidden: Vec<usize>, classes, activation| ModelConfig {
+            inputs,
+            hidden,
+            classes,
+            activation,
+            loss: Loss::Xent,
+        };
+        assert!(model(1, vec![], 2, Activation::Relu).validate().is_ok());
+        assert!(model(0, vec![], 2, Activation::Relu).validate().is_err());
+        assert!(model(1, vec![], 1, Activation::Relu).validate().is_err());
+        assert!(model(1, vec![3, 0], 2, Activation::Relu).validate().is_err());
+        assert!(model(1, vec![MAX_WIDTH], 2, Activation::Tanh).validate().is_ok());
+        let err = model(1, vec![MAX_WIDTH + 1], 2, Activation::Tanh).validate().unwrap_err().to_string();
+        assert!(err.contains("a layer of width 16777217 is over the limit of 16777216"), "{err}");
+        assert!(model(MAX_WIDTH + 1, vec![], 2, Activation::Relu).validate().is_err());
+        assert!(model(1, vec![4], 2, Activation::Identity).validate().is_err());
+    }
 }
