@@ -149,6 +149,34 @@ fn an_epoch_runs_exactly_its_steps_in_chunks() {
     assert_eq!(trainer.backend.steps_done().unwrap(), 22);
 }
 
+/// `warm_up` runs training steps (so pipelines and caches are warm) and then puts the run back where it started: the
+/// initial weights, zero optimizer state, a zero step counter; the epoch after it equals an epoch without it.
+#[test]
+fn warm_up_runs_steps_then_restores_the_start() {
+    let data = synthetic(40, 4, 3);
+    let config = TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 10, lr_schedule: LrSchedule::Linear };
+    let model = model(4, vec![3], 3, Activation::Tanh, Loss::Xent);
+    let optimizer = Optimizer::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let layout = config.layout(&model, optimizer).unwrap();
+    let trainer = |warm: usize| {
+        let backend = Recording::new(CpuBackend::new(&layout, Arc::clone(&data)).unwrap());
+        let mut trainer = Trainer::new(backend, layout.clone(), Arc::clone(&data), config.clone()).unwrap();
+        trainer.warm_up(warm).unwrap();
+        trainer
+    };
+    let mut warmed = trainer(3);
+    assert_eq!(warmed.backend.runs.iter().map(|&(_, s)| s).collect::<Vec<_>>(), [3], "the warm-up ran 3 steps");
+    assert_eq!(warmed.backend.read_params().unwrap(), initial_params(&model, 9).unwrap());
+    for id in layout.state_buffers() {
+        assert!(warmed.backend.read_buffer(id).unwrap().iter().all(|&v| v == 0.0), "{}", layout.buffers[id].name);
+    }
+    assert_eq!(warmed.backend.steps_done().unwrap(), 0);
+    let mut cold = trainer(0);
+    let (a, b) = (warmed.train_epoch(&mut |_| {}).unwrap(), cold.train_epoch(&mut |_| {}).unwrap());
+    assert_eq!(a, b);
+    assert_eq!(warmed.backend.read_params().unwrap(), cold.backend.read_params().unwrap());
+}
+
 /// One step from the initial weights on `backend`: every parameter tensor and every optimizer state tensor must
 /// change in every element (the data has no zero pixel and tanh has no dead units, so every gradient is non-zero).
 fn one_step_changes_every_tensor<B: Backend>(make: &dyn Fn(&Layout, Arc<Dataset>) -> B) {
