@@ -279,3 +279,39 @@ fn classify_io(e: io::Error) -> IdxErrorKind {
         None => IdxErrorKind::Io(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source that gives `bytes`, then fails with "disk on fire".
+    struct Failing<'a>(&'a [u8]);
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::PermissionDenied, "disk on fire"));
+            }
+            let n = self.0.read(buf)?;
+            Ok(n)
+        }
+    }
+
+    /// A read error of the file under a gzip stream is reported as the file's own error (kind and message), not
+    /// as corrupt gzip or a generic read error.
+    #[test]
+    fn a_failing_source_under_gzip_reports_its_own_error() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        io::Write::write_all(&mut gz, &[0, 0, 8, 1, 0, 0, 0, 200]).unwrap();
+        let gz = gz.finish().unwrap();
+        // The stream is cut after its header: the decoder reads on and meets the source's failure.
+        let err = read_stream(Failing(&gz[..12]), true, 1, &IdxLimits::default()).unwrap_err();
+        match err {
+            IdxErrorKind::Io(e) => {
+                assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+                assert_eq!(e.to_string(), "disk on fire");
+            }
+            other => panic!("expected the source's error, got {other:?}"),
+        }
+    }
+}
