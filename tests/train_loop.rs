@@ -149,6 +149,23 @@ fn an_epoch_runs_exactly_its_steps_in_chunks() {
     assert_eq!(trainer.backend.steps_done().unwrap(), 22);
 }
 
+/// A finite mean loss above `DIVERGED_LOSS` already stops the run (it need not wait for an infinity or a NaN).
+#[test]
+fn a_run_stops_once_its_loss_passes_the_divergence_limit() {
+    let data = synthetic(200, 4, 3);
+    let config = TrainConfig { epochs: 1, batch_size: 5, seed: 1, eval_batch: 10, lr_schedule: LrSchedule::Constant };
+    let layout =
+        config.layout(&model(4, vec![8], 3, Activation::Relu, Loss::Xent), Optimizer::Sgd { lr: 1e3 }).unwrap();
+    let backend = CpuBackend::new(&layout, Arc::clone(&data)).unwrap();
+    let mut trainer = Trainer::new(backend, layout, data, config).unwrap();
+    match trainer.train_epoch(&mut |_| {}) {
+        Err(gpu_mnist::Error::Diverged { loss, step, .. }) => {
+            assert!(loss.is_finite() && loss > gpu_mnist::train::DIVERGED_LOSS, "loss {loss} at step {step}");
+        }
+        other => panic!("expected divergence, got {other:?}"),
+    }
+}
+
 /// `warm_up` runs training steps (so pipelines and caches are warm) and then puts the run back where it started: the
 /// initial weights, zero optimizer state, a zero step counter; the epoch after it equals an epoch without it.
 #[test]

@@ -679,6 +679,8 @@ mod tests {
         assert!(max_abs(&w) <= 1e-3 && max_abs(&x) <= 1.0);
         let (x, w, b) = linear_inputs(&mut rng, &Matmul::new(7, 64, 10, None));
         assert!(max_abs(&b) <= 1.0 && max_abs(&w) <= 0.125 && max_abs(&x) <= 1.0);
+        let both_signs = |v: &[f32]| v.iter().any(|&x| x < 0.0) && v.iter().any(|&x| x > 0.0);
+        assert!(both_signs(&b) && both_signs(&w), "weights and biases of both signs");
 
         let identity = |range| below_outputs(&mut model::rng(2), 1000, Activation::Identity, range);
         assert!(max_abs(&identity(Range::Wide)) > 95.0);
