@@ -90,13 +90,24 @@ impl<B: Backend> Backend for Recording<B> {
     }
 }
 
+/// A trainer of `model` with `optimizer` over `data` as `config` says, on the CPU backend wrapped in [`Recording`].
+fn recording_trainer(
+    data: &Arc<Dataset>,
+    config: &TrainConfig,
+    model: &ModelConfig,
+    optimizer: Optimizer,
+) -> Trainer<Recording<CpuBackend>> {
+    let layout = config.layout(model, optimizer).unwrap();
+    let backend = Recording::new(CpuBackend::new(&layout, Arc::clone(data)).unwrap());
+    Trainer::new(backend, layout, Arc::clone(data), config.clone()).unwrap()
+}
+
 /// The training order of each of `epochs` epochs of a run with `seed` over 1000 samples in batches of 100.
 fn epoch_orders(seed: u64, epochs: usize) -> Vec<Vec<u32>> {
     let data = synthetic(1000, 4, 3);
     let config = TrainConfig { epochs, batch_size: 100, seed, eval_batch: 10, lr_schedule: LrSchedule::Constant };
-    let layout = config.layout(&model(4, vec![], 3, Activation::Relu, Loss::Xent), Optimizer::Sgd { lr: 0.1 }).unwrap();
-    let backend = Recording::new(CpuBackend::new(&layout, Arc::clone(&data)).unwrap());
-    let mut trainer = Trainer::new(backend, layout, data, config).unwrap();
+    let model = model(4, vec![], 3, Activation::Relu, Loss::Xent);
+    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 0.1 });
     for _ in 0..epochs {
         trainer.epoch(&mut |_| {}).unwrap();
     }
@@ -133,11 +144,9 @@ fn each_epoch_trains_a_fresh_permutation_fixed_by_the_seed() {
 fn an_epoch_runs_exactly_its_steps_in_chunks() {
     let data = synthetic(107, 4, 3);
     let config = TrainConfig { epochs: 2, batch_size: 5, seed: 1, eval_batch: 10, lr_schedule: LrSchedule::Linear };
-    let layout =
-        config.layout(&model(4, vec![3], 3, Activation::Tanh, Loss::Xent), Optimizer::Sgd { lr: 0.1 }).unwrap();
-    let mut backend = Recording::new(CpuBackend::new(&layout, Arc::clone(&data)).unwrap());
-    backend.chunk = Some(8);
-    let mut trainer = Trainer::new(backend, layout, data, config).unwrap();
+    let model = model(4, vec![3], 3, Activation::Tanh, Loss::Xent);
+    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 0.1 });
+    trainer.backend.chunk = Some(8);
     // The linear schedule decays over the whole run: 2 epochs of ⌈107 / 5⌉ = 22 steps.
     assert_eq!(trainer.layout.decay_steps, 44);
     let mut seen = Vec::new();
@@ -154,10 +163,8 @@ fn an_epoch_runs_exactly_its_steps_in_chunks() {
 fn a_run_stops_once_its_loss_passes_the_divergence_limit() {
     let data = synthetic(200, 4, 3);
     let config = TrainConfig { epochs: 1, batch_size: 5, seed: 1, eval_batch: 10, lr_schedule: LrSchedule::Constant };
-    let layout =
-        config.layout(&model(4, vec![8], 3, Activation::Relu, Loss::Xent), Optimizer::Sgd { lr: 1e3 }).unwrap();
-    let backend = CpuBackend::new(&layout, Arc::clone(&data)).unwrap();
-    let mut trainer = Trainer::new(backend, layout, data, config).unwrap();
+    let model = model(4, vec![8], 3, Activation::Relu, Loss::Xent);
+    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 1e3 });
     match trainer.train_epoch(&mut |_| {}) {
         Err(gpu_mnist::Error::Diverged { loss, step, .. }) => {
             assert!(loss.is_finite() && loss > gpu_mnist::train::DIVERGED_LOSS, "loss {loss} at step {step}");
@@ -176,8 +183,7 @@ fn warm_up_runs_steps_then_restores_the_start() {
     let optimizer = Optimizer::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let layout = config.layout(&model, optimizer).unwrap();
     let trainer = |warm: usize| {
-        let backend = Recording::new(CpuBackend::new(&layout, Arc::clone(&data)).unwrap());
-        let mut trainer = Trainer::new(backend, layout.clone(), Arc::clone(&data), config.clone()).unwrap();
+        let mut trainer = recording_trainer(&data, &config, &model, optimizer);
         trainer.warm_up(warm).unwrap();
         trainer
     };
