@@ -35,7 +35,7 @@ fn kernels(c: &mut Criterion) {
                 group.sample_size(10).measurement_time(Duration::from_secs(2));
             }
             for op in &ops {
-                let id = backend.prepare(&Plan { rows: batch, split: Split::Train, ops: vec![*op] }).expect("prepare");
+                let id = backend.prepare(&Plan::one_op_per_stage(batch, Split::Train, vec![*op])).expect("prepare");
                 group.bench_function(op.label(), |b| {
                     b.iter(|| {
                         backend.run(id, 1).expect("kernel");

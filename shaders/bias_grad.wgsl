@@ -15,7 +15,7 @@ struct BiasGradParams {
 }
 
 @group(0) @binding(0) var<storage, read_write> db: array<f32>;
-@group(0) @binding(1) var<storage, read> dz: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dz: array<f32>; // read only; read_write as it shares the layout's buffer
 @group(0) @binding(2) var<uniform> params: BiasGradParams;
 
 const WG: u32 = 64u;

@@ -21,7 +21,7 @@ struct LossParams {
 }
 
 @group(0) @binding(0) var<storage, read_write> dz: array<f32>;
-@group(0) @binding(1) var<storage, read> out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>; // read only; read_write as it shares the layout's buffer
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read_write> counters: array<u32>;
 @group(0) @binding(4) var<uniform> params: LossParams;

@@ -1,7 +1,8 @@
 // matmul.wgsl — tiled C: [m, n] = A: [m, k] · B: [k, n] with one epilogue per entry point.
 // Requires activation.wgsl (prepended by the host).
 //
-// Bindings (A and B are read through strides, so transposes cost nothing):
+// Bindings (A and B are read through strides, so transposes cost nothing; every one is a range of the backend's one
+// buffer of the layout, so all are read_write: a buffer bound read-only and read-write in one dispatch is refused):
 //   c: [m, n]            the output, row-major
 //   a: element (i, p) at a[i * a_rs + p * a_cs]
 //   b: element (p, j) at b[p * b_rs + j * b_cs]
@@ -39,9 +40,9 @@ struct MatmulParams {
 }
 
 @group(0) @binding(0) var<storage, read_write> c: array<f32>;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> e: array<f32>;
+@group(0) @binding(1) var<storage, read_write> a: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> e: array<f32>;
 @group(0) @binding(4) var<uniform> params: MatmulParams;
 
 override PER: u32 = 4u; // outputs per invocation along each axis: 4 or 2 (at most MAX_PER)

@@ -24,7 +24,7 @@ struct OptimParams {
 @group(0) @binding(0) var<storage, read_write> param: array<f32>;
 @group(0) @binding(1) var<storage, read_write> state0: array<f32>;
 @group(0) @binding(2) var<storage, read_write> state1: array<f32>;
-@group(0) @binding(3) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> grad: array<f32>; // read only; read_write as it shares the layout's buffer
 @group(0) @binding(4) var<storage, read> counters: array<u32>;
 @group(0) @binding(5) var<uniform> params: OptimParams;
 

@@ -61,9 +61,10 @@ pub trait Backend {
         Ok(())
     }
 
-    /// Runs a prepared plan `steps` times like [`Backend::run`], timing each op: returns, per op of the plan in order,
-    /// its time summed over the steps. `None` where the backend cannot time single ops (a GPU adapter without
-    /// timestamp queries). Slower than `run` (each op is timed on its own), so for breakdowns only.
+    /// Runs a prepared plan `steps` times like [`Backend::run`], timing each stage: returns, per stage of the plan in
+    /// order ([`Plan::stages`]; one op each in a reference plan), its time summed over the steps. `None` where the
+    /// backend cannot time single stages (a GPU adapter without timestamp queries). Slower than `run` (each stage is
+    /// timed on its own), so for breakdowns only.
     fn profile(&mut self, plan: PlanId, steps: usize) -> Result<Option<Vec<Duration>>>;
 
     /// The layout this backend was built for.

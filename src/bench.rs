@@ -65,18 +65,18 @@ pub struct Profile {
     pub steps: usize,
     /// The sum of the ops' times per step (ms).
     pub ms_per_step: f64,
-    /// Per kernel family ([`Op::family`]), slowest first.
+    /// Per kernel family ([`Op::family`]; a stage of several ops is the family `a+b`), slowest first.
     pub families: Vec<FamilyTime>,
-    /// Per op of the step, in plan order.
+    /// Per stage of the step (one op in a reference plan; a GPU dispatch), in plan order.
     pub ops: Vec<OpTime>,
 }
 
 /// One kernel family's time in a step.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct FamilyTime {
-    /// [`Op::family`].
-    pub family: &'static str,
-    /// Ops of this family in a step.
+    /// [`Op::family`] (`a+b` for a stage of two ops).
+    pub family: String,
+    /// Stages of this family in a step.
     pub ops: usize,
     /// Milliseconds per step.
     pub ms_per_step: f64,
@@ -84,29 +84,37 @@ pub struct FamilyTime {
     pub share: f64,
 }
 
-/// One op's time in a step.
+/// One stage's time in a step.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct OpTime {
-    /// [`Op::label`].
+    /// [`Op::label`] of its ops, joined by ` + `.
     pub op: String,
     /// Milliseconds per step.
     pub ms_per_step: f64,
 }
 
 impl Profile {
-    /// Groups per-op times (summed over `steps`) by kernel family.
-    pub fn new(ops: &[Op], times: &[Duration], steps: usize) -> Self {
+    /// Groups per-stage times (summed over `steps`, one per stage of `plan`) by kernel family.
+    pub fn new(plan: &Plan, times: &[Duration], steps: usize) -> Self {
         let per_step = |d: Duration| d.as_secs_f64() * 1e3 / steps.max(1) as f64;
-        let ops: Vec<(Op, f64)> = ops.iter().zip(times).map(|(op, &t)| (*op, per_step(t))).collect();
-        let total: f64 = ops.iter().map(|(_, ms)| ms).sum();
+        let stages: Vec<(String, String, f64)> = plan
+            .stage_ops()
+            .zip(times)
+            .map(|(ops, &t)| {
+                let family: Vec<&str> = ops.iter().map(Op::family).collect();
+                let label: Vec<String> = ops.iter().map(Op::label).collect();
+                (family.join("+"), label.join(" + "), per_step(t))
+            })
+            .collect();
+        let total: f64 = stages.iter().map(|(_, _, ms)| ms).sum();
         let mut families: Vec<FamilyTime> = Vec::new();
-        for (op, ms) in &ops {
-            match families.iter_mut().find(|f| f.family == op.family()) {
+        for (family, _, ms) in &stages {
+            match families.iter_mut().find(|f| &f.family == family) {
                 Some(f) => {
                     f.ops += 1;
                     f.ms_per_step += ms;
                 }
-                None => families.push(FamilyTime { family: op.family(), ops: 1, ms_per_step: *ms, share: 0.0 }),
+                None => families.push(FamilyTime { family: family.clone(), ops: 1, ms_per_step: *ms, share: 0.0 }),
             }
         }
         for f in &mut families {
@@ -117,7 +125,7 @@ impl Profile {
             steps,
             ms_per_step: total,
             families,
-            ops: ops.into_iter().map(|(op, ms_per_step)| OpTime { op: op.label(), ms_per_step }).collect(),
+            ops: stages.into_iter().map(|(_, op, ms_per_step)| OpTime { op, ms_per_step }).collect(),
         }
     }
 }
@@ -135,7 +143,7 @@ pub fn profile<B: Backend>(backend: &mut B, layout: &Layout, rows: usize, steps:
     if backend.profile(id, UNTIMED)?.is_none() {
         return Ok(None);
     }
-    Ok(backend.profile(id, steps)?.map(|times| Profile::new(&plan.ops, &times, steps)))
+    Ok(backend.profile(id, steps)?.map(|times| Profile::new(&plan, &times, steps)))
 }
 
 /// FLOPs of one training sample: forward `2·in·out` per layer, backward `2·in·out` for each weight gradient and
@@ -284,7 +292,7 @@ pub fn matmul_plan(n: usize) -> Result<(Layout, Plan)> {
     let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.1 }, n);
     let l = layout.layers[0];
     let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act: Activation::Identity, rows: n, inputs: n, outputs: n };
-    Ok((layout, Plan { rows: n, split: Split::Train, ops: vec![op] }))
+    Ok((layout, Plan::one_op_per_stage(n, Split::Train, vec![op])))
 }
 
 /// The value the matmul probe writes at `(row, col)` of input `salt` (1: x, 2: w, 3: b): one of 16 values ±0.005 …
@@ -394,10 +402,11 @@ mod tests {
             Optimizer::Sgd { lr: 0.1 },
             5,
         );
-        let ops = layout.train_step(5).unwrap().ops;
+        let plan = layout.reference_train_step(5).unwrap();
+        let ops = plan.ops.clone();
         // Op i takes i + 1 ms over 2 steps.
         let times: Vec<Duration> = (0..ops.len()).map(|i| Duration::from_millis(i as u64 + 1)).collect();
-        let p = Profile::new(&ops, &times, 2);
+        let p = Profile::new(&plan, &times, 2);
         let total_ms: f64 = (1..=ops.len()).map(|i| i as f64).sum::<f64>() / 2.0;
         assert!((p.ms_per_step - total_ms).abs() < 1e-9);
         assert_eq!(p.ops.len(), ops.len());
@@ -410,6 +419,24 @@ mod tests {
         assert_eq!(linear.ops, 2);
         // The two linears are ops 1 and 2: (2 + 3) ms over 2 steps.
         assert!((linear.ms_per_step - 2.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn profile_of_a_fused_plan_names_each_stage_by_its_ops() {
+        let layout = Layout::new(
+            &ModelConfig { inputs: 4, hidden: vec![3, 3], classes: 2, activation: Activation::Relu, loss: Loss::Xent },
+            Optimizer::Sgd { lr: 0.1 },
+            5,
+        );
+        let plan = layout.train_step(5).unwrap();
+        let times = vec![Duration::from_millis(1); plan.stages.len()];
+        let p = Profile::new(&plan, &times, 1);
+        assert_eq!(p.ops.len(), plan.stages.len());
+        assert_eq!(p.ops[0].op, "gather_linear_5x4x3_relu");
+        assert_eq!(p.ops[2].op, "linear_5x3x2_identity_xent");
+        assert_eq!(p.ops[3].op, "input_grad_5x2x3_relu + advance_5_stats");
+        assert_eq!(p.ops.last().unwrap().op, "grad_update_3x3_k5_sgd + grad_update_3x4_k5_sgd");
+        assert!(p.families.iter().any(|f| f.family == "grad_update+input_grad" && f.ops == 1), "{:?}", p.families);
     }
 
     #[test]

@@ -6,10 +6,20 @@
 //! workgroup count, then only re-encodes the list per step. The model's math is therefore written once, here, and
 //! every GPU kernel has exactly one CPU twin in [`crate::cpu::ops`].
 //!
+//! A plan comes in two forms over the same layout. The **reference** plans ([`Layout::reference_train_step`]) have
+//! one small op per job (gather, linear, loss, weight gradient, bias gradient, input gradient, update, advance):
+//! the readable definition of a step. The **fused** plans ([`Layout::train_step`], what training runs) do the same
+//! work in at most 2L + 1 *stages* for L layers: the gather is folded into the first linear
+//! ([`Op::FusedLinear`] reads the pixels itself), the loss into the last one (a [`LossHead`]), the bias gradient and
+//! the optimizer update into the weight gradient ([`Op::GradUpdate`]), and independent ops share a stage. A stage is
+//! what a GPU runs as one dispatch; [`Plan::validate`] proves that no op of a stage writes anything another op of
+//! the same stage reads or writes (a GPU orders nothing between the workgroups of one dispatch). The CPU runs both
+//! forms with the same reference functions, and a test checks that K fused steps equal K reference steps.
+//!
 //! Shapes are row-major; a "row" is a sample. Weights follow PyTorch: `w: [out, in]`.
 
 use crate::error::{Error, Result};
-use crate::model::{Activation, ModelConfig};
+use crate::model::{Activation, Loss, ModelConfig};
 use crate::optim::Optimizer;
 
 /// Index of a buffer in [`Layout::buffers`].
@@ -49,6 +59,9 @@ pub enum Role {
     Grad,
     /// Optimizer state (momentum velocity; Adam m or v).
     State,
+    /// Per-row statistics of the last batch, `[rows, 2]`: each row's loss and 1.0 if its prediction was right
+    /// (written by a [`LossHead`], summed into the split's statistics by [`Op::Advance`]).
+    RowStats,
 }
 
 /// One f32 buffer of the layout.
@@ -107,6 +120,23 @@ pub struct Layout {
     pub buffers: Vec<BufDesc>,
     /// Per linear layer, first first.
     pub layers: Vec<LayerBufs>,
+    /// `[max_rows, 2]`: see [`Role::RowStats`].
+    pub row_stats: BufId,
+}
+
+/// The most classes a [`LossHead`] takes: the whole row of outputs must fit in one workgroup's tile of the GPU's
+/// fused kernel (its smallest tile is 32 wide). A wider last layer gets its own loss op instead.
+pub const HEAD_MAX_CLASSES: usize = 32;
+
+/// The loss computed at the end of a fused last layer ([`Op::FusedLinear`]), from the rows it has just produced.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossHead {
+    /// Which loss (softmax cross-entropy of logits, or the quadratic cost of sigmoid outputs).
+    pub loss: Loss,
+    /// Where the gradient of the batch's mean loss goes, `[rows, classes]`; `None` in evaluation.
+    pub dz: Option<BufId>,
+    /// `[rows, 2]`: each row's loss and whether its argmax equals its label (1.0 or 0.0).
+    pub row_stats: BufId,
 }
 
 /// One operation of a step. Field order: outputs, inputs, dims. Each variant's doc gives its math and shapes;
@@ -139,8 +169,59 @@ pub enum Op {
     /// says; the step t is the number of train steps already taken + 1 (Adam's bias correction); with
     /// `decay_steps` T > 0 the learning rate is lr·(T − min(t − 1, T))/T (linear decay to 0), else constant.
     Update { param: BufId, state: [Option<BufId>; 2], grad: BufId, optimizer: Optimizer, len: usize, decay_steps: u64 },
-    /// The split's cursor += rows; for [`Split::Train`] the step counter += 1. Always the last op of a step.
-    Advance { split: Split, rows: usize },
+    /// If `row_stats` is given, adds Σ row_stats: [rows, 2] (loss, correct) to the split's statistics; then the
+    /// split's cursor += rows and, for [`Split::Train`], the step counter += 1. In a reference plan always the last
+    /// op; in a fused plan it runs as soon as the loss is known, so the updates after it read t = the step count.
+    Advance { split: Split, rows: usize, row_stats: Option<BufId> },
+    /// Fused forward layer: y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: \[outputs\]).
+    /// With `gather`, x is first read from the split at its cursor as [`Op::Gather`] does (the pixels straight from
+    /// the resident data set; x and the batch labels are written too, for the weight gradient and the loss). With a
+    /// `head`, the loss of y against the batch labels follows: its gradient (if asked) and per-row statistics.
+    FusedLinear {
+        y: BufId,
+        x: BufId,
+        w: BufId,
+        b: BufId,
+        act: Activation,
+        rows: usize,
+        inputs: usize,
+        outputs: usize,
+        gather: Option<Split>,
+        head: Option<LossHead>,
+    },
+    /// Fused backward of one layer: gw = dzᵀ·x and gb = Σ_rows dz (as [`Op::WeightGrad`] and [`Op::BiasGrad`]), then
+    /// w and b updated from them as [`Op::Update`] says, with t = the step count (the step's [`Op::Advance`] has
+    /// already run). Shapes: dz: [rows, outputs], x: [rows, inputs], w and gw: [outputs, inputs], b and gb: \[outputs\].
+    GradUpdate {
+        w: BufId,
+        b: BufId,
+        gw: BufId,
+        gb: BufId,
+        sw: [Option<BufId>; 2],
+        sb: [Option<BufId>; 2],
+        dz: BufId,
+        x: BufId,
+        optimizer: Optimizer,
+        rows: usize,
+        inputs: usize,
+        outputs: usize,
+        decay_steps: u64,
+    },
+}
+
+/// Something an op reads or writes: a layout buffer, or state the backend keeps beside the layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// A buffer of the layout.
+    Buffer(BufId),
+    /// The labels of the gathered batch.
+    BatchLabels,
+    /// A split's read position.
+    Cursor(Split),
+    /// The train step count.
+    Steps,
+    /// A split's accumulated statistics.
+    Stats(Split),
 }
 
 impl Op {
@@ -156,6 +237,10 @@ impl Op {
             Op::InputGrad { .. } => "input_grad",
             Op::Update { .. } => "update",
             Op::Advance { .. } => "advance",
+            Op::FusedLinear { gather: Some(_), .. } => "gather_linear",
+            Op::FusedLinear { head: Some(_), .. } => "linear_loss",
+            Op::FusedLinear { .. } => "linear",
+            Op::GradUpdate { .. } => "grad_update",
         }
     }
 
@@ -179,12 +264,128 @@ impl Op {
                 format!("input_grad_{rows}x{outputs}x{inputs}_{}", act.name())
             }
             Op::Update { optimizer, len, .. } => format!("update_{}_{len}", optimizer.name()),
-            Op::Advance { rows, .. } => format!("advance_{rows}"),
+            Op::Advance { rows, row_stats, .. } => {
+                format!("advance_{rows}{}", if row_stats.is_some() { "_stats" } else { "" })
+            }
+            Op::FusedLinear { act, rows, inputs, outputs, gather, head, .. } => {
+                let mut label = format!("linear_{rows}x{inputs}x{outputs}_{}", act.name());
+                if gather.is_some() {
+                    label = format!("gather_{label}");
+                }
+                if let Some(h) = head {
+                    label += &format!("_{}{}", h.loss.name(), if h.dz.is_some() { "" } else { "_eval" });
+                }
+                label
+            }
+            Op::GradUpdate { optimizer, rows, inputs, outputs, .. } => {
+                format!("grad_update_{outputs}x{inputs}_k{rows}_{}", optimizer.name())
+            }
         }
+    }
+
+    /// What the op reads and what it writes (a read-modify-write is a write). [`Plan::validate`] uses them to prove
+    /// that the ops of one stage are independent.
+    pub fn access(&self) -> (Vec<Resource>, Vec<Resource>) {
+        use Resource::{BatchLabels, Buffer as B, Cursor, Stats, Steps};
+        let opt = |ids: &[Option<BufId>]| ids.iter().flatten().map(|&id| B(id)).collect::<Vec<_>>();
+        match *self {
+            Op::Gather { x, split, .. } => (vec![Cursor(split)], vec![B(x), BatchLabels]),
+            Op::Linear { y, x, w, b, .. } => (vec![B(x), B(w), B(b)], vec![B(y)]),
+            Op::SoftmaxXent { dz, logits: out, split, .. } | Op::QuadraticCost { dz, a: out, split, .. } => {
+                let mut writes = opt(&[dz]);
+                writes.push(Stats(split));
+                (vec![B(out), BatchLabels], writes)
+            }
+            Op::BiasGrad { db, dz, .. } => (vec![B(dz)], vec![B(db)]),
+            Op::WeightGrad { dw, dz, x, .. } => (vec![B(dz), B(x)], vec![B(dw)]),
+            Op::InputGrad { dx, dz, w, x, .. } => (vec![B(dz), B(w), B(x)], vec![B(dx)]),
+            Op::Update { param, state, grad, .. } => {
+                let mut writes = opt(&state);
+                writes.push(B(param));
+                (vec![B(grad), Steps], writes)
+            }
+            Op::Advance { split, row_stats, .. } => {
+                let mut writes = vec![Cursor(split)];
+                if split == Split::Train {
+                    writes.push(Steps);
+                }
+                if row_stats.is_some() {
+                    writes.push(Stats(split));
+                }
+                (opt(&[row_stats]), writes)
+            }
+            Op::FusedLinear { y, x, w, b, gather, head, .. } => {
+                let mut reads = vec![B(w), B(b)];
+                let mut writes = vec![B(y)];
+                match gather {
+                    Some(split) => {
+                        reads.push(Cursor(split));
+                        writes.extend([B(x), BatchLabels]);
+                    }
+                    None => reads.push(B(x)),
+                }
+                if let Some(h) = head {
+                    if gather.is_none() {
+                        reads.push(BatchLabels);
+                    }
+                    writes.extend(opt(&[h.dz, Some(h.row_stats)]));
+                }
+                (reads, writes)
+            }
+            Op::GradUpdate { w, b, gw, gb, sw, sb, dz, x, .. } => {
+                let mut writes = vec![B(w), B(b), B(gw), B(gb)];
+                writes.extend(opt(&[sw[0], sw[1], sb[0], sb[1]]));
+                (vec![B(dz), B(x), Steps], writes)
+            }
+        }
+    }
+
+    /// Every layout buffer the op names, with the number of values it uses of it (checked against the layout by
+    /// [`Plan::validate`]).
+    pub fn buffers(&self) -> Vec<(BufId, usize)> {
+        let mut out = Vec::new();
+        match *self {
+            Op::Gather { x, rows, features, .. } => out.push((x, rows * features)),
+            Op::Linear { y, x, w, b, rows, inputs, outputs, .. } => {
+                out.extend([(y, rows * outputs), (x, rows * inputs), (w, outputs * inputs), (b, outputs)])
+            }
+            Op::SoftmaxXent { dz, logits: out_id, rows, classes, .. }
+            | Op::QuadraticCost { dz, a: out_id, rows, classes, .. } => {
+                out.push((out_id, rows * classes));
+                out.extend(dz.map(|d| (d, rows * classes)));
+            }
+            Op::BiasGrad { db, dz, rows, outputs } => out.extend([(db, outputs), (dz, rows * outputs)]),
+            Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => {
+                out.extend([(dw, outputs * inputs), (dz, rows * outputs), (x, rows * inputs)])
+            }
+            Op::InputGrad { dx, dz, w, x, rows, inputs, outputs, .. } => {
+                out.extend([(dx, rows * inputs), (dz, rows * outputs), (w, outputs * inputs), (x, rows * inputs)])
+            }
+            Op::Update { param, state, grad, optimizer, len, .. } => {
+                out.extend([(param, len), (grad, len)]);
+                out.extend(state.iter().take(optimizer.state_tensors()).map(|s| (s.unwrap_or(usize::MAX), len)));
+            }
+            Op::Advance { rows, row_stats, .. } => out.extend(row_stats.map(|r| (r, 2 * rows))),
+            Op::FusedLinear { y, x, w, b, rows, inputs, outputs, head, .. } => {
+                out.extend([(y, rows * outputs), (x, rows * inputs), (w, outputs * inputs), (b, outputs)]);
+                if let Some(h) = head {
+                    out.extend(h.dz.map(|d| (d, rows * outputs)));
+                    out.push((h.row_stats, 2 * rows));
+                }
+            }
+            Op::GradUpdate { w, b, gw, gb, sw, sb, dz, x, optimizer, rows, inputs, outputs, .. } => {
+                let (wl, bl) = (outputs * inputs, outputs);
+                out.extend([(w, wl), (b, bl), (gw, wl), (gb, bl), (dz, rows * outputs), (x, rows * inputs)]);
+                for s in 0..optimizer.state_tensors() {
+                    out.extend([(sw[s].unwrap_or(usize::MAX), wl), (sb[s].unwrap_or(usize::MAX), bl)]);
+                }
+            }
+        }
+        out
     }
 }
 
-/// A step: the ops of one training or evaluation step at a fixed batch size.
+/// A step: the ops of one training or evaluation step at a fixed batch size, grouped into stages.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     /// Samples per step.
@@ -193,6 +394,96 @@ pub struct Plan {
     pub split: Split,
     /// The ops, in order.
     pub ops: Vec<Op>,
+    /// How many consecutive ops of `ops` form each stage (sums to `ops.len()`). The ops of a stage are independent
+    /// ([`Plan::validate`]); a GPU runs each stage as one dispatch.
+    pub stages: Vec<usize>,
+}
+
+impl Plan {
+    /// A plan whose every op is a stage of its own.
+    pub fn one_op_per_stage(rows: usize, split: Split, ops: Vec<Op>) -> Plan {
+        let stages = vec![1; ops.len()];
+        Plan { rows, split, ops, stages }
+    }
+
+    /// A plan from its stages, in order.
+    pub fn from_stages(rows: usize, split: Split, stages: Vec<Vec<Op>>) -> Plan {
+        let sizes = stages.iter().map(Vec::len).collect();
+        Plan { rows, split, ops: stages.into_iter().flatten().collect(), stages: sizes }
+    }
+
+    /// The ops of each stage, in order.
+    pub fn stage_ops(&self) -> impl Iterator<Item = &[Op]> + '_ {
+        let mut at = 0;
+        self.stages.iter().map(move |&n| {
+            let stage = &self.ops[at.min(self.ops.len())..(at + n).min(self.ops.len())];
+            at += n;
+            stage
+        })
+    }
+
+    /// Checks the plan against `layout` before any backend runs it: the stages cover the ops, every buffer an op
+    /// names exists and is large enough, every op reads the plan's split, and no op of a stage writes what
+    /// another op of the same stage reads or writes. The last rule is what makes a stage safe to run as one GPU
+    /// dispatch, whose workgroups run in no defined order.
+    pub fn validate(&self, layout: &Layout) -> Result<()> {
+        if self.stages.iter().sum::<usize>() != self.ops.len() || self.stages.contains(&0) {
+            return Err(Error::Config(format!(
+                "a plan of {} ops has stages of sizes {:?}",
+                self.ops.len(),
+                self.stages
+            )));
+        }
+        for op in &self.ops {
+            for (id, need) in op.buffers() {
+                let Some(desc) = layout.buffers.get(id) else {
+                    return Err(Error::Config(format!(
+                        "{}: no buffer {id} in a layout of {}",
+                        op.label(),
+                        layout.buffers.len()
+                    )));
+                };
+                if desc.len < need {
+                    return Err(Error::Config(format!(
+                        "{}: buffer {} holds {} values but the op needs {need}",
+                        op.label(),
+                        desc.name,
+                        desc.len
+                    )));
+                }
+            }
+            let (reads, writes) = op.access();
+            let other = [Split::Train, Split::Test].into_iter().find(|&s| s != self.split);
+            let names_other = reads.iter().chain(&writes).any(|r| {
+                matches!(r, Resource::Cursor(s) | Resource::Stats(s) if Some(*s) == other)
+            });
+            if names_other {
+                return Err(Error::Config(format!("{}: the op reads another split than its {:?} plan", op.label(), self.split)));
+            }
+        }
+        for stage in self.stage_ops() {
+            for (i, a) in stage.iter().enumerate() {
+                let (_, a_writes) = a.access();
+                for b in stage.iter().skip(i + 1) {
+                    let (b_reads, b_writes) = b.access();
+                    let clash = a_writes
+                        .iter().find(|r| b_reads.contains(r) || b_writes.contains(r)).or_else(|| {
+                        let (a_reads, _) = a.access();
+                        b_writes.iter().find(|r| a_reads.contains(r))
+                    });
+                    if let Some(r) = clash {
+                        return Err(Error::Config(format!(
+                            "{} and {} share a stage but both touch {r:?} and one writes it: a GPU dispatch does \
+                             not order its workgroups",
+                            a.label(),
+                            b.label()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Layout {
@@ -223,7 +514,8 @@ impl Layout {
             layers.push(LayerBufs { inputs, outputs, act, x, a, d, w, b, gw, gb, sw, sb });
             x = a;
         }
-        Layout { model: model.clone(), optimizer, max_rows, decay_steps: 0, buffers, layers }
+        let row_stats = add("row_stats".into(), max_rows * 2, Role::RowStats);
+        Layout { model: model.clone(), optimizer, max_rows, decay_steps: 0, buffers, layers, row_stats }
     }
 
     /// Bytes of all the buffers together (f32 each).
@@ -236,35 +528,46 @@ impl Layout {
         self.layers.last().map_or(0, |l| l.a)
     }
 
-    /// The forward pass and the loss; with `train`, also backward, update and the step counter.
-    fn step(&self, split: Split, rows: usize, train: bool) -> Result<Plan> {
+    /// Fails unless a step of `rows` fits the layout.
+    fn check_rows(&self, rows: usize) -> Result<()> {
         if rows == 0 || rows > self.max_rows {
             return Err(Error::Config(format!(
                 "a step of {rows} rows does not fit a layout of 1..={} rows",
                 self.max_rows
             )));
         }
+        Ok(())
+    }
+
+    /// The loss op of the reference plan (statistics straight into the split's).
+    fn loss_op(&self, split: Split, rows: usize, dz: Option<BufId>) -> Op {
+        let last = self.layers[self.layers.len() - 1];
+        let classes = last.outputs;
+        match self.model.loss {
+            Loss::Xent => Op::SoftmaxXent { dz, logits: last.a, split, rows, classes },
+            Loss::Mse => Op::QuadraticCost { dz, a: last.a, split, rows, classes },
+        }
+    }
+
+    /// The input gradient of layer `i` (> 0): the delta of layer `i − 1`.
+    fn input_grad(&self, i: usize, rows: usize) -> Op {
+        let (l, below) = (self.layers[i], self.layers[i - 1]);
+        Op::InputGrad { dx: below.d, dz: l.d, w: l.w, x: l.x, act: below.act, rows, inputs: l.inputs, outputs: l.outputs }
+    }
+
+    /// The reference step: one op per job, each its own stage. The forward pass and the loss; with `train`, also
+    /// backward (weight, bias and input gradients, last layer first), every update, and the step counter.
+    fn reference_step(&self, split: Split, rows: usize, train: bool) -> Result<Plan> {
+        self.check_rows(rows)?;
         let mut ops = vec![Op::Gather { x: 0, split, rows, features: self.model.inputs }];
         // Forward: each layer's output feeds the next.
         for l in &self.layers {
-            ops.push(Op::Linear {
-                y: l.a,
-                x: l.x,
-                w: l.w,
-                b: l.b,
-                act: l.act,
-                rows,
-                inputs: l.inputs,
-                outputs: l.outputs,
-            });
+            let (y, x, w, b, act, inputs, outputs) = (l.a, l.x, l.w, l.b, l.act, l.inputs, l.outputs);
+            ops.push(Op::Linear { y, x, w, b, act, rows, inputs, outputs });
         }
         // Loss: statistics always, the output delta only when training.
         let last = self.layers[self.layers.len() - 1];
-        let (classes, dz) = (last.outputs, train.then_some(last.d));
-        ops.push(match self.model.loss {
-            crate::model::Loss::Xent => Op::SoftmaxXent { dz, logits: last.a, split, rows, classes },
-            crate::model::Loss::Mse => Op::QuadraticCost { dz, a: last.a, split, rows, classes },
-        });
+        ops.push(self.loss_op(split, rows, train.then_some(last.d)));
         if train {
             // Backward, last layer first: gradients of w and b, then the delta of the layer below.
             for (i, l) in self.layers.iter().enumerate().rev() {
@@ -272,17 +575,7 @@ impl Layout {
                 ops.push(Op::WeightGrad { dw: l.gw, dz: l.d, x: l.x, rows, inputs, outputs });
                 ops.push(Op::BiasGrad { db: l.gb, dz: l.d, rows, outputs });
                 if i > 0 {
-                    let below = self.layers[i - 1];
-                    ops.push(Op::InputGrad {
-                        dx: below.d,
-                        dz: l.d,
-                        w: l.w,
-                        x: l.x,
-                        act: below.act,
-                        rows,
-                        inputs,
-                        outputs,
-                    });
+                    ops.push(self.input_grad(i, rows));
                 }
             }
             // Update every parameter from its gradient.
@@ -293,18 +586,84 @@ impl Layout {
                 ops.push(Op::Update { param: l.b, state: l.sb, grad: l.gb, optimizer, len: l.outputs, decay_steps });
             }
         }
-        ops.push(Op::Advance { split, rows });
-        Ok(Plan { rows, split, ops })
+        ops.push(Op::Advance { split, rows, row_stats: None });
+        Ok(Plan::one_op_per_stage(rows, split, ops))
     }
 
-    /// One training step of `rows` samples: gather, forward, loss, backward, update, advance.
+    /// The fused step: the same work as [`Layout::reference_step`] in at most 2L + 1 stages (2L for L ≥ 2):
+    ///
+    /// 1. L forward stages: `FusedLinear` per layer, the first gathering its input, the last computing the loss
+    ///    (a [`LossHead`], if the classes fit one; otherwise the loss is a stage of its own);
+    /// 2. the last layer's input gradient with the `Advance` (statistics, cursor, step count);
+    /// 3. for each layer l from the last down to the third: the update of l with the input gradient of l − 1 (the
+    ///    update writes l's weights, the input gradient reads those of l − 1: nothing is shared);
+    /// 4. the updates of the first two layers together.
+    ///
+    /// Evaluation stops after the forward stages and the `Advance`.
+    fn fused_step(&self, split: Split, rows: usize, train: bool) -> Result<Plan> {
+        self.check_rows(rows)?;
+        let n = self.layers.len();
+        let last = self.layers[n - 1];
+        let head_fits = last.outputs <= HEAD_MAX_CLASSES;
+        let mut stages: Vec<Vec<Op>> = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let head = (i == n - 1 && head_fits).then_some(LossHead {
+                loss: self.model.loss,
+                dz: train.then_some(l.d),
+                row_stats: self.row_stats,
+            });
+            let (y, x, w, b, act, inputs, outputs) = (l.a, l.x, l.w, l.b, l.act, l.inputs, l.outputs);
+            let gather = (i == 0).then_some(split);
+            stages.push(vec![Op::FusedLinear { y, x, w, b, act, rows, inputs, outputs, gather, head }]);
+        }
+        if !head_fits {
+            stages.push(vec![self.loss_op(split, rows, train.then_some(last.d))]);
+        }
+        let advance = Op::Advance { split, rows, row_stats: head_fits.then_some(self.row_stats) };
+        if !train {
+            stages.push(vec![advance]);
+            return Ok(Plan::from_stages(rows, split, stages));
+        }
+        let (optimizer, decay_steps) = (self.optimizer, self.decay_steps);
+        let update = |i: usize| {
+            let l = self.layers[i];
+            let (w, b, gw, gb, sw, sb, dz, x) = (l.w, l.b, l.gw, l.gb, l.sw, l.sb, l.d, l.x);
+            let (inputs, outputs) = (l.inputs, l.outputs);
+            Op::GradUpdate { w, b, gw, gb, sw, sb, dz, x, optimizer, rows, inputs, outputs, decay_steps }
+        };
+        if n == 1 {
+            stages.push(vec![advance]);
+            stages.push(vec![update(0)]);
+        } else {
+            stages.push(vec![self.input_grad(n - 1, rows), advance]);
+            for i in (1..n - 1).rev() {
+                stages.push(vec![update(i + 1), self.input_grad(i, rows)]);
+            }
+            stages.push(vec![update(1), update(0)]);
+        }
+        Ok(Plan::from_stages(rows, split, stages))
+    }
+
+    /// One training step of `rows` samples as training runs it: the fused plan (see [`Layout::fused_step`]).
     pub fn train_step(&self, rows: usize) -> Result<Plan> {
-        self.step(Split::Train, rows, true)
+        self.fused_step(Split::Train, rows, true)
     }
 
-    /// One evaluation step of `rows` samples of `split`: gather, forward, loss statistics, advance.
+    /// One evaluation step of `rows` samples of `split` as training runs it: the fused forward pass and the
+    /// statistics.
     pub fn eval_step(&self, split: Split, rows: usize) -> Result<Plan> {
-        self.step(split, rows, false)
+        self.fused_step(split, rows, false)
+    }
+
+    /// The reference training step: gather, forward, loss, backward, update, advance, one op per stage — the
+    /// definition the fused plan is tested against.
+    pub fn reference_train_step(&self, rows: usize) -> Result<Plan> {
+        self.reference_step(Split::Train, rows, true)
+    }
+
+    /// The reference evaluation step: gather, forward, loss statistics, advance.
+    pub fn reference_eval_step(&self, split: Split, rows: usize) -> Result<Plan> {
+        self.reference_step(split, rows, false)
     }
 
     /// Fails unless `id` names a buffer of this layout and, if `len` is given, the buffer holds exactly `len` values

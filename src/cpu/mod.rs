@@ -1,4 +1,5 @@
-//! The CPU backend: interprets each [`Op`] of a plan directly with the reference functions of [`ops`].
+//! The CPU backend: interprets each [`Op`] of a plan directly with the reference functions of [`ops`]. A fused op
+//! runs as the reference functions of the ops it fuses, in order (its "CPU twin"); stages run op after op.
 
 pub mod ops;
 
@@ -39,8 +40,8 @@ pub struct CpuBackend {
     labels: Vec<u32>,
     cursors: [Cursor; 2],
     steps_done: u64,
-    /// The ops of each prepared plan, shared so that `run` need not copy them to execute them.
-    plans: Vec<Arc<[Op]>>,
+    /// The ops and stage sizes of each prepared plan, shared so that `run` need not copy them to execute them.
+    plans: Vec<(Arc<[Op]>, Arc<[usize]>)>,
 }
 
 impl CpuBackend {
@@ -101,24 +102,7 @@ impl CpuBackend {
     /// Executes one op with its reference function.
     fn execute(&mut self, op: &Op) -> Result<()> {
         match *op {
-            Op::Gather { x, split, rows, features } => {
-                let cursor = &self.cursors[split.index()];
-                let range = cursor.position..cursor.position + rows;
-                if range.end > cursor.order.len() {
-                    let (have, at) = (cursor.order.len(), cursor.position);
-                    return Err(Error::Config(format!(
-                        "the {split:?} order has {have} samples; a step at {at} needs {rows} more"
-                    )));
-                }
-                let mut out = self.take(x);
-                let mut labels = std::mem::take(&mut self.labels);
-                let src = self.split_data(split);
-                let order = &self.cursors[split.index()].order[range];
-                let result = ops::gather(&mut out, &mut labels, &src.images, &src.labels, order, rows, features);
-                self.labels = labels;
-                self.put(x, out);
-                result
-            }
+            Op::Gather { x, split, rows, features } => self.gather(x, split, rows, features),
             Op::Linear { y, x, w, b, act, rows, inputs, outputs } => {
                 let mut out = self.take(y);
                 let r = ops::linear(
@@ -176,27 +160,15 @@ impl CpuBackend {
                 r
             }
             Op::Update { param, state, grad, optimizer, len, decay_steps } => {
-                let mut p = self.take(param);
-                let mut s0 = state[0].map(|s| self.take(s));
-                let mut s1 = state[1].map(|s| self.take(s));
-                let r = ops::update(
-                    &mut p[..len],
-                    s0.as_deref_mut(),
-                    s1.as_deref_mut(),
-                    &self.buffers[grad],
-                    optimizer,
-                    self.steps_done + 1,
-                    decay_steps,
-                );
-                self.put(param, p);
-                for (id, buf) in state.iter().zip([s0, s1]) {
-                    if let (Some(id), Some(buf)) = (id, buf) {
-                        self.put(*id, buf);
-                    }
-                }
-                r
+                self.update(param, state, grad, optimizer, len, self.steps_done + 1, decay_steps)
             }
-            Op::Advance { split, rows } => {
+            Op::FusedLinear { .. } => self.fused_linear(op),
+            Op::GradUpdate { .. } => self.grad_update(op),
+            Op::Advance { split, rows, row_stats } => {
+                if let Some(id) = row_stats {
+                    let batch = ops::sum_row_stats(&self.buffers[id], rows)?;
+                    self.add_stats(split, rows, batch);
+                }
                 self.cursors[split.index()].position += rows;
                 if split == Split::Train {
                     self.steps_done += 1;
@@ -206,8 +178,90 @@ impl CpuBackend {
         }
     }
 
-    /// The ops of a prepared plan.
-    fn plan_ops(&self, plan: PlanId) -> Result<Arc<[Op]>> {
+    /// [`Op::Gather`]: x and the batch labels from the split's order at its cursor.
+    fn gather(&mut self, x: BufId, split: Split, rows: usize, features: usize) -> Result<()> {
+        let cursor = &self.cursors[split.index()];
+        let range = cursor.position..cursor.position + rows;
+        if range.end > cursor.order.len() {
+            let (have, at) = (cursor.order.len(), cursor.position);
+            return Err(Error::Config(format!("the {split:?} order has {have} samples; a step at {at} needs {rows} more")));
+        }
+        let mut out = self.take(x);
+        let mut labels = std::mem::take(&mut self.labels);
+        let src = self.split_data(split);
+        let order = &self.cursors[split.index()].order[range];
+        let result = ops::gather(&mut out, &mut labels, &src.images, &src.labels, order, rows, features);
+        self.labels = labels;
+        self.put(x, out);
+        result
+    }
+
+    /// The CPU twin of [`Op::FusedLinear`]: gather (if asked), linear, then the loss head's per-row statistics
+    /// and gradient (if any).
+    fn fused_linear(&mut self, op: &Op) -> Result<()> {
+        let Op::FusedLinear { y, x, w, b, act, rows, inputs, outputs, gather, head } = *op else {
+            return Err(Error::Config(format!("fused_linear given {}", op.label())));
+        };
+        if let Some(split) = gather {
+            self.gather(x, split, rows, inputs)?;
+        }
+        self.execute(&Op::Linear { y, x, w, b, act, rows, inputs, outputs })?;
+        let Some(head) = head else { return Ok(()) };
+        let mut stats = self.take(head.row_stats);
+        let mut grad = head.dz.map(|d| self.take(d));
+        let r = ops::loss_rows(&mut stats, grad.as_deref_mut(), &self.buffers[y], &self.labels, head.loss, rows, outputs);
+        if let (Some(d), Some(g)) = (head.dz, grad) {
+            self.put(d, g);
+        }
+        self.put(head.row_stats, stats);
+        r.map(drop)
+    }
+
+    /// The CPU twin of [`Op::GradUpdate`]: weight gradient, bias gradient, then both updates at the step count
+    /// (this step's `Advance` has already counted it: t = steps done).
+    fn grad_update(&mut self, op: &Op) -> Result<()> {
+        let Op::GradUpdate { w, b, gw, gb, sw, sb, dz, x, optimizer, rows, inputs, outputs, decay_steps } = *op else {
+            return Err(Error::Config(format!("grad_update given {}", op.label())));
+        };
+        self.execute(&Op::WeightGrad { dw: gw, dz, x, rows, inputs, outputs })?;
+        self.execute(&Op::BiasGrad { db: gb, dz, rows, outputs })?;
+        let t = self.steps_done;
+        self.update(w, sw, gw, optimizer, inputs * outputs, t, decay_steps)?;
+        self.update(b, sb, gb, optimizer, outputs, t, decay_steps)
+    }
+
+    /// [`ops::update`] of buffer `param` (its first `len` values) from `grad` with its state buffers, at step `t`.
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &mut self,
+        param: BufId,
+        state: [Option<BufId>; 2],
+        grad: BufId,
+        optimizer: crate::optim::Optimizer,
+        len: usize,
+        t: u64,
+        decay_steps: u64,
+    ) -> Result<()> {
+        let mut p = self.take(param);
+        let mut s0 = state[0].map(|s| self.take(s));
+        let mut s1 = state[1].map(|s| self.take(s));
+        let r = match p.get_mut(..len) {
+            Some(p) => {
+                ops::update(p, s0.as_deref_mut(), s1.as_deref_mut(), &self.buffers[grad], optimizer, t, decay_steps)
+            }
+            None => Err(Error::Config(format!("update of {len} values in a buffer of {}", p.len()))),
+        };
+        self.put(param, p);
+        for (id, buf) in state.iter().zip([s0, s1]) {
+            if let (Some(id), Some(buf)) = (id, buf) {
+                self.put(*id, buf);
+            }
+        }
+        r
+    }
+
+    /// The ops and stage sizes of a prepared plan.
+    fn plan_ops(&self, plan: PlanId) -> Result<(Arc<[Op]>, Arc<[usize]>)> {
         self.plans.get(plan.0).cloned().ok_or_else(|| Error::Config(format!("no prepared plan {}", plan.0)))
     }
 
@@ -230,7 +284,8 @@ impl Backend for CpuBackend {
     }
 
     fn prepare(&mut self, plan: &Plan) -> Result<PlanId> {
-        self.plans.push(plan.ops.as_slice().into());
+        plan.validate(&self.layout)?;
+        self.plans.push((plan.ops.as_slice().into(), plan.stages.as_slice().into()));
         Ok(PlanId(self.plans.len() - 1))
     }
 
@@ -244,7 +299,7 @@ impl Backend for CpuBackend {
     }
 
     fn run(&mut self, plan: PlanId, steps: usize) -> Result<()> {
-        let ops = self.plan_ops(plan)?;
+        let (ops, _) = self.plan_ops(plan)?;
         for _ in 0..steps {
             for op in ops.iter() {
                 self.execute(op)?;
@@ -254,13 +309,17 @@ impl Backend for CpuBackend {
     }
 
     fn profile(&mut self, plan: PlanId, steps: usize) -> Result<Option<Vec<Duration>>> {
-        let ops = self.plan_ops(plan)?;
-        let mut times = vec![Duration::ZERO; ops.len()];
+        let (ops, stages) = self.plan_ops(plan)?;
+        let mut times = vec![Duration::ZERO; stages.len()];
         for _ in 0..steps {
-            for (op, time) in ops.iter().zip(&mut times) {
+            let mut at = 0;
+            for (&n, time) in stages.iter().zip(&mut times) {
                 let started = Instant::now();
-                self.execute(op)?;
+                for op in &ops[at..at + n] {
+                    self.execute(op)?;
+                }
                 *time += started.elapsed();
+                at += n;
             }
         }
         Ok(Some(times))

@@ -1,5 +1,9 @@
-//! The GPU backend: every buffer of the [`Layout`] and the data set live on the GPU; each op of a plan becomes one
+//! The GPU backend: every buffer of the [`Layout`] and the data set live on the GPU; each stage of a plan becomes one
 //! dispatch of a WGSL kernel, prepared once; running a plan only re-encodes those dispatches.
+//!
+//! The layout's buffers share one GPU buffer (the "arena"), each at its own 256-byte-aligned offset: the fused
+//! kernel reaches any of them through a single binding (a stage of two jobs would otherwise bind more storage
+//! buffers than WebGPU's 8 per stage), and the one-op kernels bind ranges of it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +16,10 @@ use crate::error::{Error, Result};
 use crate::gpu::context::{BackendChoice, ContextOptions, GpuContext};
 use crate::gpu::counters::{self, COUNTER_WORDS};
 use crate::gpu::kernels::{Kernel, Kernels, Tile};
-use crate::gpu::params::{AdvanceParams, BiasGradParams, GatherParams, LossParams, MatmulParams, OptimParams};
+use crate::gpu::params::{
+    AdvanceParams, BiasGradParams, FusedJob, FusedParams, GatherParams, LossParams, MatmulParams, OptimParams,
+};
+use crate::model::Loss;
 use crate::optim::Optimizer;
 use crate::plan::{BufId, Layout, Op, Plan, Split};
 
@@ -25,6 +32,25 @@ const STEPS_PER_SUBMIT: usize = 64;
 /// Words of a split's data buffer: one label per sample, then the pixels packed four per word.
 pub fn split_words(samples: usize, features: usize) -> usize {
     (samples + (samples * features).div_ceil(4)).max(1)
+}
+
+/// Alignment of each layout buffer in the arena, in f32s: 256 bytes, the largest `min_storage_buffer_offset_alignment`
+/// WebGPU allows, so any range of the arena can be bound on any adapter.
+pub const ARENA_ALIGN: usize = 64;
+
+/// Where each buffer of `layout` starts in the arena (in f32s), and the arena's length in f32s.
+pub fn arena_offsets(layout: &Layout) -> (Vec<u64>, u64) {
+    let mut at = 0u64;
+    let offsets = layout
+        .buffers
+        .iter()
+        .map(|b| {
+            let start = at;
+            at += (b.len.max(1) as u64).div_ceil(ARENA_ALIGN as u64) * ARENA_ALIGN as u64;
+            start
+        })
+        .collect();
+    (offsets, at.max(ARENA_ALIGN as u64))
 }
 
 /// One split of the data set, resident on the GPU.
@@ -65,8 +91,10 @@ pub struct GpuBackend {
     ctx: GpuContext,
     kernels: Arc<Kernels>,
     layout: Layout,
-    /// One storage buffer per layout buffer.
-    buffers: Vec<wgpu::Buffer>,
+    /// Every layout buffer, each at its offset in `offsets`.
+    mem: wgpu::Buffer,
+    /// Where each layout buffer starts in `mem`, in f32s ([`arena_offsets`]).
+    offsets: Vec<u64>,
     /// The labels of the last gathered batch: [max_rows] u32.
     batch_labels: wgpu::Buffer,
     splits: [SplitBuffers; 2],
@@ -113,27 +141,25 @@ impl GpuBackend {
         }
 
         ctx.scoped("allocating the model's GPU buffers", || {
-            // Layout buffers: storage for the kernels, copy source/destination for read_buffer/write_buffer.
+            // Layout buffers: one arena, storage for the kernels, copy source/destination for read_buffer and
+            // write_buffer.
             let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-            let mut buffers = Vec::with_capacity(layout.buffers.len());
-            for desc in &layout.buffers {
-                if bytes(desc.len) > limits.max_storage_buffer_binding_size {
-                    return Err(Error::Gpu(format!(
-                        "buffer {} needs {} bytes, over the device's max_storage_buffer_binding_size of {}; use a \
-                         smaller --batch-size or narrower layers, or build the context with \
-                         ContextOptions::for_run",
-                        desc.name,
-                        bytes(desc.len),
-                        limits.max_storage_buffer_binding_size
-                    )));
-                }
-                buffers.push(device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(&desc.name),
-                    size: bytes(desc.len.max(1)),
-                    usage,
-                    mapped_at_creation: false,
-                }));
+            let (offsets, arena_len) = arena_offsets(layout);
+            let arena_bytes = arena_len * 4;
+            let max = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+            if arena_bytes > max || arena_len > u64::from(u32::MAX) {
+                return Err(Error::Gpu(format!(
+                    "the model's buffers need {arena_bytes} bytes together, over the device's \
+                     max_storage_buffer_binding_size of {max}; use a smaller --batch-size or narrower layers, or \
+                     build the context with ContextOptions::for_run"
+                )));
             }
+            let mem = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("layout buffers"),
+                size: arena_bytes,
+                usage,
+                mapped_at_creation: false,
+            });
             let batch_labels = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("batch labels"),
                 size: bytes(layout.max_rows.max(1)),
@@ -170,7 +196,8 @@ impl GpuBackend {
                 ctx: ctx.clone(),
                 kernels,
                 layout: layout.clone(),
-                buffers,
+                mem,
+                offsets,
                 batch_labels,
                 splits,
                 counters,
@@ -229,9 +256,9 @@ impl GpuBackend {
             .map_err(|w: Vec<u32>| Error::Gpu(format!("read {} counter words back, expected {COUNTER_WORDS}", w.len())))
     }
 
-    /// The buffer `id`, or a configuration error naming the op that refers to it.
-    fn buffer(&self, id: BufId, need: usize, what: &str) -> Result<&wgpu::Buffer> {
-        let (Some(desc), Some(buffer)) = (self.layout.buffers.get(id), self.buffers.get(id)) else {
+    /// The range of the arena holding buffer `id`, or a configuration error naming the op that refers to it.
+    fn buffer(&self, id: BufId, need: usize, what: &str) -> Result<wgpu::BufferBinding<'_>> {
+        let (Some(desc), Some(&offset)) = (self.layout.buffers.get(id), self.offsets.get(id)) else {
             return Err(Error::Config(format!("{what}: no buffer {id} in a layout of {}", self.layout.buffers.len())));
         };
         if desc.len < need {
@@ -240,14 +267,26 @@ impl GpuBackend {
                 desc.name, desc.len
             )));
         }
-        Ok(buffer)
+        Ok(wgpu::BufferBinding { buffer: &self.mem, offset: offset * 4, size: wgpu::BufferSize::new(bytes(desc.len.max(1))) })
+    }
+
+    /// The offset of buffer `id` in the arena, in f32s, for the fused kernel (the plan was validated against the
+    /// layout, so `id` exists and is large enough).
+    fn offset(&self, id: BufId) -> Result<u32> {
+        let at = self.offsets.get(id).ok_or_else(|| Error::Config(format!("no buffer {id} in the layout")))?;
+        u32::try_from(*at).map_err(|_| Error::Gpu(format!("buffer {id} starts past the fused kernel's 32-bit offsets")))
+    }
+
+    /// [`Self::offset`] of an optional buffer (0 where there is none: the kernel does not read it).
+    fn offset_or_zero(&self, id: Option<BufId>) -> Result<u32> {
+        id.map_or(Ok(0), |id| self.offset(id))
     }
 
     /// One dispatch of `kernel` over `storage` (in [`Kernel::bindings`] order) with `params` as its uniform.
     fn dispatch<P: Pod>(
         &self,
         kernel: Kernel,
-        storage: &[&wgpu::Buffer],
+        storage: &[wgpu::BufferBinding<'_>],
         params: &P,
         groups: [u32; 3],
     ) -> Result<Dispatch> {
@@ -270,15 +309,15 @@ impl GpuBackend {
         self.ctx.queue().write_buffer(&uniform, 0, bytemuck::bytes_of(params));
         // Bind group: the storage buffers in the kernel's binding order, then the uniform.
         let bindings = kernel.bindings();
-        let mut resources: Vec<&wgpu::Buffer> = storage.to_vec();
-        resources.push(&uniform);
+        let mut resources: Vec<wgpu::BufferBinding<'_>> = storage.to_vec();
+        resources.push(uniform.as_entire_buffer_binding());
         if resources.len() != bindings.len() {
             return Err(Error::Gpu(format!("{kernel:?} binds {} buffers, {} given", bindings.len(), resources.len())));
         }
         let entries: Vec<wgpu::BindGroupEntry> = bindings
             .iter()
-            .zip(&resources)
-            .map(|(&(binding, _), buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
+            .zip(resources)
+            .map(|(&(binding, _), buffer)| wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::Buffer(buffer) })
             .collect();
         let pipeline = self.kernels.get(kernel)?;
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -293,7 +332,7 @@ impl GpuBackend {
     fn dispatch_matmul(
         &self,
         kernel: fn(Tile) -> Kernel,
-        storage: &[&wgpu::Buffer],
+        storage: &[wgpu::BufferBinding<'_>],
         params: &MatmulParams,
     ) -> Result<Dispatch> {
         let (m, n) = (params.m as usize, params.n as usize);
@@ -326,10 +365,10 @@ impl GpuBackend {
                     Kernel::Gather,
                     &[
                         self.buffer(x, rows * features, what)?,
-                        &self.batch_labels,
-                        &data.data,
-                        &data.order,
-                        &self.counters,
+                        self.batch_labels.as_entire_buffer_binding(),
+                        data.data.as_entire_buffer_binding(),
+                        data.order.as_entire_buffer_binding(),
+                        self.counters.as_entire_buffer_binding(),
                     ],
                     &params,
                     elementwise_grid(rows * features, Kernel::Gather.workgroup_size()[0], max_dim),
@@ -425,6 +464,7 @@ impl GpuBackend {
                     || Error::Config(format!("{} needs {} state buffers", optimizer.name(), optimizer.state_tensors()));
                 let p = self.buffer(param, len, what)?;
                 let g = self.buffer(grad, len, what)?;
+                let counters = self.counters.as_entire_buffer_binding();
                 let grid = |kernel: Kernel| elementwise_grid(len, kernel.workgroup_size()[0], max_dim);
                 let decay_steps = u32::try_from(decay_steps).map_err(|_| {
                     Error::Config(format!(
@@ -436,28 +476,156 @@ impl GpuBackend {
                     OptimParams { len: u(len), lr, beta1: 0.0, beta2: 0.0, eps: 0.0, decay_steps, pad: [0; 2] };
                 match optimizer {
                     Optimizer::Sgd { .. } => {
-                        self.dispatch(Kernel::Sgd, &[p, g, &self.counters], &params, grid(Kernel::Sgd))
+                        self.dispatch(Kernel::Sgd, &[p, g, counters], &params, grid(Kernel::Sgd))
                     }
                     Optimizer::Momentum { momentum, .. } => {
                         params.beta1 = momentum;
                         let v = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
-                        self.dispatch(Kernel::Momentum, &[p, v, g, &self.counters], &params, grid(Kernel::Momentum))
+                        self.dispatch(Kernel::Momentum, &[p, v, g, counters], &params, grid(Kernel::Momentum))
                     }
                     Optimizer::Adam { beta1, beta2, eps, .. } => {
                         (params.beta1, params.beta2, params.eps) = (beta1, beta2, eps);
                         let m = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
                         let v = self.buffer(state[1].ok_or_else(missing)?, len, what)?;
-                        self.dispatch(Kernel::Adam, &[p, m, v, g, &self.counters], &params, grid(Kernel::Adam))
+                        self.dispatch(Kernel::Adam, &[p, m, v, g, counters], &params, grid(Kernel::Adam))
                     }
                 }
             }
-            Op::Advance { split, rows } => self.dispatch(
+            Op::Advance { split, rows, row_stats: None } => self.dispatch(
                 Kernel::Advance,
-                &[&self.counters],
+                &[self.counters.as_entire_buffer_binding()],
                 &AdvanceParams { split: u(split.index()), rows: u(rows), pad: [0; 2] },
                 [1, 1, 1],
             ),
+            Op::FusedLinear { .. } | Op::GradUpdate { .. } | Op::Advance { row_stats: Some(_), .. } => {
+                Err(Error::Config(format!("{} runs in the fused kernel, not a kernel of its own", op.label())))
+            }
         }
+    }
+
+    /// Turns one stage into its dispatch: a one-op kernel where the stage is one op that has one, else the fused
+    /// kernel with one job per op.
+    fn prepare_stage(&self, split: Split, stage: &[Op]) -> Result<Dispatch> {
+        match stage {
+            [op] if !needs_fused_kernel(op) => self.prepare_op(op),
+            _ => self.prepare_fused(split, stage),
+        }
+    }
+
+    /// One dispatch of `fused.wgsl` running the ops of `stage` (at most two) as its jobs.
+    fn prepare_fused(&self, split: Split, stage: &[Op]) -> Result<Dispatch> {
+        if stage.is_empty() || stage.len() > 2 {
+            return Err(Error::Config(format!("the fused kernel runs stages of 1 or 2 ops, not {}", stage.len())));
+        }
+        // Tile: the one-op rule applied to the largest product of the stage (a software adapter: always 64).
+        let tile = match self.matmul_tile {
+            Some(tile) => tile,
+            None if self.ctx.is_software() => Tile::T64,
+            None => stage.iter().filter_map(product_shape).max().map_or(Tile::T64, |(m, n)| Tile::for_output(m, n)),
+        };
+        let data = &self.splits[split.index()];
+        let u = |v: usize| v as u32;
+        let mut params = FusedParams::new(u(split.index()), u(data.samples), u(data.features));
+        for (slot, op) in stage.iter().enumerate() {
+            params.jobs[slot] = self.fused_job(op, tile, data)?;
+        }
+        let total = params.jobs.iter().map(|j| j.groups as usize).sum::<usize>();
+        let max_dim = self.ctx.device().limits().max_compute_workgroups_per_dimension;
+        let [x, y, _] = elementwise_grid(total, 1, max_dim);
+        self.dispatch(
+            Kernel::Fused(tile),
+            &[
+                self.mem.as_entire_buffer_binding(),
+                self.batch_labels.as_entire_buffer_binding(),
+                data.data.as_entire_buffer_binding(),
+                data.order.as_entire_buffer_binding(),
+                self.counters.as_entire_buffer_binding(),
+            ],
+            &params,
+            [x, y, 1],
+        )
+    }
+
+    /// The job of `fused.wgsl` that runs `op` with `tile`.
+    fn fused_job(&self, op: &Op, tile: Tile, data: &SplitBuffers) -> Result<FusedJob> {
+        let u = |v: usize| v as u32;
+        let side = tile.side();
+        let tiles = |m: usize, n: usize| (u(m.div_ceil(side).max(1) * n.div_ceil(side).max(1)), u(n.div_ceil(side).max(1)));
+        let mut job = FusedJob::default();
+        match *op {
+            Op::FusedLinear { y, x, w, b, act, rows, inputs, outputs, gather, head } => {
+                if gather.is_some() && data.samples > 0 && data.features != inputs {
+                    return Err(Error::Config(format!(
+                        "a gather of {inputs} features from images of {} pixels",
+                        data.features
+                    )));
+                }
+                if head.is_some() && outputs > side {
+                    return Err(Error::Config(format!(
+                        "a loss head over {outputs} classes needs them in one {side}-wide tile"
+                    )));
+                }
+                (job.groups, job.groups_n) = tiles(rows, outputs);
+                (job.kind, job.m, job.n, job.k, job.act) = (1, u(rows), u(outputs), u(inputs), act.code());
+                (job.a_off, job.a_rs, job.a_cs) = (self.offset(x)?, u(inputs), 1);
+                (job.b_off, job.b_rs, job.b_cs) = (self.offset(w)?, 1, u(inputs));
+                (job.c_off, job.e_off, job.x_off) = (self.offset(y)?, self.offset(b)?, self.offset(x)?);
+                if gather.is_some() {
+                    job.flags |= FLAG_GATHER;
+                }
+                if let Some(h) = head {
+                    job.flags |= FLAG_HEAD;
+                    if h.dz.is_some() {
+                        job.flags |= FLAG_WRITE_DZ;
+                    }
+                    if h.loss == Loss::Mse {
+                        job.flags |= FLAG_MSE;
+                    }
+                    (job.dz_off, job.stats_off) = (self.offset_or_zero(h.dz)?, self.offset(h.row_stats)?);
+                }
+            }
+            Op::GradUpdate { w, b, gw, gb, sw, sb, dz, x, optimizer, rows, inputs, outputs, decay_steps } => {
+                (job.groups, job.groups_n) = tiles(outputs, inputs);
+                (job.kind, job.m, job.n, job.k) = (2, u(outputs), u(inputs), u(rows));
+                (job.a_off, job.a_rs, job.a_cs) = (self.offset(dz)?, 1, u(outputs));
+                (job.b_off, job.b_rs, job.b_cs) = (self.offset(x)?, u(inputs), 1);
+                (job.c_off, job.w_off, job.dz_off) = (self.offset(gw)?, self.offset(w)?, self.offset(dz)?);
+                (job.sw0_off, job.sw1_off) = (self.offset_or_zero(sw[0])?, self.offset_or_zero(sw[1])?);
+                (job.bias_off, job.gb_off) = (self.offset(b)?, self.offset(gb)?);
+                (job.sb0_off, job.sb1_off) = (self.offset_or_zero(sb[0])?, self.offset_or_zero(sb[1])?);
+                job.decay_steps = u32::try_from(decay_steps).map_err(|_| {
+                    Error::Config(format!("a learning-rate decay over {decay_steps} steps exceeds the GPU's 32-bit count"))
+                })?;
+                job.lr = optimizer.lr();
+                match optimizer {
+                    Optimizer::Sgd { .. } => job.optimizer = 0,
+                    Optimizer::Momentum { momentum, .. } => (job.optimizer, job.beta1) = (1, momentum),
+                    Optimizer::Adam { beta1, beta2, eps, .. } => {
+                        (job.optimizer, job.beta1, job.beta2, job.eps) = (2, beta1, beta2, eps)
+                    }
+                }
+            }
+            Op::InputGrad { dx, dz, w, x, act, rows, inputs, outputs } => {
+                (job.groups, job.groups_n) = tiles(rows, inputs);
+                (job.kind, job.m, job.n, job.k, job.act) = (3, u(rows), u(inputs), u(outputs), act.code());
+                (job.a_off, job.a_rs, job.a_cs) = (self.offset(dz)?, u(outputs), 1);
+                (job.b_off, job.b_rs, job.b_cs) = (self.offset(w)?, u(inputs), 1);
+                (job.c_off, job.e_off) = (self.offset(dx)?, self.offset(x)?);
+            }
+            Op::Advance { rows, row_stats, .. } => {
+                (job.kind, job.groups, job.rows) = (4, 1, u(rows));
+                if let Some(id) = row_stats {
+                    (job.flags, job.stats_off) = (FLAG_STATS, self.offset(id)?);
+                }
+            }
+            _ => {
+                return Err(Error::Config(format!(
+                    "{} cannot share a stage: it has a kernel of its own (a reference-plan op)",
+                    op.label()
+                )))
+            }
+        }
+        Ok(job)
     }
 
     fn prepare_loss(
@@ -475,7 +643,7 @@ impl GpuBackend {
         }
         let dz_buffer = match dz {
             Some(id) => self.buffer(id, rows * classes, what)?,
-            None => &self.no_gradient,
+            None => self.no_gradient.as_entire_buffer_binding(),
         };
         let params = LossParams {
             rows: rows as u32,
@@ -485,7 +653,12 @@ impl GpuBackend {
         };
         self.dispatch(
             kernel,
-            &[dz_buffer, self.buffer(out, rows * classes, what)?, &self.batch_labels, &self.counters],
+            &[
+                dz_buffer,
+                self.buffer(out, rows * classes, what)?,
+                self.batch_labels.as_entire_buffer_binding(),
+                self.counters.as_entire_buffer_binding(),
+            ],
             &params,
             [1, 1, 1],
         )
@@ -499,7 +672,7 @@ impl GpuBackend {
         for _ in 0..steps {
             for op in &prepared.ops {
                 match *op {
-                    Op::Gather { split, rows, .. } => {
+                    Op::Gather { split, rows, .. } | Op::FusedLinear { gather: Some(split), rows, .. } => {
                         let (at, have) = (cursor[split.index()], self.order_len[split.index()]);
                         if at + rows > have {
                             return Err(Error::Config(format!(
@@ -508,13 +681,35 @@ impl GpuBackend {
                             )));
                         }
                     }
-                    Op::Advance { split, rows } => cursor[split.index()] += rows,
+                    Op::Advance { split, rows, .. } => cursor[split.index()] += rows,
                     _ => {}
                 }
             }
         }
         self.cursor = cursor;
         Ok(())
+    }
+}
+
+/// `FLAG_*` of fused.wgsl.
+const FLAG_GATHER: u32 = 1;
+const FLAG_HEAD: u32 = 2;
+const FLAG_WRITE_DZ: u32 = 4;
+const FLAG_MSE: u32 = 8;
+const FLAG_STATS: u32 = 16;
+
+/// Whether `op` runs only in the fused kernel (a fused op, or an advance that sums row statistics).
+fn needs_fused_kernel(op: &Op) -> bool {
+    matches!(op, Op::FusedLinear { .. } | Op::GradUpdate { .. } | Op::Advance { row_stats: Some(_), .. })
+}
+
+/// The `[m, n]` output of the product an op of the fused kernel computes, if it computes one.
+fn product_shape(op: &Op) -> Option<(usize, usize)> {
+    match *op {
+        Op::FusedLinear { rows, outputs, .. } => Some((rows, outputs)),
+        Op::GradUpdate { inputs, outputs, .. } => Some((outputs, inputs)),
+        Op::InputGrad { rows, inputs, .. } => Some((rows, inputs)),
+        _ => None,
     }
 }
 
@@ -608,10 +803,12 @@ impl Backend for GpuBackend {
     }
 
     fn prepare(&mut self, plan: &Plan) -> Result<PlanId> {
-        // Dispatches: each op's pipeline, bind group, uniform and grid, built once here, inside an error scope so
-        // that a binding the device rejects is reported against this plan.
+        // Check: the stages are independent and every buffer is large enough, before anything reaches the GPU.
+        plan.validate(&self.layout)?;
+        // Dispatches: each stage's pipeline, bind group, uniform and grid, built once here, inside an error scope
+        // so that a binding the device rejects is reported against this plan.
         let dispatches = self.ctx.scoped("preparing a step plan", || {
-            plan.ops.iter().map(|op| self.prepare_op(op)).collect::<Result<Vec<_>>>()
+            plan.stage_ops().map(|stage| self.prepare_stage(plan.split, stage)).collect::<Result<Vec<_>>>()
         })??;
         self.plans.push(Prepared { dispatches, ops: plan.ops.clone() });
         Ok(PlanId(self.plans.len() - 1))
@@ -755,14 +952,15 @@ impl Backend for GpuBackend {
     fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>> {
         self.layout.check_buffer(id, None)?;
         let desc = &self.layout.buffers[id];
-        let raw = self.ctx.read_bytes(&self.buffers[id], bytes(desc.len), &format!("reading buffer {}", desc.name))?;
+        let what = format!("reading buffer {}", desc.name);
+        let raw = self.ctx.read_bytes_at(&self.mem, self.offsets[id] * 4, bytes(desc.len), &what)?;
         Ok(bytemuck::pod_collect_to_vec(&raw))
     }
 
     fn write_buffer(&mut self, id: BufId, data: &[f32]) -> Result<()> {
         self.layout.check_buffer(id, Some(data.len()))?;
         if !data.is_empty() {
-            self.ctx.queue().write_buffer(&self.buffers[id], 0, bytemuck::cast_slice(data));
+            self.ctx.queue().write_buffer(&self.mem, self.offsets[id] * 4, bytemuck::cast_slice(data));
         }
         self.ctx.check(&format!("writing buffer {}", self.layout.buffers[id].name))
     }

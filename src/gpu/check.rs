@@ -364,7 +364,7 @@ fn random_data(rng: &mut model::Rng, samples: usize, features: usize, classes: u
 
 /// Runs `ops` once on `gpu`.
 fn run_once(gpu: &mut GpuBackend, rows: usize, ops: Vec<Op>, steps: usize) -> Result<()> {
-    let plan = gpu.prepare(&Plan { rows, split: Split::Train, ops })?;
+    let plan = gpu.prepare(&Plan::one_op_per_stage(rows, Split::Train, ops))?;
     gpu.run(plan, steps)
 }
 
@@ -588,7 +588,7 @@ fn update(
     gpu.set_steps_done(start)?;
     let ops = vec![
         Op::Update { param: l.w, state: l.sw, grad: l.gw, optimizer, len, decay_steps },
-        Op::Advance { split: Split::Train, rows: 0 },
+        Op::Advance { split: Split::Train, rows: 0, row_stats: None },
     ];
     run_once(&mut gpu, 1, ops, STEPS)?;
 
@@ -633,7 +633,7 @@ fn gather(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, features: usize, 
     gpu.write_buffer(l.x, &nan(rows * features))?;
     gpu.begin_epoch(Split::Train, &order)?;
     let ops =
-        vec![Op::Gather { x: l.x, split: Split::Train, rows, features }, Op::Advance { split: Split::Train, rows }];
+        vec![Op::Gather { x: l.x, split: Split::Train, rows, features }, Op::Advance { split: Split::Train, rows, row_stats: None }];
     run_once(&mut gpu, rows, ops, steps)?;
     let mut want_x = vec![0.0; rows * features];
     let mut want_labels = vec![0u32; rows];

@@ -83,7 +83,7 @@ impl ContextOptions {
 
     /// Raises `max_binding_bytes` to what training `layout` over `data` binds.
     pub fn for_run(mut self, layout: &Layout, data: &Dataset) -> Self {
-        let largest_layout_buffer = layout.buffers.iter().map(|b| b.len * 4).max();
+        let largest_layout_buffer = Some(crate::gpu::backend::arena_offsets(layout).1 as usize * 4);
         let largest_split =
             [&data.train, &data.test].iter().map(|s| crate::gpu::backend::split_words(s.len(), s.pixels()) * 4).max();
         let need = largest_layout_buffer.max(largest_split).unwrap_or(0) as u64;
@@ -442,11 +442,23 @@ impl GpuContext {
     /// Copies `bytes` bytes from the start of `src` into `staging` (a `MAP_READ | COPY_DST` buffer at least that
     /// large), waits, and returns them. `src` needs `COPY_SRC` usage.
     pub fn read_back(&self, src: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64, what: &str) -> Result<Vec<u8>> {
+        self.read_back_at(src, 0, staging, bytes, what)
+    }
+
+    /// [`GpuContext::read_back`] of the `bytes` bytes of `src` that start at byte `offset` (a multiple of 4).
+    pub fn read_back_at(
+        &self,
+        src: &wgpu::Buffer,
+        offset: u64,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+        what: &str,
+    ) -> Result<Vec<u8>> {
         // On a lost device the wait below fails with wgpu's message about submission indices: say what happened.
         self.check_lost(what)?;
         // Copy: the only way to read a storage buffer is through a mappable staging buffer.
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
-        encoder.copy_buffer_to_buffer(src, 0, staging, 0, bytes);
+        encoder.copy_buffer_to_buffer(src, offset, staging, 0, bytes);
         let submission = self.queue.submit([encoder.finish()]);
         // Map: request it, then wait for that submission. Another thread polling the same device may be the one
         // that runs our callback, a moment after our own poll returns, so wait on the channel too (polling again
@@ -485,13 +497,18 @@ impl GpuContext {
 
     /// Reads the first `bytes` bytes of `src` through a staging buffer made for this one read (tests, checkpoints).
     pub fn read_bytes(&self, src: &wgpu::Buffer, bytes: u64, what: &str) -> Result<Vec<u8>> {
+        self.read_bytes_at(src, 0, bytes, what)
+    }
+
+    /// [`GpuContext::read_bytes`] of the `bytes` bytes of `src` that start at byte `offset` (a multiple of 4).
+    pub fn read_bytes_at(&self, src: &wgpu::Buffer, offset: u64, bytes: u64, what: &str) -> Result<Vec<u8>> {
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("read-back staging"),
             size: bytes.max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.read_back(src, &staging, bytes, what)
+        self.read_back_at(src, offset, &staging, bytes, what)
     }
 }
 

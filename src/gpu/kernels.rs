@@ -30,7 +30,7 @@ const ACTIVATION_FILE: ShaderFile =
     ShaderFile { name: "activation.wgsl", source: ACTIVATION_WGSL, needs_activation: false, needs_counters: false };
 
 /// Every file of `shaders/`, each with how it is composed.
-pub const SHADER_FILES: [ShaderFile; 7] = [
+pub const SHADER_FILES: [ShaderFile; 8] = [
     ACTIVATION_FILE,
     ShaderFile {
         name: "matmul.wgsl",
@@ -60,6 +60,12 @@ pub const SHADER_FILES: [ShaderFile; 7] = [
         name: "gather.wgsl",
         source: include_str!("../../shaders/gather.wgsl"),
         needs_activation: false,
+        needs_counters: true,
+    },
+    ShaderFile {
+        name: "fused.wgsl",
+        source: include_str!("../../shaders/fused.wgsl"),
+        needs_activation: true,
         needs_counters: true,
     },
     ShaderFile {
@@ -202,11 +208,14 @@ pub enum Kernel {
     Gather,
     /// `counters.wgsl` `advance`: [`crate::plan::Op::Advance`].
     Advance,
+    /// `fused.wgsl` `fused`: one stage of a fused plan ([`crate::plan::Op::FusedLinear`],
+    /// [`crate::plan::Op::GradUpdate`], and the input gradients and advances that share their stages).
+    Fused(Tile),
 }
 
 impl Kernel {
     /// Every kernel, in pipeline-table order.
-    pub const ALL: [Kernel; 14] = [
+    pub const ALL: [Kernel; 16] = [
         Kernel::Linear(Tile::T64),
         Kernel::Linear(Tile::T32),
         Kernel::WeightGrad(Tile::T64),
@@ -221,6 +230,8 @@ impl Kernel {
         Kernel::Adam,
         Kernel::Gather,
         Kernel::Advance,
+        Kernel::Fused(Tile::T64),
+        Kernel::Fused(Tile::T32),
     ];
 
     /// The file of `shaders/` that holds it.
@@ -232,6 +243,7 @@ impl Kernel {
             Kernel::Sgd | Kernel::Momentum | Kernel::Adam => "optim.wgsl",
             Kernel::Gather => "gather.wgsl",
             Kernel::Advance => "counters.wgsl",
+            Kernel::Fused(_) => "fused.wgsl",
         }
     }
 
@@ -249,6 +261,7 @@ impl Kernel {
             Kernel::Adam => "adam",
             Kernel::Gather => "gather",
             Kernel::Advance => "advance",
+            Kernel::Fused(_) => "fused",
         }
     }
 
@@ -256,7 +269,7 @@ impl Kernel {
     /// the two agree). The host sizes each dispatch's grid from it.
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
-            Kernel::Linear(_) | Kernel::WeightGrad(_) | Kernel::InputGrad(_) => [16, 16, 1],
+            Kernel::Linear(_) | Kernel::WeightGrad(_) | Kernel::InputGrad(_) | Kernel::Fused(_) => [16, 16, 1],
             Kernel::BiasGrad => [64, 1, 1],
             Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::Sgd | Kernel::Momentum | Kernel::Adam => [256, 1, 1],
             Kernel::Gather => [256, 1, 1],
@@ -269,24 +282,33 @@ impl Kernel {
     pub fn bindings(self) -> &'static [(u32, Access)] {
         use Access::{Read, ReadWrite, Uniform};
         match self {
+            // Every binding of a layout buffer is read_write, even when the kernel only reads it: all are ranges of
+            // the backend's one buffer of the layout, and one buffer may not be bound read-only and read-write in the
+            // same dispatch.
             // c, a, b, e, params
             Kernel::Linear(_) | Kernel::InputGrad(_) => {
-                &[(0, ReadWrite), (1, Read), (2, Read), (3, Read), (4, Uniform)]
+                &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, ReadWrite), (4, Uniform)]
             }
             // c, a, b, params (no epilogue operand)
-            Kernel::WeightGrad(_) => &[(0, ReadWrite), (1, Read), (2, Read), (4, Uniform)],
+            Kernel::WeightGrad(_) => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (4, Uniform)],
             // dz, out, labels, counters, params
             Kernel::SoftmaxXent | Kernel::QuadraticCost => {
-                &[(0, ReadWrite), (1, Read), (2, Read), (3, ReadWrite), (4, Uniform)]
+                &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, ReadWrite), (4, Uniform)]
             }
             // db, dz, params
-            Kernel::BiasGrad => &[(0, ReadWrite), (1, Read), (2, Uniform)],
-            // param, grad, params
-            Kernel::Sgd => &[(0, ReadWrite), (3, Read), (4, Read), (5, Uniform)],
-            // param, velocity, grad, params
-            Kernel::Momentum => &[(0, ReadWrite), (1, ReadWrite), (3, Read), (4, Read), (5, Uniform)],
+            Kernel::BiasGrad => &[(0, ReadWrite), (1, ReadWrite), (2, Uniform)],
+            // param, grad, counters, params
+            Kernel::Sgd => &[(0, ReadWrite), (3, ReadWrite), (4, Read), (5, Uniform)],
+            // param, velocity, grad, counters, params
+            Kernel::Momentum => &[(0, ReadWrite), (1, ReadWrite), (3, ReadWrite), (4, Read), (5, Uniform)],
             // param, m, v, grad, counters, params
-            Kernel::Adam => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, Read), (4, Read), (5, Uniform)],
+            Kernel::Adam => {
+                &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, ReadWrite), (4, Read), (5, Uniform)]
+            }
+            // layout buffers, batch labels, data, order, counters, params
+            Kernel::Fused(_) => {
+                &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, Read), (4, ReadWrite), (5, Uniform)]
+            }
             // x, batch labels, data, order, counters, params
             Kernel::Gather => &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, Read), (4, Read), (5, Uniform)],
             // counters, params
@@ -297,7 +319,7 @@ impl Kernel {
     /// The pipeline-overridable constants of this pipeline (the matmul tile).
     pub fn overrides(self) -> &'static [(&'static str, f64)] {
         match self {
-            Kernel::Linear(tile) | Kernel::WeightGrad(tile) | Kernel::InputGrad(tile) => match tile {
+            Kernel::Linear(tile) | Kernel::WeightGrad(tile) | Kernel::InputGrad(tile) | Kernel::Fused(tile) => match tile {
                 Tile::T64 => &[("PER", 4.0)],
                 Tile::T32 => &[("PER", 2.0)],
             },

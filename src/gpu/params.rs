@@ -110,6 +110,107 @@ pub struct AdvanceParams {
     pub pad: [u32; 2],
 }
 
+/// One job of `fused.wgsl` (its `Job` struct): a tiled product and its epilogue, or an advance. Offsets are in f32s
+/// into the backend's buffer of the layout; a field a job's kind does not use stays 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct FusedJob {
+    /// `JOB_*` of fused.wgsl: 0 none, 1 linear, 2 grad_update, 3 input_grad, 4 advance.
+    pub kind: u32,
+    /// Workgroups of this job.
+    pub groups: u32,
+    /// Tiles along n (the rest along m).
+    pub groups_n: u32,
+    /// `FLAG_*` of fused.wgsl.
+    pub flags: u32,
+    /// Rows of C.
+    pub m: u32,
+    /// Columns of C.
+    pub n: u32,
+    /// The summed dimension.
+    pub k: u32,
+    /// `Activation::code()` of the epilogue.
+    pub act: u32,
+    /// A's offset, row stride and column stride.
+    pub a_off: u32,
+    /// A's row stride.
+    pub a_rs: u32,
+    /// A's column stride.
+    pub a_cs: u32,
+    /// B's offset.
+    pub b_off: u32,
+    /// B's row stride.
+    pub b_rs: u32,
+    /// B's column stride.
+    pub b_cs: u32,
+    /// C's offset.
+    pub c_off: u32,
+    /// The epilogue operand's offset (the bias, or the previous layer's output).
+    pub e_off: u32,
+    /// grad_update: the weight.
+    pub w_off: u32,
+    /// grad_update: the weight's first state.
+    pub sw0_off: u32,
+    /// grad_update: the weight's second state.
+    pub sw1_off: u32,
+    /// grad_update: the bias.
+    pub bias_off: u32,
+    /// grad_update: the bias gradient.
+    pub gb_off: u32,
+    /// grad_update: the bias's first state.
+    pub sb0_off: u32,
+    /// grad_update: the bias's second state.
+    pub sb1_off: u32,
+    /// `OPT_*` of fused.wgsl: 0 sgd, 1 momentum, 2 adam.
+    pub optimizer: u32,
+    /// Learning rate.
+    pub lr: f32,
+    /// Momentum's μ or Adam's β1.
+    pub beta1: f32,
+    /// Adam's β2.
+    pub beta2: f32,
+    /// Adam's ε.
+    pub eps: f32,
+    /// Steps over which the learning rate decays linearly to 0; 0 = constant.
+    pub decay_steps: u32,
+    /// A gathering linear: where x goes.
+    pub x_off: u32,
+    /// The head's dz, or grad_update's dz for the bias gradient.
+    pub dz_off: u32,
+    /// The row statistics.
+    pub stats_off: u32,
+    /// advance: rows.
+    pub rows: u32,
+    /// Padding to 16 bytes.
+    pub pad: [u32; 3],
+}
+
+/// `FusedParams` of `fused.wgsl`: two jobs, the split, and the gather's u / 255 table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct FusedParams {
+    /// The dispatch's jobs; an unused one has kind 0 and no workgroups.
+    pub jobs: [FusedJob; 2],
+    /// `Split::index()` of the plan.
+    pub split: u32,
+    /// Samples in the split.
+    pub samples: u32,
+    /// Pixels per sample.
+    pub features: u32,
+    /// Padding.
+    pub pad: u32,
+    /// As [`GatherParams::unit`].
+    pub unit: [[f32; 4]; 64],
+}
+
+impl FusedParams {
+    /// Parameters with no jobs yet, for `split` of `samples` samples of `features` pixels.
+    pub fn new(split: u32, samples: u32, features: u32) -> Self {
+        let unit = GatherParams::new(0, 0, 0, 0).unit;
+        FusedParams { jobs: [FusedJob::default(); 2], split, samples, features, pad: 0, unit }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +240,8 @@ mod tests {
             ("optim.wgsl", "OptimParams", size_of::<OptimParams>()),
             ("gather.wgsl", "GatherParams", size_of::<GatherParams>()),
             ("counters.wgsl", "AdvanceParams", size_of::<AdvanceParams>()),
+            ("fused.wgsl", "Job", size_of::<FusedJob>()),
+            ("fused.wgsl", "FusedParams", size_of::<FusedParams>()),
         ] {
             assert_eq!(round16(wgsl_struct_size(file, name)) as usize, size, "{file}: {name}");
         }

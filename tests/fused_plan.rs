@@ -1,0 +1,210 @@
+//! The fused step (what training runs) against the reference step (the definition), on the CPU.
+//!
+//! The CPU runs both plans with the same reference functions, so CPU/GPU parity alone could never catch a fusion
+//! bug: a wrong order would give the same wrong answer on both. Here K steps of each plan, from the same weights and
+//! the same sample order, must leave bit-identical buffers (inputs, activations, deltas, gradients, weights,
+//! optimizer state), statistics and step counts — for every activation × loss × optimizer × schedule, with one, two
+//! and three layers, a last layer narrow enough for the fused loss head and one too wide for it, and a short last
+//! batch. Then the plans' shapes: at most 2L + 1 stages, and every stage free of races.
+
+mod common;
+
+use std::sync::Arc;
+
+use clap::ValueEnum;
+use gpu_mnist::backend::Backend;
+use gpu_mnist::cpu::CpuBackend;
+use gpu_mnist::data::Dataset;
+use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::optim::Optimizer;
+use gpu_mnist::plan::{Layout, Op, Plan, Role, Split, HEAD_MAX_CLASSES};
+
+const OPTIMIZERS: [Optimizer; 3] = [
+    Optimizer::Sgd { lr: 0.1 },
+    Optimizer::Momentum { lr: 0.05, momentum: 0.9 },
+    Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+];
+
+/// Every optimizer of the CLI is in [`OPTIMIZERS`]: a new one is a compile error here until it is listed.
+#[test]
+fn every_optimizer_is_covered() {
+    for o in OPTIMIZERS {
+        match o {
+            Optimizer::Sgd { .. } | Optimizer::Momentum { .. } | Optimizer::Adam { .. } => {}
+        }
+    }
+    assert_eq!(OPTIMIZERS.len(), 3);
+}
+
+fn model(hidden: &[usize], classes: usize, activation: Activation, loss: Loss) -> ModelConfig {
+    ModelConfig { inputs: 784, hidden: hidden.to_vec(), classes, activation, loss }
+}
+
+/// A CPU backend over `layout` with seeded weights and the order `0..n` reversed for both splits.
+fn backend(layout: &Layout, data: &Arc<Dataset>) -> CpuBackend {
+    let mut cpu = CpuBackend::new(layout, Arc::clone(data)).unwrap();
+    cpu.write_params(&gpu_mnist::train::initial_params(&layout.model, 5).unwrap()).unwrap();
+    let train: Vec<u32> = (0..data.train.len() as u32).rev().collect();
+    let test: Vec<u32> = (0..data.test.len() as u32).rev().collect();
+    cpu.begin_epoch(Split::Train, &train).unwrap();
+    cpu.begin_epoch(Split::Test, &test).unwrap();
+    cpu
+}
+
+/// Runs `steps` (plan, times) on `cpu` in order.
+fn run(cpu: &mut CpuBackend, plans: &[(&Plan, usize)]) {
+    for (plan, times) in plans {
+        let id = cpu.prepare(plan).unwrap();
+        cpu.run(id, *times).unwrap();
+    }
+}
+
+/// Every buffer but the row statistics (which only the fused plan writes) is bit-identical, and so are both splits'
+/// statistics and the step count.
+fn assert_same(what: &str, layout: &Layout, reference: &mut CpuBackend, fused: &mut CpuBackend) {
+    for (id, desc) in layout.buffers.iter().enumerate() {
+        if desc.role == Role::RowStats {
+            continue;
+        }
+        let (want, got) = (reference.read_buffer(id).unwrap(), fused.read_buffer(id).unwrap());
+        if let Some(i) = (0..want.len()).find(|&i| want[i].to_bits() != got[i].to_bits()) {
+            panic!("{what}: buffer {} differs first at [{i}]: reference {:e}, fused {:e}", desc.name, want[i], got[i]);
+        }
+    }
+    for split in [Split::Train, Split::Test] {
+        assert_eq!(reference.stats(split).unwrap(), fused.stats(split).unwrap(), "{what}: {split:?} statistics");
+    }
+    assert_eq!(reference.steps_done().unwrap(), fused.steps_done().unwrap(), "{what}: step count");
+}
+
+/// Three full steps of 13 rows and a short one of 6, then an evaluation of 2 × 9 test rows, on both plans.
+fn fused_equals_reference(hidden: &[usize], classes: usize, act: Activation, loss: Loss, opt: Optimizer, decay: u64) {
+    let data = common::mnist_subset(45, 18);
+    let mut layout = Layout::new(&model(hidden, classes, act, loss), opt, 13);
+    layout.decay_steps = decay;
+    let what = format!("{hidden:?}→{classes} {act:?} {loss:?} {} decay {decay}", opt.name());
+    let (mut reference, mut fused) = (backend(&layout, &data), backend(&layout, &data));
+    let (r13, r6) = (layout.reference_train_step(13).unwrap(), layout.reference_train_step(6).unwrap());
+    let (f13, f6) = (layout.train_step(13).unwrap(), layout.train_step(6).unwrap());
+    run(&mut reference, &[(&r13, 3), (&r6, 1)]);
+    run(&mut fused, &[(&f13, 3), (&f6, 1)]);
+    assert_same(&format!("{what}, 4 train steps"), &layout, &mut reference, &mut fused);
+    let (re, fe) = (layout.reference_eval_step(Split::Test, 9).unwrap(), layout.eval_step(Split::Test, 9).unwrap());
+    run(&mut reference, &[(&re, 2)]);
+    run(&mut fused, &[(&fe, 2)]);
+    assert_same(&format!("{what}, then 2 eval steps"), &layout, &mut reference, &mut fused);
+}
+
+/// One test per activation × loss: every optimizer, both schedules, 1–3 layers, a head-sized and a too-wide last
+/// layer.
+fn all_shapes(act: Activation, loss: Loss) {
+    for opt in OPTIMIZERS {
+        for decay in [0, 3] {
+            for hidden in [&[][..], &[7], &[9, 5]] {
+                for classes in [10, HEAD_MAX_CLASSES + 1] {
+                    fused_equals_reference(hidden, classes, act, loss, opt, decay);
+                }
+            }
+        }
+    }
+}
+
+macro_rules! fused_tests {
+    ($($name:ident: $act:ident $loss:ident;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                all_shapes(Activation::$act, Loss::$loss);
+            }
+        )*
+        /// Every activation × loss of the CLI has a test above.
+        #[test]
+        fn every_activation_and_loss_is_covered() {
+            let listed: Vec<(Activation, Loss)> = vec![$((Activation::$act, Loss::$loss)),*];
+            for act in Activation::value_variants().iter().filter(|a| **a != Activation::Identity) {
+                for loss in Loss::value_variants() {
+                    assert!(listed.contains(&(*act, *loss)), "no fused-plan test for {act:?} {loss:?}");
+                }
+            }
+        }
+    };
+}
+
+fused_tests! {
+    relu_xent_fused_should_match_reference: Relu Xent;
+    relu_mse_fused_should_match_reference: Relu Mse;
+    sigmoid_xent_fused_should_match_reference: Sigmoid Xent;
+    sigmoid_mse_fused_should_match_reference: Sigmoid Mse;
+    tanh_xent_fused_should_match_reference: Tanh Xent;
+    tanh_mse_fused_should_match_reference: Tanh Mse;
+}
+
+/// L layers train in at most 2L + 1 stages (2L once there are two), evaluation in L + 1; both plan forms validate.
+#[test]
+fn fused_step_takes_at_most_2l_plus_1_stages() {
+    for layers in 1..=5 {
+        let hidden = vec![6; layers - 1];
+        for classes in [10, HEAD_MAX_CLASSES + 1] {
+            for opt in OPTIMIZERS {
+                let layout = Layout::new(&model(&hidden, classes, Activation::Relu, Loss::Xent), opt, 8);
+                let train = layout.train_step(8).unwrap();
+                let head = usize::from(classes > HEAD_MAX_CLASSES);
+                let want = if layers == 1 { 3 } else { 2 * layers } + head;
+                assert_eq!(train.stages.len(), want, "{layers} layers, {classes} classes: {:?}", train.stages);
+                assert!(train.stages.len() <= 2 * layers + 1 + head);
+                assert_eq!(layout.eval_step(Split::Test, 8).unwrap().stages.len(), layers + 1 + head);
+                for plan in [train, layout.reference_train_step(8).unwrap()] {
+                    plan.validate(&layout).unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// The default model: 7 stages would be the budget; the fused plan takes 6, the reference 20.
+#[test]
+fn default_model_trains_in_six_stages() {
+    let layout = Layout::new(&model(&[512, 512], 10, Activation::Relu, Loss::Xent), OPTIMIZERS[1], 64);
+    assert_eq!(layout.train_step(64).unwrap().stages.len(), 6);
+    assert_eq!(layout.reference_train_step(64).unwrap().stages.len(), 20);
+}
+
+/// A stage in which one op writes what another reads is refused, naming both: the weight update of a layer beside
+/// the input gradient that reads the same weights, an advance beside an update that reads the step count, two
+/// gathers of one batch.
+#[test]
+fn a_stage_with_a_race_is_refused() {
+    let layout = Layout::new(&model(&[6], 10, Activation::Relu, Loss::Xent), OPTIMIZERS[2], 8);
+    let plan = layout.train_step(8).unwrap();
+    let find = |f: &dyn Fn(&Op) -> bool| *plan.ops.iter().find(|op| f(op)).unwrap();
+    let update_1 = find(&|op| matches!(op, Op::GradUpdate { w, .. } if *w == layout.layers[1].w));
+    let input_grad_1 = find(&|op| matches!(op, Op::InputGrad { .. }));
+    let advance = find(&|op| matches!(op, Op::Advance { .. }));
+    let gather = find(&|op| matches!(op, Op::FusedLinear { gather: Some(_), .. }));
+    for (pair, clash) in [
+        ([update_1, input_grad_1], "Buffer"),
+        ([update_1, advance], "Steps"),
+        ([gather, gather], "Buffer"),
+    ] {
+        let racy = Plan::from_stages(8, Split::Train, vec![pair.to_vec()]);
+        let err = racy.validate(&layout).unwrap_err().to_string();
+        assert!(err.contains(clash) && err.contains("share a stage"), "{err}");
+        let data = common::mnist_subset(8, 8);
+        let mut cpu = CpuBackend::new(&layout, data).unwrap();
+        assert!(cpu.prepare(&racy).is_err(), "the CPU backend ran a racy plan");
+    }
+}
+
+/// A plan naming a buffer the layout does not have, or one too small, is an error on the CPU too (not a panic).
+#[test]
+fn a_plan_with_a_bad_buffer_is_refused() {
+    let layout = Layout::new(&model(&[6], 10, Activation::Relu, Loss::Xent), OPTIMIZERS[0], 8);
+    let data = common::mnist_subset(8, 8);
+    let mut cpu = CpuBackend::new(&layout, data).unwrap();
+    let bad_id = Op::Linear { y: 999, x: 0, w: 3, b: 4, act: Activation::Relu, rows: 8, inputs: 784, outputs: 6 };
+    let too_big = Op::Linear { y: 4, x: 0, w: 3, b: 4, act: Activation::Relu, rows: 8, inputs: 784, outputs: 6 };
+    for op in [bad_id, too_big] {
+        let err = cpu.prepare(&Plan::one_op_per_stage(8, Split::Train, vec![op])).unwrap_err().to_string();
+        assert!(err.contains("buffer"), "{err}");
+    }
+}
