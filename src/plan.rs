@@ -454,11 +454,16 @@ impl Plan {
             }
             let (reads, writes) = op.access();
             let other = [Split::Train, Split::Test].into_iter().find(|&s| s != self.split);
-            let names_other = reads.iter().chain(&writes).any(|r| {
-                matches!(r, Resource::Cursor(s) | Resource::Stats(s) if Some(*s) == other)
-            });
+            let names_other = reads
+                .iter()
+                .chain(&writes)
+                .any(|r| matches!(r, Resource::Cursor(s) | Resource::Stats(s) if Some(*s) == other));
             if names_other {
-                return Err(Error::Config(format!("{}: the op reads another split than its {:?} plan", op.label(), self.split)));
+                return Err(Error::Config(format!(
+                    "{}: the op reads another split than its {:?} plan",
+                    op.label(),
+                    self.split
+                )));
             }
         }
         for stage in self.stage_ops() {
@@ -466,8 +471,7 @@ impl Plan {
                 let (_, a_writes) = a.access();
                 for b in stage.iter().skip(i + 1) {
                     let (b_reads, b_writes) = b.access();
-                    let clash = a_writes
-                        .iter().find(|r| b_reads.contains(r) || b_writes.contains(r)).or_else(|| {
+                    let clash = a_writes.iter().find(|r| b_reads.contains(r) || b_writes.contains(r)).or_else(|| {
                         let (a_reads, _) = a.access();
                         b_writes.iter().find(|r| a_reads.contains(r))
                     });
@@ -552,7 +556,16 @@ impl Layout {
     /// The input gradient of layer `i` (> 0): the delta of layer `i − 1`.
     fn input_grad(&self, i: usize, rows: usize) -> Op {
         let (l, below) = (self.layers[i], self.layers[i - 1]);
-        Op::InputGrad { dx: below.d, dz: l.d, w: l.w, x: l.x, act: below.act, rows, inputs: l.inputs, outputs: l.outputs }
+        Op::InputGrad {
+            dx: below.d,
+            dz: l.d,
+            w: l.w,
+            x: l.x,
+            act: below.act,
+            rows,
+            inputs: l.inputs,
+            outputs: l.outputs,
+        }
     }
 
     /// The reference step: one op per job, each its own stage. The forward pass and the loss; with `train`, also

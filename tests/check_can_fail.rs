@@ -71,3 +71,37 @@ fn a_shader_directory_with_an_unknown_file_is_refused() {
     assert!(stderr.contains("bias-grad.wgsl is not a gpu-mnist shader"), "{stderr}");
     assert!(stderr.contains("bias_grad.wgsl"), "the message lists the real names: {stderr}");
 }
+
+/// The fused kernel's checks can fail too: each sabotage of `fused.wgsl` below — an update skipped, a gradient
+/// mis-scaled, a statistic dropped, the gathered input not stored, the step count not advanced — makes its family
+/// report FAIL.
+#[test]
+fn a_broken_fused_kernel_fails_its_checks() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/fused.wgsl");
+    let text = std::fs::read_to_string(file).unwrap();
+    let sabotages = [
+        ("update_param(job, job.bias_off + i, job.sb0_off + i, job.sb1_off + i, sum);", "", Family::GradUpdate),
+        (
+            "mem[job.dz_off + r * n + j] = (p - select(0.0, 1.0, j == label)) * scale;",
+            "mem[job.dz_off + r * n + j] = p - select(0.0, 1.0, j == label);",
+            Family::FusedLinear,
+        ),
+        ("counters[at + 1u] += part_correct[0];", "", Family::FusedStages),
+        ("mem[job.x_off + gi * job.k + gp] = v;", "", Family::FusedLinear),
+        ("counters[STEPS_LO] = lo;", "", Family::FusedStages),
+    ];
+    for (from, to, family) in sabotages {
+        assert!(text.contains(from), "fused.wgsl changed: update the sabotage `{from}`");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fused.wgsl"), text.replace(from, to)).unwrap();
+        let options = ContextOptions { shader_dir: Some(dir.path().to_owned()), ..common::context_options() };
+        let ctx = GpuContext::new(&options).unwrap();
+        let rows = check::check(&ctx, family).unwrap();
+        let failed = rows.iter().filter(|r| !r.pass).count();
+        println!("`{from}` → `{to}`: {failed} of {} rows of {family:?} fail", rows.len());
+        assert!(failed > 0, "sabotaging `{from}` passed every {family:?} check");
+    }
+}

@@ -181,11 +181,9 @@ fn a_stage_with_a_race_is_refused() {
     let input_grad_1 = find(&|op| matches!(op, Op::InputGrad { .. }));
     let advance = find(&|op| matches!(op, Op::Advance { .. }));
     let gather = find(&|op| matches!(op, Op::FusedLinear { gather: Some(_), .. }));
-    for (pair, clash) in [
-        ([update_1, input_grad_1], "Buffer"),
-        ([update_1, advance], "Steps"),
-        ([gather, gather], "Buffer"),
-    ] {
+    for (pair, clash) in
+        [([update_1, input_grad_1], "Buffer"), ([update_1, advance], "Steps"), ([gather, gather], "Buffer")]
+    {
         let racy = Plan::from_stages(8, Split::Train, vec![pair.to_vec()]);
         let err = racy.validate(&layout).unwrap_err().to_string();
         assert!(err.contains(clash) && err.contains("share a stage"), "{err}");

@@ -107,3 +107,18 @@ fn adam_should_match_reference() {
 fn gather_should_match_reference() {
     run(Family::Gather);
 }
+
+#[test]
+fn fused_linear_should_match_reference() {
+    run(Family::FusedLinear);
+}
+
+#[test]
+fn grad_update_should_match_reference() {
+    run(Family::GradUpdate);
+}
+
+#[test]
+fn fused_stages_should_match_reference() {
+    run(Family::FusedStages);
+}

@@ -32,6 +32,9 @@ fn available_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// A prepared plan: its ops and its stage sizes.
+type PreparedPlan = (Arc<[Op]>, Arc<[usize]>);
+
 /// The reference backend. Every buffer of the layout is a `Vec<f32>`.
 pub struct CpuBackend {
     layout: Layout,
@@ -41,7 +44,7 @@ pub struct CpuBackend {
     cursors: [Cursor; 2],
     steps_done: u64,
     /// The ops and stage sizes of each prepared plan, shared so that `run` need not copy them to execute them.
-    plans: Vec<(Arc<[Op]>, Arc<[usize]>)>,
+    plans: Vec<PreparedPlan>,
 }
 
 impl CpuBackend {
@@ -184,7 +187,9 @@ impl CpuBackend {
         let range = cursor.position..cursor.position + rows;
         if range.end > cursor.order.len() {
             let (have, at) = (cursor.order.len(), cursor.position);
-            return Err(Error::Config(format!("the {split:?} order has {have} samples; a step at {at} needs {rows} more")));
+            return Err(Error::Config(format!(
+                "the {split:?} order has {have} samples; a step at {at} needs {rows} more"
+            )));
         }
         let mut out = self.take(x);
         let mut labels = std::mem::take(&mut self.labels);
@@ -209,7 +214,8 @@ impl CpuBackend {
         let Some(head) = head else { return Ok(()) };
         let mut stats = self.take(head.row_stats);
         let mut grad = head.dz.map(|d| self.take(d));
-        let r = ops::loss_rows(&mut stats, grad.as_deref_mut(), &self.buffers[y], &self.labels, head.loss, rows, outputs);
+        let r =
+            ops::loss_rows(&mut stats, grad.as_deref_mut(), &self.buffers[y], &self.labels, head.loss, rows, outputs);
         if let (Some(d), Some(g)) = (head.dz, grad) {
             self.put(d, g);
         }
@@ -261,7 +267,7 @@ impl CpuBackend {
     }
 
     /// The ops and stage sizes of a prepared plan.
-    fn plan_ops(&self, plan: PlanId) -> Result<(Arc<[Op]>, Arc<[usize]>)> {
+    fn plan_ops(&self, plan: PlanId) -> Result<PreparedPlan> {
         self.plans.get(plan.0).cloned().ok_or_else(|| Error::Config(format!("no prepared plan {}", plan.0)))
     }
 

@@ -267,7 +267,11 @@ impl GpuBackend {
                 desc.name, desc.len
             )));
         }
-        Ok(wgpu::BufferBinding { buffer: &self.mem, offset: offset * 4, size: wgpu::BufferSize::new(bytes(desc.len.max(1))) })
+        Ok(wgpu::BufferBinding {
+            buffer: &self.mem,
+            offset: offset * 4,
+            size: wgpu::BufferSize::new(bytes(desc.len.max(1))),
+        })
     }
 
     /// The offset of buffer `id` in the arena, in f32s, for the fused kernel (the plan was validated against the
@@ -317,7 +321,10 @@ impl GpuBackend {
         let entries: Vec<wgpu::BindGroupEntry> = bindings
             .iter()
             .zip(resources)
-            .map(|(&(binding, _), buffer)| wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::Buffer(buffer) })
+            .map(|(&(binding, _), buffer)| wgpu::BindGroupEntry {
+                binding,
+                resource: wgpu::BindingResource::Buffer(buffer),
+            })
             .collect();
         let pipeline = self.kernels.get(kernel)?;
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -475,9 +482,7 @@ impl GpuBackend {
                 let mut params =
                     OptimParams { len: u(len), lr, beta1: 0.0, beta2: 0.0, eps: 0.0, decay_steps, pad: [0; 2] };
                 match optimizer {
-                    Optimizer::Sgd { .. } => {
-                        self.dispatch(Kernel::Sgd, &[p, g, counters], &params, grid(Kernel::Sgd))
-                    }
+                    Optimizer::Sgd { .. } => self.dispatch(Kernel::Sgd, &[p, g, counters], &params, grid(Kernel::Sgd)),
                     Optimizer::Momentum { momentum, .. } => {
                         params.beta1 = momentum;
                         let v = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
@@ -550,7 +555,8 @@ impl GpuBackend {
     fn fused_job(&self, op: &Op, tile: Tile, data: &SplitBuffers) -> Result<FusedJob> {
         let u = |v: usize| v as u32;
         let side = tile.side();
-        let tiles = |m: usize, n: usize| (u(m.div_ceil(side).max(1) * n.div_ceil(side).max(1)), u(n.div_ceil(side).max(1)));
+        let tiles =
+            |m: usize, n: usize| (u(m.div_ceil(side).max(1) * n.div_ceil(side).max(1)), u(n.div_ceil(side).max(1)));
         let mut job = FusedJob::default();
         match *op {
             Op::FusedLinear { y, x, w, b, act, rows, inputs, outputs, gather, head } => {
@@ -594,7 +600,9 @@ impl GpuBackend {
                 (job.bias_off, job.gb_off) = (self.offset(b)?, self.offset(gb)?);
                 (job.sb0_off, job.sb1_off) = (self.offset_or_zero(sb[0])?, self.offset_or_zero(sb[1])?);
                 job.decay_steps = u32::try_from(decay_steps).map_err(|_| {
-                    Error::Config(format!("a learning-rate decay over {decay_steps} steps exceeds the GPU's 32-bit count"))
+                    Error::Config(format!(
+                        "a learning-rate decay over {decay_steps} steps exceeds the GPU's 32-bit count"
+                    ))
                 })?;
                 job.lr = optimizer.lr();
                 match optimizer {

@@ -169,11 +169,17 @@ pub enum Family {
     Adam,
     /// `gather` then `advance`, several steps: the rows at the GPU cursor and their labels.
     Gather,
+    /// `fused` running `Op::FusedLinear`: gathering, with a loss head, both (see [`crate::gpu::check_fused`]).
+    FusedLinear,
+    /// `fused` running `Op::GradUpdate`: gradients and the update in the epilogue, every optimizer.
+    GradUpdate,
+    /// `fused` running every stage of a fused train step, two-job stages included.
+    FusedStages,
 }
 
 impl Family {
     /// Every family, in the order the `check` command runs them.
-    pub const ALL: [Family; 15] = [
+    pub const ALL: [Family; 18] = [
         Family::Linear,
         Family::WeightGrad,
         Family::InputGrad,
@@ -189,6 +195,9 @@ impl Family {
         Family::Momentum,
         Family::Adam,
         Family::Gather,
+        Family::FusedLinear,
+        Family::GradUpdate,
+        Family::FusedStages,
     ];
 }
 
@@ -283,6 +292,9 @@ pub fn check(ctx: &GpuContext, family: Family) -> Result<Vec<CheckRow>> {
                 rows.extend(gather(ctx, &mut rng, r, features, steps)?);
             }
         }
+        Family::FusedLinear => rows = crate::gpu::check_fused::fused_linear(ctx)?,
+        Family::GradUpdate => rows = crate::gpu::check_fused::grad_update(ctx)?,
+        Family::FusedStages => rows = crate::gpu::check_fused::fused_stages(ctx)?,
     }
     Ok(rows)
 }
@@ -632,8 +644,10 @@ fn gather(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, features: usize, 
     let mut gpu = GpuBackend::new(ctx, &layout, Arc::clone(&data))?;
     gpu.write_buffer(l.x, &nan(rows * features))?;
     gpu.begin_epoch(Split::Train, &order)?;
-    let ops =
-        vec![Op::Gather { x: l.x, split: Split::Train, rows, features }, Op::Advance { split: Split::Train, rows, row_stats: None }];
+    let ops = vec![
+        Op::Gather { x: l.x, split: Split::Train, rows, features },
+        Op::Advance { split: Split::Train, rows, row_stats: None },
+    ];
     run_once(&mut gpu, rows, ops, steps)?;
     let mut want_x = vec![0.0; rows * features];
     let mut want_labels = vec![0u32; rows];

@@ -302,13 +302,9 @@ impl Kernel {
             // param, velocity, grad, counters, params
             Kernel::Momentum => &[(0, ReadWrite), (1, ReadWrite), (3, ReadWrite), (4, Read), (5, Uniform)],
             // param, m, v, grad, counters, params
-            Kernel::Adam => {
-                &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, ReadWrite), (4, Read), (5, Uniform)]
-            }
+            Kernel::Adam => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, ReadWrite), (4, Read), (5, Uniform)],
             // layout buffers, batch labels, data, order, counters, params
-            Kernel::Fused(_) => {
-                &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, Read), (4, ReadWrite), (5, Uniform)]
-            }
+            Kernel::Fused(_) => &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, Read), (4, ReadWrite), (5, Uniform)],
             // x, batch labels, data, order, counters, params
             Kernel::Gather => &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, Read), (4, Read), (5, Uniform)],
             // counters, params
@@ -319,10 +315,12 @@ impl Kernel {
     /// The pipeline-overridable constants of this pipeline (the matmul tile).
     pub fn overrides(self) -> &'static [(&'static str, f64)] {
         match self {
-            Kernel::Linear(tile) | Kernel::WeightGrad(tile) | Kernel::InputGrad(tile) | Kernel::Fused(tile) => match tile {
-                Tile::T64 => &[("PER", 4.0)],
-                Tile::T32 => &[("PER", 2.0)],
-            },
+            Kernel::Linear(tile) | Kernel::WeightGrad(tile) | Kernel::InputGrad(tile) | Kernel::Fused(tile) => {
+                match tile {
+                    Tile::T64 => &[("PER", 4.0)],
+                    Tile::T32 => &[("PER", 2.0)],
+                }
+            }
             _ => &[],
         }
     }
