@@ -1,8 +1,10 @@
 //! The interface every backend implements: run the [`Plan`]s of a [`Layout`] over a resident data set.
 //!
 //! A backend is built from a layout and the data set (which it may upload once), then driven by the training loop:
-//! `begin_epoch` (sample order, counters), `run` (many steps of a prepared plan, no read-back), `stats` (the only
-//! per-epoch read-back). Parameters and optimizer state move in and out only for initialisation, checkpoints and tests.
+//! `begin_epoch` (sample order, counters), `run` (many steps of a prepared plan, no read-back), `request_stats` and
+//! `poll_stats` (progress that arrives when it arrives: the core never waits for the GPU inside an epoch), `stats`
+//! (the waits, at the edges: the end of an epoch, an evaluation). Parameters and optimizer state move in and out only
+//! for initialisation, checkpoints and tests.
 
 use std::time::Duration;
 
@@ -37,6 +39,38 @@ impl Stats {
     }
 }
 
+/// What a backend has done since it was built, counted where it happens (what was really encoded, submitted and
+/// waited for, not what the plans say): the figures `bench --json` reports per step and per epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WorkCounts {
+    /// Steps run (of any plan).
+    pub steps: u64,
+    /// Dispatches encoded (on the CPU: stages executed).
+    pub dispatches: u64,
+    /// Compute passes encoded (0 on the CPU).
+    pub passes: u64,
+    /// Command buffers submitted to the GPU queue (0 on the CPU).
+    pub submits: u64,
+    /// Times the host blocked until the GPU had finished queued work (0 on the CPU, which never queues).
+    pub blocking_waits: u64,
+    /// Nanoseconds the host spent encoding steps into command buffers.
+    pub encode_ns: u64,
+}
+
+impl WorkCounts {
+    /// The counts of what happened between `before` and `self`.
+    pub fn since(&self, before: &WorkCounts) -> WorkCounts {
+        WorkCounts {
+            steps: self.steps - before.steps,
+            dispatches: self.dispatches - before.dispatches,
+            passes: self.passes - before.passes,
+            submits: self.submits - before.submits,
+            blocking_waits: self.blocking_waits - before.blocking_waits,
+            encode_ns: self.encode_ns - before.encode_ns,
+        }
+    }
+}
+
 /// A device that executes plans: the CPU reference, or a GPU through wgpu.
 pub trait Backend {
     /// One line naming the backend and the hardware, e.g. `cpu (2 threads)` or `vulkan: NVIDIA H100 (discrete GPU)`.
@@ -54,6 +88,33 @@ pub trait Backend {
 
     /// Reads back the split's statistics since `begin_epoch` (waits for queued work).
     fn stats(&mut self, split: Split) -> Result<Stats>;
+
+    /// Runs a prepared plan `steps` times like [`Backend::run`] and keeps, after each step, a copy of the first
+    /// `len` values of buffer `id` (an evaluation's outputs, batch after batch), without reading anything back yet:
+    /// [`Backend::take_collected`] returns every copy kept so far, in order, with a single wait.
+    fn run_collect(&mut self, plan: PlanId, steps: usize, id: BufId, len: usize) -> Result<()>;
+
+    /// The values kept by [`Backend::run_collect`] since the last call, in order (waits for queued work).
+    fn take_collected(&mut self) -> Result<Vec<f32>>;
+
+    /// Starts reading back the split's statistics as they will be once the work queued so far has run, without
+    /// waiting; they arrive through [`Backend::poll_stats`]. A request may be dropped when too many are in flight
+    /// (progress is then simply reported less often).
+    fn request_stats(&mut self, split: Split) -> Result<()>;
+
+    /// The newest requested statistics that have arrived since the last call, never waiting; `None` if none has.
+    fn poll_stats(&mut self) -> Result<Option<(Split, Stats)>>;
+
+    /// Training steps taken once everything queued has run: counted on the host, so it never waits (the same
+    /// number as [`Backend::steps_done`] after a [`Backend::finish`]).
+    fn queued_steps(&self) -> u64;
+
+    /// What the backend has encoded, submitted and waited for since it was built.
+    fn work_counts(&self) -> WorkCounts;
+
+    /// The workgroups each dispatch of a prepared plan launches, in order; `None` for a backend without dispatches
+    /// (the CPU).
+    fn workgroups(&self, plan: PlanId) -> Result<Option<Vec<u64>>>;
 
     /// Waits until every queued step has finished (the CPU backend runs synchronously: nothing to wait for). What a
     /// benchmark calls after `run` so that it times the work, not only its submission.
@@ -125,6 +186,27 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     }
     fn stats(&mut self, split: Split) -> Result<Stats> {
         (**self).stats(split)
+    }
+    fn run_collect(&mut self, plan: PlanId, steps: usize, id: BufId, len: usize) -> Result<()> {
+        (**self).run_collect(plan, steps, id, len)
+    }
+    fn take_collected(&mut self) -> Result<Vec<f32>> {
+        (**self).take_collected()
+    }
+    fn request_stats(&mut self, split: Split) -> Result<()> {
+        (**self).request_stats(split)
+    }
+    fn poll_stats(&mut self) -> Result<Option<(Split, Stats)>> {
+        (**self).poll_stats()
+    }
+    fn queued_steps(&self) -> u64 {
+        (**self).queued_steps()
+    }
+    fn work_counts(&self) -> WorkCounts {
+        (**self).work_counts()
+    }
+    fn workgroups(&self, plan: PlanId) -> Result<Option<Vec<u64>>> {
+        (**self).workgroups(plan)
     }
     fn finish(&mut self) -> Result<()> {
         (**self).finish()

@@ -4,11 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, WorkCounts};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Loss, ModelConfig};
 use crate::optim::Optimizer;
-use crate::plan::{Layout, Op, Plan, Split};
+use crate::plan::{Layout, Op, Plan, PlanForm, Split};
 use crate::train::Trainer;
 
 /// What to measure.
@@ -20,6 +20,8 @@ pub struct BenchSettings {
     pub target_acc: f32,
     /// Training steps timed op by op after the measured epochs (0: no breakdown); see [`profile`].
     pub profile_steps: usize,
+    /// The plans measured: the fused ones training runs, or the reference ones (to see what fusing saves).
+    pub plan: PlanForm,
 }
 
 /// One backend's figures.
@@ -52,9 +54,47 @@ pub struct BenchReport {
     pub seconds_to_target: Option<f64>,
     /// Test accuracy after the last epoch.
     pub final_test_acc: f32,
+    /// What a step and an epoch cost in dispatches, passes, submissions and waits, as the backend counted them in
+    /// the last measured epoch.
+    pub work: StepWork,
+    /// The plans measured.
+    pub plan: PlanForm,
     /// Where a training step's time goes, if asked for and the backend can time its ops.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
+}
+
+/// What one training step and one epoch cost, counted by the backend from what it really encoded, submitted and
+/// waited for (not from the plan's length).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct StepWork {
+    /// Dispatches encoded per training step (the CPU: stages executed).
+    pub dispatches_per_step: f64,
+    /// Compute passes per training step (steps share a pass within a submission).
+    pub passes_per_step: f64,
+    /// Command buffers submitted per epoch, training and evaluation.
+    pub submits_per_epoch: u64,
+    /// Times the host blocked on the GPU per epoch, training and evaluation.
+    pub blocking_waits_per_epoch: u64,
+    /// Host time spent encoding per training step, microseconds.
+    pub host_encode_us_per_step: f64,
+    /// Workgroups each dispatch of a full training step launches, in order (empty on the CPU).
+    pub workgroups_per_dispatch: Vec<u64>,
+}
+
+impl StepWork {
+    /// The figures of an epoch whose training did `train` and whose evaluation did `eval`.
+    pub fn new(train: &WorkCounts, eval: &WorkCounts, workgroups: Option<Vec<u64>>) -> Self {
+        let steps = train.steps.max(1) as f64;
+        StepWork {
+            dispatches_per_step: train.dispatches as f64 / steps,
+            passes_per_step: train.passes as f64 / steps,
+            submits_per_epoch: train.submits + eval.submits,
+            blocking_waits_per_epoch: train.blocking_waits + eval.blocking_waits,
+            host_encode_us_per_step: train.encode_ns as f64 / steps / 1e3,
+            workgroups_per_dispatch: workgroups.unwrap_or_default(),
+        }
+    }
 }
 
 /// Where a training step's time goes: per kernel family and per op, from [`Backend::profile`] (the CPU backend times
@@ -132,9 +172,15 @@ impl Profile {
 
 /// Times `steps` training steps of `rows` samples op by op on `backend` (after two untimed ones, so first-use costs
 /// stay out). It trains: call it after the measured epochs. `None` where the backend cannot time its ops.
-pub fn profile<B: Backend>(backend: &mut B, layout: &Layout, rows: usize, steps: usize) -> Result<Option<Profile>> {
+pub fn profile<B: Backend>(
+    backend: &mut B,
+    layout: &Layout,
+    form: PlanForm,
+    rows: usize,
+    steps: usize,
+) -> Result<Option<Profile>> {
     const UNTIMED: usize = 2;
-    let plan = layout.train_step(rows)?;
+    let plan = form.train_step(layout, rows)?;
     let id = backend.prepare(&plan)?;
     // Order: the first samples of the training split, as many as the steps read.
     let samples = (steps + UNTIMED) * rows;
@@ -216,6 +262,7 @@ pub fn cpuinfo(name: &str) -> Option<String> {
 /// that is undone (weights, optimizer state and step counter back to their initial values, so the measured run is the
 /// run a user gets).
 pub fn run<B: Backend>(trainer: &mut Trainer<B>, settings: &BenchSettings) -> Result<BenchReport> {
+    trainer.use_plans(settings.plan)?;
     trainer.warm_up(settings.warmup_steps)?;
     let mut epoch_seconds = Vec::new();
     let (mut trained, mut seconds_to_target, mut final_test_acc) = (0.0, None, 0.0);
@@ -237,8 +284,10 @@ pub fn run<B: Backend>(trainer: &mut Trainer<B>, settings: &BenchSettings) -> Re
     let profile_steps = settings.profile_steps.min((samples_per_epoch / batch_size.max(1)).saturating_sub(2));
     let profile = match profile_steps {
         0 => None,
-        steps => profile(&mut trainer.backend, &trainer.layout, batch_size, steps)?,
+        steps => profile(&mut trainer.backend, &trainer.layout, settings.plan, batch_size, steps)?,
     };
+    let (train, eval) = trainer.last_epoch_work;
+    let work = StepWork::new(&train, &eval, trainer.backend.workgroups(trainer.train_plan())?);
     let backend = trainer.backend.describe();
     let peak = peak_gflops(&backend);
     Ok(BenchReport {
@@ -255,6 +304,8 @@ pub fn run<B: Backend>(trainer: &mut Trainer<B>, settings: &BenchSettings) -> Re
         seconds_to_target,
         final_test_acc,
         epoch_seconds,
+        work,
+        plan: settings.plan,
         profile,
     })
 }

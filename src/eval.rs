@@ -1,5 +1,5 @@
 //! Detailed evaluation on the test set: loss and accuracy (the numbers the training loop reports), accuracy per
-//! class and the confusion matrix, from the network's outputs read back after each evaluation step.
+//! class and the confusion matrix, from the network's outputs, read back once after the last evaluation step.
 
 use crate::backend::{Backend, Stats};
 use crate::cpu::ops::argmax;
@@ -62,7 +62,7 @@ impl Evaluation {
 
 /// Evaluates the parameters held by `backend` on the whole `test` split (which must be the test split the
 /// backend was built over), in steps of `eval_batch` samples in file order, exactly as the training loop does,
-/// and builds the confusion matrix from the outputs read back after each step.
+/// and builds the confusion matrix from the outputs, all read back at the end (no read-back between batches).
 pub fn evaluate_detailed<B: Backend + ?Sized>(
     backend: &mut B,
     layout: &Layout,
@@ -78,28 +78,23 @@ pub fn evaluate_detailed<B: Backend + ?Sized>(
     let (full, rest) = prepare_steps(backend, n, e, |rows| layout.eval_step(Split::Test, rows))?;
     let order: Vec<u32> = (0..n as u32).collect();
     backend.begin_epoch(Split::Test, &order)?;
+    // Run: every step queued, each step's outputs kept; then one read of them all.
+    backend.run_collect(full, n / e, layout.output(), e * classes)?;
+    if let Some(rest) = rest {
+        backend.run_collect(rest, 1, layout.output(), (n % e) * classes)?;
+    }
+    let out = backend.take_collected()?;
+    if out.len() != n * classes {
+        return Err(Error::Config(format!("collected {} output values, need {}", out.len(), n * classes)));
+    }
     let mut confusion = vec![vec![0u32; classes]; classes];
-    let steps = (0..n / e).map(|_| (full, e)).chain(rest.map(|r| (r, n % e)));
-    let mut start = 0;
-    for (plan, rows) in steps {
-        backend.run(plan, 1)?;
-        let out = backend.read_buffer(layout.output())?;
-        let Some(out) = out.get(..rows * classes) else {
-            return Err(Error::Config(format!(
-                "the output buffer holds {} values, need {}",
-                out.len(),
-                rows * classes
-            )));
+    for (row, &label) in out.chunks_exact(classes).zip(&test.labels) {
+        let label = usize::from(label);
+        let cell = confusion.get_mut(label).and_then(|l| l.get_mut(argmax(row)));
+        let Some(cell) = cell else {
+            return Err(Error::Config(format!("test label {label} is not below {classes} classes")));
         };
-        for (r, row) in out.chunks_exact(classes).enumerate() {
-            let label = usize::from(test.labels[start + r]);
-            let cell = confusion.get_mut(label).and_then(|l| l.get_mut(argmax(row)));
-            let Some(cell) = cell else {
-                return Err(Error::Config(format!("test label {label} is not below {classes} classes")));
-            };
-            *cell += 1;
-        }
-        start += rows;
+        *cell += 1;
     }
     let stats = backend.stats(Split::Test)?;
     Ok(Evaluation { stats, confusion })

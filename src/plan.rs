@@ -124,6 +124,35 @@ pub struct Layout {
     pub row_stats: BufId,
 }
 
+/// Which form of the step plans a run uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanForm {
+    /// The fused plans, at most 2L + 1 stages per training step (what training runs).
+    #[default]
+    Fused,
+    /// The reference plans, one op per stage (the definition; `bench --plan reference` measures what fusing saves).
+    Reference,
+}
+
+impl PlanForm {
+    /// A training step of `rows` samples over `layout` in this form.
+    pub fn train_step(self, layout: &Layout, rows: usize) -> Result<Plan> {
+        match self {
+            PlanForm::Fused => layout.train_step(rows),
+            PlanForm::Reference => layout.reference_train_step(rows),
+        }
+    }
+
+    /// An evaluation step of `rows` samples of `split` in this form.
+    pub fn eval_step(self, layout: &Layout, split: Split, rows: usize) -> Result<Plan> {
+        match self {
+            PlanForm::Fused => layout.eval_step(split, rows),
+            PlanForm::Reference => layout.reference_eval_step(split, rows),
+        }
+    }
+}
+
 /// The most classes a [`LossHead`] takes: the whole row of outputs must fit in one workgroup's tile of the GPU's
 /// fused kernel (its smallest tile is 32 wide). A wider last layer gets its own loss op instead.
 pub const HEAD_MAX_CLASSES: usize = 32;

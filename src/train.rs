@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use rand::seq::SliceRandom;
 
-use crate::backend::{Backend, PlanId, Stats};
+use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{self, ModelConfig, Params};
 use crate::optim::{LrSchedule, Optimizer};
-use crate::plan::{Layout, Plan, Split};
+use crate::plan::{Layout, Plan, PlanForm, Split};
 
 /// How to train: everything but the model and the optimizer.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,6 +103,8 @@ pub struct Trainer<B: Backend> {
     eval_rest: Option<PlanId>,
     /// Epochs completed.
     pub epoch: usize,
+    /// What the backend did in the last [`Trainer::epoch`]: its training, then its evaluation.
+    pub last_epoch_work: (WorkCounts, WorkCounts),
     stop: Option<Arc<AtomicBool>>,
 }
 
@@ -124,34 +126,51 @@ pub fn prepare_steps<B: Backend + ?Sized>(
 
 impl<B: Backend> Trainer<B> {
     /// Prepares the step plans on `backend` and loads the seeded initial weights.
-    pub fn new(mut backend: B, mut layout: Layout, data: Arc<Dataset>, config: TrainConfig) -> Result<Self> {
+    pub fn new(backend: B, mut layout: Layout, data: Arc<Dataset>, config: TrainConfig) -> Result<Self> {
         let (n_train, n_test) = (data.train.len(), data.test.len());
         if n_train == 0 || n_test == 0 {
             return Err(Error::Config(format!("need training and test samples, got {n_train} and {n_test}")));
         }
         let b = config.batch_size.min(n_train);
-        let e = config.eval_batch.min(n_test);
         // The decay spans the whole run, so the plans' updates know its length in steps.
         layout.decay_steps = match config.lr_schedule {
             LrSchedule::Linear => (config.epochs * n_train.div_ceil(b)) as u64,
             LrSchedule::Constant => 0,
         };
-        let (train_full, train_rest) = prepare_steps(&mut backend, n_train, b, |rows| layout.train_step(rows))?;
-        let (eval_full, eval_rest) =
-            prepare_steps(&mut backend, n_test, e, |rows| layout.eval_step(Split::Test, rows))?;
-        backend.write_params(&initial_params(&layout.model, config.seed)?)?;
-        Ok(Trainer {
+        let none = PlanId(usize::MAX);
+        let mut trainer = Trainer {
             backend,
             layout,
             config,
             data,
-            train_full,
-            train_rest,
-            eval_full,
-            eval_rest,
+            train_full: none,
+            train_rest: None,
+            eval_full: none,
+            eval_rest: None,
             epoch: 0,
+            last_epoch_work: Default::default(),
             stop: None,
-        })
+        };
+        trainer.use_plans(PlanForm::Fused)?;
+        trainer.backend.write_params(&initial_params(&trainer.layout.model, trainer.config.seed)?)?;
+        Ok(trainer)
+    }
+
+    /// Prepares and from now on runs the training and evaluation plans of `form` (the fused ones by default).
+    pub fn use_plans(&mut self, form: PlanForm) -> Result<()> {
+        let (n_train, n_test) = (self.data.train.len(), self.data.test.len());
+        let (b, e) = (self.batch_size(), self.config.eval_batch.min(n_test));
+        let layout = &self.layout;
+        (self.train_full, self.train_rest) =
+            prepare_steps(&mut self.backend, n_train, b, |rows| form.train_step(layout, rows))?;
+        (self.eval_full, self.eval_rest) =
+            prepare_steps(&mut self.backend, n_test, e, |rows| form.eval_step(layout, Split::Test, rows))?;
+        Ok(())
+    }
+
+    /// The prepared plan of a full training step (for reports on what it launches).
+    pub fn train_plan(&self) -> PlanId {
+        self.train_full
     }
 
     /// The data set it trains and evaluates on.
@@ -196,10 +215,12 @@ impl<B: Backend> Trainer<B> {
 
     /// Trains one epoch and evaluates on the test set.
     pub fn epoch(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<EpochMetrics> {
-        let start = Instant::now();
+        let (start, before) = (Instant::now(), self.backend.work_counts());
         let train = self.train_epoch(on_progress)?;
         let seconds = start.elapsed().as_secs_f64();
+        let trained = self.backend.work_counts();
         let test = self.evaluate()?;
+        self.last_epoch_work = (trained.since(&before), self.backend.work_counts().since(&trained));
         self.epoch += 1;
         Ok(EpochMetrics {
             epoch: self.epoch,
@@ -213,24 +234,35 @@ impl<B: Backend> Trainer<B> {
     }
 
     /// One pass over the training set in this epoch's shuffled order; stops with [`Error::Diverged`] as soon as the
-    /// loss is not finite or above [`DIVERGED_LOSS`], and with [`Error::Interrupted`] when asked to stop. If the
-    /// backend's step counter says part of this epoch was already trained (a run resumed from a checkpoint written
-    /// mid-epoch), those steps are skipped: the order is rebuilt from the seed, so the run continues where it stopped.
+    /// loss is seen to be not finite or above [`DIVERGED_LOSS`], and with [`Error::Interrupted`] when asked to stop.
+    /// If the backend's step counter says part of this epoch was already trained (a run resumed from a checkpoint
+    /// written mid-epoch), those steps are skipped: the order is rebuilt from the seed, so the run continues where it
+    /// stopped.
+    ///
+    /// The host never waits for the backend inside the epoch: after each chunk of steps it asks for the statistics
+    /// ([`Backend::request_stats`]) and reports whichever have arrived ([`Backend::poll_stats`]), so a GPU's
+    /// progress and divergence are seen a chunk or two late while the next chunks are already queued. The one wait
+    /// is for the epoch's final statistics.
     pub fn train_epoch(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<Stats> {
         let (n, b) = (self.data.train.len(), self.batch_size());
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.shuffle(&mut epoch_rng(self.config.seed, self.epoch));
         let full_steps = n / b;
         let before_epoch = (self.epoch * n.div_ceil(b)) as u64;
-        let mut done = (self.backend.steps_done()?.saturating_sub(before_epoch) as usize).min(full_steps);
-        self.backend.begin_epoch(Split::Train, &order[done * b..])?;
+        let skipped = (self.backend.queued_steps().saturating_sub(before_epoch) as usize).min(full_steps);
+        self.backend.begin_epoch(Split::Train, &order[skipped * b..])?;
         let chunk = self.backend.steps_per_check().max(1);
+        let mut done = skipped;
         while done < full_steps {
             let steps = chunk.min(full_steps - done);
             self.backend.run(self.train_full, steps)?;
             done += steps;
-            let stats = self.checked_stats(done)?;
-            on_progress(Progress { samples: done * b, total: n, stats });
+            self.backend.request_stats(Split::Train)?;
+            if let Some((Split::Train, stats)) = self.backend.poll_stats()? {
+                let seen = skipped + stats.samples as usize / b;
+                self.check_divergence(stats, seen)?;
+                on_progress(Progress { samples: skipped * b + stats.samples as usize, total: n, stats });
+            }
             if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
                 return Err(Error::Interrupted { epoch: self.epoch + 1, step: done });
             }
@@ -238,18 +270,18 @@ impl<B: Backend> Trainer<B> {
         if let Some(rest) = self.train_rest {
             self.backend.run(rest, 1)?;
         }
-        let stats = self.checked_stats(done + 1)?;
+        let stats = self.backend.stats(Split::Train)?;
+        self.check_divergence(stats, done + 1)?;
         on_progress(Progress { samples: n, total: n, stats });
         Ok(stats)
     }
 
-    /// The training statistics, or [`Error::Diverged`] if the loss is no longer finite.
-    fn checked_stats(&mut self, step: usize) -> Result<Stats> {
-        let stats = self.backend.stats(Split::Train)?;
+    /// [`Error::Diverged`] if the loss of `stats` (after `step` steps of this epoch) is not finite or too large.
+    fn check_divergence(&self, stats: Stats, step: usize) -> Result<()> {
         if !stats.loss_sum.is_finite() || stats.loss() > DIVERGED_LOSS {
             return Err(Error::Diverged { epoch: self.epoch + 1, step, loss: stats.loss() });
         }
-        Ok(stats)
+        Ok(())
     }
 
     /// Loss and accuracy on the whole test set with the current weights.

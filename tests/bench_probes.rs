@@ -12,7 +12,7 @@ use gpu_mnist::data::Dataset;
 use gpu_mnist::gpu::GpuBackend;
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::Optimizer;
-use gpu_mnist::plan::{Layout, Op, Split};
+use gpu_mnist::plan::{Layout, Op, PlanForm, Split};
 use gpu_mnist::train::initial_params;
 
 /// The CPU backend, and the GPU backend when there is an adapter (else a printed skip, or a failure under
@@ -76,7 +76,7 @@ fn profile_report_should_cover_every_stage_of_the_step() {
     let plan = layout.train_step(64).unwrap();
     for mut backend in backends(&layout, &data) {
         let name = backend.describe();
-        let Some(report) = bench::profile(&mut backend, &layout, 64, 2).unwrap() else {
+        let Some(report) = bench::profile(&mut backend, &layout, PlanForm::Fused, 64, 2).unwrap() else {
             assert!(!name.starts_with("cpu"), "the CPU backend can always time its ops");
             continue;
         };

@@ -46,6 +46,11 @@ fn bench_should_print_a_row_and_a_profile_per_backend() {
         assert!(out.contains(&name.chars().take(44).collect::<String>()), "no row for {name}");
         assert!(r["median_epoch_seconds"].as_f64().unwrap() > 0.0);
         assert_eq!(r["samples_per_epoch"], 640);
+        // The fused step of one hidden layer (L = 2): 4 dispatches; its epoch waits at most twice.
+        let work = &r["work"];
+        assert_eq!(work["dispatches_per_step"].as_f64(), Some(4.0), "{name}: {work}");
+        assert!(work["blocking_waits_per_epoch"].as_u64().unwrap() <= 2, "{name}: {work}");
+        assert!(out.contains("dispatches and"), "no work line: {out}");
         match r.get("profile") {
             Some(p) => {
                 assert!(out.contains(&format!("profile of {name}:")), "no profile table for {name}");
@@ -90,4 +95,37 @@ fn bench_matmul_of_size_zero_should_fail_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--matmul"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `--plan reference` measures the unfused plans (one dispatch per op: 14 for one hidden layer, against 4 fused), so
+/// what fusing saves can be measured on any machine.
+#[test]
+fn bench_of_the_reference_plan_should_count_its_dispatches() {
+    let dir = tempfile::tempdir().unwrap();
+    let backends = backends();
+    let args = [
+        "bench",
+        "--backends",
+        &backends,
+        "--hidden",
+        "16",
+        "--limit",
+        "320",
+        "--epochs",
+        "1",
+        "--warmup-steps",
+        "0",
+        "--plan",
+        "reference",
+        "--json",
+        "ref.json",
+    ];
+    let out = ok(dir.path(), &args);
+    assert!(out.contains("plans:   Reference"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("ref.json")).unwrap()).unwrap();
+    for r in json.as_array().unwrap() {
+        assert_eq!(r["plan"], "reference");
+        assert_eq!(r["work"]["dispatches_per_step"].as_f64(), Some(14.0), "{}", r["work"]);
+    }
 }

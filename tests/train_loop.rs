@@ -67,6 +67,28 @@ impl<B: Backend> Backend for Recording<B> {
     fn stats(&mut self, split: Split) -> Result<Stats> {
         self.inner.stats(split)
     }
+    fn run_collect(&mut self, plan: PlanId, steps: usize, id: BufId, len: usize) -> Result<()> {
+        self.runs.push((plan, steps));
+        self.inner.run_collect(plan, steps, id, len)
+    }
+    fn take_collected(&mut self) -> Result<Vec<f32>> {
+        self.inner.take_collected()
+    }
+    fn request_stats(&mut self, split: Split) -> Result<()> {
+        self.inner.request_stats(split)
+    }
+    fn poll_stats(&mut self) -> Result<Option<(Split, Stats)>> {
+        self.inner.poll_stats()
+    }
+    fn queued_steps(&self) -> u64 {
+        self.inner.queued_steps()
+    }
+    fn work_counts(&self) -> gpu_mnist::backend::WorkCounts {
+        self.inner.work_counts()
+    }
+    fn workgroups(&self, plan: PlanId) -> Result<Option<Vec<u64>>> {
+        self.inner.workgroups(plan)
+    }
     fn profile(&mut self, plan: PlanId, steps: usize) -> Result<Option<Vec<Duration>>> {
         self.inner.profile(plan, steps)
     }

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use gpu_mnist::bench::{self, BenchReport, BenchSettings};
 use gpu_mnist::data::Dataset;
+use gpu_mnist::plan::PlanForm;
 use gpu_mnist::train::{TrainConfig, Trainer};
 
 use super::{load_data, make_backend, BackendArg, DataArgs, ModelArgs, OptimArgs, EVAL_BATCH};
@@ -44,6 +45,10 @@ pub struct BenchArgs {
     /// goes (GPU: timestamp queries, where the adapter has them; CPU: the host clock).
     #[arg(long)]
     pub profile: bool,
+    /// The step plans to measure: `fused` (what training runs) or `reference` (one dispatch per op: what fusing
+    /// saves).
+    #[arg(long, value_enum, default_value_t = PlanForm::Fused)]
+    pub plan: PlanForm,
     /// Steps timed by --profile.
     #[arg(long, default_value_t = 20, value_name = "STEPS")]
     pub profile_steps: usize,
@@ -76,6 +81,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         warmup_steps: args.warmup_steps,
         target_acc: args.target_acc,
         profile_steps: if args.profile { args.profile_steps.max(1) } else { 0 },
+        plan: args.plan,
     };
     println!("model:   {}", model.describe());
     println!(
@@ -87,6 +93,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.seed
     );
     println!("data:    {}: {} train, {} test samples", data.name, data.train.len(), data.test.len());
+    println!("plans:   {:?}", args.plan);
     let mut reports = Vec::new();
     for arg in backends {
         let backend = make_backend(arg, &layout, data.clone())?;
@@ -151,14 +158,28 @@ fn profile_table(r: &BenchReport) -> String {
             r.backend
         );
     };
-    let mut out = format!("\nprofile of {}: {:.3} ms per step, {} steps timed\n", r.backend, p.ms_per_step, p.steps);
-    out += &format!("  {:<14} {:>4} {:>10} {:>7}\n", "kernel family", "ops", "ms/step", "share");
+    let mut out = format!(
+        "\nprofile of {}: {:.3} ms per step, {} steps timed, each stage (one dispatch) in a pass of its own: the \
+         drains between dispatches are left out and the extra passes added, so the sum differs from the step time \
+         ({:.3} ms per step in the measured epochs)\n",
+        r.backend,
+        p.ms_per_step,
+        p.steps,
+        1e3 / r.steps_per_sec.max(1e-9)
+    );
+    out += &format!("  {:<26} {:>6} {:>10} {:>7}\n", "kernel family", "stages", "ms/step", "share");
     for f in &p.families {
-        out += &format!("  {:<14} {:>4} {:>10.4} {:>6.1}%\n", f.family, f.ops, f.ms_per_step, 100.0 * f.share);
+        out += &format!("  {:<26} {:>6} {:>10.4} {:>6.1}%\n", f.family, f.ops, f.ms_per_step, 100.0 * f.share);
     }
-    out += &format!("  {:<40} {:>10}\n", "op", "ms/step");
-    for op in &p.ops {
-        out += &format!("  {:<40} {:>10.4}\n", op.op, op.ms_per_step);
+    let groups = &r.work.workgroups_per_dispatch;
+    out += &format!("  {:<64} {:>10} {:>10}\n", "stage", "ms/step", "workgroups");
+    for (i, op) in p.ops.iter().enumerate() {
+        let g = groups.get(i).map_or("-".into(), |g| g.to_string());
+        out += &format!("  {:<64} {:>10.4} {:>10}\n", op.op, op.ms_per_step, g);
+    }
+    if p.ops.iter().any(|o| o.op.contains("_xent") || o.op.contains("_mse")) {
+        out += "  (the last layer computes its loss too, so its rows stay in one column of tiles: few workgroups, \
+                one dispatch less)\n";
     }
     out
 }
@@ -185,6 +206,19 @@ fn table(reports: &[BenchReport]) -> String {
             target,
             100.0 * r.final_test_acc,
             ratio
+        );
+    }
+    for r in reports {
+        let w = &r.work;
+        out += &format!(
+            "{}: {:.1} dispatches and {:.2} passes per step, {} submits and {} blocking waits per epoch, {:.1} µs of \
+             host encoding per step\n",
+            r.backend.chars().take(44).collect::<String>(),
+            w.dispatches_per_step,
+            w.passes_per_step,
+            w.submits_per_epoch,
+            w.blocking_waits_per_epoch,
+            w.host_encode_us_per_step
         );
     }
     out += &format!(

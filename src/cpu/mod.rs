@@ -6,7 +6,7 @@ pub mod ops;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, PlanId, Stats};
+use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::{Dataset, LabeledImages};
 use crate::error::{Error, Result};
 use crate::plan::{BufId, Layout, Op, Plan, Split};
@@ -43,6 +43,11 @@ pub struct CpuBackend {
     labels: Vec<u32>,
     cursors: [Cursor; 2],
     steps_done: u64,
+    /// What `run_collect` kept, until `take_collected`.
+    collected: Vec<f32>,
+    /// The statistics of the last `request_stats`, until `poll_stats` takes them.
+    requested: Option<(Split, Stats)>,
+    counts: WorkCounts,
     /// The ops and stage sizes of each prepared plan, shared so that `run` need not copy them to execute them.
     plans: Vec<PreparedPlan>,
 }
@@ -82,6 +87,9 @@ impl CpuBackend {
             labels: vec![0; layout.max_rows],
             cursors: Default::default(),
             steps_done: 0,
+            collected: Vec::new(),
+            requested: None,
+            counts: WorkCounts::default(),
             plans: Vec::new(),
         })
     }
@@ -305,13 +313,52 @@ impl Backend for CpuBackend {
     }
 
     fn run(&mut self, plan: PlanId, steps: usize) -> Result<()> {
-        let (ops, _) = self.plan_ops(plan)?;
+        let (ops, stages) = self.plan_ops(plan)?;
         for _ in 0..steps {
             for op in ops.iter() {
                 self.execute(op)?;
             }
+            self.counts.steps += 1;
+            self.counts.dispatches += stages.len() as u64;
         }
         Ok(())
+    }
+
+    fn run_collect(&mut self, plan: PlanId, steps: usize, id: BufId, len: usize) -> Result<()> {
+        self.layout.check_buffer(id, None)?;
+        if len > self.buffers[id].len() {
+            return Err(Error::Config(format!("collecting {len} values of a buffer of {}", self.buffers[id].len())));
+        }
+        for _ in 0..steps {
+            self.run(plan, 1)?;
+            self.collected.extend_from_slice(&self.buffers[id][..len]);
+        }
+        Ok(())
+    }
+
+    fn take_collected(&mut self) -> Result<Vec<f32>> {
+        Ok(std::mem::take(&mut self.collected))
+    }
+
+    fn request_stats(&mut self, split: Split) -> Result<()> {
+        self.requested = Some((split, self.cursors[split.index()].stats));
+        Ok(())
+    }
+
+    fn poll_stats(&mut self) -> Result<Option<(Split, Stats)>> {
+        Ok(self.requested.take())
+    }
+
+    fn queued_steps(&self) -> u64 {
+        self.steps_done
+    }
+
+    fn work_counts(&self) -> WorkCounts {
+        self.counts
+    }
+
+    fn workgroups(&self, plan: PlanId) -> Result<Option<Vec<u64>>> {
+        self.plan_ops(plan).map(|_| None)
     }
 
     fn profile(&mut self, plan: PlanId, steps: usize) -> Result<Option<Vec<Duration>>> {

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
-use crate::backend::{Backend, PlanId, Stats};
+use std::time::Instant;
+
+use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::{Dataset, LabeledImages};
 use crate::error::{Error, Result};
 use crate::gpu::context::{BackendChoice, ContextOptions, GpuContext};
@@ -19,6 +21,7 @@ use crate::gpu::kernels::{Kernel, Kernels, Tile};
 use crate::gpu::params::{
     AdvanceParams, BiasGradParams, FusedJob, FusedParams, GatherParams, LossParams, MatmulParams, OptimParams,
 };
+use crate::gpu::readback::StatsRing;
 use crate::model::Loss;
 use crate::optim::Optimizer;
 use crate::plan::{BufId, Layout, Op, Plan, Split};
@@ -84,6 +87,8 @@ impl Dispatch {
 struct Prepared {
     dispatches: Vec<Dispatch>,
     ops: Vec<Op>,
+    /// Train steps one run of it counts (its train-split advances).
+    train_steps: u64,
 }
 
 /// Runs plans with the WGSL kernels on a wgpu device.
@@ -110,6 +115,13 @@ pub struct GpuBackend {
     /// Host mirror of the order lengths and cursors, only to reject a run that would read past the order.
     order_len: [usize; 2],
     cursor: [usize; 2],
+    /// Host mirror of the step count: what the GPU's counter will hold once the queue has run.
+    queued_steps: u64,
+    /// What `run_collect` copied: mappable buffers and the bytes each holds, until `take_collected`.
+    collected: Vec<(wgpu::Buffer, u64)>,
+    /// Statistics on their way back (see [`StatsRing`]).
+    ring: StatsRing,
+    counts: WorkCounts,
 }
 
 /// Bytes of `len` f32 or u32 values.
@@ -207,6 +219,10 @@ impl GpuBackend {
                 matmul_tile: None,
                 order_len: [0; 2],
                 cursor: [0; 2],
+                queued_steps: 0,
+                collected: Vec::new(),
+                ring: StatsRing::new(ctx),
+                counts: WorkCounts::default(),
             })
         })?
     }
@@ -237,6 +253,7 @@ impl GpuBackend {
 
     /// The labels of the last gathered batch (for tests): `[max_rows]`.
     pub fn read_batch_labels(&mut self) -> Result<Vec<u32>> {
+        self.counts.blocking_waits += 1;
         let raw =
             self.ctx.read_bytes(&self.batch_labels, bytes(self.layout.max_rows.max(1)), "reading the batch labels")?;
         Ok(bytemuck::pod_collect_to_vec(&raw))
@@ -244,6 +261,7 @@ impl GpuBackend {
 
     /// Reads the whole counter buffer (waits for queued work).
     fn read_counters(&mut self) -> Result<[u32; COUNTER_WORDS]> {
+        self.counts.blocking_waits += 1;
         let raw = self.ctx.read_back(
             &self.counters,
             &self.counters_staging,
@@ -818,7 +836,9 @@ impl Backend for GpuBackend {
         let dispatches = self.ctx.scoped("preparing a step plan", || {
             plan.stage_ops().map(|stage| self.prepare_stage(plan.split, stage)).collect::<Result<Vec<_>>>()
         })??;
-        self.plans.push(Prepared { dispatches, ops: plan.ops.clone() });
+        let train_steps =
+            plan.ops.iter().filter(|op| matches!(op, Op::Advance { split: Split::Train, .. })).count() as u64;
+        self.plans.push(Prepared { dispatches, ops: plan.ops.clone(), train_steps });
         Ok(PlanId(self.plans.len() - 1))
     }
 
@@ -855,6 +875,7 @@ impl Backend for GpuBackend {
         while left > 0 {
             let chunk = left.min(STEPS_PER_SUBMIT);
             left -= chunk;
+            let started = Instant::now();
             // Encode: the prepared dispatches, step after step, in one compute pass; wgpu orders the dispatches
             // that share buffers. Nothing is allocated or read back here.
             let mut encoder =
@@ -868,9 +889,16 @@ impl Backend for GpuBackend {
                     }
                 }
             }
+            let commands = encoder.finish();
+            self.counts.encode_ns += started.elapsed().as_nanos() as u64;
             // Submit: the GPU runs while the host encodes the next chunk or returns to the training loop.
-            self.ctx.queue().submit([encoder.finish()]);
+            self.ctx.queue().submit([commands]);
+            self.counts.submits += 1;
+            self.counts.passes += 1;
+            self.counts.steps += chunk as u64;
+            self.counts.dispatches += (chunk * prepared.dispatches.len()) as u64;
         }
+        self.queued_steps += steps as u64 * prepared.train_steps;
         // Check: polls without blocking (so finished submissions release their resources) and reports any failure.
         self.ctx.check("running the step plan")
     }
@@ -879,7 +907,119 @@ impl Backend for GpuBackend {
         Ok(counters::stats(&self.read_counters()?, split))
     }
 
+    fn run_collect(&mut self, plan: PlanId, steps: usize, id: BufId, len: usize) -> Result<()> {
+        self.layout.check_buffer(id, None)?;
+        if len > self.layout.buffers[id].len {
+            return Err(Error::Config(format!(
+                "collecting {len} values of a buffer of {}",
+                self.layout.buffers[id].len
+            )));
+        }
+        self.start_run(plan, steps)?;
+        // Destination: one mappable buffer for all the copies of this call.
+        let bytes_per_step = bytes(len);
+        let total = bytes_per_step * steps as u64;
+        let device = self.ctx.device();
+        let dest = self.ctx.scoped("allocating the evaluation read-back", || {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("collected outputs"),
+                size: total.max(4),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })?;
+        // Encode: each step in its own pass, then the copy of its outputs (copies happen between passes); one
+        // submission for all, nothing waited for.
+        let prepared = &self.plans[plan.0];
+        let started = Instant::now();
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("collect") });
+        for step in 0..steps as u64 {
+            {
+                let mut pass = encoder
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("step"), timestamp_writes: None });
+                for d in &prepared.dispatches {
+                    d.encode(&mut pass);
+                }
+            }
+            if len > 0 {
+                encoder.copy_buffer_to_buffer(
+                    &self.mem,
+                    self.offsets[id] * 4,
+                    &dest,
+                    step * bytes_per_step,
+                    bytes_per_step,
+                );
+            }
+        }
+        let commands = encoder.finish();
+        self.counts.encode_ns += started.elapsed().as_nanos() as u64;
+        self.ctx.queue().submit([commands]);
+        self.counts.submits += 1;
+        self.counts.passes += steps as u64;
+        self.counts.steps += steps as u64;
+        self.counts.dispatches += (steps * prepared.dispatches.len()) as u64;
+        self.queued_steps += steps as u64 * prepared.train_steps;
+        self.collected.push((dest, total));
+        self.ctx.check("running and collecting the step plan")
+    }
+
+    fn take_collected(&mut self) -> Result<Vec<f32>> {
+        let collected = std::mem::take(&mut self.collected);
+        // Map every buffer, then one wait for all of them.
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (i, (buffer, total)) in collected.iter().enumerate() {
+            let tx = tx.clone();
+            buffer.map_async(wgpu::MapMode::Read, 0..(*total).max(4), move |r| {
+                let _ = tx.send((i, r));
+            });
+        }
+        drop(tx);
+        self.counts.blocking_waits += 1;
+        let wait = wgpu::PollType::Wait { submission_index: None, timeout: None };
+        self.ctx.device().poll(wait).map_err(|e| Error::Gpu(format!("waiting for the evaluation failed: {e}")))?;
+        for (i, r) in rx.iter() {
+            r.map_err(|e| Error::Gpu(format!("mapping the evaluation's outputs (part {i}) failed: {e}")))?;
+        }
+        self.ctx.check("reading the evaluation's outputs")?;
+        let mut values = Vec::new();
+        for (buffer, total) in &collected {
+            if *total > 0 {
+                let view = buffer
+                    .get_mapped_range(0..*total)
+                    .map_err(|e| Error::Gpu(format!("reading the evaluation's outputs failed: {e}")))?;
+                values.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&view));
+            }
+            buffer.unmap();
+        }
+        Ok(values)
+    }
+
+    fn request_stats(&mut self, split: Split) -> Result<()> {
+        if self.ring.request(&self.ctx, &self.counters, split)? {
+            self.counts.submits += 1;
+        }
+        Ok(())
+    }
+
+    fn poll_stats(&mut self) -> Result<Option<(Split, Stats)>> {
+        self.ring.poll(&self.ctx)
+    }
+
+    fn queued_steps(&self) -> u64 {
+        self.queued_steps
+    }
+
+    fn work_counts(&self) -> WorkCounts {
+        self.counts
+    }
+
+    fn workgroups(&self, plan: PlanId) -> Result<Option<Vec<u64>>> {
+        let prepared = self.plans.get(plan.0).ok_or_else(|| Error::Config(format!("no prepared plan {}", plan.0)))?;
+        Ok(Some(prepared.dispatches.iter().map(|d| d.groups.iter().map(|&g| u64::from(g)).product()).collect()))
+    }
+
     fn finish(&mut self) -> Result<()> {
+        self.counts.blocking_waits += 1;
         let wait = wgpu::PollType::Wait { submission_index: None, timeout: None };
         self.ctx.device().poll(wait).map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
         self.ctx.check("waiting for the queued steps")
@@ -917,6 +1057,7 @@ impl Backend for GpuBackend {
             });
             (query_set, resolved, staging)
         })?;
+        self.queued_steps += steps as u64 * self.plans[plan.0].train_steps;
         let mut ticks = vec![0u64; per_step];
         let mut left = steps;
         while left > 0 {
@@ -959,6 +1100,7 @@ impl Backend for GpuBackend {
 
     fn read_buffer(&mut self, id: BufId) -> Result<Vec<f32>> {
         self.layout.check_buffer(id, None)?;
+        self.counts.blocking_waits += 1;
         let desc = &self.layout.buffers[id];
         let what = format!("reading buffer {}", desc.name);
         let raw = self.ctx.read_bytes_at(&self.mem, self.offsets[id] * 4, bytes(desc.len), &what)?;
@@ -978,6 +1120,7 @@ impl Backend for GpuBackend {
     }
 
     fn set_steps_done(&mut self, steps: u64) -> Result<()> {
+        self.queued_steps = steps;
         self.ctx.queue().write_buffer(
             &self.counters,
             bytes(counters::STEPS_LO),
