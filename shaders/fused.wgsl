@@ -26,7 +26,8 @@
 //                    split's statistics; then cursor += rows and, for the train split, the step count += 1.
 //
 // The product core is matmul.wgsl's (TK-deep stages of A and B in workgroup memory, PER × PER outputs per
-// invocation, strided loads so transposes cost nothing); PER is overridable: 4 (64 × 64 tiles) or 2 (32 × 32).
+// invocation, strided loads so transposes cost nothing); PER is overridable: 4 (64 × 64 tiles), 2 (32 × 32) or
+// 1 (16 × 16), chosen per dispatch by TileRule::choose (src/gpu/kernels.rs).
 // Grid: (x, y, 1) with x·y ≥ jobs[0].groups + jobs[1].groups; workgroup index = wg.x + wg.y · num_workgroups.x.
 
 const JOB_NONE: u32 = 0u;

@@ -23,9 +23,10 @@
 // invocation are strided by THREADS (rows ty + THREADS·r, columns tx + THREADS·c), so neighbouring invocations read
 // neighbouring workgroup-memory words and write neighbouring columns of C. Everything outside m, n, k is
 // bounds-checked (loads read 0, stores are skipped), so any size works.
-// PER is a pipeline-overridable constant: the host creates each entry point twice, PER = 4 (64 × 64 tiles: the most
-// reuse per loaded value, for large outputs) and PER = 2 (32 × 32 tiles: four times as many workgroups, so a small
-// output such as a 64-row batch × 64 features still spreads over the GPU).
+// PER is a pipeline-overridable constant: the host creates each entry point three times, PER = 4 (64 × 64 tiles: the
+// most reuse per loaded value, for large outputs), PER = 2 (32 × 32) and PER = 1 (16 × 16: sixteen times the
+// workgroups, so that a small output such as a 64-row batch × 512 features still spreads over a large GPU). The host
+// picks one per dispatch by a documented rule (src/gpu/kernels.rs, TileRule::choose).
 // Grid: (ceil(n / TILE), ceil(m / TILE), 1) workgroups.
 
 struct MatmulParams {
@@ -45,7 +46,7 @@ struct MatmulParams {
 @group(0) @binding(3) var<storage, read_write> e: array<f32>;
 @group(0) @binding(4) var<uniform> params: MatmulParams;
 
-override PER: u32 = 4u; // outputs per invocation along each axis: 4 or 2 (at most MAX_PER)
+override PER: u32 = 4u; // outputs per invocation along each axis: 4, 2 or 1 (at most MAX_PER)
 const MAX_PER: u32 = 4u;
 const THREADS: u32 = 16u; // invocations along each axis of a workgroup
 const TK: u32 = 16u; // depth of one stage of k

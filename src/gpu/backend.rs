@@ -17,7 +17,7 @@ use crate::data::{Dataset, LabeledImages};
 use crate::error::{Error, Result};
 use crate::gpu::context::{BackendChoice, ContextOptions, GpuContext};
 use crate::gpu::counters::{self, COUNTER_WORDS};
-use crate::gpu::kernels::{Kernel, Kernels, Tile};
+use crate::gpu::kernels::{Kernel, Kernels, Tile, TileRule};
 use crate::gpu::params::{
     AdvanceParams, BiasGradParams, FusedJob, FusedParams, GatherParams, LossParams, MatmulParams, OptimParams,
 };
@@ -110,8 +110,10 @@ pub struct GpuBackend {
     /// Bound as dz by the loss kernels of evaluation steps, which write no gradient.
     no_gradient: wgpu::Buffer,
     plans: Vec<Prepared>,
-    /// The matmul tile for every later `prepare`, or `None` to pick per op with [`Tile::for_output`].
+    /// The matmul tile for every later `prepare`, or `None` to pick per dispatch with `rule`.
     matmul_tile: Option<Tile>,
+    /// How tiles are chosen on this adapter.
+    rule: TileRule,
     /// Host mirror of the order lengths and cursors, only to reject a run that would read past the order.
     order_len: [usize; 2],
     cursor: [usize; 2],
@@ -217,6 +219,7 @@ impl GpuBackend {
                 no_gradient,
                 plans: Vec::new(),
                 matmul_tile: None,
+                rule: TileRule::new(ctx.is_software(), &limits),
                 order_len: [0; 2],
                 cursor: [0; 2],
                 queued_steps: 0,
@@ -240,15 +243,22 @@ impl GpuBackend {
         self.matmul_tile = tile;
     }
 
-    /// The tile for an `[m, n]` matmul output. A software adapter runs workgroups on a few CPU cores, where more,
-    /// smaller tiles only cost reuse: on lavapipe (2 cores) a 64 × 784 × 64 linear takes 25 ms with one 64 × 64
-    /// tile and 40 ms with four 32 × 32 tiles, so it always gets the large tile.
-    fn tile(&self, m: usize, n: usize) -> Tile {
-        match self.matmul_tile {
-            Some(tile) => tile,
-            None if self.ctx.is_software() => Tile::T64,
-            None => Tile::for_output(m, n),
+    /// The tile of a dispatch computing `products` whose rows of `min_side` outputs must stay in one tile: the
+    /// forced one, or the one [`TileRule::choose`] gives for this adapter.
+    fn tile(&self, products: &[(usize, usize)], min_side: usize) -> Result<Tile> {
+        let tile = self.matmul_tile.or_else(|| self.rule.choose(products, min_side)).ok_or_else(|| {
+            Error::Gpu(format!(
+                "no matmul tile fits this adapter ({:?}) for rows of {min_side} outputs",
+                self.rule
+            ))
+        })?;
+        if tile.side() < min_side {
+            return Err(Error::Config(format!(
+                "a loss head over {min_side} classes needs them in one tile, not {} wide",
+                tile.side()
+            )));
         }
+        Ok(tile)
     }
 
     /// The labels of the last gathered batch (for tests): `[max_rows]`.
@@ -361,7 +371,7 @@ impl GpuBackend {
         params: &MatmulParams,
     ) -> Result<Dispatch> {
         let (m, n) = (params.m as usize, params.n as usize);
-        let tile = self.tile(m, n);
+        let tile = self.tile(&[(m, n)], 0)?;
         self.dispatch(kernel(tile), storage, params, matmul_grid(m, n, tile))
     }
 
@@ -540,12 +550,17 @@ impl GpuBackend {
         if stage.is_empty() || stage.len() > 2 {
             return Err(Error::Config(format!("the fused kernel runs stages of 1 or 2 ops, not {}", stage.len())));
         }
-        // Tile: the one-op rule applied to the largest product of the stage (a software adapter: always 64).
-        let tile = match self.matmul_tile {
-            Some(tile) => tile,
-            None if self.ctx.is_software() => Tile::T64,
-            None => stage.iter().filter_map(product_shape).max().map_or(Tile::T64, |(m, n)| Tile::for_output(m, n)),
-        };
+        // Tile: by the rule, over all the products of the stage together; a loss head keeps its row in one tile.
+        let products: Vec<(usize, usize)> = stage.iter().filter_map(product_shape).collect();
+        let min_side = stage
+            .iter()
+            .map(|op| match op {
+                Op::FusedLinear { head: Some(_), outputs, .. } => *outputs,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        let tile = self.tile(&products, min_side)?;
         let data = &self.splits[split.index()];
         let u = |v: usize| v as u32;
         let mut params = FusedParams::new(u(split.index()), u(data.samples), u(data.features));

@@ -331,7 +331,7 @@ pub fn fused_stages(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
     for (i, act) in acts.into_iter().enumerate() {
         for loss in [Loss::Xent, Loss::Mse] {
             for (o, optimizer) in OPTIMIZERS.into_iter().enumerate() {
-                let tile = Tile::ALL[(i + o) % 2];
+                let tile = Tile::ALL[(i + o) % Tile::ALL.len()];
                 let (rows, inputs, hidden, classes) = (65, 63, [65, 7], 10);
                 let layout = Layout::new(&model_of(inputs, &hidden, classes, act, loss), optimizer, rows);
                 let data = random_data(&mut rng, rows + 3, inputs, classes);

@@ -147,40 +147,92 @@ pub enum Access {
     Uniform,
 }
 
-/// The output tile of one matmul workgroup (`matmul.wgsl`'s overridable `PER`: outputs per invocation per axis).
+/// The output tile of one matmul workgroup (`matmul.wgsl`'s and `fused.wgsl`'s overridable `PER`: outputs per
+/// invocation per axis; every tile has 16 × 16 invocations and stages 16 values of k at a time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tile {
     /// 64 × 64 outputs per workgroup, 4 × 4 per invocation: the most reuse of each loaded value.
     T64,
-    /// 32 × 32 outputs per workgroup, 2 × 2 per invocation: four times the workgroups for small outputs.
+    /// 32 × 32 outputs per workgroup, 2 × 2 per invocation: four times the workgroups.
     T32,
+    /// 16 × 16 outputs per workgroup, one per invocation: sixteen times the workgroups, for the small outputs of
+    /// small batches (a 64-row batch × 512 features is 128 of them).
+    T16,
+}
+
+/// What the tile rule knows about an adapter. wgpu reports no count of compute units, so the rule works from the
+/// shape and what it can know: whether the adapter is software, and its limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TileRule {
+    /// A software adapter (lavapipe, WARP): a few CPU cores, where more and smaller tiles only cost reuse.
+    pub software: bool,
+    /// `max_compute_invocations_per_workgroup`.
+    pub max_invocations: u32,
+    /// `max_compute_workgroup_storage_size`, bytes.
+    pub workgroup_storage: u32,
 }
 
 impl Tile {
-    /// Both tiles.
-    pub const ALL: [Tile; 2] = [Tile::T64, Tile::T32];
+    /// Every tile, largest first.
+    pub const ALL: [Tile; 3] = [Tile::T64, Tile::T32, Tile::T16];
 
     /// Outputs along each side of the tile.
     pub fn side(self) -> usize {
         match self {
             Tile::T64 => 64,
             Tile::T32 => 32,
+            Tile::T16 => 16,
         }
     }
 
-    /// The tile for an `[m, n]` output: 64 × 64 once that still gives at least [`Tile::BUSY_WORKGROUPS`]
-    /// workgroups, else 32 × 32, so that a small batch still keeps many compute units busy.
-    pub fn for_output(m: usize, n: usize) -> Tile {
-        let big = m.div_ceil(64) * n.div_ceil(64);
-        if big >= Self::BUSY_WORKGROUPS {
-            Tile::T64
-        } else {
-            Tile::T32
-        }
+    /// Workgroups of an `[m, n]` output in this tile.
+    pub fn workgroups(self, m: usize, n: usize) -> usize {
+        m.div_ceil(self.side()).max(1) * n.div_ceil(self.side()).max(1)
     }
 
-    /// Workgroups that keep a large GPU busy (about one per compute unit of a big discrete GPU).
+    /// Workgroups that keep a large GPU busy: about one per compute unit of a big discrete GPU (an H100 has 132).
     pub const BUSY_WORKGROUPS: usize = 128;
+
+    /// Invocations per workgroup (16 × 16, every tile).
+    pub const INVOCATIONS: u32 = 256;
+
+    /// Workgroup memory of the kernels: two stages of 16 × (64 + 1) f32 (sized for the largest tile), plus the
+    /// reduction scratch of `fused.wgsl`.
+    pub const WORKGROUP_BYTES: u32 = (2 * 1040 + 256) * 4;
+}
+
+impl TileRule {
+    /// The rule for an adapter (`software` or not) whose device was opened with `limits`.
+    pub fn new(software: bool, limits: &wgpu::Limits) -> Self {
+        TileRule {
+            software,
+            max_invocations: limits.max_compute_invocations_per_workgroup,
+            workgroup_storage: limits.max_compute_workgroup_storage_size,
+        }
+    }
+
+    /// The tile of one dispatch computing the `products` (`[m, n]` outputs) together, whose outputs must keep rows
+    /// of at least `min_side` columns in one tile (a loss head's classes; 0 for none). The rule:
+    ///
+    /// 1. a software adapter always gets the 64-wide tile (on lavapipe's 2 cores a 64 × 784 × 64 linear takes 25 ms
+    ///    in one 64 × 64 tile and 40 ms in four 32 × 32 ones);
+    /// 2. otherwise the largest tile whose workgroups, summed over the products, reach [`Tile::BUSY_WORKGROUPS`]
+    ///    (the most reuse per loaded value that still fills the GPU);
+    /// 3. failing that, the smallest tile (the most workgroups);
+    ///
+    /// always among the tiles at least `min_side` wide. `None` if the adapter's limits admit no tile (fewer than 256
+    /// invocations or too little workgroup memory), or no tile is wide enough.
+    pub fn choose(&self, products: &[(usize, usize)], min_side: usize) -> Option<Tile> {
+        if self.max_invocations < Tile::INVOCATIONS || self.workgroup_storage < Tile::WORKGROUP_BYTES {
+            return None;
+        }
+        let fits: Vec<Tile> = Tile::ALL.into_iter().filter(|t| t.side() >= min_side).collect();
+        if self.software {
+            return fits.first().copied();
+        }
+        let total = |t: Tile| products.iter().map(|&(m, n)| t.workgroups(m, n)).sum::<usize>();
+        fits.iter().copied().find(|&t| total(t) >= Tile::BUSY_WORKGROUPS).or_else(|| fits.last().copied())
+    }
 }
 
 /// One compute entry point: a pipeline.
@@ -215,13 +267,16 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, in pipeline-table order.
-    pub const ALL: [Kernel; 16] = [
+    pub const ALL: [Kernel; 20] = [
         Kernel::Linear(Tile::T64),
         Kernel::Linear(Tile::T32),
+        Kernel::Linear(Tile::T16),
         Kernel::WeightGrad(Tile::T64),
         Kernel::WeightGrad(Tile::T32),
+        Kernel::WeightGrad(Tile::T16),
         Kernel::InputGrad(Tile::T64),
         Kernel::InputGrad(Tile::T32),
+        Kernel::InputGrad(Tile::T16),
         Kernel::SoftmaxXent,
         Kernel::QuadraticCost,
         Kernel::BiasGrad,
@@ -232,6 +287,7 @@ impl Kernel {
         Kernel::Advance,
         Kernel::Fused(Tile::T64),
         Kernel::Fused(Tile::T32),
+        Kernel::Fused(Tile::T16),
     ];
 
     /// The file of `shaders/` that holds it.
@@ -319,6 +375,7 @@ impl Kernel {
                 match tile {
                     Tile::T64 => &[("PER", 4.0)],
                     Tile::T32 => &[("PER", 2.0)],
+                    Tile::T16 => &[("PER", 1.0)],
                 }
             }
             _ => &[],
@@ -442,5 +499,58 @@ impl Kernels {
             .index()
             .and_then(|i| self.pipelines.get(i))
             .ok_or_else(|| Error::Gpu(format!("no pipeline was created for {kernel:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An H100-class discrete GPU as wgpu reports it (Vulkan): 1024 invocations, 48 KiB of workgroup memory.
+    const DISCRETE: TileRule = TileRule { software: false, max_invocations: 1024, workgroup_storage: 49152 };
+    /// lavapipe: a software adapter.
+    const LAVAPIPE: TileRule = TileRule { software: true, max_invocations: 1024, workgroup_storage: 32768 };
+
+    #[test]
+    fn small_batches_get_small_tiles_on_a_discrete_gpu() {
+        // The default model at batch 64: the hidden products fill 128 workgroups only with 16-wide tiles…
+        assert_eq!(DISCRETE.choose(&[(64, 512)], 0), Some(Tile::T16));
+        assert_eq!(Tile::T16.workgroups(64, 512), 128);
+        // … the weight gradients are large enough for the largest tile…
+        assert_eq!(DISCRETE.choose(&[(512, 512), (512, 784)], 0), Some(Tile::T64));
+        // … a stage's products count together…
+        assert_eq!(DISCRETE.choose(&[(10, 512), (64, 512)], 0), Some(Tile::T16));
+        assert_eq!(DISCRETE.choose(&[(256, 512), (256, 512)], 0), Some(Tile::T32));
+        // … batch 256 moves to larger tiles, and a huge product takes the largest.
+        assert_eq!(DISCRETE.choose(&[(256, 512)], 0), Some(Tile::T32));
+        assert_eq!(DISCRETE.choose(&[(4096, 4096)], 0), Some(Tile::T64));
+        // A product too small to fill the GPU with any tile gets the most workgroups.
+        assert_eq!(DISCRETE.choose(&[(1, 1)], 0), Some(Tile::T16));
+    }
+
+    #[test]
+    fn a_loss_head_keeps_its_row_in_one_tile() {
+        assert_eq!(DISCRETE.choose(&[(64, 10)], 10), Some(Tile::T16));
+        assert_eq!(DISCRETE.choose(&[(64, 20)], 20), Some(Tile::T32));
+        assert_eq!(DISCRETE.choose(&[(64, 40)], 40), Some(Tile::T64));
+        assert_eq!(DISCRETE.choose(&[(64, 65)], 65), None);
+    }
+
+    #[test]
+    fn a_software_adapter_always_gets_the_largest_tile() {
+        for products in [&[(64, 512)][..], &[(1, 1)], &[(4096, 4096)], &[(10, 512), (64, 512)]] {
+            assert_eq!(LAVAPIPE.choose(products, 0), Some(Tile::T64), "{products:?}");
+        }
+        assert_eq!(LAVAPIPE.choose(&[(64, 10)], 10), Some(Tile::T64));
+    }
+
+    #[test]
+    fn limits_below_the_kernels_needs_admit_no_tile() {
+        let small = TileRule { max_invocations: 128, ..DISCRETE };
+        assert_eq!(small.choose(&[(64, 512)], 0), None);
+        let tight = TileRule { workgroup_storage: 8192, ..DISCRETE };
+        assert_eq!(tight.choose(&[(64, 512)], 0), None);
+        let downlevel = wgpu::Limits::downlevel_defaults();
+        assert!(TileRule::new(false, &downlevel).choose(&[(64, 512)], 0).is_some(), "WebGPU's defaults suffice");
     }
 }
