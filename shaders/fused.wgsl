@@ -20,7 +20,8 @@
 //                    row_stats[r] = (loss, correct) and, with FLAG_WRITE_DZ, dz (FLAG_MSE: the quadratic cost).
 //   JOB_GRAD_UPDATE  Op::GradUpdate    gw: [outputs, inputs] = dzᵀ · x; m = outputs, k = rows, n = inputs; then w
 //                    updated in place from gw (optim.wgsl's rules, t = the step count: this step's advance has run).
-//                    The workgroups of the first column of tiles also sum gb = Σ_rows dz and update b.
+//                    The workgroups of the first column of tiles also sum gb = Σ_rows dz (from the slices of dzᵀ
+//                    they stage for the product: no extra reads of memory) and update b.
 //   JOB_INPUT_GRAD   Op::InputGrad     dx: [rows, inputs] = (dz · w) ⊙ act′(x); m = rows, k = outputs, n = inputs.
 //   JOB_ADVANCE      Op::Advance       one workgroup: with FLAG_STATS, Σ row_stats (fixed tree order) into the
 //                    split's statistics; then cursor += rows and, for the train split, the step count += 1.
@@ -112,6 +113,8 @@ const I32_MAX: u32 = 2147483647u;
 var<workgroup> stage_a: array<f32, STAGE>;
 var<workgroup> stage_b: array<f32, STAGE>;
 var<workgroup> part_correct: array<u32, WG>;
+// grad_update, first column of tiles: invocation i's running Σ_rows dz[r, row0 + i], summed from the staged slices.
+var<private> bias_acc: f32;
 
 // The sample that row r of the batch reads: order[cursor + r] (the host checked that this stays in the order).
 fn sample_of(r: u32) -> u32 {
@@ -142,6 +145,8 @@ fn tile_product(job: Job, row0: u32, col0: u32, tx: u32, ty: u32) -> array<f32, 
     var acc: array<f32, 16>;
     let lid = ty * THREADS + tx;
     let store_x = (job.flags & FLAG_GATHER) != 0u && col0 == 0u;
+    let sum_bias = job.kind == JOB_GRAD_UPDATE && col0 == 0u && lid < tile;
+    bias_acc = 0.0;
     for (var k0 = 0u; k0 < job.k; k0 += TK) {
         for (var s = 0u; s < PER; s++) {
             let idx = lid + s * WG;
@@ -185,6 +190,13 @@ fn tile_product(job: Job, row0: u32, col0: u32, tx: u32, ty: u32) -> array<f32, 
             stage_b[p * stride + j] = v;
         }
         workgroupBarrier();
+        // The bias gradient reads the staged dzᵀ (A) rather than global memory: rows in order, as on the CPU (the
+        // zeros staged past k add nothing).
+        if (sum_bias) {
+            for (var p = 0u; p < TK; p++) {
+                bias_acc += stage_a[p * stride + lid];
+            }
+        }
         for (var p = 0u; p < TK; p++) {
             var ra: array<f32, MAX_PER>;
             var rb: array<f32, MAX_PER>;
@@ -351,11 +363,9 @@ fn product_job(job: Job, tile_index: u32, tx: u32, ty: u32) {
         labels[i] = data[sample_of(i)];
     }
     if (job.kind == JOB_GRAD_UPDATE && lid < side && i < job.m) {
-        // gb[o] = Σ_rows dz[r, o], rows in order (as cpu::ops::bias_grad); then b[o]'s update.
-        var sum = 0.0;
-        for (var r = 0u; r < job.k; r++) {
-            sum += mem[job.dz_off + r * job.m + i];
-        }
+        // gb[o] = Σ_rows dz[r, o], rows in order (as cpu::ops::bias_grad), summed while the product was staged;
+        // then b[o]'s update.
+        let sum = bias_acc;
         mem[job.gb_off + i] = sum;
         update_param(job, job.bias_off + i, job.sb0_off + i, job.sb1_off + i, sum);
     }

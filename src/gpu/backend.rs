@@ -247,10 +247,7 @@ impl GpuBackend {
     /// forced one, or the one [`TileRule::choose`] gives for this adapter.
     fn tile(&self, products: &[(usize, usize)], min_side: usize) -> Result<Tile> {
         let tile = self.matmul_tile.or_else(|| self.rule.choose(products, min_side)).ok_or_else(|| {
-            Error::Gpu(format!(
-                "no matmul tile fits this adapter ({:?}) for rows of {min_side} outputs",
-                self.rule
-            ))
+            Error::Gpu(format!("no matmul tile fits this adapter ({:?}) for rows of {min_side} outputs", self.rule))
         })?;
         if tile.side() < min_side {
             return Err(Error::Config(format!(
