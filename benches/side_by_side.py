@@ -32,8 +32,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TWIN = Path(__file__).resolve().parent / "pytorch_twin.py"
 
-# The issue's targets: gpu-mnist CPU epoch time ≤ this × PyTorch's, per batch size; peak memory ≤ 1/4 of PyTorch's.
-TIME_TARGETS = {64: 0.5, 256: 1.0}
+# The targets of the fast-step issue (11): gpu-mnist CPU epoch time ≤ this × PyTorch's, per batch size, with 2 threads
+# (issue 4 had asked 0.5 and 1.0); peak memory ≤ 1/4 of PyTorch's.
+TIME_TARGETS = {64: 0.55, 256: 0.9}
 MEMORY_TARGET = 0.25
 
 
