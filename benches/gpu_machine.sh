@@ -108,7 +108,7 @@ write_outputs() {
 
 if [ $quick -eq 1 ]; then
   model=(--hidden 64 --limit 2000 --epochs 1 --profile-steps 5)
-  sizes=(64 129)
+  sizes=(64 256)
   twin=(--limit 2000 --rounds 1 --hidden 64)
   device=cpu
 else
@@ -124,6 +124,9 @@ for b in 64 256; do
   step "bench-b$b" 120 "$bin" bench --backends "$api" --batch-size "$b" "${model[@]}" --profile \
     --json "$work/bench-b$b.json"
 done
+# The reference plan (one dispatch per op) at batch 64: what the fused step saves on this GPU.
+step bench-b64-reference 120 "$bin" bench --backends "$api" --batch-size 64 "${model[@]}" --profile --plan reference \
+  --json "$work/bench-b64-reference.json"
 for n in "${sizes[@]}"; do
   step "matmul-$n" 90 "$bin" bench --backends "$api" --matmul "$n" --json "$work/matmul-$n.json"
 done

@@ -317,6 +317,9 @@ pub struct MatmulReport {
     pub backend: String,
     /// n of the n × n × n product.
     pub size: usize,
+    /// Which kernel computed it: `auto` (the backend's own choice), `tile 64`, `tile 32`, `tile 16` or
+    /// `large 128` on a GPU; `sgemm` on the CPU.
+    pub variant: String,
     /// Seconds per product, one per sample.
     pub seconds: Vec<f64>,
     /// Median of `seconds`.
@@ -432,6 +435,7 @@ pub fn matmul<B: Backend>(backend: &mut B, n: usize, samples: usize) -> Result<M
     Ok(MatmulReport {
         backend: backend_name,
         size: n,
+        variant: "auto".into(),
         seconds,
         median_seconds,
         gflops,

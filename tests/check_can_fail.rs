@@ -72,9 +72,9 @@ fn a_shader_directory_with_an_unknown_file_is_refused() {
     assert!(stderr.contains("bias_grad.wgsl"), "the message lists the real names: {stderr}");
 }
 
-/// The fused kernel's checks can fail too: each sabotage of `fused.wgsl` below — an update skipped, a gradient
-/// mis-scaled, a statistic dropped, the gathered input not stored, the step count not advanced — makes its family
-/// report FAIL.
+/// The fused and large kernels' checks can fail too: each sabotage below — an update skipped, a gradient
+/// mis-scaled, a statistic dropped, the gathered input not stored, the step count not advanced in `fused.wgsl`; the
+/// bias left out or a single stage buffer in `matmul_large.wgsl` — makes its family report FAIL.
 #[test]
 fn a_broken_fused_kernel_fails_its_checks() {
     if common::gpu().is_none() {
@@ -93,10 +93,26 @@ fn a_broken_fused_kernel_fails_its_checks() {
         ("mem[job.x_off + gi * job.k + gp] = v;", "", Family::FusedLinear),
         ("counters[STEPS_LO] = lo;", "", Family::FusedStages),
     ];
-    for (from, to, family) in sabotages {
-        assert!(text.contains(from), "fused.wgsl changed: update the sabotage `{from}`");
+    let large =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/matmul_large.wgsl")).unwrap();
+    let files = sabotages
+        .into_iter()
+        .map(|(from, to, family)| ("fused.wgsl", &text, from, to, family))
+        // The large kernel without its bias, and reading one stage buffer only (no double buffering).
+        .chain([
+            (
+                "matmul_large.wgsl",
+                &large,
+                "let z = acc[2u * r + h] + b[jv];",
+                "let z = acc[2u * r + h];",
+                Family::LinearLarge,
+            ),
+            ("matmul_large.wgsl", &large, "let buf = s % 2u;", "let buf = 0u;", Family::LinearLarge),
+        ]);
+    for (file, text, from, to, family) in files {
+        assert!(text.contains(from), "{file} changed: update the sabotage `{from}`");
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("fused.wgsl"), text.replace(from, to)).unwrap();
+        std::fs::write(dir.path().join(file), text.replace(from, to)).unwrap();
         let options = ContextOptions { shader_dir: Some(dir.path().to_owned()), ..common::context_options() };
         let ctx = GpuContext::new(&options).unwrap();
         let rows = check::check(&ctx, family).unwrap();

@@ -122,3 +122,35 @@ fn grad_update_should_match_reference() {
 fn fused_stages_should_match_reference() {
     run(Family::FusedStages);
 }
+
+#[test]
+fn linear_large_should_match_reference() {
+    run(Family::LinearLarge);
+}
+
+/// The large kernel runs only shapes its indices fit: forced on any other, preparing the plan is an error naming
+/// the rule, not a dispatch that reads out of range.
+#[test]
+fn linear_large_refuses_shapes_it_does_not_fit() {
+    use gpu_mnist::backend::Backend;
+    use gpu_mnist::gpu::{GpuBackend, MatmulVariant};
+    use gpu_mnist::plan::{Layout, Op, Plan, Split};
+    let Some(ctx) = common::gpu() else { return };
+    for (rows, inputs, outputs) in [(100, 8, 128), (128, 12, 128), (128, 8, 130), (64, 784, 512)] {
+        let model = gpu_mnist::model::ModelConfig {
+            inputs,
+            hidden: vec![],
+            classes: outputs,
+            activation: Activation::Relu,
+            loss: gpu_mnist::model::Loss::Xent,
+        };
+        let layout = Layout::new(&model, gpu_mnist::optim::Optimizer::Sgd { lr: 0.1 }, rows);
+        let l = layout.layers[0];
+        let data = std::sync::Arc::new(gpu_mnist::data::Dataset::empty(inputs, outputs));
+        let mut gpu = GpuBackend::new(&ctx, &layout, data).unwrap();
+        gpu.set_matmul_variant(Some(MatmulVariant::Large));
+        let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act: Activation::Relu, rows, inputs, outputs };
+        let err = gpu.prepare(&Plan::one_op_per_stage(rows, Split::Train, vec![op])).unwrap_err().to_string();
+        assert!(err.contains("multiples of 128"), "{rows}x{inputs}x{outputs}: {err}");
+    }
+}

@@ -31,7 +31,8 @@ fn steps(out: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-const STEPS: [&str; 7] = ["devices", "check", "bench-b64", "bench-b256", "matmul-64", "matmul-129", "side-by-side"];
+const STEPS: [&str; 8] =
+    ["devices", "check", "bench-b64", "bench-b256", "bench-b64-reference", "matmul-64", "matmul-256", "side-by-side"];
 
 #[test]
 fn the_quick_recipe_passes_on_this_adapter() {
@@ -70,7 +71,7 @@ fn a_failing_step_is_recorded_and_the_next_still_runs() {
     let steps = steps(out.path());
     assert_eq!(steps.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), STEPS, "every step was tried");
     assert_eq!(steps[1].1, "failed", "check on metal");
-    assert!(steps[2..6].iter().all(|(_, s)| s == "failed"), "{steps:?}");
+    assert!(steps[2..7].iter().all(|(_, s)| s == "failed"), "{steps:?}");
     let md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
     assert!(md.contains("metal"), "{md}");
 }

@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use gpu_mnist::backend::Backend;
 use gpu_mnist::bench::{self, BenchReport, BenchSettings};
 use gpu_mnist::data::Dataset;
+use gpu_mnist::gpu::kernels::{large_linear_fits, Tile, LARGE_TILE};
+use gpu_mnist::gpu::{GpuBackend, MatmulVariant};
 use gpu_mnist::plan::PlanForm;
 use gpu_mnist::train::{TrainConfig, Trainer};
 
@@ -128,16 +131,45 @@ fn run_matmul(backends: &[BackendArg], n: usize, json: Option<&Path>) -> Result<
     });
     let mut reports = Vec::new();
     for &arg in backends {
+        // A GPU: every kernel variant in the same run (the rule's own choice first), so they compare directly.
+        if let Some(Ok(mut gpu)) = arg.gpu().map(|choice| GpuBackend::open(choice, &layout, data.clone())) {
+            eprintln!("timing {} …", gpu.describe());
+            let mut variants = vec![(None, "auto".to_string())];
+            variants.extend(Tile::ALL.map(|t| (Some(MatmulVariant::Tiled(t)), format!("tile {}", t.side()))));
+            if large_linear_fits(n, n, n) {
+                variants.push((Some(MatmulVariant::Large), format!("large {LARGE_TILE}")));
+            }
+            for (variant, name) in variants {
+                gpu.set_matmul_variant(variant);
+                let mut report = bench::matmul(&mut gpu, n, 5).with_context(|| format!("matmul on {arg:?} {name}"))?;
+                report.variant = name;
+                reports.push(report);
+            }
+            continue;
+        }
         let mut backend =
             make_backend(arg, &layout, data.clone()).with_context(|| format!("--matmul {n}: try a smaller N"))?;
         eprintln!("timing {} …", backend.describe());
-        reports.push(bench::matmul(&mut backend, n, 5).with_context(|| format!("matmul on {arg:?}"))?);
+        let mut report = bench::matmul(&mut backend, n, 5).with_context(|| format!("matmul on {arg:?}"))?;
+        if report.backend.starts_with("cpu") {
+            report.variant = "sgemm".into();
+        }
+        reports.push(report);
     }
-    println!("{:<44} {:>11} {:>9} {:>7} {:>9}", "backend", "ms/matmul", "GFLOP/s", "% peak", "max error");
+    println!(
+        "{:<44} {:<10} {:>11} {:>9} {:>7} {:>9}",
+        "backend", "kernel", "ms/matmul", "GFLOP/s", "% peak", "max error"
+    );
     for r in &reports {
         let name: String = r.backend.chars().take(44).collect();
         let peak = r.peak_share.map_or("-".into(), |s| format!("{:.1}", 100.0 * s));
-        println!("{name:<44} {:>11.3} {:>9.1} {peak:>7} {:>9.1e}", 1e3 * r.median_seconds, r.gflops, r.max_error);
+        println!(
+            "{name:<44} {:<10} {:>11.3} {:>9.1} {peak:>7} {:>9.1e}",
+            r.variant,
+            1e3 * r.median_seconds,
+            r.gflops,
+            r.max_error
+        );
     }
     println!("ms/matmul: median of {} timings", reports.first().map_or(0, |r| r.seconds.len()));
     if let Some(r) = reports.first() {

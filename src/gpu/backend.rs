@@ -18,8 +18,19 @@ use crate::error::{Error, Result};
 use crate::gpu::context::{BackendChoice, ContextOptions, GpuContext};
 use crate::gpu::counters::{self, COUNTER_WORDS};
 use crate::gpu::kernels::{Kernel, Kernels, Tile, TileRule};
+
+/// Which kernel computes a product: a tiled one (every op), or `matmul_large.wgsl` (plain linears whose shape fits
+/// it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulVariant {
+    /// The general kernels with this tile.
+    Tiled(Tile),
+    /// The 128 × 128 vec4 double-buffered kernel, for [`Op::Linear`] only.
+    Large,
+}
 use crate::gpu::params::{
-    AdvanceParams, BiasGradParams, FusedJob, FusedParams, GatherParams, LossParams, MatmulParams, OptimParams,
+    AdvanceParams, BiasGradParams, FusedJob, FusedParams, GatherParams, LargeParams, LossParams, MatmulParams,
+    OptimParams,
 };
 use crate::gpu::readback::StatsRing;
 use crate::model::Loss;
@@ -110,8 +121,8 @@ pub struct GpuBackend {
     /// Bound as dz by the loss kernels of evaluation steps, which write no gradient.
     no_gradient: wgpu::Buffer,
     plans: Vec<Prepared>,
-    /// The matmul tile for every later `prepare`, or `None` to pick per dispatch with `rule`.
-    matmul_tile: Option<Tile>,
+    /// The matmul kernel for every later `prepare`, or `None` to pick per dispatch with `rule`.
+    matmul_variant: Option<MatmulVariant>,
     /// How tiles are chosen on this adapter.
     rule: TileRule,
     /// Host mirror of the order lengths and cursors, only to reject a run that would read past the order.
@@ -218,7 +229,7 @@ impl GpuBackend {
                 counters_staging,
                 no_gradient,
                 plans: Vec::new(),
-                matmul_tile: None,
+                matmul_variant: None,
                 rule: TileRule::new(ctx.is_software(), &limits),
                 order_len: [0; 2],
                 cursor: [0; 2],
@@ -237,16 +248,43 @@ impl GpuBackend {
         GpuBackend::new(&ctx, layout, data)
     }
 
-    /// Forces the matmul tile of the plans prepared from now on (`None`: chosen per op from its output size). For the
-    /// checks, which run every shape on both tiles, and for benchmarks.
+    /// Forces the matmul tile of the plans prepared from now on (`None`: chosen per dispatch by [`TileRule`]). For
+    /// the checks, which run every shape on every tile, and for benchmarks.
     pub fn set_matmul_tile(&mut self, tile: Option<Tile>) {
-        self.matmul_tile = tile;
+        self.matmul_variant = tile.map(MatmulVariant::Tiled);
+    }
+
+    /// Forces the matmul kernel of the plans prepared from now on. [`MatmulVariant::Large`] applies to
+    /// [`Op::Linear`] (an error for a shape it does not fit); other products then get the rule's tile.
+    pub fn set_matmul_variant(&mut self, variant: Option<MatmulVariant>) {
+        self.matmul_variant = variant;
+    }
+
+    /// Whether a linear of `[m, n]` with inner size `k` runs on `matmul_large.wgsl`: when forced (an error if the
+    /// shape does not fit it), or when the rule says so.
+    fn use_large(&self, m: usize, n: usize, k: usize) -> Result<bool> {
+        match self.matmul_variant {
+            Some(MatmulVariant::Large) if !crate::gpu::kernels::large_linear_fits(m, n, k) => {
+                Err(Error::Config(format!(
+                    "the large matmul kernel takes m and n multiples of {} and k of {}, not {m} × {n} × {k}",
+                    crate::gpu::kernels::LARGE_TILE,
+                    crate::gpu::kernels::LARGE_TK
+                )))
+            }
+            Some(MatmulVariant::Large) => Ok(true),
+            Some(MatmulVariant::Tiled(_)) => Ok(false),
+            None => Ok(self.rule.large(m, n, k)),
+        }
     }
 
     /// The tile of a dispatch computing `products` whose rows of `min_side` outputs must stay in one tile: the
     /// forced one, or the one [`TileRule::choose`] gives for this adapter.
     fn tile(&self, products: &[(usize, usize)], min_side: usize) -> Result<Tile> {
-        let tile = self.matmul_tile.or_else(|| self.rule.choose(products, min_side)).ok_or_else(|| {
+        let forced = match self.matmul_variant {
+            Some(MatmulVariant::Tiled(tile)) => Some(tile),
+            _ => None,
+        };
+        let tile = forced.or_else(|| self.rule.choose(products, min_side)).ok_or_else(|| {
             Error::Gpu(format!("no matmul tile fits this adapter ({:?}) for rows of {min_side} outputs", self.rule))
         })?;
         if tile.side() < min_side {
@@ -404,6 +442,22 @@ impl GpuBackend {
                     ],
                     &params,
                     elementwise_grid(rows * features, Kernel::Gather.workgroup_size()[0], max_dim),
+                )
+            }
+            Op::Linear { y, x, w, b, act, rows, inputs, outputs } if self.use_large(rows, outputs, inputs)? => {
+                let what = "linear (large)";
+                let params = LargeParams { m: u(rows), n: u(outputs), k: u(inputs), act: act.code() };
+                let side = crate::gpu::kernels::LARGE_TILE;
+                self.dispatch(
+                    Kernel::LinearLarge,
+                    &[
+                        self.buffer(y, rows * outputs, what)?,
+                        self.buffer(x, rows * inputs, what)?,
+                        self.buffer(w, outputs * inputs, what)?,
+                        self.buffer(b, outputs, what)?,
+                    ],
+                    &params,
+                    [u(outputs / side), u(rows / side), 1],
                 )
             }
             Op::Linear { y, x, w, b, act, rows, inputs, outputs } => {

@@ -169,6 +169,8 @@ pub enum Family {
     Adam,
     /// `gather` then `advance`, several steps: the rows at the GPU cursor and their labels.
     Gather,
+    /// `linear_large`: y = act(x·wᵀ + b) in 128 × 128 tiles, for the shapes it takes.
+    LinearLarge,
     /// `fused` running `Op::FusedLinear`: gathering, with a loss head, both (see [`crate::gpu::check_fused`]).
     FusedLinear,
     /// `fused` running `Op::GradUpdate`: gradients and the update in the epilogue, every optimizer.
@@ -179,7 +181,7 @@ pub enum Family {
 
 impl Family {
     /// Every family, in the order the `check` command runs them.
-    pub const ALL: [Family; 18] = [
+    pub const ALL: [Family; 19] = [
         Family::Linear,
         Family::WeightGrad,
         Family::InputGrad,
@@ -195,6 +197,7 @@ impl Family {
         Family::Momentum,
         Family::Adam,
         Family::Gather,
+        Family::LinearLarge,
         Family::FusedLinear,
         Family::GradUpdate,
         Family::FusedStages,
@@ -204,6 +207,10 @@ impl Family {
 /// `(rows, inputs, outputs)` of the matmul checks: 1, sizes just under and over a 64-wide tile, MNIST's 784 and 10.
 pub const MATMUL_SHAPES: [(usize, usize, usize); 6] =
     [(1, 1, 1), (7, 63, 65), (65, 784, 10), (63, 10, 7), (10, 65, 784), (100, 784, 64)];
+
+/// `(rows, inputs, outputs)` of the large-kernel checks: every side a multiple of its tile (128) and k of its stage
+/// (8): one stage, MNIST's 784, one side of 4096, a non-square grid.
+pub const LARGE_SHAPES: [(usize, usize, usize); 4] = [(128, 8, 128), (256, 784, 384), (128, 4096, 128), (384, 64, 256)];
 
 /// `(rows, classes)` of the loss checks.
 pub const LOSS_SHAPES: [(usize, usize); 6] = [(1, 10), (7, 10), (63, 2), (65, 7), (784, 10), (300, 1)];
@@ -290,6 +297,12 @@ pub fn check(ctx: &GpuContext, family: Family) -> Result<Vec<CheckRow>> {
         Family::Gather => {
             for &(r, features, steps) in &GATHER_SHAPES {
                 rows.extend(gather(ctx, &mut rng, r, features, steps)?);
+            }
+        }
+        Family::LinearLarge => {
+            for (i, &(r, inp, out)) in LARGE_SHAPES.iter().enumerate() {
+                let act = [Activation::Relu, Activation::Identity, Activation::Tanh, Activation::Sigmoid][i % 4];
+                rows.push(linear_large(ctx, &mut rng, Matmul { act, ..Matmul::new(r, inp, out, None) })?);
             }
         }
         Family::FusedLinear => rows = crate::gpu::check_fused::fused_linear(ctx)?,
@@ -435,6 +448,26 @@ fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckR
     let mut want = vec![0.0; rows * outputs];
     ops::linear(&mut want, &x, &w, &b, act, rows, inputs, outputs)?;
     Ok(compare("linear y", &case.name(true), &got, &want, Tolerance::DEFAULT))
+}
+
+/// [`linear`] on `matmul_large.wgsl`, forced (the rule would pick it only on hardware).
+fn linear_large(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+    let Matmul { rows, inputs, outputs, act, .. } = case;
+    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
+    let l = layout.layers[0];
+    let (x, w, b) = linear_inputs(rng, &case);
+    let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act, rows, inputs, outputs };
+    let mut gpu = GpuBackend::new(ctx, &layout, no_data(inputs))?;
+    gpu.set_matmul_variant(Some(crate::gpu::backend::MatmulVariant::Large));
+    for (id, data) in [(l.x, &x), (l.w, &w), (l.b, &b)] {
+        gpu.write_buffer(id, data)?;
+    }
+    gpu.write_buffer(l.a, &nan(rows * outputs))?;
+    run_once(&mut gpu, rows, vec![op], 1)?;
+    let got = gpu.read_buffer(l.a)?;
+    let mut want = vec![0.0; rows * outputs];
+    ops::linear(&mut want, &x, &w, &b, act, rows, inputs, outputs)?;
+    Ok(compare("linear_large y", &format!("{} tile 128", case.name(true)), &got, &want, Tolerance::DEFAULT))
 }
 
 fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {

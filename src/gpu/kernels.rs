@@ -20,59 +20,82 @@ pub struct ShaderFile {
     pub needs_activation: bool,
     /// Whether the counter layout constants ([`counters::wgsl_constants`]) are prepended to it.
     pub needs_counters: bool,
+    /// Whether its built-in text is compiled without runtime bounds checks: only a kernel whose every index is in
+    /// range by construction for the shapes the host sends it (`matmul_large.wgsl`). A text from a `--shaders`
+    /// directory is always compiled with the checks.
+    pub trusted: bool,
 }
 
 /// `activation.wgsl`: the activation functions, prepended to the files that need them.
 const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 
 /// `activation.wgsl` as a file of its own (validated alone, replaceable by a `--shaders` directory).
-const ACTIVATION_FILE: ShaderFile =
-    ShaderFile { name: "activation.wgsl", source: ACTIVATION_WGSL, needs_activation: false, needs_counters: false };
+const ACTIVATION_FILE: ShaderFile = ShaderFile {
+    name: "activation.wgsl",
+    source: ACTIVATION_WGSL,
+    needs_activation: false,
+    needs_counters: false,
+    trusted: false,
+};
 
 /// Every file of `shaders/`, each with how it is composed.
-pub const SHADER_FILES: [ShaderFile; 8] = [
+pub const SHADER_FILES: [ShaderFile; 9] = [
     ACTIVATION_FILE,
     ShaderFile {
         name: "matmul.wgsl",
         source: include_str!("../../shaders/matmul.wgsl"),
         needs_activation: true,
         needs_counters: false,
+        trusted: false,
+    },
+    ShaderFile {
+        name: "matmul_large.wgsl",
+        source: include_str!("../../shaders/matmul_large.wgsl"),
+        needs_activation: true,
+        needs_counters: false,
+        trusted: true,
     },
     ShaderFile {
         name: "loss.wgsl",
         source: include_str!("../../shaders/loss.wgsl"),
         needs_activation: false,
         needs_counters: true,
+        trusted: false,
     },
     ShaderFile {
         name: "bias_grad.wgsl",
         source: include_str!("../../shaders/bias_grad.wgsl"),
         needs_activation: false,
         needs_counters: false,
+        trusted: false,
     },
     ShaderFile {
         name: "optim.wgsl",
         source: include_str!("../../shaders/optim.wgsl"),
         needs_activation: false,
         needs_counters: true,
+        trusted: false,
     },
     ShaderFile {
         name: "gather.wgsl",
         source: include_str!("../../shaders/gather.wgsl"),
         needs_activation: false,
         needs_counters: true,
+        trusted: false,
     },
     ShaderFile {
         name: "fused.wgsl",
         source: include_str!("../../shaders/fused.wgsl"),
         needs_activation: true,
         needs_counters: true,
+        trusted: false,
     },
     ShaderFile {
         name: "counters.wgsl",
         source: include_str!("../../shaders/counters.wgsl"),
         needs_activation: false,
         needs_counters: true,
+        trusted: false,
     },
 ];
 
@@ -160,6 +183,22 @@ pub enum Tile {
     T16,
 }
 
+/// The side of `matmul_large.wgsl`'s square tile.
+pub const LARGE_TILE: usize = 128;
+/// The depth of one of its stages of k.
+pub const LARGE_TK: usize = 8;
+
+/// Whether `matmul_large.wgsl` computes an `[m, n]` output with inner size `k`: m and n whole multiples of its tile,
+/// k of its stage depth (none zero). Its indices are in range only for these shapes.
+pub fn large_linear_fits(m: usize, n: usize, k: usize) -> bool {
+    m > 0
+        && n > 0
+        && k > 0
+        && m.is_multiple_of(LARGE_TILE)
+        && n.is_multiple_of(LARGE_TILE)
+        && k.is_multiple_of(LARGE_TK)
+}
+
 /// What the tile rule knows about an adapter. wgpu reports no count of compute units, so the rule works from the
 /// shape and what it can know: whether the adapter is software, and its limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,6 +250,20 @@ impl TileRule {
         }
     }
 
+    /// Whether a plain linear of `[m, n]` with inner size `k` should use `matmul_large.wgsl`: on hardware, when the
+    /// shape fits it and it still launches [`Tile::BUSY_WORKGROUPS`] of its 128 × 128 tiles (4096 × 4096 gives
+    /// 1024; a 64-row batch never qualifies).
+    pub fn large(&self, m: usize, n: usize, k: usize) -> bool {
+        !self.software
+            && large_linear_fits(m, n, k)
+            && (m / LARGE_TILE) * (n / LARGE_TILE) >= Tile::BUSY_WORKGROUPS
+            && self.max_invocations >= Tile::INVOCATIONS
+            && self.workgroup_storage >= Self::LARGE_WORKGROUP_BYTES
+    }
+
+    /// Workgroup memory of `matmul_large.wgsl`: 2 operands × 2 stage buffers × 8 × 128 f32.
+    pub const LARGE_WORKGROUP_BYTES: u32 = (2 * 2 * LARGE_TK * LARGE_TILE * 4) as u32;
+
     /// The tile of one dispatch computing the `products` (`[m, n]` outputs) together, whose outputs must keep rows
     /// of at least `min_side` columns in one tile (a loss head's classes; 0 for none). The rule:
     ///
@@ -260,6 +313,9 @@ pub enum Kernel {
     Gather,
     /// `counters.wgsl` `advance`: [`crate::plan::Op::Advance`].
     Advance,
+    /// `matmul_large.wgsl` `linear_large`: [`crate::plan::Op::Linear`] of a large product whose sides fit its
+    /// 128 × 128 tiles ([`large_linear_fits`]).
+    LinearLarge,
     /// `fused.wgsl` `fused`: one stage of a fused plan ([`crate::plan::Op::FusedLinear`],
     /// [`crate::plan::Op::GradUpdate`], and the input gradients and advances that share their stages).
     Fused(Tile),
@@ -267,10 +323,11 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, in pipeline-table order.
-    pub const ALL: [Kernel; 20] = [
+    pub const ALL: [Kernel; 21] = [
         Kernel::Linear(Tile::T64),
         Kernel::Linear(Tile::T32),
         Kernel::Linear(Tile::T16),
+        Kernel::LinearLarge,
         Kernel::WeightGrad(Tile::T64),
         Kernel::WeightGrad(Tile::T32),
         Kernel::WeightGrad(Tile::T16),
@@ -294,6 +351,7 @@ impl Kernel {
     pub fn file(self) -> &'static str {
         match self {
             Kernel::Linear(_) | Kernel::WeightGrad(_) | Kernel::InputGrad(_) => "matmul.wgsl",
+            Kernel::LinearLarge => "matmul_large.wgsl",
             Kernel::SoftmaxXent | Kernel::QuadraticCost => "loss.wgsl",
             Kernel::BiasGrad => "bias_grad.wgsl",
             Kernel::Sgd | Kernel::Momentum | Kernel::Adam => "optim.wgsl",
@@ -307,6 +365,7 @@ impl Kernel {
     pub fn entry(self) -> &'static str {
         match self {
             Kernel::Linear(_) => "linear",
+            Kernel::LinearLarge => "linear_large",
             Kernel::WeightGrad(_) => "weight_grad",
             Kernel::InputGrad(_) => "input_grad",
             Kernel::SoftmaxXent => "softmax_xent",
@@ -326,6 +385,7 @@ impl Kernel {
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
             Kernel::Linear(_) | Kernel::WeightGrad(_) | Kernel::InputGrad(_) | Kernel::Fused(_) => [16, 16, 1],
+            Kernel::LinearLarge => [16, 16, 1],
             Kernel::BiasGrad => [64, 1, 1],
             Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::Sgd | Kernel::Momentum | Kernel::Adam => [256, 1, 1],
             Kernel::Gather => [256, 1, 1],
@@ -342,7 +402,7 @@ impl Kernel {
             // the backend's one buffer of the layout, and one buffer may not be bound read-only and read-write in the
             // same dispatch.
             // c, a, b, e, params
-            Kernel::Linear(_) | Kernel::InputGrad(_) => {
+            Kernel::Linear(_) | Kernel::InputGrad(_) | Kernel::LinearLarge => {
                 &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, ReadWrite), (4, Uniform)]
             }
             // c, a, b, params (no epilogue operand)
@@ -423,12 +483,22 @@ impl Kernels {
         let mut modules = Vec::new();
         for file in &SHADER_FILES {
             // Module: the composed source, validated by wgpu's WGSL front end.
-            let source = compose_text(file, &shader_text(file, shader_dir)?, &activation);
+            let text = shader_text(file, shader_dir)?;
+            let built_in = matches!(text, Cow::Borrowed(_));
+            let source = compose_text(file, &text, &activation);
             let module = ctx.scoped(&format!("compiling shaders/{}", file.name), || {
-                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(file.name),
                     source: wgpu::ShaderSource::Wgsl(source.into()),
-                })
+                };
+                if file.trusted && built_in {
+                    // SAFETY: a trusted file indexes only within its bindings and workgroup arrays for every shape
+                    // the host dispatches it with (matmul_large.wgsl: large_linear_fits, proven by the test
+                    // large_linear_indices_stay_in_range); an edited text from --shaders is never trusted.
+                    unsafe { device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+                } else {
+                    device.create_shader_module(desc)
+                }
             })?;
             modules.push((file.name, module));
         }
@@ -542,6 +612,54 @@ mod tests {
             assert_eq!(LAVAPIPE.choose(products, 0), Some(Tile::T64), "{products:?}");
         }
         assert_eq!(LAVAPIPE.choose(&[(64, 10)], 10), Some(Tile::T64));
+    }
+
+    /// The index arithmetic of `matmul_large.wgsl`, written out again here and walked over every workgroup,
+    /// invocation and stage of several accepted shapes: every global index stays below its binding's length and
+    /// every workgroup index below 512. With `large_linear_fits` refusing every other shape, this is what makes
+    /// compiling the kernel without bounds checks sound.
+    #[test]
+    fn large_linear_indices_stay_in_range() {
+        const ROW_VECS: usize = LARGE_TILE / 4;
+        for (m, n, k) in [(128, 128, 8), (256, 384, 784), (128, 128, 4096), (384, 256, 64)] {
+            assert!(large_linear_fits(m, n, k));
+            let (kv, nv, stages) = (k / 4, n / 4, k / LARGE_TK);
+            let (x_len, w_len, y_len, b_len) = (m * kv, n * kv, m * nv, nv);
+            for (wy, wx) in (0..m / LARGE_TILE).flat_map(|y| (0..n / LARGE_TILE).map(move |x| (y, x))) {
+                let (row0, col0) = (wy * LARGE_TILE, wx * LARGE_TILE);
+                for t in 0..256 {
+                    let (tx, ty, li, lq) = (t % 16, t / 16, t / 2, t % 2);
+                    let (x_at, w_at) = ((row0 + li) * kv + lq, (col0 + li) * kv + lq);
+                    for s in 0..stages {
+                        assert!(x_at + s * 2 < x_len && w_at + s * 2 < w_len, "{m}x{n}x{k}: load at stage {s}");
+                    }
+                    for (buf, q, c) in (0..2).flat_map(|b| (0..4).map(move |c| (b, lq, c))) {
+                        assert!((buf * LARGE_TK + 4 * q + c) * ROW_VECS + li / 4 < 512, "store");
+                    }
+                    for (buf, p) in (0..2).flat_map(|b| (0..LARGE_TK).map(move |p| (b, p))) {
+                        let base = (buf * LARGE_TK + p) * ROW_VECS;
+                        assert!(base + 2 * ty + 1 < 512 && base + 2 * tx + 1 < 512, "read");
+                    }
+                    for (r, h) in (0..8).flat_map(|r| (0..2).map(move |h| (r, h))) {
+                        let (i, jv) = (row0 + 8 * ty + r, (col0 + 8 * tx) / 4 + h);
+                        assert!(i * nv + jv < y_len && jv < b_len, "{m}x{n}x{k}: epilogue");
+                    }
+                }
+            }
+        }
+        for (m, n, k) in [(0, 128, 8), (100, 128, 8), (128, 130, 8), (128, 128, 12), (64, 512, 784)] {
+            assert!(!large_linear_fits(m, n, k), "{m}x{n}x{k}");
+        }
+    }
+
+    #[test]
+    fn the_large_kernel_is_for_large_products_on_hardware() {
+        assert!(DISCRETE.large(4096, 4096, 4096));
+        assert!(DISCRETE.large(2048, 1024, 784));
+        assert!(!DISCRETE.large(64, 512, 784), "a batch of 64 is not large");
+        assert!(!DISCRETE.large(4000, 4096, 4096), "a shape it does not fit");
+        assert!(!LAVAPIPE.large(4096, 4096, 4096), "software adapters keep the rule's tile");
+        assert!(!TileRule { workgroup_storage: 8192, ..DISCRETE }.large(4096, 4096, 4096));
     }
 
     #[test]

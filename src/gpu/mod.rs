@@ -18,5 +18,5 @@ pub mod kernels;
 pub mod params;
 pub mod readback;
 
-pub use backend::GpuBackend;
+pub use backend::{GpuBackend, MatmulVariant};
 pub use context::{list_adapters, AdapterSummary, BackendChoice, ContextOptions, GpuContext};

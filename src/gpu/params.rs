@@ -25,6 +25,20 @@ pub struct MatmulParams {
     pub b_cs: u32,
 }
 
+/// `LargeParams` of `matmul_large.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct LargeParams {
+    /// Rows of y and x (a multiple of 128).
+    pub m: u32,
+    /// Columns of y, rows of w (a multiple of 128).
+    pub n: u32,
+    /// The summed dimension (a multiple of 8).
+    pub k: u32,
+    /// `Activation::code()` of the epilogue.
+    pub act: u32,
+}
+
 /// `LossParams` of `loss.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
@@ -235,6 +249,7 @@ mod tests {
         let round16 = |s: u32| s.div_ceil(16) * 16;
         for (file, name, size) in [
             ("matmul.wgsl", "MatmulParams", size_of::<MatmulParams>()),
+            ("matmul_large.wgsl", "LargeParams", size_of::<LargeParams>()),
             ("loss.wgsl", "LossParams", size_of::<LossParams>()),
             ("bias_grad.wgsl", "BiasGradParams", size_of::<BiasGradParams>()),
             ("optim.wgsl", "OptimParams", size_of::<OptimParams>()),
