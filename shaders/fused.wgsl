@@ -2,7 +2,8 @@
 // independent jobs in one dispatch. Workgroups 0..jobs[0].groups do job 0 and the next jobs[1].groups do job 1
 // (chosen by the workgroup's index, so every branch is uniform). plan::Plan::validate has proven that the jobs of
 // a dispatch share nothing one of them writes: no workgroup waits for another.
-// Requires activation.wgsl and the counter layout constants (prepended by the host, see src/gpu/kernels.rs).
+// Requires activation.wgsl, the counter layout constants and workgroup_sums (reduce_subgroup.wgsl where the device has
+// subgroup operations, else reduce_tree.wgsl), all prepended by the host (see src/gpu/kernels.rs).
 //
 // Bindings:
 //   mem: [arena]               every buffer of the layout, each at its own offset (the job's *_off, in f32s)
@@ -23,7 +24,7 @@
 //                    The workgroups of the first column of tiles also sum gb = Σ_rows dz (from the slices of dzᵀ
 //                    they stage for the product: no extra reads of memory) and update b.
 //   JOB_INPUT_GRAD   Op::InputGrad     dx: [rows, inputs] = (dz · w) ⊙ act′(x); m = rows, k = outputs, n = inputs.
-//   JOB_ADVANCE      Op::Advance       one workgroup: with FLAG_STATS, Σ row_stats (fixed tree order) into the
+//   JOB_ADVANCE      Op::Advance       one workgroup: with FLAG_STATS, Σ row_stats (workgroup_sums) into the
 //                    split's statistics; then cursor += rows and, for the train split, the step count += 1.
 //
 // The product core is matmul.wgsl's (TK-deep stages of A and B in workgroup memory, PER × PER outputs per
@@ -112,7 +113,6 @@ const I32_MAX: u32 = 2147483647u;
 
 var<workgroup> stage_a: array<f32, STAGE>;
 var<workgroup> stage_b: array<f32, STAGE>;
-var<workgroup> part_correct: array<u32, WG>;
 // grad_update, first column of tiles: invocation i's running Σ_rows dz[r, row0 + i], summed from the staged slices.
 var<private> bias_acc: f32;
 
@@ -384,9 +384,10 @@ fn product_job(job: Job, tile_index: u32, tx: u32, ty: u32) {
     }
 }
 
-// Σ row_stats into the split's statistics (fixed order: invocation t sums rows t, t + WG, …, then a tree), then
-// the cursor and the step count. One workgroup.
+// Σ row_stats into the split's statistics (fixed order: invocation t sums rows t, t + WG, …, then workgroup_sums),
+// then the cursor and the step count. One workgroup.
 fn advance_job(job: Job, t: u32) {
+    var sums = Sums(0.0, 0u);
     if ((job.flags & FLAG_STATS) != 0u) {
         var loss = 0.0;
         var correct = 0u;
@@ -394,24 +395,15 @@ fn advance_job(job: Job, t: u32) {
             loss += mem[job.stats_off + 2u * r];
             correct += select(0u, 1u, mem[job.stats_off + 2u * r + 1u] == 1.0);
         }
-        stage_a[t] = loss;
-        part_correct[t] = correct;
-        workgroupBarrier();
-        for (var half = WG / 2u; half > 0u; half /= 2u) {
-            if (t < half) {
-                stage_a[t] += stage_a[t + half];
-                part_correct[t] += part_correct[t + half];
-            }
-            workgroupBarrier();
-        }
+        sums = workgroup_sums(t, loss, correct);
     }
     if (t != 0u) {
         return;
     }
     if ((job.flags & FLAG_STATS) != 0u) {
         let at = STATS + params.split * STATS_WORDS;
-        counters[at] = bitcast<u32>(bitcast<f32>(counters[at]) + stage_a[0]);
-        counters[at + 1u] += part_correct[0];
+        counters[at] = bitcast<u32>(bitcast<f32>(counters[at]) + sums.loss);
+        counters[at + 1u] += sums.correct;
         counters[at + 2u] += job.rows;
     }
     counters[CURSOR + params.split] += job.rows;

@@ -89,31 +89,47 @@ fn a_broken_fused_kernel_fails_its_checks() {
             "mem[job.dz_off + r * n + j] = p - select(0.0, 1.0, j == label);",
             Family::FusedLinear,
         ),
-        ("counters[at + 1u] += part_correct[0];", "", Family::FusedStages),
+        ("counters[at + 1u] += sums.correct;", "", Family::FusedStages),
         ("mem[job.x_off + gi * job.k + gp] = v;", "", Family::FusedLinear),
         ("counters[STEPS_LO] = lo;", "", Family::FusedStages),
     ];
-    let large =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/matmul_large.wgsl")).unwrap();
-    let files = sabotages
-        .into_iter()
-        .map(|(from, to, family)| ("fused.wgsl", &text, from, to, family))
+    let read = |name: &str| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders").join(name));
+    let (large, tree, subgroup) =
+        (read("matmul_large.wgsl").unwrap(), read("reduce_tree.wgsl").unwrap(), read("reduce_subgroup.wgsl").unwrap());
+    // (file, its text, from, to, family, subgroups on the context)
+    let mut files: Vec<(&str, &String, &str, &str, Family, bool)> =
+        sabotages.into_iter().map(|(from, to, family)| ("fused.wgsl", &text, from, to, family, true)).collect();
+    files.extend([
         // The large kernel without its bias, and reading one stage buffer only (no double buffering).
-        .chain([
-            (
-                "matmul_large.wgsl",
-                &large,
-                "let z = acc[2u * r + h] + b[jv];",
-                "let z = acc[2u * r + h];",
-                Family::LinearLarge,
-            ),
-            ("matmul_large.wgsl", &large, "let buf = s % 2u;", "let buf = 0u;", Family::LinearLarge),
-        ]);
-    for (file, text, from, to, family) in files {
+        (
+            "matmul_large.wgsl",
+            &large,
+            "let z = acc[2u * r + h] + b[jv];",
+            "let z = acc[2u * r + h];",
+            Family::LinearLarge,
+            true,
+        ),
+        ("matmul_large.wgsl", &large, "let buf = s % 2u;", "let buf = 0u;", Family::LinearLarge, true),
+        // The tree reduction losing the loss of half the invocations (on a context without subgroups, which uses it).
+        ("reduce_tree.wgsl", &tree, "reduce_loss[t] += reduce_loss[t + half];", "", Family::FusedStages, false),
+    ]);
+    if common::gpu().is_some_and(|ctx| ctx.has_subgroups()) {
+        // The subgroup reduction counting each subgroup's sum once per invocation instead of once.
+        files.push((
+            "reduce_subgroup.wgsl",
+            &subgroup,
+            "if (t == subgroupBroadcastFirst(t)) {",
+            "if (true) {",
+            Family::FusedStages,
+            true,
+        ));
+    }
+    for (file, text, from, to, family, subgroups) in files {
         assert!(text.contains(from), "{file} changed: update the sabotage `{from}`");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(file), text.replace(from, to)).unwrap();
-        let options = ContextOptions { shader_dir: Some(dir.path().to_owned()), ..common::context_options() };
+        let options =
+            ContextOptions { shader_dir: Some(dir.path().to_owned()), subgroups, ..common::context_options() };
         let ctx = GpuContext::new(&options).unwrap();
         let rows = check::check(&ctx, family).unwrap();
         let failed = rows.iter().filter(|r| !r.pass).count();

@@ -80,11 +80,31 @@ fn bench_matmul_should_report_gflops_per_backend() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("mm.json")).unwrap()).unwrap();
     let reports = json.as_array().unwrap();
-    assert_eq!(reports.len(), backends.split(',').count());
+    // The CPU once (sgemm); a GPU once per variant: its own choice and each tile (63 fits no large tile).
+    let variants: Vec<&str> = reports.iter().map(|r| r["variant"].as_str().unwrap()).collect();
+    let gpus = backends.split(',').filter(|b| *b != "cpu").count();
+    assert_eq!(reports.len(), 1 + 4 * gpus, "{variants:?}");
+    assert_eq!(variants[0], "sgemm");
+    if gpus > 0 {
+        assert_eq!(variants[1..5], ["auto", "tile 64", "tile 32", "tile 16"]);
+        assert!(out.contains("tile 16"), "{out}");
+    }
     for r in reports {
         assert_eq!(r["size"], 63);
         assert!(r["gflops"].as_f64().unwrap() > 0.0, "{r}");
     }
+}
+
+/// A size the large kernel fits (multiples of 128) adds its row.
+#[test]
+fn bench_matmul_should_time_the_large_kernel_where_it_fits() {
+    let Some(api) = common::gpu_api() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(dir.path(), &["bench", "--backends", &api, "--matmul", "128", "--json", "mm.json"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("mm.json")).unwrap()).unwrap();
+    let variants: Vec<&str> = json.as_array().unwrap().iter().map(|r| r["variant"].as_str().unwrap()).collect();
+    assert_eq!(variants, ["auto", "tile 64", "tile 32", "tile 16", "large 128"], "{out}");
 }
 
 #[test]

@@ -154,3 +154,15 @@ fn linear_large_refuses_shapes_it_does_not_fit() {
         assert!(err.contains("multiples of 128"), "{rows}x{inputs}x{outputs}: {err}");
     }
 }
+
+/// The reductions both ways: `fused_stages_should_match_reference` runs them with subgroup operations where the
+/// adapter has them; here a context with subgroups turned off runs the tree fallback against the CPU.
+#[test]
+fn fused_stages_without_subgroups_should_match_reference() {
+    use gpu_mnist::gpu::{ContextOptions, GpuContext};
+    let Some(default) = common::gpu() else { return };
+    println!("the default context uses subgroup operations: {}", default.has_subgroups());
+    let ctx = GpuContext::new(&ContextOptions { subgroups: false, ..common::context_options() }).unwrap();
+    assert!(!ctx.has_subgroups());
+    common::assert_pass(&check::check(&ctx, Family::FusedStages).unwrap());
+}

@@ -4,18 +4,27 @@
 
 use std::collections::BTreeSet;
 
-use gpu_mnist::gpu::kernels::{compose, shader_file, Access, Kernel, SHADER_FILES};
+use gpu_mnist::gpu::kernels::{compose, compose_for, shader_file, Access, Kernel, ShaderFile, SHADER_FILES};
 use wgpu::naga;
 
 /// Parses and validates a composed file, panicking with naga's annotated message.
 fn module(name: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     let file = shader_file(name).unwrap_or_else(|| panic!("{name} is not in SHADER_FILES"));
-    let source = compose(file);
-    let module = naga::front::wgsl::parse_str(&source)
-        .unwrap_or_else(|e| panic!("{name} does not parse:\n{}", e.emit_to_string(&source)));
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
+    validate(file, &compose(file))
+}
+
+/// Parses and validates `source` (the composed `file`), with the subgroup capability where the file uses it.
+fn validate(file: &ShaderFile, source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
+    let name = file.name;
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{name} does not parse:\n{}", e.emit_to_string(source)));
+    let mut capabilities = naga::valid::Capabilities::default();
+    if file.needs_subgroups || source.contains("subgroupAdd") {
+        capabilities |= naga::valid::Capabilities::SUBGROUP;
+    }
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
         .validate(&module)
-        .unwrap_or_else(|e| panic!("{name} does not validate:\n{}", e.emit_to_string(&source)));
+        .unwrap_or_else(|e| panic!("{name} does not validate:\n{}", e.emit_to_string(source)));
     (module, info)
 }
 
@@ -23,6 +32,18 @@ fn module(name: &str) -> (naga::Module, naga::valid::ModuleInfo) {
 fn every_shader_parses_and_validates() {
     for file in &SHADER_FILES {
         module(file.name);
+    }
+}
+
+/// The kernels that reduce validate with either `workgroup_sums`: the tree and the subgroup one.
+#[test]
+fn every_shader_validates_with_subgroup_reductions_too() {
+    let reducing: Vec<&ShaderFile> = SHADER_FILES.iter().filter(|f| f.needs_reduce).collect();
+    assert!(!reducing.is_empty());
+    for file in reducing {
+        let source = compose_for(file, true);
+        assert!(source.contains("subgroupAdd"), "{}: the subgroup reduction was not prepended", file.name);
+        validate(file, &source);
     }
 }
 

@@ -68,6 +68,9 @@ pub struct ContextOptions {
     /// A directory whose `*.wgsl` files replace the built-in ones of the same name (`gpu-mnist check --shaders DIR`:
     /// check an edited kernel against the CPU without rebuilding); `None`: the shaders compiled into the binary.
     pub shader_dir: Option<PathBuf>,
+    /// Whether to use subgroup operations where the adapter has them (the default); off, the kernels use their
+    /// fallbacks everywhere (the checks run both).
+    pub subgroups: bool,
 }
 
 impl ContextOptions {
@@ -78,6 +81,7 @@ impl ContextOptions {
             allow_software: backend != BackendChoice::Auto,
             max_binding_bytes: 0,
             shader_dir: None,
+            subgroups: true,
         }
     }
 
@@ -175,6 +179,17 @@ impl fmt::Display for AdapterSummary {
             self.max_compute_invocations_per_workgroup,
         )
     }
+}
+
+/// The optional features a device is opened with, where the adapter has them: timestamp queries (`bench --profile`
+/// times each kernel with them) and, unless the options turn them off, subgroup operations (the reductions' faster
+/// path). Nothing else needs an optional feature.
+fn wanted_features(opts: &ContextOptions) -> wgpu::Features {
+    let mut features = wgpu::Features::TIMESTAMP_QUERY;
+    if opts.subgroups {
+        features |= wgpu::Features::SUBGROUP;
+    }
+    features
 }
 
 fn device_type_name(t: wgpu::DeviceType) -> &'static str {
@@ -321,7 +336,7 @@ impl GpuContext {
         // each kernel with them; nothing else needs an optional feature).
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gpu-mnist"),
-            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+            required_features: adapter.features() & wanted_features(opts),
             required_limits: required,
             ..Default::default()
         }))
@@ -361,6 +376,11 @@ impl GpuContext {
     /// Whether the adapter is a software rasteriser.
     pub fn is_software(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Whether the kernels use subgroup operations (the device has `Features::SUBGROUP` and the options allowed it).
+    pub fn has_subgroups(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SUBGROUP)
     }
 
     /// Whether compute passes can write timestamps (`Features::TIMESTAMP_QUERY`), which kernel timing needs.

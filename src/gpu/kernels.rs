@@ -20,6 +20,12 @@ pub struct ShaderFile {
     pub needs_activation: bool,
     /// Whether the counter layout constants ([`counters::wgsl_constants`]) are prepended to it.
     pub needs_counters: bool,
+    /// Whether `workgroup_sums` is prepended to it ([`REDUCE_TREE_FILE`], or [`REDUCE_SUBGROUP_FILE`] on a device with
+    /// subgroup operations).
+    pub needs_reduce: bool,
+    /// Whether it uses subgroup operations itself (valid only where the device has `Features::SUBGROUP`; wgpu's
+    /// WGSL front end takes them without an `enable` directive).
+    pub needs_subgroups: bool,
     /// Whether its built-in text is compiled without runtime bounds checks: only a kernel whose every index is in
     /// range by construction for the shapes the host sends it (`matmul_large.wgsl`). A text from a `--shaders`
     /// directory is always compiled with the checks.
@@ -36,17 +42,45 @@ const ACTIVATION_FILE: ShaderFile = ShaderFile {
     needs_activation: false,
     needs_counters: false,
     trusted: false,
+    needs_reduce: false,
+    needs_subgroups: false,
+};
+
+/// `reduce_tree.wgsl`: `workgroup_sums` without subgroup operations (the fallback).
+pub const REDUCE_TREE_FILE: ShaderFile = ShaderFile {
+    name: "reduce_tree.wgsl",
+    source: include_str!("../../shaders/reduce_tree.wgsl"),
+    needs_activation: false,
+    needs_counters: false,
+    trusted: false,
+    needs_reduce: false,
+    needs_subgroups: false,
+};
+
+/// `reduce_subgroup.wgsl`: `workgroup_sums` with subgroup operations.
+pub const REDUCE_SUBGROUP_FILE: ShaderFile = ShaderFile {
+    name: "reduce_subgroup.wgsl",
+    source: include_str!("../../shaders/reduce_subgroup.wgsl"),
+    needs_activation: false,
+    needs_counters: false,
+    trusted: false,
+    needs_reduce: false,
+    needs_subgroups: true,
 };
 
 /// Every file of `shaders/`, each with how it is composed.
-pub const SHADER_FILES: [ShaderFile; 9] = [
+pub const SHADER_FILES: [ShaderFile; 11] = [
     ACTIVATION_FILE,
+    REDUCE_TREE_FILE,
+    REDUCE_SUBGROUP_FILE,
     ShaderFile {
         name: "matmul.wgsl",
         source: include_str!("../../shaders/matmul.wgsl"),
         needs_activation: true,
         needs_counters: false,
         trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
     },
     ShaderFile {
         name: "matmul_large.wgsl",
@@ -54,6 +88,8 @@ pub const SHADER_FILES: [ShaderFile; 9] = [
         needs_activation: true,
         needs_counters: false,
         trusted: true,
+        needs_reduce: false,
+        needs_subgroups: false,
     },
     ShaderFile {
         name: "loss.wgsl",
@@ -61,6 +97,8 @@ pub const SHADER_FILES: [ShaderFile; 9] = [
         needs_activation: false,
         needs_counters: true,
         trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
     },
     ShaderFile {
         name: "bias_grad.wgsl",
@@ -68,6 +106,8 @@ pub const SHADER_FILES: [ShaderFile; 9] = [
         needs_activation: false,
         needs_counters: false,
         trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
     },
     ShaderFile {
         name: "optim.wgsl",
@@ -75,6 +115,8 @@ pub const SHADER_FILES: [ShaderFile; 9] = [
         needs_activation: false,
         needs_counters: true,
         trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
     },
     ShaderFile {
         name: "gather.wgsl",
@@ -82,6 +124,8 @@ pub const SHADER_FILES: [ShaderFile; 9] = [
         needs_activation: false,
         needs_counters: true,
         trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
     },
     ShaderFile {
         name: "fused.wgsl",
@@ -89,6 +133,8 @@ pub const SHADER_FILES: [ShaderFile; 9] = [
         needs_activation: true,
         needs_counters: true,
         trusted: false,
+        needs_reduce: true,
+        needs_subgroups: false,
     },
     ShaderFile {
         name: "counters.wgsl",
@@ -96,6 +142,8 @@ pub const SHADER_FILES: [ShaderFile; 9] = [
         needs_activation: false,
         needs_counters: true,
         trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
     },
 ];
 
@@ -104,13 +152,21 @@ pub fn shader_file(name: &str) -> Option<&'static ShaderFile> {
     SHADER_FILES.iter().find(|f| f.name == name)
 }
 
-/// The complete WGSL module of `file`: the counter constants and `activation.wgsl` if it needs them, then the file.
+/// The complete WGSL module of `file` as a device without subgroup operations gets it: the counter constants,
+/// `activation.wgsl` and `reduce_tree.wgsl` if it needs them, then the file.
 pub fn compose(file: &ShaderFile) -> String {
-    compose_text(file, file.source, ACTIVATION_WGSL)
+    compose_for(file, false)
 }
 
-/// [`compose`] with the texts of `file` and of `activation.wgsl` given (read from a `--shaders` directory).
-fn compose_text(file: &ShaderFile, text: &str, activation: &str) -> String {
+/// [`compose`] for a device with (`subgroups`) or without subgroup operations.
+pub fn compose_for(file: &ShaderFile, subgroups: bool) -> String {
+    let reduce = if subgroups { &REDUCE_SUBGROUP_FILE } else { &REDUCE_TREE_FILE };
+    compose_text(file, file.source, ACTIVATION_WGSL, reduce.source)
+}
+
+/// [`compose_for`] with the texts of `file`, `activation.wgsl` and the reduction file given (read from a `--shaders`
+/// directory).
+fn compose_text(file: &ShaderFile, text: &str, activation: &str, reduce_text: &str) -> String {
     let mut source = String::new();
     if file.needs_counters {
         source.push_str("// counter layout, from src/gpu/counters.rs\n");
@@ -118,6 +174,9 @@ fn compose_text(file: &ShaderFile, text: &str, activation: &str) -> String {
     }
     if file.needs_activation {
         source.push_str(activation);
+    }
+    if file.needs_reduce {
+        source.push_str(reduce_text);
     }
     source.push_str(text);
     source
@@ -237,7 +296,7 @@ impl Tile {
 
     /// Workgroup memory of the kernels: two stages of 16 × (64 + 1) f32 (sized for the largest tile), plus the
     /// reduction scratch of `fused.wgsl`.
-    pub const WORKGROUP_BYTES: u32 = (2 * 1040 + 256) * 4;
+    pub const WORKGROUP_BYTES: u32 = (2 * 1040 + 2 * 256 + 2) * 4;
 }
 
 impl TileRule {
@@ -480,12 +539,15 @@ impl Kernels {
             shader_overrides(dir)?;
         }
         let activation = shader_text(&ACTIVATION_FILE, shader_dir)?;
+        let reduce = if ctx.has_subgroups() { &REDUCE_SUBGROUP_FILE } else { &REDUCE_TREE_FILE };
+        let reduce_text = shader_text(reduce, shader_dir)?;
         let mut modules = Vec::new();
-        for file in &SHADER_FILES {
+        // Modules: the files that hold entry points (the others are prepended to them).
+        for file in SHADER_FILES.iter().filter(|f| Kernel::ALL.iter().any(|k| k.file() == f.name)) {
             // Module: the composed source, validated by wgpu's WGSL front end.
             let text = shader_text(file, shader_dir)?;
             let built_in = matches!(text, Cow::Borrowed(_));
-            let source = compose_text(file, &text, &activation);
+            let source = compose_text(file, &text, &activation, &reduce_text);
             let module = ctx.scoped(&format!("compiling shaders/{}", file.name), || {
                 let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(file.name),
