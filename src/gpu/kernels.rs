@@ -612,9 +612,12 @@ impl Kernels {
                     layout: Some(&pipeline_layout),
                     module,
                     entry_point: Some(kernel.entry()),
+                    // No zeroing of workgroup memory at entry: every kernel writes each workgroup value before any
+                    // invocation reads it (behind a barrier), so the zeroing only costs time — and on wgpu's GL
+                    // backend it is a literal of every element that llvmpipe takes tens of seconds to compile.
                     compilation_options: wgpu::PipelineCompilationOptions {
                         constants: kernel.overrides(),
-                        ..Default::default()
+                        zero_initialize_workgroup_memory: false,
                     },
                     cache: None,
                 });
