@@ -1,6 +1,33 @@
 //! The `gpu-mnist` command line: a thin layer over the library (parsing, printing, exit codes).
 //! Each subcommand lives in its own file under `src/cli/`.
 
+/// `println!` that never panics: see `cli::out`.
+macro_rules! outln {
+    () => {
+        $crate::cli::out::stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::out::stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` that never panics: see `cli::out`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::out::stdout(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that never panics: see `cli::out`.
+macro_rules! errln {
+    () => {
+        $crate::cli::out::stderr(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::out::stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod cli;
 
 use std::process::ExitCode;
@@ -50,11 +77,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // Ctrl-C: the conventional 128 + SIGINT, after the work was saved.
         Err(e) if matches!(e.downcast_ref(), Some(gpu_mnist::Error::Interrupted { .. })) => {
-            eprintln!("stopped: {}", e.root_cause());
+            errln!("stopped: {}", e.root_cause());
             ExitCode::from(130)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

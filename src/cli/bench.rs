@@ -86,8 +86,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         profile_steps: if args.profile { args.profile_steps.max(1) } else { 0 },
         plan: args.plan,
     };
-    println!("model:   {}", model.describe());
-    println!(
+    outln!("model:   {}", model.describe());
+    outln!(
         "optim:   {}, batch {}, {} measured epochs after {} warm-up steps, seed {}",
         optimizer.describe(),
         config.batch_size,
@@ -95,19 +95,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.warmup_steps,
         args.seed
     );
-    println!("data:    {}: {} train, {} test samples", data.name, data.train.len(), data.test.len());
-    println!("plans:   {:?}", args.plan);
+    outln!("data:    {}: {} train, {} test samples", data.name, data.train.len(), data.test.len());
+    outln!("plans:   {:?}", args.plan);
     let mut reports = Vec::new();
     for arg in backends {
         let backend = make_backend(arg, &layout, data.clone())?;
-        eprintln!("benchmarking {} …", backend.describe());
+        errln!("benchmarking {} …", backend.describe());
         let mut trainer = Trainer::new(backend, layout.clone(), data.clone(), config.clone())?;
         reports.push(bench::run(&mut trainer, &settings).with_context(|| format!("benchmark of {arg:?}"))?);
     }
-    print!("{}", table(&reports));
+    out!("{}", table(&reports));
     if args.profile {
         for r in &reports {
-            print!("{}", profile_table(r));
+            out!("{}", profile_table(r));
         }
     }
     write_json(args.json.as_deref(), &reports)
@@ -126,14 +126,14 @@ fn write_json<T: serde::Serialize>(path: Option<&Path>, reports: &T) -> Result<(
 fn run_matmul(backends: &[BackendArg], n: usize, json: Option<&Path>) -> Result<()> {
     let (layout, _) = bench::matmul_plan(n)?;
     let data = Arc::new(Dataset::empty(n, n));
-    println!("matmul:  y: [{n}, {n}] = x: [{n}, {n}] · wᵀ: [{n}, {n}] + b (the linear kernel), {:.1} GFLOP", {
+    outln!("matmul:  y: [{n}, {n}] = x: [{n}, {n}] · wᵀ: [{n}, {n}] + b (the linear kernel), {:.1} GFLOP", {
         2.0 * (n as f64).powi(3) / 1e9
     });
     let mut reports = Vec::new();
     for &arg in backends {
         // A GPU: every kernel variant in the same run (the rule's own choice first), so they compare directly.
         if let Some(Ok(mut gpu)) = arg.gpu().map(|choice| GpuBackend::open(choice, &layout, data.clone())) {
-            eprintln!("timing {} …", gpu.describe());
+            errln!("timing {} …", gpu.describe());
             let mut variants = vec![(None, "auto".to_string())];
             variants.extend(Tile::ALL.map(|t| (Some(MatmulVariant::Tiled(t)), format!("tile {}", t.side()))));
             if large_linear_fits(n, n, n) {
@@ -149,21 +149,26 @@ fn run_matmul(backends: &[BackendArg], n: usize, json: Option<&Path>) -> Result<
         }
         let mut backend =
             make_backend(arg, &layout, data.clone()).with_context(|| format!("--matmul {n}: try a smaller N"))?;
-        eprintln!("timing {} …", backend.describe());
+        errln!("timing {} …", backend.describe());
         let mut report = bench::matmul(&mut backend, n, 5).with_context(|| format!("matmul on {arg:?}"))?;
         if report.backend.starts_with("cpu") {
             report.variant = "sgemm".into();
         }
         reports.push(report);
     }
-    println!(
+    outln!(
         "{:<44} {:<10} {:>11} {:>9} {:>7} {:>9}",
-        "backend", "kernel", "ms/matmul", "GFLOP/s", "% peak", "max error"
+        "backend",
+        "kernel",
+        "ms/matmul",
+        "GFLOP/s",
+        "% peak",
+        "max error"
     );
     for r in &reports {
         let name: String = r.backend.chars().take(44).collect();
         let peak = r.peak_share.map_or("-".into(), |s| format!("{:.1}", 100.0 * s));
-        println!(
+        outln!(
             "{name:<44} {:<10} {:>11.3} {:>9.1} {peak:>7} {:>9.1e}",
             r.variant,
             1e3 * r.median_seconds,
@@ -171,12 +176,9 @@ fn run_matmul(backends: &[BackendArg], n: usize, json: Option<&Path>) -> Result<
             r.max_error
         );
     }
-    println!("ms/matmul: median of {} timings", reports.first().map_or(0, |r| r.seconds.len()));
+    outln!("ms/matmul: median of {} timings", reports.first().map_or(0, |r| r.seconds.len()));
     if let Some(r) = reports.first() {
-        println!(
-            "max error: the largest |y − x·wᵀ − b| over {} entries of y, against the host's f64 product",
-            r.checked
-        );
+        outln!("max error: the largest |y − x·wᵀ − b| over {} entries of y, against the host's f64 product", r.checked);
     }
     write_json(json, &reports)
 }

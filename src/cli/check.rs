@@ -29,11 +29,11 @@ pub fn run(args: CheckArgs) -> Result<()> {
         shader_dir: args.shaders.clone(),
         ..ContextOptions::new(args.backend)
     })?;
-    println!("device: {}", ctx.describe());
+    outln!("device: {}", ctx.describe());
     if let Some(dir) = &args.shaders {
         match kernels::shader_overrides(dir)?.as_slice() {
-            [] => println!("shaders: {} holds no .wgsl file, so every shader is built in", dir.display()),
-            files => println!("shaders: {} from {}, the rest built in", files.join(", "), dir.display()),
+            [] => outln!("shaders: {} holds no .wgsl file, so every shader is built in", dir.display()),
+            files => outln!("shaders: {} from {}, the rest built in", files.join(", "), dir.display()),
         }
     }
     let (mut total, mut failed) = (0, 0);
@@ -42,11 +42,11 @@ pub fn run(args: CheckArgs) -> Result<()> {
             total += 1;
             failed += usize::from(!row.pass);
             if !args.failures_only || !row.pass {
-                println!("{row}");
+                outln!("{row}");
             }
         }
     }
-    println!("{} of {total} comparisons passed", total - failed);
+    outln!("{} of {total} comparisons passed", total - failed);
     anyhow::ensure!(failed == 0, "{failed} of {total} comparisons failed: this device's kernels differ from the CPU");
     Ok(())
 }

@@ -15,10 +15,10 @@ pub struct DevicesArgs {
 pub fn run(args: DevicesArgs) -> Result<()> {
     let adapters = gpu::list_adapters(args.backend);
     if adapters.is_empty() {
-        println!("no GPU adapter found for --backend {}; `gpu-mnist train` runs on the CPU", args.backend.name());
+        outln!("no GPU adapter found for --backend {}; `gpu-mnist train` runs on the CPU", args.backend.name());
     }
     for a in adapters {
-        println!("{a}");
+        outln!("{a}");
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::paths;
 use anyhow::{Context, Result};
 use clap::Args;
 use gpu_mnist::checkpoint::{self, Checkpoint};
@@ -42,6 +43,12 @@ pub struct EvalArgs {
 /// Runs `gpu-mnist eval`.
 pub fn run(args: EvalArgs) -> Result<()> {
     anyhow::ensure!(args.eval_batch > 0, "--eval-batch must be at least 1");
+    // Outputs that are the model (or each other) would destroy it: refuse before any work.
+    let outputs: Vec<paths::Named> = [("--confusion", &args.confusion), ("--confusion-png", &args.confusion_png)]
+        .into_iter()
+        .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
+        .collect();
+    paths::check_distinct(&[("--model", args.model.as_path())], &outputs, &[])?;
     let ck = Checkpoint::load(&args.model)?;
     if let Some(path) = &args.confusion {
         checkpoint::ensure_writable(path).context("--confusion: cannot write there")?;
@@ -63,9 +70,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let layout = Layout::new(&model, Optimizer::Sgd { lr: ck.optimizer.lr() }, args.eval_batch.min(data.test.len()));
     let mut backend = make_backend(args.backend, &layout, data.clone())?;
     backend.write_params(&ck.params)?;
-    println!("backend: {}", backend.describe());
-    println!("model:   {} from {}", model.describe(), args.model.display());
-    println!(
+    outln!("backend: {}", backend.describe());
+    outln!("model:   {} from {}", model.describe(), args.model.display());
+    outln!(
         "trained: {} epochs on {} ({} samples), {}, batch {}, seed {}",
         ck.epoch,
         ck.dataset,
@@ -74,29 +81,23 @@ pub fn run(args: EvalArgs) -> Result<()> {
         ck.batch_size,
         ck.seed
     );
-    println!("data:    {}: {} test samples", data.name, data.test.len());
+    outln!("data:    {}: {} test samples", data.name, data.test.len());
     if ck.dataset != data.name {
-        eprintln!("warning: the checkpoint was trained on {}, this is {}", ck.dataset, data.name);
+        errln!("warning: the checkpoint was trained on {}, this is {}", ck.dataset, data.name);
     }
     let ev = evaluate_detailed(&mut backend, &layout, &data.test, args.eval_batch)?;
     if ev.trace() != ev.stats.correct {
-        eprintln!("warning: {} correct by the outputs read back, {} by the loss kernel", ev.trace(), ev.stats.correct);
+        errln!("warning: {} correct by the outputs read back, {} by the loss kernel", ev.trace(), ev.stats.correct);
     }
-    println!(
-        "test loss {:.4} acc {:.2}% ({}/{})",
-        ev.loss(),
-        100.0 * ev.accuracy(),
-        ev.stats.correct,
-        ev.stats.samples
-    );
-    print!("{}", report(&ev, data.class_names()));
+    outln!("test loss {:.4} acc {:.2}% ({}/{})", ev.loss(), 100.0 * ev.accuracy(), ev.stats.correct, ev.stats.samples);
+    out!("{}", report(&ev, data.class_names()));
     if let Some(path) = &args.confusion {
         write_confusion(path, &ev)?;
-        println!("wrote:   {}", path.display());
+        outln!("wrote:   {}", path.display());
     }
     if let Some(path) = &args.confusion_png {
         imaging::save_image(&imaging::confusion_image(&ev.confusion).into(), path)?;
-        println!("wrote:   {}", path.display());
+        outln!("wrote:   {}", path.display());
     }
     Ok(())
 }

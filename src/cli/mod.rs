@@ -5,6 +5,8 @@ pub mod bench;
 pub mod check;
 pub mod devices;
 pub mod eval;
+pub mod out;
+pub mod paths;
 pub mod predict;
 pub mod resume;
 pub mod show;
@@ -250,7 +252,7 @@ pub fn make_backend(arg: BackendArg, layout: &Layout, data: Arc<Dataset>) -> Res
     match GpuBackend::open(choice, layout, data.clone()) {
         Ok(gpu) => Ok(Box::new(gpu)),
         Err(e) if choice == BackendChoice::Auto => {
-            eprintln!("notice: {e}; using the CPU backend");
+            errln!("notice: {e}; using the CPU backend");
             Ok(Box::new(CpuBackend::new(layout, data)?))
         }
         Err(e) => Err(e.into()),

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::paths;
 use anyhow::{Context, Result};
 use clap::Args;
 use gpu_mnist::checkpoint::Checkpoint;
@@ -48,6 +49,12 @@ fn input(path: &Path, as_is: bool) -> Result<Vec<u8>> {
 }
 
 /// Runs `gpu-mnist predict`.
+/// Where `--save-inputs DIR` writes what the model sees of the picture `path`: DIR/NAME.28x28.png.
+fn saved_input_path(dir: &Path, path: &Path) -> std::path::PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    dir.join(format!("{stem}.28x28.png"))
+}
+
 pub fn run(args: PredictArgs) -> Result<()> {
     anyhow::ensure!(args.top > 0, "--top must be at least 1");
     // The model: its shape, its parameters and the name of the data set it learned.
@@ -60,6 +67,12 @@ pub fn run(args: PredictArgs) -> Result<()> {
         ck.model.inputs
     );
     if let Some(dir) = &args.save_inputs {
+        // What --save-inputs writes must not overwrite a picture or the model, nor two of its files each other.
+        let mut inputs: Vec<paths::Named> = vec![("--model", args.model.as_path())];
+        inputs.extend(args.images.iter().map(|p| ("IMAGE", p.as_path())));
+        let outputs: Vec<(&str, std::path::PathBuf)> =
+            args.images.iter().map(|p| ("--save-inputs", saved_input_path(dir, p))).collect();
+        paths::check_distinct(&inputs, &paths::refs(&outputs), &[])?;
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the folder", dir.display()))?;
     }
     let names = class_names(&ck.dataset);
@@ -68,8 +81,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
     for path in &args.images {
         let result = input(path, args.as_is).and_then(|x| {
             if let Some(dir) = &args.save_inputs {
-                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-                let out = dir.join(format!("{stem}.28x28.png"));
+                let out = saved_input_path(dir, path);
                 let img = image::GrayImage::from_raw(MNIST_SIDE, MNIST_SIDE, x.clone())
                     .context("the converted picture has the wrong size")?;
                 imaging::save_image(&img.into(), &out)?;
@@ -82,11 +94,11 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 let ranked: Vec<String> =
                     top.iter().map(|&(c, p)| format!("{c}{} {:.1}%", name_of(c), 100.0 * p)).collect();
                 let best = top.first().map(|&(c, _)| format!("{c}{}", name_of(c))).unwrap_or_default();
-                println!("{}: {best}  ({})", path.display(), ranked.join(", "));
+                outln!("{}: {best}  ({})", path.display(), ranked.join(", "));
             }
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {e:#}");
+                errln!("error: {e:#}");
             }
         }
     }

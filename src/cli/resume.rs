@@ -44,12 +44,7 @@ impl CheckpointArgs {
         if let Some(path) = &self.save {
             let ck = Checkpoint::capture(trainer)?;
             ck.save(path)?;
-            eprintln!(
-                "saved:   {} (step {}); continue with --resume {}",
-                path.display(),
-                ck.steps_done,
-                path.display()
-            );
+            errln!("saved:   {} (step {}); continue with --resume {}", path.display(), ck.steps_done, path.display());
         }
         Ok(())
     }
@@ -60,7 +55,7 @@ impl CheckpointArgs {
         let due = self.save_every.is_some_and(|n| trainer.epoch.is_multiple_of(n));
         if due || trainer.epoch == epochs {
             Checkpoint::capture(trainer)?.save(path)?;
-            println!("saved:   {} (epoch {})", path.display(), trainer.epoch);
+            outln!("saved:   {} (epoch {})", path.display(), trainer.epoch);
         }
         Ok(())
     }
@@ -118,14 +113,14 @@ pub fn settings(
         );
     }
     if optimizer != ck.optimizer {
-        println!(
+        outln!(
             "note:    the optimizer changes from the checkpoint's {} to {}",
             ck.optimizer.describe(),
             optimizer.describe()
         );
     }
     if ck.dataset != data.name || ck.train_samples != data.train.len() {
-        eprintln!(
+        errln!(
             "warning: the checkpoint was trained on {} ({} samples), this run uses {} ({} samples): the run continues, \
              but not as an uninterrupted run would",
             ck.dataset,
@@ -142,7 +137,7 @@ pub fn settings(
         args.epochs
     );
     if ck.epoch == args.epochs {
-        println!(
+        outln!(
             "note:    the checkpoint has all {} epochs already; nothing to train (--epochs counts them all)",
             ck.epoch
         );

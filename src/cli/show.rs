@@ -63,7 +63,7 @@ pub fn run(args: ShowArgs) -> Result<()> {
     let grid = imaging::digit_grid(split, &indices, args.columns, args.scale)?;
     let (width, height) = grid.dimensions();
     imaging::save_image(&grid.into(), &args.out)?;
-    println!(
+    outln!(
         "wrote {} ({width}×{height} pixels): {which} samples {}–{} of {}",
         args.out.display(),
         args.offset,
@@ -72,6 +72,6 @@ pub fn run(args: ShowArgs) -> Result<()> {
     );
     let names = data.class_names();
     let labels: Vec<String> = indices.iter().map(|&i| class_label(names, usize::from(split.labels[i]))).collect();
-    println!("labels:  {}", labels.join(", "));
+    outln!("labels:  {}", labels.join(", "));
     Ok(())
 }

@@ -10,6 +10,8 @@ use gpu_mnist::data::Dataset;
 use gpu_mnist::metrics::MetricsWriter;
 use gpu_mnist::plot;
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
+
+use super::paths;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::resume::{self, CheckpointArgs};
@@ -71,6 +73,16 @@ fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
 pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
     let optimizer = args.optim.optimizer()?;
+    // Outputs that are inputs (or each other) would destroy them: refuse before any work. --save may replace its own
+    // --resume checkpoint (written atomically), and a resumed --metrics file is read and rewritten on purpose.
+    let named = |flag: &'static str, p: &Option<PathBuf>| p.clone().map(|p| (flag, p));
+    let inputs: Vec<(&str, PathBuf)> = named("--resume", &args.ckpt.resume).into_iter().collect();
+    let outputs: Vec<(&str, PathBuf)> =
+        [named("--save", &args.ckpt.save), named("--metrics", &args.metrics), named("--plot", &args.plot)]
+            .into_iter()
+            .flatten()
+            .collect();
+    paths::check_distinct(&paths::refs(&inputs), &paths::refs(&outputs), &[("--save", "--resume")])?;
     let resumed = args.ckpt.prepare()?;
     // Open the metrics file first: a path that cannot be written should fail now, not after an hour of training.
     // A resumed run keeps the records of the epochs its checkpoint holds, so the file and the plot cover the whole run.
@@ -99,20 +111,20 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     };
     let layout = config.layout(&model, optimizer)?;
     let backend = make_backend(args.backend, &layout, data.clone())?;
-    println!("backend: {}", backend.describe());
-    println!("model:   {}", model.describe());
-    println!(
+    outln!("backend: {}", backend.describe());
+    outln!("model:   {}", model.describe());
+    outln!(
         "optim:   {}, batch {}, {} epochs, seed {}",
         optimizer.describe(),
         config.batch_size,
         config.epochs,
         config.seed
     );
-    println!("data:    {}", data_line(&data));
+    outln!("data:    {}", data_line(&data));
     let title = format!("{}: {}, {}", data.name, model.describe(), optimizer.describe());
     let mut history = earlier;
     if let (Some(ck), Some(_), None) = (&resumed, &args.plot, &args.metrics) {
-        println!(
+        outln!(
             "note:    the plot starts at epoch {}; give --metrics the run's metrics file to plot the whole run",
             ck.epoch + 1
         );
@@ -127,7 +139,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     trainer.stop_when(stop_on_signal(live_bar.clone())?);
     if let (Some(ck), Some(path)) = (&resumed, &args.ckpt.resume) {
         ck.restore(&mut trainer)?;
-        println!("resumed: {} at epoch {}/{}, step {}", path.display(), ck.epoch, args.epochs, ck.steps_done);
+        outln!("resumed: {} at epoch {}/{}, step {}", path.display(), ck.epoch, args.epochs, ck.steps_done);
     }
     for _ in trainer.epoch..args.epochs {
         let bar = progress_bar(args.quiet, data.train.len(), trainer.epoch + 1, args.epochs);
@@ -149,7 +161,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
             }
             r => r?,
         };
-        println!("{}", epoch_line(&m, args.epochs));
+        outln!("{}", epoch_line(&m, args.epochs));
         if let Some(w) = metrics.as_mut() {
             w.write(&m)?;
         }
@@ -157,7 +169,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         if let Some(path) = &args.plot {
             // A plot that fails now (disk full…) is not worth losing the run for: say so and go on.
             if let Err(e) = plot::write_training_plot(path, &history, &title) {
-                eprintln!("warning: the plot was not updated: {e}");
+                errln!("warning: the plot was not updated: {e}");
             }
         }
         args.ckpt.after_epoch(&mut trainer, args.epochs)?;
@@ -199,7 +211,7 @@ fn stop_on_signal(live_bar: Arc<Mutex<Option<ProgressBar>>>) -> Result<Arc<Atomi
         if seen.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        let notice = || eprintln!("interrupt: finishing the current step (press Ctrl-C again to quit at once)");
+        let notice = || errln!("interrupt: finishing the current step (press Ctrl-C again to quit at once)");
         match live_bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             Some(bar) => bar.suspend(notice),
             None => notice(),

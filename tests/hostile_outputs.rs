@@ -1,0 +1,121 @@
+//! What the binary does when the places it writes to misbehave, run as a user would run it: standard output a
+//! closed pipe (`gpu-mnist … | head -1`) or a full disk (`> /dev/full`), and output paths that are its own inputs.
+//! Never a panic, nothing lost: a run whose output nobody reads still saves what it was asked to save and exits 0,
+//! with one warning on stderr; an output that would overwrite an input is refused before any work.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use support::{fails, ok};
+
+/// Runs `gpu-mnist ARGS…` in `dir` with its standard output connected to `stdout` (stderr captured).
+fn run_with_stdout(dir: &Path, args: &[&str], stdout: Stdio) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpu-mnist"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run gpu-mnist")
+}
+
+/// Runs `gpu-mnist ARGS…` with its standard output a pipe whose reading end is closed at once (as `| head -c 0`).
+fn run_with_closed_pipe(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gpu-mnist"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gpu-mnist");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait for gpu-mnist")
+}
+
+/// The run succeeded, did not panic, and warned exactly once that standard output failed.
+fn assert_carried_on(what: &str, out: &Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{what}: exit {:?}\n{stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    assert_eq!(stderr.matches("warning: standard output failed").count(), 1, "{what}: {stderr}");
+}
+
+const TRAIN: [&str; 10] = ["train", "--backend", "cpu", "--hidden", "8", "--limit", "300", "--epochs", "2", "--save"];
+
+#[test]
+fn a_closed_or_full_stdout_should_not_stop_training_or_lose_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut closed = TRAIN.to_vec();
+    closed.extend(["closed.safetensors", "--metrics", "closed.jsonl"]);
+    assert_carried_on("train | (closed)", &run_with_closed_pipe(d, &closed));
+    let mut full = TRAIN.to_vec();
+    full.push("full.safetensors");
+    let dev_full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    assert_carried_on("train > /dev/full", &run_with_stdout(d, &full, Stdio::from(dev_full)));
+    for saved in ["closed.safetensors", "full.safetensors"] {
+        // The checkpoint is whole: eval loads it.
+        ok(d, &["eval", "--model", saved, "--backend", "cpu"]);
+    }
+    let metrics = std::fs::read_to_string(d.join("closed.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2, "both epochs' metrics were written: {metrics}");
+}
+
+#[test]
+fn eval_and_show_should_finish_their_files_when_nobody_reads_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut train = TRAIN.to_vec();
+    train.push("m.safetensors");
+    ok(d, &train);
+    let eval = ["eval", "--model", "m.safetensors", "--backend", "cpu", "--confusion", "c.csv"];
+    assert_carried_on("eval | (closed)", &run_with_closed_pipe(d, &eval));
+    let confusion = std::fs::read_to_string(d.join("c.csv")).unwrap();
+    assert_eq!(confusion.lines().count(), 11, "a header and 10 rows: {confusion}");
+    let show = ["show", "--count", "4", "--out", "s.png"];
+    let out = run_with_closed_pipe(d, &show);
+    assert_carried_on("show | (closed)", &out);
+    assert!(std::fs::metadata(d.join("s.png")).unwrap().len() > 100, "the picture was written");
+}
+
+/// An output flag naming an input (or another output) is refused before any work, naming both flags, and the
+/// input is left byte for byte as it was. `--save` over its own `--resume` checkpoint stays allowed: it is written
+/// atomically, and that is how a run is continued in place.
+#[test]
+fn an_output_that_is_an_input_should_be_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut train = TRAIN.to_vec();
+    train.push("m.safetensors");
+    ok(d, &train);
+    let before = std::fs::read(d.join("m.safetensors")).unwrap();
+    let resume = ["train", "--backend", "cpu", "--resume", "m.safetensors", "--epochs", "3"];
+    for (extra, flags) in [
+        (&["--plot", "m.safetensors"][..], ["--plot", "--resume"]),
+        (&["--metrics", "./m.safetensors"][..], ["--metrics", "--resume"]),
+        (&["--save", "x.out", "--metrics", "x.out"][..], ["--save", "--metrics"]),
+    ] {
+        let mut args = resume.to_vec();
+        args.extend(extra);
+        let (_, stderr) = fails(d, &args);
+        assert!(flags.iter().all(|f| stderr.contains(f)), "{args:?}: {stderr}");
+        assert!(!stderr.contains("epoch 3/3"), "{args:?} trained before refusing: {stderr}");
+        assert_eq!(std::fs::read(d.join("m.safetensors")).unwrap(), before, "{args:?} changed the checkpoint");
+    }
+    let (_, stderr) = fails(d, &["eval", "--model", "m.safetensors", "--confusion", "m.safetensors"]);
+    assert!(stderr.contains("--confusion") && stderr.contains("--model"), "{stderr}");
+    assert_eq!(std::fs::read(d.join("m.safetensors")).unwrap(), before, "eval changed the checkpoint");
+    // Two pictures of one name in different folders would write one --save-inputs file twice.
+    for sub in ["a", "b"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+        ok(d, &["show", "--count", "1", "--scale", "1", "--out", &format!("{sub}/x.png")]);
+    }
+    let (_, stderr) = fails(d, &["predict", "--model", "m.safetensors", "--save-inputs", "seen", "a/x.png", "b/x.png"]);
+    assert!(stderr.contains("--save-inputs and --save-inputs"), "{stderr}");
+    // Continuing a run in place is still fine.
+    let mut again = resume.to_vec();
+    again.extend(["--save", "m.safetensors"]);
+    ok(d, &again);
+}
