@@ -38,6 +38,18 @@ impl TrainConfig {
         }
         Ok(Layout::new(model, optimizer, self.batch_size.max(self.eval_batch)))
     }
+
+    /// The layout for training on `data`: sized by the rows a step can really have — a batch larger than the
+    /// training split, or an evaluation batch larger than the test split, gets buffers for the samples that exist,
+    /// not for the request (`--limit 2000 --batch-size 1000000` needs 2000 rows, not a million).
+    pub fn layout_for(&self, model: &ModelConfig, optimizer: Optimizer, data: &Dataset) -> Result<Layout> {
+        let fitted = TrainConfig {
+            batch_size: self.batch_size.min(data.train.len().max(1)),
+            eval_batch: self.eval_batch.min(data.test.len().max(1)),
+            ..self.clone()
+        };
+        fitted.layout(model, optimizer)
+    }
 }
 
 /// What one epoch measured; the fields of `--metrics`.

@@ -79,7 +79,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         eval_batch: EVAL_BATCH,
         lr_schedule: args.optim.lr_schedule,
     };
-    let layout = config.layout(&model, optimizer)?;
+    let layout = config.layout_for(&model, optimizer, &data)?;
     let settings = BenchSettings {
         warmup_steps: args.warmup_steps,
         target_acc: args.target_acc,

@@ -34,8 +34,9 @@ pub struct TrainArgs {
     /// Samples per step (1 = per-sample SGD).
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Samples per evaluation step.
-    #[arg(long, default_value_t = EVAL_BATCH, hide = true)]
+    /// Samples per evaluation step (no gradients: large is fast; smaller needs less memory with very wide layers or
+    /// large images).
+    #[arg(long, default_value_t = EVAL_BATCH)]
     pub eval_batch: usize,
     /// Seed of the initial weights and of the shuffles: the same seed gives the same run.
     #[arg(long, default_value_t = 42)]
@@ -109,7 +110,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
             (args.model.model(&data), optimizer, config)
         }
     };
-    let layout = config.layout(&model, optimizer)?;
+    let layout = config.layout_for(&model, optimizer, &data)?;
     let backend = make_backend(args.backend, &layout, data.clone())?;
     outln!("backend: {}", backend.describe());
     outln!("model:   {}", model.describe());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::{Dataset, LabeledImages};
 use crate::error::{Error, Result};
-use crate::plan::{BufId, Layout, Op, Plan, Split};
+use crate::plan::{BufId, Layout, Op, Plan, Role, Split};
 
 /// Per-split reading state: sample order, position, statistics.
 #[derive(Default)]
@@ -30,6 +30,28 @@ fn available_memory() -> Option<u64> {
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// What to change when `layout` does not fit in memory: the flag that sets what dominates it. The per-row buffers
+/// (inputs, activations, deltas) hold `max_rows` rows, the larger of the training batch and the evaluation batch; the
+/// parameters, gradients and optimizer state depend on the layer widths alone.
+pub fn fix_for_memory(layout: &Layout) -> String {
+    let per_row: usize = layout
+        .buffers
+        .iter()
+        .filter(|b| matches!(b.role, Role::Input | Role::Activation | Role::Delta | Role::RowStats))
+        .map(|b| b.len)
+        .sum();
+    let per_model: usize = layout.buffers.iter().map(|b| b.len).sum::<usize>() - per_row;
+    if per_row >= per_model {
+        format!(
+            "most of it holds the {} rows of a step: use a smaller --batch-size, or --eval-batch (the rows of an \
+             evaluation step) if that is the larger",
+            layout.max_rows
+        )
+    } else {
+        "most of it is the weights, gradients and optimizer state: use narrower --hidden layers".into()
+    }
 }
 
 /// A prepared plan: its ops and its stage sizes.
@@ -59,10 +81,10 @@ impl CpuBackend {
         let need = layout.bytes();
         if let Some(available) = available_memory().filter(|&a| need > a) {
             return Err(Error::Config(format!(
-                "the model's buffers need {:.1} GiB but only {:.1} GiB of memory is available; use narrower --hidden \
-                 layers or a smaller --batch-size",
+                "the model's buffers need {:.1} GiB but only {:.1} GiB of memory is available; {}",
                 need as f64 / GIB,
-                available as f64 / GIB
+                available as f64 / GIB,
+                fix_for_memory(layout)
             )));
         }
         let mut buffers = Vec::with_capacity(layout.buffers.len());
@@ -70,11 +92,11 @@ impl CpuBackend {
             let mut buffer = Vec::new();
             buffer.try_reserve_exact(b.len).map_err(|_| {
                 Error::Config(format!(
-                    "cannot allocate {:.1} GiB for buffer {} (the model's buffers need {:.1} GiB in all); use narrower \
-                     --hidden layers or a smaller --batch-size",
+                    "cannot allocate {:.1} GiB for buffer {} (the model's buffers need {:.1} GiB in all); {}",
                     b.len as f64 * 4.0 / GIB,
                     b.name,
-                    need as f64 / GIB
+                    need as f64 / GIB,
+                    fix_for_memory(layout)
                 ))
             })?;
             buffer.resize(b.len, 0.0);
