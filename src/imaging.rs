@@ -242,10 +242,35 @@ fn image_error(path: &Path, e: ImageError) -> Error {
     }
 }
 
+/// The most pixels a picture to classify may have: 4096 × 4096. Decoding and converting one to grayscale floats
+/// then takes well under 200 MiB, whatever the file's size (a 275 KB PNG can declare 16000 × 16000 pixels).
+pub const MAX_PICTURE_PIXELS: u64 = 1 << 24;
+
 /// Reads a picture (PNG, JPEG or PGM/PPM/PBM), recognising the format from the file's contents, not its name.
+/// Its size is read from its header first: a picture of more than [`MAX_PICTURE_PIXELS`] is refused before it is
+/// decoded (an error for that picture alone, naming it).
 pub fn load_image(path: &Path) -> Result<DynamicImage> {
-    let reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = reader.with_guessed_format().map_err(|e| Error::io(path, e))?;
+    let open = || -> Result<image::ImageReader<io::BufReader<std::fs::File>>> {
+        let reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
+        reader.with_guessed_format().map_err(|e| Error::io(path, e))
+    };
+    let (width, height) = open()?.into_dimensions().map_err(|e| image_error(path, e))?;
+    if u64::from(width) * u64::from(height) > MAX_PICTURE_PIXELS {
+        return Err(Error::io(
+            path,
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a picture of {width}×{height} pixels, over the {MAX_PICTURE_PIXELS} this command converts; scale \
+                     it down (the model sees 28×28)"
+                ),
+            ),
+        ));
+    }
+    let mut reader = open()?;
+    let mut limits = image::Limits::default();
+    (limits.max_image_width, limits.max_image_height) = (Some(width), Some(height));
+    reader.limits(limits);
     reader.decode().map_err(|e| image_error(path, e))
 }
 

@@ -61,3 +61,44 @@ fn a_memory_error_should_name_the_flag_that_helps() {
         assert!(msg.contains(flag), "{msg}");
     }
 }
+
+/// A PNG whose header declares `width × height` gray pixels and whose image data is a few bytes: what a 275 KB file
+/// of 16000 × 16000 pixels looks like to a reader before decoding.
+fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+        out
+    };
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit grayscale, deflate, no filter method, no interlace
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
+
+/// A picture declaring more pixels than `predict` converts is refused from its header, alone: the other pictures of
+/// the same command line are still classified.
+#[test]
+fn a_huge_picture_should_be_refused_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    support::ok(
+        d,
+        &["train", "--backend", "cpu", "--limit", "300", "--hidden", "8", "--epochs", "1", "--save", "m.st"],
+    );
+    support::ok(d, &["show", "--count", "1", "--scale", "1", "--out", "digit.png"]);
+    std::fs::write(d.join("huge.png"), png_header_only(16000, 16000)).unwrap();
+    let (stdout, stderr) = support::fails(d, &["predict", "--model", "m.st", "huge.png", "digit.png"]);
+    assert!(stderr.contains("huge.png") && stderr.contains("16000×16000"), "{stderr}");
+    assert!(stderr.contains("1 of 2 pictures"), "{stderr}");
+    assert!(stdout.contains("digit.png: "), "the other picture was classified: {stdout}");
+}

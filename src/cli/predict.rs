@@ -48,13 +48,13 @@ fn input(path: &Path, as_is: bool) -> Result<Vec<u8>> {
     Ok(img.to_luma8().into_raw())
 }
 
-/// Runs `gpu-mnist predict`.
 /// Where `--save-inputs DIR` writes what the model sees of the picture `path`: DIR/NAME.28x28.png.
 fn saved_input_path(dir: &Path, path: &Path) -> std::path::PathBuf {
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
     dir.join(format!("{stem}.28x28.png"))
 }
 
+/// Runs `gpu-mnist predict`.
 pub fn run(args: PredictArgs) -> Result<()> {
     anyhow::ensure!(args.top > 0, "--top must be at least 1");
     // The model: its shape, its parameters and the name of the data set it learned.
