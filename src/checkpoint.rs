@@ -189,9 +189,39 @@ impl Checkpoint {
         for (id, data) in ids.into_iter().zip(&self.state) {
             trainer.backend.write_buffer(id, data)?;
         }
+        let epoch_start = self.epoch_start_steps()?;
+        let into_epoch = self.steps_done - epoch_start;
+        if into_epoch > 0 && trainer.data().train.len() != self.train_samples {
+            return Err(Error::Config(format!(
+                "the checkpoint stopped {into_epoch} steps into epoch {} of a run over {} training samples; this run has \
+                 {}, so that epoch cannot be finished: resume with the same training data (the same --limit), or from \
+                 a checkpoint saved at the end of an epoch",
+                self.epoch + 1,
+                self.train_samples,
+                trainer.data().train.len()
+            )));
+        }
         trainer.backend.set_steps_done(self.steps_done)?;
-        trainer.epoch = self.epoch;
-        Ok(())
+        trainer.continue_at(self.epoch, epoch_start)
+    }
+
+    /// The step count at the start of the epoch this checkpoint is in: its completed epochs × its steps per epoch
+    /// (⌈train_samples / batch⌉). An error, naming the numbers, unless `steps_done` lies within that epoch (at most
+    /// one epoch's steps further: a run interrupted after its last step but before its evaluation has them all): a
+    /// step count beyond it, or one that overflows, is a damaged or edited checkpoint.
+    pub fn epoch_start_steps(&self) -> Result<u64> {
+        let batch = self.batch_size.min(self.train_samples).max(1);
+        let per_epoch = self.train_samples.div_ceil(batch) as u64;
+        let start = (self.epoch as u64).checked_mul(per_epoch);
+        let end = start.and_then(|s| s.checked_add(per_epoch));
+        match (start, end) {
+            (Some(start), Some(end)) if (start..=end).contains(&self.steps_done) => Ok(start),
+            _ => Err(Error::Config(format!(
+                "the checkpoint says {} steps after {} epochs of {per_epoch} steps ({} samples in batches of {}): the \
+                 step count must lie within the epoch that follows them; the file is damaged or was edited",
+                self.steps_done, self.epoch, self.train_samples, self.batch_size
+            ))),
+        }
     }
 
     /// The training settings of the run this checkpoint continues: its seed and batch size, `epochs` in total.

@@ -115,6 +115,11 @@ pub struct Trainer<B: Backend> {
     eval_rest: Option<PlanId>,
     /// Epochs completed.
     pub epoch: usize,
+    /// The step count when the current epoch began: the steps of the completed epochs (what a resumed run's
+    /// checkpoint says; it need not be `epoch` × this run's steps per epoch if the data set's size changed).
+    pub epoch_start_steps: u64,
+    /// The form of the plans it runs.
+    form: PlanForm,
     /// What the backend did in the last [`Trainer::epoch`]: its training, then its evaluation.
     pub last_epoch_work: (WorkCounts, WorkCounts),
     stop: Option<Arc<AtomicBool>>,
@@ -160,6 +165,8 @@ impl<B: Backend> Trainer<B> {
             eval_full: none,
             eval_rest: None,
             epoch: 0,
+            epoch_start_steps: 0,
+            form: PlanForm::Fused,
             last_epoch_work: Default::default(),
             stop: None,
         };
@@ -170,6 +177,7 @@ impl<B: Backend> Trainer<B> {
 
     /// Prepares and from now on runs the training and evaluation plans of `form` (the fused ones by default).
     pub fn use_plans(&mut self, form: PlanForm) -> Result<()> {
+        self.form = form;
         let (n_train, n_test) = (self.data.train.len(), self.data.test.len());
         let (b, e) = (self.batch_size(), self.config.eval_batch.min(n_test));
         let layout = &self.layout;
@@ -183,6 +191,25 @@ impl<B: Backend> Trainer<B> {
     /// The prepared plan of a full training step (for reports on what it launches).
     pub fn train_plan(&self) -> PlanId {
         self.train_full
+    }
+
+    /// Continues a run at `epoch` completed epochs that ended at step `epoch_start_steps` (a resumed checkpoint's):
+    /// the next epoch skips the steps already taken beyond that, and a linear learning-rate decay is stretched to end
+    /// with this run's last step — the steps already taken plus this run's remaining epochs at its own steps per
+    /// epoch, which differ from the checkpoint's when the training data changed size.
+    pub fn continue_at(&mut self, epoch: usize, epoch_start_steps: u64) -> Result<()> {
+        self.epoch = epoch;
+        self.epoch_start_steps = epoch_start_steps;
+        if self.config.lr_schedule == LrSchedule::Linear {
+            let per_epoch = self.data.train.len().div_ceil(self.batch_size()) as u64;
+            let left = self.config.epochs.saturating_sub(epoch) as u64;
+            self.layout.decay_steps =
+                left.checked_mul(per_epoch).and_then(|s| s.checked_add(epoch_start_steps)).ok_or_else(|| {
+                    Error::Config(format!("a run of {} epochs is too long to count its steps", self.config.epochs))
+                })?;
+            self.use_plans(self.form)?;
+        }
+        Ok(())
     }
 
     /// The data set it trains and evaluates on.
@@ -260,8 +287,8 @@ impl<B: Backend> Trainer<B> {
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.shuffle(&mut epoch_rng(self.config.seed, self.epoch));
         let full_steps = n / b;
-        let before_epoch = (self.epoch * n.div_ceil(b)) as u64;
-        let skipped = (self.backend.queued_steps().saturating_sub(before_epoch) as usize).min(full_steps);
+        let skipped =
+            (self.backend.queued_steps().saturating_sub(self.epoch_start_steps)).min(full_steps as u64) as usize;
         self.backend.begin_epoch(Split::Train, &order[skipped * b..])?;
         let chunk = self.backend.steps_per_check().max(1);
         let mut done = skipped;
@@ -285,6 +312,7 @@ impl<B: Backend> Trainer<B> {
         let stats = self.backend.stats(Split::Train)?;
         self.check_divergence(stats, done + 1)?;
         on_progress(Progress { samples: n, total: n, stats });
+        self.epoch_start_steps = self.backend.queued_steps();
         Ok(stats)
     }
 

@@ -102,3 +102,37 @@ fn a_huge_picture_should_be_refused_alone() {
     assert!(stderr.contains("1 of 2 pictures"), "{stderr}");
     assert!(stdout.contains("digit.png: "), "the other picture was classified: {stdout}");
 }
+
+/// Resuming over a different number of training samples: at the end of an epoch it continues, and the next epoch
+/// really trains (all of its steps, counted from where the checkpoint's epochs ended); in the middle of an epoch it is
+/// refused, since that epoch's order cannot be finished; a step count that does not fit its epochs (u64::MAX) is a
+/// damaged checkpoint.
+#[test]
+fn a_resume_should_train_every_step_or_refuse() {
+    use gpu_mnist::checkpoint::Checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = ["train", "--backend", "cpu", "--hidden", "8", "--batch-size", "64"];
+    let run = |extra: &[&'static str]| -> Vec<&'static str> { [&base[..], extra].concat() };
+    support::ok(d, &run(&["--limit", "2000", "--epochs", "1", "--save", "m.st"]));
+    let m = Checkpoint::load(&d.join("m.st")).unwrap();
+    assert_eq!((m.epoch, m.steps_done), (1, 32), "⌈2000 / 64⌉ steps");
+    // An epoch boundary, half the data: epoch 2 trains its 16 steps.
+    support::ok(d, &run(&["--limit", "1000", "--epochs", "2", "--resume", "m.st", "--save", "half.st"]));
+    let half = Checkpoint::load(&d.join("half.st")).unwrap();
+    assert_eq!((half.epoch, half.steps_done), (2, 32 + 16));
+    assert_ne!(half.params, m.params, "the resumed epoch changed nothing");
+    // Mid-epoch (8 steps into epoch 2): the same data continues, other data is refused.
+    let mut mid = m.clone();
+    mid.steps_done = 40;
+    mid.save(&d.join("mid.st")).unwrap();
+    support::ok(d, &run(&["--limit", "2000", "--epochs", "2", "--resume", "mid.st"]));
+    let (_, stderr) = support::fails(d, &run(&["--limit", "1000", "--epochs", "2", "--resume", "mid.st"]));
+    assert!(stderr.contains("8 steps into epoch 2") && stderr.contains("--limit"), "{stderr}");
+    // A step count beyond its epochs.
+    let mut bad = m.clone();
+    bad.steps_done = u64::MAX;
+    bad.save(&d.join("bad.st")).unwrap();
+    let (_, stderr) = support::fails(d, &run(&["--limit", "2000", "--epochs", "2", "--resume", "bad.st"]));
+    assert!(stderr.contains("damaged or was edited"), "{stderr}");
+}
