@@ -333,7 +333,7 @@ impl Checkpoint {
     /// (F32), shape and values (finite). Errors are [`Error::Checkpoint`]s naming the file and the problem, or
     /// [`Error::Io`] if it cannot be read.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = read_input(path, MAX_CHECKPOINT_BYTES)?;
         Self::from_bytes(&bytes).map_err(|msg| Error::Checkpoint { path: path.to_owned(), msg })
     }
 
@@ -562,12 +562,67 @@ fn describe_format_error(e: &SafeTensorError, len: usize) -> String {
 /// Checks, before a long run, that `path` can be written later: it is not a directory and its directory accepts
 /// a new file (one is created and removed).
 pub fn ensure_writable(path: &Path) -> Result<()> {
-    if path.is_dir() {
-        return Err(Error::io(path, std::io::Error::other("is a directory; give a file name like model.safetensors")));
-    }
+    let path = &output_target(path)?;
     let tmp = temp_path(path)?;
-    File::create_new(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    File::create_new(&tmp).map_err(|e| Error::io(path, e))?;
     std::fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))
+}
+
+/// The largest checkpoint read: 16 GiB (a model of 4 billion parameters with Adam's two states).
+pub const MAX_CHECKPOINT_BYTES: u64 = 16 << 30;
+
+/// Reads the input file `path` whole, if it is a regular file (through links) of at most `max` bytes. A device
+/// (`/dev/zero` never ends), a FIFO (waits for a writer forever), a directory or a file over the cap is an error
+/// naming it, before anything is read.
+pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() { "a directory" } else { "not a regular file (a device, a FIFO or a socket)" };
+        return Err(Error::io(path, std::io::Error::other(format!("is {what}; give the path of a file"))));
+    }
+    if meta.len() > max {
+        return Err(Error::io(
+            path,
+            std::io::Error::other(format!("is {} bytes, over the {max} bytes this input may have", meta.len())),
+        ));
+    }
+    let mut bytes = Vec::new();
+    // Read at most one byte past the cap: a file that grew since its size was read is still caught.
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(File::open(path).map_err(|e| Error::io(path, e))?, max + 1),
+        &mut bytes,
+    )
+    .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::io(path, std::io::Error::other(format!("grew past the {max} bytes this input may have"))));
+    }
+    Ok(bytes)
+}
+
+/// Where writing the output `path` goes, or why it cannot: a symlink is followed to its target (written through, so
+/// `latest.safetensors → run-7.safetensors` updates run 7's file and keeps the link); anything else that exists must
+/// be a regular file — a directory, a device (`/dev/null`, `/dev/full`), a FIFO or a socket is refused, since the
+/// write (a new file renamed over the path) would replace it.
+pub fn output_target(path: &Path) -> Result<PathBuf> {
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let link = std::fs::read_link(path).map_err(|e| Error::io(path, e))?;
+            parent_dir(path).join(link)
+        }
+        _ => path.to_path_buf(),
+    };
+    match std::fs::metadata(&target) {
+        Ok(meta) if !meta.is_file() => {
+            let what = if meta.is_dir() { "a directory" } else { "not a regular file (a device, a FIFO or a socket)" };
+            Err(Error::io(
+                path,
+                std::io::Error::other(format!(
+                    "is {what}; give the path of a file to write, like out/model.safetensors"
+                )),
+            ))
+        }
+        _ => Ok(target),
+    }
 }
 
 /// A fresh temporary name next to `path`: `.NAME.tmp.PID.N`.
@@ -589,10 +644,12 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// Writes a file atomically: `write` fills a new temporary file in `path`'s directory, which is flushed to disk
 /// and renamed over `path`; the directory is then synced so the rename itself is durable. If anything fails, the
-/// temporary file is removed and whatever was at `path` before is untouched.
+/// temporary file is removed and whatever was at `path` before is untouched. A symlinked `path` is written through
+/// to its target; any other path that exists must be a regular file ([`output_target`]).
 pub fn write_atomically(path: &Path, write: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
+    let path = &output_target(path)?;
     let tmp = temp_path(path)?;
-    let mut file = File::create_new(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let mut file = File::create_new(&tmp).map_err(|e| Error::io(path, e))?;
     let written = write(&mut file).and_then(|()| file.sync_all());
     drop(file);
     if let Err(e) = written {

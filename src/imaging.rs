@@ -250,6 +250,11 @@ pub const MAX_PICTURE_PIXELS: u64 = 1 << 24;
 /// Its size is read from its header first: a picture of more than [`MAX_PICTURE_PIXELS`] is refused before it is
 /// decoded (an error for that picture alone, naming it).
 pub fn load_image(path: &Path) -> Result<DynamicImage> {
+    // A regular file only: /dev/zero or a FIFO would be read without end.
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::io(path, io::Error::other("is not a regular file (a directory, a device or a FIFO)")));
+    }
     let open = || -> Result<image::ImageReader<io::BufReader<std::fs::File>>> {
         let reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
         reader.with_guessed_format().map_err(|e| Error::io(path, e))
@@ -274,9 +279,14 @@ pub fn load_image(path: &Path) -> Result<DynamicImage> {
     reader.decode().map_err(|e| image_error(path, e))
 }
 
-/// Writes a picture, in the format its extension names (`.png`, `.jpg`, `.pgm` …).
+/// Writes a picture, in the format its extension names (`.png`, `.jpg`, `.pgm` …): encoded in memory first, then
+/// written atomically ([`crate::checkpoint::write_atomically`]), so a full disk is an error and leaves no partial
+/// or empty file, and an unknown extension fails before anything is created.
 pub fn save_image(img: &DynamicImage, path: &Path) -> Result<()> {
-    img.save(path).map_err(|e| image_error(path, e))
+    let format = image::ImageFormat::from_path(path).map_err(|e| image_error(path, e))?;
+    let mut bytes = io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, format).map_err(|e| image_error(path, e))?;
+    crate::checkpoint::write_atomically(path, |f| io::Write::write_all(f, bytes.get_ref()))
 }
 
 /// The median of `values` (0 if empty).

@@ -35,6 +35,8 @@ fn is_csv(path: &Path) -> bool {
 impl MetricsWriter {
     /// Creates (truncates) `path` now, so an unwritable path fails before training starts.
     pub fn create(path: &Path) -> Result<Self> {
+        // Not a device, FIFO or directory (opening a FIFO would wait for a reader forever); a link is followed.
+        crate::checkpoint::output_target(path)?;
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         let mut writer = MetricsWriter::on(path, file);
         if let Format::Csv(w) = &mut writer.format {
@@ -52,6 +54,7 @@ impl MetricsWriter {
     /// The kept records (and the CSV header) are copied as text, byte for byte: a float parsed and printed again
     /// need not come back the same, and the file says what the run measured, so it is never reformatted.
     pub fn resume(path: &Path, epoch: usize) -> Result<(Self, Vec<EpochMetrics>)> {
+        crate::checkpoint::output_target(path)?;
         if !path.exists() {
             return Ok((MetricsWriter::create(path)?, Vec::new()));
         }
@@ -119,7 +122,8 @@ struct Parsed {
 
 /// Reads and checks a metrics file (see [`read`]), keeping the text of each record.
 fn parse(path: &Path) -> Result<Parsed> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // A metrics file of a million epochs is under 200 MB.
+    let bytes = crate::checkpoint::read_input(path, 1 << 30)?;
     let bad = |line: u64, what: String| {
         Error::io(
             path,

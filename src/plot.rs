@@ -4,7 +4,7 @@
 //! `sans-serif` family and the viewer lays it out (plotters only estimates text sizes, for placing labels).
 
 use std::fmt::Display;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plotters::prelude::*;
 
@@ -130,16 +130,8 @@ pub fn training_svg(history: &[EpochMetrics], title: &str) -> Result<String> {
 }
 
 /// Writes [`training_svg`] to `path`, through a temporary file in the same folder renamed into place, so a viewer
-/// (or a run stopped half-way) never sees a half-written picture.
+/// (or a run stopped half-way) never sees a half-written picture and a failed write leaves nothing behind.
 pub fn write_training_plot(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()> {
     let svg = training_svg(history, title)?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, svg).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        // Best effort: do not leave the temporary file behind; the rename's error is the one that matters.
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    crate::checkpoint::write_atomically(path, |f| std::io::Write::write_all(f, svg.as_bytes()))
 }

@@ -257,13 +257,11 @@ fn oversized_models_and_batches_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&[&str], &str); 4] = [
         (&["train", "--hidden", "100000000", "--epochs", "1"], "is over the limit of 16777216"),
+        (&["train", "--hidden", "4000000,4000000", "--epochs", "1"], "use narrower --hidden layers"),
+        // A batch past the data set is the data set (60000 rows), and those rows are what does not fit here.
         (
-            &["train", "--hidden", "4000000,4000000", "--epochs", "1"],
-            "use narrower --hidden layers or a smaller --batch-size",
-        ),
-        (
-            &["train", "--batch-size", "100000000", "--epochs", "1"],
-            "use narrower --hidden layers or a smaller --batch-size",
+            &["train", "--hidden", "200000", "--batch-size", "100000000", "--epochs", "1"],
+            "the 60000 rows of a step: use a smaller --batch-size",
         ),
         (&["bench", "--backends", "cpu", "--matmul", "1000000"], "--matmul 1000000: try a smaller N"),
     ];

@@ -119,3 +119,91 @@ fn an_output_that_is_an_input_should_be_refused_before_any_work() {
     again.extend(["--save", "m.safetensors"]);
     ok(d, &again);
 }
+
+/// Outputs that are not regular files are refused before any work, and left as they were: a device (as root the
+/// temp-file-and-rename write would replace `/dev/null` itself), a directory, a FIFO. A symlinked output is written
+/// through to its target and stays a link. A picture in a format this build cannot write fails without leaving an
+/// empty file.
+#[test]
+fn special_outputs_should_be_refused_and_links_written_through() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("a-dir")).unwrap();
+    let fifo = d.join("pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for (flag, path) in [("--save", "/dev/null"), ("--save", "a-dir"), ("--metrics", "pipe"), ("--plot", "/dev/full")] {
+        let mut args = TRAIN[..9].to_vec();
+        args.extend([flag, path]);
+        let (_, stderr) = fails(d, &args);
+        assert!(stderr.contains("regular file") || stderr.contains("directory"), "{flag} {path}: {stderr}");
+        assert!(!stderr.contains("epoch 1/2"), "{flag} {path}: trained before refusing");
+    }
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device(), "/dev/null was replaced");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    let (_, stderr) = fails(d, &["show", "--count", "2", "--out", "a-dir"]);
+    assert!(stderr.contains("directory"), "{stderr}");
+    // A link to a checkpoint that does not exist yet: the checkpoint is written there, the link kept.
+    std::os::unix::fs::symlink("run-7.safetensors", d.join("latest.safetensors")).unwrap();
+    let mut args = TRAIN.to_vec();
+    args.push("latest.safetensors");
+    ok(d, &args);
+    assert!(std::fs::symlink_metadata(d.join("latest.safetensors")).unwrap().file_type().is_symlink());
+    assert!(std::fs::metadata(d.join("run-7.safetensors")).unwrap().is_file());
+    ok(d, &["eval", "--model", "latest.safetensors", "--backend", "cpu"]);
+    // BMP is not among the formats this build encodes: an error, and no empty h.bmp.
+    let (_, stderr) = fails(d, &["show", "--count", "2", "--out", "h.bmp"]);
+    assert!(stderr.contains("h.bmp"), "{stderr}");
+    assert!(!d.join("h.bmp").exists(), "a failed picture left a file behind");
+}
+
+/// Runs `gpu-mnist ARGS…` in `dir`, killing it (and failing) if it has not ended within 60 s: for inputs that would
+/// make a careless reader wait forever.
+fn run_bounded(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gpu-mnist"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gpu-mnist");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("{args:?} hung on a special input");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Inputs that are not regular files — `/dev/zero` (endless), a FIFO (no writer: waits forever), a link to either —
+/// are errors naming them, at once; as pictures they fail alone.
+#[test]
+fn special_inputs_should_be_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(Command::new("mkfifo").arg(d.join("pipe")).status().unwrap().success());
+    std::os::unix::fs::symlink("/dev/zero", d.join("zero.safetensors")).unwrap();
+    let mut train = TRAIN.to_vec();
+    train.push("m.safetensors");
+    ok(d, &train);
+    ok(d, &["show", "--count", "1", "--scale", "1", "--out", "digit.png"]);
+    for input in ["/dev/zero", "pipe", "zero.safetensors"] {
+        for args in [
+            vec!["eval", "--model", input, "--backend", "cpu"],
+            vec!["train", "--backend", "cpu", "--limit", "300", "--epochs", "2", "--resume", input, "--save", "n.st"],
+            vec!["predict", "--model", input, "digit.png"],
+        ] {
+            let out = run_bounded(d, &args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success() && stderr.contains("regular file"), "{args:?}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        }
+        let out = run_bounded(d, &["predict", "--model", "m.safetensors", input, "digit.png"]);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(stderr.contains("regular file") && stderr.contains("1 of 2"), "{input}: {stderr}");
+        assert!(stdout.contains("digit.png: "), "{input}: the other picture was classified: {stdout}");
+    }
+}

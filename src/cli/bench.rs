@@ -64,6 +64,10 @@ pub struct BenchArgs {
 /// Runs `gpu-mnist bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
+    // Where the report goes, checked before the benchmark rather than after it.
+    if let Some(path) = &args.json {
+        gpu_mnist::checkpoint::ensure_writable(path).context("--json: cannot write the report there")?;
+    }
     let optimizer = args.optim.optimizer()?;
     let backends = if args.backends.is_empty() { BackendArg::available() } else { args.backends.clone() };
     if let Some(n) = args.matmul {
@@ -117,7 +121,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
 fn write_json<T: serde::Serialize>(path: Option<&Path>, reports: &T) -> Result<()> {
     if let Some(path) = path {
         let json = serde_json::to_string_pretty(reports)?;
-        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+        gpu_mnist::checkpoint::write_atomically(path, |f| std::io::Write::write_all(f, (json + "\n").as_bytes()))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

@@ -141,5 +141,6 @@ fn write_confusion(path: &Path, ev: &Evaluation) -> Result<()> {
         }
         text.push('\n');
     }
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    checkpoint::write_atomically(path, |f| std::io::Write::write_all(f, text.as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -16,10 +16,25 @@ pub fn refs<'a>(named: &'a [(&'static str, PathBuf)]) -> Vec<Named<'a>> {
 /// Whether `a` and `b` name the same file: the same file on disk where both exist (through any links or relative
 /// spellings), else the same absolute path once `.` and `..` are resolved.
 pub fn same_file(a: &Path, b: &Path) -> bool {
-    if let Ok(same) = same_file::is_same_file(a, b) {
+    if let Some(same) = same_existing(a, b) {
         return same;
     }
     normalized(a).is_some_and(|a| normalized(b).is_some_and(|b| a == b))
+}
+
+/// Whether two existing paths are one file, `None` unless both exist. On Unix from `stat` alone (device and inode),
+/// which never opens either file: opening a FIFO would wait for a writer forever.
+#[cfg(unix)]
+fn same_existing(a: &Path, b: &Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (std::fs::metadata(a).ok()?, std::fs::metadata(b).ok()?);
+    Some(a.dev() == b.dev() && a.ino() == b.ino())
+}
+
+/// Whether two existing paths are one file, `None` unless both exist (the `same-file` crate's handles).
+#[cfg(not(unix))]
+fn same_existing(a: &Path, b: &Path) -> Option<bool> {
+    same_file::is_same_file(a, b).ok()
 }
 
 /// `path` made absolute, with `.` and `..` resolved lexically.
