@@ -375,36 +375,56 @@ impl Op {
         let mut out = Vec::new();
         match *self {
             Op::Gather { x, rows, features, .. } => out.push((x, rows * features)),
-            Op::Linear { y, x, w, b, rows, inputs, outputs, .. } => {
-                out.extend([(y, rows * outputs), (x, rows * inputs), (w, outputs * inputs), (b, outputs)])
-            }
+            Op::Linear { y, x, w, b, rows, inputs, outputs, .. } => out.extend([
+                (y, rows.saturating_mul(outputs)),
+                (x, rows.saturating_mul(inputs)),
+                (w, outputs.saturating_mul(inputs)),
+                (b, outputs),
+            ]),
             Op::SoftmaxXent { dz, logits: out_id, rows, classes, .. }
             | Op::QuadraticCost { dz, a: out_id, rows, classes, .. } => {
                 out.push((out_id, rows * classes));
                 out.extend(dz.map(|d| (d, rows * classes)));
             }
-            Op::BiasGrad { db, dz, rows, outputs } => out.extend([(db, outputs), (dz, rows * outputs)]),
-            Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => {
-                out.extend([(dw, outputs * inputs), (dz, rows * outputs), (x, rows * inputs)])
-            }
-            Op::InputGrad { dx, dz, w, x, rows, inputs, outputs, .. } => {
-                out.extend([(dx, rows * inputs), (dz, rows * outputs), (w, outputs * inputs), (x, rows * inputs)])
-            }
+            Op::BiasGrad { db, dz, rows, outputs } => out.extend([(db, outputs), (dz, rows.saturating_mul(outputs))]),
+            Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => out.extend([
+                (dw, outputs.saturating_mul(inputs)),
+                (dz, rows.saturating_mul(outputs)),
+                (x, rows.saturating_mul(inputs)),
+            ]),
+            Op::InputGrad { dx, dz, w, x, rows, inputs, outputs, .. } => out.extend([
+                (dx, rows.saturating_mul(inputs)),
+                (dz, rows.saturating_mul(outputs)),
+                (w, outputs.saturating_mul(inputs)),
+                (x, rows.saturating_mul(inputs)),
+            ]),
             Op::Update { param, state, grad, optimizer, len, .. } => {
                 out.extend([(param, len), (grad, len)]);
                 out.extend(state.iter().take(optimizer.state_tensors()).map(|s| (s.unwrap_or(usize::MAX), len)));
             }
-            Op::Advance { rows, row_stats, .. } => out.extend(row_stats.map(|r| (r, 2 * rows))),
+            Op::Advance { rows, row_stats, .. } => out.extend(row_stats.map(|r| (r, rows.saturating_mul(2)))),
             Op::FusedLinear { y, x, w, b, rows, inputs, outputs, head, .. } => {
-                out.extend([(y, rows * outputs), (x, rows * inputs), (w, outputs * inputs), (b, outputs)]);
+                out.extend([
+                    (y, rows.saturating_mul(outputs)),
+                    (x, rows.saturating_mul(inputs)),
+                    (w, outputs.saturating_mul(inputs)),
+                    (b, outputs),
+                ]);
                 if let Some(h) = head {
-                    out.extend(h.dz.map(|d| (d, rows * outputs)));
-                    out.push((h.row_stats, 2 * rows));
+                    out.extend(h.dz.map(|d| (d, rows.saturating_mul(outputs))));
+                    out.push((h.row_stats, rows.saturating_mul(2)));
                 }
             }
             Op::GradUpdate { w, b, gw, gb, sw, sb, dz, x, optimizer, rows, inputs, outputs, .. } => {
-                let (wl, bl) = (outputs * inputs, outputs);
-                out.extend([(w, wl), (b, bl), (gw, wl), (gb, bl), (dz, rows * outputs), (x, rows * inputs)]);
+                let (wl, bl) = (outputs.saturating_mul(inputs), outputs);
+                out.extend([
+                    (w, wl),
+                    (b, bl),
+                    (gw, wl),
+                    (gb, bl),
+                    (dz, rows.saturating_mul(outputs)),
+                    (x, rows.saturating_mul(inputs)),
+                ]);
                 for s in 0..optimizer.state_tensors() {
                     out.extend([(sw[s].unwrap_or(usize::MAX), wl), (sb[s].unwrap_or(usize::MAX), bl)]);
                 }
@@ -520,40 +540,42 @@ impl Plan {
 }
 
 impl Layout {
-    /// Lays out the buffers of `model` trained with `optimizer` in steps of at most `max_rows` samples.
+    /// Lays out the buffers of `model` trained with `optimizer` in steps of at most `max_rows` samples. Sizes
+    /// saturate at `usize::MAX` rather than wrap: a layout too large for any machine says so through
+    /// [`Layout::bytes`] (and the backends refuse it), never as a small wrapped size.
     pub fn new(model: &ModelConfig, optimizer: Optimizer, max_rows: usize) -> Self {
         let mut buffers = Vec::new();
         let mut add = |name: String, len: usize, role: Role| {
             buffers.push(BufDesc { name, len, role });
             buffers.len() - 1
         };
-        let mut x = add("x".into(), max_rows * model.inputs, Role::Input);
+        let mut x = add("x".into(), max_rows.saturating_mul(model.inputs), Role::Input);
         let mut layers = Vec::new();
         for (l, (inputs, outputs)) in model.layer_shapes().into_iter().enumerate() {
-            let a = add(format!("a{}", l + 1), max_rows * outputs, Role::Activation);
-            let d = add(format!("d{}", l + 1), max_rows * outputs, Role::Delta);
-            let w = add(format!("layers.{l}.weight"), outputs * inputs, Role::Param);
+            let a = add(format!("a{}", l + 1), max_rows.saturating_mul(outputs), Role::Activation);
+            let d = add(format!("d{}", l + 1), max_rows.saturating_mul(outputs), Role::Delta);
+            let w = add(format!("layers.{l}.weight"), outputs.saturating_mul(inputs), Role::Param);
             let b = add(format!("layers.{l}.bias"), outputs, Role::Param);
-            let gw = add(format!("layers.{l}.weight.grad"), outputs * inputs, Role::Grad);
+            let gw = add(format!("layers.{l}.weight.grad"), outputs.saturating_mul(inputs), Role::Grad);
             let gb = add(format!("layers.{l}.bias.grad"), outputs, Role::Grad);
             let mut sw = [None, None];
             let mut sb = [None, None];
             for s in 0..optimizer.state_tensors() {
                 let state = ["state0", "state1"][s];
-                sw[s] = Some(add(format!("layers.{l}.weight.{state}"), outputs * inputs, Role::State));
+                sw[s] = Some(add(format!("layers.{l}.weight.{state}"), outputs.saturating_mul(inputs), Role::State));
                 sb[s] = Some(add(format!("layers.{l}.bias.{state}"), outputs, Role::State));
             }
             let act = model.layer_activation(l);
             layers.push(LayerBufs { inputs, outputs, act, x, a, d, w, b, gw, gb, sw, sb });
             x = a;
         }
-        let row_stats = add("row_stats".into(), max_rows * 2, Role::RowStats);
+        let row_stats = add("row_stats".into(), max_rows.saturating_mul(2), Role::RowStats);
         Layout { model: model.clone(), optimizer, max_rows, decay_steps: 0, buffers, layers, row_stats }
     }
 
-    /// Bytes of all the buffers together (f32 each).
+    /// Bytes of all the buffers together (f32 each); `u64::MAX` when that does not fit in 64 bits.
     pub fn bytes(&self) -> u64 {
-        self.buffers.iter().map(|b| b.len as u64 * 4).sum()
+        self.buffers.iter().fold(0u64, |sum, b| sum.saturating_add((b.len as u64).saturating_mul(4)))
     }
 
     /// The buffer holding the network's output (logits, or sigmoid outputs with the quadratic cost).

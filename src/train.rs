@@ -151,7 +151,15 @@ impl<B: Backend> Trainer<B> {
         let b = config.batch_size.min(n_train);
         // The decay spans the whole run, so the plans' updates know its length in steps.
         layout.decay_steps = match config.lr_schedule {
-            LrSchedule::Linear => (config.epochs * n_train.div_ceil(b)) as u64,
+            LrSchedule::Linear => {
+                (config.epochs as u64).checked_mul(n_train.div_ceil(b.max(1)) as u64).ok_or_else(|| {
+                    Error::Config(format!(
+                    "--epochs {} is too many to count the run's steps in 64 bits (for the learning-rate decay); give \
+                     fewer epochs",
+                    config.epochs
+                ))
+                })?
+            }
             LrSchedule::Constant => 0,
         };
         let none = PlanId(usize::MAX);

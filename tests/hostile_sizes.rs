@@ -136,3 +136,99 @@ fn a_resume_should_train_every_step_or_refuse() {
     let (_, stderr) = support::fails(d, &run(&["--limit", "2000", "--epochs", "2", "--resume", "bad.st"]));
     assert!(stderr.contains("damaged or was edited"), "{stderr}");
 }
+
+/// The values a size can take at its extremes: 0, 1, 2³¹, 2³², 2⁶³, u64::MAX and neighbours.
+const EXTREMES: [u64; 9] = [0, 1, 2, 1 << 31, (1 << 32) - 1, 1 << 32, 1 << 63, u64::MAX - 1, u64::MAX];
+
+/// Runs the binary under a 20-second watchdog; a run that is still going then is killed and counts as fine (a huge
+/// but valid request, e.g. 2³² epochs, trains for a long time), so what is checked is how runs end: never a panic,
+/// an abort or an allocation failure, only success or a clear error (exit 1, or 2 for the parser's usage errors).
+fn ends_cleanly(dir: &std::path::Path, args: &[String]) -> Result<(), String> {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gpu-mnist"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let bad = stderr.contains("panicked") || stderr.contains("memory allocation") || stderr.contains("overflow");
+    // 0: done; 1: a clear error of ours; 2: a usage error of the argument parser (a value out of its type's range).
+    if bad || !matches!(out.status.code(), Some(0..=2)) {
+        return Err(format!("{args:?}: exit {:?}\n{stderr}", out.status));
+    }
+    Ok(())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// Every numeric flag of every command, at an extreme value: the run ends in success or a clear error.
+    #[test]
+    fn extreme_numeric_flags_should_end_cleanly(flag in 0usize..15, value in proptest::sample::select(EXTREMES.to_vec())) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        support::ok(d, &["train", "--backend", "cpu", "--hidden", "8", "--limit", "300", "--epochs", "1", "--save", "ok.st"]);
+        support::ok(d, &["show", "--count", "1", "--scale", "1", "--out", "d.png"]);
+        let v = value.to_string();
+        let train = |extra: &[&str]| {
+            let mut a = vec!["train", "--backend", "cpu", "--hidden", "8", "--limit", "300", "--epochs", "1"];
+            a.extend(extra);
+            a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        };
+        let s = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let args = match flag {
+            0 => train(&["--batch-size", &v]),
+            1 => train(&["--eval-batch", &v]),
+            2 => train(&["--seed", &v]),
+            3 => s(&["train", "--backend", "cpu", "--hidden", "8", "--limit", &v, "--epochs", "1"]),
+            4 => train(&["--save-every", &v, "--save", "x.st"]),
+            5 => s(&["train", "--backend", "cpu", "--hidden", &v, "--limit", "300", "--epochs", "1"]),
+            6 => s(&["train", "--backend", "cpu", "--resume", "ok.st", "--epochs", &v]),
+            7 => s(&["bench", "--backends", "cpu", "--hidden", "8", "--limit", "300", "--epochs", "1", "--warmup-steps", &v]),
+            8 => s(&["bench", "--backends", "cpu", "--hidden", "8", "--limit", "300", "--epochs", "1", "--profile", "--profile-steps", &v]),
+            9 => s(&["bench", "--backends", "cpu", "--matmul", &v]),
+            10 => s(&["show", "--count", &v, "--out", "s.png"]),
+            11 => s(&["show", "--count", "2", "--columns", &v, "--out", "s.png"]),
+            12 => s(&["show", "--count", "2", "--offset", &v, "--out", "s.png"]),
+            13 => s(&["predict", "--model", "ok.st", "--top", &v, "d.png"]),
+            _ => s(&["eval", "--model", "ok.st", "--backend", "cpu", "--eval-batch", &v]),
+        };
+        proptest::prop_assert!(ends_cleanly(d, &args).is_ok(), "{:?}", ends_cleanly(d, &args));
+    }
+
+    /// Every numeric key of a checkpoint, at an extreme value: `--resume` and `eval` end in success or a clear error.
+    #[test]
+    fn extreme_checkpoint_numbers_should_end_cleanly(key in 0usize..5, value in proptest::sample::select(EXTREMES.to_vec())) {
+        use gpu_mnist::checkpoint::Checkpoint;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        support::ok(d, &["train", "--backend", "cpu", "--hidden", "8", "--limit", "300", "--epochs", "1", "--save", "ok.st"]);
+        let mut ck = Checkpoint::load(&d.join("ok.st")).unwrap();
+        match key {
+            0 => ck.epoch = value as usize,
+            1 => ck.steps_done = value,
+            2 => ck.seed = value,
+            3 => ck.batch_size = value as usize,
+            _ => ck.train_samples = value as usize,
+        }
+        ck.save(&d.join("x.st")).unwrap();
+        let s = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for args in [
+            s(&["train", "--backend", "cpu", "--limit", "300", "--resume", "x.st", "--epochs", "3"]),
+            s(&["eval", "--model", "x.st", "--backend", "cpu"]),
+        ] {
+            proptest::prop_assert!(ends_cleanly(d, &args).is_ok(), "{:?}", ends_cleanly(d, &args));
+        }
+    }
+}

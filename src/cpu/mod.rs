@@ -36,13 +36,14 @@ fn available_memory() -> Option<u64> {
 /// (inputs, activations, deltas) hold `max_rows` rows, the larger of the training batch and the evaluation batch; the
 /// parameters, gradients and optimizer state depend on the layer widths alone.
 pub fn fix_for_memory(layout: &Layout) -> String {
-    let per_row: usize = layout
+    // u128: the lengths saturate at usize::MAX each, and several of them may.
+    let per_row: u128 = layout
         .buffers
         .iter()
         .filter(|b| matches!(b.role, Role::Input | Role::Activation | Role::Delta | Role::RowStats))
-        .map(|b| b.len)
+        .map(|b| b.len as u128)
         .sum();
-    let per_model: usize = layout.buffers.iter().map(|b| b.len).sum::<usize>() - per_row;
+    let per_model: u128 = layout.buffers.iter().map(|b| b.len as u128).sum::<u128>() - per_row;
     if per_row >= per_model {
         format!(
             "most of it holds the {} rows of a step: use a smaller --batch-size, or --eval-batch (the rows of an \

@@ -60,7 +60,8 @@ pub fn arena_offsets(layout: &Layout) -> (Vec<u64>, u64) {
         .iter()
         .map(|b| {
             let start = at;
-            at += (b.len.max(1) as u64).div_ceil(ARENA_ALIGN as u64) * ARENA_ALIGN as u64;
+            at = at
+                .saturating_add((b.len.max(1) as u64).div_ceil(ARENA_ALIGN as u64).saturating_mul(ARENA_ALIGN as u64));
             start
         })
         .collect();
@@ -170,7 +171,7 @@ impl GpuBackend {
             // write_buffer.
             let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
             let (offsets, arena_len) = arena_offsets(layout);
-            let arena_bytes = arena_len * 4;
+            let arena_bytes = arena_len.saturating_mul(4);
             let max = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
             if arena_bytes > max || arena_len > u64::from(u32::MAX) {
                 return Err(Error::Gpu(format!(

@@ -87,7 +87,7 @@ impl ContextOptions {
 
     /// Raises `max_binding_bytes` to what training `layout` over `data` binds.
     pub fn for_run(mut self, layout: &Layout, data: &Dataset) -> Self {
-        let largest_layout_buffer = Some(crate::gpu::backend::arena_offsets(layout).1 as usize * 4);
+        let largest_layout_buffer = Some(crate::gpu::backend::arena_offsets(layout).1.saturating_mul(4) as usize);
         let largest_split =
             [&data.train, &data.test].iter().map(|s| crate::gpu::backend::split_words(s.len(), s.pixels()) * 4).max();
         let need = largest_layout_buffer.max(largest_split).unwrap_or(0) as u64;
