@@ -23,13 +23,7 @@ fn run_with_stdout(dir: &Path, args: &[&str], stdout: Stdio) -> Output {
 
 /// Runs `gpu-mnist ARGS…` with its standard output a pipe whose reading end is closed at once (as `| head -c 0`).
 fn run_with_closed_pipe(dir: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gpu-mnist"))
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run gpu-mnist");
+    let mut child = support::spawn(dir, args);
     drop(child.stdout.take());
     child.wait_with_output().expect("wait for gpu-mnist")
 }
@@ -157,25 +151,11 @@ fn special_outputs_should_be_refused_and_links_written_through() {
     assert!(!d.join("h.bmp").exists(), "a failed picture left a file behind");
 }
 
-/// Runs `gpu-mnist ARGS…` in `dir`, killing it (and failing) if it has not ended within 60 s: for inputs that would
-/// make a careless reader wait forever.
+/// Runs `gpu-mnist ARGS…` in `dir`, failing if it has not ended within 60 s: for inputs that would make a careless
+/// reader wait forever.
 fn run_bounded(dir: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gpu-mnist"))
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run gpu-mnist");
-    let started = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > std::time::Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("{args:?} hung on a special input");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    support::wait_bounded(support::spawn(dir, args), std::time::Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("{args:?} hung on a special input"))
 }
 
 /// Inputs that are not regular files — `/dev/zero` (endless), a FIFO (no writer: waits forever), a link to either —

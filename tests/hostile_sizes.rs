@@ -144,23 +144,10 @@ const EXTREMES: [u64; 9] = [0, 1, 2, 1 << 31, (1 << 32) - 1, 1 << 32, 1 << 63, u
 /// but valid request, e.g. 2³² epochs, trains for a long time), so what is checked is how runs end: never a panic,
 /// an abort or an allocation failure, only success or a clear error (exit 1, or 2 for the parser's usage errors).
 fn ends_cleanly(dir: &std::path::Path, args: &[String]) -> Result<(), String> {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gpu-mnist"))
-        .args(args)
-        .current_dir(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let started = std::time::Instant::now();
-    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
-        if started.elapsed() > std::time::Duration::from_secs(20) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(out) = support::wait_bounded(support::spawn(dir, &args), std::time::Duration::from_secs(20)) else {
+        return Ok(());
+    };
     let stderr = String::from_utf8_lossy(&out.stderr);
     let bad = stderr.contains("panicked") || stderr.contains("memory allocation") || stderr.contains("overflow");
     // 0: done; 1: a clear error of ours; 2: a usage error of the argument parser (a value out of its type's range).

@@ -65,3 +65,30 @@ impl<R: Read> Read for Counting<R> {
         Ok(n)
     }
 }
+
+/// Starts `gpu-mnist ARGS…` in `dir` with both output streams piped.
+pub fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_gpu-mnist"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run gpu-mnist")
+}
+
+/// Waits for `child` at most `limit`: its output, or `None` after killing it when it has not ended by then. The
+/// output is read only once the child has exited, so a child that writes more than a pipe holds would stall: for
+/// commands whose output is small.
+pub fn wait_bounded(mut child: std::process::Child, limit: std::time::Duration) -> Option<Output> {
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait for gpu-mnist").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Some(child.wait_with_output().expect("read gpu-mnist's output"))
+}
