@@ -51,8 +51,11 @@ pub struct WorkCounts {
     pub passes: u64,
     /// Command buffers submitted to the GPU queue (0 on the CPU).
     pub submits: u64,
-    /// Times the host blocked until the GPU had finished queued work (0 on the CPU, which never queues).
+    /// Times the host blocked until the GPU had finished all queued work (0 on the CPU, which never queues).
     pub blocking_waits: u64,
+    /// Times the host waited for an older chunk to finish while later ones stayed queued: a throttle that keeps the
+    /// host at most a few chunks ahead (so a Ctrl-C takes effect soon) without leaving the GPU idle.
+    pub throttle_waits: u64,
     /// Nanoseconds the host spent encoding steps into command buffers.
     pub encode_ns: u64,
 }
@@ -66,6 +69,7 @@ impl WorkCounts {
             passes: self.passes - before.passes,
             submits: self.submits - before.submits,
             blocking_waits: self.blocking_waits - before.blocking_waits,
+            throttle_waits: self.throttle_waits - before.throttle_waits,
             encode_ns: self.encode_ns - before.encode_ns,
         }
     }
@@ -97,9 +101,9 @@ pub trait Backend {
     /// The values kept by [`Backend::run_collect`] since the last call, in order (waits for queued work).
     fn take_collected(&mut self) -> Result<Vec<f32>>;
 
-    /// Starts reading back the split's statistics as they will be once the work queued so far has run, without
-    /// waiting; they arrive through [`Backend::poll_stats`]. A request may be dropped when too many are in flight
-    /// (progress is then simply reported less often).
+    /// Starts reading back the split's statistics as they will be once the work queued so far has run; they arrive
+    /// through [`Backend::poll_stats`]. It never waits for the queue to empty; when a few requests are already in
+    /// flight it waits for the oldest (a throttle: the host stays a few chunks ahead, the GPU stays busy).
     fn request_stats(&mut self, split: Split) -> Result<()>;
 
     /// The newest requested statistics that have arrived since the last call, never waiting; `None` if none has.

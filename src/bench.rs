@@ -74,8 +74,11 @@ pub struct StepWork {
     pub passes_per_step: f64,
     /// Command buffers submitted per epoch, training and evaluation.
     pub submits_per_epoch: u64,
-    /// Times the host blocked on the GPU per epoch, training and evaluation.
+    /// Times the host blocked until the GPU had run everything queued, per epoch, training and evaluation.
     pub blocking_waits_per_epoch: u64,
+    /// Times the host waited for an older chunk while later ones kept the GPU busy, per epoch (the throttle that
+    /// keeps a Ctrl-C prompt).
+    pub throttle_waits_per_epoch: u64,
     /// Host time spent encoding per training step, microseconds.
     pub host_encode_us_per_step: f64,
     /// Workgroups each dispatch of a full training step launches, in order (empty on the CPU).
@@ -91,6 +94,7 @@ impl StepWork {
             passes_per_step: train.passes as f64 / steps,
             submits_per_epoch: train.submits + eval.submits,
             blocking_waits_per_epoch: train.blocking_waits + eval.blocking_waits,
+            throttle_waits_per_epoch: train.throttle_waits + eval.throttle_waits,
             host_encode_us_per_step: train.encode_ns as f64 / steps / 1e3,
             workgroups_per_dispatch: workgroups.unwrap_or_default(),
         }

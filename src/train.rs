@@ -95,6 +95,20 @@ pub fn initial_params(model: &ModelConfig, seed: u64) -> Result<Params> {
     Params::init(model, &mut model::rng(seed))
 }
 
+/// The time a chunk of queued steps should take, about: a stop request (Ctrl-C) takes effect after the chunk in
+/// flight and the few the throttle lets the host queue ahead of it.
+pub const CHUNK_SECONDS: f64 = 1.0;
+
+/// The size of the next chunk after one of `steps` steps took `seconds`: scaled towards [`CHUNK_SECONDS`], never
+/// more than doubling at once, within 1..=`most`.
+pub fn next_chunk(chunk: usize, steps: usize, seconds: f64, most: usize) -> usize {
+    if seconds <= 0.0 || steps == 0 {
+        return chunk;
+    }
+    let wanted = (steps as f64 * CHUNK_SECONDS / seconds).floor();
+    (wanted.min(2.0 * chunk as f64) as usize).clamp(1, most.max(1))
+}
+
 /// A mean training loss above this means the run has diverged even while the numbers are still finite: with softmax
 /// cross-entropy it takes the right class's logit 1000 below the largest one, which no learning run comes back from;
 /// the quadratic cost of a sigmoid output never exceeds classes/2 and is caught only when it is not finite.
@@ -298,10 +312,14 @@ impl<B: Backend> Trainer<B> {
         let skipped =
             (self.backend.queued_steps().saturating_sub(self.epoch_start_steps)).min(full_steps as u64) as usize;
         self.backend.begin_epoch(Split::Train, &order[skipped * b..])?;
-        let chunk = self.backend.steps_per_check().max(1);
+        // Chunks of about CHUNK_SECONDS: start at the backend's size, then scale by the time the last chunk took
+        // (with the throttle of `request_stats`, the host's pace is the GPU's).
+        let most = self.backend.steps_per_check().max(1);
+        let mut chunk = most;
         let mut done = skipped;
         while done < full_steps {
             let steps = chunk.min(full_steps - done);
+            let started = Instant::now();
             self.backend.run(self.train_full, steps)?;
             done += steps;
             self.backend.request_stats(Split::Train)?;
@@ -313,6 +331,7 @@ impl<B: Backend> Trainer<B> {
             if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
                 return Err(Error::Interrupted { epoch: self.epoch + 1, step: done });
             }
+            chunk = next_chunk(chunk, steps, started.elapsed().as_secs_f64(), most);
         }
         if let Some(rest) = self.train_rest {
             self.backend.run(rest, 1)?;
@@ -332,16 +351,35 @@ impl<B: Backend> Trainer<B> {
         Ok(())
     }
 
-    /// Loss and accuracy on the whole test set with the current weights.
+    /// Loss and accuracy on the whole test set with the current weights: every evaluation step queued in chunks of
+    /// about [`CHUNK_SECONDS`] (a stop request takes effect between chunks, with [`Error::Interrupted`]), then one
+    /// read of the statistics.
     pub fn evaluate(&mut self) -> Result<Stats> {
         let n = self.data.test.len();
         let e = self.config.eval_batch.min(n);
         let order: Vec<u32> = (0..n as u32).collect();
         self.backend.begin_epoch(Split::Test, &order)?;
-        self.backend.run(self.eval_full, n / e)?;
+        let (full_steps, most) = (n / e, self.backend.steps_per_check().max(1));
+        let (mut chunk, mut done) = (most, 0);
+        while done < full_steps {
+            let steps = chunk.min(full_steps - done);
+            let started = Instant::now();
+            self.backend.run(self.eval_full, steps)?;
+            done += steps;
+            if done < full_steps {
+                self.backend.request_stats(Split::Test)?;
+                if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    // The epoch's training is done; its evaluation was cut short.
+                    let step = self.data.train.len().div_ceil(self.batch_size());
+                    return Err(Error::Interrupted { epoch: self.epoch + 1, step });
+                }
+            }
+            chunk = next_chunk(chunk, steps, started.elapsed().as_secs_f64(), most);
+        }
         if let Some(rest) = self.eval_rest {
             self.backend.run(rest, 1)?;
         }
+        let _ = self.backend.poll_stats()?;
         self.backend.stats(Split::Test)
     }
 }

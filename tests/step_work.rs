@@ -121,3 +121,25 @@ fn a_detailed_evaluation_should_read_back_once() {
         assert_eq!((0..10).map(|c| e.class_samples(c)).sum::<u32>(), 100, "{name}");
     }
 }
+
+/// More requests than the ring holds: the extra ones wait for the oldest copy (a throttle, counted apart from the
+/// waits that drain the GPU), and the newest copy is the one handed out.
+#[test]
+fn requests_beyond_the_ring_should_throttle_and_keep_the_newest() {
+    let (_, _, layout, data) = setup();
+    let Some(ctx) = common::gpu() else { return };
+    let mut gpu = GpuBackend::new(&ctx, &layout, Arc::clone(&data)).unwrap();
+    let plan = gpu.prepare(&layout.train_step(8).unwrap()).unwrap();
+    gpu.begin_epoch(Split::Train, &(0..650).collect::<Vec<u32>>()).unwrap();
+    let before = gpu.work_counts();
+    for _ in 0..6 {
+        gpu.run(plan, 2).unwrap();
+        gpu.request_stats(Split::Train).unwrap();
+    }
+    let work = gpu.work_counts().since(&before);
+    assert!(work.throttle_waits >= 1, "{work:?}");
+    assert_eq!(work.blocking_waits, 0, "{work:?}");
+    gpu.finish().unwrap();
+    let (split, stats) = gpu.poll_stats().unwrap().expect("the copies have arrived");
+    assert_eq!((split, stats.samples), (Split::Train, 6 * 2 * 8), "the newest copy: after all 12 steps");
+}

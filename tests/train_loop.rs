@@ -314,3 +314,35 @@ fn a_run_across_two_to_the_32_steps_should_match_reference() {
         }
     }
 }
+
+/// A stop request during the evaluation takes effect after the chunk of evaluation steps in flight, not after the
+/// whole test set: the run ends with `Interrupted`, having queued one chunk.
+#[test]
+fn a_stop_during_evaluation_takes_effect_after_the_chunk_in_flight() {
+    let data = synthetic(40, 4, 3);
+    let config = TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 2, lr_schedule: LrSchedule::Constant };
+    let model = model(4, vec![3], 3, Activation::Relu, Loss::Xent);
+    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 0.1 });
+    trainer.backend.chunk = Some(2);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    trainer.stop_when(stop);
+    match trainer.evaluate() {
+        Err(gpu_mnist::Error::Interrupted { .. }) => {}
+        other => panic!("expected an interruption, got {other:?}"),
+    }
+    // 10 test samples in steps of 2 are 5 steps; one chunk of 2 ran.
+    let steps: Vec<usize> = trainer.backend.runs.iter().map(|&(_, s)| s).collect();
+    assert_eq!(steps, [2], "{steps:?}");
+}
+
+/// Chunks are scaled towards about a second each: a fast chunk grows (at most doubling), a slow one shrinks, always
+/// within 1..=the backend's size.
+#[test]
+fn chunks_are_sized_to_about_a_second() {
+    use gpu_mnist::train::next_chunk;
+    assert_eq!(next_chunk(8, 8, 0.001, 50), 16, "fast: doubles");
+    assert_eq!(next_chunk(50, 50, 0.001, 50), 50, "capped at the backend's size");
+    assert_eq!(next_chunk(50, 50, 10.0, 50), 5, "10 s for 50 steps: 5 steps a second");
+    assert_eq!(next_chunk(5, 5, 100.0, 50), 1, "never below one step");
+    assert_eq!(next_chunk(7, 3, 0.0, 50), 7, "no time measured: unchanged");
+}

@@ -1063,8 +1063,9 @@ impl Backend for GpuBackend {
 
     fn request_stats(&mut self, split: Split) -> Result<()> {
         if self.ring.request(&self.ctx, &self.counters, split)? {
-            self.counts.submits += 1;
+            self.counts.throttle_waits += 1;
         }
+        self.counts.submits += 1;
         Ok(())
     }
 

@@ -3,7 +3,9 @@
 //! A request encodes a copy of the counters (as they will be once everything queued before it has run) into a free
 //! slot, submits it and asks wgpu to map the slot; wgpu calls back when the GPU is done, during some later poll.
 //! [`StatsRing::poll`] polls without blocking and hands out the newest copy that has arrived. With every slot in
-//! flight a request is dropped rather than waited for: progress is reported less often, the GPU is never stalled.
+//! flight a request first waits for the oldest copy: the host then stays at most [`RING_SLOTS`] chunks of steps
+//! ahead of the GPU (so a Ctrl-C takes effect within a few chunks, and a chunk is sized to about a second), while the
+//! chunks still queued keep the GPU busy — a throttle, not a drain.
 //! The waiting itself stays at the edge: a command line calls the blocking [`crate::backend::Backend::stats`] at
 //! the end of an epoch, a browser would poll from its event loop.
 
@@ -32,12 +34,16 @@ struct Slot {
     split: Split,
     /// Request number, so the newest of several arrived copies wins.
     serial: u64,
+    /// The submission of the copy, to wait for it.
+    submission: Option<wgpu::SubmissionIndex>,
 }
 
 /// The ring of read-back slots of one backend.
 pub struct StatsRing {
     slots: Vec<Slot>,
     serial: u64,
+    /// A copy read out of its slot to free it, until `poll` hands it out.
+    arrived: Option<(u64, Split, Stats)>,
 }
 
 const BYTES: u64 = (COUNTER_WORDS * 4) as u64;
@@ -56,22 +62,34 @@ impl StatsRing {
                 state: Arc::new(AtomicU8::new(IDLE)),
                 split: Split::Train,
                 serial: 0,
+                submission: None,
             })
             .collect();
-        StatsRing { slots, serial: 0 }
+        StatsRing { slots, serial: 0, arrived: None }
     }
 
-    /// Queues a copy of `counters` into an idle slot and asks for its mapping; `Ok(false)` (nothing queued) when
-    /// every slot is still in flight.
+    /// Queues a copy of `counters` into an idle slot and asks for its mapping. With every slot in flight it first
+    /// waits for the oldest copy (that copy is kept for [`StatsRing::poll`]); returns whether it had to wait.
     pub fn request(&mut self, ctx: &GpuContext, counters: &wgpu::Buffer, split: Split) -> Result<bool> {
+        let mut waited = false;
+        if !self.slots.iter().any(|s| s.state.load(Ordering::Acquire) == IDLE) {
+            self.wait_oldest(ctx)?;
+            waited = true;
+        }
+        // The oldest arrived copy is read into `arrived` so its slot is free, without losing it.
+        if !self.slots.iter().any(|s| s.state.load(Ordering::Acquire) == IDLE) {
+            if let Some(newest) = self.collect()? {
+                self.arrived = Some(newest);
+            }
+        }
         let Some(slot) = self.slots.iter_mut().find(|s| s.state.load(Ordering::Acquire) == IDLE) else {
-            return Ok(false);
+            return Err(Error::Gpu("a statistics copy did not arrive after waiting for it".into()));
         };
         // Copy: after everything already submitted, so the copy holds the counters as that work leaves them.
         let mut encoder =
             ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("statistics copy") });
         encoder.copy_buffer_to_buffer(counters, 0, &slot.staging, 0, BYTES);
-        ctx.queue().submit([encoder.finish()]);
+        slot.submission = Some(ctx.queue().submit([encoder.finish()]));
         // Map: the callback only records the outcome; the copy is read in `poll`.
         self.serial += 1;
         (slot.split, slot.serial) = (split, self.serial);
@@ -81,7 +99,21 @@ impl StatsRing {
             state.store(if r.is_ok() { MAPPED } else { FAILED }, Ordering::Release);
         });
         ctx.check("requesting the statistics")?;
-        Ok(true)
+        Ok(waited)
+    }
+
+    /// Blocks until the oldest copy in flight has arrived (the GPU has finished the work queued before it, and is
+    /// still busy with what was queued after).
+    fn wait_oldest(&mut self, ctx: &GpuContext) -> Result<()> {
+        let oldest = self
+            .slots
+            .iter()
+            .filter(|s| s.state.load(Ordering::Acquire) == PENDING)
+            .min_by_key(|s| s.serial)
+            .and_then(|s| s.submission.clone());
+        let wait = wgpu::PollType::Wait { submission_index: oldest, timeout: None };
+        ctx.device().poll(wait).map_err(|e| Error::Gpu(format!("waiting for a statistics copy failed: {e}")))?;
+        Ok(())
     }
 
     /// Polls the device without blocking and returns the newest copy that has arrived since the last call (older
@@ -90,6 +122,17 @@ impl StatsRing {
         ctx.device()
             .poll(wgpu::PollType::Poll)
             .map_err(|e| Error::Gpu(format!("polling for the statistics failed: {e}")))?;
+        let collected = self.collect()?;
+        let kept = self.arrived.take();
+        Ok(match (kept, collected) {
+            (Some(a), Some(b)) => Some(if a.0 > b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        }
+        .map(|(_, split, stats)| (split, stats)))
+    }
+
+    /// Reads every mapped copy, frees its slot, and returns the newest (with its serial).
+    fn collect(&mut self) -> Result<Option<(u64, Split, Stats)>> {
         let mut newest: Option<(u64, Split, Stats)> = None;
         for slot in &mut self.slots {
             match slot.state.load(Ordering::Acquire) {
@@ -116,6 +159,6 @@ impl StatsRing {
                 _ => {}
             }
         }
-        Ok(newest.map(|(_, split, stats)| (split, stats)))
+        Ok(newest)
     }
 }
