@@ -60,7 +60,26 @@ enum Command {
     Devices(cli::devices::DevicesArgs),
 }
 
+/// On a headless Linux machine wgpu's Vulkan backend loads libwayland, which prints
+/// `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` (twice) when that variable is unset, as if
+/// something had failed. Before any thread starts, point it at a private directory (created 0700, as the variable's
+/// specification asks) when it is unset; a value the user set is left alone.
+fn quiet_runtime_dir() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("gpu-mnist-runtime-{uid}"));
+        let made = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        let ours = std::fs::metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0);
+        if (made.is_ok() || ours) && ours {
+            std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_runtime_dir();
     // The matches say which flags were given on the command line (a resumed run takes the others from its checkpoint).
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());

@@ -60,7 +60,8 @@ impl Optimizer {
         match *self {
             Optimizer::Sgd { lr } => format!("sgd lr={lr}"),
             Optimizer::Momentum { lr, momentum } => format!("momentum lr={lr} momentum={momentum}"),
-            Optimizer::Adam { lr, beta1, beta2, eps } => format!("adam lr={lr} betas=({beta1}, {beta2}) eps={eps}"),
+            // ε as PyTorch prints it (1e-08), not 0.00000001.
+            Optimizer::Adam { lr, beta1, beta2, eps } => format!("adam lr={lr} betas=({beta1}, {beta2}) eps={eps:e}"),
         }
     }
 }

@@ -64,6 +64,11 @@ pub struct BenchArgs {
 /// Runs `gpu-mnist bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
+    anyhow::ensure!(
+        args.target_acc > 0.0 && args.target_acc <= 1.0,
+        "--target-acc {} is a fraction of 1: give 0.98 for 98%",
+        args.target_acc
+    );
     // Where the report goes, checked before the benchmark rather than after it.
     if let Some(path) = &args.json {
         gpu_mnist::checkpoint::ensure_writable(path).context("--json: cannot write the report there")?;

@@ -73,8 +73,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     outln!("backend: {}", backend.describe());
     outln!("model:   {} from {}", model.describe(), args.model.display());
     outln!(
-        "trained: {} epochs on {} ({} samples), {}, batch {}, seed {}",
+        "trained: {} epoch{} on {} ({} samples), {}, batch {}, seed {}",
         ck.epoch,
+        if ck.epoch == 1 { "" } else { "s" },
         ck.dataset,
         ck.train_samples,
         ck.optimizer.describe(),

@@ -120,19 +120,19 @@ pub struct OptimArgs {
     #[arg(long, value_enum, default_value_t = OptimizerArg::Momentum)]
     pub optimizer: OptimizerArg,
     /// Learning rate [default: sgd 0.1, momentum 0.05, adam 0.001].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
-    /// Momentum factor μ.
-    #[arg(long, default_value_t = 0.9)]
+    /// Momentum factor μ (momentum only).
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub momentum: f32,
-    /// Adam β1.
-    #[arg(long, default_value_t = 0.9)]
+    /// Adam β1 (adam only).
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub beta1: f32,
-    /// Adam β2.
-    #[arg(long, default_value_t = 0.999)]
+    /// Adam β2 (adam only).
+    #[arg(long, default_value_t = 0.999, allow_negative_numbers = true)]
     pub beta2: f32,
-    /// Adam ε.
-    #[arg(long, default_value_t = 1e-8)]
+    /// Adam ε (adam only).
+    #[arg(long, default_value_t = 1e-8, allow_negative_numbers = true)]
     pub eps: f32,
     /// Learning-rate schedule: linear decay from --lr to 0 over the run's steps, or constant.
     #[arg(long, value_enum, default_value_t = LrSchedule::Linear)]
@@ -140,6 +140,19 @@ pub struct OptimArgs {
 }
 
 impl OptimArgs {
+    /// The hyper-parameter flags given on the command line that the chosen update rule does not use (a warning, not
+    /// an error: a script may pass them for every optimizer).
+    pub fn ignored_flags(&self, matches: Option<&clap::ArgMatches>) -> Vec<&'static str> {
+        let unused: &[(&str, &str)] = match self.optimizer {
+            OptimizerArg::Sgd => {
+                &[("momentum", "--momentum"), ("beta1", "--beta1"), ("beta2", "--beta2"), ("eps", "--eps")]
+            }
+            OptimizerArg::Momentum => &[("beta1", "--beta1"), ("beta2", "--beta2"), ("eps", "--eps")],
+            OptimizerArg::Adam => &[("momentum", "--momentum")],
+        };
+        unused.iter().filter(|(id, _)| resume::given(matches, id)).map(|&(_, flag)| flag).collect()
+    }
+
     pub fn optimizer(&self) -> Result<Optimizer> {
         let lr = self.lr.unwrap_or(match self.optimizer {
             OptimizerArg::Sgd => 0.1,

@@ -74,6 +74,22 @@ fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
 pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
     let optimizer = args.optim.optimizer()?;
+    let ignored = args.optim.ignored_flags(matches);
+    if !ignored.is_empty() && args.ckpt.resume.is_none() {
+        errln!(
+            "warning: {} {} not used by --optimizer {}",
+            ignored.join(", "),
+            if ignored.len() == 1 { "is" } else { "are" },
+            optimizer.name()
+        );
+    }
+    if let Some(path) = &args.plot {
+        anyhow::ensure!(
+            path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")),
+            "--plot {} would hold an SVG drawing: give a path ending in .svg",
+            path.display()
+        );
+    }
     // Outputs that are inputs (or each other) would destroy them: refuse before any work. --save may replace its own
     // --resume checkpoint (written atomically), and a resumed --metrics file is read and rewritten on purpose.
     let named = |flag: &'static str, p: &Option<PathBuf>| p.clone().map(|p| (flag, p));
@@ -115,10 +131,11 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     outln!("backend: {}", backend.describe());
     outln!("model:   {}", model.describe());
     outln!(
-        "optim:   {}, batch {}, {} epochs, seed {}",
+        "optim:   {}, batch {}, {} epoch{}, seed {}",
         optimizer.describe(),
         config.batch_size,
         config.epochs,
+        if config.epochs == 1 { "" } else { "s" },
         config.seed
     );
     outln!("data:    {}", data_line(&data));

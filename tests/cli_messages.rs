@@ -1,0 +1,55 @@
+//! What a new user reads: messages that say what happened in the user's terms, and no false alarms.
+
+mod common;
+mod support;
+
+use support::{fails, ok};
+
+const SMALL: [&str; 8] = ["train", "--backend", "cpu", "--hidden", "8", "--limit", "200", "-q"];
+
+#[test]
+fn negative_and_misplaced_hyper_parameters_should_be_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A negative rate is a value, not an unknown flag.
+    let (_, stderr) = fails(d, &["train", "--lr", "-1"]);
+    assert!(stderr.contains("--lr -1 must be a positive number"), "{stderr}");
+    // A hyper-parameter the optimizer ignores is said, and the run goes on.
+    let args = [&SMALL[..], &["--epochs", "1", "--optimizer", "sgd", "--momentum", "0.5"]].concat();
+    let out = support::gpu_mnist(d, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: --momentum is not used by --optimizer sgd"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(", 1 epoch, "), "no \"1 epochs\": {stdout}");
+    // ε as PyTorch prints it.
+    let adam = ok(d, &[&SMALL[..], &["--epochs", "1", "--optimizer", "adam"]].concat());
+    assert!(adam.contains("eps=1e-8"), "{adam}");
+}
+
+#[test]
+fn percentages_and_wrong_extensions_should_be_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, stderr) = fails(d, &["bench", "--backends", "cpu", "--target-acc", "98"]);
+    assert!(stderr.contains("give 0.98 for 98%"), "{stderr}");
+    let (_, stderr) = fails(d, &["train", "--plot", "p.png"]);
+    assert!(stderr.contains("ending in .svg"), "{stderr}");
+    assert!(!d.join("p.png").exists());
+}
+
+/// With XDG_RUNTIME_DIR unset (a headless machine), a GPU command prints no libwayland error lines.
+#[test]
+fn a_headless_gpu_command_should_print_no_wayland_errors() {
+    let Some(api) = common::gpu_api() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gpu-mnist"))
+        .args(["train", "--backend", &api, "--hidden", "8", "--limit", "64", "--epochs", "1", "-q"])
+        .current_dir(dir.path())
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+}
