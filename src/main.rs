@@ -70,9 +70,10 @@ fn quiet_runtime_dir() {
         use std::os::unix::fs::{DirBuilderExt, MetadataExt};
         let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
         let dir = std::env::temp_dir().join(format!("gpu-mnist-runtime-{uid}"));
-        let made = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        // Created now, or left by an earlier run: used only if it is a directory of ours that nobody else can read.
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
         let ours = std::fs::metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0);
-        if (made.is_ok() || ours) && ours {
+        if ours {
             std::env::set_var("XDG_RUNTIME_DIR", &dir);
         }
     }
