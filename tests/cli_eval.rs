@@ -31,7 +31,7 @@ fn eval_reports_the_accuracy_training_printed() {
     let result = eval.lines().find(|l| l.starts_with("test loss")).unwrap();
     assert_eq!(test_part(result), test_part(epoch_line), "eval:\n{eval}\ntrain:\n{train}");
     assert!(eval.contains("model:   784-32-10 relu xent"), "{eval}");
-    assert!(eval.contains("trained: 1 epochs on mnist (2000 samples)"), "{eval}");
+    assert!(eval.contains("trained: 1 epoch on mnist (2000 samples)"), "{eval}");
     assert!(eval.contains("class  samples  correct     acc"), "{eval}");
     assert!(eval.contains("confusion matrix (rows: true class, columns: predicted)"), "{eval}");
     // MNIST's test set has 980 zeros and 1135 ones.
