@@ -83,13 +83,6 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
             optimizer.name()
         );
     }
-    if let Some(path) = &args.plot {
-        anyhow::ensure!(
-            path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")),
-            "--plot {} would hold an SVG drawing: give a path ending in .svg",
-            path.display()
-        );
-    }
     // Outputs that are inputs (or each other) would destroy them: refuse before any work. --save may replace its own
     // --resume checkpoint (written atomically), and a resumed --metrics file is read and rewritten on purpose.
     let named = |flag: &'static str, p: &Option<PathBuf>| p.clone().map(|p| (flag, p));
@@ -149,6 +142,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     }
     // The empty axes now: a plot path that cannot be written should fail before training, like --metrics.
     if let Some(path) = &args.plot {
+        plot_path_is_svg(path)?;
         plot::write_training_plot(path, &history, &title)?;
     }
     let mut trainer = Trainer::new(backend, layout, data.clone(), config)?;
@@ -198,6 +192,18 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         }
         args.ckpt.after_epoch(&mut trainer, args.epochs)?;
     }
+    Ok(())
+}
+
+/// Refuses a `--plot` path that is not an SVG file name (once the path itself is known to be writable): the plot
+/// is an SVG drawing, and a `.png` holding one is a broken picture.
+fn plot_path_is_svg(path: &std::path::Path) -> Result<()> {
+    gpu_mnist::checkpoint::output_target(path)?;
+    anyhow::ensure!(
+        path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")),
+        "--plot {} would hold an SVG drawing: give a path ending in .svg",
+        path.display()
+    );
     Ok(())
 }
 
