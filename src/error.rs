@@ -11,7 +11,7 @@ pub enum Error {
     #[error(transparent)]
     Data(#[from] DataError),
     /// A flag or a combination of settings that cannot work.
-    #[error("invalid configuration: {0}")]
+    #[error("{0}")]
     Config(String),
     /// The GPU or its driver refused something (no adapter, limits, validation, device lost).
     #[error("GPU: {0}")]

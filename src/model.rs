@@ -156,13 +156,10 @@ impl ModelConfig {
     /// `784-512-512-10 relu xent` style summary.
     pub fn describe(&self) -> String {
         let w: Vec<String> = self.widths().iter().map(|w| w.to_string()).collect();
-        format!(
-            "{} {} {} ({} parameters)",
-            w.join("-"),
-            self.activation.name(),
-            self.loss.name(),
-            self.parameter_count()
-        )
+        // The hidden activation only where there are hidden layers: "784-10 relu" would name one nothing uses.
+        let act =
+            if self.hidden.is_empty() { "no hidden layer".to_string() } else { self.activation.name().to_string() };
+        format!("{} {act} {} ({} parameters)", w.join("-"), self.loss.name(), self.parameter_count())
     }
 }
 

@@ -53,3 +53,22 @@ fn a_headless_gpu_command_should_print_no_wayland_errors() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
 }
+
+/// `train` says where it wrote its files, warns at the start when a resumed run would be thrown away, and its errors
+/// carry no internal prefix.
+#[test]
+fn train_should_say_where_its_work_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out =
+        ok(d, &[&SMALL[..], &["--epochs", "1", "--metrics", "m.jsonl", "--plot", "p.svg", "--save", "c.st"]].concat());
+    assert!(out.contains("wrote:   metrics m.jsonl") && out.contains("wrote:   plot p.svg"), "{out}");
+    assert!(out.contains("saved:   c.st"), "{out}");
+    let args = [&SMALL[..], &["--epochs", "2", "--resume", "c.st"]].concat();
+    let resumed = support::gpu_mnist(d, &args);
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(stderr.contains("warning: resuming without --save"), "{stderr}");
+    // A library configuration error (memory) reads as the user's problem, with no internal prefix.
+    let (_, stderr) = fails(d, &["train", "--hidden", "4000000,4000000", "--epochs", "1"]);
+    assert!(stderr.contains("GiB") && !stderr.contains("invalid configuration"), "{stderr}");
+}

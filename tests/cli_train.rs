@@ -35,7 +35,7 @@ fn writes_json_lines_metrics_and_trains_per_sample() {
     let args =
         ["train", "--hidden", "", "--batch-size", "1", "--epochs", "1", "--limit", "300", "--metrics", "m.jsonl"];
     let stdout = ok(dir.path(), &args);
-    assert!(stdout.contains("model:   784-10 relu xent"), "{stdout}");
+    assert!(stdout.contains("model:   784-10 no hidden layer xent"), "{stdout}");
     let json = std::fs::read_to_string(dir.path().join("m.jsonl")).unwrap();
     let record: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     for field in ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "samples_per_sec"] {

@@ -94,6 +94,9 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
             .collect();
     paths::check_distinct(&paths::refs(&inputs), &paths::refs(&outputs), &[("--save", "--resume")])?;
     let resumed = args.ckpt.prepare()?;
+    if args.ckpt.resume.is_some() && args.ckpt.save.is_none() {
+        errln!("warning: resuming without --save: the epochs trained now will not be saved anywhere");
+    }
     // Open the metrics file first: a path that cannot be written should fail now, not after an hour of training.
     // A resumed run keeps the records of the epochs its checkpoint holds, so the file and the plot cover the whole run.
     let (mut metrics, earlier) = match (&args.metrics, &resumed) {
@@ -191,6 +194,12 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
             }
         }
         args.ckpt.after_epoch(&mut trainer, args.epochs)?;
+    }
+    // Where everything went, as `eval` says it.
+    for (what, path) in [("metrics", &args.metrics), ("plot", &args.plot)] {
+        if let Some(path) = path {
+            outln!("wrote:   {what} {}", path.display());
+        }
     }
     Ok(())
 }
