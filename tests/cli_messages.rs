@@ -72,3 +72,24 @@ fn train_should_say_where_its_work_goes() {
     let (_, stderr) = fails(d, &["train", "--hidden", "4000000,4000000", "--epochs", "1"]);
     assert!(stderr.contains("GiB") && !stderr.contains("invalid configuration"), "{stderr}");
 }
+
+/// `bench` without `--backends` says which software adapters it leaves out, and how to include them.
+#[test]
+fn bench_should_say_which_adapters_it_leaves_out() {
+    use gpu_mnist::gpu::{list_adapters, BackendChoice};
+    let software: Vec<_> = list_adapters(BackendChoice::Auto).into_iter().filter(|a| a.compute && a.software).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::gpu_mnist(
+        dir.path(),
+        &["bench", "--hidden", "8", "--limit", "300", "--epochs", "1", "--warmup-steps", "0"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for a in &software {
+        let hint = format!("--backends cpu,{}", a.backend.to_lowercase());
+        assert!(stderr.contains(&format!("leaving out {}", a.name)) && stderr.contains(&hint), "{stderr}");
+    }
+    if software.is_empty() {
+        println!("no software adapter here: nothing is left out");
+    }
+}

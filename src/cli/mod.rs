@@ -236,7 +236,19 @@ pub fn load_data(args: &DataArgs) -> Result<Dataset> {
 impl BackendArg {
     /// The backends that can run on this machine.
     pub fn available() -> Vec<BackendArg> {
-        let hardware_gpu = gpu::list_adapters(BackendChoice::Auto).iter().any(|a| a.compute && !a.software);
+        let adapters = gpu::list_adapters(BackendChoice::Auto);
+        let hardware_gpu = adapters.iter().any(|a| a.compute && !a.software);
+        // Software adapters are left out by default (they run on the CPU, far slower than the CPU backend): say so,
+        // and how to include one.
+        for a in adapters.iter().filter(|a| a.compute && a.software) {
+            errln!(
+                "note:    leaving out {} ({}, a software adapter running on the CPU); name it to include it, e.g. \
+                 --backends cpu,{}",
+                a.name,
+                a.backend,
+                a.backend.to_lowercase()
+            );
+        }
         if hardware_gpu {
             vec![BackendArg::Cpu, BackendArg::Auto]
         } else {
