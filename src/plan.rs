@@ -517,13 +517,13 @@ impl Plan {
         }
         for stage in self.stage_ops() {
             for (i, a) in stage.iter().enumerate() {
-                let (_, a_writes) = a.access();
+                let (a_reads, a_writes) = a.access();
                 for b in stage.iter().skip(i + 1) {
                     let (b_reads, b_writes) = b.access();
-                    let clash = a_writes.iter().find(|r| b_reads.contains(r) || b_writes.contains(r)).or_else(|| {
-                        let (a_reads, _) = a.access();
-                        b_writes.iter().find(|r| a_reads.contains(r))
-                    });
+                    let clash = a_writes
+                        .iter()
+                        .find(|r| b_reads.contains(r) || b_writes.contains(r))
+                        .or_else(|| b_writes.iter().find(|r| a_reads.contains(r)));
                     if let Some(r) = clash {
                         return Err(Error::Config(format!(
                             "{} and {} share a stage but both touch {r:?} and one writes it: a GPU dispatch does \

@@ -377,7 +377,7 @@ fn no_data(features: usize) -> Arc<Dataset> {
 }
 
 /// Random images and labels: `samples` train samples of `features` pixels (every byte value possible).
-fn random_data(rng: &mut model::Rng, samples: usize, features: usize, classes: usize) -> Arc<Dataset> {
+pub(crate) fn random_data(rng: &mut model::Rng, samples: usize, features: usize, classes: usize) -> Arc<Dataset> {
     let train = LabeledImages {
         images: (0..samples * features).map(|_| rng.random()).collect(),
         labels: (0..samples).map(|_| rng.random_range(0..classes) as u8).collect(),

@@ -14,10 +14,10 @@ use rand::RngExt;
 
 use crate::backend::Backend;
 use crate::cpu::CpuBackend;
-use crate::data::{Dataset, LabeledImages};
+use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::backend::GpuBackend;
-use crate::gpu::check::{compare, CheckRow, Tolerance};
+use crate::gpu::check::{compare, random_data, CheckRow, Tolerance};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Tile;
 use crate::model::{self, Activation, Loss, ModelConfig};
@@ -39,17 +39,6 @@ pub const LINEAR_SHAPES: [(usize, usize, usize); 6] =
 /// `(rows, inputs, outputs)` of the update cases.
 pub const UPDATE_SHAPES: [(usize, usize, usize); 5] =
     [(1, 1, 1), (65, 63, 10), (7, 784, 65), (64, 65, 63), (63, 4096, 7)];
-
-/// Random images and labels: `samples` train samples of `features` pixels, labels below `classes`.
-fn random_data(rng: &mut model::Rng, samples: usize, features: usize, classes: usize) -> Arc<Dataset> {
-    let train = LabeledImages {
-        images: (0..samples * features).map(|_| rng.random()).collect(),
-        labels: (0..samples).map(|_| rng.random_range(0..classes.min(256)) as u8).collect(),
-        rows: 1,
-        cols: features,
-    };
-    Arc::new(Dataset { name: "check".into(), train, test: LabeledImages::empty(features), classes })
-}
 
 /// A value a buffer of `role` may hold: weights, activations and gradients of either sign, Adam's second moment and
 /// every other state non-negative where the rule needs it.
@@ -103,22 +92,24 @@ fn written(stage: &[Op]) -> Vec<(usize, usize)> {
     out
 }
 
-/// One stage on both backends from the same state; one row per written buffer, plus the statistics and the step
-/// count. `name` and `shape` label the rows.
+/// `stages` on both backends from the same state: one row per buffer the last stage writes (NaN-filled on the GPU
+/// before), plus the statistics and the step count. Earlier stages set up what the last one reads (a gather's batch
+/// labels). `name` and `shape` label the rows.
 #[allow(clippy::too_many_arguments)]
 fn stage_check(
     ctx: &GpuContext,
     rng: &mut model::Rng,
     layout: &Layout,
     data: Arc<Dataset>,
-    stage: Vec<Op>,
+    stages: &[Vec<Op>],
     tile: Option<Tile>,
     steps_done: u64,
     name: &str,
     shape: &str,
 ) -> Result<Vec<CheckRow>> {
     let rows = layout.max_rows;
-    let plan = Plan::from_stages(rows, Split::Train, vec![stage.clone()]);
+    let plan = Plan::from_stages(rows, Split::Train, stages.to_vec());
+    let stage = stages.last().map_or(&[][..], Vec::as_slice);
     let mut cpu = CpuBackend::new(layout, Arc::clone(&data))?;
     let mut gpu = GpuBackend::new(ctx, layout, Arc::clone(&data))?;
     gpu.set_matmul_tile(tile);
@@ -134,7 +125,7 @@ fn stage_check(
     for b in [&mut cpu as &mut dyn Backend, &mut gpu] {
         b.write_buffer(layout.row_stats, &stats)?;
     }
-    let nans = pure_outputs(&stage);
+    let nans = pure_outputs(stage);
     for &(id, _) in &nans {
         gpu.write_buffer(id, &vec![f32::NAN; layout.buffers[id].len])?;
     }
@@ -147,7 +138,7 @@ fn stage_check(
         b.run(id, 1)?;
     }
     let mut out = Vec::new();
-    for (id, len) in written(&stage) {
+    for (id, len) in written(stage) {
         let (want, got) = (cpu.read_buffer(id)?, gpu.read_buffer(id)?);
         let buffer = &layout.buffers[id].name;
         out.push(compare(&format!("{name} {buffer}"), shape, &got[..len], &want[..len], Tolerance::DEFAULT));
@@ -187,7 +178,7 @@ pub fn fused_linear(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
                 &mut rng,
                 &layout,
                 data,
-                vec![op],
+                &[vec![op]],
                 Some(tile),
                 0,
                 "gather_linear",
@@ -231,53 +222,12 @@ fn head_case(
     let what = if train { "train" } else { "eval" };
     let shape = format!("rows={rows} inputs={inputs} classes={classes} {} {what} tile {}", loss.name(), tile.side());
     let mut out =
-        stage_check(ctx, rng, &layout, Arc::clone(&data), vec![op], Some(tile), 0, "gather_linear_loss", &shape)?;
+        stage_check(ctx, rng, &layout, Arc::clone(&data), &[vec![op]], Some(tile), 0, "gather_linear_loss", &shape)?;
     // The same head without the gather: the labels are those of the batch gathered by a first stage.
     let Op::FusedLinear { y, x, w, b, act, head, .. } = op else { return Ok(out) };
     let no_gather = Op::FusedLinear { y, x, w, b, act, rows, inputs, outputs: classes, gather: None, head };
-    let two = Plan::from_stages(rows, Split::Train, vec![vec![op], vec![no_gather]]);
-    two.validate(&layout)?;
-    out.extend(stage_pair(ctx, rng, &layout, data, [op, no_gather], tile, &shape)?);
-    Ok(out)
-}
-
-/// Stage `ops[0]` then `ops[1]` on both backends; compares what the second writes.
-fn stage_pair(
-    ctx: &GpuContext,
-    rng: &mut model::Rng,
-    layout: &Layout,
-    data: Arc<Dataset>,
-    ops: [Op; 2],
-    tile: Tile,
-    shape: &str,
-) -> Result<Vec<CheckRow>> {
-    // The first stage runs as a case of its own (its rows are dropped: stage_check compared it already), leaving
-    // the labels; the pair is then run as one two-stage plan from fresh state.
-    let rows = layout.max_rows;
-    let plan = Plan::from_stages(rows, Split::Train, vec![vec![ops[0]], vec![ops[1]]]);
-    let mut cpu = CpuBackend::new(layout, Arc::clone(&data))?;
-    let mut gpu = GpuBackend::new(ctx, layout, Arc::clone(&data))?;
-    gpu.set_matmul_tile(Some(tile));
-    for (id, desc) in layout.buffers.iter().enumerate() {
-        let values = random_values(rng, desc.len, desc.role, scale_of(layout, id));
-        cpu.write_buffer(id, &values)?;
-        gpu.write_buffer(id, &values)?;
-    }
-    for &(id, _) in &pure_outputs(&ops[1..]) {
-        gpu.write_buffer(id, &vec![f32::NAN; layout.buffers[id].len])?;
-    }
-    let order: Vec<u32> = (0..data.train.len() as u32).rev().collect();
-    for b in [&mut cpu as &mut dyn Backend, &mut gpu] {
-        b.begin_epoch(Split::Train, &order)?;
-        let id = b.prepare(&plan)?;
-        b.run(id, 1)?;
-    }
-    let mut out = Vec::new();
-    for (id, len) in written(&ops[1..]) {
-        let (want, got) = (cpu.read_buffer(id)?, gpu.read_buffer(id)?);
-        let name = format!("linear_loss {}", layout.buffers[id].name);
-        out.push(compare(&name, shape, &got[..len], &want[..len], Tolerance::DEFAULT));
-    }
+    let pair = [vec![op], vec![no_gather]];
+    out.extend(stage_check(ctx, rng, &layout, data, &pair, Some(tile), 0, "linear_loss", &shape)?);
     Ok(out)
 }
 
@@ -308,7 +258,7 @@ pub fn grad_update(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
                         &mut rng,
                         &layout,
                         data,
-                        vec![op],
+                        &[vec![op]],
                         Some(tile),
                         start,
                         "grad_update",
@@ -345,7 +295,7 @@ pub fn fused_stages(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
                         &mut rng,
                         &layout,
                         Arc::clone(&data),
-                        stage.to_vec(),
+                        &[stage.to_vec()],
                         Some(tile),
                         3,
                         &name,
