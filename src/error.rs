@@ -41,12 +41,17 @@ pub enum Error {
         loss: f32,
     },
     /// The user asked to stop (Ctrl-C, SIGTERM) and the current step finished.
-    #[error("interrupted in epoch {epoch} after step {step}")]
+    /// Steps count within the epoch, as the progress bar does (a checkpoint's `steps_done` counts the whole run).
+    #[error("interrupted in epoch {epoch} after step {step} of {steps}{}", if *.evaluating { " (in its test evaluation)" } else { "" })]
     Interrupted {
         /// 1-based epoch.
         epoch: usize,
         /// Steps of that epoch completed.
         step: usize,
+        /// The epoch's training steps.
+        steps: usize,
+        /// Whether the epoch's training had finished and its test evaluation was cut short.
+        evaluating: bool,
     },
     /// A checkpoint could not be read or does not fit the model.
     #[error("checkpoint {}: {msg}", path.display())]

@@ -86,4 +86,12 @@ impl LrSchedule {
             LrSchedule::Constant => "constant",
         }
     }
+
+    /// What the schedule does, for the run's header: `lr linear decay to 0 over 9380 steps` or `lr constant`.
+    pub fn describe(self, steps: u64) -> String {
+        match self {
+            LrSchedule::Linear => format!("lr linear decay to 0 over {steps} steps"),
+            LrSchedule::Constant => "lr constant".into(),
+        }
+    }
 }

@@ -250,6 +250,11 @@ impl<B: Backend> Trainer<B> {
         self.data.train.len()
     }
 
+    /// Training steps per epoch (the last one may be smaller than the batch size).
+    pub fn steps_per_epoch(&self) -> usize {
+        self.data.train.len().div_ceil(self.batch_size())
+    }
+
     /// Samples per training step: the configured batch size, or the whole training split if that is smaller.
     pub fn batch_size(&self) -> usize {
         self.config.batch_size.min(self.data.train.len())
@@ -329,7 +334,8 @@ impl<B: Backend> Trainer<B> {
                 on_progress(Progress { samples: skipped * b + stats.samples as usize, total: n, stats });
             }
             if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
-                return Err(Error::Interrupted { epoch: self.epoch + 1, step: done });
+                let steps = self.steps_per_epoch();
+                return Err(Error::Interrupted { epoch: self.epoch + 1, step: done, steps, evaluating: false });
             }
             chunk = next_chunk(chunk, steps, started.elapsed().as_secs_f64(), most);
         }
@@ -370,8 +376,8 @@ impl<B: Backend> Trainer<B> {
                 self.backend.request_stats(Split::Test)?;
                 if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
                     // The epoch's training is done; its evaluation was cut short.
-                    let step = self.data.train.len().div_ceil(self.batch_size());
-                    return Err(Error::Interrupted { epoch: self.epoch + 1, step });
+                    let steps = self.steps_per_epoch();
+                    return Err(Error::Interrupted { epoch: self.epoch + 1, step: steps, steps, evaluating: true });
                 }
             }
             chunk = next_chunk(chunk, steps, started.elapsed().as_secs_f64(), most);

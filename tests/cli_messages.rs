@@ -93,3 +93,23 @@ fn bench_should_say_which_adapters_it_leaves_out() {
         println!("no software adapter here: nothing is left out");
     }
 }
+
+/// The learning-rate schedule is on the header line, and a resume that changes it says so.
+#[test]
+fn the_schedule_should_be_shown_and_a_change_on_resume_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 200 samples in batches of 64: 4 steps per epoch, 8 in two epochs.
+    let out = ok(d, &[&SMALL[..], &["--epochs", "2", "--save", "c.st"]].concat());
+    assert!(out.contains("momentum lr=0.05 momentum=0.9, lr linear decay to 0 over 8 steps, batch 64"), "{out}");
+    let resumed = ok(d, &[&SMALL[..], &["--epochs", "3", "--resume", "c.st", "--lr-schedule", "constant"]].concat());
+    assert!(
+        resumed.contains("note:    the learning-rate schedule changes from the checkpoint's linear to constant"),
+        "{resumed}"
+    );
+    assert!(resumed.contains("lr constant, batch 64"), "{resumed}");
+    // Kept from the checkpoint, the linear decay is stretched over the new length (3 epochs = 12 steps).
+    let kept = ok(d, &[&SMALL[..], &["--epochs", "3", "--resume", "c.st"]].concat());
+    assert!(!kept.contains("schedule changes"), "{kept}");
+    assert!(kept.contains("lr linear decay to 0 over 12 steps"), "{kept}");
+}

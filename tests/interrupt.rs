@@ -20,6 +20,12 @@ fn run(dir: &Path, args: &[&str], more: &[&str]) -> Output {
     gpu_mnist(dir).args(args).args(more).output().unwrap()
 }
 
+/// The text of `s` between the first `start` and the next `end` after it ("" if absent).
+fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    let Some((_, rest)) = s.split_once(start) else { return "" };
+    rest.split(end).next().unwrap_or(rest)
+}
+
 #[test]
 fn sigint_saves_a_checkpoint_that_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,6 +55,15 @@ fn sigint_saves_a_checkpoint_that_resumes_exactly() {
     assert!(stderr.contains("saved:   cut.st"), "{stderr}");
     assert!(stderr.contains("stopped: interrupted in epoch"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // Every message counts steps the same way, within the epoch: "interrupted in epoch E after step S of N", "saved:
+    // cut.st (epoch E, step S of N)", and the resumed run's "step S of N of epoch E".
+    let stopped = between(&stderr, "stopped: interrupted in epoch ", "\n");
+    let (epoch, step) = stopped.split_once(" after step ").expect("epoch and step in the message");
+    let step = step.split(" (").next().unwrap_or(step);
+    assert!(
+        stderr.contains(&format!("saved:   cut.st (epoch {epoch}, step {step})")),
+        "the saved line should count as the stopped line ({stopped}): {stderr}"
+    );
     let csv = std::fs::read_to_string(d.join("m.csv")).unwrap();
     assert!(csv.starts_with("epoch,train_loss"), "the metrics file keeps its header and finished epochs: {csv}");
 
@@ -56,6 +71,11 @@ fn sigint_saves_a_checkpoint_that_resumes_exactly() {
     let resumed =
         run(d, &["train", "--resume", "cut.st", "--epochs", "2", "--quiet"], &["--save", "cut.st", "--limit", "20000"]);
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let resumed_out = String::from_utf8_lossy(&resumed.stdout);
+    assert!(
+        resumed_out.contains(&format!(", step {step} of epoch {epoch}\n")),
+        "the resumed line should count as the stopped line ({stopped}): {resumed_out}"
+    );
     let (a, b) = (std::fs::read(d.join("whole.st")).unwrap(), std::fs::read(d.join("cut.st")).unwrap());
     assert!(a == b, "the resumed checkpoint differs from the uninterrupted one");
 }

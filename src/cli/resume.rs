@@ -44,7 +44,13 @@ impl CheckpointArgs {
         if let Some(path) = &self.save {
             let ck = Checkpoint::capture(trainer)?;
             ck.save(path)?;
-            errln!("saved:   {} (step {}); continue with --resume {}", path.display(), ck.steps_done, path.display());
+            // Steps within the epoch, as the progress bar and the interrupt message count them.
+            let step = ck.steps_done.saturating_sub(trainer.epoch_start_steps);
+            let at = match step {
+                0 => format!("end of epoch {}", trainer.epoch),
+                _ => format!("epoch {}, step {step} of {}", trainer.epoch + 1, trainer.steps_per_epoch()),
+            };
+            errln!("saved:   {} ({at}); continue with --resume {}", path.display(), path.display());
         }
         Ok(())
     }
@@ -110,6 +116,13 @@ pub fn settings(
             !given(id) || ours == theirs,
             "{flag} {ours} differs from the checkpoint's {theirs} ({}): a resumed run keeps its {flag}; drop the flag",
             path.display()
+        );
+    }
+    if schedule != ck.lr_schedule {
+        outln!(
+            "note:    the learning-rate schedule changes from the checkpoint's {} to {} (--lr-schedule)",
+            ck.lr_schedule.name(),
+            schedule.name()
         );
     }
     if optimizer != ck.optimizer {

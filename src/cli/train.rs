@@ -124,37 +124,55 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     };
     let layout = config.layout_for(&model, optimizer, &data)?;
     let backend = make_backend(args.backend, &layout, data.clone())?;
-    outln!("backend: {}", backend.describe());
+    let title = format!("{}: {}, {}", data.name, model.describe(), optimizer.describe());
+    let mut history = earlier;
+    // The empty axes now: a plot path that cannot be written should fail before training, like --metrics.
+    if let Some(path) = &args.plot {
+        plot_path_is_svg(path)?;
+        plot::write_training_plot(path, &history, &title)?;
+    }
+    let describe_backend = backend.describe();
+    let mut trainer = Trainer::new(backend, layout, data.clone(), config)?;
+    if let Some(ck) = &resumed {
+        ck.restore(&mut trainer)?;
+    }
+    // The header, once the run's length in steps is known (a resumed linear decay is stretched over what is left).
+    let config = &trainer.config;
+    outln!("backend: {describe_backend}");
     outln!("model:   {}", model.describe());
     outln!(
-        "optim:   {}, batch {}, {} epoch{}, seed {}",
+        "optim:   {}, {}, batch {}, {} epoch{}, seed {}",
         optimizer.describe(),
+        config.lr_schedule.describe(trainer.layout.decay_steps),
         config.batch_size,
         config.epochs,
         if config.epochs == 1 { "" } else { "s" },
         config.seed
     );
     outln!("data:    {}", data_line(&data));
-    let title = format!("{}: {}, {}", data.name, model.describe(), optimizer.describe());
-    let mut history = earlier;
     if let (Some(ck), Some(_), None) = (&resumed, &args.plot, &args.metrics) {
         outln!(
             "note:    the plot starts at epoch {}; give --metrics the run's metrics file to plot the whole run",
             ck.epoch + 1
         );
     }
-    // The empty axes now: a plot path that cannot be written should fail before training, like --metrics.
-    if let Some(path) = &args.plot {
-        plot_path_is_svg(path)?;
-        plot::write_training_plot(path, &history, &title)?;
-    }
-    let mut trainer = Trainer::new(backend, layout, data.clone(), config)?;
     // The bar being drawn, if any: the signal handler prints through it so its notice does not tear the bar.
     let live_bar: Arc<Mutex<Option<ProgressBar>>> = Arc::default();
     trainer.stop_when(stop_on_signal(live_bar.clone())?);
     if let (Some(ck), Some(path)) = (&resumed, &args.ckpt.resume) {
-        ck.restore(&mut trainer)?;
-        outln!("resumed: {} at epoch {}/{}, step {}", path.display(), ck.epoch, args.epochs, ck.steps_done);
+        // Steps within the epoch, as the progress bar and the interrupt messages count them.
+        let step = ck.steps_done.saturating_sub(ck.epoch_start_steps()?);
+        match step {
+            0 => outln!("resumed: {} at epoch {}/{}", path.display(), ck.epoch, args.epochs),
+            _ => outln!(
+                "resumed: {} at epoch {}/{}, step {step} of {} of epoch {}",
+                path.display(),
+                ck.epoch,
+                args.epochs,
+                trainer.steps_per_epoch(),
+                ck.epoch + 1
+            ),
+        }
     }
     for _ in trainer.epoch..args.epochs {
         let bar = progress_bar(args.quiet, data.train.len(), trainer.epoch + 1, args.epochs);
