@@ -19,6 +19,8 @@ pub const FIELDS: [&str; 7] =
 enum Format {
     Csv(Box<csv::Writer<File>>),
     JsonLines(BufWriter<File>),
+    /// JSON lines to a stream (standard output), flushed after each record.
+    Stream(Box<dyn Write>),
 }
 
 /// Writes [`EpochMetrics`] as they come, flushed after each epoch so a crash loses nothing already measured.
@@ -45,6 +47,12 @@ impl MetricsWriter {
             w.flush().map_err(|e| Error::io(path, e))?;
         }
         Ok(writer)
+    }
+
+    /// Writes JSON lines to `stream` (standard output for `--metrics -`), named `name` in errors. A stream has no
+    /// earlier records to keep: a resumed run writes its new epochs only.
+    pub fn to_stream(name: &str, stream: Box<dyn Write>) -> Self {
+        MetricsWriter { path: PathBuf::from(name), format: Format::Stream(stream) }
     }
 
     /// For a run resumed after `epoch` epochs: keeps the records of `path` up to that epoch (later ones belong to
@@ -94,13 +102,18 @@ impl MetricsWriter {
                 w.serialize(m).map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
                 w.flush().map_err(io)
             }
-            Format::JsonLines(w) => {
-                serde_json::to_writer(&mut *w, m).map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
-                w.write_all(b"\n").map_err(io)?;
-                w.flush().map_err(io)
-            }
+            Format::JsonLines(w) => json_line(w, m, &self.path),
+            Format::Stream(w) => json_line(w, m, &self.path),
         }
     }
+}
+
+/// Writes `m` as one JSON line to `w` and flushes it (`path` names it in errors).
+fn json_line(w: &mut impl Write, m: &EpochMetrics, path: &Path) -> Result<()> {
+    let io = |e: std::io::Error| Error::io(path, e);
+    serde_json::to_writer(&mut *w, m).map_err(|e| io(std::io::Error::other(e)))?;
+    w.write_all(b"\n").map_err(io)?;
+    w.flush().map_err(io)
 }
 
 /// Reads a metrics file written by [`MetricsWriter`] (CSV or JSON lines, by the extension). A record that does not

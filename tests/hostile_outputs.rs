@@ -74,6 +74,37 @@ fn eval_and_show_should_finish_their_files_when_nobody_reads_stdout() {
     assert!(std::fs::metadata(d.join("s.png")).unwrap().len() > 100, "the picture was written");
 }
 
+/// `--metrics -` and `eval --confusion -` (or `/dev/stdout`) write the data alone to standard output, one JSON record
+/// per epoch or the CSV matrix, and the human-readable lines to standard error; no file named `-` appears. A
+/// closed pipe there is the same one warning as for any output.
+#[test]
+fn a_dash_should_send_metrics_and_confusion_to_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut train = TRAIN.to_vec();
+    train.extend(["m.safetensors", "--metrics", "-"]);
+    let out = support::gpu_mnist(d, &train);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    let records: Vec<serde_json::Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).expect("only JSON records on stdout")).collect();
+    assert_eq!(records.len(), 2, "{stdout}");
+    assert_eq!(records[1]["epoch"], 2);
+    assert!(stderr.contains("epoch 2/2") && stderr.contains("saved:   m.safetensors"), "{stderr}");
+    assert!(!d.join("-").exists(), "no file named -");
+    for target in ["-", "/dev/stdout"] {
+        let eval = ["eval", "--model", "m.safetensors", "--backend", "cpu", "--confusion", target];
+        let out = support::gpu_mnist(d, &eval);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{target}: {stderr}");
+        assert!(stdout.starts_with("true,0,1,2,3,4,5,6,7,8,9\n"), "{target}: {stdout}");
+        assert_eq!(stdout.lines().count(), 11, "{target}: only the CSV on stdout: {stdout}");
+        assert!(stderr.contains("test loss"), "{target}: the report on stderr: {stderr}");
+    }
+    let closed = run_with_closed_pipe(d, &train);
+    assert_carried_on("train --metrics - | (closed)", &closed);
+}
+
 /// An output flag naming an input (or another output) is refused before any work, naming both flags, and the
 /// input is left byte for byte as it was. `--save` over its own `--resume` checkpoint stays allowed: it is written
 /// atomically, and that is how a run is continued in place.

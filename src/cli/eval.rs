@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::paths;
+use super::{out, paths};
 use anyhow::{Context, Result};
 use clap::Args;
 use gpu_mnist::checkpoint::{self, Checkpoint};
@@ -28,7 +28,8 @@ pub struct EvalArgs {
     /// embedded MNIST, or Fashion-MNIST from /usr/share/datasets/fashion-mnist).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Also write the confusion matrix as CSV (rows: true class, columns: predicted class).
+    /// Also write the confusion matrix as CSV (rows: true class, columns: predicted class); `-` (or /dev/stdout):
+    /// on standard output, everything else then on standard error.
     #[arg(long, value_name = "PATH.csv")]
     pub confusion: Option<PathBuf>,
     /// Also draw the confusion matrix as a heat map (PNG): cells coloured by the share of their row, counts written
@@ -44,14 +45,21 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> Result<()> {
     anyhow::ensure!(args.eval_batch > 0, "--eval-batch must be at least 1");
     // Outputs that are the model (or each other) would destroy it: refuse before any work.
-    let outputs: Vec<paths::Named> = [("--confusion", &args.confusion), ("--confusion-png", &args.confusion_png)]
+    // `--confusion -` writes to standard output, which is no file to compare or probe.
+    let to_stdout = args.confusion.as_deref().is_some_and(out::is_stdout);
+    let confusion_file = args.confusion.as_deref().filter(|_| !to_stdout);
+    let outputs: Vec<paths::Named> = [("--confusion", confusion_file), ("--confusion-png", args.confusion_png.as_deref())]
         .into_iter()
-        .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
+        .filter_map(|(flag, p)| p.map(|p| (flag, p)))
         .collect();
     paths::check_distinct(&[("--model", args.model.as_path())], &outputs, &[])?;
     let ck = Checkpoint::load(&args.model)?;
-    if let Some(path) = &args.confusion {
+    if let Some(path) = confusion_file {
         checkpoint::ensure_writable(path).context("--confusion: cannot write there")?;
+    }
+    if to_stdout {
+        // The CSV alone on standard output (for a pipe); the report goes to standard error.
+        out::reserve_stdout_for_data();
     }
     if let Some(path) = &args.confusion_png {
         checkpoint::ensure_writable(path).context("--confusion-png: cannot write there")?;
@@ -92,7 +100,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     outln!("test loss {:.4} acc {:.2}% ({}/{})", ev.loss(), 100.0 * ev.accuracy(), ev.stats.correct, ev.stats.samples);
     out!("{}", report(&ev, data.class_names()));
-    if let Some(path) = &args.confusion {
+    if to_stdout {
+        std::io::Write::write_all(&mut out::DataOut, confusion_csv(&ev).as_bytes())?;
+    } else if let Some(path) = &args.confusion {
         write_confusion(path, &ev)?;
         outln!("wrote:   {}", path.display());
     }
@@ -128,8 +138,8 @@ fn report(ev: &Evaluation, names: Option<&[&str]>) -> String {
     s
 }
 
-/// Writes the confusion matrix as CSV: a header `true,0,1,…`, then one row per true class.
-fn write_confusion(path: &Path, ev: &Evaluation) -> Result<()> {
+/// The confusion matrix as CSV: a header `true,0,1,…`, then one row per true class.
+fn confusion_csv(ev: &Evaluation) -> String {
     let mut text = String::from("true");
     for c in 0..ev.classes() {
         text += &format!(",{c}");
@@ -142,6 +152,12 @@ fn write_confusion(path: &Path, ev: &Evaluation) -> Result<()> {
         }
         text.push('\n');
     }
+    text
+}
+
+/// Writes [`confusion_csv`] to `path` atomically.
+fn write_confusion(path: &Path, ev: &Evaluation) -> Result<()> {
+    let text = confusion_csv(ev);
     checkpoint::write_atomically(path, |f| std::io::Write::write_all(f, text.as_bytes()))
         .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -11,7 +11,7 @@ use gpu_mnist::metrics::MetricsWriter;
 use gpu_mnist::plot;
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 
-use super::paths;
+use super::{out, paths};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::resume::{self, CheckpointArgs};
@@ -41,7 +41,8 @@ pub struct TrainArgs {
     /// Seed of the initial weights and of the shuffles: the same seed gives the same run.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Write per-epoch metrics: CSV with a header if PATH ends in .csv, JSON lines otherwise.
+    /// Write per-epoch metrics: CSV with a header if PATH ends in .csv, JSON lines otherwise; `-` (or /dev/stdout):
+    /// JSON lines on standard output, everything else then on standard error.
     #[arg(long, value_name = "PATH")]
     pub metrics: Option<PathBuf>,
     /// Draw the loss and accuracy curves (train and test, per epoch) into this SVG file, rewritten after every
@@ -85,7 +86,8 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     }
     // Outputs that are inputs (or each other) would destroy them: refuse before any work. --save may replace its own
     // --resume checkpoint (written atomically), and a resumed --metrics file is read and rewritten on purpose.
-    let named = |flag: &'static str, p: &Option<PathBuf>| p.clone().map(|p| (flag, p));
+    // `--metrics -` writes to standard output, which is no file to compare.
+    let named = |flag: &'static str, p: &Option<PathBuf>| p.clone().filter(|p| !out::is_stdout(p)).map(|p| (flag, p));
     let inputs: Vec<(&str, PathBuf)> = named("--resume", &args.ckpt.resume).into_iter().collect();
     let outputs: Vec<(&str, PathBuf)> =
         [named("--save", &args.ckpt.save), named("--metrics", &args.metrics), named("--plot", &args.plot)]
@@ -100,6 +102,11 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     // Open the metrics file first: a path that cannot be written should fail now, not after an hour of training.
     // A resumed run keeps the records of the epochs its checkpoint holds, so the file and the plot cover the whole run.
     let (mut metrics, earlier) = match (&args.metrics, &resumed) {
+        (Some(path), _) if out::is_stdout(path) => {
+            // The records alone on standard output (for a pipe); everything else goes to standard error.
+            out::reserve_stdout_for_data();
+            (Some(MetricsWriter::to_stream("standard output", Box::new(out::DataOut))), Vec::new())
+        }
         (Some(path), Some(ck)) => {
             let (writer, kept) = MetricsWriter::resume(path, ck.epoch)?;
             (Some(writer), kept)
@@ -150,7 +157,8 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         config.seed
     );
     outln!("data:    {}", data_line(&data));
-    if let (Some(ck), Some(_), None) = (&resumed, &args.plot, &args.metrics) {
+    let metrics_file = args.metrics.as_ref().filter(|p| !out::is_stdout(p));
+    if let (Some(ck), Some(_), None) = (&resumed, &args.plot, metrics_file) {
         outln!(
             "note:    the plot starts at epoch {}; give --metrics the run's metrics file to plot the whole run",
             ck.epoch + 1
@@ -214,7 +222,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         args.ckpt.after_epoch(&mut trainer, args.epochs)?;
     }
     // Where everything went, as `eval` says it.
-    for (what, path) in [("metrics", &args.metrics), ("plot", &args.plot)] {
+    for (what, path) in [("metrics", &metrics_file.cloned()), ("plot", &args.plot)] {
         if let Some(path) = path {
             outln!("wrote:   {what} {}", path.display());
         }
