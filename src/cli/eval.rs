@@ -48,10 +48,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
     // `--confusion -` writes to standard output, which is no file to compare or probe.
     let to_stdout = args.confusion.as_deref().is_some_and(out::is_stdout);
     let confusion_file = args.confusion.as_deref().filter(|_| !to_stdout);
-    let outputs: Vec<paths::Named> = [("--confusion", confusion_file), ("--confusion-png", args.confusion_png.as_deref())]
-        .into_iter()
-        .filter_map(|(flag, p)| p.map(|p| (flag, p)))
-        .collect();
+    let outputs: Vec<paths::Named> =
+        [("--confusion", confusion_file), ("--confusion-png", args.confusion_png.as_deref())]
+            .into_iter()
+            .filter_map(|(flag, p)| p.map(|p| (flag, p)))
+            .collect();
     paths::check_distinct(&[("--model", args.model.as_path())], &outputs, &[])?;
     let ck = Checkpoint::load(&args.model)?;
     if let Some(path) = confusion_file {
