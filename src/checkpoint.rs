@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
@@ -563,9 +563,8 @@ fn describe_format_error(e: &SafeTensorError, len: usize) -> String {
 /// a new file (one is created and removed).
 pub fn ensure_writable(path: &Path) -> Result<()> {
     let path = &output_target(path)?;
-    let tmp = temp_path(path)?;
-    File::create_new(&tmp).map_err(|e| Error::io(path, e))?;
-    std::fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))
+    let tmp = temp_file(path)?;
+    tmp.close().map_err(|e| Error::io(path, e))
 }
 
 /// The largest checkpoint read: 16 GiB (a model of 4 billion parameters with Adam's two states).
@@ -625,13 +624,37 @@ pub fn output_target(path: &Path) -> Result<PathBuf> {
     }
 }
 
-/// A fresh temporary name next to `path`: `.NAME.tmp.PID.N`.
-fn temp_path(path: &Path) -> Result<PathBuf> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// A new temporary file next to `path`, named `.NAME.XXXXXX.tmp` (removed when dropped).
+fn temp_file(path: &Path) -> Result<tempfile::NamedTempFile> {
     let name =
         path.file_name().ok_or_else(|| Error::io(path, std::io::Error::other("not a file name")))?.to_string_lossy();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    Ok(path.with_file_name(format!(".{name}.tmp.{}.{n}", std::process::id())))
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // As a plain new file would be (0666 less the umask), not tempfile's private 0600: a checkpoint is shared.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder.tempfile_in(parent_dir(path)).map_err(|e| Error::io(path, e))
+}
+
+/// The temporary files of the writes in progress: a process that exits at once (a second Ctrl-C) runs no
+/// destructors, so it removes them through [`remove_unfinished_writes`].
+static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// The list of unfinished writes (a panic elsewhere while it was held leaves it valid).
+fn unfinished() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    UNFINISHED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes the temporary files of the atomic writes still in progress, and returns their paths: for a process about
+/// to exit at once (a second Ctrl-C during a large save), so that nothing partial is left behind. The targets are
+/// untouched: a write either renamed its file over its target or never did.
+pub fn remove_unfinished_writes() -> Vec<PathBuf> {
+    let mut pending = unfinished();
+    for tmp in pending.iter() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    std::mem::take(&mut *pending)
 }
 
 /// The directory `path` is in (`.` for a bare file name).
@@ -648,18 +671,16 @@ fn parent_dir(path: &Path) -> &Path {
 /// to its target; any other path that exists must be a regular file ([`output_target`]).
 pub fn write_atomically(path: &Path, write: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
     let path = &output_target(path)?;
-    let tmp = temp_path(path)?;
-    let mut file = File::create_new(&tmp).map_err(|e| Error::io(path, e))?;
-    let written = write(&mut file).and_then(|()| file.sync_all());
-    drop(file);
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(&tmp, e));
-    }
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
+    let mut tmp = temp_file(path)?;
+    let tmp_path = tmp.path().to_path_buf();
+    unfinished().push(tmp_path.clone());
+    let written = write(tmp.as_file_mut()).and_then(|()| tmp.as_file().sync_all());
+    // On an error the temporary file is removed as `tmp` drops; the target is untouched.
+    let renamed = written
+        .map_err(|e| Error::io(&tmp_path, e))
+        .and_then(|()| tmp.persist(path).map(drop).map_err(|e| Error::io(path, e.error)));
+    unfinished().retain(|p| *p != tmp_path);
+    renamed?;
     sync_dir(parent_dir(path))
 }
 

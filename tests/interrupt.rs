@@ -99,3 +99,76 @@ fn divergence_stops_early_and_keeps_the_last_good_checkpoint() {
     assert!(step <= 5, "divergence should be caught within a few steps, was step {step}");
     assert!(std::fs::read(d.join("good.st")).unwrap() == good, "the last good checkpoint was changed");
 }
+
+/// In its own test binary (no other test here writes files in-process, so the global list is this test's alone).
+/// A write in progress is known: `remove_unfinished_writes` (a second Ctrl-C) removes its temporary file and no
+/// other, and the target keeps what it held. A finished write is no longer listed. Files get the usual permissions
+/// (0666 less the umask), not a temporary file's private 0600.
+#[test]
+fn unfinished_writes_should_be_removable_and_finished_ones_forgotten() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    std::fs::write(&path, b"before").unwrap();
+    let mut removed = Vec::new();
+    let result = gpu_mnist::checkpoint::write_atomically(&path, |f| {
+        std::io::Write::write_all(f, b"half a checkpoint")?;
+        removed = gpu_mnist::checkpoint::remove_unfinished_writes();
+        Err(std::io::Error::other("the process would exit here"))
+    });
+    assert!(result.is_err());
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(removed[0].file_name().unwrap().to_string_lossy().starts_with(".m.safetensors."), "{removed:?}");
+    assert!(!removed[0].exists(), "the temporary file is gone");
+    assert_eq!(std::fs::read(&path).unwrap(), b"before", "the target is untouched");
+    gpu_mnist::checkpoint::write_atomically(&path, |f| std::io::Write::write_all(f, b"after")).unwrap();
+    assert!(gpu_mnist::checkpoint::remove_unfinished_writes().is_empty(), "a finished write is not listed");
+    assert_eq!(std::fs::read(&path).unwrap(), b"after");
+    // SAFETY: umask only reads and sets this process's file-creation mask.
+    let umask = unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m
+    };
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666 & !u32::from(umask), "mode {mode:o}");
+}
+
+/// A second Ctrl-C during a large save quits at once and leaves no temporary file: the handler removes it (and says
+/// so), and the target is either absent or whole, never partial. The save of a 784-4096-4096-10 momentum model
+/// (about 160 MB) takes long enough that the second signal, sent as soon as the temporary file appears, lands in it.
+#[test]
+fn a_second_interrupt_during_a_save_should_leave_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = ["train", "--hidden", "4096,4096", "--limit", "640", "--epochs", "1", "--save", "big.st", "--quiet"];
+    let mut child = gpu_mnist(d).args(run).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while stdout.read_line(&mut line).unwrap() > 0 && !line.starts_with("data:") {
+        line.clear();
+    }
+    let signal = |child: &std::process::Child| {
+        // SAFETY: kill only sends a signal to our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    };
+    signal(&child);
+    let temp = || {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .find(|n| n.starts_with(".big.st.") && n.ends_with(".tmp"))
+    };
+    let started = std::time::Instant::now();
+    while temp().is_none() && started.elapsed() < Duration::from_secs(120) && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(temp().is_some(), "the save never started");
+    signal(&child);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupt: quitting at once; removed the unfinished"), "{stderr}");
+    assert_eq!(temp(), None, "no temporary file is left: {stderr}");
+    assert!(!d.join("big.st").exists(), "the interrupted save left no checkpoint: {stderr}");
+}

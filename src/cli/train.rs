@@ -138,6 +138,10 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         plot_path_is_svg(path)?;
         plot::write_training_plot(path, &history, &title)?;
     }
+    // Ctrl-C from here on stops the run cleanly (before the header, so a signal sent on seeing it is never fatal).
+    // The bar being drawn, if any: the signal handler prints through it so its notice does not tear the bar.
+    let live_bar: Arc<Mutex<Option<ProgressBar>>> = Arc::default();
+    let stop = stop_on_signal(live_bar.clone())?;
     let describe_backend = backend.describe();
     let mut trainer = Trainer::new(backend, layout, data.clone(), config)?;
     if let Some(ck) = &resumed {
@@ -164,9 +168,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
             ck.epoch + 1
         );
     }
-    // The bar being drawn, if any: the signal handler prints through it so its notice does not tear the bar.
-    let live_bar: Arc<Mutex<Option<ProgressBar>>> = Arc::default();
-    trainer.stop_when(stop_on_signal(live_bar.clone())?);
+    trainer.stop_when(stop);
     if let (Some(ck), Some(path)) = (&resumed, &args.ckpt.resume) {
         // Steps within the epoch, as the progress bar and the interrupt messages count them.
         let step = ck.steps_done.saturating_sub(ck.epoch_start_steps()?);
@@ -274,6 +276,11 @@ fn stop_on_signal(live_bar: Arc<Mutex<Option<ProgressBar>>>) -> Result<Arc<Atomi
     let seen = flag.clone();
     ctrlc::set_handler(move || {
         if seen.swap(true, Ordering::SeqCst) {
+            // Quit now, but leave no partial file: a save in progress loses its temporary file, and its target keeps
+            // what it held before.
+            for tmp in gpu_mnist::checkpoint::remove_unfinished_writes() {
+                errln!("interrupt: quitting at once; removed the unfinished {}", tmp.display());
+            }
             std::process::exit(130);
         }
         let notice = || errln!("interrupt: finishing the current step (press Ctrl-C again to quit at once)");
