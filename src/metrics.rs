@@ -4,7 +4,7 @@
 //! to them (as Keras's `CSVLogger(append=True)`), so the file always describes the whole run.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -16,17 +16,20 @@ use crate::train::EpochMetrics;
 pub const FIELDS: [&str; 7] =
     ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "samples_per_sec"];
 
-enum Format {
-    Csv(Box<csv::Writer<File>>),
-    JsonLines(BufWriter<File>),
-    /// JSON lines to a stream (standard output), flushed after each record.
+/// Where the records go.
+enum Out {
+    /// A file, and the length of its whole records: a record that fails half-written is cut off again.
+    File { file: File, len: u64 },
+    /// A stream (standard output): JSON lines, flushed after each record.
     Stream(Box<dyn Write>),
 }
 
-/// Writes [`EpochMetrics`] as they come, flushed after each epoch so a crash loses nothing already measured.
+/// Writes [`EpochMetrics`] as they come, each flushed at once so a crash loses nothing already measured. A record
+/// that cannot be written whole (a full disk) is an error, and the file is cut back to the records before it.
 pub struct MetricsWriter {
     path: PathBuf,
-    format: Format,
+    csv: bool,
+    out: Out,
 }
 
 /// Whether `path` names a CSV file (by its extension).
@@ -40,11 +43,10 @@ impl MetricsWriter {
         // Not a device, FIFO or directory (opening a FIFO would wait for a reader forever); a link is followed.
         crate::checkpoint::output_target(path)?;
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut writer = MetricsWriter::on(path, file);
-        if let Format::Csv(w) = &mut writer.format {
+        let mut writer = MetricsWriter { path: path.to_owned(), csv: is_csv(path), out: Out::File { file, len: 0 } };
+        if writer.csv {
             // The header goes out now, so even a run stopped in its first epoch leaves a well-formed file.
-            w.write_record(FIELDS).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
-            w.flush().map_err(|e| Error::io(path, e))?;
+            writer.append(&csv_line(&FIELDS).map_err(|e| Error::io(path, e))?)?;
         }
         Ok(writer)
     }
@@ -52,7 +54,7 @@ impl MetricsWriter {
     /// Writes JSON lines to `stream` (standard output for `--metrics -`), named `name` in errors. A stream has no
     /// earlier records to keep: a resumed run writes its new epochs only.
     pub fn to_stream(name: &str, stream: Box<dyn Write>) -> Self {
-        MetricsWriter { path: PathBuf::from(name), format: Format::Stream(stream) }
+        MetricsWriter { path: PathBuf::from(name), csv: false, out: Out::Stream(stream) }
     }
 
     /// For a run resumed after `epoch` epochs: keeps the records of `path` up to that epoch (later ones belong to
@@ -81,39 +83,48 @@ impl MetricsWriter {
         }
         write_atomically(path, |f| f.write_all(&bytes))?;
         let file = OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
-        Ok((MetricsWriter::on(path, file), kept))
-    }
-
-    /// A writer appending records to `file` in the format `path`'s extension names.
-    fn on(path: &Path, file: File) -> Self {
-        let format = if is_csv(path) {
-            Format::Csv(Box::new(csv::WriterBuilder::new().has_headers(false).from_writer(file)))
-        } else {
-            Format::JsonLines(BufWriter::new(file))
-        };
-        MetricsWriter { path: path.to_owned(), format }
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        Ok((MetricsWriter { path: path.to_owned(), csv: is_csv(path), out: Out::File { file, len } }, kept))
     }
 
     /// Appends one epoch and flushes it to the file.
     pub fn write(&mut self, m: &EpochMetrics) -> Result<()> {
-        let io = |e: std::io::Error| Error::io(&self.path, e);
-        match &mut self.format {
-            Format::Csv(w) => {
-                w.serialize(m).map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
-                w.flush().map_err(io)
-            }
-            Format::JsonLines(w) => json_line(w, m, &self.path),
-            Format::Stream(w) => json_line(w, m, &self.path),
-        }
+        let line = if self.csv {
+            csv_line(m)
+        } else {
+            serde_json::to_vec(m).map_err(std::io::Error::other).map(|mut v| {
+                v.push(b'\n');
+                v
+            })
+        };
+        self.append(&line.map_err(|e| Error::io(&self.path, e))?)
+    }
+
+    /// Appends `bytes` whole, or not at all: after a failed write the file is cut back to its earlier length.
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        let written = match &mut self.out {
+            Out::Stream(w) => w.write_all(bytes).and_then(|()| w.flush()),
+            Out::File { file, len } => match file.write_all(bytes).and_then(|()| file.flush()) {
+                Ok(()) => {
+                    *len += bytes.len() as u64;
+                    Ok(())
+                }
+                Err(e) => {
+                    // Best effort: the error that stops the run is the write's, whatever this does.
+                    let _ = file.set_len(*len);
+                    Err(e)
+                }
+            },
+        };
+        written.map_err(|e| Error::io(&self.path, e))
     }
 }
 
-/// Writes `m` as one JSON line to `w` and flushes it (`path` names it in errors).
-fn json_line(w: &mut impl Write, m: &EpochMetrics, path: &Path) -> Result<()> {
-    let io = |e: std::io::Error| Error::io(path, e);
-    serde_json::to_writer(&mut *w, m).map_err(|e| io(std::io::Error::other(e)))?;
-    w.write_all(b"\n").map_err(io)?;
-    w.flush().map_err(io)
+/// One CSV line (with its line ending) of `record`: a serializable struct or a list of fields.
+fn csv_line(record: impl serde::Serialize) -> std::io::Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    w.serialize(record).map_err(std::io::Error::other)?;
+    w.into_inner().map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 /// Reads a metrics file written by [`MetricsWriter`] (CSV or JSON lines, by the extension). A record that does not

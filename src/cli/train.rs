@@ -209,7 +209,6 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
             if let Err(e) = w.write(&m) {
                 // The metrics file failed (a full disk…): keep the model — save it now if --save is given — and
                 // stop with the error; the metrics file still holds the epochs written before (written atomically).
-                errln!("error: writing the metrics failed: {e}");
                 args.ckpt.on_interrupt(&mut trainer)?;
                 return Err(anyhow::Error::new(e).context("--metrics could not be written"));
             }
