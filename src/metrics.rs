@@ -46,7 +46,7 @@ impl MetricsWriter {
         let mut writer = MetricsWriter { path: path.to_owned(), csv: is_csv(path), out: Out::File { file, len: 0 } };
         if writer.csv {
             // The header goes out now, so even a run stopped in its first epoch leaves a well-formed file.
-            writer.append(&csv_line(&FIELDS).map_err(|e| Error::io(path, e))?)?;
+            writer.append(&csv_line(FIELDS).map_err(|e| Error::io(path, e))?)?;
         }
         Ok(writer)
     }
