@@ -131,7 +131,7 @@ fn unfinished_writes_should_be_removable_and_finished_ones_forgotten() {
         m
     };
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o666 & !u32::from(umask), "mode {mode:o}");
+    assert_eq!(mode, 0o666 & !umask, "mode {mode:o}");
 }
 
 /// A second Ctrl-C during a large save quits at once and leaves no temporary file: the handler removes it (and says
