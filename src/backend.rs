@@ -27,6 +27,19 @@ pub struct Stats {
     pub samples: u32,
 }
 
+impl std::ops::Add for Stats {
+    type Output = Stats;
+
+    /// The statistics of both sets of samples together.
+    fn add(self, other: Stats) -> Stats {
+        Stats {
+            loss_sum: self.loss_sum + other.loss_sum,
+            correct: self.correct.saturating_add(other.correct),
+            samples: self.samples.saturating_add(other.samples),
+        }
+    }
+}
+
 impl Stats {
     /// Mean loss per sample (NaN before any sample).
     pub fn loss(&self) -> f32 {

@@ -11,7 +11,9 @@
 //! prefix for `load_state_dict`. The string metadata holds everything else needed to rebuild the model and to
 //! continue the run exactly: `format_version`, `architecture` (`784,512,512,10`), `activation`, `loss`,
 //! `optimizer` and its hyper-parameters (`lr`, `momentum`, `beta1`, `beta2`, `eps`), `epoch` (completed),
-//! `steps_done` (Adam's t), `seed`, `batch_size`, `dataset`, `classes`, `train_samples`.
+//! `steps_done` (Adam's t), `seed`, `batch_size`, `dataset`, `classes`, `train_samples`, `lr_schedule`; saved
+//! mid-epoch also `epoch_loss_sum`, `epoch_correct`, `epoch_samples`, `epoch_seconds` (what that epoch's steps
+//! measured so far, so the resumed epoch's record covers the whole epoch).
 //!
 //! [`Checkpoint::save`] writes atomically (a temporary file in the same directory, fsync, rename, fsync of the
 //! directory), so a crash or a full disk never leaves a partial file where the previous checkpoint was.
@@ -28,11 +30,11 @@ use std::sync::Mutex;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Stats};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Loss, ModelConfig, Params};
 use crate::optim::{LrSchedule, Optimizer};
-use crate::train::{TrainConfig, Trainer};
+use crate::train::{EpochSoFar, TrainConfig, Trainer};
 
 /// The version of the layout above that this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -65,6 +67,9 @@ pub struct Checkpoint {
     pub train_samples: usize,
     /// How the learning rate changes over the run (the decay's length follows from `--epochs`).
     pub lr_schedule: LrSchedule,
+    /// Saved mid-epoch: what that epoch's steps measured so far, so the resumed epoch's record covers them too.
+    /// `None` at an epoch boundary, and in checkpoints older than this field.
+    pub epoch_so_far: Option<EpochSoFar>,
 }
 
 /// The names PyTorch gives the optimizer's per-parameter state: `momentum_buffer` for SGD with momentum,
@@ -147,6 +152,7 @@ impl Checkpoint {
             .map(|id| trainer.backend.read_buffer(id))
             .collect::<Result<Vec<_>>>()?;
         let steps_done = trainer.backend.steps_done()?;
+        let epoch_so_far = trainer.epoch_so_far_now()?;
         Ok(Checkpoint {
             model: trainer.layout.model.clone(),
             optimizer: trainer.layout.optimizer,
@@ -159,6 +165,7 @@ impl Checkpoint {
             dataset: trainer.data().name.clone(),
             train_samples: trainer.data().train.len(),
             lr_schedule: trainer.config.lr_schedule,
+            epoch_so_far,
         })
     }
 
@@ -201,8 +208,23 @@ impl Checkpoint {
                 trainer.data().train.len()
             )));
         }
+        let batch = self.batch_size.min(self.train_samples) as u64;
+        let so_far = match self.epoch_so_far {
+            Some(so_far) if into_epoch > 0 => {
+                if u64::from(so_far.stats.samples) > into_epoch.saturating_mul(batch) {
+                    return Err(Error::Config(format!(
+                        "the checkpoint says {} samples were trained in the {into_epoch} steps of batch {batch} of its                          last epoch; the file is damaged or was edited",
+                        so_far.stats.samples
+                    )));
+                }
+                so_far
+            }
+            _ => EpochSoFar::default(),
+        };
         trainer.backend.set_steps_done(self.steps_done)?;
-        trainer.continue_at(self.epoch, epoch_start)
+        trainer.continue_at(self.epoch, epoch_start)?;
+        trainer.epoch_so_far = so_far;
+        Ok(())
     }
 
     /// The step count at the start of the epoch this checkpoint is in: its completed epochs × its steps per epoch
@@ -264,6 +286,12 @@ impl Checkpoint {
         put("classes", self.model.classes.to_string());
         put("train_samples", self.train_samples.to_string());
         put("lr_schedule", self.lr_schedule.name().to_owned());
+        if let Some(so_far) = &self.epoch_so_far {
+            put("epoch_loss_sum", so_far.stats.loss_sum.to_string());
+            put("epoch_correct", so_far.stats.correct.to_string());
+            put("epoch_samples", so_far.stats.samples.to_string());
+            put("epoch_seconds", so_far.seconds.to_string());
+        }
         m
     }
 
@@ -440,6 +468,7 @@ impl Checkpoint {
                 "constant" => LrSchedule::Constant,
                 other => return Err(format!("metadata `lr_schedule` is `{other}`; expected linear or constant")),
             },
+            epoch_so_far: meta.epoch_so_far()?,
         })
     }
 }
@@ -459,6 +488,33 @@ impl Meta<'_> {
     fn parse<T: std::str::FromStr>(&self, key: &str) -> std::result::Result<T, String> {
         let v = self.get(key)?;
         v.trim().parse().map_err(|_| format!("metadata `{key}` = \"{v}\" cannot be parsed"))
+    }
+
+    /// The optional `epoch_*` keys of a checkpoint saved mid-epoch: all four or none; counts that agree (no more
+    /// correct than samples), a finite loss sum and seconds that are not negative.
+    fn epoch_so_far(&self) -> std::result::Result<Option<EpochSoFar>, String> {
+        const KEYS: [&str; 4] = ["epoch_loss_sum", "epoch_correct", "epoch_samples", "epoch_seconds"];
+        match KEYS.iter().filter(|k| self.0.contains_key(**k)).count() {
+            0 => return Ok(None),
+            4 => {}
+            _ => return Err(format!("metadata {} must be given together or not at all", KEYS.join(", "))),
+        }
+        let stats = Stats {
+            loss_sum: self.parse("epoch_loss_sum")?,
+            correct: self.parse("epoch_correct")?,
+            samples: self.parse("epoch_samples")?,
+        };
+        let seconds: f64 = self.parse("epoch_seconds")?;
+        if !stats.loss_sum.is_finite() || stats.loss_sum < 0.0 || stats.correct > stats.samples {
+            return Err(format!(
+                "metadata epoch_loss_sum = {}, epoch_correct = {} of epoch_samples = {} do not describe a part of an                  epoch",
+                stats.loss_sum, stats.correct, stats.samples
+            ));
+        }
+        if !seconds.is_finite() || seconds < 0.0 {
+            return Err(format!("metadata `epoch_seconds` = {seconds} is not a duration"));
+        }
+        Ok(Some(EpochSoFar { stats, seconds }))
     }
 
     /// A hyper-parameter: finite, within `range`.
@@ -671,15 +727,21 @@ fn parent_dir(path: &Path) -> &Path {
 /// to its target; any other path that exists must be a regular file ([`output_target`]).
 pub fn write_atomically(path: &Path, write: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
     let path = &output_target(path)?;
+    // The list is held while the file is created and listed, and while it is renamed and unlisted, so that
+    // `remove_unfinished_writes` never misses a temporary file that exists, nor lists one already renamed.
+    let mut pending = unfinished();
     let mut tmp = temp_file(path)?;
     let tmp_path = tmp.path().to_path_buf();
-    unfinished().push(tmp_path.clone());
+    pending.push(tmp_path.clone());
+    drop(pending);
     let written = write(tmp.as_file_mut()).and_then(|()| tmp.as_file().sync_all());
+    let mut pending = unfinished();
     // On an error the temporary file is removed as `tmp` drops; the target is untouched.
     let renamed = written
         .map_err(|e| Error::io(&tmp_path, e))
         .and_then(|()| tmp.persist(path).map(drop).map_err(|e| Error::io(path, e.error)));
-    unfinished().retain(|p| *p != tmp_path);
+    pending.retain(|p| *p != tmp_path);
+    drop(pending);
     renamed?;
     sync_dir(parent_dir(path))
 }

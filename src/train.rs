@@ -71,6 +71,16 @@ pub struct EpochMetrics {
     pub samples_per_sec: f64,
 }
 
+/// What the steps of the current epoch trained so far measured, when they were trained before the run was stopped:
+/// a resumed run adds them to its own, so the epoch's record covers the whole epoch, not just its resumed part.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EpochSoFar {
+    /// Training statistics of those steps.
+    pub stats: Stats,
+    /// Seconds spent training them.
+    pub seconds: f64,
+}
+
 /// What the loop reports while an epoch runs.
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
@@ -132,6 +142,10 @@ pub struct Trainer<B: Backend> {
     /// The step count when the current epoch began: the steps of the completed epochs (what a resumed run's
     /// checkpoint says; it need not be `epoch` × this run's steps per epoch if the data set's size changed).
     pub epoch_start_steps: u64,
+    /// What the current epoch's steps trained before this run measured (from a checkpoint written mid-epoch).
+    pub epoch_so_far: EpochSoFar,
+    /// When this run began training the current epoch (to measure its part of the epoch on an interruption).
+    part_started: Option<Instant>,
     /// The form of the plans it runs.
     form: PlanForm,
     /// What the backend did in the last [`Trainer::epoch`]: its training, then its evaluation.
@@ -188,6 +202,8 @@ impl<B: Backend> Trainer<B> {
             eval_rest: None,
             epoch: 0,
             epoch_start_steps: 0,
+            epoch_so_far: EpochSoFar::default(),
+            part_started: None,
             form: PlanForm::Fused,
             last_epoch_work: Default::default(),
             stop: None,
@@ -250,6 +266,20 @@ impl<B: Backend> Trainer<B> {
         self.data.train.len()
     }
 
+    /// What the current epoch's training measured up to now, the steps trained before a resume included (for a
+    /// checkpoint written mid-epoch, after an interruption): `None` at an epoch boundary.
+    pub fn epoch_so_far_now(&mut self) -> Result<Option<EpochSoFar>> {
+        if self.backend.steps_done()? == self.epoch_start_steps {
+            return Ok(None);
+        }
+        // This run's part: since it began the epoch (nothing if it has not trained yet).
+        let (stats, seconds) = match self.part_started {
+            Some(started) => (self.backend.stats(Split::Train)?, started.elapsed().as_secs_f64()),
+            None => (Stats::default(), 0.0),
+        };
+        Ok(Some(EpochSoFar { stats: self.epoch_so_far.stats + stats, seconds: self.epoch_so_far.seconds + seconds }))
+    }
+
     /// Training steps per epoch (the last one may be smaller than the batch size).
     pub fn steps_per_epoch(&self) -> usize {
         self.data.train.len().div_ceil(self.batch_size())
@@ -280,14 +310,20 @@ impl<B: Backend> Trainer<B> {
     }
 
     /// Trains one epoch and evaluates on the test set.
+    /// A run resumed mid-epoch measures the whole epoch: its record adds what the steps trained before the
+    /// interruption measured ([`Trainer::epoch_so_far`]), seconds included.
     pub fn epoch(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<EpochMetrics> {
         let (start, before) = (Instant::now(), self.backend.work_counts());
         let train = self.train_epoch(on_progress)?;
-        let seconds = start.elapsed().as_secs_f64();
+        let seconds = start.elapsed().as_secs_f64() + self.epoch_so_far.seconds;
         let trained = self.backend.work_counts();
         let test = self.evaluate()?;
         self.last_epoch_work = (trained.since(&before), self.backend.work_counts().since(&trained));
         self.epoch += 1;
+        // The epoch is done: the next one starts at this step count, with nothing measured yet.
+        self.epoch_start_steps = self.backend.queued_steps();
+        self.epoch_so_far = EpochSoFar::default();
+        self.part_started = None;
         Ok(EpochMetrics {
             epoch: self.epoch,
             train_loss: train.loss(),
@@ -314,8 +350,15 @@ impl<B: Backend> Trainer<B> {
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.shuffle(&mut epoch_rng(self.config.seed, self.epoch));
         let full_steps = n / b;
-        let skipped =
-            (self.backend.queued_steps().saturating_sub(self.epoch_start_steps)).min(full_steps as u64) as usize;
+        let trained = self.backend.queued_steps().saturating_sub(self.epoch_start_steps);
+        let skipped = trained.min(full_steps as u64) as usize;
+        // Every step, the short last one included, was trained before the interruption (in the evaluation).
+        let all_trained = trained >= self.steps_per_epoch() as u64;
+        if trained == 0 {
+            self.epoch_so_far = EpochSoFar::default();
+        }
+        let so_far = self.epoch_so_far.stats;
+        self.part_started = Some(Instant::now());
         self.backend.begin_epoch(Split::Train, &order[skipped * b..])?;
         // Chunks of about CHUNK_SECONDS: start at the backend's size, then scale by the time the last chunk took
         // (with the throttle of `request_stats`, the host's pace is the GPU's).
@@ -331,7 +374,11 @@ impl<B: Backend> Trainer<B> {
             if let Some((Split::Train, stats)) = self.backend.poll_stats()? {
                 let seen = skipped + stats.samples as usize / b;
                 self.check_divergence(stats, seen)?;
-                on_progress(Progress { samples: skipped * b + stats.samples as usize, total: n, stats });
+                on_progress(Progress {
+                    samples: skipped * b + stats.samples as usize,
+                    total: n,
+                    stats: so_far + stats,
+                });
             }
             if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
                 let steps = self.steps_per_epoch();
@@ -339,13 +386,13 @@ impl<B: Backend> Trainer<B> {
             }
             chunk = next_chunk(chunk, steps, started.elapsed().as_secs_f64(), most);
         }
-        if let Some(rest) = self.train_rest {
+        if let (Some(rest), false) = (self.train_rest, all_trained) {
             self.backend.run(rest, 1)?;
         }
         let stats = self.backend.stats(Split::Train)?;
         self.check_divergence(stats, done + 1)?;
+        let stats = so_far + stats;
         on_progress(Progress { samples: n, total: n, stats });
-        self.epoch_start_steps = self.backend.queued_steps();
         Ok(stats)
     }
 

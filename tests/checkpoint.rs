@@ -58,6 +58,7 @@ fn sample(optimizer: Optimizer) -> Checkpoint {
         dataset: "mnist, or a folder: with \"odd\" names".into(),
         train_samples: 60_000,
         lr_schedule: gpu_mnist::optim::LrSchedule::Constant,
+        epoch_so_far: None,
     }
 }
 

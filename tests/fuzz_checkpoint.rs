@@ -31,10 +31,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use flate2::read::MultiGzDecoder;
+use gpu_mnist::backend::Stats;
 use gpu_mnist::checkpoint::{self, Checkpoint};
 use gpu_mnist::data::{read_idx_bytes, IdxLimits};
 use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params};
 use gpu_mnist::optim::{LrSchedule, Optimizer};
+use gpu_mnist::train::EpochSoFar;
 use gpu_mnist::Error;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -161,6 +163,7 @@ struct Progress {
     dataset: String,
     train_samples: usize,
     lr_schedule: LrSchedule,
+    epoch_so_far: Option<EpochSoFar>,
 }
 
 fn progress() -> impl Strategy<Value = Progress> {
@@ -172,16 +175,19 @@ fn progress() -> impl Strategy<Value = Progress> {
         prop_oneof![Just("mnist".to_owned()), any::<String>()],
         any::<usize>(),
         select(vec![LrSchedule::Linear, LrSchedule::Constant]),
+        proptest::option::of(epoch_so_far()),
     )
-        .prop_map(|(epoch, steps_done, seed, batch_size, dataset, train_samples, lr_schedule)| Progress {
-            epoch,
-            steps_done,
-            seed,
-            batch_size,
-            dataset,
-            train_samples,
-            lr_schedule,
+        .prop_map(|(epoch, steps_done, seed, batch_size, dataset, train_samples, lr_schedule, epoch_so_far)| {
+            Progress { epoch, steps_done, seed, batch_size, dataset, train_samples, lr_schedule, epoch_so_far }
         })
+}
+
+/// What part of an epoch measured: counts that agree, a finite loss sum and duration (what `save` writes).
+fn epoch_so_far() -> impl Strategy<Value = EpochSoFar> {
+    (any::<u32>(), any::<u32>(), 0f32..f32::MAX, 0f64..1e12).prop_map(|(a, b, loss_sum, seconds)| EpochSoFar {
+        stats: Stats { loss_sum, correct: a.min(b), samples: a.max(b) },
+        seconds,
+    })
 }
 
 /// The number of values of every tensor of `model` with `optimizer`: parameters, then optimizer state.
@@ -219,6 +225,7 @@ fn assemble(model: ModelConfig, optimizer: Optimizer, mut tensors: Vec<Vec<f32>>
         dataset: p.dataset,
         train_samples: p.train_samples,
         lr_schedule: p.lr_schedule,
+        epoch_so_far: p.epoch_so_far,
     }
 }
 
@@ -794,6 +801,8 @@ fn sample_bytes() -> Vec<u8> {
         dataset: "mnist".into(),
         train_samples: 100,
         lr_schedule: LrSchedule::Constant,
+        // Saved mid-epoch, so the mutations reach the optional epoch_* keys too.
+        epoch_so_far: Some(EpochSoFar { stats: Stats { loss_sum: 1.5, correct: 20, samples: 64 }, seconds: 0.25 }),
     };
     assemble(model, optimizer, tensors, progress).to_bytes().unwrap()
 }
@@ -879,6 +888,7 @@ fn regression_saved_hyper_parameters_always_load_back() {
             dataset: "mnist".into(),
             train_samples: 1,
             lr_schedule: LrSchedule::Constant,
+            epoch_so_far: None,
         };
         let ck = assemble(model.clone(), optimizer, tensors, progress);
         if ck.save(&path).is_err() {

@@ -30,7 +30,7 @@ fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
 fn sigint_saves_a_checkpoint_that_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let whole = run(d, &RUN, &["--save", "whole.st"]);
+    let whole = run(d, &RUN, &["--save", "whole.st", "--metrics", "whole.csv"]);
     assert!(whole.status.success(), "{}", String::from_utf8_lossy(&whole.stderr));
 
     // Start the same run, wait until training has begun, then send SIGINT.
@@ -68,8 +68,11 @@ fn sigint_saves_a_checkpoint_that_resumes_exactly() {
     assert!(csv.starts_with("epoch,train_loss"), "the metrics file keeps its header and finished epochs: {csv}");
 
     // Resume to the end: the same weights, optimizer state and counters as the uninterrupted run.
-    let resumed =
-        run(d, &["train", "--resume", "cut.st", "--epochs", "2", "--quiet"], &["--save", "cut.st", "--limit", "20000"]);
+    let resumed = run(
+        d,
+        &["train", "--resume", "cut.st", "--epochs", "2", "--quiet"],
+        &["--save", "cut.st", "--limit", "20000", "--metrics", "m.csv"],
+    );
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
     let resumed_out = String::from_utf8_lossy(&resumed.stdout);
     assert!(
@@ -78,6 +81,15 @@ fn sigint_saves_a_checkpoint_that_resumes_exactly() {
     );
     let (a, b) = (std::fs::read(d.join("whole.st")).unwrap(), std::fs::read(d.join("cut.st")).unwrap());
     assert!(a == b, "the resumed checkpoint differs from the uninterrupted one");
+    // The interrupted epoch's record covers the whole epoch, the steps before the interruption included: the same
+    // accuracies and test loss as the uninterrupted run, the same train loss but for the order of the float sums.
+    let whole = gpu_mnist::metrics::read(&d.join("whole.csv")).unwrap();
+    let cut = gpu_mnist::metrics::read(&d.join("m.csv")).unwrap();
+    assert_eq!(cut.len(), 2, "{cut:?}");
+    for (w, c) in whole.iter().zip(&cut) {
+        assert_eq!((w.epoch, w.train_acc, w.test_loss, w.test_acc), (c.epoch, c.train_acc, c.test_loss, c.test_acc));
+        assert!((w.train_loss - c.train_loss).abs() <= 1e-5 * w.train_loss, "{w:?} vs {c:?}");
+    }
 }
 
 #[test]

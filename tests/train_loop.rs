@@ -346,3 +346,46 @@ fn chunks_are_sized_to_about_a_second() {
     assert_eq!(next_chunk(5, 5, 100.0, 50), 1, "never below one step");
     assert_eq!(next_chunk(7, 3, 0.0, 50), 7, "no time measured: unchanged");
 }
+
+/// A run stopped in an epoch's evaluation (every training step done, the short last one included) and resumed from
+/// its checkpoint trains no step twice and measures the whole epoch: the same records, weights and step count as the
+/// run never stopped. 107 samples in batches of 5: 21 full steps and one of 2.
+#[test]
+fn a_run_stopped_in_its_evaluation_should_resume_without_repeating_a_step() {
+    let data = synthetic(107, 4, 3);
+    let config = TrainConfig { epochs: 2, batch_size: 5, seed: 4, eval_batch: 2, lr_schedule: LrSchedule::Linear };
+    let model = model(4, vec![6], 3, Activation::Relu, Loss::Xent);
+    let optimizer = Optimizer::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let mut whole = recording_trainer(&data, &config, &model, optimizer);
+    let want: Vec<_> = (0..2).map(|_| whole.epoch(&mut |_| {}).unwrap()).collect();
+
+    let mut cut = recording_trainer(&data, &config, &model, optimizer);
+    cut.backend.chunk = Some(2);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    cut.stop_when(stop.clone());
+    // The stop comes as the training's last progress is reported: the evaluation is what it cuts short.
+    let result = cut.epoch(&mut |p| {
+        if p.samples == p.total {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    match result {
+        Err(gpu_mnist::Error::Interrupted { evaluating: true, step: 22, steps: 22, .. }) => {}
+        other => panic!("expected an interruption in the evaluation, got {other:?}"),
+    }
+    let ck = gpu_mnist::checkpoint::Checkpoint::capture(&mut cut).unwrap();
+    assert_eq!((ck.epoch, ck.steps_done), (0, 22));
+    assert_eq!(ck.epoch_so_far.map(|s| s.stats.samples), Some(107), "the epoch's training statistics are kept");
+
+    let mut resumed = recording_trainer(&data, &config, &model, optimizer);
+    ck.restore(&mut resumed).unwrap();
+    let got: Vec<_> = (0..2).map(|_| resumed.epoch(&mut |_| {}).unwrap()).collect();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(
+            (g.epoch, g.train_loss, g.train_acc, g.test_loss, g.test_acc),
+            (w.epoch, w.train_loss, w.train_acc, w.test_loss, w.test_acc)
+        );
+    }
+    assert_eq!(resumed.backend.steps_done().unwrap(), 44, "no step trained twice");
+    assert_eq!(resumed.backend.read_params().unwrap(), whole.backend.read_params().unwrap());
+}
