@@ -159,6 +159,7 @@ struct Progress {
     seed: u64,
     batch_size: usize,
     dataset: String,
+    data_digest: Option<String>,
     train_samples: usize,
     lr_schedule: LrSchedule,
 }
@@ -170,17 +171,12 @@ fn progress() -> impl Strategy<Value = Progress> {
         any::<u64>(),
         1usize..=usize::MAX,
         prop_oneof![Just("mnist".to_owned()), any::<String>()],
+        proptest::option::of("[0-9a-f]{64}"),
         any::<usize>(),
         select(vec![LrSchedule::Linear, LrSchedule::Constant]),
     )
-        .prop_map(|(epoch, steps_done, seed, batch_size, dataset, train_samples, lr_schedule)| Progress {
-            epoch,
-            steps_done,
-            seed,
-            batch_size,
-            dataset,
-            train_samples,
-            lr_schedule,
+        .prop_map(|(epoch, steps_done, seed, batch_size, dataset, data_digest, train_samples, lr_schedule)| {
+            Progress { epoch, steps_done, seed, batch_size, dataset, data_digest, train_samples, lr_schedule }
         })
 }
 
@@ -217,6 +213,7 @@ fn assemble(model: ModelConfig, optimizer: Optimizer, mut tensors: Vec<Vec<f32>>
         seed: p.seed,
         batch_size: p.batch_size,
         dataset: p.dataset,
+        data_digest: p.data_digest,
         train_samples: p.train_samples,
         lr_schedule: p.lr_schedule,
     }
@@ -235,7 +232,7 @@ fn checkpoint() -> impl Strategy<Value = Checkpoint> {
 // Checkpoints: mutations.
 
 /// Every metadata key a checkpoint holds, and a few it does not.
-const META_KEYS: [&str; 20] = [
+const META_KEYS: [&str; 21] = [
     "format",
     "format_version",
     "architecture",
@@ -252,6 +249,7 @@ const META_KEYS: [&str; 20] = [
     "seed",
     "batch_size",
     "dataset",
+    "data_digest",
     "classes",
     "train_samples",
     "lr_schedule",
@@ -259,7 +257,7 @@ const META_KEYS: [&str; 20] = [
 ];
 
 /// Metadata values on the edges of what each key accepts.
-const META_VALUES: [&str; 40] = [
+const META_VALUES: [&str; 43] = [
     "",
     " ",
     "0",
@@ -300,6 +298,9 @@ const META_VALUES: [&str; 40] = [
     "1,4294967295,2",
     "1,18446744073709551615,2",
     "\u{0}\u{ffff}é",
+    gpu_mnist::data::identity::MNIST_DIGEST,
+    "A8021D85A75DCC62471D121661E80195AB37E3F4DB8503562E088A72BBD0EE52",
+    "a8021d85a75dcc62471d121661e80195ab37e3f4db8503562e088a72bbd0ee5",
 ];
 
 fn meta_value() -> impl Strategy<Value = String> {
@@ -792,6 +793,7 @@ fn sample_bytes() -> Vec<u8> {
         seed: 7,
         batch_size: 32,
         dataset: "mnist".into(),
+        data_digest: Some(gpu_mnist::data::identity::MNIST_DIGEST.into()),
         train_samples: 100,
         lr_schedule: LrSchedule::Constant,
     };
@@ -877,6 +879,7 @@ fn regression_saved_hyper_parameters_always_load_back() {
             seed: 1,
             batch_size: 1,
             dataset: "mnist".into(),
+            data_digest: None,
             train_samples: 1,
             lr_schedule: LrSchedule::Constant,
         };
