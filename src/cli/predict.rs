@@ -6,7 +6,6 @@ use super::paths;
 use anyhow::{Context, Result};
 use clap::Args;
 use gpu_mnist::checkpoint::Checkpoint;
-use gpu_mnist::data::class_names;
 use gpu_mnist::imaging::{self, MNIST_SIDE};
 use gpu_mnist::predict::{probabilities, top_k};
 
@@ -75,7 +74,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
         paths::check_distinct(&inputs, &paths::refs(&outputs), &[])?;
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the folder", dir.display()))?;
     }
-    let names = class_names(&ck.dataset);
+    super::note_name_only(&ck, &args.model);
+    let names = ck.class_names();
     let name_of = |c: usize| names.and_then(|n| n.get(c)).map(|n| format!(" {n}")).unwrap_or_default();
     let mut failed = 0;
     for path in &args.images {
