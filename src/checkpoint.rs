@@ -254,10 +254,16 @@ impl Checkpoint {
         identity::describe(&self.dataset, self.data_digest.as_deref())
     }
 
+    /// The name of the data set this checkpoint was trained on, as far as it is known: a known data set's own name
+    /// ([`Checkpoint::known_data`]), or else the name it was saved with.
+    pub fn data_name(&self) -> &str {
+        self.known_data().map_or(self.dataset.as_str(), |k| k.name)
+    }
+
     /// The names of the classes this checkpoint's model tells apart, label 0 first, or `None` where the number is
-    /// the name: those of the data set it was trained on, known by its content where the checkpoint has a digest.
+    /// the name: those of the data set it was trained on ([`Checkpoint::data_name`]).
     pub fn class_names(&self) -> Option<&'static [&'static str]> {
-        crate::data::class_names(self.known_data().map_or(self.dataset.as_str(), |k| k.name))
+        crate::data::class_names(self.data_name())
     }
 
     /// The training settings of the run this checkpoint continues: its seed and batch size, `epochs` in total.

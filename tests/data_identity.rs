@@ -208,3 +208,71 @@ fn an_old_checkpoint_without_a_digest_should_load_with_a_note() {
     let (_, stderr) = run_ok(d, &["predict", "--model", "old.st", "digit.png"]);
     assert_eq!(stderr, note);
 }
+
+/// The width and height of the box around the non-zero pixels of the 28×28 picture `path`, and its left margin.
+fn input_box(path: &Path) -> (usize, usize, usize) {
+    let img = image::open(path).unwrap().to_luma8();
+    let ink: Vec<(usize, usize)> =
+        img.enumerate_pixels().filter(|p| p.2[0] > 0).map(|(x, y, _)| (x as usize, y as usize)).collect();
+    let (xs, ys): (Vec<usize>, Vec<usize>) = ink.into_iter().unzip();
+    let span = |v: &[usize]| v.iter().max().unwrap() - v.iter().min().unwrap() + 1;
+    (span(&xs), span(&ys), *xs.iter().min().unwrap())
+}
+
+/// `predict` prepares pictures the way the model's data set was made, and says which way in its first line: a
+/// Fashion-MNIST model (by its data's identity) gets Fashion-MNIST's preprocessing — the product's longer side to 28
+/// pixels, centred by its box —, an MNIST model a digit's (20 pixels); `--preprocess` overrides it, and `--as-is`
+/// stays as `--preprocess none`.
+#[test]
+fn predict_should_preprocess_the_way_the_models_data_set_was_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    train_tiny(d, &[], "m.st");
+    std::fs::copy(d.join("m.st"), d.join("f.st")).unwrap();
+    edit_checkpoint(&d.join("f.st"), |ck| {
+        ck.dataset = "fashion-mnist".into();
+        ck.data_digest = Some(FASHION_MNIST_DIGEST.into());
+    });
+    // A dark 40×80 "product" on a white 200×150 photo.
+    let photo = image::GrayImage::from_fn(200, 150, |x, y| {
+        image::Luma(if (50..90).contains(&x) && (30..110).contains(&y) { [20] } else { [250] })
+    });
+    photo.save(d.join("item.png")).unwrap();
+    let predict = |args: &[&str]| {
+        let mut all = vec!["predict", "--save-inputs", "seen"];
+        all.extend(args);
+        all.push("item.png");
+        let stdout = support::ok(d, &all);
+        (stdout, input_box(&d.join("seen/item.28x28.png")))
+    };
+
+    let (stdout, seen) = predict(&["--model", "f.st"]);
+    let first =
+        "input:   fashion (Fashion-MNIST's preprocessing: trim, longer side to 28 px, centred), as fashion-mnist \
+                 was made";
+    assert_eq!(stdout.lines().next(), Some(first), "{stdout}");
+    assert!(gpu_mnist::data::FASHION_CLASSES.iter().any(|c| stdout.contains(c)), "clothing names: {stdout}");
+    assert_eq!(seen, (14, 28, 7), "longer side 28, centred by its box");
+
+    let (stdout, seen) = predict(&["--model", "m.st"]);
+    assert!(stdout.starts_with("input:   digits (MNIST's preprocessing: "), "{stdout}");
+    assert!(stdout.lines().next().is_some_and(|l| l.ends_with("as mnist was made")), "{stdout}");
+    assert_eq!((seen.0, seen.1), (10, 20), "larger side 20");
+
+    let (stdout, seen) = predict(&["--model", "f.st", "--preprocess", "digits"]);
+    assert!(stdout
+        .lines()
+        .next()
+        .is_some_and(|l| l.starts_with("input:   digits") && l.ends_with("from --preprocess")));
+    assert_eq!((seen.0, seen.1), (10, 20));
+    let (stdout, _) = predict(&["--model", "m.st", "--preprocess", "fashion"]);
+    assert!(stdout.starts_with("input:   fashion"), "{stdout}");
+
+    // --as-is is --preprocess none: 28×28 pictures only; the two together are refused.
+    let (_, stderr) = support::fails(d, &["predict", "--model", "f.st", "--as-is", "item.png"]);
+    assert!(stderr.contains("item.png: the picture is 200×150") && stderr.contains("--as-is"), "{stderr}");
+    let (_, stderr) = support::fails(d, &["predict", "--model", "f.st", "--preprocess", "none", "item.png"]);
+    assert!(stderr.contains("--preprocess none"), "{stderr}");
+    let (_, stderr) = support::fails(d, &["predict", "--model", "f.st", "--as-is", "--preprocess", "fashion", "x.png"]);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
