@@ -134,7 +134,8 @@ fn a_copy_of_mnist_in_another_folder_should_be_recognised_as_mnist() {
 }
 
 /// (b) A Fashion-MNIST model on MNIST's files — in a folder named `fashion-mnist`, the old trap — is told it is
-/// looking at MNIST: one warning naming both, digits as class names, none of Fashion-MNIST's.
+/// looking at MNIST: one warning naming both, digits as class names, none of Fashion-MNIST's. `train --dataset
+/// fashion` on those files takes them for MNIST, with one warning.
 #[test]
 fn a_fashion_model_on_mnist_files_should_warn_and_name_no_clothes() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,6 +154,13 @@ fn a_fashion_model_on_mnist_files_should_warn_and_name_no_clothes() {
         assert!(!stdout.contains(name), "{name} in\n{stdout}");
     }
     assert!(stdout.lines().any(|l| l.starts_with("    9     1009  ")), "digits' own counts: {stdout}");
+    // Training on them as --dataset fashion: they are MNIST, said once.
+    let args = ["train", "--backend", "cpu", "--hidden", "8", "--limit", "200", "--epochs", "1", "-q"];
+    let (stdout, stderr) = run_ok(d, &[&args[..], &["--dataset", "fashion", "--data-dir", "fashion-mnist"]].concat());
+    assert!(stdout.contains("data:    mnist: 200 train, 10000 test samples, 10 classes\n"), "{stdout}");
+    let warning = "warning: --dataset names fashion-mnist, but these files hold mnist (known by their content): they \
+                   are taken as mnist\n";
+    assert_eq!(stderr, warning);
 }
 
 /// (c) A model of data gpu-mnist does not know (an IDX set) needs --data-dir to be evaluated: without it the error

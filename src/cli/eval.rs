@@ -58,7 +58,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         checkpoint::ensure_writable(path).context("--confusion-png: cannot write there")?;
     }
     note_name_only(&ck, &args.model);
-    let data = Arc::new(load_data(&ck, &args.model, args.data_dir.as_deref())?);
+    let data = Arc::new(test_data(&ck, &args.model, args.data_dir.as_deref())?);
     let model = ModelConfig { inputs: data.test.pixels(), classes: data.classes, ..ck.model.clone() };
     // Plain SGD: evaluation needs no optimizer state buffers.
     ck.check_compatible(&args.model, &model, &ck.optimizer)?;
@@ -101,7 +101,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
 /// The test data to evaluate `ck` on: the folder `--data-dir` gives, or else the data set the checkpoint was trained
 /// on where gpu-mnist knows it (embedded MNIST, Fashion-MNIST's installed folder); other data without --data-dir is
 /// an error saying to give it. The files must fit the model: its classes and its input size.
-fn load_data(ck: &Checkpoint, model: &Path, data_dir: Option<&Path>) -> Result<Dataset> {
+fn test_data(ck: &Checkpoint, model: &Path, data_dir: Option<&Path>) -> Result<Dataset> {
     let source = match (data_dir, ck.known_data()) {
         (Some(dir), _) => DataSource::Dir(dir.to_owned()),
         (None, Some(known)) => known_source(known)?,
