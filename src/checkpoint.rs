@@ -11,9 +11,10 @@
 //! prefix for `load_state_dict`. The string metadata holds everything else needed to rebuild the model and to
 //! continue the run exactly: `format_version`, `architecture` (`784,512,512,10`), `activation`, `loss`,
 //! `optimizer` and its hyper-parameters (`lr`, `momentum`, `beta1`, `beta2`, `eps`), `epoch` (completed),
-//! `steps_done` (Adam's t), `seed`, `batch_size`, `dataset`, `classes`, `train_samples`, `lr_schedule`; saved
-//! mid-epoch also `epoch_loss_sum`, `epoch_correct`, `epoch_samples`, `epoch_seconds` (what that epoch's steps
-//! measured so far, so the resumed epoch's record covers the whole epoch).
+//! `steps_done` (Adam's t), `seed`, `batch_size`, `dataset`, `data_digest` (what the data was, by content: see
+//! [`crate::data::identity`]; absent from checkpoints written before it existed), `classes`, `train_samples`,
+//! `lr_schedule`; saved mid-epoch also `epoch_loss_sum`, `epoch_correct`, `epoch_samples`, `epoch_seconds` (what that
+//! epoch's steps measured so far, so the resumed epoch's record covers the whole epoch).
 //!
 //! [`Checkpoint::save`] writes atomically (a temporary file in the same directory, fsync, rename, fsync of the
 //! directory), so a crash or a full disk never leaves a partial file where the previous checkpoint was.
@@ -31,6 +32,8 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
 use crate::backend::{Backend, Stats};
+use crate::data::identity::{self, Known};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Loss, ModelConfig, Params};
 use crate::optim::{LrSchedule, Optimizer};
@@ -61,8 +64,11 @@ pub struct Checkpoint {
     pub seed: u64,
     /// Samples per training step.
     pub batch_size: usize,
-    /// The name of the data set it was trained on (`mnist`, or the data directory's name).
+    /// The name of the data set it was trained on (`mnist`, `fashion-mnist`, or the data directory's name).
     pub dataset: String,
+    /// The [`digest`](identity::digest) of that data set (before `--limit`), or `None` for a checkpoint written
+    /// before gpu-mnist recorded it (then the data is known by [`Checkpoint::dataset`] only).
+    pub data_digest: Option<String>,
     /// The number of training samples (after `--limit`).
     pub train_samples: usize,
     /// How the learning rate changes over the run (the decay's length follows from `--epochs`).
@@ -163,6 +169,7 @@ impl Checkpoint {
             seed: trainer.config.seed,
             batch_size: trainer.config.batch_size,
             dataset: trainer.data().name.clone(),
+            data_digest: Some(trainer.data().digest.clone()),
             train_samples: trainer.data().train.len(),
             lr_schedule: trainer.config.lr_schedule,
             epoch_so_far,
@@ -246,6 +253,41 @@ impl Checkpoint {
         }
     }
 
+    /// The known data set this checkpoint was trained on: by its data digest, or by its data set's name for a
+    /// checkpoint without one. `None` for any other data.
+    pub fn known_data(&self) -> Option<&'static Known> {
+        match &self.data_digest {
+            Some(digest) => identity::known(digest),
+            None => identity::known_by_name(&self.dataset),
+        }
+    }
+
+    /// Whether `data` is the data set this checkpoint was trained on (whole: `--limit` does not count): the same
+    /// digest, or the same name for a checkpoint without a digest.
+    pub fn trained_on(&self, data: &Dataset) -> bool {
+        match &self.data_digest {
+            Some(digest) => *digest == data.digest,
+            None => self.dataset == data.name,
+        }
+    }
+
+    /// How messages name the data set this checkpoint was trained on ([`identity::describe`]).
+    pub fn describe_data(&self) -> String {
+        identity::describe(&self.dataset, self.data_digest.as_deref())
+    }
+
+    /// The name of the data set this checkpoint was trained on, as far as it is known: a known data set's own name
+    /// ([`Checkpoint::known_data`]), or else the name it was saved with.
+    pub fn data_name(&self) -> &str {
+        self.known_data().map_or(self.dataset.as_str(), |k| k.name)
+    }
+
+    /// The names of the classes this checkpoint's model tells apart, label 0 first, or `None` where the number is
+    /// the name: those of the data set it was trained on ([`Checkpoint::data_name`]).
+    pub fn class_names(&self) -> Option<&'static [&'static str]> {
+        crate::data::class_names(self.data_name())
+    }
+
     /// The training settings of the run this checkpoint continues: its seed and batch size, `epochs` in total.
     pub fn train_config(&self, epochs: usize, eval_batch: usize) -> TrainConfig {
         TrainConfig { epochs, batch_size: self.batch_size, seed: self.seed, eval_batch, lr_schedule: self.lr_schedule }
@@ -283,6 +325,9 @@ impl Checkpoint {
         put("seed", self.seed.to_string());
         put("batch_size", self.batch_size.to_string());
         put("dataset", self.dataset.clone());
+        if let Some(digest) = &self.data_digest {
+            put("data_digest", digest.clone());
+        }
         put("classes", self.model.classes.to_string());
         put("train_samples", self.train_samples.to_string());
         put("lr_schedule", self.lr_schedule.name().to_owned());
@@ -462,6 +507,7 @@ impl Checkpoint {
                 b => Ok(b),
             })?,
             dataset: meta.get("dataset")?.to_owned(),
+            data_digest: meta.digest()?,
             train_samples: meta.parse("train_samples")?,
             lr_schedule: match meta.get("lr_schedule")? {
                 "linear" => LrSchedule::Linear,
@@ -524,6 +570,17 @@ impl Meta<'_> {
             return Err(format!("metadata `{key}` = {v} is out of range ({range:?})"));
         }
         Ok(v)
+    }
+
+    /// The optional `data_digest`: absent in checkpoints written before it existed, a SHA-256 in hex otherwise.
+    fn digest(&self) -> std::result::Result<Option<String>, String> {
+        match self.0.get("data_digest") {
+            None => Ok(None),
+            Some(d) if identity::is_digest(d) => Ok(Some(d.clone())),
+            Some(d) => {
+                Err(format!("metadata `data_digest` = \"{d}\" is not a SHA-256 digest (64 lowercase hex digits)"))
+            }
+        }
     }
 
     fn model(&self) -> std::result::Result<ModelConfig, String> {

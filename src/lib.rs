@@ -7,7 +7,8 @@
 //! epochs over any backend.
 //!
 //! Around it: [`plot`] draws the training curves (SVG), [`imaging`] makes pictures (digit grids, confusion heat maps)
-//! and turns any picture of a digit into an MNIST-style input, [`predict`] classifies inputs on the CPU.
+//! and turns any picture of a digit or a piece of clothing into an input made the way MNIST or Fashion-MNIST was,
+//! [`predict`] classifies inputs on the CPU.
 
 pub mod backend;
 pub mod bench;

@@ -15,6 +15,9 @@ use safetensors::{Dtype, SafeTensors};
 
 mod common;
 
+/// A data digest of the right form (no data set has it).
+const DIGEST: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
 const ADAM: Optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 
 fn model() -> ModelConfig {
@@ -56,6 +59,7 @@ fn sample(optimizer: Optimizer) -> Checkpoint {
         seed: u64::MAX - 1,
         batch_size: 64,
         dataset: "mnist, or a folder: with \"odd\" names".into(),
+        data_digest: Some(DIGEST.into()),
         train_samples: 60_000,
         lr_schedule: gpu_mnist::optim::LrSchedule::Constant,
         epoch_so_far: None,
@@ -183,6 +187,7 @@ fn file_has_pytorch_names_shapes_and_readable_metadata() {
         ("batch_size", "64"),
         ("classes", "3"),
         ("train_samples", "60000"),
+        ("data_digest", DIGEST),
     ];
     for (k, v) in expect {
         assert_eq!(meta.get(k).map(String::as_str), Some(v), "metadata {k}");
@@ -203,6 +208,8 @@ fn capture_and_restore_through_a_trainer() {
     let ck = Checkpoint::capture(&mut t).unwrap();
     assert_eq!((ck.epoch, ck.steps_done, ck.seed, ck.batch_size), (1, 10, 9, 32));
     assert_eq!((ck.dataset.as_str(), ck.train_samples), ("mnist", 300));
+    // The digest is that of the whole data set, not of the 300 samples trained on.
+    assert_eq!(ck.data_digest.as_deref(), Some(gpu_mnist::data::identity::MNIST_DIGEST));
     assert!(ck.state.iter().flatten().any(|&x| x != 0.0), "Adam state was captured");
 
     let dir = tempfile::tempdir().unwrap();
@@ -447,6 +454,12 @@ fn missing_or_unparsable_metadata_is_reported() {
         ("format", "other", "metadata `format` is \"other\""),
         ("classes", "7", "metadata `classes` = 7 but architecture 6,4,3 has 3 outputs"),
         ("batch_size", "0", "metadata `batch_size` is 0"),
+        (
+            "data_digest",
+            "mnist",
+            "metadata `data_digest` = \"mnist\" is not a SHA-256 digest (64 lowercase hex digits)",
+        ),
+        ("data_digest", &DIGEST.to_uppercase(), "is not a SHA-256 digest"),
     ];
     for (key, value, expected) in cases {
         let mut meta = ck.metadata();

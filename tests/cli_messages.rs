@@ -113,3 +113,18 @@ fn the_schedule_should_be_shown_and_a_change_on_resume_said() {
     assert!(!kept.contains("schedule changes"), "{kept}");
     assert!(kept.contains("lr linear decay to 0 over 12 steps"), "{kept}");
 }
+
+/// Each command's help describes `--limit` for what it does there: training samples for `train`, the training split
+/// of the pictures for `show`.
+#[test]
+fn limit_should_be_described_for_each_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit_help = |command: &str| {
+        let help = ok(dir.path(), &[command, "--help"]);
+        let at = help.find("--limit").expect("--limit in the help");
+        help[at..].lines().take(3).collect::<Vec<_>>().join(" ")
+    };
+    assert!(limit_help("train").contains("Train on the first N training samples"), "{}", limit_help("train"));
+    let show = limit_help("show");
+    assert!(show.contains("With --split train") && !show.contains("Train on"), "{show}");
+}

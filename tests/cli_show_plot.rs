@@ -174,7 +174,10 @@ fn predict_classifies_pictures_with_a_saved_model() {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let stdout = ok(dir.path(), &args);
-    let lines: Vec<&str> = stdout.lines().collect();
+    let mut lines = stdout.lines();
+    let first = lines.next().unwrap_or_default();
+    assert!(first.starts_with("input:   digits (MNIST's preprocessing: crop, "), "{stdout}");
+    let lines: Vec<&str> = lines.collect();
     assert_eq!(lines.len(), 20, "{stdout}");
     let mut right = 0;
     for (i, line) in lines.iter().enumerate() {
@@ -196,7 +199,7 @@ fn predict_classifies_pictures_with_a_saved_model() {
     // A blank picture fails alone: the others are still classified, the exit code says something failed.
     image::GrayImage::from_pixel(50, 50, image::Luma([255])).save(dir.path().join("blank.png")).unwrap();
     let (stdout, stderr) = fails(dir.path(), &["predict", "--model", "m.safetensors", "d0.png", "blank.png"]);
-    assert!(stdout.starts_with("d0.png: 7"), "{stdout}");
+    assert!(stdout.lines().nth(1).is_some_and(|l| l.starts_with("d0.png: 7")), "{stdout}");
     assert!(stderr.contains("blank.png") && stderr.contains("no digit found"), "{stderr}");
     // No model, no pictures: clear errors.
     assert!(fails(dir.path(), &["predict", "--model", "none.safetensors", "d0.png"]).1.contains("none.safetensors"));
@@ -217,7 +220,23 @@ fn predict_names_fashion_classes() {
     let grid = image::open(dir.path().join("grid.png")).unwrap().to_luma8();
     image::imageops::crop_imm(&grid, 2, 2, 28, 28).to_image().save(dir.path().join("boot.png")).unwrap();
     let stdout = ok(dir.path(), &["predict", "--model", "f.safetensors", "--as-is", "boot.png"]);
-    assert!(stdout.starts_with("boot.png: 9 Ankle boot  (9 Ankle boot "), "{stdout}");
+    assert!(stdout.contains("\nboot.png: 9 Ankle boot  (9 Ankle boot "), "{stdout}");
+    // The same boot as a photo: magnified 4×, dark on a white margin. The model's own preprocessing (Fashion-MNIST's)
+    // brings it back; a digit's (20 pixels, centred by mass) made it a "Sandal" before.
+    let boot = image::open(dir.path().join("boot.png")).unwrap().to_luma8();
+    let mut big = image::imageops::resize(&boot, 112, 112, image::imageops::FilterType::Nearest);
+    image::imageops::invert(&mut big);
+    let mut photo = image::GrayImage::from_pixel(172, 152, image::Luma([255]));
+    image::imageops::replace(&mut photo, &big, 30, 20);
+    photo.save(dir.path().join("photo.png")).unwrap();
+    let stdout = ok(dir.path(), &["predict", "--model", "f.safetensors", "photo.png"]);
+    assert!(stdout.starts_with("input:   fashion (Fashion-MNIST's preprocessing: "), "{stdout}");
+    assert!(stdout.contains("\nphoto.png: 9 Ankle boot  ("), "{stdout}");
+    let stdout = ok(dir.path(), &["predict", "--model", "f.safetensors", "--preprocess", "digits", "photo.png"]);
+    assert!(
+        stdout.contains("\nphoto.png: 5 Sandal  ("),
+        "this model, seed 42, makes a digit-like boot a sandal: {stdout}"
+    );
 
     // eval finds Fashion-MNIST from the checkpoint, names the classes, and draws the confusion matrix.
     let stdout = ok(dir.path(), &["eval", "--model", "f.safetensors", "--confusion-png", "confusion.png"]);

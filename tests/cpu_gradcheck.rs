@@ -19,7 +19,7 @@ fn tiny_dataset(n: usize, seed: u64) -> Dataset {
     let images: Vec<u8> = (0..n * 6).map(|_| rng.random_range(0..=255u8)).collect();
     let labels: Vec<u8> = (0..n).map(|_| rng.random_range(0..3u8)).collect();
     let split = || LabeledImages { images: images.clone(), labels: labels.clone(), rows: 2, cols: 3 };
-    Dataset { name: "tiny".into(), train: split(), test: split(), classes: 3 }
+    Dataset::new("tiny", split(), split(), 3)
 }
 
 /// Compares every analytic gradient of a 6-5-4-3 model (after `corrupt` has had a chance to spoil them) with central

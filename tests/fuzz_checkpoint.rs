@@ -161,6 +161,7 @@ struct Progress {
     seed: u64,
     batch_size: usize,
     dataset: String,
+    data_digest: Option<String>,
     train_samples: usize,
     lr_schedule: LrSchedule,
     epoch_so_far: Option<EpochSoFar>,
@@ -173,13 +174,26 @@ fn progress() -> impl Strategy<Value = Progress> {
         any::<u64>(),
         1usize..=usize::MAX,
         prop_oneof![Just("mnist".to_owned()), any::<String>()],
+        proptest::option::of("[0-9a-f]{64}"),
         any::<usize>(),
         select(vec![LrSchedule::Linear, LrSchedule::Constant]),
         proptest::option::of(epoch_so_far()),
     )
-        .prop_map(|(epoch, steps_done, seed, batch_size, dataset, train_samples, lr_schedule, epoch_so_far)| {
-            Progress { epoch, steps_done, seed, batch_size, dataset, train_samples, lr_schedule, epoch_so_far }
-        })
+        .prop_map(
+            |(epoch, steps_done, seed, batch_size, dataset, data_digest, train_samples, lr_schedule, epoch_so_far)| {
+                Progress {
+                    epoch,
+                    steps_done,
+                    seed,
+                    batch_size,
+                    dataset,
+                    data_digest,
+                    train_samples,
+                    lr_schedule,
+                    epoch_so_far,
+                }
+            },
+        )
 }
 
 /// What part of an epoch measured: counts that agree, a finite loss sum and duration (what `save` writes).
@@ -223,6 +237,7 @@ fn assemble(model: ModelConfig, optimizer: Optimizer, mut tensors: Vec<Vec<f32>>
         seed: p.seed,
         batch_size: p.batch_size,
         dataset: p.dataset,
+        data_digest: p.data_digest,
         train_samples: p.train_samples,
         lr_schedule: p.lr_schedule,
         epoch_so_far: p.epoch_so_far,
@@ -242,7 +257,7 @@ fn checkpoint() -> impl Strategy<Value = Checkpoint> {
 // Checkpoints: mutations.
 
 /// Every metadata key a checkpoint holds, and a few it does not.
-const META_KEYS: [&str; 20] = [
+const META_KEYS: [&str; 25] = [
     "format",
     "format_version",
     "architecture",
@@ -259,14 +274,19 @@ const META_KEYS: [&str; 20] = [
     "seed",
     "batch_size",
     "dataset",
+    "data_digest",
     "classes",
     "train_samples",
     "lr_schedule",
+    "epoch_loss_sum",
+    "epoch_correct",
+    "epoch_samples",
+    "epoch_seconds",
     "unknown_key",
 ];
 
 /// Metadata values on the edges of what each key accepts.
-const META_VALUES: [&str; 40] = [
+const META_VALUES: [&str; 43] = [
     "",
     " ",
     "0",
@@ -307,6 +327,9 @@ const META_VALUES: [&str; 40] = [
     "1,4294967295,2",
     "1,18446744073709551615,2",
     "\u{0}\u{ffff}é",
+    gpu_mnist::data::identity::MNIST_DIGEST,
+    "A8021D85A75DCC62471D121661E80195AB37E3F4DB8503562E088A72BBD0EE52",
+    "a8021d85a75dcc62471d121661e80195ab37e3f4db8503562e088a72bbd0ee5",
 ];
 
 fn meta_value() -> impl Strategy<Value = String> {
@@ -799,6 +822,7 @@ fn sample_bytes() -> Vec<u8> {
         seed: 7,
         batch_size: 32,
         dataset: "mnist".into(),
+        data_digest: Some(gpu_mnist::data::identity::MNIST_DIGEST.into()),
         train_samples: 100,
         lr_schedule: LrSchedule::Constant,
         // Saved mid-epoch, so the mutations reach the optional epoch_* keys too.
@@ -886,6 +910,7 @@ fn regression_saved_hyper_parameters_always_load_back() {
             seed: 1,
             batch_size: 1,
             dataset: "mnist".into(),
+            data_digest: None,
             train_samples: 1,
             lr_schedule: LrSchedule::Constant,
             epoch_so_far: None,

@@ -20,7 +20,7 @@ fn model(inputs: usize, classes: usize) -> ModelConfig {
 fn data(samples: usize, features: usize, label: u8) -> Arc<Dataset> {
     let split =
         LabeledImages { images: vec![7; samples * features], labels: vec![label; samples], rows: 1, cols: features };
-    Arc::new(Dataset { name: "tiny".into(), train: split.clone(), test: split, classes: 10 })
+    Arc::new(Dataset::new("tiny", split.clone(), split, 10))
 }
 
 fn message(r: Result<impl Sized, Error>) -> String {

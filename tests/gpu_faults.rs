@@ -113,7 +113,7 @@ fn tiny() -> (Layout, Arc<Dataset>) {
     let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.1 }, 4);
     let images: Vec<u8> = (0..8 * 4).map(|i| (i * 37 % 256) as u8).collect();
     let split = LabeledImages { images, labels: (0..8).map(|i| i % 10).collect(), rows: 2, cols: 2 };
-    (layout, Arc::new(Dataset { name: "tiny".into(), train: split.clone(), test: split, classes: 10 }))
+    (layout, Arc::new(Dataset::new("tiny", split.clone(), split, 10)))
 }
 
 /// A backend that has taken one training step, and its train plan.

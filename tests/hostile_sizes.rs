@@ -19,7 +19,7 @@ fn data(train: usize, test: usize, pixels: usize) -> Dataset {
         rows: 1,
         cols: pixels,
     };
-    Dataset { name: "sizes".into(), train: split(train), test: split(test), classes: 10 }
+    Dataset::new("sizes", split(train), split(test), 10)
 }
 
 fn model(inputs: usize, hidden: Vec<usize>) -> ModelConfig {
@@ -194,9 +194,10 @@ proptest::proptest! {
         proptest::prop_assert!(ends_cleanly(d, &args).is_ok(), "{:?}", ends_cleanly(d, &args));
     }
 
-    /// Every numeric key of a checkpoint, at an extreme value: `--resume` and `eval` end in success or a clear error.
+    /// Every numeric key of a checkpoint, at an extreme value (the part of an epoch measured too), and a data digest made of one (data gpu-mnist does
+    /// not know): `--resume` and `eval` end in success or a clear error.
     #[test]
-    fn extreme_checkpoint_numbers_should_end_cleanly(key in 0usize..5, value in proptest::sample::select(EXTREMES.to_vec())) {
+    fn extreme_checkpoint_numbers_should_end_cleanly(key in 0usize..7, value in proptest::sample::select(EXTREMES.to_vec())) {
         use gpu_mnist::checkpoint::Checkpoint;
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -207,7 +208,16 @@ proptest::proptest! {
             1 => ck.steps_done = value,
             2 => ck.seed = value,
             3 => ck.batch_size = value as usize,
-            _ => ck.train_samples = value as usize,
+            4 => ck.train_samples = value as usize,
+            5 => {
+                // Saved 3 steps into its first epoch, with what those steps measured at the extreme.
+                use gpu_mnist::{backend::Stats, train::EpochSoFar};
+                let n = u32::try_from(value).unwrap_or(u32::MAX);
+                (ck.epoch, ck.steps_done) = (0, 3);
+                let stats = Stats { loss_sum: value as f32, correct: n, samples: n };
+                ck.epoch_so_far = Some(EpochSoFar { stats, seconds: value as f64 });
+            }
+            _ => ck.data_digest = Some(format!("{value:064x}")),
         }
         ck.save(&d.join("x.st")).unwrap();
         let s = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();

@@ -172,7 +172,7 @@ fn run_case<B: Backend>(fx: &Fixture, case: &Case, make: &dyn Fn(&Layout, Arc<Da
         cols: model.inputs,
     };
     assert_eq!(split.len(), n, "{name}: samples");
-    let data = Arc::new(Dataset { name: "golden".into(), train: split.clone(), test: split, classes: model.classes });
+    let data = Arc::new(Dataset::new("golden", split.clone(), split, model.classes));
     let mut layout = Layout::new(&model, optimizer, b);
     layout.decay_steps = case.decay_steps;
     let mut backend = make(&layout, data);

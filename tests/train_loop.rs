@@ -25,7 +25,7 @@ fn synthetic(n: usize, features: usize, classes: usize) -> Arc<Dataset> {
     let train = LabeledImages { images, labels, rows: 1, cols: features };
     let mut test = train.clone();
     test.truncate(10);
-    Arc::new(Dataset { name: "synthetic".into(), train, test, classes })
+    Arc::new(Dataset::new("synthetic", train, test, classes))
 }
 
 fn model(inputs: usize, hidden: Vec<usize>, classes: usize, activation: Activation, loss: Loss) -> ModelConfig {

@@ -7,14 +7,14 @@ use super::{out, paths};
 use anyhow::{Context, Result};
 use clap::Args;
 use gpu_mnist::checkpoint::{self, Checkpoint};
-use gpu_mnist::data;
+use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
 use gpu_mnist::eval::{evaluate_detailed, Evaluation};
 use gpu_mnist::imaging;
 use gpu_mnist::model::ModelConfig;
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::Layout;
 
-use super::{load_data, make_backend, BackendArg, DataArgs, DatasetArg, EVAL_BATCH};
+use super::{known_source, make_backend, note_name_only, BackendArg, EVAL_BATCH};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -24,8 +24,9 @@ pub struct EvalArgs {
     /// Where to evaluate.
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     pub backend: BackendArg,
-    /// A folder holding the four MNIST-format files; default: the data set the checkpoint was trained on (the
-    /// embedded MNIST, or Fashion-MNIST from /usr/share/datasets/fashion-mnist).
+    /// A folder holding the four MNIST-format files; default: the data set the checkpoint was trained on, known by
+    /// its content (the embedded MNIST, or Fashion-MNIST from /usr/share/datasets/fashion-mnist). Other data needs
+    /// this flag.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Also write the confusion matrix as CSV (rows: true class, columns: predicted class); `-` (or /dev/stdout):
@@ -65,14 +66,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if let Some(path) = &args.confusion_png {
         checkpoint::ensure_writable(path).context("--confusion-png: cannot write there")?;
     }
-    // The data set the checkpoint names: Fashion-MNIST by name (from its Debian folder unless --data-dir says where),
-    // any other folder as it is, MNIST (embedded) by default.
-    let dataset = match (ck.dataset.as_str(), &args.data_dir) {
-        (data::FASHION_MNIST_NAME, _) => Some(DatasetArg::Fashion),
-        (_, Some(_)) => Some(DatasetArg::Idx),
-        (_, None) => None,
-    };
-    let data = Arc::new(load_data(&DataArgs { dataset, data_dir: args.data_dir.clone(), limit: None })?);
+    note_name_only(&ck, &args.model);
+    let data = Arc::new(test_data(&ck, &args.model, args.data_dir.as_deref())?);
     let model = ModelConfig { inputs: data.test.pixels(), classes: data.classes, ..ck.model.clone() };
     // Plain SGD: evaluation needs no optimizer state buffers.
     ck.check_compatible(&args.model, &model, &ck.optimizer)?;
@@ -92,8 +87,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         ck.seed
     );
     outln!("data:    {}: {} test samples", data.name, data.test.len());
-    if ck.dataset != data.name {
-        errln!("warning: the checkpoint was trained on {}, this is {}", ck.dataset, data.name);
+    if !ck.trained_on(&data) {
+        errln!("warning: the checkpoint was trained on {}, this is {}", ck.describe_data(), data.describe());
     }
     let ev = evaluate_detailed(&mut backend, &layout, &data.test, args.eval_batch)?;
     if ev.trace() != ev.stats.correct {
@@ -112,6 +107,25 @@ pub fn run(args: EvalArgs) -> Result<()> {
         outln!("wrote:   {}", path.display());
     }
     Ok(())
+}
+
+/// The test data to evaluate `ck` on: the folder `--data-dir` gives, or else the data set the checkpoint was trained
+/// on where gpu-mnist knows it (embedded MNIST, Fashion-MNIST's installed folder); other data without --data-dir is
+/// an error saying to give it. The files must fit the model: its classes and its input size.
+fn test_data(ck: &Checkpoint, model: &Path, data_dir: Option<&Path>) -> Result<Dataset> {
+    let source = match (data_dir, ck.known_data()) {
+        (Some(dir), _) => DataSource::Dir(dir.to_owned()),
+        (None, Some(known)) => known_source(known)?,
+        (None, None) => anyhow::bail!(
+            "{}: the checkpoint was trained on {}, which is not a data set gpu-mnist knows by its content (MNIST, \
+             Fashion-MNIST): give its folder with --data-dir DIR (the folder it was trained from was called `{}`)",
+            model.display(),
+            ck.describe_data(),
+            ck.dataset
+        ),
+    };
+    let opts = LoadOptions { classes: Some(ck.model.classes), input_size: Some(ck.model.inputs), ..Default::default() };
+    Ok(data::load(&source, &opts)?)
 }
 
 /// The per-class table (with the class names where the data set has them) and the confusion matrix, as printed.

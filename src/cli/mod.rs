@@ -12,15 +12,16 @@ pub mod resume;
 pub mod show;
 pub mod train;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::sync::Arc;
 
 use gpu_mnist::backend::Backend;
+use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::cpu::CpuBackend;
-use gpu_mnist::data::{self, DataSource, Dataset, IdxErrorKind, LoadOptions};
+use gpu_mnist::data::{self, DataSource, Dataset, IdxErrorKind, Known, LoadOptions};
 use gpu_mnist::gpu::{self, BackendChoice, GpuBackend};
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::{LrSchedule, Optimizer};
@@ -175,41 +176,62 @@ impl OptimArgs {
     }
 }
 
-/// Loads the data set the flags name, cut to `--limit`.
+/// Where a known data set is found without `--data-dir`: embedded, or in its installed folder (an error saying how
+/// to install it, or to give --data-dir, when that folder is missing).
+pub fn known_source(known: &Known) -> Result<DataSource> {
+    let Some(dir) = known.dir else { return Ok(DataSource::Embedded) };
+    anyhow::ensure!(
+        Path::new(dir).is_dir(),
+        "{} is not installed at {dir}: install it with `{}`, or give the folder holding its four files with --data-dir",
+        known.name,
+        known.install
+    );
+    Ok(DataSource::Dir(dir.into()))
+}
+
+/// Says, in one `note:` line, that a checkpoint written before data digests existed knows its data set by name only.
+pub fn note_name_only(ck: &Checkpoint, path: &Path) {
+    if ck.data_digest.is_none() {
+        errln!(
+            "note:    {} was saved before gpu-mnist recorded what its data was: its data set is identified by its name \
+             only ({})",
+            path.display(),
+            ck.dataset
+        );
+    }
+}
+
+/// The known data set `--dataset mnist|fashion` names.
+fn named_known(arg: DatasetArg) -> Option<&'static Known> {
+    let name = match arg {
+        DatasetArg::Mnist => data::MNIST_NAME,
+        DatasetArg::Fashion => data::FASHION_MNIST_NAME,
+        DatasetArg::Idx => return None,
+    };
+    data::KNOWN.iter().find(|k| k.name == name)
+}
+
+/// Loads the data set the flags name, cut to `--limit` (its digest is that of the whole set).
 ///
 /// MNIST-shaped sets (the default, `--dataset mnist|fashion`, or a bare `--data-dir`) must hold 10 classes of 28×28
-/// images, so a corrupt label file is caught; `--dataset mnist|fashion` also names the set `mnist` or
-/// `fashion-mnist` whatever folder it comes from (which gives Fashion-MNIST its class names). `--dataset idx` takes
-/// any IDX set from `--data-dir`, its classes counted from the labels and its image size from the files.
+/// images, so a corrupt label file is caught. A data set known by its content takes its own name whatever its folder
+/// is called ([`data::identity`]); `--dataset mnist|fashion` names any other data in `--data-dir` `mnist` or
+/// `fashion-mnist` (the user's word for a variant; Fashion-MNIST's class names come with it), and warns when the
+/// files are known to be the other one. `--dataset idx` takes any IDX set from `--data-dir`, its classes counted
+/// from the labels and its image size from the files.
 pub fn load_data(args: &DataArgs) -> Result<Dataset> {
     let mnist_shaped = LoadOptions::default();
-    let (source, opts, name) = match (args.dataset, &args.data_dir) {
-        (None | Some(DatasetArg::Mnist), None) => (DataSource::Embedded, mnist_shaped, None),
-        (None, Some(dir)) => (DataSource::Dir(dir.clone()), mnist_shaped, None),
-        (Some(DatasetArg::Mnist), Some(dir)) => (DataSource::Dir(dir.clone()), mnist_shaped, Some("mnist")),
-        (Some(DatasetArg::Fashion), dir) => {
-            let dir = match dir {
-                Some(dir) => dir.clone(),
-                None => {
-                    let dir = PathBuf::from(data::FASHION_MNIST_DIR);
-                    anyhow::ensure!(
-                        dir.is_dir(),
-                        "Fashion-MNIST is not installed at {}: install it with `apt-get install \
-                         dataset-fashion-mnist`, or give the folder holding its four files with --data-dir",
-                        dir.display()
-                    );
-                    dir
-                }
-            };
-            (DataSource::Dir(dir), mnist_shaped, Some(data::FASHION_MNIST_NAME))
-        }
+    let named = args.dataset.and_then(named_known);
+    let (source, opts) = match (args.dataset, &args.data_dir) {
         (Some(DatasetArg::Idx), Some(dir)) => {
             let opts = LoadOptions { classes: None, input_size: None, ..LoadOptions::default() };
-            (DataSource::Dir(dir.clone()), opts, None)
+            (DataSource::Dir(dir.clone()), opts)
         }
         (Some(DatasetArg::Idx), None) => {
             anyhow::bail!("--dataset idx needs --data-dir DIR: the folder holding the four IDX files")
         }
+        (_, Some(dir)) => (DataSource::Dir(dir.clone()), mnist_shaped),
+        (_, None) => (named.map_or(Ok(DataSource::Embedded), known_source)?, mnist_shaped),
     };
     let mut data = match data::load(&source, &opts) {
         Ok(data) => data,
@@ -223,8 +245,15 @@ pub fn load_data(args: &DataArgs) -> Result<Dataset> {
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(name) = name {
-        data.name = name.to_owned();
+    match (named, data.known()) {
+        (Some(flag), Some(content)) if flag.name != content.name => errln!(
+            "warning: --dataset names {}, but these files hold {} (known by their content): they are taken as {}",
+            flag.name,
+            content.name,
+            content.name
+        ),
+        (Some(flag), None) => data.name = flag.name.to_owned(),
+        _ => {}
     }
     if let Some(n) = args.limit {
         anyhow::ensure!(n > 0, "--limit {n}: give at least 1 training sample");

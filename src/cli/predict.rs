@@ -6,8 +6,7 @@ use super::paths;
 use anyhow::{Context, Result};
 use clap::Args;
 use gpu_mnist::checkpoint::Checkpoint;
-use gpu_mnist::data::class_names;
-use gpu_mnist::imaging::{self, MNIST_SIDE};
+use gpu_mnist::imaging::{self, Preprocess, MNIST_SIDE};
 use gpu_mnist::predict::{probabilities, top_k};
 
 #[derive(Args)]
@@ -18,9 +17,15 @@ pub struct PredictArgs {
     /// How many of the most probable classes to print.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
-    /// Use 28×28 pictures as they are (grayscale, white on black, like MNIST's own files) instead of cropping,
-    /// scaling and centring them the way MNIST was made.
-    #[arg(long)]
+    /// How pictures become the model's 28×28 input: digits (MNIST's way: crop to the ink, larger side to 20 px,
+    /// centre of mass at the middle), fashion (Fashion-MNIST's way: trim to the product, longer side to 28 px,
+    /// centred), none (28×28 pictures as they are, white on black) [default: the way the model's data set was made,
+    /// fashion for Fashion-MNIST, digits otherwise].
+    #[arg(long, value_enum)]
+    pub preprocess: Option<Preprocess>,
+    /// The same as --preprocess none: 28×28 pictures as they are (grayscale, white on black, like the data sets'
+    /// own files).
+    #[arg(long, conflicts_with = "preprocess")]
     pub as_is: bool,
     /// Also write what the model sees (the 28×28 input) for each picture, as DIR/NAME.28x28.png.
     #[arg(long, value_name = "DIR")]
@@ -32,20 +37,26 @@ pub struct PredictArgs {
 }
 
 /// The 784 input pixels of one picture; errors name the file.
-fn input(path: &Path, as_is: bool) -> Result<Vec<u8>> {
+fn input(path: &Path, preprocess: Preprocess) -> Result<Vec<u8>> {
     let img = imaging::load_image(path)?;
-    if !as_is {
-        return imaging::to_mnist(&img).with_context(|| path.display().to_string());
+    preprocess.apply(&img).with_context(|| path.display().to_string())
+}
+
+/// The preprocessing the flags ask for, or else the one of the model's data set; and, for the output, where the
+/// choice came from.
+fn preprocessing(args: &PredictArgs, ck: &Checkpoint) -> (Preprocess, String) {
+    match (args.preprocess, args.as_is) {
+        (Some(p), _) => (p, "from --preprocess".into()),
+        (None, true) => (Preprocess::None, "from --as-is".into()),
+        (None, false) => {
+            let name = ck.data_name();
+            let why = match gpu_mnist::data::identity::known_by_name(name) {
+                Some(_) => format!("as {name} was made"),
+                None => format!("the default for data gpu-mnist does not know ({name})"),
+            };
+            (Preprocess::for_data(name), why)
+        }
     }
-    let side = MNIST_SIDE;
-    anyhow::ensure!(
-        (img.width(), img.height()) == (side, side),
-        "{}: --as-is takes {side}×{side} pictures; this one is {}×{} (leave out --as-is to have it converted)",
-        path.display(),
-        img.width(),
-        img.height()
-    );
-    Ok(img.to_luma8().into_raw())
 }
 
 /// Where `--save-inputs DIR` writes what the model sees of the picture `path`: DIR/NAME.28x28.png.
@@ -75,11 +86,14 @@ pub fn run(args: PredictArgs) -> Result<()> {
         paths::check_distinct(&inputs, &paths::refs(&outputs), &[])?;
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the folder", dir.display()))?;
     }
-    let names = class_names(&ck.dataset);
+    super::note_name_only(&ck, &args.model);
+    let names = ck.class_names();
+    let (preprocess, why) = preprocessing(&args, &ck);
+    outln!("input:   {} ({}), {why}", preprocess.name(), preprocess.describe());
     let name_of = |c: usize| names.and_then(|n| n.get(c)).map(|n| format!(" {n}")).unwrap_or_default();
     let mut failed = 0;
     for path in &args.images {
-        let result = input(path, args.as_is).and_then(|x| {
+        let result = input(path, preprocess).and_then(|x| {
             if let Some(dir) = &args.save_inputs {
                 let out = saved_input_path(dir, path);
                 let img = image::GrayImage::from_raw(MNIST_SIDE, MNIST_SIDE, x.clone())

@@ -132,13 +132,14 @@ pub fn settings(
             optimizer.describe()
         );
     }
-    if ck.dataset != data.name || ck.train_samples != data.train.len() {
+    // The same data is the same digest (or, for a checkpoint without one, the same name) and the same --limit.
+    if !ck.trained_on(data) || ck.train_samples != data.train.len() {
         errln!(
             "warning: the checkpoint was trained on {} ({} samples), this run uses {} ({} samples): the run continues, \
              but not as an uninterrupted run would",
-            ck.dataset,
+            ck.describe_data(),
             ck.train_samples,
-            data.name,
+            data.describe(),
             data.train.len()
         );
     }

@@ -19,6 +19,9 @@ pub enum SplitArg {
 }
 
 #[derive(Args)]
+// `--limit` comes with the data flags; here it only cuts the training split, which --count and --offset do better.
+#[command(mut_arg("limit", |a| a.help("With --split train: load only the first N training samples (the test split \
+    is never cut)")))]
 pub struct ShowArgs {
     #[command(flatten)]
     pub data: DataArgs,

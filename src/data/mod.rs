@@ -8,12 +8,14 @@
 pub mod classes;
 pub mod embedded;
 pub mod error;
+pub mod identity;
 pub mod idx;
 
 use std::path::{Path, PathBuf};
 
 pub use classes::{class_label, class_names, FASHION_CLASSES, FASHION_MNIST_DIR, FASHION_MNIST_NAME};
 pub use error::{DataError, IdxErrorKind};
+pub use identity::{Known, KNOWN, MNIST_NAME};
 pub use idx::{parse_idx, read_idx_bytes, read_idx_file, IdxArray, IdxLimits};
 
 /// Canonical file stems of an MNIST-format data set, in the order train images, train labels,
@@ -79,8 +81,11 @@ impl LabeledImages {
 /// A data set: a training split, a test split and the number of classes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dataset {
-    /// `"mnist"` for the embedded data, the directory's name otherwise.
+    /// The name of a data set known by its content (`mnist`, `fashion-mnist`: see [`identity`]), the directory's
+    /// name otherwise.
     pub name: String,
+    /// What the data is: [`identity::digest`] of both splits as loaded, before any `--limit`.
+    pub digest: String,
     /// The training split.
     pub train: LabeledImages,
     /// The test split.
@@ -90,11 +95,17 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A data set of these splits, called `name`, with its [`digest`](identity::digest) computed from them.
+    pub fn new(name: impl Into<String>, train: LabeledImages, test: LabeledImages, classes: usize) -> Self {
+        let digest = identity::digest(&train, &test);
+        Dataset { name: name.into(), digest, train, test, classes }
+    }
+
     /// A data set with no samples of `features` pixels and `classes` classes, for backends built only to run kernels
     /// that gather nothing (the kernel checks, the matmul probe).
     pub fn empty(features: usize, classes: usize) -> Self {
         let split = LabeledImages::empty(features);
-        Dataset { name: "empty".into(), train: split.clone(), test: split, classes }
+        Dataset::new("empty", split.clone(), split, classes)
     }
 }
 
@@ -140,7 +151,7 @@ pub fn load(source: &DataSource, opts: &LoadOptions) -> Result<Dataset, DataErro
                 let array = read_idx_bytes(&name, bytes, true, dims, &opts.limits)?;
                 files.push((PathBuf::from(name), array));
             }
-            assemble("mnist".to_owned(), files, opts)
+            assemble(MNIST_NAME.to_owned(), files, opts)
         }
         DataSource::Dir(dir) => {
             if !dir.is_dir() {
@@ -185,7 +196,8 @@ fn dir_name(dir: &Path) -> String {
         .unwrap_or_else(|| dir.display().to_string())
 }
 
-/// Checks the four parsed files (in [`FILES`] order) against each other and `opts`.
+/// Checks the four parsed files (in [`FILES`] order) against each other and `opts`, and identifies the data: a data
+/// set known by its content takes its own name, any other the `name` given (its folder's).
 fn assemble(name: String, files: Vec<(PathBuf, IdxArray)>, opts: &LoadOptions) -> Result<Dataset, DataError> {
     let mut it = files.into_iter();
     let (Some(train_images), Some(train_labels), Some(test_images), Some(test_labels)) =
@@ -224,7 +236,11 @@ fn assemble(name: String, files: Vec<(PathBuf, IdxArray)>, opts: &LoadOptions) -
         }
     };
 
-    Ok(Dataset { name, train, test, classes })
+    let mut data = Dataset::new(name, train, test, classes);
+    if let Some(known) = data.known() {
+        data.name = known.name.to_owned();
+    }
+    Ok(data)
 }
 
 fn split(

@@ -384,7 +384,7 @@ pub(crate) fn random_data(rng: &mut model::Rng, samples: usize, features: usize,
         rows: 1,
         cols: features,
     };
-    Arc::new(Dataset { name: "check".into(), train, test: LabeledImages::empty(features), classes })
+    Arc::new(Dataset::new("check", train, LabeledImages::empty(features), classes))
 }
 
 /// Runs `ops` once on `gpu`.
