@@ -81,14 +81,16 @@ pub struct EpochSoFar {
     pub seconds: f64,
 }
 
-/// What the loop reports while an epoch runs.
+/// What the loop reports while an epoch runs: its training, then its evaluation on the test set.
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
-    /// Samples trained on so far this epoch.
+    /// `Train` while the epoch trains, `Test` while it is evaluated.
+    pub split: Split,
+    /// Samples of that split done so far this epoch.
     pub samples: usize,
-    /// Samples in the epoch.
+    /// Samples in the split.
     pub total: usize,
-    /// Statistics so far this epoch.
+    /// Statistics so far (running loss and accuracy).
     pub stats: Stats,
 }
 
@@ -317,7 +319,7 @@ impl<B: Backend> Trainer<B> {
         let train = self.train_epoch(on_progress)?;
         let seconds = start.elapsed().as_secs_f64() + self.epoch_so_far.seconds;
         let trained = self.backend.work_counts();
-        let test = self.evaluate()?;
+        let test = self.evaluate_reporting(on_progress)?;
         self.last_epoch_work = (trained.since(&before), self.backend.work_counts().since(&trained));
         self.epoch += 1;
         // The epoch is done: the next one starts at this step count, with nothing measured yet.
@@ -375,6 +377,7 @@ impl<B: Backend> Trainer<B> {
                 let seen = skipped + stats.samples as usize / b;
                 self.check_divergence(stats, seen)?;
                 on_progress(Progress {
+                    split: Split::Train,
                     samples: skipped * b + stats.samples as usize,
                     total: n,
                     stats: so_far + stats,
@@ -392,7 +395,7 @@ impl<B: Backend> Trainer<B> {
         let stats = self.backend.stats(Split::Train)?;
         self.check_divergence(stats, done + 1)?;
         let stats = so_far + stats;
-        on_progress(Progress { samples: n, total: n, stats });
+        on_progress(Progress { split: Split::Train, samples: n, total: n, stats });
         Ok(stats)
     }
 
@@ -408,10 +411,17 @@ impl<B: Backend> Trainer<B> {
     /// about [`CHUNK_SECONDS`] (a stop request takes effect between chunks, with [`Error::Interrupted`]), then one
     /// read of the statistics.
     pub fn evaluate(&mut self) -> Result<Stats> {
+        self.evaluate_reporting(&mut |_| {})
+    }
+
+    /// [`Trainer::evaluate`], reporting its progress: once at the start, then whenever the statistics of a chunk
+    /// arrive (a chunk or two late on a GPU, as in training).
+    pub fn evaluate_reporting(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<Stats> {
         let n = self.data.test.len();
         let e = self.config.eval_batch.min(n);
         let order: Vec<u32> = (0..n as u32).collect();
         self.backend.begin_epoch(Split::Test, &order)?;
+        on_progress(Progress { split: Split::Test, samples: 0, total: n, stats: Stats::default() });
         let (full_steps, most) = (n / e, self.backend.steps_per_check().max(1));
         let (mut chunk, mut done) = (most, 0);
         while done < full_steps {
@@ -421,6 +431,9 @@ impl<B: Backend> Trainer<B> {
             done += steps;
             if done < full_steps {
                 self.backend.request_stats(Split::Test)?;
+                if let Some((Split::Test, stats)) = self.backend.poll_stats()? {
+                    on_progress(Progress { split: Split::Test, samples: stats.samples as usize, total: n, stats });
+                }
                 if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
                     // The epoch's training is done; its evaluation was cut short.
                     let steps = self.steps_per_epoch();
@@ -433,6 +446,8 @@ impl<B: Backend> Trainer<B> {
             self.backend.run(rest, 1)?;
         }
         let _ = self.backend.poll_stats()?;
-        self.backend.stats(Split::Test)
+        let stats = self.backend.stats(Split::Test)?;
+        on_progress(Progress { split: Split::Test, samples: n, total: n, stats });
+        Ok(stats)
     }
 }

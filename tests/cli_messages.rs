@@ -128,3 +128,32 @@ fn limit_should_be_described_for_each_command() {
     let show = limit_help("show");
     assert!(show.contains("With --split train") && !show.contains("Train on"), "{show}");
 }
+
+/// On a terminal the bar goes on through the test set after training ("epoch 1/1 test [...]"), with the running
+/// loss and accuracy, as Keras shows them; run under `script` for a pseudo-terminal (skipped, with a message, where
+/// util-linux's `script` is missing).
+#[test]
+fn the_progress_bar_should_show_the_evaluation_and_running_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_gpu-mnist");
+    // Wide layers make the evaluation take about a second, so the bar (redrawn 20 times a second) shows it.
+    let command = format!("{bin} train --hidden 1024,1024 --limit 640 --epochs 1 --eval-batch 100");
+    let Ok(out) =
+        std::process::Command::new("script").args(["-qec", &command, "/dev/null"]).current_dir(dir.path()).output()
+    else {
+        println!("skipped: no `script` to give the run a terminal");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    assert!(out.status.success(), "{text}");
+    let bar = |prefix: &str| text.lines().any(|l| l.contains(prefix) && l.contains(" acc ") && l.contains("samples/s"));
+    assert!(bar("epoch 1/1 ["), "a training bar with the running accuracy: {text}");
+    assert!(bar("epoch 1/1 test ["), "an evaluation bar with the running accuracy: {text}");
+    // `eval` queues its evaluation whole: a spinner says what runs.
+    let save = format!("{command} --save m.st -q");
+    assert!(std::process::Command::new("sh").args(["-c", &save]).current_dir(dir.path()).status().unwrap().success());
+    let eval = format!("{bin} eval --model m.st");
+    let out = std::process::Command::new("script").args(["-qec", &eval, "/dev/null"]).current_dir(dir.path()).output();
+    let text = String::from_utf8_lossy(&out.unwrap().stdout).replace('\r', "\n");
+    assert!(text.contains("evaluating 10000 test samples on cpu"), "{text}");
+}

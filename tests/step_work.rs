@@ -47,7 +47,8 @@ fn an_epoch_should_take_at_most_2l_plus_1_dispatches_per_step_and_two_waits() {
         let mut trainer = Trainer::new(backend, layout.clone(), Arc::clone(&data), config()).unwrap();
         for epoch in 1..=2 {
             let mut progress = Vec::new();
-            let m = trainer.epoch(&mut |p| progress.push(p.samples)).unwrap();
+            // The training's reports (the evaluation's follow them).
+            let m = trainer.epoch(&mut |p| progress.extend((p.split == Split::Train).then_some(p.samples))).unwrap();
             let (train, eval) = trainer.last_epoch_work;
             println!("{name} epoch {epoch}: train {train:?}, eval {eval:?}, progress at {progress:?}");
             assert_eq!(train.steps, 82, "{name}");

@@ -389,3 +389,25 @@ fn a_run_stopped_in_its_evaluation_should_resume_without_repeating_a_step() {
     assert_eq!(resumed.backend.steps_done().unwrap(), 44, "no step trained twice");
     assert_eq!(resumed.backend.read_params().unwrap(), whole.backend.read_params().unwrap());
 }
+
+/// An epoch reports its evaluation too: a first report at 0 test samples, then as chunks' statistics arrive, the
+/// last at the whole test set with its statistics; the training reports come first, all of them.
+#[test]
+fn an_epoch_should_report_its_evaluation_after_its_training() {
+    let data = synthetic(40, 4, 3);
+    let config = TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 2, lr_schedule: LrSchedule::Constant };
+    let model = model(4, vec![3], 3, Activation::Relu, Loss::Xent);
+    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 0.1 });
+    let mut seen = Vec::new();
+    let m = trainer.epoch(&mut |p| seen.push((p.split, p.samples, p.total, p.stats))).unwrap();
+    let first_test = seen.iter().position(|s| s.0 == Split::Test).expect("the evaluation is reported");
+    assert!(seen[..first_test].iter().all(|s| s.0 == Split::Train), "{seen:?}");
+    assert!(seen[first_test..].iter().all(|s| s.0 == Split::Test), "{seen:?}");
+    let n = data.test.len();
+    assert_eq!((seen[first_test].1, seen[first_test].2), (0, n));
+    let last = seen.last().unwrap();
+    assert_eq!((last.1, last.2), (n, n));
+    assert_eq!((last.3.loss(), last.3.accuracy()), (m.test_loss, m.test_acc));
+    let counts: Vec<usize> = seen[first_test..].iter().map(|s| s.1).collect();
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]) && counts.len() > 2, "{counts:?}");
+}

@@ -90,7 +90,17 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if !ck.trained_on(&data) {
         errln!("warning: the checkpoint was trained on {}, this is {}", ck.describe_data(), data.describe());
     }
-    let ev = evaluate_detailed(&mut backend, &layout, &data.test, args.eval_batch)?;
+    // The evaluation is queued whole and read back once, so there is no count to show: a spinner says it runs (on a
+    // terminal only; indicatif draws nothing otherwise).
+    let spinner = indicatif::ProgressBar::new_spinner().with_message(format!(
+        "evaluating {} test samples on {}",
+        data.test.len(),
+        backend.describe()
+    ));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    let ev = evaluate_detailed(&mut backend, &layout, &data.test, args.eval_batch);
+    spinner.finish_and_clear();
+    let ev = ev?;
     if ev.trace() != ev.stats.correct {
         errln!("warning: {} correct by the outputs read back, {} by the loss kernel", ev.trace(), ev.stats.correct);
     }

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, Args};
 use gpu_mnist::data::Dataset;
 use gpu_mnist::metrics::MetricsWriter;
+use gpu_mnist::plan::Split;
 use gpu_mnist::plot;
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 
@@ -187,10 +188,21 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     for _ in trainer.epoch..args.epochs {
         let bar = progress_bar(args.quiet, data.train.len(), trainer.epoch + 1, args.epochs);
         set_live(&live_bar, Some(bar.clone()));
+        let (epoch, mut evaluating) = (trainer.epoch + 1, false);
         let result = trainer.epoch(&mut |p| {
+            if p.split == Split::Test && !evaluating {
+                // The same bar goes on through the test set, so a long evaluation is seen to move.
+                evaluating = true;
+                bar.set_prefix(format!("{epoch}/{} test", args.epochs));
+                bar.set_length(p.total as u64);
+                bar.reset();
+            }
             bar.set_position(p.samples as u64);
+            // Running loss and accuracy, as Keras shows them; no mean before the first sample has arrived.
+            let (loss, acc) = (p.stats.loss(), 100.0 * p.stats.accuracy());
+            let so_far = if p.stats.samples == 0 { "loss -".into() } else { format!("loss {loss:.4} acc {acc:.2}%") };
             let rate = p.samples as f64 / bar.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("loss {:.4}  {rate:.0} samples/s", p.stats.loss()));
+            bar.set_message(format!("{so_far}  {rate:.0} samples/s"));
         });
         // The bar is cleared before anything is printed, so the lines and the bar never tear each other.
         set_live(&live_bar, None);
