@@ -747,7 +747,12 @@ fn temp_file(path: &Path) -> Result<tempfile::NamedTempFile> {
     // As a plain new file would be (0666 less the umask), not tempfile's private 0600: a checkpoint is shared.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    builder.tempfile_in(parent_dir(path)).map_err(|e| Error::io(path, e))
+    builder.tempfile_in(parent_dir(path)).map_err(|e| {
+        // tempfile appends ` at path "<its random temporary name>"`; the error is about `path`, which is named.
+        let text = e.to_string();
+        let cause = text.rsplit_once(" at path ").map_or(&text[..], |(cause, _)| cause);
+        Error::io(path, std::io::Error::new(e.kind(), cause))
+    })
 }
 
 /// The temporary files of the writes in progress: a process that exits at once (a second Ctrl-C) runs no

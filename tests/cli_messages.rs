@@ -157,3 +157,18 @@ fn the_progress_bar_should_show_the_evaluation_and_running_accuracy() {
     let text = String::from_utf8_lossy(&out.unwrap().stdout).replace('\r', "\n");
     assert!(text.contains("evaluating 10000 test samples on cpu"), "{text}");
 }
+
+/// An output that cannot be written is named as the user gave it, without the temporary file's random name.
+#[test]
+fn an_unwritable_output_should_be_named_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["train", "--save", "/nonexistent/m.st"][..],
+        &["bench", "--backends", "cpu", "--json", "/nonexistent/m.json"],
+        &["show", "--out", "/nonexistent/m.png"],
+    ] {
+        let (_, stderr) = fails(dir.path(), args);
+        assert!(stderr.contains("/nonexistent/m.") && stderr.contains("No such file or directory"), "{stderr}");
+        assert!(!stderr.contains(".tmp"), "{stderr}");
+    }
+}
