@@ -294,13 +294,13 @@ pub fn load_image(path: &Path) -> Result<DynamicImage> {
 }
 
 /// Writes a picture, in the format its extension names (`.png`, `.jpg`, `.pgm` …): encoded in memory first, then
-/// written atomically ([`crate::checkpoint::write_atomically`]), so a full disk is an error and leaves no partial
+/// written atomically ([`crate::files::write_atomically`]), so a full disk is an error and leaves no partial
 /// or empty file, and an unknown extension fails before anything is created.
 pub fn save_image(img: &DynamicImage, path: &Path) -> Result<()> {
     let format = image::ImageFormat::from_path(path).map_err(|e| image_error(path, e))?;
     let mut bytes = io::Cursor::new(Vec::new());
     img.write_to(&mut bytes, format).map_err(|e| image_error(path, e))?;
-    crate::checkpoint::write_atomically(path, |f| io::Write::write_all(f, bytes.get_ref()))
+    crate::files::write_atomically(path, |f| io::Write::write_all(f, bytes.get_ref()))
 }
 
 /// The median of `values` (0 if empty).

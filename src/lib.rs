@@ -17,6 +17,7 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod gpu;
 pub mod imaging;
 pub mod metrics;

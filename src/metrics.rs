@@ -8,8 +8,8 @@ use std::io::{BufRead, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::write_atomically;
 use crate::error::{Error, Result};
+use crate::files::write_atomically;
 use crate::train::EpochMetrics;
 
 /// The CSV header: the fields of [`EpochMetrics`], in order.
@@ -41,7 +41,7 @@ impl MetricsWriter {
     /// Creates (truncates) `path` now, so an unwritable path fails before training starts.
     pub fn create(path: &Path) -> Result<Self> {
         // Not a device, FIFO or directory (opening a FIFO would wait for a reader forever); a link is followed.
-        crate::checkpoint::output_target(path)?;
+        crate::files::output_target(path)?;
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         let mut writer = MetricsWriter { path: path.to_owned(), csv: is_csv(path), out: Out::File { file, len: 0 } };
         if writer.csv {
@@ -64,7 +64,7 @@ impl MetricsWriter {
     /// The kept records (and the CSV header) are copied as text, byte for byte: a float parsed and printed again
     /// need not come back the same, and the file says what the run measured, so it is never reformatted.
     pub fn resume(path: &Path, epoch: usize) -> Result<(Self, Vec<EpochMetrics>)> {
-        crate::checkpoint::output_target(path)?;
+        crate::files::output_target(path)?;
         if !path.exists() {
             return Ok((MetricsWriter::create(path)?, Vec::new()));
         }
@@ -147,7 +147,7 @@ struct Parsed {
 /// Reads and checks a metrics file (see [`read`]), keeping the text of each record.
 fn parse(path: &Path) -> Result<Parsed> {
     // A metrics file of a million epochs is under 200 MB.
-    let bytes = crate::checkpoint::read_input(path, 1 << 30)?;
+    let bytes = crate::files::read_input(path, 1 << 30)?;
     let bad = |line: u64, what: String| {
         Error::io(
             path,

@@ -133,5 +133,5 @@ pub fn training_svg(history: &[EpochMetrics], title: &str) -> Result<String> {
 /// (or a run stopped half-way) never sees a half-written picture and a failed write leaves nothing behind.
 pub fn write_training_plot(path: &Path, history: &[EpochMetrics], title: &str) -> Result<()> {
     let svg = training_svg(history, title)?;
-    crate::checkpoint::write_atomically(path, |f| std::io::Write::write_all(f, svg.as_bytes()))
+    crate::files::write_atomically(path, |f| std::io::Write::write_all(f, svg.as_bytes()))
 }

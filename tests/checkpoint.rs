@@ -6,6 +6,7 @@ use std::path::Path;
 
 use gpu_mnist::checkpoint::{self, Checkpoint};
 use gpu_mnist::cpu::CpuBackend;
+use gpu_mnist::files;
 use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{TrainConfig, Trainer};
@@ -256,7 +257,7 @@ fn failed_write_leaves_the_old_checkpoint_intact() {
     let mut new = sample(ADAM);
     new.epoch = 9;
     let bytes = new.to_bytes().unwrap();
-    let err = checkpoint::write_atomically(&path, |f| {
+    let err = files::write_atomically(&path, |f| {
         f.write_all(&bytes[..bytes.len() / 2])?;
         Err(std::io::Error::other("No space left on device (simulated)"))
     })
@@ -281,7 +282,7 @@ fn failed_rename_leaves_the_directory_as_it_was() {
     let target = dir.path().join("taken");
     std::fs::create_dir(&target).unwrap();
     std::fs::write(target.join("keep"), b"precious").unwrap();
-    let err = checkpoint::write_atomically(&target, |f| f.write_all(b"data")).unwrap_err();
+    let err = files::write_atomically(&target, |f| f.write_all(b"data")).unwrap_err();
     assert!(matches!(&err, Error::Io { path, .. } if path == &target), "{err:?}");
     assert_eq!(std::fs::read(target.join("keep")).unwrap(), b"precious");
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -292,14 +293,14 @@ fn failed_rename_leaves_the_directory_as_it_was() {
 fn unwritable_save_paths_are_found_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let ok = dir.path().join("m.safetensors");
-    checkpoint::ensure_writable(&ok).unwrap();
+    files::ensure_writable(&ok).unwrap();
     assert!(!ok.exists(), "the probe file is removed");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
     for bad in [dir.path().to_path_buf(), dir.path().join("missing/m.safetensors"), file.join("m.safetensors")] {
-        assert!(checkpoint::ensure_writable(&bad).is_err(), "{}", bad.display());
+        assert!(files::ensure_writable(&bad).is_err(), "{}", bad.display());
         assert!(sample(ADAM).save(&bad).is_err(), "{}", bad.display());
     }
     assert!(!dir.path().join("missing").exists());

@@ -123,9 +123,9 @@ fn unfinished_writes_should_be_removable_and_finished_ones_forgotten() {
     let path = dir.path().join("m.safetensors");
     std::fs::write(&path, b"before").unwrap();
     let mut removed = Vec::new();
-    let result = gpu_mnist::checkpoint::write_atomically(&path, |f| {
+    let result = gpu_mnist::files::write_atomically(&path, |f| {
         std::io::Write::write_all(f, b"half a checkpoint")?;
-        removed = gpu_mnist::checkpoint::remove_unfinished_writes();
+        removed = gpu_mnist::files::remove_unfinished_writes();
         Err(std::io::Error::other("the process would exit here"))
     });
     assert!(result.is_err());
@@ -133,8 +133,8 @@ fn unfinished_writes_should_be_removable_and_finished_ones_forgotten() {
     assert!(removed[0].file_name().unwrap().to_string_lossy().starts_with(".m.safetensors."), "{removed:?}");
     assert!(!removed[0].exists(), "the temporary file is gone");
     assert_eq!(std::fs::read(&path).unwrap(), b"before", "the target is untouched");
-    gpu_mnist::checkpoint::write_atomically(&path, |f| std::io::Write::write_all(f, b"after")).unwrap();
-    assert!(gpu_mnist::checkpoint::remove_unfinished_writes().is_empty(), "a finished write is not listed");
+    gpu_mnist::files::write_atomically(&path, |f| std::io::Write::write_all(f, b"after")).unwrap();
+    assert!(gpu_mnist::files::remove_unfinished_writes().is_empty(), "a finished write is not listed");
     assert_eq!(std::fs::read(&path).unwrap(), b"after");
     // SAFETY: umask only reads and sets this process's file-creation mask.
     let umask = unsafe {

@@ -71,7 +71,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     );
     // Where the report goes, checked before the benchmark rather than after it.
     if let Some(path) = &args.json {
-        gpu_mnist::checkpoint::ensure_writable(path).context("--json: cannot write the report there")?;
+        gpu_mnist::files::ensure_writable(path).context("--json: cannot write the report there")?;
     }
     let optimizer = args.optim.optimizer()?;
     let backends = if args.backends.is_empty() { BackendArg::available() } else { args.backends.clone() };
@@ -126,7 +126,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 fn write_json<T: serde::Serialize>(path: Option<&Path>, reports: &T) -> Result<()> {
     if let Some(path) = path {
         let json = serde_json::to_string_pretty(reports)?;
-        gpu_mnist::checkpoint::write_atomically(path, |f| std::io::Write::write_all(f, (json + "\n").as_bytes()))
+        gpu_mnist::files::write_atomically(path, |f| std::io::Write::write_all(f, (json + "\n").as_bytes()))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())

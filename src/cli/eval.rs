@@ -6,9 +6,10 @@ use std::sync::Arc;
 use super::{out, paths};
 use anyhow::{Context, Result};
 use clap::Args;
-use gpu_mnist::checkpoint::{self, Checkpoint};
+use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
 use gpu_mnist::eval::{evaluate_detailed, Evaluation};
+use gpu_mnist::files;
 use gpu_mnist::imaging;
 use gpu_mnist::model::ModelConfig;
 use gpu_mnist::optim::Optimizer;
@@ -57,14 +58,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
     paths::check_distinct(&[("--model", args.model.as_path())], &outputs, &[])?;
     let ck = Checkpoint::load(&args.model)?;
     if let Some(path) = confusion_file {
-        checkpoint::ensure_writable(path).context("--confusion: cannot write there")?;
+        files::ensure_writable(path).context("--confusion: cannot write there")?;
     }
     if to_stdout {
         // The CSV alone on standard output (for a pipe); the report goes to standard error.
         out::reserve_stdout_for_data();
     }
     if let Some(path) = &args.confusion_png {
-        checkpoint::ensure_writable(path).context("--confusion-png: cannot write there")?;
+        files::ensure_writable(path).context("--confusion-png: cannot write there")?;
     }
     note_name_only(&ck, &args.model);
     let data = Arc::new(test_data(&ck, &args.model, args.data_dir.as_deref())?);
@@ -183,6 +184,6 @@ fn confusion_csv(ev: &Evaluation) -> String {
 /// Writes [`confusion_csv`] to `path` atomically.
 fn write_confusion(path: &Path, ev: &Evaluation) -> Result<()> {
     let text = confusion_csv(ev);
-    checkpoint::write_atomically(path, |f| std::io::Write::write_all(f, text.as_bytes()))
+    files::write_atomically(path, |f| std::io::Write::write_all(f, text.as_bytes()))
         .with_context(|| format!("cannot write {}", path.display()))
 }

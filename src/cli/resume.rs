@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{ArgMatches, Args};
 use gpu_mnist::backend::Backend;
-use gpu_mnist::checkpoint::{self, Checkpoint};
+use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::data::Dataset;
+use gpu_mnist::files;
 use gpu_mnist::model::ModelConfig;
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{TrainConfig, Trainer};
@@ -33,7 +34,7 @@ impl CheckpointArgs {
     pub fn prepare(&self) -> Result<Option<Checkpoint>> {
         anyhow::ensure!(self.save_every != Some(0), "--save-every must be at least 1");
         if let Some(path) = &self.save {
-            checkpoint::ensure_writable(path).context("--save: cannot write the checkpoint there")?;
+            files::ensure_writable(path).context("--save: cannot write the checkpoint there")?;
         }
         Ok(self.resume.as_deref().map(Checkpoint::load).transpose()?)
     }

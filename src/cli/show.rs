@@ -51,7 +51,7 @@ pub fn run(args: ShowArgs) -> Result<()> {
     anyhow::ensure!(args.columns > 0, "--columns must be at least 1");
     anyhow::ensure!((1..=16).contains(&args.scale), "--scale {} must be between 1 and 16", args.scale);
     // Where the picture goes, checked before any work: a file that can be created (not a directory or a device).
-    gpu_mnist::checkpoint::ensure_writable(&args.out).context("--out: cannot write the picture there")?;
+    gpu_mnist::files::ensure_writable(&args.out).context("--out: cannot write the picture there")?;
     let data = load_data(&args.data)?;
     let (split, which) = match args.split {
         SplitArg::Train => (&data.train, "train"),

@@ -246,7 +246,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
 /// Refuses a `--plot` path that is not an SVG file name (once the path itself is known to be writable): the plot
 /// is an SVG drawing, and a `.png` holding one is a broken picture.
 fn plot_path_is_svg(path: &std::path::Path) -> Result<()> {
-    gpu_mnist::checkpoint::output_target(path)?;
+    gpu_mnist::files::output_target(path)?;
     anyhow::ensure!(
         path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")),
         "--plot {} would hold an SVG drawing: give a path ending in .svg",
@@ -289,7 +289,7 @@ fn stop_on_signal(live_bar: Arc<Mutex<Option<ProgressBar>>>) -> Result<Arc<Atomi
         if seen.swap(true, Ordering::SeqCst) {
             // Quit now, but leave no partial file: a save in progress loses its temporary file, and its target keeps
             // what it held before.
-            for tmp in gpu_mnist::checkpoint::remove_unfinished_writes() {
+            for tmp in gpu_mnist::files::remove_unfinished_writes() {
                 errln!("interrupt: quitting at once; removed the unfinished {}", tmp.display());
             }
             std::process::exit(130);

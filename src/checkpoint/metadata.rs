@@ -1,0 +1,174 @@
+//! The checkpoint's string metadata: what is written (every hyper-parameter as the shortest text that parses back
+//! to the same value) and typed access to what is read, with messages naming the key.
+
+use std::collections::HashMap;
+
+use super::{Checkpoint, FORMAT, FORMAT_VERSION};
+use crate::backend::Stats;
+use crate::data::identity;
+use crate::model::{Activation, Loss, ModelConfig};
+use crate::optim::Optimizer;
+use crate::train::EpochSoFar;
+
+impl Checkpoint {
+    /// The string metadata written to the file.
+    pub fn metadata(&self) -> HashMap<String, String> {
+        let widths: Vec<String> = self.model.widths().iter().map(|w| w.to_string()).collect();
+        let mut m = HashMap::new();
+        let mut put = |k: &str, v: String| {
+            m.insert(k.to_owned(), v);
+        };
+        put("format", FORMAT.into());
+        put("format_version", FORMAT_VERSION.to_string());
+        put("architecture", widths.join(","));
+        put("activation", self.model.activation.name().into());
+        put("loss", self.model.loss.name().into());
+        put("optimizer", self.optimizer.name().into());
+        // `{}` of an f32 is the shortest text that parses back to the same value.
+        match self.optimizer {
+            Optimizer::Sgd { lr } => put("lr", lr.to_string()),
+            Optimizer::Momentum { lr, momentum } => {
+                put("lr", lr.to_string());
+                put("momentum", momentum.to_string());
+            }
+            Optimizer::Adam { lr, beta1, beta2, eps } => {
+                put("lr", lr.to_string());
+                put("beta1", beta1.to_string());
+                put("beta2", beta2.to_string());
+                put("eps", eps.to_string());
+            }
+        }
+        put("epoch", self.epoch.to_string());
+        put("steps_done", self.steps_done.to_string());
+        put("seed", self.seed.to_string());
+        put("batch_size", self.batch_size.to_string());
+        put("dataset", self.dataset.clone());
+        if let Some(digest) = &self.data_digest {
+            put("data_digest", digest.clone());
+        }
+        put("classes", self.model.classes.to_string());
+        put("train_samples", self.train_samples.to_string());
+        put("lr_schedule", self.lr_schedule.name().to_owned());
+        if let Some(so_far) = &self.epoch_so_far {
+            put("epoch_loss_sum", so_far.stats.loss_sum.to_string());
+            put("epoch_correct", so_far.stats.correct.to_string());
+            put("epoch_samples", so_far.stats.samples.to_string());
+            put("epoch_seconds", so_far.seconds.to_string());
+        }
+        m
+    }
+}
+
+/// The learning rates and Adam ε a checkpoint holds: normal positive f32s below `f32::MAX` (`--lr`/`--eps` accept
+/// the same).
+pub const RATES: std::ops::Range<f32> = f32::MIN_POSITIVE..f32::MAX;
+
+/// Typed access to the string metadata, with messages naming the key.
+pub(super) struct Meta<'a>(pub(super) &'a HashMap<String, String>);
+
+impl Meta<'_> {
+    pub(super) fn get(&self, key: &str) -> std::result::Result<&str, String> {
+        self.0.get(key).map(String::as_str).ok_or_else(|| format!("metadata `{key}` is missing"))
+    }
+
+    pub(super) fn parse<T: std::str::FromStr>(&self, key: &str) -> std::result::Result<T, String> {
+        let v = self.get(key)?;
+        v.trim().parse().map_err(|_| format!("metadata `{key}` = \"{v}\" cannot be parsed"))
+    }
+
+    /// The optional `epoch_*` keys of a checkpoint saved mid-epoch: all four or none; counts that agree (no more
+    /// correct than samples), a finite loss sum and seconds that are not negative.
+    pub(super) fn epoch_so_far(&self) -> std::result::Result<Option<EpochSoFar>, String> {
+        const KEYS: [&str; 4] = ["epoch_loss_sum", "epoch_correct", "epoch_samples", "epoch_seconds"];
+        match KEYS.iter().filter(|k| self.0.contains_key(**k)).count() {
+            0 => return Ok(None),
+            4 => {}
+            _ => return Err(format!("metadata {} must be given together or not at all", KEYS.join(", "))),
+        }
+        let stats = Stats {
+            loss_sum: self.parse("epoch_loss_sum")?,
+            correct: self.parse("epoch_correct")?,
+            samples: self.parse("epoch_samples")?,
+        };
+        let seconds: f64 = self.parse("epoch_seconds")?;
+        if !stats.loss_sum.is_finite() || stats.loss_sum < 0.0 || stats.correct > stats.samples {
+            return Err(format!(
+                "metadata epoch_loss_sum = {}, epoch_correct = {} of epoch_samples = {} do not describe a part of an                  epoch",
+                stats.loss_sum, stats.correct, stats.samples
+            ));
+        }
+        if !seconds.is_finite() || seconds < 0.0 {
+            return Err(format!("metadata `epoch_seconds` = {seconds} is not a duration"));
+        }
+        Ok(Some(EpochSoFar { stats, seconds }))
+    }
+
+    /// A hyper-parameter: finite, within `range`.
+    pub(super) fn hyper(&self, key: &str, range: std::ops::Range<f32>) -> std::result::Result<f32, String> {
+        let v: f32 = self.parse(key)?;
+        if !v.is_finite() || !range.contains(&v) {
+            return Err(format!("metadata `{key}` = {v} is out of range ({range:?})"));
+        }
+        Ok(v)
+    }
+
+    /// The optional `data_digest`: absent in checkpoints written before it existed, a SHA-256 in hex otherwise.
+    pub(super) fn digest(&self) -> std::result::Result<Option<String>, String> {
+        match self.0.get("data_digest") {
+            None => Ok(None),
+            Some(d) if identity::is_digest(d) => Ok(Some(d.clone())),
+            Some(d) => {
+                Err(format!("metadata `data_digest` = \"{d}\" is not a SHA-256 digest (64 lowercase hex digits)"))
+            }
+        }
+    }
+
+    pub(super) fn model(&self) -> std::result::Result<ModelConfig, String> {
+        let arch = self.get("architecture")?;
+        let widths = arch
+            .split(',')
+            .map(|w| w.trim().parse::<usize>().ok().filter(|&w| w > 0))
+            .collect::<Option<Vec<usize>>>()
+            .filter(|w| w.len() >= 2)
+            .ok_or_else(|| {
+                format!("metadata `architecture` = \"{arch}\" is not a list of layer widths like 784,512,512,10")
+            })?;
+        let activation = match self.get("activation")? {
+            "relu" => Activation::Relu,
+            "sigmoid" => Activation::Sigmoid,
+            "tanh" => Activation::Tanh,
+            other => return Err(format!("metadata `activation` = \"{other}\" is not relu, sigmoid or tanh")),
+        };
+        let loss = match self.get("loss")? {
+            "xent" => Loss::Xent,
+            "mse" => Loss::Mse,
+            other => return Err(format!("metadata `loss` = \"{other}\" is not xent or mse")),
+        };
+        let model = ModelConfig {
+            inputs: widths[0],
+            hidden: widths[1..widths.len() - 1].to_vec(),
+            classes: widths[widths.len() - 1],
+            activation,
+            loss,
+        };
+        model
+            .validate()
+            .map_err(|e| format!("metadata `architecture` = \"{arch}\" describes an invalid model: {e}"))?;
+        Ok(model)
+    }
+
+    pub(super) fn optimizer(&self) -> std::result::Result<Optimizer, String> {
+        let lr = self.hyper("lr", RATES)?;
+        Ok(match self.get("optimizer")? {
+            "sgd" => Optimizer::Sgd { lr },
+            "momentum" => Optimizer::Momentum { lr, momentum: self.hyper("momentum", 0.0..1.0)? },
+            "adam" => Optimizer::Adam {
+                lr,
+                beta1: self.hyper("beta1", 0.0..1.0)?,
+                beta2: self.hyper("beta2", 0.0..1.0)?,
+                eps: self.hyper("eps", RATES)?,
+            },
+            other => return Err(format!("metadata `optimizer` = \"{other}\" is not sgd, momentum or adam")),
+        })
+    }
+}
