@@ -12,8 +12,7 @@ use gpu_mnist::model::ModelConfig;
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{TrainConfig, Trainer};
 
-use super::train::TrainArgs;
-use super::{OptimArgs, OptimizerArg};
+use super::{ModelArgs, OptimArgs, OptimizerArg};
 
 #[derive(Args)]
 pub struct CheckpointArgs {
@@ -73,15 +72,27 @@ pub fn given(matches: Option<&ArgMatches>, id: &str) -> bool {
     matches.is_some_and(|m| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
 }
 
+/// The flags of `train` that a resumed run checks against its checkpoint (or takes instead of it).
+pub struct RunFlags<'a> {
+    /// The `--resume` checkpoint, for messages.
+    pub path: &'a Path,
+    pub model: &'a ModelArgs,
+    pub optim: &'a OptimArgs,
+    pub seed: u64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub eval_batch: usize,
+}
+
 /// The model, optimizer and settings of a resumed run: the checkpoint's, with the flags the user gave checked
 /// against them (model flags, --optimizer, --seed, --batch-size must agree; optimizer hyper-parameters override).
 pub fn settings(
     ck: &Checkpoint,
-    args: &TrainArgs,
+    args: &RunFlags,
     matches: Option<&ArgMatches>,
     data: &Dataset,
 ) -> Result<(ModelConfig, Optimizer, TrainConfig)> {
-    let path = args.ckpt.resume.as_deref().unwrap_or(Path::new("?"));
+    let path = args.path;
     let given = |id| given(matches, id);
     let requested = ModelConfig {
         inputs: data.train.pixels(),

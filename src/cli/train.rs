@@ -118,7 +118,18 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     let data = Arc::new(load_data(&args.data)?);
     // The run's settings: a resumed run's come from its checkpoint, checked against the flags given.
     let (model, optimizer, config) = match &resumed {
-        Some(ck) => resume::settings(ck, &args, matches, &data)?,
+        Some(ck) => {
+            let flags = resume::RunFlags {
+                path: args.ckpt.resume.as_deref().unwrap_or(std::path::Path::new("?")),
+                model: &args.model,
+                optim: &args.optim,
+                seed: args.seed,
+                batch_size: args.batch_size,
+                epochs: args.epochs,
+                eval_batch: args.eval_batch,
+            };
+            resume::settings(ck, &flags, matches, &data)?
+        }
         None => {
             let config = TrainConfig {
                 epochs: args.epochs,
