@@ -69,6 +69,7 @@ pub mod gpu;
 pub mod imaging;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod optim;
 pub mod plan;
 pub mod plot;

@@ -29,6 +29,22 @@ pub enum Activation {
     Tanh,
 }
 
+impl crate::names::Named for Activation {
+    const WHAT: &'static str = "activation";
+
+    fn name(self) -> &'static str {
+        Activation::name(self)
+    }
+}
+
+impl crate::names::Named for Loss {
+    const WHAT: &'static str = "loss";
+
+    fn name(self) -> &'static str {
+        Loss::name(self)
+    }
+}
+
 impl Activation {
     /// The number the GPU kernels use for this activation (see `shaders/activation.wgsl`).
     pub fn code(self) -> u32 {

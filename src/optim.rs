@@ -78,6 +78,14 @@ pub enum LrSchedule {
     Constant,
 }
 
+impl crate::names::Named for LrSchedule {
+    const WHAT: &'static str = "learning-rate schedule";
+
+    fn name(self) -> &'static str {
+        LrSchedule::name(self)
+    }
+}
+
 impl LrSchedule {
     /// The name used on the command line and in checkpoints.
     pub fn name(self) -> &'static str {

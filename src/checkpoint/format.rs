@@ -11,7 +11,7 @@ use super::metadata::Meta;
 use super::{Checkpoint, FORMAT, FORMAT_VERSION};
 use crate::error::{Error, Result};
 use crate::model::{Layer, ModelConfig, Params};
-use crate::optim::{LrSchedule, Optimizer};
+use crate::optim::Optimizer;
 
 /// The names PyTorch gives the optimizer's per-parameter state: `momentum_buffer` for SGD with momentum,
 /// `exp_avg` and `exp_avg_sq` for Adam (none for plain SGD).
@@ -172,11 +172,7 @@ impl Checkpoint {
             dataset: meta.get("dataset")?.to_owned(),
             data_digest: meta.digest()?,
             train_samples: meta.parse("train_samples")?,
-            lr_schedule: match meta.get("lr_schedule")? {
-                "linear" => LrSchedule::Linear,
-                "constant" => LrSchedule::Constant,
-                other => return Err(format!("metadata `lr_schedule` is `{other}`; expected linear or constant")),
-            },
+            lr_schedule: meta.named("lr_schedule")?,
             epoch_so_far: meta.epoch_so_far()?,
         })
     }

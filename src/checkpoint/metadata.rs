@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::{Checkpoint, FORMAT, FORMAT_VERSION};
 use crate::backend::Stats;
 use crate::data::identity;
-use crate::model::{Activation, Loss, ModelConfig};
+use crate::model::ModelConfig;
 use crate::optim::Optimizer;
 use crate::train::EpochSoFar;
 
@@ -123,6 +123,11 @@ impl Meta<'_> {
         }
     }
 
+    /// A choice stored by its name (`activation`, `loss`, `lr_schedule`), parsed as the command line parses it.
+    pub(super) fn named<T: crate::names::Named>(&self, key: &str) -> std::result::Result<T, String> {
+        crate::names::parse(self.get(key)?).map_err(|e| format!("metadata `{key}`: {e}"))
+    }
+
     pub(super) fn model(&self) -> std::result::Result<ModelConfig, String> {
         let arch = self.get("architecture")?;
         let widths = arch
@@ -133,17 +138,7 @@ impl Meta<'_> {
             .ok_or_else(|| {
                 format!("metadata `architecture` = \"{arch}\" is not a list of layer widths like 784,512,512,10")
             })?;
-        let activation = match self.get("activation")? {
-            "relu" => Activation::Relu,
-            "sigmoid" => Activation::Sigmoid,
-            "tanh" => Activation::Tanh,
-            other => return Err(format!("metadata `activation` = \"{other}\" is not relu, sigmoid or tanh")),
-        };
-        let loss = match self.get("loss")? {
-            "xent" => Loss::Xent,
-            "mse" => Loss::Mse,
-            other => return Err(format!("metadata `loss` = \"{other}\" is not xent or mse")),
-        };
+        let (activation, loss) = (self.named("activation")?, self.named("loss")?);
         let model = ModelConfig {
             inputs: widths[0],
             hidden: widths[1..widths.len() - 1].to_vec(),
