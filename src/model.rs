@@ -192,6 +192,66 @@ pub struct Layer {
     pub outputs: usize,
 }
 
+/// How the weights start (biases start at 0): the scheme of every layer, or by default the one suited to the
+/// activation after each layer — He before a ReLU, Glorot uniform otherwise. Keras's `Dense` uses Glorot uniform
+/// everywhere; PyTorch's `nn.Linear` draws from U(±1/√in), which is none of these (He uniform with gain 1/√3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Init {
+    /// He (Kaiming) normal: N(0, 2/in), PyTorch's `kaiming_normal_(nonlinearity="relu")`.
+    He,
+    /// Glorot (Xavier) uniform: U(±√(6/(in+out))), Keras's default.
+    GlorotUniform,
+    /// Glorot (Xavier) normal: N(0, 2/(in+out)).
+    GlorotNormal,
+}
+
+impl Init {
+    /// The scheme suited to a layer followed by `activation`: He before a ReLU, Glorot uniform otherwise.
+    pub fn suited_to(activation: Activation) -> Init {
+        match activation {
+            Activation::Relu => Init::He,
+            Activation::Identity | Activation::Sigmoid | Activation::Tanh => Init::GlorotUniform,
+        }
+    }
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::He => "he",
+            Init::GlorotUniform => "glorot-uniform",
+            Init::GlorotNormal => "glorot-normal",
+        }
+    }
+
+    /// `inputs × outputs` weights drawn from this scheme.
+    fn sample(self, inputs: usize, outputs: usize, rng: &mut Rng) -> Result<Vec<f32>> {
+        let n = inputs * outputs;
+        let mut normal = |std: f64| {
+            let normal =
+                Normal::new(0.0f32, std as f32).map_err(|e| Error::Config(format!("{} init: {e}", self.name())))?;
+            Ok((0..n).map(|_| normal.sample(&mut *rng)).collect())
+        };
+        match self {
+            Init::He => normal((2.0 / inputs as f64).sqrt()),
+            Init::GlorotNormal => normal((2.0 / (inputs + outputs) as f64).sqrt()),
+            Init::GlorotUniform => {
+                let bound = (6.0 / (inputs + outputs) as f64).sqrt() as f32;
+                let uniform = Uniform::new_inclusive(-bound, bound)
+                    .map_err(|e| Error::Config(format!("{} init: {e}", self.name())))?;
+                Ok((0..n).map(|_| uniform.sample(&mut *rng)).collect())
+            }
+        }
+    }
+}
+
+impl crate::names::Named for Init {
+    const WHAT: &'static str = "init";
+
+    fn name(self) -> &'static str {
+        Init::name(self)
+    }
+}
+
 /// All trainable parameters of an MLP, first layer first.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Params {
@@ -200,24 +260,20 @@ pub struct Params {
 }
 
 impl Params {
-    /// Seeded initialisation suited to the activation that follows each layer:
-    /// He normal (std √(2/in)) before a ReLU, Glorot/Xavier uniform (±√(6/(in+out))) otherwise; biases 0.
+    /// Seeded initialisation suited to the activation that follows each layer ([`Init::suited_to`]): He normal
+    /// (std √(2/in)) before a ReLU, Glorot/Xavier uniform (±√(6/(in+out))) otherwise; biases 0.
     pub fn init(model: &ModelConfig, rng: &mut Rng) -> Result<Self> {
+        Params::init_with(model, None, rng)
+    }
+
+    /// Seeded initialisation with `init` for every layer, or the scheme suited to each layer's activation (`None`).
+    pub fn init_with(model: &ModelConfig, init: Option<Init>, rng: &mut Rng) -> Result<Self> {
         model.validate()?;
         let shapes = model.layer_shapes();
         let mut layers = Vec::with_capacity(shapes.len());
         for (l, &(inputs, outputs)) in shapes.iter().enumerate() {
-            let n = inputs * outputs;
-            let weight: Vec<f32> = if model.layer_activation(l) == Activation::Relu {
-                let std = (2.0 / inputs as f64).sqrt() as f32;
-                let normal = Normal::new(0.0f32, std).map_err(|e| Error::Config(format!("He init: {e}")))?;
-                (0..n).map(|_| normal.sample(rng)).collect()
-            } else {
-                let bound = (6.0 / (inputs + outputs) as f64).sqrt() as f32;
-                let uniform =
-                    Uniform::new_inclusive(-bound, bound).map_err(|e| Error::Config(format!("Glorot init: {e}")))?;
-                (0..n).map(|_| uniform.sample(rng)).collect()
-            };
+            let scheme = init.unwrap_or_else(|| Init::suited_to(model.layer_activation(l)));
+            let weight = scheme.sample(inputs, outputs, rng)?;
             layers.push(Layer { weight, bias: vec![0.0; outputs], inputs, outputs });
         }
         Ok(Params { layers })
@@ -236,6 +292,29 @@ impl Params {
 
 #[cfg(test)]
 mod tests {
+    /// Each scheme draws with its spread (He: std √(2/in); Glorot normal: std √(2/(in+out)); Glorot uniform: within
+    /// ±√(6/(in+out)) with std bound/√3), and the default is He before a ReLU and Glorot uniform otherwise.
+    #[test]
+    fn init_schemes_should_draw_with_their_spread() {
+        let model =
+            ModelConfig { inputs: 400, hidden: vec![200], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+        let std = |w: &[f32]| (w.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+        let layer0 = |init| Params::init_with(&model, init, &mut rng(1)).unwrap().layers.remove(0).weight;
+        let close = |got: f64, want: f64| assert!((got / want - 1.0).abs() < 0.02, "std {got} vs {want}");
+        close(std(&layer0(Some(Init::He))), (2.0f64 / 400.0).sqrt());
+        close(std(&layer0(Some(Init::GlorotNormal))), (2.0f64 / 600.0).sqrt());
+        let bound = (6.0f64 / 600.0).sqrt();
+        let uniform = layer0(Some(Init::GlorotUniform));
+        close(std(&uniform), bound / 3f64.sqrt());
+        assert!(uniform.iter().all(|&x| f64::from(x).abs() <= bound * 1.000001));
+        // The default: He before the ReLU, Glorot uniform before the output logits (the same draws as asked for).
+        let default = Params::init(&model, &mut rng(1)).unwrap();
+        assert_eq!(default.layers[0].weight, layer0(Some(Init::He)));
+        let mut r = rng(1);
+        let _ = Init::He.sample(400, 200, &mut r).unwrap();
+        assert_eq!(default.layers[1].weight, Init::GlorotUniform.sample(200, 10, &mut r).unwrap());
+    }
+
     use super::*;
 
     /// The default model's sizes, counted by hand: weights 784·512 + 512·512 + 512·10 = 401 408 + 262 144 + 5 120

@@ -25,7 +25,7 @@ pub fn parse<T: Named>(text: &str) -> Result<T, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Activation, Loss};
+    use crate::model::{Activation, Init, Loss};
     use crate::optim::LrSchedule;
 
     /// Each variant's name is the one clap gives it on the command line, and parses back to it.
@@ -44,5 +44,6 @@ mod tests {
         names_agree::<Activation>();
         names_agree::<Loss>();
         names_agree::<LrSchedule>();
+        names_agree::<Init>();
     }
 }

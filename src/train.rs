@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{self, ModelConfig, Params};
+use crate::model::{self, Init, ModelConfig, Params};
 use crate::optim::{LrSchedule, Optimizer};
 use crate::plan::{Layout, Plan, PlanForm, Split};
 
@@ -27,6 +27,8 @@ pub struct TrainConfig {
     pub eval_batch: usize,
     /// The learning rate's schedule: linear decay to 0 over the `epochs` of the run, or constant.
     pub lr_schedule: LrSchedule,
+    /// How the weights start: one scheme for every layer, or `None` for the one suited to each layer's activation.
+    pub init: Option<Init>,
 }
 
 impl TrainConfig {
@@ -102,9 +104,15 @@ pub fn epoch_rng(seed: u64, epoch: usize) -> model::Rng {
     rng
 }
 
-/// The seeded initial parameters of `model` (stream 0 of the seed): the same on every backend.
+/// The seeded initial parameters of `model` (stream 0 of the seed), each layer initialised as suits its activation:
+/// the same on every backend.
 pub fn initial_params(model: &ModelConfig, seed: u64) -> Result<Params> {
     Params::init(model, &mut model::rng(seed))
+}
+
+/// [`initial_params`] with the `init` scheme for every layer (`None`: as suits each layer's activation).
+pub fn initial_params_with(model: &ModelConfig, init: Option<Init>, seed: u64) -> Result<Params> {
+    Params::init_with(model, init, &mut model::rng(seed))
 }
 
 /// The time a chunk of queued steps should take, about: a stop request (Ctrl-C) takes effect after the chunk in
@@ -211,7 +219,11 @@ impl<B: Backend> Trainer<B> {
             stop: None,
         };
         trainer.use_plans(PlanForm::Fused)?;
-        trainer.backend.write_params(&initial_params(&trainer.layout.model, trainer.config.seed)?)?;
+        trainer.backend.write_params(&initial_params_with(
+            &trainer.layout.model,
+            trainer.config.init,
+            trainer.config.seed,
+        )?)?;
         Ok(trainer)
     }
 
@@ -304,7 +316,7 @@ impl<B: Backend> Trainer<B> {
         self.backend.begin_epoch(Split::Train, &order)?;
         self.backend.run(self.train_full, steps)?;
         self.backend.finish()?;
-        self.backend.write_params(&initial_params(&self.layout.model, self.config.seed)?)?;
+        self.backend.write_params(&initial_params_with(&self.layout.model, self.config.init, self.config.seed)?)?;
         for id in self.layout.state_buffers() {
             self.backend.write_buffer(id, &vec![0.0; self.layout.buffers[id].len])?;
         }

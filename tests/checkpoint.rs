@@ -200,7 +200,14 @@ fn capture_and_restore_through_a_trainer() {
     let data = common::mnist_subset(300, 200);
     let model =
         ModelConfig { inputs: 784, hidden: vec![16], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
-    let config = TrainConfig { epochs: 1, batch_size: 32, seed: 9, eval_batch: 100, lr_schedule: Default::default() };
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 32,
+        seed: 9,
+        eval_batch: 100,
+        lr_schedule: Default::default(),
+        init: None,
+    };
     let layout = config.layout(&model, ADAM).unwrap();
     let mut t =
         Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout.clone(), data.clone(), config.clone())
@@ -224,7 +231,14 @@ fn capture_and_restore_through_a_trainer() {
 
     // A trainer of another shape refuses it.
     let other = ModelConfig { hidden: vec![8], ..model };
-    let cfg = TrainConfig { epochs: 1, batch_size: 32, seed: 9, eval_batch: 100, lr_schedule: Default::default() };
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch_size: 32,
+        seed: 9,
+        eval_batch: 100,
+        lr_schedule: Default::default(),
+        init: None,
+    };
     let lay = cfg.layout(&other, ADAM).unwrap();
     let mut wrong = Trainer::new(CpuBackend::new(&lay, data.clone()).unwrap(), lay, data, cfg).unwrap();
     let err = loaded.restore(&mut wrong).unwrap_err().to_string();

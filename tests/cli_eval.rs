@@ -68,8 +68,14 @@ fn detailed_evaluation_agrees_with_the_training_loop() {
     let data = common::mnist_subset(600, 1234); // 1234: not a multiple of the eval batch, a short last step
     for loss in [Loss::Xent, Loss::Mse] {
         let model = ModelConfig { inputs: 784, hidden: vec![24], classes: 10, activation: Activation::Sigmoid, loss };
-        let config =
-            TrainConfig { epochs: 1, batch_size: 20, seed: 1, eval_batch: 500, lr_schedule: Default::default() };
+        let config = TrainConfig {
+            epochs: 1,
+            batch_size: 20,
+            seed: 1,
+            eval_batch: 500,
+            lr_schedule: Default::default(),
+            init: None,
+        };
         let optimizer = Optimizer::Sgd { lr: if loss == Loss::Xent { 0.1 } else { 3.0 } };
         let layout = config.layout(&model, optimizer).unwrap();
         let mut t = Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout.clone(), data.clone(), config)

@@ -172,3 +172,21 @@ fn an_unwritable_output_should_be_named_as_given() {
         assert!(!stderr.contains(".tmp"), "{stderr}");
     }
 }
+
+/// `--init` sets every layer's scheme and shows on the model line; without it each layer gets the scheme suited to
+/// its activation (here He before the ReLU, which `--init he` only extends to the output layer: other weights).
+#[test]
+fn init_should_choose_the_initial_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |init: &[&str], out: &str| ok(d, &[&SMALL[..], &["--epochs", "1", "--save", out], init].concat());
+    let glorot = run(&["--init", "glorot-uniform"], "g.st");
+    assert!(glorot.contains("(6370 parameters), init glorot-uniform"), "{glorot}");
+    run(&[], "default.st");
+    run(&["--init", "he"], "he.st");
+    let bytes = |f: &str| std::fs::read(d.join(f)).unwrap();
+    assert_ne!(bytes("g.st"), bytes("default.st"));
+    assert_ne!(bytes("he.st"), bytes("default.st"));
+    let (_, stderr) = fails(d, &["train", "--init", "xavier"]);
+    assert!(stderr.contains("glorot-uniform"), "the choices are listed: {stderr}");
+}

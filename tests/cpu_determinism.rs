@@ -15,7 +15,8 @@ mod common;
 fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
     let model =
         ModelConfig { inputs: 784, hidden: vec![32], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
-    let config = TrainConfig { epochs: 2, batch_size: 50, seed, eval_batch: 200, lr_schedule: LrSchedule::Constant };
+    let config =
+        TrainConfig { epochs: 2, batch_size: 50, seed, eval_batch: 200, lr_schedule: LrSchedule::Constant, init: None };
     let optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let layout = config.layout(&model, optimizer).unwrap();
     let mut t = Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout, data.clone(), config).unwrap();

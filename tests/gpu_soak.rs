@@ -23,7 +23,14 @@ fn memory_does_not_grow_over_many_epochs() {
     let data = common::mnist_subset(2000, 500);
     let model =
         ModelConfig { inputs: 784, hidden: vec![32], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
-    let config = TrainConfig { epochs: 30, batch_size: 50, seed: 1, eval_batch: 250, lr_schedule: Default::default() };
+    let config = TrainConfig {
+        epochs: 30,
+        batch_size: 50,
+        seed: 1,
+        eval_batch: 250,
+        lr_schedule: Default::default(),
+        init: None,
+    };
     let optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let layout = config.layout(&model, optimizer).unwrap();
     let backend = GpuBackend::new(&ctx, &layout, data.clone()).unwrap();

@@ -24,7 +24,7 @@ const ATOL: f32 = 1e-5;
 const RTOL: f32 = 1e-4;
 
 fn config() -> TrainConfig {
-    TrainConfig { epochs: 1, batch_size: 32, seed: 7, eval_batch: 64, lr_schedule: Default::default() }
+    TrainConfig { epochs: 1, batch_size: 32, seed: 7, eval_batch: 64, lr_schedule: Default::default(), init: None }
 }
 
 /// One epoch on `backend`: the metrics, then the parameters, optimizer state and step count it ends with.

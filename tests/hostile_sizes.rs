@@ -30,8 +30,14 @@ fn model(inputs: usize, hidden: Vec<usize>) -> ModelConfig {
 /// that exist), not for a million.
 #[test]
 fn buffers_should_be_sized_by_the_rows_that_exist() {
-    let config =
-        TrainConfig { epochs: 1, batch_size: 1_000_000, seed: 1, eval_batch: 1000, lr_schedule: Default::default() };
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 1_000_000,
+        seed: 1,
+        eval_batch: 1000,
+        lr_schedule: Default::default(),
+        init: None,
+    };
     let opt = Optimizer::Sgd { lr: 0.1 };
     let layout = config.layout_for(&model(784, vec![8]), opt, &data(2000, 300, 784)).unwrap();
     assert_eq!(layout.max_rows, 2000);

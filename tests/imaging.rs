@@ -182,8 +182,14 @@ fn train_small(data: &Dataset, min_acc: f32) -> (ModelConfig, Params) {
         let data = Arc::new(data);
         let model =
             ModelConfig { inputs: 784, hidden: vec![64], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
-        let config =
-            TrainConfig { epochs: 2, batch_size: 64, seed: 7, eval_batch: 1000, lr_schedule: Default::default() };
+        let config = TrainConfig {
+            epochs: 2,
+            batch_size: 64,
+            seed: 7,
+            eval_batch: 1000,
+            lr_schedule: Default::default(),
+            init: None,
+        };
         let layout = config.layout(&model, Optimizer::Momentum { lr: 0.05, momentum: 0.9 }).unwrap();
         let backend = CpuBackend::new(&layout, data.clone()).unwrap();
         let mut trainer = Trainer::new(backend, layout, data, config).unwrap();

@@ -37,8 +37,14 @@ fn resuming_through_the_library_is_bit_exact() {
     let adam = Optimizer::Adam { lr: 2e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     for optimizer in [adam, Optimizer::Momentum { lr: 0.05, momentum: 0.9 }] {
         // Batch 48 does not divide 1000: the short last step is part of the state too.
-        let config =
-            TrainConfig { epochs: 2, batch_size: 48, seed: 3, eval_batch: 200, lr_schedule: Default::default() };
+        let config = TrainConfig {
+            epochs: 2,
+            batch_size: 48,
+            seed: 3,
+            eval_batch: 200,
+            lr_schedule: Default::default(),
+            init: None,
+        };
         let mut straight = trainer(&data, optimizer, config.clone());
         let expected = [epoch(&mut straight), epoch(&mut straight)];
         let end = Checkpoint::capture(&mut straight).unwrap();

@@ -127,7 +127,8 @@ fn recording_trainer(
 /// The training order of each of `epochs` epochs of a run with `seed` over 1000 samples in batches of 100.
 fn epoch_orders(seed: u64, epochs: usize) -> Vec<Vec<u32>> {
     let data = synthetic(1000, 4, 3);
-    let config = TrainConfig { epochs, batch_size: 100, seed, eval_batch: 10, lr_schedule: LrSchedule::Constant };
+    let config =
+        TrainConfig { epochs, batch_size: 100, seed, eval_batch: 10, lr_schedule: LrSchedule::Constant, init: None };
     let model = model(4, vec![], 3, Activation::Relu, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 0.1 });
     for _ in 0..epochs {
@@ -165,7 +166,8 @@ fn each_epoch_trains_a_fresh_permutation_fixed_by_the_seed() {
 #[test]
 fn an_epoch_runs_exactly_its_steps_in_chunks() {
     let data = synthetic(107, 4, 3);
-    let config = TrainConfig { epochs: 2, batch_size: 5, seed: 1, eval_batch: 10, lr_schedule: LrSchedule::Linear };
+    let config =
+        TrainConfig { epochs: 2, batch_size: 5, seed: 1, eval_batch: 10, lr_schedule: LrSchedule::Linear, init: None };
     let model = model(4, vec![3], 3, Activation::Tanh, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 0.1 });
     trainer.backend.chunk = Some(8);
@@ -184,7 +186,14 @@ fn an_epoch_runs_exactly_its_steps_in_chunks() {
 #[test]
 fn a_run_stops_once_its_loss_passes_the_divergence_limit() {
     let data = synthetic(200, 4, 3);
-    let config = TrainConfig { epochs: 1, batch_size: 5, seed: 1, eval_batch: 10, lr_schedule: LrSchedule::Constant };
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 5,
+        seed: 1,
+        eval_batch: 10,
+        lr_schedule: LrSchedule::Constant,
+        init: None,
+    };
     let model = model(4, vec![8], 3, Activation::Relu, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 1e3 });
     match trainer.train_epoch(&mut |_| {}) {
@@ -200,7 +209,8 @@ fn a_run_stops_once_its_loss_passes_the_divergence_limit() {
 #[test]
 fn warm_up_runs_steps_then_restores_the_start() {
     let data = synthetic(40, 4, 3);
-    let config = TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 10, lr_schedule: LrSchedule::Linear };
+    let config =
+        TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 10, lr_schedule: LrSchedule::Linear, init: None };
     let model = model(4, vec![3], 3, Activation::Tanh, Loss::Xent);
     let optimizer = Optimizer::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let layout = config.layout(&model, optimizer).unwrap();
@@ -320,7 +330,8 @@ fn a_run_across_two_to_the_32_steps_should_match_reference() {
 #[test]
 fn a_stop_during_evaluation_takes_effect_after_the_chunk_in_flight() {
     let data = synthetic(40, 4, 3);
-    let config = TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 2, lr_schedule: LrSchedule::Constant };
+    let config =
+        TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 2, lr_schedule: LrSchedule::Constant, init: None };
     let model = model(4, vec![3], 3, Activation::Relu, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 0.1 });
     trainer.backend.chunk = Some(2);
@@ -353,7 +364,8 @@ fn chunks_are_sized_to_about_a_second() {
 #[test]
 fn a_run_stopped_in_its_evaluation_should_resume_without_repeating_a_step() {
     let data = synthetic(107, 4, 3);
-    let config = TrainConfig { epochs: 2, batch_size: 5, seed: 4, eval_batch: 2, lr_schedule: LrSchedule::Linear };
+    let config =
+        TrainConfig { epochs: 2, batch_size: 5, seed: 4, eval_batch: 2, lr_schedule: LrSchedule::Linear, init: None };
     let model = model(4, vec![6], 3, Activation::Relu, Loss::Xent);
     let optimizer = Optimizer::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
     let mut whole = recording_trainer(&data, &config, &model, optimizer);
@@ -395,7 +407,8 @@ fn a_run_stopped_in_its_evaluation_should_resume_without_repeating_a_step() {
 #[test]
 fn an_epoch_should_report_its_evaluation_after_its_training() {
     let data = synthetic(40, 4, 3);
-    let config = TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 2, lr_schedule: LrSchedule::Constant };
+    let config =
+        TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 2, lr_schedule: LrSchedule::Constant, init: None };
     let model = model(4, vec![3], 3, Activation::Relu, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 0.1 });
     let mut seen = Vec::new();

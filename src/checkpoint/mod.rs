@@ -261,7 +261,15 @@ impl Checkpoint {
 
     /// The training settings of the run this checkpoint continues: its seed and batch size, `epochs` in total.
     pub fn train_config(&self, epochs: usize, eval_batch: usize) -> TrainConfig {
-        TrainConfig { epochs, batch_size: self.batch_size, seed: self.seed, eval_batch, lr_schedule: self.lr_schedule }
+        TrainConfig {
+            epochs,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            eval_batch,
+            lr_schedule: self.lr_schedule,
+            // A resumed run's weights come from the checkpoint.
+            init: None,
+        }
     }
 
     /// Writes the checkpoint to `path` atomically: the previous file at `path`, if any, stays whole until the new

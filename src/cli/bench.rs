@@ -87,6 +87,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         seed: args.seed,
         eval_batch: EVAL_BATCH,
         lr_schedule: args.optim.lr_schedule,
+        init: args.model.init,
     };
     let layout = config.layout_for(&model, optimizer, &data)?;
     let settings = BenchSettings {

@@ -23,7 +23,7 @@ use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{self, DataSource, Dataset, IdxErrorKind, Known, LoadOptions};
 use gpu_mnist::gpu::{self, BackendChoice, GpuBackend};
-use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::model::{Activation, Init, Loss, ModelConfig};
 use gpu_mnist::optim::{LrSchedule, Optimizer};
 use gpu_mnist::plan::Layout;
 
@@ -86,6 +86,10 @@ pub struct ModelArgs {
     /// Cost: softmax cross-entropy, or the quadratic cost on a sigmoid output layer.
     #[arg(long, value_enum, default_value_t = Loss::Xent)]
     pub loss: Loss,
+    /// Initial weights of every layer: he (normal, std √(2/in)), glorot-uniform (Keras's default) or glorot-normal
+    /// [default: he before a ReLU, glorot-uniform before anything else].
+    #[arg(long, value_enum)]
+    pub init: Option<Init>,
 }
 
 /// Hidden widths (a newtype so clap takes the whole comma list as one value).

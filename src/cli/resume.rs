@@ -130,6 +130,9 @@ pub fn settings(
             path.display()
         );
     }
+    if given("init") {
+        errln!("warning: --init is not used: a resumed run's weights come from its checkpoint");
+    }
     if schedule != ck.lr_schedule {
         outln!(
             "note:    the learning-rate schedule changes from the checkpoint's {} to {} (--lr-schedule)",

@@ -137,6 +137,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
                 seed: args.seed,
                 eval_batch: args.eval_batch,
                 lr_schedule: args.optim.lr_schedule,
+                init: args.model.init,
             };
             (args.model.model(&data), optimizer, config)
         }
@@ -162,7 +163,8 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     // The header, once the run's length in steps is known (a resumed linear decay is stretched over what is left).
     let config = &trainer.config;
     outln!("backend: {describe_backend}");
-    outln!("model:   {}", model.describe());
+    let init = config.init.map(|i| format!(", init {}", i.name())).unwrap_or_default();
+    outln!("model:   {}{init}", model.describe());
     outln!(
         "optim:   {}, {}, batch {}, {} epoch{}, seed {}",
         optimizer.describe(),
