@@ -1,0 +1,65 @@
+//! Every GPU kernel compared with its CPU twin in [`crate::cpu::ops`], on random inputs and awkward shapes.
+//!
+//! Each check builds a small [`Layout`](crate::plan::Layout) whose buffers have the shapes under test, fills the
+//! inputs with seeded random values and the outputs with NaN (so an element the kernel forgets to write cannot pass),
+//! runs a one- or two-op [`Plan`](crate::plan::Plan) through [`GpuBackend`](crate::gpu::GpuBackend) — the same
+//! pipelines, bind groups and dispatch code as training — and compares the result with the reference element by
+//! element: `|got − want| ≤ atol + rtol·|want|`. The `check` command and the tests in `tests/gpu_kernels.rs` both
+//! call [`check`].
+//!
+//! - `family.rs`: the families of checks, in the order `gpu-mnist check` runs them.
+//! - `compare.rs`: the comparison, its tolerance and the row it reports.
+//! - `fixtures.rs`: random inputs and data sets, NaN-filled outputs, one op run on a fresh backend.
+//! - One file of cases per shader file checked, named after it: `matmul.rs` (with the activations),
+//!   `matmul_large.rs`, `loss.rs`, `bias_grad.rs`, `optim.rs`, `gather.rs` (the last two with `counters.wgsl`'s
+//!   `advance`), and `fused.rs`, whose stages `stage.rs` runs on both backends.
+
+mod bias_grad;
+mod compare;
+mod family;
+mod fixtures;
+mod fused;
+mod gather;
+mod loss;
+mod matmul;
+mod matmul_large;
+mod optim;
+mod stage;
+
+pub use bias_grad::BIAS_SHAPES;
+pub use compare::{compare, CheckRow, Mismatch, Tolerance};
+pub use family::Family;
+pub use gather::GATHER_SHAPES;
+pub use loss::LOSS_SHAPES;
+pub use matmul::MATMUL_SHAPES;
+pub use matmul_large::LARGE_SHAPES;
+pub use optim::UPDATE_LENGTHS;
+
+use crate::error::Result;
+use crate::gpu::context::GpuContext;
+use crate::model::{self, Loss};
+
+/// Runs the checks of `family` on `ctx`.
+pub fn check(ctx: &GpuContext, family: Family) -> Result<Vec<CheckRow>> {
+    let mut rng = model::rng(0x6b65_726e_656c);
+    let rng = &mut rng;
+    match family {
+        Family::Linear => matmul::linear_cases(ctx, rng),
+        Family::WeightGrad => matmul::weight_grad_cases(ctx, rng),
+        Family::InputGrad => matmul::input_grad_cases(ctx, rng),
+        Family::Activation(act) => matmul::activation_cases(ctx, rng, act),
+        Family::SoftmaxXent => loss::cases(ctx, rng, Loss::Xent),
+        Family::QuadraticCost => loss::cases(ctx, rng, Loss::Mse),
+        Family::Argmax => loss::argmax_cases(ctx, rng),
+        Family::BiasGrad => bias_grad::cases(ctx, rng),
+        Family::Sgd => optim::cases(ctx, rng, optim::SGD),
+        Family::Momentum => optim::cases(ctx, rng, optim::MOMENTUM),
+        Family::Adam => optim::cases(ctx, rng, optim::ADAM),
+        Family::Gather => gather::cases(ctx, rng),
+        Family::LinearLarge => matmul_large::cases(ctx, rng),
+        // The fused families seed their own generators.
+        Family::FusedLinear => fused::fused_linear(ctx),
+        Family::GradUpdate => fused::grad_update(ctx),
+        Family::FusedStages => fused::fused_stages(ctx),
+    }
+}
