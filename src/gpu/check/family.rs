@@ -2,9 +2,28 @@
 
 use crate::model::Activation;
 
-/// A group of checks, one per kernel family (and one per activation).
+/// Declares [`CheckFamily::ALL`] from a list of families, and from the same list a `match` over a family that fails
+/// to compile where the list misses one (non-exhaustive patterns: an activation too) or names one twice
+/// (unreachable pattern, denied): `gpu-mnist check` cannot skip a family silently.
+macro_rules! in_order {
+    ($($family:ident $(($value:path))?),+ $(,)?) => {
+        impl CheckFamily {
+            /// Every family, in the order the `check` command runs them.
+            pub const ALL: &'static [CheckFamily] = &[$(CheckFamily::$family $(($value))?),+];
+        }
+
+        #[deny(unreachable_patterns)]
+        const _: fn(CheckFamily) = |family| match family {
+            $(CheckFamily::$family $(($value))? => {})+
+        };
+    };
+}
+
+/// A family of kernel checks: the comparisons of one entry point (or of one activation, or of one use of the fused
+/// kernel) with its CPU twin, run together by [`super::run`]. Not [`crate::plan::Op::family`], which groups the ops
+/// of a plan for benchmark reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
+pub enum CheckFamily {
     /// `linear`: y = act(x·wᵀ + b).
     Linear,
     /// `weight_grad`: dw = dzᵀ·x.
@@ -31,7 +50,7 @@ pub enum Family {
     Gather,
     /// `linear_large`: y = act(x·wᵀ + b) in 128 × 128 tiles, for the shapes it takes.
     LinearLarge,
-    /// `fused` running `Op::FusedLinear`: gathering, with a loss head, both (see [`super::fused`]).
+    /// `fused` running `Op::FusedLinear`: gathering, with a loss head, both.
     FusedLinear,
     /// `fused` running `Op::GradUpdate`: gradients and the update in the epilogue, every optimizer.
     GradUpdate,
@@ -39,27 +58,25 @@ pub enum Family {
     FusedStages,
 }
 
-impl Family {
-    /// Every family, in the order the `check` command runs them.
-    pub const ALL: [Family; 19] = [
-        Family::Linear,
-        Family::WeightGrad,
-        Family::InputGrad,
-        Family::Activation(Activation::Identity),
-        Family::Activation(Activation::Relu),
-        Family::Activation(Activation::Sigmoid),
-        Family::Activation(Activation::Tanh),
-        Family::SoftmaxXent,
-        Family::QuadraticCost,
-        Family::Argmax,
-        Family::BiasGrad,
-        Family::Sgd,
-        Family::Momentum,
-        Family::Adam,
-        Family::Gather,
-        Family::LinearLarge,
-        Family::FusedLinear,
-        Family::GradUpdate,
-        Family::FusedStages,
-    ];
-}
+// The order `gpu-mnist check` runs them in; a family left out of this list, or named twice, does not compile.
+in_order![
+    Linear,
+    WeightGrad,
+    InputGrad,
+    Activation(Activation::Identity),
+    Activation(Activation::Relu),
+    Activation(Activation::Sigmoid),
+    Activation(Activation::Tanh),
+    SoftmaxXent,
+    QuadraticCost,
+    Argmax,
+    BiasGrad,
+    Sgd,
+    Momentum,
+    Adam,
+    Gather,
+    LinearLarge,
+    FusedLinear,
+    GradUpdate,
+    FusedStages,
+];

@@ -5,7 +5,7 @@
 //! runs a one- or two-op [`Plan`](crate::plan::Plan) through [`GpuBackend`](crate::gpu::GpuBackend) — the same
 //! pipelines, bind groups and dispatch code as training — and compares the result with the reference element by
 //! element: `|got − want| ≤ atol + rtol·|want|`. The `check` command and the tests in `tests/gpu_kernels.rs` both
-//! call [`check`].
+//! call [`run`].
 //!
 //! - `family.rs`: the families of checks, in the order `gpu-mnist check` runs them.
 //! - `compare.rs`: the comparison, its tolerance and the row it reports.
@@ -28,7 +28,7 @@ mod stage;
 
 pub use bias_grad::BIAS_SHAPES;
 pub use compare::{compare, CheckRow, Mismatch, Tolerance};
-pub use family::Family;
+pub use family::CheckFamily;
 pub use gather::GATHER_SHAPES;
 pub use loss::LOSS_SHAPES;
 pub use matmul::MATMUL_SHAPES;
@@ -40,26 +40,26 @@ use crate::gpu::context::GpuContext;
 use crate::model::{self, Loss};
 
 /// Runs the checks of `family` on `ctx`.
-pub fn check(ctx: &GpuContext, family: Family) -> Result<Vec<CheckRow>> {
+pub fn run(ctx: &GpuContext, family: CheckFamily) -> Result<Vec<CheckRow>> {
     let mut rng = model::rng(0x6b65_726e_656c);
     let rng = &mut rng;
     match family {
-        Family::Linear => matmul::linear_cases(ctx, rng),
-        Family::WeightGrad => matmul::weight_grad_cases(ctx, rng),
-        Family::InputGrad => matmul::input_grad_cases(ctx, rng),
-        Family::Activation(act) => matmul::activation_cases(ctx, rng, act),
-        Family::SoftmaxXent => loss::cases(ctx, rng, Loss::Xent),
-        Family::QuadraticCost => loss::cases(ctx, rng, Loss::Mse),
-        Family::Argmax => loss::argmax_cases(ctx, rng),
-        Family::BiasGrad => bias_grad::cases(ctx, rng),
-        Family::Sgd => optim::cases(ctx, rng, optim::SGD),
-        Family::Momentum => optim::cases(ctx, rng, optim::MOMENTUM),
-        Family::Adam => optim::cases(ctx, rng, optim::ADAM),
-        Family::Gather => gather::cases(ctx, rng),
-        Family::LinearLarge => matmul_large::cases(ctx, rng),
+        CheckFamily::Linear => matmul::linear_cases(ctx, rng),
+        CheckFamily::WeightGrad => matmul::weight_grad_cases(ctx, rng),
+        CheckFamily::InputGrad => matmul::input_grad_cases(ctx, rng),
+        CheckFamily::Activation(act) => matmul::activation_cases(ctx, rng, act),
+        CheckFamily::SoftmaxXent => loss::cases(ctx, rng, Loss::Xent),
+        CheckFamily::QuadraticCost => loss::cases(ctx, rng, Loss::Mse),
+        CheckFamily::Argmax => loss::argmax_cases(ctx, rng),
+        CheckFamily::BiasGrad => bias_grad::cases(ctx, rng),
+        CheckFamily::Sgd => optim::cases(ctx, rng, optim::SGD),
+        CheckFamily::Momentum => optim::cases(ctx, rng, optim::MOMENTUM),
+        CheckFamily::Adam => optim::cases(ctx, rng, optim::ADAM),
+        CheckFamily::Gather => gather::cases(ctx, rng),
+        CheckFamily::LinearLarge => matmul_large::cases(ctx, rng),
         // The fused families seed their own generators.
-        Family::FusedLinear => fused::fused_linear(ctx),
-        Family::GradUpdate => fused::grad_update(ctx),
-        Family::FusedStages => fused::fused_stages(ctx),
+        CheckFamily::FusedLinear => fused::fused_linear(ctx),
+        CheckFamily::GradUpdate => fused::grad_update(ctx),
+        CheckFamily::FusedStages => fused::fused_stages(ctx),
     }
 }
