@@ -7,7 +7,8 @@
 //! element: `|got − want| ≤ atol + rtol·|want|`. The `check` command and the tests in `tests/gpu_kernels.rs` both
 //! call [`run`].
 //!
-//! - `family.rs`: the families of checks, in the order `gpu-mnist check` runs them.
+//! - `family.rs`: the families of checks, in the order `gpu-mnist check` runs them, and the entry points each runs
+//!   (its tests fail for an entry point of `shaders/` that no family runs).
 //! - `compare.rs`: the comparison, its tolerance and the row it reports.
 //! - `fixtures.rs`: random inputs and data sets, NaN-filled outputs, one op run on a fresh backend.
 //! - One file of cases per shader file checked, named after it: `matmul.rs` (with the activations),
@@ -28,7 +29,7 @@ mod stage;
 
 pub use bias_grad::BIAS_SHAPES;
 pub use compare::{compare, CheckRow, Mismatch, Tolerance};
-pub use family::CheckFamily;
+pub use family::{CheckFamily, EntryPoint};
 pub use gather::GATHER_SHAPES;
 pub use loss::LOSS_SHAPES;
 pub use matmul::MATMUL_SHAPES;
