@@ -255,7 +255,8 @@ pub enum Resource {
 
 impl Op {
     /// The kernel family the op belongs to, for time breakdowns: `gather`, `linear`, `loss`, `weight_grad`,
-    /// `bias_grad`, `input_grad`, `update` or `advance`.
+    /// `bias_grad`, `input_grad`, `update` or `advance` (not [`crate::gpu::check::CheckFamily`], the groups of
+    /// kernel checks).
     pub fn family(&self) -> &'static str {
         match self {
             Op::Gather { .. } => "gather",

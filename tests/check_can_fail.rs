@@ -7,7 +7,7 @@ mod support;
 
 use std::path::Path;
 
-use gpu_mnist::gpu::check::{self, Family};
+use gpu_mnist::gpu::check::{self, CheckFamily};
 use gpu_mnist::gpu::{ContextOptions, GpuContext};
 
 /// A shader directory holding one file, `bias_grad.wgsl`, which adds 0.001 to every column sum: off by far more
@@ -26,7 +26,7 @@ fn a_broken_kernel_fails_its_check() {
     broken_shaders(dir.path());
     let ctx = GpuContext::new(&ContextOptions { shader_dir: Some(dir.path().to_owned()), ..common::context_options() })
         .unwrap();
-    let rows = check::check(&ctx, Family::BiasGrad).unwrap();
+    let rows = check::run(&ctx, CheckFamily::BiasGrad).unwrap();
     let failed: Vec<_> = rows.iter().filter(|r| !r.pass).collect();
     for row in &rows {
         println!("{row}");
@@ -37,8 +37,8 @@ fn a_broken_kernel_fails_its_check() {
     assert!(failed.iter().any(|r| (r.max_abs_err - 1e-3).abs() < 1e-4), "largest error should be ≈ 0.001");
     // The other families, which do not use bias_grad.wgsl, still pass on the same context; and the built-in kernel
     // passes on a context without the directory.
-    common::assert_pass(&check::check(&ctx, Family::Sgd).unwrap());
-    common::assert_pass(&check::check(&good, Family::BiasGrad).unwrap());
+    common::assert_pass(&check::run(&ctx, CheckFamily::Sgd).unwrap());
+    common::assert_pass(&check::run(&good, CheckFamily::BiasGrad).unwrap());
 }
 
 #[test]
@@ -83,21 +83,21 @@ fn a_broken_fused_kernel_fails_its_checks() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/fused.wgsl");
     let text = std::fs::read_to_string(file).unwrap();
     let sabotages = [
-        ("update_param(job, job.bias_off + i, job.sb0_off + i, job.sb1_off + i, sum);", "", Family::GradUpdate),
+        ("update_param(job, job.bias_off + i, job.sb0_off + i, job.sb1_off + i, sum);", "", CheckFamily::GradUpdate),
         (
             "mem[job.dz_off + r * n + j] = (p - select(0.0, 1.0, j == label)) * scale;",
             "mem[job.dz_off + r * n + j] = p - select(0.0, 1.0, j == label);",
-            Family::FusedLinear,
+            CheckFamily::FusedLinear,
         ),
-        ("counters[at + 1u] += sums.correct;", "", Family::FusedStages),
-        ("mem[job.x_off + gi * job.k + gp] = v;", "", Family::FusedLinear),
-        ("counters[STEPS_LO] = lo;", "", Family::FusedStages),
+        ("counters[at + 1u] += sums.correct;", "", CheckFamily::FusedStages),
+        ("mem[job.x_off + gi * job.k + gp] = v;", "", CheckFamily::FusedLinear),
+        ("counters[STEPS_LO] = lo;", "", CheckFamily::FusedStages),
     ];
     let read = |name: &str| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders").join(name));
     let (large, tree, subgroup) =
         (read("matmul_large.wgsl").unwrap(), read("reduce_tree.wgsl").unwrap(), read("reduce_subgroup.wgsl").unwrap());
     // (file, its text, from, to, family, subgroups on the context)
-    let mut files: Vec<(&str, &String, &str, &str, Family, bool)> =
+    let mut files: Vec<(&str, &String, &str, &str, CheckFamily, bool)> =
         sabotages.into_iter().map(|(from, to, family)| ("fused.wgsl", &text, from, to, family, true)).collect();
     files.extend([
         // The large kernel without its bias, and reading one stage buffer only (no double buffering).
@@ -106,12 +106,12 @@ fn a_broken_fused_kernel_fails_its_checks() {
             &large,
             "let z = acc[2u * r + h] + b[jv];",
             "let z = acc[2u * r + h];",
-            Family::LinearLarge,
+            CheckFamily::LinearLarge,
             true,
         ),
-        ("matmul_large.wgsl", &large, "let buf = s % 2u;", "let buf = 0u;", Family::LinearLarge, true),
+        ("matmul_large.wgsl", &large, "let buf = s % 2u;", "let buf = 0u;", CheckFamily::LinearLarge, true),
         // The tree reduction losing the loss of half the invocations (on a context without subgroups, which uses it).
-        ("reduce_tree.wgsl", &tree, "reduce_loss[t] += reduce_loss[t + half];", "", Family::FusedStages, false),
+        ("reduce_tree.wgsl", &tree, "reduce_loss[t] += reduce_loss[t + half];", "", CheckFamily::FusedStages, false),
     ]);
     if common::gpu().is_some_and(|ctx| ctx.has_subgroups()) {
         // The subgroup reduction counting each subgroup's sum once per invocation instead of once.
@@ -120,7 +120,7 @@ fn a_broken_fused_kernel_fails_its_checks() {
             &subgroup,
             "if (t == subgroupBroadcastFirst(t)) {",
             "if (true) {",
-            Family::FusedStages,
+            CheckFamily::FusedStages,
             true,
         ));
     }
@@ -131,7 +131,7 @@ fn a_broken_fused_kernel_fails_its_checks() {
         let options =
             ContextOptions { shader_dir: Some(dir.path().to_owned()), subgroups, ..common::context_options() };
         let ctx = GpuContext::new(&options).unwrap();
-        let rows = check::check(&ctx, family).unwrap();
+        let rows = check::run(&ctx, family).unwrap();
         let failed = rows.iter().filter(|r| !r.pass).count();
         println!("`{from}` → `{to}`: {failed} of {} rows of {family:?} fail", rows.len());
         assert!(failed > 0, "sabotaging `{from}` passed every {family:?} check");

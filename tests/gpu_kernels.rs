@@ -4,35 +4,35 @@
 
 mod common;
 
-use gpu_mnist::gpu::check::{self, Family};
+use gpu_mnist::gpu::check::{self, CheckFamily};
 use gpu_mnist::model::Activation;
 
-fn run(family: Family) {
+fn run(family: CheckFamily) {
     let Some(ctx) = common::gpu() else { return };
-    let rows = check::check(&ctx, family).unwrap();
+    let rows = check::run(&ctx, family).unwrap();
     common::assert_pass(&rows);
 }
 
 #[test]
 fn matmul_linear_should_match_reference() {
-    run(Family::Linear);
+    run(CheckFamily::Linear);
 }
 
 #[test]
 fn weight_grad_should_match_reference() {
-    run(Family::WeightGrad);
+    run(CheckFamily::WeightGrad);
 }
 
 #[test]
 fn input_grad_should_match_reference() {
-    run(Family::InputGrad);
+    run(CheckFamily::InputGrad);
 }
 
 /// An activation's family: every row passes, every row is of that activation (linear and input gradient), and the
 /// wide rows reach z = ±100.
 fn activation(act: Activation) {
     let Some(ctx) = common::gpu() else { return };
-    let rows = check::check(&ctx, Family::Activation(act)).unwrap();
+    let rows = check::run(&ctx, CheckFamily::Activation(act)).unwrap();
     common::assert_pass(&rows);
     assert!(rows.iter().all(|r| r.shape.split(' ').any(|w| w == act.name())), "rows of another activation");
     let wide = rows.iter().filter(|r| r.shape.contains("z∈[-100,100]"));
@@ -61,39 +61,39 @@ fn tanh_activation_should_match_reference() {
 
 #[test]
 fn softmax_xent_should_match_reference() {
-    run(Family::SoftmaxXent);
+    run(CheckFamily::SoftmaxXent);
 }
 
 #[test]
 fn quadratic_cost_should_match_reference() {
-    run(Family::QuadraticCost);
+    run(CheckFamily::QuadraticCost);
 }
 
 #[test]
 fn argmax_accuracy_should_match_reference() {
-    run(Family::Argmax);
+    run(CheckFamily::Argmax);
 }
 
 #[test]
 fn bias_grad_should_match_reference() {
-    run(Family::BiasGrad);
+    run(CheckFamily::BiasGrad);
 }
 
 #[test]
 fn sgd_should_match_reference() {
-    run(Family::Sgd);
+    run(CheckFamily::Sgd);
 }
 
 #[test]
 fn momentum_should_match_reference() {
-    run(Family::Momentum);
+    run(CheckFamily::Momentum);
 }
 
 /// Also checks that t runs across 2³² (the carry into the step counter's high word) and past it.
 #[test]
 fn adam_should_match_reference() {
     let Some(ctx) = common::gpu() else { return };
-    let rows = check::check(&ctx, Family::Adam).unwrap();
+    let rows = check::run(&ctx, CheckFamily::Adam).unwrap();
     common::assert_pass(&rows);
     for t in ["t=4294967295..=4294967297 ", "t=4294967301..=4294967303 "] {
         assert!(
@@ -105,27 +105,27 @@ fn adam_should_match_reference() {
 
 #[test]
 fn gather_should_match_reference() {
-    run(Family::Gather);
+    run(CheckFamily::Gather);
 }
 
 #[test]
 fn fused_linear_should_match_reference() {
-    run(Family::FusedLinear);
+    run(CheckFamily::FusedLinear);
 }
 
 #[test]
 fn grad_update_should_match_reference() {
-    run(Family::GradUpdate);
+    run(CheckFamily::GradUpdate);
 }
 
 #[test]
 fn fused_stages_should_match_reference() {
-    run(Family::FusedStages);
+    run(CheckFamily::FusedStages);
 }
 
 #[test]
 fn linear_large_should_match_reference() {
-    run(Family::LinearLarge);
+    run(CheckFamily::LinearLarge);
 }
 
 /// The large kernel runs only shapes its indices fit: forced on any other, preparing the plan is an error naming
@@ -164,5 +164,5 @@ fn fused_stages_without_subgroups_should_match_reference() {
     println!("the default context uses subgroup operations: {}", default.has_subgroups());
     let ctx = GpuContext::new(&ContextOptions { subgroups: false, ..common::context_options() }).unwrap();
     assert!(!ctx.has_subgroups());
-    common::assert_pass(&check::check(&ctx, Family::FusedStages).unwrap());
+    common::assert_pass(&check::run(&ctx, CheckFamily::FusedStages).unwrap());
 }

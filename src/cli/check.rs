@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use gpu_mnist::gpu::check::{self, Family};
+use gpu_mnist::gpu::check::{self, CheckFamily};
 use gpu_mnist::gpu::kernels;
 use gpu_mnist::gpu::{BackendChoice, ContextOptions, GpuContext};
 
@@ -37,8 +37,8 @@ pub fn run(args: CheckArgs) -> Result<()> {
         }
     }
     let (mut total, mut failed) = (0, 0);
-    for family in Family::ALL {
-        for row in check::check(&ctx, family)? {
+    for &family in CheckFamily::ALL {
+        for row in check::run(&ctx, family)? {
             total += 1;
             failed += usize::from(!row.pass);
             if !args.failures_only || !row.pass {

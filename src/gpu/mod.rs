@@ -6,12 +6,11 @@
 //! - [`params`]: the kernels' uniform structs.
 //! - [`readback`]: statistics read back without waiting (a ring of mappable copies).
 //! - [`backend`]: [`GpuBackend`], the [`crate::backend::Backend`] that runs plans on the GPU.
-//! - [`check`]: every kernel compared with its CPU twin in [`crate::cpu::ops`] (the `check` command and the tests).
-//! - [`check_fused`]: the fused kernel's stages compared with their CPU twins.
+//! - [`check`]: every kernel compared with its CPU twin in [`crate::cpu::ops`] (the `check` command and the tests),
+//!   the fused kernel stage by stage.
 
 pub mod backend;
 pub mod check;
-pub mod check_fused;
 pub mod context;
 pub mod counters;
 pub mod kernels;

@@ -1,0 +1,70 @@
+//! The checks of `gather.wgsl`, with `counters.wgsl`'s `advance` moving the cursor: the rows at the GPU cursor and
+//! their labels, bit for bit.
+
+use std::sync::Arc;
+
+use rand::seq::SliceRandom;
+
+use crate::backend::Backend;
+use crate::cpu::ops;
+use crate::error::Result;
+use crate::gpu::backend::GpuBackend;
+use crate::gpu::context::GpuContext;
+use crate::model::{self, Activation, Loss, ModelConfig};
+use crate::optim::Optimizer;
+use crate::plan::{Layout, Op, Split};
+
+use super::compare::{compare, CheckRow, Tolerance};
+use super::fixtures::{nan, random_data, run_once};
+
+/// `(rows, features, steps)` of the gather checks.
+pub const GATHER_SHAPES: [(usize, usize, usize); 4] = [(1, 1, 1), (7, 784, 3), (65, 63, 2), (10, 7, 5)];
+
+/// `gather` then `advance` on every shape of [`GATHER_SHAPES`].
+pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+    let mut rows = Vec::new();
+    for &(r, features, steps) in &GATHER_SHAPES {
+        rows.extend(gather(ctx, rng, r, features, steps)?);
+    }
+    Ok(rows)
+}
+
+/// `steps` steps of gather + advance over a shuffled order: the last batch and its labels must be the rows at
+/// cursor (steps − 1)·rows, bit for bit.
+fn gather(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, features: usize, steps: usize) -> Result<Vec<CheckRow>> {
+    let n = rows * steps + 3;
+    let data = random_data(rng, n, features, 10);
+    let model =
+        ModelConfig { inputs: features, hidden: vec![], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+    let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.0 }, rows);
+    let l = layout.layers[0];
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.shuffle(rng);
+    let mut gpu = GpuBackend::new(ctx, &layout, Arc::clone(&data))?;
+    gpu.write_buffer(l.x, &nan(rows * features))?;
+    gpu.begin_epoch(Split::Train, &order)?;
+    let ops = vec![
+        Op::Gather { x: l.x, split: Split::Train, rows, features },
+        Op::Advance { split: Split::Train, rows, row_stats: None },
+    ];
+    run_once(&mut gpu, rows, ops, steps)?;
+    let mut want_x = vec![0.0; rows * features];
+    let mut want_labels = vec![0u32; rows];
+    let at = (steps - 1) * rows;
+    ops::gather(
+        &mut want_x,
+        &mut want_labels,
+        &data.train.images,
+        &data.train.labels,
+        &order[at..at + rows],
+        rows,
+        features,
+    )?;
+    let got_labels = gpu.read_batch_labels()?;
+    let as_f32 = |v: &[u32]| v.iter().map(|&u| u as f32).collect::<Vec<_>>();
+    let shape = format!("rows={rows} features={features} step {steps}");
+    Ok(vec![
+        compare("gather x", &shape, &gpu.read_buffer(l.x)?, &want_x, Tolerance::EXACT),
+        compare("gather labels", &shape, &as_f32(&got_labels[..rows]), &as_f32(&want_labels), Tolerance::EXACT),
+    ])
+}

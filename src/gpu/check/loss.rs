@@ -1,0 +1,143 @@
+//! The checks of `loss.wgsl` (`softmax_xent`, `quadratic_cost`): dz, Σ loss and the argmax count, with and
+//! without dz, and the argmax on rows full of ties.
+
+use rand::seq::SliceRandom;
+use rand::RngExt;
+
+use crate::backend::{Backend, Stats};
+use crate::cpu::ops;
+use crate::error::Result;
+use crate::gpu::backend::GpuBackend;
+use crate::gpu::context::GpuContext;
+use crate::model::{self, Activation, Loss, ModelConfig};
+use crate::optim::Optimizer;
+use crate::plan::{BufId, Layout, Op, Split};
+
+use super::compare::{compare, CheckRow, Tolerance};
+use super::fixtures::{nan, random_data, run_once, uniform};
+
+/// `(rows, classes)` of the loss checks.
+pub const LOSS_SHAPES: [(usize, usize); 6] = [(1, 10), (7, 10), (63, 2), (65, 7), (784, 10), (300, 1)];
+
+/// The kernel of `loss` on every shape of [`LOSS_SHAPES`].
+pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng, loss: Loss) -> Result<Vec<CheckRow>> {
+    let mut rows = Vec::new();
+    for &(r, classes) in &LOSS_SHAPES {
+        rows.extend(loss_check(ctx, rng, loss, r, classes, false)?);
+    }
+    Ok(rows)
+}
+
+/// The argmax of both losses on rows full of ties: the first maximum wins, as on the CPU.
+pub(super) fn argmax_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+    let mut rows = Vec::new();
+    for loss in [Loss::Xent, Loss::Mse] {
+        for &(r, classes) in &[(7, 10), (300, 3), (65, 2)] {
+            rows.extend(loss_check(ctx, rng, loss, r, classes, true)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// `n` outputs of the last layer for a `loss` check: logits for cross-entropy (every 17th one ×20, up to ±100, to test
+/// the max subtraction), sigmoid outputs for the cost; with `ties`, drawn from three values.
+fn loss_inputs(rng: &mut model::Rng, loss: Loss, n: usize, ties: bool) -> Vec<f32> {
+    match (loss, ties) {
+        (Loss::Xent, false) => uniform(rng, n, -5.0, 5.0)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| if i % 17 == 3 { v * 20.0 } else { v })
+            .collect(),
+        (Loss::Mse, false) => uniform(rng, n, 0.0, 1.0),
+        (Loss::Xent, true) => (0..n).map(|_| rng.random_range(0..3u8) as f32).collect(),
+        (Loss::Mse, true) => (0..n).map(|_| [0.25, 0.5, 0.75][rng.random_range(0..3usize)]).collect(),
+    }
+}
+
+/// The kernel's name and its op writing `dz` (or not: evaluation) from `l.a`.
+fn loss_op(loss: Loss, dz: Option<BufId>, a: BufId, rows: usize, classes: usize) -> (&'static str, Op) {
+    match loss {
+        Loss::Xent => ("softmax_xent", Op::SoftmaxXent { dz, logits: a, split: Split::Train, rows, classes }),
+        Loss::Mse => ("quadratic_cost", Op::QuadraticCost { dz, a, split: Split::Train, rows, classes }),
+    }
+}
+
+/// The loss kernel of `loss` on random outputs (or, with `ties`, outputs drawn from three values so that most rows
+/// have tied maxima); compares dz, Σ loss and the correct count, then the same without dz (evaluation).
+fn loss_check(
+    ctx: &GpuContext,
+    rng: &mut model::Rng,
+    loss: Loss,
+    rows: usize,
+    classes: usize,
+    ties: bool,
+) -> Result<Vec<CheckRow>> {
+    let model = ModelConfig { inputs: 1, hidden: vec![], classes, activation: Activation::Relu, loss };
+    let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.0 }, rows);
+    let l = layout.layers[0];
+    let n = rows + 5;
+    let data = random_data(rng, n, 1, classes);
+    let out = loss_inputs(rng, loss, rows * classes, ties);
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.shuffle(rng);
+    let labels: Vec<u32> = order[..rows].iter().map(|&i| u32::from(data.train.labels[i as usize])).collect();
+
+    // Reference.
+    let mut want_dz = vec![0.0; rows * classes];
+    let want = match loss {
+        Loss::Xent => ops::softmax_xent(Some(&mut want_dz), &out, &labels, rows, classes)?,
+        Loss::Mse => ops::quadratic_cost(Some(&mut want_dz), &out, &labels, rows, classes)?,
+    };
+
+    // GPU: gather (for the batch labels), then the loss with and without dz.
+    let mut gpu = GpuBackend::new(ctx, &layout, data)?;
+    gpu.write_buffer(l.a, &out)?;
+    gpu.write_buffer(l.d, &nan(rows * classes))?;
+    let gather = Op::Gather { x: l.x, split: Split::Train, rows, features: 1 };
+    let shape = format!("rows={rows} classes={classes}{}", if ties { " ties" } else { "" });
+    let mut rows_out = Vec::new();
+    for with_dz in [true, false] {
+        gpu.begin_epoch(Split::Train, &order)?;
+        let (name, op) = loss_op(loss, with_dz.then_some(l.d), l.a, rows, classes);
+        run_once(&mut gpu, rows, vec![gather, op], 1)?;
+        let stats = gpu.stats(Split::Train)?;
+        let variant = if with_dz { "" } else { " (no dz)" };
+        if with_dz && !ties {
+            let got_dz = gpu.read_buffer(l.d)?;
+            rows_out.push(compare(&format!("{name} dz"), &shape, &got_dz, &want_dz, Tolerance::DEFAULT));
+        }
+        if !ties {
+            rows_out.push(compare(
+                &format!("{name} Σloss{variant}"),
+                &shape,
+                &[stats.loss_sum],
+                &[want.loss_sum],
+                Tolerance::DEFAULT,
+            ));
+        }
+        rows_out.push(count_row(&format!("{name} argmax/correct{variant}"), &shape, stats, want.correct, rows));
+    }
+    Ok(rows_out)
+}
+
+/// Exact comparison of the correct-prediction and sample counts.
+fn count_row(kernel: &str, shape: &str, got: Stats, correct: u32, rows: usize) -> CheckRow {
+    compare(kernel, shape, &[got.correct as f32, got.samples as f32], &[correct as f32, rows as f32], Tolerance::EXACT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cross-entropy check has logits far beyond ±5 (every 17th), and the tied outputs hold three values only.
+    #[test]
+    fn loss_inputs_cover_their_ranges() {
+        let mut rng = model::rng(1);
+        let logits = loss_inputs(&mut rng, Loss::Xent, 340, false);
+        let max_abs = logits.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(max_abs > 50.0 && max_abs <= 100.0);
+        assert!(logits.iter().enumerate().all(|(i, v)| i % 17 == 3 || v.abs() <= 5.0));
+        let ties = loss_inputs(&mut rng, Loss::Mse, 300, true);
+        assert!(ties.iter().all(|v| [0.25, 0.5, 0.75].contains(v)));
+    }
+}

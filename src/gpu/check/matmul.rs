@@ -1,0 +1,203 @@
+//! The checks of `matmul.wgsl` (`linear`, `weight_grad`, `input_grad`) on every tile, and of each activation of
+//! `activation.wgsl` through them over a wide range of z.
+
+use crate::cpu::ops;
+use crate::error::Result;
+use crate::gpu::context::GpuContext;
+use crate::gpu::kernels::Tile;
+use crate::model::{self, Activation};
+use crate::optim::Optimizer;
+use crate::plan::{Layout, Op};
+
+use super::compare::{compare, CheckRow, Tolerance};
+use super::fixtures::{model_of, run_op, uniform};
+
+/// `(rows, inputs, outputs)` of the matmul checks: 1, sizes just under and over a 64-wide tile, MNIST's 784 and 10.
+pub const MATMUL_SHAPES: [(usize, usize, usize); 6] =
+    [(1, 1, 1), (7, 63, 65), (65, 784, 10), (63, 10, 7), (10, 65, 784), (100, 784, 64)];
+
+/// Value ranges of the matmul inputs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Range {
+    /// As in training: pixels in [0, 1], weights ±1/√inputs, biases ±1 (so z is of order 1).
+    Normal,
+    /// z from −100 to 100 (through the bias, with tiny products so the sum itself is exact to a rounding),
+    /// to exercise the activations' stability where exp overflows.
+    Wide,
+}
+
+/// One matmul check: the op's sizes, its activation, the value range and the tile (`None`: as training picks it).
+#[derive(Clone, Copy)]
+pub(super) struct Matmul {
+    pub(super) rows: usize,
+    pub(super) inputs: usize,
+    pub(super) outputs: usize,
+    pub(super) act: Activation,
+    pub(super) range: Range,
+    pub(super) tile: Option<Tile>,
+}
+
+impl Matmul {
+    pub(super) fn new(rows: usize, inputs: usize, outputs: usize, tile: Option<Tile>) -> Self {
+        Matmul { rows, inputs, outputs, act: Activation::Identity, range: Range::Normal, tile }
+    }
+
+    pub(super) fn name(&self, with_act: bool) -> String {
+        let Matmul { rows, inputs, outputs, .. } = *self;
+        let mut name = format!("rows={rows} inputs={inputs} outputs={outputs}");
+        if with_act {
+            name.push(' ');
+            name.push_str(self.act.name());
+        }
+        if let Some(tile) = self.tile {
+            name.push_str(&format!(" tile {}", tile.side()));
+        }
+        if self.range == Range::Wide {
+            name.push_str(" z∈[-100,100]");
+        }
+        name
+    }
+}
+
+/// `check` on every shape of [`MATMUL_SHAPES`] with every tile forced, given the shape's index (to vary the
+/// activation).
+fn every_shape_and_tile(mut check: impl FnMut(usize, Matmul) -> Result<CheckRow>) -> Result<Vec<CheckRow>> {
+    let mut rows = Vec::new();
+    for (i, &(r, inp, out)) in MATMUL_SHAPES.iter().enumerate() {
+        for tile in Tile::ALL {
+            rows.push(check(i, Matmul::new(r, inp, out, Some(tile)))?);
+        }
+    }
+    Ok(rows)
+}
+
+/// `linear` on every shape and tile, identity and relu in turn.
+pub(super) fn linear_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+    every_shape_and_tile(|i, case| {
+        let act = [Activation::Identity, Activation::Relu][i % 2];
+        linear(ctx, rng, Matmul { act, ..case })
+    })
+}
+
+/// `weight_grad` on every shape and tile.
+pub(super) fn weight_grad_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+    every_shape_and_tile(|_, case| weight_grad(ctx, rng, case))
+}
+
+/// `input_grad` on every shape and tile, relu, tanh and sigmoid in turn.
+pub(super) fn input_grad_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+    every_shape_and_tile(|i, case| {
+        let act = [Activation::Relu, Activation::Tanh, Activation::Sigmoid][i % 3];
+        input_grad(ctx, rng, Matmul { act, ..case })
+    })
+}
+
+/// `act` through `linear` and `input_grad` with z from −100 to 100, and through `linear` on MNIST's first layer.
+pub(super) fn activation_cases(ctx: &GpuContext, rng: &mut model::Rng, act: Activation) -> Result<Vec<CheckRow>> {
+    let wide = |r, inp, out| Matmul { act, range: Range::Wide, ..Matmul::new(r, inp, out, None) };
+    Ok(vec![
+        linear(ctx, rng, wide(7, 3, 65))?,
+        linear(ctx, rng, Matmul { act, ..Matmul::new(65, 784, 10, None) })?,
+        input_grad(ctx, rng, wide(7, 65, 3))?,
+    ])
+}
+
+/// x: [rows, inputs], w: [outputs, inputs] and b: \[outputs\] of a linear check, in the case's [`Range`].
+pub(super) fn linear_inputs(rng: &mut model::Rng, case: &Matmul) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let Matmul { rows, inputs, outputs, range, .. } = *case;
+    match range {
+        Range::Normal => {
+            let s = 1.0 / (inputs as f32).sqrt();
+            (
+                uniform(rng, rows * inputs, 0.0, 1.0),
+                uniform(rng, outputs * inputs, -s, s),
+                uniform(rng, outputs, -1.0, 1.0),
+            )
+        }
+        Range::Wide => (
+            uniform(rng, rows * inputs, 0.0, 1.0),
+            uniform(rng, outputs * inputs, -1e-3, 1e-3),
+            (0..outputs).map(|j| -100.0 + 200.0 * j as f32 / (outputs - 1).max(1) as f32).collect(),
+        ),
+    }
+}
+
+fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+    let Matmul { rows, inputs, outputs, act, tile, .. } = case;
+    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
+    let l = layout.layers[0];
+    let (x, w, b) = linear_inputs(rng, &case);
+    let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act, rows, inputs, outputs };
+    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.w, &w), (l.b, &b)], l.a, op)?;
+    let mut want = vec![0.0; rows * outputs];
+    ops::linear(&mut want, &x, &w, &b, act, rows, inputs, outputs)?;
+    Ok(compare("linear y", &case.name(true), &got, &want, Tolerance::DEFAULT))
+}
+
+fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+    let Matmul { rows, inputs, outputs, tile, .. } = case;
+    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
+    let l = layout.layers[0];
+    let x = uniform(rng, rows * inputs, 0.0, 1.0);
+    let dz = uniform(rng, rows * outputs, -1.0, 1.0);
+    let op = Op::WeightGrad { dw: l.gw, dz: l.d, x: l.x, rows, inputs, outputs };
+    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.d, &dz)], l.gw, op)?;
+    let mut want = vec![0.0; outputs * inputs];
+    ops::weight_grad(&mut want, &dz, &x, rows, inputs, outputs)?;
+    Ok(compare("weight_grad dw", &case.name(false), &got, &want, Tolerance::DEFAULT))
+}
+
+/// `n` outputs of a layer below with activation `act`: act(z) for z uniform in ±3, or ±100 for [`Range::Wide`], so they
+/// hold values the activation can produce (exact zeros for relu, saturated sigmoids and tanhs when wide).
+fn below_outputs(rng: &mut model::Rng, n: usize, act: Activation, range: Range) -> Vec<f32> {
+    let z_max = if range == Range::Wide { 100.0 } else { 3.0 };
+    uniform(rng, n, -z_max, z_max).into_iter().map(|z| ops::activate(z, act)).collect()
+}
+
+fn input_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+    let Matmul { rows, inputs, outputs, act, range, tile } = case;
+    let layout = Layout::new(&model_of(inputs, outputs, true), Optimizer::Sgd { lr: 0.0 }, rows);
+    let (below, l) = (layout.layers[0], layout.layers[1]);
+    let x = below_outputs(rng, rows * inputs, act, range);
+    let s = 1.0 / (outputs as f32).sqrt();
+    let w = uniform(rng, outputs * inputs, -s, s);
+    let dz = uniform(rng, rows * outputs, -1.0, 1.0);
+    let op = Op::InputGrad { dx: below.d, dz: l.d, w: l.w, x: l.x, act, rows, inputs, outputs };
+    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.w, &w), (l.d, &dz)], below.d, op)?;
+    let mut want = vec![0.0; rows * inputs];
+    ops::input_grad(&mut want, &dz, &w, &x, act, rows, inputs, outputs)?;
+    Ok(compare("input_grad dx", &case.name(true), &got, &want, Tolerance::DEFAULT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Largest |v|.
+    fn max_abs(v: &[f32]) -> f32 {
+        v.iter().fold(0.0, |m, x| m.max(x.abs()))
+    }
+
+    /// The checks exercise the ranges they claim: the wide linear check puts z = x·wᵀ + b from −100 to 100 (the
+    /// bias, with products below 0.065), and the wide input-gradient check draws z up to ±100 below the activation.
+    #[test]
+    fn check_inputs_cover_their_ranges() {
+        let mut rng = model::rng(1);
+        let wide = Matmul { range: Range::Wide, ..Matmul::new(7, 65, 10, None) };
+        let (x, w, b) = linear_inputs(&mut rng, &wide);
+        assert_eq!((x.len(), w.len(), b.len()), (7 * 65, 10 * 65, 10));
+        assert_eq!((b[0], b[9]), (-100.0, 100.0));
+        assert!(b.windows(2).all(|p| p[1] - p[0] > 22.0), "evenly spread: {b:?}");
+        assert!(max_abs(&w) <= 1e-3 && max_abs(&x) <= 1.0);
+        let (x, w, b) = linear_inputs(&mut rng, &Matmul::new(7, 64, 10, None));
+        assert!(max_abs(&b) <= 1.0 && max_abs(&w) <= 0.125 && max_abs(&x) <= 1.0);
+        let both_signs = |v: &[f32]| v.iter().any(|&x| x < 0.0) && v.iter().any(|&x| x > 0.0);
+        assert!(both_signs(&b) && both_signs(&w), "weights and biases of both signs");
+
+        let identity = |range| below_outputs(&mut model::rng(2), 1000, Activation::Identity, range);
+        assert!(max_abs(&identity(Range::Wide)) > 95.0);
+        assert!(max_abs(&identity(Range::Normal)) <= 3.0);
+        let relu = below_outputs(&mut rng, 1000, Activation::Relu, Range::Normal);
+        assert!(relu.contains(&0.0) && relu.iter().all(|&v| v >= 0.0));
+    }
+}

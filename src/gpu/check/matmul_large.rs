@@ -1,0 +1,48 @@
+//! The checks of `matmul_large.wgsl` (`linear_large`), forced on the shapes its 128 × 128 tiles take.
+
+use crate::backend::Backend;
+use crate::cpu::ops;
+use crate::error::Result;
+use crate::gpu::backend::{GpuBackend, MatmulVariant};
+use crate::gpu::context::GpuContext;
+use crate::model::{self, Activation};
+use crate::optim::Optimizer;
+use crate::plan::{Layout, Op};
+
+use super::compare::{compare, CheckRow, Tolerance};
+use super::fixtures::{model_of, nan, no_data, run_once};
+use super::matmul::{linear_inputs, Matmul};
+
+/// `(rows, inputs, outputs)` of the large-kernel checks: every side a multiple of its tile (128) and k of its stage
+/// (8): one stage, MNIST's 784, one side of 4096, a non-square grid.
+pub const LARGE_SHAPES: [(usize, usize, usize); 4] = [(128, 8, 128), (256, 784, 384), (128, 4096, 128), (384, 64, 256)];
+
+/// `linear_large` on every shape of [`LARGE_SHAPES`], relu, identity, tanh and sigmoid in turn.
+pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+    let mut rows = Vec::new();
+    for (i, &(r, inp, out)) in LARGE_SHAPES.iter().enumerate() {
+        let act = [Activation::Relu, Activation::Identity, Activation::Tanh, Activation::Sigmoid][i % 4];
+        rows.push(linear_large(ctx, rng, Matmul { act, ..Matmul::new(r, inp, out, None) })?);
+    }
+    Ok(rows)
+}
+
+/// A `linear` check on `matmul_large.wgsl`, forced (the rule would pick it only on hardware).
+fn linear_large(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+    let Matmul { rows, inputs, outputs, act, .. } = case;
+    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
+    let l = layout.layers[0];
+    let (x, w, b) = linear_inputs(rng, &case);
+    let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act, rows, inputs, outputs };
+    let mut gpu = GpuBackend::new(ctx, &layout, no_data(inputs))?;
+    gpu.set_matmul_variant(Some(MatmulVariant::Large));
+    for (id, data) in [(l.x, &x), (l.w, &w), (l.b, &b)] {
+        gpu.write_buffer(id, data)?;
+    }
+    gpu.write_buffer(l.a, &nan(rows * outputs))?;
+    run_once(&mut gpu, rows, vec![op], 1)?;
+    let got = gpu.read_buffer(l.a)?;
+    let mut want = vec![0.0; rows * outputs];
+    ops::linear(&mut want, &x, &w, &b, act, rows, inputs, outputs)?;
+    Ok(compare("linear_large y", &format!("{} tile 128", case.name(true)), &got, &want, Tolerance::DEFAULT))
+}

@@ -1,0 +1,66 @@
+//! Every GPU kernel compared with its CPU twin in [`crate::cpu::ops`], on random inputs and awkward shapes.
+//!
+//! Each check builds a small [`Layout`](crate::plan::Layout) whose buffers have the shapes under test, fills the
+//! inputs with seeded random values and the outputs with NaN (so an element the kernel forgets to write cannot pass),
+//! runs a one- or two-op [`Plan`](crate::plan::Plan) through [`GpuBackend`](crate::gpu::GpuBackend) — the same
+//! pipelines, bind groups and dispatch code as training — and compares the result with the reference element by
+//! element: `|got − want| ≤ atol + rtol·|want|`. The `check` command and the tests in `tests/gpu_kernels.rs` both
+//! call [`run`].
+//!
+//! - `family.rs`: the families of checks, in the order `gpu-mnist check` runs them, and the entry points each runs
+//!   (its tests fail for an entry point of `shaders/` that no family runs).
+//! - `compare.rs`: the comparison, its tolerance and the row it reports.
+//! - `fixtures.rs`: random inputs and data sets, NaN-filled outputs, one op run on a fresh backend.
+//! - One file of cases per shader file checked, named after it: `matmul.rs` (with the activations),
+//!   `matmul_large.rs`, `loss.rs`, `bias_grad.rs`, `optim.rs`, `gather.rs` (the last two with `counters.wgsl`'s
+//!   `advance`), and `fused.rs`, whose stages `stage.rs` runs on both backends.
+
+mod bias_grad;
+mod compare;
+mod family;
+mod fixtures;
+mod fused;
+mod gather;
+mod loss;
+mod matmul;
+mod matmul_large;
+mod optim;
+mod stage;
+
+pub use bias_grad::BIAS_SHAPES;
+pub use compare::{compare, CheckRow, Mismatch, Tolerance};
+pub use family::{CheckFamily, EntryPoint};
+pub use gather::GATHER_SHAPES;
+pub use loss::LOSS_SHAPES;
+pub use matmul::MATMUL_SHAPES;
+pub use matmul_large::LARGE_SHAPES;
+pub use optim::UPDATE_LENGTHS;
+
+use crate::error::Result;
+use crate::gpu::context::GpuContext;
+use crate::model::{self, Loss};
+
+/// Runs the checks of `family` on `ctx`.
+pub fn run(ctx: &GpuContext, family: CheckFamily) -> Result<Vec<CheckRow>> {
+    let mut rng = model::rng(0x6b65_726e_656c);
+    let rng = &mut rng;
+    match family {
+        CheckFamily::Linear => matmul::linear_cases(ctx, rng),
+        CheckFamily::WeightGrad => matmul::weight_grad_cases(ctx, rng),
+        CheckFamily::InputGrad => matmul::input_grad_cases(ctx, rng),
+        CheckFamily::Activation(act) => matmul::activation_cases(ctx, rng, act),
+        CheckFamily::SoftmaxXent => loss::cases(ctx, rng, Loss::Xent),
+        CheckFamily::QuadraticCost => loss::cases(ctx, rng, Loss::Mse),
+        CheckFamily::Argmax => loss::argmax_cases(ctx, rng),
+        CheckFamily::BiasGrad => bias_grad::cases(ctx, rng),
+        CheckFamily::Sgd => optim::cases(ctx, rng, optim::SGD),
+        CheckFamily::Momentum => optim::cases(ctx, rng, optim::MOMENTUM),
+        CheckFamily::Adam => optim::cases(ctx, rng, optim::ADAM),
+        CheckFamily::Gather => gather::cases(ctx, rng),
+        CheckFamily::LinearLarge => matmul_large::cases(ctx, rng),
+        // The fused families seed their own generators.
+        CheckFamily::FusedLinear => fused::fused_linear(ctx),
+        CheckFamily::GradUpdate => fused::grad_update(ctx),
+        CheckFamily::FusedStages => fused::fused_stages(ctx),
+    }
+}
