@@ -225,20 +225,14 @@ fn capture_and_restore_through_a_trainer() {
     ck.save(&path).unwrap();
     let loaded = Checkpoint::load(&path).unwrap();
     let mut fresh =
-        Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout.clone(), data.clone(), config).unwrap();
+        Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout.clone(), data.clone(), config.clone())
+            .unwrap();
     loaded.restore(&mut fresh).unwrap();
     assert_eq!(Checkpoint::capture(&mut fresh).unwrap(), ck);
 
     // A trainer of another shape refuses it.
     let other = ModelConfig { hidden: vec![8], ..model };
-    let cfg = TrainConfig {
-        epochs: 1,
-        batch_size: 32,
-        seed: 9,
-        eval_batch: 100,
-        lr_schedule: Default::default(),
-        init: None,
-    };
+    let cfg = config;
     let lay = cfg.layout(&other, ADAM).unwrap();
     let mut wrong = Trainer::new(CpuBackend::new(&lay, data.clone()).unwrap(), lay, data, cfg).unwrap();
     let err = loaded.restore(&mut wrong).unwrap_err().to_string();
