@@ -1,6 +1,7 @@
 //! The GPU backend: the training step's ops as WGSL compute shaders (`shaders/`) run through wgpu.
 //!
-//! - [`context`]: adapter and device selection, limits, error reporting, read-back.
+//! - [`adapter`]: which API, the adapters it offers (best first), the one a context opens.
+//! - [`context`]: the device and queue, their limits, error reporting, read-back.
 //! - [`kernels`]: the shader sources, how they are composed, and their pipelines (created once per device).
 //! - [`counters`]: the GPU-resident cursors, step count and statistics.
 //! - [`params`]: the kernels' uniform structs.
@@ -9,6 +10,7 @@
 //! - [`check`]: every kernel compared with its CPU twin in [`crate::cpu::ops`] (the `check` command and the tests).
 //! - [`check_fused`]: the fused kernel's stages compared with their CPU twins.
 
+pub mod adapter;
 pub mod backend;
 pub mod check;
 pub mod check_fused;
@@ -18,5 +20,6 @@ pub mod kernels;
 pub mod params;
 pub mod readback;
 
+pub use adapter::{list_adapters, AdapterSummary, BackendChoice};
 pub use backend::{GpuBackend, MatmulVariant};
-pub use context::{list_adapters, AdapterSummary, BackendChoice, ContextOptions, GpuContext};
+pub use context::{ContextOptions, GpuContext};
