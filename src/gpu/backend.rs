@@ -15,6 +15,7 @@ use std::time::Instant;
 use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::{Dataset, LabeledImages};
 use crate::error::{Error, Result};
+use crate::gpu::arena::bytes;
 use crate::gpu::context::{BackendChoice, ContextOptions, GpuContext};
 use crate::gpu::counters::{self, COUNTER_WORDS};
 use crate::gpu::kernels::{Kernel, Kernels, Tile, TileRule};
@@ -37,36 +38,14 @@ use crate::model::Loss;
 use crate::optim::Optimizer;
 use crate::plan::{BufId, Layout, Op, Plan, Split};
 
+// The arena's arithmetic at its paths from before it moved to its own module.
+pub use crate::gpu::arena::{arena_offsets, split_words, ARENA_ALIGN};
+
 /// Steps the training loop runs between two looks at the statistics: enough to keep the GPU busy, few enough to
 /// notice divergence and show progress.
 const STEPS_PER_CHECK: usize = 50;
 /// Steps encoded into one submission at most, so a long `run` does not build one huge command buffer.
 const STEPS_PER_SUBMIT: usize = 64;
-
-/// Words of a split's data buffer: one label per sample, then the pixels packed four per word.
-pub fn split_words(samples: usize, features: usize) -> usize {
-    (samples + (samples * features).div_ceil(4)).max(1)
-}
-
-/// Alignment of each layout buffer in the arena, in f32s: 256 bytes, the largest `min_storage_buffer_offset_alignment`
-/// WebGPU allows, so any range of the arena can be bound on any adapter.
-pub const ARENA_ALIGN: usize = 64;
-
-/// Where each buffer of `layout` starts in the arena (in f32s), and the arena's length in f32s.
-pub fn arena_offsets(layout: &Layout) -> (Vec<u64>, u64) {
-    let mut at = 0u64;
-    let offsets = layout
-        .buffers
-        .iter()
-        .map(|b| {
-            let start = at;
-            at = at
-                .saturating_add((b.len.max(1) as u64).div_ceil(ARENA_ALIGN as u64).saturating_mul(ARENA_ALIGN as u64));
-            start
-        })
-        .collect();
-    (offsets, at.max(ARENA_ALIGN as u64))
-}
 
 /// One split of the data set, resident on the GPU.
 struct SplitBuffers {
@@ -136,11 +115,6 @@ pub struct GpuBackend {
     /// Statistics on their way back (see [`StatsRing`]).
     ring: StatsRing,
     counts: WorkCounts,
-}
-
-/// Bytes of `len` f32 or u32 values.
-fn bytes(len: usize) -> u64 {
-    (len * 4) as u64
 }
 
 /// The 2-D grid of an elementwise kernel over `len` elements: x capped at the per-dimension limit, y for the rest
@@ -1214,13 +1188,5 @@ mod tests {
             assert!(x as usize * y as usize * 256 >= len, "{len} {max}");
             assert!((x as usize * (y as usize - 1)) * 256 < len.max(1), "{len} {max}: a row of idle groups");
         }
-    }
-
-    #[test]
-    fn split_words_hold_labels_and_packed_pixels() {
-        assert_eq!(split_words(0, 784), 1);
-        assert_eq!(split_words(1, 1), 2);
-        assert_eq!(split_words(3, 3), 3 + 3);
-        assert_eq!(split_words(60_000, 784), 60_000 + 60_000 * 196);
     }
 }

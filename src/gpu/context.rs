@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::adapter::{self, device_type_name};
+use crate::gpu::arena;
 use crate::gpu::kernels::{self, Kernels};
 use crate::plan::Layout;
 
@@ -52,9 +53,8 @@ impl ContextOptions {
 
     /// Raises `max_binding_bytes` to what training `layout` over `data` binds.
     pub fn for_run(mut self, layout: &Layout, data: &Dataset) -> Self {
-        let largest_layout_buffer = Some(crate::gpu::backend::arena_offsets(layout).1.saturating_mul(4) as usize);
-        let largest_split =
-            [&data.train, &data.test].iter().map(|s| crate::gpu::backend::split_words(s.len(), s.pixels()) * 4).max();
+        let largest_layout_buffer = Some(arena::arena_offsets(layout).1.saturating_mul(4) as usize);
+        let largest_split = [&data.train, &data.test].iter().map(|s| arena::split_words(s.len(), s.pixels()) * 4).max();
         let need = largest_layout_buffer.max(largest_split).unwrap_or(0) as u64;
         self.max_binding_bytes = self.max_binding_bytes.max(need);
         self

@@ -1,6 +1,7 @@
 //! The GPU backend: the training step's ops as WGSL compute shaders (`shaders/`) run through wgpu.
 //!
 //! - [`adapter`]: which API, the adapters it offers (best first), the one a context opens.
+//! - [`arena`]: where the layout's buffers and the data sit in GPU memory (sizes and offsets).
 //! - [`context`]: the device and queue, their limits, error reporting, read-back.
 //! - [`kernels`]: the shader sources, how they are composed, and their pipelines (created once per device).
 //! - [`counters`]: the GPU-resident cursors, step count and statistics.
@@ -11,6 +12,7 @@
 //! - [`check_fused`]: the fused kernel's stages compared with their CPU twins.
 
 pub mod adapter;
+pub mod arena;
 pub mod backend;
 pub mod check;
 pub mod check_fused;
