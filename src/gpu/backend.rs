@@ -18,28 +18,22 @@ use crate::error::{Error, Result};
 use crate::gpu::arena::bytes;
 use crate::gpu::context::{BackendChoice, ContextOptions, GpuContext};
 use crate::gpu::counters::{self, COUNTER_WORDS};
-use crate::gpu::kernels::{Kernel, Kernels, Tile, TileRule};
+use crate::gpu::kernels::{Kernel, Kernels};
 
-/// Which kernel computes a product: a tiled one (every op), or `matmul_large.wgsl` (plain linears whose shape fits
-/// it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MatmulVariant {
-    /// The general kernels with this tile.
-    Tiled(Tile),
-    /// The 128 × 128 vec4 double-buffered kernel, for [`Op::Linear`] only.
-    Large,
-}
 use crate::gpu::params::{
     AdvanceParams, BiasGradParams, FusedJob, FusedParams, GatherParams, LargeParams, LossParams, MatmulParams,
     OptimParams,
 };
 use crate::gpu::readback::StatsRing;
+use crate::gpu::tiles::{MatmulChoice, Tile, TileRule, LARGE_TILE};
 use crate::model::Loss;
 use crate::optim::Optimizer;
 use crate::plan::{BufId, Layout, Op, Plan, Split};
 
 // The arena's arithmetic at its paths from before it moved to its own module.
 pub use crate::gpu::arena::{arena_offsets, split_words, ARENA_ALIGN};
+// At its path from before it moved to the tile choice.
+pub use crate::gpu::tiles::MatmulVariant;
 
 /// Steps the training loop runs between two looks at the statistics: enough to keep the GPU busy, few enough to
 /// notice divergence and show progress.
@@ -101,10 +95,8 @@ pub struct GpuBackend {
     /// Bound as dz by the loss kernels of evaluation steps, which write no gradient.
     no_gradient: wgpu::Buffer,
     plans: Vec<Prepared>,
-    /// The matmul kernel for every later `prepare`, or `None` to pick per dispatch with `rule`.
-    matmul_variant: Option<MatmulVariant>,
-    /// How tiles are chosen on this adapter.
-    rule: TileRule,
+    /// The matmul kernel and tile of each product of the plans prepared from now on.
+    matmul: MatmulChoice,
     /// Host mirror of the order lengths and cursors, only to reject a run that would read past the order.
     order_len: [usize; 2],
     cursor: [usize; 2],
@@ -204,8 +196,7 @@ impl GpuBackend {
                 counters_staging,
                 no_gradient,
                 plans: Vec::new(),
-                matmul_variant: None,
-                rule: TileRule::new(ctx.is_software(), &limits),
+                matmul: MatmulChoice { variant: None, rule: TileRule::new(ctx.is_software(), &limits) },
                 order_len: [0; 2],
                 cursor: [0; 2],
                 queued_steps: 0,
@@ -226,49 +217,13 @@ impl GpuBackend {
     /// Forces the matmul tile of the plans prepared from now on (`None`: chosen per dispatch by [`TileRule`]). For
     /// the checks, which run every shape on every tile, and for benchmarks.
     pub fn set_matmul_tile(&mut self, tile: Option<Tile>) {
-        self.matmul_variant = tile.map(MatmulVariant::Tiled);
+        self.matmul.variant = tile.map(MatmulVariant::Tiled);
     }
 
     /// Forces the matmul kernel of the plans prepared from now on. [`MatmulVariant::Large`] applies to
     /// [`Op::Linear`] (an error for a shape it does not fit); other products then get the rule's tile.
     pub fn set_matmul_variant(&mut self, variant: Option<MatmulVariant>) {
-        self.matmul_variant = variant;
-    }
-
-    /// Whether a linear of `[m, n]` with inner size `k` runs on `matmul_large.wgsl`: when forced (an error if the
-    /// shape does not fit it), or when the rule says so.
-    fn use_large(&self, m: usize, n: usize, k: usize) -> Result<bool> {
-        match self.matmul_variant {
-            Some(MatmulVariant::Large) if !crate::gpu::kernels::large_linear_fits(m, n, k) => {
-                Err(Error::Config(format!(
-                    "the large matmul kernel takes m and n multiples of {} and k of {}, not {m} × {n} × {k}",
-                    crate::gpu::kernels::LARGE_TILE,
-                    crate::gpu::kernels::LARGE_TK
-                )))
-            }
-            Some(MatmulVariant::Large) => Ok(true),
-            Some(MatmulVariant::Tiled(_)) => Ok(false),
-            None => Ok(self.rule.large(m, n, k)),
-        }
-    }
-
-    /// The tile of a dispatch computing `products` whose rows of `min_side` outputs must stay in one tile: the
-    /// forced one, or the one [`TileRule::choose`] gives for this adapter.
-    fn tile(&self, products: &[(usize, usize)], min_side: usize) -> Result<Tile> {
-        let forced = match self.matmul_variant {
-            Some(MatmulVariant::Tiled(tile)) => Some(tile),
-            _ => None,
-        };
-        let tile = forced.or_else(|| self.rule.choose(products, min_side)).ok_or_else(|| {
-            Error::Gpu(format!("no matmul tile fits this adapter ({:?}) for rows of {min_side} outputs", self.rule))
-        })?;
-        if tile.side() < min_side {
-            return Err(Error::Config(format!(
-                "a loss head over {min_side} classes needs them in one tile, not {} wide",
-                tile.side()
-            )));
-        }
-        Ok(tile)
+        self.matmul.variant = variant;
     }
 
     /// The labels of the last gathered batch (for tests): `[max_rows]`.
@@ -381,7 +336,7 @@ impl GpuBackend {
         params: &MatmulParams,
     ) -> Result<Dispatch> {
         let (m, n) = (params.m as usize, params.n as usize);
-        let tile = self.tile(&[(m, n)], 0)?;
+        let tile = self.matmul.tile(&[(m, n)], 0)?;
         self.dispatch(kernel(tile), storage, params, matmul_grid(m, n, tile))
     }
 
@@ -419,10 +374,12 @@ impl GpuBackend {
                     elementwise_grid(rows * features, Kernel::Gather.workgroup_size()[0], max_dim),
                 )
             }
-            Op::Linear { y, x, w, b, act, rows, inputs, outputs } if self.use_large(rows, outputs, inputs)? => {
+            Op::Linear { y, x, w, b, act, rows, inputs, outputs }
+                if self.matmul.use_large(rows, outputs, inputs)? =>
+            {
                 let what = "linear (large)";
                 let params = LargeParams { m: u(rows), n: u(outputs), k: u(inputs), act: act.code() };
-                let side = crate::gpu::kernels::LARGE_TILE;
+                let side = LARGE_TILE;
                 self.dispatch(
                     Kernel::LinearLarge,
                     &[
@@ -586,7 +543,7 @@ impl GpuBackend {
             })
             .max()
             .unwrap_or(0);
-        let tile = self.tile(&products, min_side)?;
+        let tile = self.matmul.tile(&products, min_side)?;
         let data = &self.splits[split.index()];
         let u = |v: usize| v as u32;
         let mut params = FusedParams::new(u(split.index()), u(data.samples), u(data.features));

@@ -11,7 +11,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::adapter::{self, device_type_name};
 use crate::gpu::arena;
-use crate::gpu::kernels::{self, Kernels};
+use crate::gpu::kernels::{self, Kernels, PipelineDevice};
 use crate::plan::Layout;
 
 // The adapter types at their paths from before the adapter module was split off.
@@ -348,6 +348,21 @@ impl GpuContext {
             mapped_at_creation: false,
         });
         self.read_back_at(src, offset, &staging, bytes, what)
+    }
+}
+
+/// The context is the device the pipelines are created on (see [`GpuContext::kernels`]).
+impl PipelineDevice for GpuContext {
+    fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    fn has_subgroups(&self) -> bool {
+        GpuContext::has_subgroups(self)
+    }
+
+    fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+        GpuContext::scoped(self, what, f)
     }
 }
 

@@ -3,7 +3,9 @@
 //! - [`adapter`]: which API, the adapters it offers (best first), the one a context opens.
 //! - [`arena`]: where the layout's buffers and the data sit in GPU memory (sizes and offsets).
 //! - [`context`]: the device and queue, their limits, error reporting, read-back.
-//! - [`kernels`]: the shader sources, how they are composed, and their pipelines (created once per device).
+//! - [`shaders`]: the WGSL sources and how they are composed.
+//! - [`tiles`]: which matmul kernel and tile computes a product on an adapter.
+//! - [`kernels`]: the entry points, the buffers each binds, and their pipelines (created once per device).
 //! - [`counters`]: the GPU-resident cursors, step count and statistics.
 //! - [`params`]: the kernels' uniform structs.
 //! - [`readback`]: statistics read back without waiting (a ring of mappable copies).
@@ -21,6 +23,8 @@ pub mod counters;
 pub mod kernels;
 pub mod params;
 pub mod readback;
+pub mod shaders;
+pub mod tiles;
 
 pub use adapter::{list_adapters, AdapterSummary, BackendChoice};
 pub use backend::{GpuBackend, MatmulVariant};
