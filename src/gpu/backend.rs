@@ -12,11 +12,13 @@ use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::arena::bytes;
+use crate::gpu::collect::Collected;
 use crate::gpu::compile::{self, Prepared};
 use crate::gpu::context::{BackendChoice, ContextOptions, GpuContext};
 use crate::gpu::counters::{self, COUNTER_WORDS};
 use crate::gpu::dispatch::Builder;
 use crate::gpu::kernels::Kernels;
+use crate::gpu::profile::KernelTimer;
 use crate::gpu::readback::StatsRing;
 use crate::gpu::tiles::{MatmulChoice, Tile, TileRule};
 use crate::gpu::upload::{check_split, Resident};
@@ -50,8 +52,8 @@ pub struct GpuBackend {
     cursor: [usize; 2],
     /// Host mirror of the step count: what the GPU's counter will hold once the queue has run.
     queued_steps: u64,
-    /// What `run_collect` copied: mappable buffers and the bytes each holds, until `take_collected`.
-    collected: Vec<(wgpu::Buffer, u64)>,
+    /// What `run_collect` copied, until `take_collected`.
+    collected: Collected,
     /// Statistics on their way back (see [`StatsRing`]).
     ring: StatsRing,
     counts: WorkCounts,
@@ -85,7 +87,7 @@ impl GpuBackend {
                 order_len: [0; 2],
                 cursor: [0; 2],
                 queued_steps: 0,
-                collected: Vec::new(),
+                collected: Collected::default(),
                 ring: StatsRing::new(ctx),
                 counts: WorkCounts::default(),
             })
@@ -260,20 +262,13 @@ impl Backend for GpuBackend {
         // Destination: one mappable buffer for all the copies of this call.
         let bytes_per_step = bytes(len);
         let total = bytes_per_step * steps as u64;
-        let device = self.ctx.device();
-        let dest = self.ctx.scoped("allocating the evaluation read-back", || {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("collected outputs"),
-                size: total.max(4),
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })?;
+        let dest = Collected::allocate(&self.ctx, total)?;
         // Encode: each step in its own pass, then the copy of its outputs (copies happen between passes); one
         // submission for all, nothing waited for.
         let prepared = &self.plans[plan.0];
         let started = Instant::now();
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("collect") });
+        let mut encoder =
+            self.ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("collect") });
         for step in 0..steps as u64 {
             {
                 let mut pass = encoder
@@ -300,39 +295,14 @@ impl Backend for GpuBackend {
         self.counts.steps += steps as u64;
         self.counts.dispatches += (steps * prepared.dispatches.len()) as u64;
         self.queued_steps += steps as u64 * prepared.train_steps;
-        self.collected.push((dest, total));
+        self.collected.push(dest, total);
         self.ctx.check("running and collecting the step plan")
     }
 
     fn take_collected(&mut self) -> Result<Vec<f32>> {
-        let collected = std::mem::take(&mut self.collected);
-        // Map every buffer, then one wait for all of them.
-        let (tx, rx) = std::sync::mpsc::channel();
-        for (i, (buffer, total)) in collected.iter().enumerate() {
-            let tx = tx.clone();
-            buffer.map_async(wgpu::MapMode::Read, 0..(*total).max(4), move |r| {
-                let _ = tx.send((i, r));
-            });
-        }
-        drop(tx);
+        // Read: every buffer mapped, then one wait for all of them (see collect.rs).
         self.counts.blocking_waits += 1;
-        let wait = wgpu::PollType::Wait { submission_index: None, timeout: None };
-        self.ctx.device().poll(wait).map_err(|e| Error::Gpu(format!("waiting for the evaluation failed: {e}")))?;
-        for (i, r) in rx.iter() {
-            r.map_err(|e| Error::Gpu(format!("mapping the evaluation's outputs (part {i}) failed: {e}")))?;
-        }
-        self.ctx.check("reading the evaluation's outputs")?;
-        let mut values = Vec::new();
-        for (buffer, total) in &collected {
-            if *total > 0 {
-                let view = buffer
-                    .get_mapped_range(0..*total)
-                    .map_err(|e| Error::Gpu(format!("reading the evaluation's outputs failed: {e}")))?;
-                values.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&view));
-            }
-            buffer.unmap();
-        }
-        Ok(values)
+        self.collected.take(&self.ctx)
     }
 
     fn request_stats(&mut self, split: Split) -> Result<()> {
@@ -372,68 +342,12 @@ impl Backend for GpuBackend {
             return Ok(None);
         }
         self.start_run(plan, steps)?;
-        let device = self.ctx.device();
         let dispatches = &self.plans[plan.0].dispatches;
-        let per_step = dispatches.len().max(1);
-        // Queries: a start and an end timestamp per dispatch, as many steps per submission as one query set holds.
-        let steps_per_submit = (wgpu::QUERY_SET_MAX_QUERIES as usize / (2 * per_step)).max(1);
-        let queries = 2 * per_step * steps_per_submit.min(steps.max(1));
-        let (query_set, resolved, staging) = self.ctx.scoped("creating the timestamp queries", || {
-            let query_set = device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("kernel timestamps"),
-                ty: wgpu::QueryType::Timestamp,
-                count: queries as u32,
-            });
-            let size = (queries * 8) as u64;
-            let resolved = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("resolved timestamps"),
-                size,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            let staging = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("timestamps read-back"),
-                size,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            (query_set, resolved, staging)
-        })?;
+        // Queries: a start and an end timestamp per dispatch (see profile.rs).
+        let timer = KernelTimer::new(&self.ctx, dispatches.len(), steps)?;
         self.queued_steps += steps as u64 * self.plans[plan.0].train_steps;
-        let mut ticks = vec![0u64; per_step];
-        let mut left = steps;
-        while left > 0 {
-            let chunk = left.min(steps_per_submit);
-            left -= chunk;
-            // Encode: one compute pass per dispatch, so that each gets its own start and end timestamps.
-            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
-            for step in 0..chunk {
-                for (i, d) in dispatches.iter().enumerate() {
-                    let at = (2 * (step * per_step + i)) as u32;
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some("profiled op"),
-                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                            query_set: &query_set,
-                            beginning_of_pass_write_index: Some(at),
-                            end_of_pass_write_index: Some(at + 1),
-                        }),
-                    });
-                    d.encode(&mut pass);
-                }
-            }
-            let used = (2 * chunk * per_step) as u32;
-            encoder.resolve_query_set(&query_set, 0..used, &resolved, 0);
-            self.ctx.queue().submit([encoder.finish()]);
-            // Read back: the timestamps of this chunk, in ticks; end − start per dispatch.
-            let raw = self.ctx.read_back(&resolved, &staging, u64::from(used) * 8, "reading the kernel timestamps")?;
-            let stamps: Vec<u64> = bytemuck::pod_collect_to_vec(&raw);
-            for (i, pair) in stamps.chunks_exact(2).enumerate() {
-                ticks[i % per_step] += pair[1].saturating_sub(pair[0]);
-            }
-        }
-        // Ticks to time: the queue's period is in nanoseconds per tick.
-        let period = f64::from(self.ctx.queue().get_timestamp_period());
-        Ok(Some(ticks.into_iter().map(|t| Duration::from_nanos((t as f64 * period).round() as u64)).collect()))
+        // Time: each dispatch in a pass of its own, its ticks summed over the steps.
+        timer.time(&self.ctx, dispatches, steps).map(Some)
     }
 
     fn layout(&self) -> &Layout {

@@ -19,6 +19,8 @@
 //!   as one dispatch of `fused.wgsl`.
 //! - `compile.rs`: a plan prepared once: a dispatch per stage.
 //! - [`readback`]: statistics read back without waiting (a ring of mappable copies).
+//! - `collect.rs`: evaluation outputs copied step by step and read with one wait.
+//! - `profile.rs`: per-kernel timing with timestamp queries (`bench --profile`).
 //! - [`backend`]: [`GpuBackend`], the [`crate::backend::Backend`] that runs plans on the GPU.
 //!
 //! The checks:
@@ -30,6 +32,7 @@ pub mod arena;
 pub mod backend;
 pub mod check;
 pub mod check_fused;
+mod collect;
 mod compile;
 mod compile_fused;
 mod compile_ops;
@@ -38,6 +41,7 @@ pub mod counters;
 mod dispatch;
 pub mod kernels;
 pub mod params;
+mod profile;
 pub mod readback;
 pub mod shaders;
 pub mod tiles;
