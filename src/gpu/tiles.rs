@@ -1,6 +1,6 @@
 //! Which kernel and tile compute a product: the tiles of `matmul.wgsl` and `fused.wgsl`, the shapes
 //! `matmul_large.wgsl` takes, the rule that picks among them for an adapter ([`TileRule`]), and the choice a backend
-//! makes with that rule or with the variant forced for checks and benchmarks ([`MatmulChoice`]).
+//! makes with that rule or with the variant forced for checks and benchmarks (`MatmulChoice`).
 
 use crate::error::{Error, Result};
 
