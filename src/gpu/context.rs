@@ -1,6 +1,6 @@
 //! The GPU context: instance → adapter → device and queue, built once per process and shared by every backend and
 //! check on it. It also turns wgpu's asynchronous failure reports (uncaptured errors, device loss) into
-//! [`Error::Gpu`] results, and lists the adapters for the `devices` command.
+//! [`Error::Gpu`] results, and reads buffers back. Finding the adapters is [`crate::gpu::adapter`]'s job.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -9,50 +9,16 @@ use std::time::{Duration, Instant};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{self, Kernels};
+use crate::gpu::adapter::{self, device_type_name};
+use crate::gpu::arena;
+use crate::gpu::kernels::{self, Kernels, PipelineDevice};
 use crate::plan::Layout;
+
+// The adapter types at their paths from before the adapter module was split off.
+pub use crate::gpu::adapter::{list_adapters, AdapterSummary, BackendChoice};
 
 /// How long a read-back waits for its mapping callback after the GPU finished.
 const MAP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Which graphics API to run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BackendChoice {
-    /// The best hardware adapter of any API; no software rasterisers.
-    Auto,
-    /// Vulkan (Linux, Windows, Android; lavapipe/llvmpipe as a software fallback).
-    Vulkan,
-    /// Metal (macOS, iOS).
-    Metal,
-    /// Direct3D 12 (Windows).
-    Dx12,
-    /// OpenGL ES / WebGL through ANGLE or the native driver (compute needs GLES 3.1).
-    Gl,
-}
-
-impl BackendChoice {
-    /// The wgpu backends this choice enumerates.
-    pub fn backends(self) -> wgpu::Backends {
-        match self {
-            BackendChoice::Auto => wgpu::Backends::all(),
-            BackendChoice::Vulkan => wgpu::Backends::VULKAN,
-            BackendChoice::Metal => wgpu::Backends::METAL,
-            BackendChoice::Dx12 => wgpu::Backends::DX12,
-            BackendChoice::Gl => wgpu::Backends::GL,
-        }
-    }
-
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendChoice::Auto => "auto",
-            BackendChoice::Vulkan => "vulkan",
-            BackendChoice::Metal => "metal",
-            BackendChoice::Dx12 => "dx12",
-            BackendChoice::Gl => "gl",
-        }
-    }
-}
 
 /// What to ask of the GPU when building a [`GpuContext`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,9 +53,8 @@ impl ContextOptions {
 
     /// Raises `max_binding_bytes` to what training `layout` over `data` binds.
     pub fn for_run(mut self, layout: &Layout, data: &Dataset) -> Self {
-        let largest_layout_buffer = Some(crate::gpu::backend::arena_offsets(layout).1.saturating_mul(4) as usize);
-        let largest_split =
-            [&data.train, &data.test].iter().map(|s| crate::gpu::backend::split_words(s.len(), s.pixels()) * 4).max();
+        let largest_layout_buffer = Some(arena::arena_offsets(layout).1.saturating_mul(4) as usize);
+        let largest_split = [&data.train, &data.test].iter().map(|s| arena::split_words(s.len(), s.pixels()) * 4).max();
         let need = largest_layout_buffer.max(largest_split).unwrap_or(0) as u64;
         self.max_binding_bytes = self.max_binding_bytes.max(need);
         self
@@ -115,69 +80,19 @@ impl Faults {
             lost.get_or_insert(message);
         }
     }
-}
 
-/// One adapter as the `devices` command lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdapterSummary {
-    /// Vulkan, Metal, Dx12, Gl.
-    pub backend: String,
-    /// Discrete GPU, integrated GPU, CPU (software)…
-    pub device_type: String,
-    /// The adapter's name, e.g. `NVIDIA GeForce RTX 4090`.
-    pub name: String,
-    /// The driver and its version.
-    pub driver: String,
-    /// Whether it is a software rasteriser (device type `Cpu`).
-    pub software: bool,
-    /// Whether it can run compute shaders at all.
-    pub compute: bool,
-    /// Largest storage-buffer binding, in bytes.
-    pub max_storage_buffer_binding_size: u64,
-    /// Largest buffer, in bytes.
-    pub max_buffer_size: u64,
-    /// Workgroup memory per workgroup, in bytes.
-    pub max_compute_workgroup_storage_size: u32,
-    /// Invocations per workgroup.
-    pub max_compute_invocations_per_workgroup: u32,
-}
-
-impl AdapterSummary {
-    fn of(adapter: &wgpu::Adapter) -> Self {
-        let info = adapter.get_info();
-        let limits = adapter.limits();
-        AdapterSummary {
-            backend: format!("{:?}", info.backend),
-            device_type: device_type_name(info.device_type).into(),
-            name: info.name.clone(),
-            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
-            software: info.device_type == wgpu::DeviceType::Cpu,
-            compute: can_compute(adapter),
-            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
-            max_buffer_size: limits.max_buffer_size,
-            max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
-            max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
-        }
-    }
-}
-
-impl fmt::Display for AdapterSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mib = |b: u64| b / (1 << 20);
-        write!(
-            f,
-            "{}: {} ({}{}), driver {}; max storage binding {} MiB, max buffer {} MiB, workgroup memory {} KiB, {} \
-             invocations per workgroup",
-            self.backend.to_lowercase(),
-            self.name,
-            self.device_type,
-            if self.compute { "" } else { ", NO COMPUTE" },
-            if self.driver.is_empty() { "unknown" } else { &self.driver },
-            mib(self.max_storage_buffer_binding_size),
-            mib(self.max_buffer_size),
-            self.max_compute_workgroup_storage_size / 1024,
-            self.max_compute_invocations_per_workgroup,
-        )
+    /// Registers the device's callbacks for uncaptured errors and device loss, which store what they report here.
+    fn watch(device: &wgpu::Device) -> Arc<Faults> {
+        let faults = Arc::new(Faults::default());
+        let sink = Arc::clone(&faults);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| sink.push_error(e.to_string())));
+        // `Destroyed` too: after `Device::destroy()` every later call must fail saying so (wgpu reports it at the
+        // next poll), or the backend would carry on against a dead device.
+        let sink = Arc::clone(&faults);
+        device.set_device_lost_callback(move |reason, message| {
+            sink.set_lost(if message.is_empty() { format!("{reason:?}") } else { format!("{reason:?}: {message}") });
+        });
+        faults
     }
 }
 
@@ -192,64 +107,28 @@ fn wanted_features(opts: &ContextOptions) -> wgpu::Features {
     features
 }
 
-fn device_type_name(t: wgpu::DeviceType) -> &'static str {
-    match t {
-        wgpu::DeviceType::DiscreteGpu => "discrete GPU",
-        wgpu::DeviceType::IntegratedGpu => "integrated GPU",
-        wgpu::DeviceType::VirtualGpu => "virtual GPU",
-        wgpu::DeviceType::Cpu => "software, runs on the CPU",
-        wgpu::DeviceType::Other => "other",
+/// The limits a device is opened with: WebGPU's downlevel defaults, raised only where this program needs more
+/// (storage buffers per kernel, the largest buffer), and checked against the adapter so a shortfall names the limit.
+fn required_limits(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, opts: &ContextOptions) -> Result<wgpu::Limits> {
+    let mut required = wgpu::Limits::downlevel_defaults();
+    required.max_storage_buffers_per_shader_stage =
+        required.max_storage_buffers_per_shader_stage.max(kernels::max_storage_buffers());
+    required.max_storage_buffer_binding_size = required.max_storage_buffer_binding_size.max(opts.max_binding_bytes);
+    required.max_buffer_size = required.max_buffer_size.max(opts.max_binding_bytes);
+    let mut short = Vec::new();
+    required.check_limits_with_fail_fn(&adapter.limits(), false, |name, want, have| {
+        short.push(format!("{name}: need {want}, the adapter allows {have}"))
+    });
+    if !short.is_empty() {
+        return Err(Error::Gpu(format!(
+            "{} ({:?}) falls short of this run's needs: {}; use a smaller model, batch or data set, another \
+             --backend, or --backend cpu",
+            info.name,
+            info.backend,
+            short.join(", ")
+        )));
     }
-}
-
-/// Whether the adapter runs compute shaders (every Vulkan, Metal and DX12 adapter; GL only from GLES 3.1).
-fn can_compute(adapter: &wgpu::Adapter) -> bool {
-    adapter.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
-}
-
-/// Preference order: hardware before software, then the native APIs before GL.
-fn rank(adapter: &wgpu::Adapter) -> (u8, u8) {
-    let info = adapter.get_info();
-    let device = match info.device_type {
-        wgpu::DeviceType::DiscreteGpu => 0,
-        wgpu::DeviceType::IntegratedGpu => 1,
-        wgpu::DeviceType::Other => 2,
-        wgpu::DeviceType::VirtualGpu => 3,
-        wgpu::DeviceType::Cpu => 4,
-    };
-    let api = u8::from(info.backend == wgpu::Backend::Gl);
-    (device, api)
-}
-
-/// An instance for `backend`, with wgpu's debug flags taken from the environment (`WGPU_DEBUG`, `WGPU_VALIDATION`).
-fn instance(backend: BackendChoice) -> wgpu::Instance {
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = backend.backends();
-    desc.flags = wgpu::InstanceFlags::from_build_config().with_env();
-    wgpu::Instance::new(desc)
-}
-
-/// The adapters of `backend`, best first by [`rank`]. For `auto`, GL is only asked when the native APIs offer nothing:
-/// probing it on a headless machine prints warnings and it is the weakest of the APIs for compute.
-fn enumerate(instance: &wgpu::Instance, backend: BackendChoice) -> Vec<wgpu::Adapter> {
-    let mut adapters = if backend != BackendChoice::Auto {
-        pollster::block_on(instance.enumerate_adapters(backend.backends()))
-    } else {
-        let mut native = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
-        if !native.iter().any(can_compute) {
-            native.extend(pollster::block_on(instance.enumerate_adapters(wgpu::Backends::SECONDARY)));
-        }
-        native
-    };
-    adapters.sort_by_key(rank);
-    adapters
-}
-
-/// Every adapter of `backend` on this machine (for the `devices` command), best first.
-pub fn list_adapters(backend: BackendChoice) -> Vec<AdapterSummary> {
-    let instance = instance(backend);
-    let adapters = enumerate(&instance, backend);
-    adapters.iter().map(AdapterSummary::of).collect()
+    Ok(required)
 }
 
 /// A device and its queue, with the adapter it came from. Cheap to clone (all handles are shared).
@@ -272,65 +151,13 @@ impl GpuContext {
     pub fn new(opts: &ContextOptions) -> Result<Self> {
         // Adapter: enumerate every adapter of the API and take the best by our own ranking, so that the software
         // ones can be told apart (wgpu's request_adapter would silently return lavapipe on a machine without a GPU).
-        let instance = instance(opts.backend);
-        let adapters = enumerate(&instance, opts.backend);
-        let api = opts.backend.name();
-        if adapters.is_empty() {
-            let hint = match opts.backend {
-                BackendChoice::Auto => "check the driver (`vulkaninfo --summary`); ",
-                BackendChoice::Vulkan => {
-                    "install a Vulkan driver (e.g. `apt-get install mesa-vulkan-drivers` on Debian or Ubuntu; \
-                     `vulkaninfo --summary` shows what the loader finds); "
-                }
-                BackendChoice::Metal => "Metal exists only on macOS and iOS; ",
-                BackendChoice::Dx12 => "Direct3D 12 exists only on Windows; ",
-                BackendChoice::Gl => "check the OpenGL ES / EGL driver; ",
-            };
-            return Err(Error::Gpu(format!(
-                "no GPU adapter found for --backend {api}; {hint}try another --backend, or use --backend cpu"
-            )));
-        }
-        let usable: Vec<&wgpu::Adapter> = adapters
-            .iter()
-            .filter(|a| can_compute(a))
-            .filter(|a| opts.allow_software || a.get_info().device_type != wgpu::DeviceType::Cpu)
-            .collect();
-        let Some(adapter) = usable.first() else {
-            let found: Vec<String> = adapters
-                .iter()
-                .map(|a| {
-                    let info = a.get_info();
-                    format!("{} ({:?}, {})", info.name, info.backend, device_type_name(info.device_type))
-                })
-                .collect();
-            return Err(Error::Gpu(format!(
-                "no hardware GPU adapter with compute shaders for --backend {api}, only {}; a software adapter is \
-                 much slower than the CPU backend (name its API, e.g. --backend vulkan, to use it anyway)",
-                found.join("; ")
-            )));
-        };
+        let instance = adapter::instance(opts.backend);
+        let adapters = adapter::enumerate(&instance, opts.backend);
+        let adapter = adapter::pick(&adapters, opts.backend, opts.allow_software)?;
         let info = adapter.get_info();
 
-        // Limits: WebGPU's downlevel defaults, raised only where this program needs more (storage buffers per
-        // kernel, the largest buffer), and checked against the adapter so a shortfall names the limit.
-        let mut required = wgpu::Limits::downlevel_defaults();
-        required.max_storage_buffers_per_shader_stage =
-            required.max_storage_buffers_per_shader_stage.max(kernels::max_storage_buffers());
-        required.max_storage_buffer_binding_size = required.max_storage_buffer_binding_size.max(opts.max_binding_bytes);
-        required.max_buffer_size = required.max_buffer_size.max(opts.max_binding_bytes);
-        let mut short = Vec::new();
-        required.check_limits_with_fail_fn(&adapter.limits(), false, |name, want, have| {
-            short.push(format!("{name}: need {want}, the adapter allows {have}"))
-        });
-        if !short.is_empty() {
-            return Err(Error::Gpu(format!(
-                "{} ({:?}) falls short of this run's needs: {}; use a smaller model, batch or data set, another \
-                 --backend, or --backend cpu",
-                info.name,
-                info.backend,
-                short.join(", ")
-            )));
-        }
+        // Limits: what the kernels and this run's buffers need, checked against the adapter.
+        let required = required_limits(adapter, &info, opts)?;
 
         // Device and queue: those limits, and timestamp queries where the adapter has them (`bench --profile` times
         // each kernel with them; nothing else needs an optional feature).
@@ -349,15 +176,7 @@ impl GpuContext {
 
         // Failure reports: wgpu delivers validation errors outside error scopes, and device loss, through
         // callbacks; store them so the next check() turns them into an Err instead of a panic or a silent NaN.
-        let faults = Arc::new(Faults::default());
-        let sink = Arc::clone(&faults);
-        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| sink.push_error(e.to_string())));
-        // `Destroyed` too: after `Device::destroy()` every later call must fail saying so (wgpu reports it at the
-        // next poll), or the backend would carry on against a dead device.
-        let sink = Arc::clone(&faults);
-        device.set_device_lost_callback(move |reason, message| {
-            sink.set_lost(if message.is_empty() { format!("{reason:?}") } else { format!("{reason:?}: {message}") });
-        });
+        let faults = Faults::watch(&device);
 
         let shader_dir = opts.shader_dir.clone();
         Ok(GpuContext { device, queue, info, faults, kernels: Arc::new(OnceLock::new()), shader_dir })
@@ -529,6 +348,21 @@ impl GpuContext {
             mapped_at_creation: false,
         });
         self.read_back_at(src, offset, &staging, bytes, what)
+    }
+}
+
+/// The context is the device the pipelines are created on (see [`GpuContext::kernels`]).
+impl PipelineDevice for GpuContext {
+    fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    fn has_subgroups(&self) -> bool {
+        GpuContext::has_subgroups(self)
+    }
+
+    fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+        GpuContext::scoped(self, what, f)
     }
 }
 

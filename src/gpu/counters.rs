@@ -4,7 +4,7 @@
 //! They live on the GPU, not the host, so that a single submission can queue many steps: every step's gather reads
 //! the cursor the previous step's `Advance` left, and Adam reads the step count the same way. The host only resets
 //! them (`begin_epoch`, `set_steps_done`) and reads them back (`stats`, `steps_done`). The shaders get these word
-//! offsets as constants prepended by [`crate::gpu::kernels::compose`], so this file is their single source.
+//! offsets as constants prepended by [`crate::gpu::shaders::compose`], so this file is their single source.
 
 use crate::backend::Stats;
 use crate::plan::Split;

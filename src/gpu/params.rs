@@ -228,7 +228,7 @@ impl FusedParams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::kernels::{compose, shader_file};
+    use crate::gpu::shaders::{compose, shader_file};
 
     /// The size naga computes for the struct `name` in `file`.
     fn wgsl_struct_size(file: &str, name: &str) -> u32 {

@@ -1,0 +1,276 @@
+//! The ops of a reference plan, each as one dispatch of its own kernel (`matmul.wgsl`, `matmul_large.wgsl`,
+//! `loss.wgsl`, `bias_grad.wgsl`, `optim.wgsl`, `gather.wgsl`, `counters.wgsl`): its buffers checked against the
+//! sizes the op names, its uniform, its grid.
+
+use crate::error::{Error, Result};
+use crate::gpu::dispatch::{elementwise_grid, Builder, Dispatch};
+use crate::gpu::kernels::Kernel;
+use crate::gpu::params::{
+    AdvanceParams, BiasGradParams, GatherParams, LargeParams, LossParams, MatmulParams, OptimParams,
+};
+use crate::gpu::tiles::LARGE_TILE;
+use crate::model::Activation;
+use crate::optim::Optimizer;
+use crate::plan::{BufId, Op, Split};
+
+/// An index or size as the kernels' `u32`.
+fn u(v: usize) -> u32 {
+    v as u32
+}
+
+impl Builder<'_> {
+    /// Turns one op into its dispatch, checking every buffer against the sizes the op names.
+    pub(crate) fn prepare_op(&self, op: &Op) -> Result<Dispatch> {
+        match *op {
+            Op::Gather { x, split, rows, features } => self.gather(x, split, rows, features),
+            Op::Linear { y, x, w, b, act, rows, inputs, outputs } => {
+                self.linear([y, x, w, b], act, rows, inputs, outputs)
+            }
+            Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => self.weight_grad([dw, dz, x], rows, inputs, outputs),
+            Op::InputGrad { dx, dz, w, x, act, rows, inputs, outputs } => {
+                self.input_grad([dx, dz, w, x], act, rows, inputs, outputs)
+            }
+            Op::SoftmaxXent { dz, logits, split, rows, classes } => {
+                self.loss(Kernel::SoftmaxXent, dz, logits, split, rows, classes)
+            }
+            Op::QuadraticCost { dz, a, split, rows, classes } => {
+                self.loss(Kernel::QuadraticCost, dz, a, split, rows, classes)
+            }
+            Op::BiasGrad { db, dz, rows, outputs } => self.bias_grad(db, dz, rows, outputs),
+            Op::Update { param, state, grad, optimizer, len, decay_steps } => {
+                self.update(param, state, grad, optimizer, len, decay_steps)
+            }
+            Op::Advance { split, rows, row_stats: None } => self.dispatch(
+                Kernel::Advance,
+                &[self.res.counters.as_entire_buffer_binding()],
+                &AdvanceParams { split: u(split.index()), rows: u(rows), pad: [0; 2] },
+                [1, 1, 1],
+            ),
+            Op::FusedLinear { .. } | Op::GradUpdate { .. } | Op::Advance { row_stats: Some(_), .. } => {
+                Err(Error::Config(format!("{} runs in the fused kernel, not a kernel of its own", op.label())))
+            }
+        }
+    }
+
+    /// `gather.wgsl`: the next `rows` samples of `split`'s order into `x` and the batch labels.
+    fn gather(&self, x: BufId, split: Split, rows: usize, features: usize) -> Result<Dispatch> {
+        let what = "gather";
+        let max_dim = self.ctx.device().limits().max_compute_workgroups_per_dimension;
+        let data = &self.res.splits[split.index()];
+        if data.samples > 0 && data.features != features {
+            return Err(Error::Config(format!(
+                "gather of {features} features from {split:?} images of {} pixels",
+                data.features
+            )));
+        }
+        if rows > self.layout.max_rows {
+            return Err(Error::Config(format!("gather of {rows} rows into a layout of {} rows", self.layout.max_rows)));
+        }
+        let params = GatherParams::new(u(rows), u(features), u(split.index()), u(data.samples));
+        self.dispatch(
+            Kernel::Gather,
+            &[
+                self.buffer(x, rows * features, what)?,
+                self.res.batch_labels.as_entire_buffer_binding(),
+                data.data.as_entire_buffer_binding(),
+                data.order.as_entire_buffer_binding(),
+                self.res.counters.as_entire_buffer_binding(),
+            ],
+            &params,
+            elementwise_grid(rows * features, Kernel::Gather.workgroup_size()[0], max_dim),
+        )
+    }
+
+    /// A linear layer `[y, x, w, b]`: on `matmul_large.wgsl` where the matmul choice says so, else the tiled kernel.
+    fn linear(
+        &self,
+        [y, x, w, b]: [BufId; 4],
+        act: Activation,
+        rows: usize,
+        inputs: usize,
+        outputs: usize,
+    ) -> Result<Dispatch> {
+        if self.matmul.use_large(rows, outputs, inputs)? {
+            let what = "linear (large)";
+            let params = LargeParams { m: u(rows), n: u(outputs), k: u(inputs), act: act.code() };
+            let side = LARGE_TILE;
+            return self.dispatch(
+                Kernel::LinearLarge,
+                &[
+                    self.buffer(y, rows * outputs, what)?,
+                    self.buffer(x, rows * inputs, what)?,
+                    self.buffer(w, outputs * inputs, what)?,
+                    self.buffer(b, outputs, what)?,
+                ],
+                &params,
+                [u(outputs / side), u(rows / side), 1],
+            );
+        }
+        let what = "linear";
+        let params = MatmulParams {
+            m: u(rows),
+            n: u(outputs),
+            k: u(inputs),
+            act: act.code(),
+            a_rs: u(inputs),
+            a_cs: 1,
+            b_rs: 1,
+            b_cs: u(inputs),
+        };
+        self.dispatch_matmul(
+            Kernel::Linear,
+            &[
+                self.buffer(y, rows * outputs, what)?,
+                self.buffer(x, rows * inputs, what)?,
+                self.buffer(w, outputs * inputs, what)?,
+                self.buffer(b, outputs, what)?,
+            ],
+            &params,
+        )
+    }
+
+    /// The weight gradient `[dw, dz, x]` on `matmul.wgsl`.
+    fn weight_grad(&self, [dw, dz, x]: [BufId; 3], rows: usize, inputs: usize, outputs: usize) -> Result<Dispatch> {
+        let what = "weight gradient";
+        let params = MatmulParams {
+            m: u(outputs),
+            n: u(inputs),
+            k: u(rows),
+            act: 0,
+            a_rs: 1,
+            a_cs: u(outputs),
+            b_rs: u(inputs),
+            b_cs: 1,
+        };
+        self.dispatch_matmul(
+            Kernel::WeightGrad,
+            &[
+                self.buffer(dw, outputs * inputs, what)?,
+                self.buffer(dz, rows * outputs, what)?,
+                self.buffer(x, rows * inputs, what)?,
+            ],
+            &params,
+        )
+    }
+
+    /// The input gradient `[dx, dz, w, x]` on `matmul.wgsl`.
+    fn input_grad(
+        &self,
+        [dx, dz, w, x]: [BufId; 4],
+        act: Activation,
+        rows: usize,
+        inputs: usize,
+        outputs: usize,
+    ) -> Result<Dispatch> {
+        let what = "input gradient";
+        let params = MatmulParams {
+            m: u(rows),
+            n: u(inputs),
+            k: u(outputs),
+            act: act.code(),
+            a_rs: u(outputs),
+            a_cs: 1,
+            b_rs: u(inputs),
+            b_cs: 1,
+        };
+        self.dispatch_matmul(
+            Kernel::InputGrad,
+            &[
+                self.buffer(dx, rows * inputs, what)?,
+                self.buffer(dz, rows * outputs, what)?,
+                self.buffer(w, outputs * inputs, what)?,
+                self.buffer(x, rows * inputs, what)?,
+            ],
+            &params,
+        )
+    }
+
+    /// `loss.wgsl` (`kernel`: softmax cross-entropy or the quadratic cost) of `out` against the batch labels: its
+    /// gradient into `dz` where given, and the split's statistics.
+    fn loss(
+        &self,
+        kernel: Kernel,
+        dz: Option<BufId>,
+        out: BufId,
+        split: Split,
+        rows: usize,
+        classes: usize,
+    ) -> Result<Dispatch> {
+        let what = "loss";
+        if rows > self.layout.max_rows {
+            return Err(Error::Config(format!("loss over {rows} rows in a layout of {} rows", self.layout.max_rows)));
+        }
+        let dz_buffer = match dz {
+            Some(id) => self.buffer(id, rows * classes, what)?,
+            None => self.res.no_gradient.as_entire_buffer_binding(),
+        };
+        let params = LossParams {
+            rows: rows as u32,
+            classes: classes as u32,
+            split: split.index() as u32,
+            write_dz: u32::from(dz.is_some()),
+        };
+        self.dispatch(
+            kernel,
+            &[
+                dz_buffer,
+                self.buffer(out, rows * classes, what)?,
+                self.res.batch_labels.as_entire_buffer_binding(),
+                self.res.counters.as_entire_buffer_binding(),
+            ],
+            &params,
+            [1, 1, 1],
+        )
+    }
+
+    /// `bias_grad.wgsl`: the column sums of `dz` into `db`.
+    fn bias_grad(&self, db: BufId, dz: BufId, rows: usize, outputs: usize) -> Result<Dispatch> {
+        let what = "bias gradient";
+        let params = BiasGradParams { rows: u(rows), outputs: u(outputs), pad: [0; 2] };
+        self.dispatch(
+            Kernel::BiasGrad,
+            &[self.buffer(db, outputs, what)?, self.buffer(dz, rows * outputs, what)?],
+            &params,
+            [u(outputs.div_ceil(Kernel::BiasGrad.workgroup_size()[0] as usize).max(1)), 1, 1],
+        )
+    }
+
+    /// `optim.wgsl`: one optimizer step of `param` from `grad`, with the optimizer's state buffers.
+    fn update(
+        &self,
+        param: BufId,
+        state: [Option<BufId>; 2],
+        grad: BufId,
+        optimizer: Optimizer,
+        len: usize,
+        decay_steps: u64,
+    ) -> Result<Dispatch> {
+        let what = "update";
+        let max_dim = self.ctx.device().limits().max_compute_workgroups_per_dimension;
+        let missing =
+            || Error::Config(format!("{} needs {} state buffers", optimizer.name(), optimizer.state_tensors()));
+        let p = self.buffer(param, len, what)?;
+        let g = self.buffer(grad, len, what)?;
+        let counters = self.res.counters.as_entire_buffer_binding();
+        let grid = |kernel: Kernel| elementwise_grid(len, kernel.workgroup_size()[0], max_dim);
+        let decay_steps = u32::try_from(decay_steps).map_err(|_| {
+            Error::Config(format!("a learning-rate decay over {decay_steps} steps exceeds the GPU's 32-bit count"))
+        })?;
+        let lr = optimizer.lr();
+        let mut params = OptimParams { len: u(len), lr, beta1: 0.0, beta2: 0.0, eps: 0.0, decay_steps, pad: [0; 2] };
+        match optimizer {
+            Optimizer::Sgd { .. } => self.dispatch(Kernel::Sgd, &[p, g, counters], &params, grid(Kernel::Sgd)),
+            Optimizer::Momentum { momentum, .. } => {
+                params.beta1 = momentum;
+                let v = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
+                self.dispatch(Kernel::Momentum, &[p, v, g, counters], &params, grid(Kernel::Momentum))
+            }
+            Optimizer::Adam { beta1, beta2, eps, .. } => {
+                (params.beta1, params.beta2, params.eps) = (beta1, beta2, eps);
+                let m = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
+                let v = self.buffer(state[1].ok_or_else(missing)?, len, what)?;
+                self.dispatch(Kernel::Adam, &[p, m, v, g, counters], &params, grid(Kernel::Adam))
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The WGSL sources: every file of `shaders/` (compiled into the binary, so it runs from any directory), how the host
+//! composes them (WGSL has no includes: the counter constants, `activation.wgsl` and a reduction are prepended to the
+//! files that need them), and the `--shaders` directory whose files replace the built-in ones.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::gpu::counters;
+
+/// One file of `shaders/`.
+#[derive(Clone, Copy, Debug)]
+pub struct ShaderFile {
+    /// The file name, e.g. `matmul.wgsl`.
+    pub name: &'static str,
+    /// Its text.
+    pub source: &'static str,
+    /// Whether `activation.wgsl` is prepended to it.
+    pub needs_activation: bool,
+    /// Whether the counter layout constants ([`counters::wgsl_constants`]) are prepended to it.
+    pub needs_counters: bool,
+    /// Whether `workgroup_sums` is prepended to it ([`REDUCE_TREE_FILE`], or [`REDUCE_SUBGROUP_FILE`] on a device with
+    /// subgroup operations).
+    pub needs_reduce: bool,
+    /// Whether it uses subgroup operations itself (valid only where the device has `Features::SUBGROUP`; wgpu's
+    /// WGSL front end takes them without an `enable` directive).
+    pub needs_subgroups: bool,
+    /// Whether its built-in text is compiled without runtime bounds checks: only a kernel whose every index is in
+    /// range by construction for the shapes the host sends it (`matmul_large.wgsl`). A text from a `--shaders`
+    /// directory is always compiled with the checks.
+    pub trusted: bool,
+}
+
+/// `activation.wgsl`: the activation functions, prepended to the files that need them.
+const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
+
+/// `activation.wgsl` as a file of its own (validated alone, replaceable by a `--shaders` directory).
+pub(crate) const ACTIVATION_FILE: ShaderFile = ShaderFile {
+    name: "activation.wgsl",
+    source: ACTIVATION_WGSL,
+    needs_activation: false,
+    needs_counters: false,
+    trusted: false,
+    needs_reduce: false,
+    needs_subgroups: false,
+};
+
+/// `reduce_tree.wgsl`: `workgroup_sums` without subgroup operations (the fallback).
+pub const REDUCE_TREE_FILE: ShaderFile = ShaderFile {
+    name: "reduce_tree.wgsl",
+    source: include_str!("../../shaders/reduce_tree.wgsl"),
+    needs_activation: false,
+    needs_counters: false,
+    trusted: false,
+    needs_reduce: false,
+    needs_subgroups: false,
+};
+
+/// `reduce_subgroup.wgsl`: `workgroup_sums` with subgroup operations.
+pub const REDUCE_SUBGROUP_FILE: ShaderFile = ShaderFile {
+    name: "reduce_subgroup.wgsl",
+    source: include_str!("../../shaders/reduce_subgroup.wgsl"),
+    needs_activation: false,
+    needs_counters: false,
+    trusted: false,
+    needs_reduce: false,
+    needs_subgroups: true,
+};
+
+/// Every file of `shaders/`, each with how it is composed.
+pub const SHADER_FILES: [ShaderFile; 11] = [
+    ACTIVATION_FILE,
+    REDUCE_TREE_FILE,
+    REDUCE_SUBGROUP_FILE,
+    ShaderFile {
+        name: "matmul.wgsl",
+        source: include_str!("../../shaders/matmul.wgsl"),
+        needs_activation: true,
+        needs_counters: false,
+        trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
+    },
+    ShaderFile {
+        name: "matmul_large.wgsl",
+        source: include_str!("../../shaders/matmul_large.wgsl"),
+        needs_activation: true,
+        needs_counters: false,
+        trusted: true,
+        needs_reduce: false,
+        needs_subgroups: false,
+    },
+    ShaderFile {
+        name: "loss.wgsl",
+        source: include_str!("../../shaders/loss.wgsl"),
+        needs_activation: false,
+        needs_counters: true,
+        trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
+    },
+    ShaderFile {
+        name: "bias_grad.wgsl",
+        source: include_str!("../../shaders/bias_grad.wgsl"),
+        needs_activation: false,
+        needs_counters: false,
+        trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
+    },
+    ShaderFile {
+        name: "optim.wgsl",
+        source: include_str!("../../shaders/optim.wgsl"),
+        needs_activation: false,
+        needs_counters: true,
+        trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
+    },
+    ShaderFile {
+        name: "gather.wgsl",
+        source: include_str!("../../shaders/gather.wgsl"),
+        needs_activation: false,
+        needs_counters: true,
+        trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
+    },
+    ShaderFile {
+        name: "fused.wgsl",
+        source: include_str!("../../shaders/fused.wgsl"),
+        needs_activation: true,
+        needs_counters: true,
+        trusted: false,
+        needs_reduce: true,
+        needs_subgroups: false,
+    },
+    ShaderFile {
+        name: "counters.wgsl",
+        source: include_str!("../../shaders/counters.wgsl"),
+        needs_activation: false,
+        needs_counters: true,
+        trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
+    },
+];
+
+/// The file `name` of [`SHADER_FILES`].
+pub fn shader_file(name: &str) -> Option<&'static ShaderFile> {
+    SHADER_FILES.iter().find(|f| f.name == name)
+}
+
+/// The complete WGSL module of `file` as a device without subgroup operations gets it: the counter constants,
+/// `activation.wgsl` and `reduce_tree.wgsl` if it needs them, then the file.
+pub fn compose(file: &ShaderFile) -> String {
+    compose_for(file, false)
+}
+
+/// [`compose`] for a device with (`subgroups`) or without subgroup operations.
+pub fn compose_for(file: &ShaderFile, subgroups: bool) -> String {
+    let reduce = if subgroups { &REDUCE_SUBGROUP_FILE } else { &REDUCE_TREE_FILE };
+    compose_text(file, file.source, ACTIVATION_WGSL, reduce.source)
+}
+
+/// [`compose_for`] with the texts of `file`, `activation.wgsl` and the reduction file given (read from a `--shaders`
+/// directory).
+pub(crate) fn compose_text(file: &ShaderFile, text: &str, activation: &str, reduce_text: &str) -> String {
+    let mut source = String::new();
+    if file.needs_counters {
+        source.push_str("// counter layout, from src/gpu/counters.rs\n");
+        source.push_str(&counters::wgsl_constants());
+    }
+    if file.needs_activation {
+        source.push_str(activation);
+    }
+    if file.needs_reduce {
+        source.push_str(reduce_text);
+    }
+    source.push_str(text);
+    source
+}
+
+/// The files of [`SHADER_FILES`] that `dir` replaces; an error if `dir` cannot be listed or holds a `.wgsl` file
+/// that is not one of them (a misspelt name would otherwise check the built-in kernel instead of the edited one).
+pub fn shader_overrides(dir: &Path) -> Result<Vec<&'static str>> {
+    let unreadable = |e: std::io::Error| Error::Gpu(format!("--shaders {}: {e}", dir.display()));
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let name = entry.map_err(unreadable)?.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".wgsl") {
+            continue;
+        }
+        match shader_file(&name) {
+            Some(file) => found.push(file.name),
+            None => {
+                let known: Vec<&str> = SHADER_FILES.iter().map(|f| f.name).collect();
+                return Err(Error::Gpu(format!(
+                    "--shaders {}: {name} is not a gpu-mnist shader; the files are {}",
+                    dir.display(),
+                    known.join(", ")
+                )));
+            }
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+/// The text of `file`: `dir/NAME` where `dir` is given and holds that file, the built-in text otherwise.
+pub(crate) fn shader_text(file: &ShaderFile, dir: Option<&Path>) -> Result<Cow<'static, str>> {
+    let Some(path) = dir.map(|d| d.join(file.name)).filter(|p| p.exists()) else {
+        return Ok(Cow::Borrowed(file.source));
+    };
+    std::fs::read_to_string(&path)
+        .map(Cow::Owned)
+        .map_err(|e| Error::Gpu(format!("{}: {e}; give --shaders a directory of readable WGSL files", path.display())))
+}
