@@ -1,12 +1,8 @@
 // activation.wgsl — the activation functions shared by the kernels that apply them (matmul.wgsl's epilogues).
 // WGSL has no includes: the host prepends this file to every kernel that calls `activate` or `activation_grad`.
-// Codes are `Activation::code()`: 0 identity, 1 relu, 2 sigmoid, 3 tanh. Adding an activation means one function
-// here, one in `cpu::ops::{activate, activation_grad}`, and one test.
-
-const ACT_IDENTITY: u32 = 0u;
-const ACT_RELU: u32 = 1u;
-const ACT_SIGMOID: u32 = 2u;
-const ACT_TANH: u32 = 3u;
+// The codes `ACT_<NAME>` are `Activation::code()`, generated from Rust and prepended by the host
+// (`Activation::wgsl_constants`). Adding an activation: its arm here, in `cpu::ops::{activate, activation_grad}` and
+// in `model::Activation` (README: "How to add an activation").
 
 // σ(z) without overflow: e^(-|z|) is always in (0, 1], so neither branch divides by infinity.
 fn sigmoid(z: f32) -> f32 {

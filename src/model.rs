@@ -29,6 +29,24 @@ pub enum Activation {
     Tanh,
 }
 
+/// Declares [`Activation::ALL`] from a list, and from the same list a `match` that fails to compile where the list
+/// misses a variant (non-exhaustive patterns) or names one twice (unreachable pattern, denied).
+macro_rules! every_activation {
+    ($($variant:ident),+ $(,)?) => {
+        impl Activation {
+            /// Every activation, the output layer's identity included.
+            pub const ALL: &'static [Activation] = &[$(Activation::$variant),+];
+        }
+
+        #[deny(unreachable_patterns)]
+        const _: fn(Activation) = |a| match a {
+            $(Activation::$variant => {})+
+        };
+    };
+}
+
+every_activation![Identity, Relu, Sigmoid, Tanh];
+
 impl crate::names::Named for Activation {
     const WHAT: &'static str = "activation";
 
@@ -54,6 +72,17 @@ impl Activation {
             Activation::Sigmoid => 2,
             Activation::Tanh => 3,
         }
+    }
+
+    /// The WGSL constants of the activation codes (`const ACT_RELU: u32 = 1u;` …), generated here so that the
+    /// kernels' numbers are [`Activation::code`]'s: the host prepends them to `activation.wgsl`.
+    pub fn wgsl_constants() -> String {
+        let mut text = String::from("// activation codes, from src/model.rs (Activation::code)\n");
+        for a in Activation::ALL {
+            let name = a.name().to_uppercase().replace('-', "_");
+            text.push_str(&format!("const ACT_{name}: u32 = {}u;\n", a.code()));
+        }
+        text
     }
 
     /// The name used on the command line and in checkpoints.

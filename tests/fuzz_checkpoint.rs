@@ -107,7 +107,7 @@ fn checkpoint_allocation_bound(n: usize) -> usize {
 // Checkpoints: strategies.
 
 fn model() -> impl Strategy<Value = ModelConfig> {
-    let activation = select(vec![Activation::Relu, Activation::Sigmoid, Activation::Tanh]);
+    let activation = select(<Activation as clap::ValueEnum>::value_variants().to_vec());
     let loss = select(vec![Loss::Xent, Loss::Mse]);
     (1usize..=6, vec(1usize..=5, 0..=2), 2usize..=5, activation, loss).prop_map(
         |(inputs, hidden, classes, activation, loss)| ModelConfig { inputs, hidden, classes, activation, loss },

@@ -171,6 +171,10 @@ pub(crate) fn compose_text(file: &ShaderFile, text: &str, activation: &str, redu
         source.push_str("// counter layout, from src/gpu/counters.rs\n");
         source.push_str(&counters::wgsl_constants());
     }
+    // The activation codes come from Rust (one source of truth); activation.wgsl alone needs them too.
+    if file.needs_activation || file.name == ACTIVATION_FILE.name {
+        source.push_str(&crate::model::Activation::wgsl_constants());
+    }
     if file.needs_activation {
         source.push_str(activation);
     }

@@ -42,7 +42,7 @@ pub fn fused_linear(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
     let mut rng = model::rng(0x6675_7365_6431);
     let mut rows_out = Vec::new();
     for (i, &(rows, inputs, outputs)) in LINEAR_SHAPES.iter().enumerate() {
-        let act = [Activation::Relu, Activation::Tanh, Activation::Sigmoid][i % 3];
+        let act = Activation::ALL[i % Activation::ALL.len()];
         for tile in Tile::ALL {
             // Gathering first layer of a two-layer model.
             let layout = Layout::new(&mlp(inputs, &[outputs], 3, act, Loss::Xent), OPTIMIZERS[0], rows);
@@ -153,8 +153,8 @@ pub fn grad_update(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
 pub fn fused_stages(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
     let mut rng = model::rng(0x6675_7365_6433);
     let mut rows_out = Vec::new();
-    let acts = [Activation::Relu, Activation::Sigmoid, Activation::Tanh];
-    for (i, act) in acts.into_iter().enumerate() {
+    // Every hidden-layer activation the command line offers.
+    for (i, &act) in <Activation as clap::ValueEnum>::value_variants().iter().enumerate() {
         for loss in [Loss::Xent, Loss::Mse] {
             for (o, optimizer) in OPTIMIZERS.into_iter().enumerate() {
                 let tile = Tile::ALL[(i + o) % Tile::ALL.len()];

@@ -87,7 +87,7 @@ pub(super) fn weight_grad_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Resul
 /// `input_grad` on every shape and tile, relu, tanh and sigmoid in turn.
 pub(super) fn input_grad_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     every_shape_and_tile(|i, case| {
-        let act = [Activation::Relu, Activation::Tanh, Activation::Sigmoid][i % 3];
+        let act = Activation::ALL[i % Activation::ALL.len()];
         input_grad(ctx, rng, Matmul { act, ..case })
     })
 }

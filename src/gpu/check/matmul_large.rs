@@ -21,7 +21,7 @@ pub const LARGE_SHAPES: [(usize, usize, usize); 4] = [(128, 8, 128), (256, 784, 
 pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     let mut rows = Vec::new();
     for (i, &(r, inp, out)) in LARGE_SHAPES.iter().enumerate() {
-        let act = [Activation::Relu, Activation::Identity, Activation::Tanh, Activation::Sigmoid][i % 4];
+        let act = Activation::ALL[i % Activation::ALL.len()];
         rows.push(linear_large(ctx, rng, Matmul { act, ..Matmul::new(r, inp, out, None) })?);
     }
     Ok(rows)
