@@ -3,7 +3,7 @@
 written the way one would write it in PyTorch, so the two can be timed against each other.
 
 What matches gpu-mnist (see src/model.rs, src/optim.rs, src/train.rs):
-  * model   784 → hidden… → 10, hidden activation relu|sigmoid|tanh; `--loss xent` = softmax cross-entropy on the
+  * model   784 → hidden… → 10, hidden activation relu|sigmoid|tanh|leaky-relu; `--loss xent` = softmax cross-entropy on the
             logits, `--loss mse` = ½‖sigmoid(z) − onehot‖² per sample on a sigmoid output layer; both averaged over
             the batch.
   * init    He normal (std √(2/in)) for layers followed by a ReLU, Glorot uniform (±√(6/(in+out))) otherwise;
@@ -81,7 +81,7 @@ def load_mnist(data_dir: Path):
 # ---------------------------------------------------------------------------------------------------------- model
 
 
-ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "leaky-relu": lambda: nn.LeakyReLU(0.01)}
 
 
 def build_model(widths: list[int], activation: str, loss: str, generator: torch.Generator) -> nn.Sequential:
@@ -93,7 +93,7 @@ def build_model(widths: list[int], activation: str, loss: str, generator: torch.
         fan_in, fan_out = widths[l], widths[l + 1]
         lin = nn.Linear(fan_in, fan_out)
         last = l == n - 1
-        followed_by_relu = (not last) and activation == "relu"  # the mse output layer is sigmoid, xent's identity
+        followed_by_relu = (not last) and activation in ("relu", "leaky-relu")  # the mse output layer is sigmoid, xent's identity
         with torch.no_grad():
             if followed_by_relu:
                 lin.weight.normal_(0.0, math.sqrt(2.0 / fan_in), generator=generator)
@@ -291,7 +291,7 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=positive_int, help="train on the first N training samples (the test set stays whole)")
     p.add_argument("--hidden", type=parse_hidden, default=[512, 512], metavar="W,W,...",
                    help='hidden layer widths; "" for none')
-    p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="relu")
+    p.add_argument("--activation", choices=list(ACTIVATIONS), default="relu")
     p.add_argument("--loss", choices=["xent", "mse"], default="xent")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="momentum")
     p.add_argument("--lr", type=float, help="learning rate [default: sgd 0.1, momentum 0.05, adam 0.001]")

@@ -27,7 +27,12 @@ pub enum Activation {
     Sigmoid,
     /// a = tanh(z)
     Tanh,
+    /// a = z if z > 0, else [`LEAKY_RELU_SLOPE`]·z (PyTorch's `nn.LeakyReLU()`, Keras's `LeakyReLU(0.01)`)
+    LeakyRelu,
 }
+
+/// The slope of [`Activation::LeakyRelu`] below 0: PyTorch's default `negative_slope` (Keras's default is 0.3).
+pub const LEAKY_RELU_SLOPE: f32 = 0.01;
 
 /// Declares [`Activation::ALL`] from a list, and from the same list a `match` that fails to compile where the list
 /// misses a variant (non-exhaustive patterns) or names one twice (unreachable pattern, denied).
@@ -45,7 +50,7 @@ macro_rules! every_activation {
     };
 }
 
-every_activation![Identity, Relu, Sigmoid, Tanh];
+every_activation![Identity, Relu, Sigmoid, Tanh, LeakyRelu];
 
 impl crate::names::Named for Activation {
     const WHAT: &'static str = "activation";
@@ -71,6 +76,7 @@ impl Activation {
             Activation::Relu => 1,
             Activation::Sigmoid => 2,
             Activation::Tanh => 3,
+            Activation::LeakyRelu => 4,
         }
     }
 
@@ -82,6 +88,7 @@ impl Activation {
             let name = a.name().to_uppercase().replace('-', "_");
             text.push_str(&format!("const ACT_{name}: u32 = {}u;\n", a.code()));
         }
+        text.push_str(&format!("const LEAKY_RELU_SLOPE: f32 = {LEAKY_RELU_SLOPE:?};\n"));
         text
     }
 
@@ -92,6 +99,7 @@ impl Activation {
             Activation::Relu => "relu",
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
+            Activation::LeakyRelu => "leaky-relu",
         }
     }
 }
@@ -238,7 +246,7 @@ impl Init {
     /// The scheme suited to a layer followed by `activation`: He before a ReLU, Glorot uniform otherwise.
     pub fn suited_to(activation: Activation) -> Init {
         match activation {
-            Activation::Relu => Init::He,
+            Activation::Relu | Activation::LeakyRelu => Init::He,
             Activation::Identity | Activation::Sigmoid | Activation::Tanh => Init::GlorotUniform,
         }
     }

@@ -137,6 +137,8 @@ fused_tests! {
     sigmoid_mse_fused_should_match_reference: Sigmoid Mse;
     tanh_xent_fused_should_match_reference: Tanh Xent;
     tanh_mse_fused_should_match_reference: Tanh Mse;
+    leaky_relu_xent_fused_should_match_reference: LeakyRelu Xent;
+    leaky_relu_mse_fused_should_match_reference: LeakyRelu Mse;
 }
 
 /// L layers train in at most 2L + 1 stages (2L once there are two), evaluation in L + 1; both plan forms validate.

@@ -47,8 +47,9 @@ fn a_checkpoint_should_give_evals_numbers_in_python() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Softmax cross-entropy on ReLU, and the quadratic cost on a sigmoid output after tanh layers.
-    let runs: [&[&str]; 2] = [
+    let runs: [&[&str]; 3] = [
         &["--hidden", "32", "--epochs", "1", "--limit", "5000"],
+        &["--hidden", "24", "--activation", "leaky-relu", "--limit", "3000"],
         &[
             "--hidden",
             "20,12",

@@ -20,6 +20,7 @@ act = {
     "relu": lambda z: np.maximum(z, 0),
     "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
     "tanh": np.tanh,
+    "leaky-relu": lambda z: np.where(z > 0, z, 0.01 * z),
 }[meta["activation"]]
 
 

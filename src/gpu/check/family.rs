@@ -67,6 +67,7 @@ in_order![
     Activation(Activation::Relu),
     Activation(Activation::Sigmoid),
     Activation(Activation::Tanh),
+    Activation(Activation::LeakyRelu),
     SoftmaxXent,
     QuadraticCost,
     Argmax,
