@@ -1,0 +1,92 @@
+//! What a training run is told and what it reports: its settings ([`TrainConfig`]), each epoch's record
+//! ([`EpochMetrics`]), the progress reported while an epoch runs ([`Progress`]) and what part of an epoch measured
+//! before an interruption ([`EpochSoFar`]).
+
+use crate::backend::Stats;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::model::{Init, ModelConfig};
+use crate::optim::{LrSchedule, Optimizer};
+use crate::plan::{Layout, Split};
+
+/// How to train: everything but the model and the optimizer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per training step (1 = per-sample SGD).
+    pub batch_size: usize,
+    /// Seeds the initial weights (stream 0) and each epoch's shuffle (stream epoch + 1).
+    pub seed: u64,
+    /// Samples per evaluation step (no gradients, so it can be large).
+    pub eval_batch: usize,
+    /// The learning rate's schedule: linear decay to 0 over the `epochs` of the run, or constant.
+    pub lr_schedule: LrSchedule,
+    /// How the weights start: one scheme for every layer, or `None` for the one suited to each layer's activation.
+    pub init: Option<Init>,
+}
+
+impl TrainConfig {
+    /// The layout that fits both the training and the evaluation steps.
+    pub fn layout(&self, model: &ModelConfig, optimizer: Optimizer) -> Result<Layout> {
+        model.validate()?;
+        if self.batch_size == 0 || self.eval_batch == 0 {
+            return Err(Error::Config("--batch-size must be at least 1".into()));
+        }
+        Ok(Layout::new(model, optimizer, self.batch_size.max(self.eval_batch)))
+    }
+
+    /// The layout for training on `data`: sized by the rows a step can really have — a batch larger than the
+    /// training split, or an evaluation batch larger than the test split, gets buffers for the samples that exist,
+    /// not for the request (`--limit 2000 --batch-size 1000000` needs 2000 rows, not a million).
+    pub fn layout_for(&self, model: &ModelConfig, optimizer: Optimizer, data: &Dataset) -> Result<Layout> {
+        let fitted = TrainConfig {
+            batch_size: self.batch_size.min(data.train.len().max(1)),
+            eval_batch: self.eval_batch.min(data.test.len().max(1)),
+            ..self.clone()
+        };
+        fitted.layout(model, optimizer)
+    }
+}
+
+/// What one epoch measured; the fields of `--metrics`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean loss over the epoch's training samples (running, as Keras and PyTorch loops report it).
+    pub train_loss: f32,
+    /// Training accuracy over the epoch, 0..1.
+    pub train_acc: f32,
+    /// Mean loss on the test set after the epoch.
+    pub test_loss: f32,
+    /// Test accuracy after the epoch, 0..1.
+    pub test_acc: f32,
+    /// Seconds spent training this epoch (evaluation excluded).
+    pub seconds: f64,
+    /// Training samples per second.
+    pub samples_per_sec: f64,
+}
+
+/// What the steps of the current epoch trained so far measured, when they were trained before the run was stopped:
+/// a resumed run adds them to its own, so the epoch's record covers the whole epoch, not just its resumed part.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EpochSoFar {
+    /// Training statistics of those steps.
+    pub stats: Stats,
+    /// Seconds spent training them.
+    pub seconds: f64,
+}
+
+/// What the loop reports while an epoch runs: its training, then its evaluation on the test set.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// `Train` while the epoch trains, `Test` while it is evaluated.
+    pub split: Split,
+    /// Samples of that split done so far this epoch.
+    pub samples: usize,
+    /// Samples in the split.
+    pub total: usize,
+    /// Statistics so far (running loss and accuracy).
+    pub stats: Stats,
+}
