@@ -123,24 +123,33 @@ fn a_detailed_evaluation_should_read_back_once() {
     }
 }
 
-/// More requests than the ring holds: the extra ones wait for the oldest copy (a throttle, counted apart from the
-/// waits that drain the GPU), and the newest copy is the one handed out.
+/// More requests than the ring holds: copies that have already arrived free their slots without a wait; only a
+/// copy still in flight is waited for (a throttle, counted apart from the waits that drain the GPU), at most once per
+/// request beyond the ring. The newest copy is the one handed out. Lavapipe finishes each submission before the next
+/// request, so there it must never wait (before this was fixed, a full ring of arrived copies waited for the whole
+/// queue); on a GPU with copies in flight the throttle may.
 #[test]
-fn requests_beyond_the_ring_should_throttle_and_keep_the_newest() {
+fn requests_beyond_the_ring_should_wait_only_for_copies_in_flight_and_keep_the_newest() {
     let (_, _, layout, data) = setup();
     let Some(ctx) = common::gpu() else { return };
+    let software = ctx.describe().contains("llvmpipe") || ctx.describe().contains("software");
     let mut gpu = GpuBackend::new(&ctx, &layout, Arc::clone(&data)).unwrap();
     let plan = gpu.prepare(&layout.train_step(8).unwrap()).unwrap();
     gpu.begin_epoch(Split::Train, &(0..650).collect::<Vec<u32>>()).unwrap();
+    let (requests, steps) = (8, 10);
     let before = gpu.work_counts();
-    for _ in 0..6 {
-        gpu.run(plan, 2).unwrap();
+    for _ in 0..requests {
+        gpu.run(plan, steps).unwrap();
         gpu.request_stats(Split::Train).unwrap();
     }
     let work = gpu.work_counts().since(&before);
-    assert!(work.throttle_waits >= 1, "{work:?}");
     assert_eq!(work.blocking_waits, 0, "{work:?}");
+    assert!(work.throttle_waits <= (requests - gpu_mnist::gpu::readback::RING_SLOTS) as u64, "{work:?}");
+    if software {
+        assert_eq!(work.throttle_waits, 0, "every copy had arrived: no wait was needed: {work:?}");
+    }
     gpu.finish().unwrap();
     let (split, stats) = gpu.poll_stats().unwrap().expect("the copies have arrived");
-    assert_eq!((split, stats.samples), (Split::Train, 6 * 2 * 8), "the newest copy: after all 12 steps");
+    let all = (requests * steps * 8) as u32;
+    assert_eq!((split, stats.samples), (Split::Train, all), "the newest copy: after all the steps");
 }

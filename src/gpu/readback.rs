@@ -71,16 +71,17 @@ impl StatsRing {
     /// Queues a copy of `counters` into an idle slot and asks for its mapping. With every slot in flight it first
     /// waits for the oldest copy (that copy is kept for [`StatsRing::poll`]); returns whether it had to wait.
     pub fn request(&mut self, ctx: &GpuContext, counters: &wgpu::Buffer, split: Split) -> Result<bool> {
+        let idle = |ring: &Self| ring.slots.iter().any(|s| s.state.load(Ordering::Acquire) == IDLE);
+        // Copies that have arrived but were not read yet are read into `arrived` first (freeing their slots without
+        // losing them): waiting is only for a slot whose copy is still in flight, never for the whole queue.
+        if !idle(self) {
+            self.keep_arrived()?;
+        }
         let mut waited = false;
-        if !self.slots.iter().any(|s| s.state.load(Ordering::Acquire) == IDLE) {
+        if !idle(self) {
             self.wait_oldest(ctx)?;
             waited = true;
-        }
-        // The oldest arrived copy is read into `arrived` so its slot is free, without losing it.
-        if !self.slots.iter().any(|s| s.state.load(Ordering::Acquire) == IDLE) {
-            if let Some(newest) = self.collect()? {
-                self.arrived = Some(newest);
-            }
+            self.keep_arrived()?;
         }
         let Some(slot) = self.slots.iter_mut().find(|s| s.state.load(Ordering::Acquire) == IDLE) else {
             return Err(Error::Gpu("a statistics copy did not arrive after waiting for it".into()));
@@ -100,6 +101,16 @@ impl StatsRing {
         });
         ctx.check("requesting the statistics")?;
         Ok(waited)
+    }
+
+    /// Reads the copies that have arrived into `arrived` (the newest kept), freeing their slots.
+    fn keep_arrived(&mut self) -> Result<()> {
+        if let Some(newest) = self.collect()? {
+            if self.arrived.is_none_or(|(serial, _, _)| serial < newest.0) {
+                self.arrived = Some(newest);
+            }
+        }
+        Ok(())
     }
 
     /// Blocks until the oldest copy in flight has arrived (the GPU has finished the work queued before it, and is
