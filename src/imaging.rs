@@ -255,10 +255,27 @@ pub fn load_image(path: &Path) -> Result<DynamicImage> {
     if !meta.is_file() {
         return Err(Error::io(path, io::Error::other("is not a regular file (a directory, a device or a FIFO)")));
     }
-    let open = || -> Result<image::ImageReader<io::BufReader<std::fs::File>>> {
+    decode_checked(path, || {
         let reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
         reader.with_guessed_format().map_err(|e| Error::io(path, e))
-    };
+    })
+}
+
+/// [`load_image`] for a picture already in memory: the same format guess, size cap and decoder limits; `name`
+/// only names it in errors.
+pub fn decode_image(name: &Path, bytes: &[u8]) -> Result<DynamicImage> {
+    decode_checked(name, || {
+        let reader = image::ImageReader::new(io::Cursor::new(bytes));
+        reader.with_guessed_format().map_err(|e| Error::io(name, e))
+    })
+}
+
+/// Reads the picture's size from its header (a first reader from `open`), refuses one over
+/// [`MAX_PICTURE_PIXELS`], then decodes it (a second reader) with the decoder held to that size.
+fn decode_checked<R: io::BufRead + io::Seek>(
+    path: &Path,
+    open: impl Fn() -> Result<image::ImageReader<R>>,
+) -> Result<DynamicImage> {
     let (width, height) = open()?.into_dimensions().map_err(|e| image_error(path, e))?;
     if u64::from(width) * u64::from(height) > MAX_PICTURE_PIXELS {
         return Err(Error::io(
