@@ -318,16 +318,25 @@ fn median(mut values: Vec<f32>) -> f32 {
 /// The picture's lightness 0..1 per pixel, row-major. Transparent pixels take the background colour that lets the
 /// opaque ones stand out (white behind dark strokes, black behind light ones), so drawings on a transparent
 /// canvas work.
-fn lightness(img: &DynamicImage) -> Vec<f32> {
+///
+/// Fails on a NaN lightness or alpha (only a floating-point picture has one: a NaN sample, or infinite channels
+/// that cancel in the grayscale sum): every later step would compare NaNs, and a picture of them is no digit.
+fn lightness(img: &DynamicImage) -> Result<Vec<f32>> {
     let la = img.to_luma_alpha32f();
     let pixels: Vec<(f32, f32)> = la.pixels().map(|p| (p[0].clamp(0.0, 1.0), p[1].clamp(0.0, 1.0))).collect();
+    if let Some(i) = pixels.iter().position(|&(l, a)| l.is_nan() || a.is_nan()) {
+        let (x, y) = (i % img.width() as usize, i / img.width() as usize);
+        return Err(Error::Config(format!(
+            "the picture has an undefined (NaN) value at pixel ({x}, {y}); give a picture of finite values"
+        )));
+    }
     if !img.color().has_alpha() || pixels.iter().all(|&(_, a)| a >= 1.0) {
-        return pixels.into_iter().map(|(l, _)| l).collect();
+        return Ok(pixels.into_iter().map(|(l, _)| l).collect());
     }
     let (weighted, weight) =
         pixels.iter().fold((0.0f64, 0.0f64), |(s, w), &(l, a)| (s + f64::from(l) * f64::from(a), w + f64::from(a)));
     let background = if weight > 0.0 && weighted / weight < 0.5 { 1.0 } else { 0.0 };
-    pixels.into_iter().map(|(l, a)| a * l + (1.0 - a) * background).collect()
+    Ok(pixels.into_iter().map(|(l, a)| a * l + (1.0 - a) * background).collect())
 }
 
 /// Converts a picture of one digit (any size, any format the `image` crate decodes, dark-on-light or light-on-dark)
@@ -342,13 +351,14 @@ fn lightness(img: &DynamicImage) -> Vec<f32> {
 /// 6. pasted into a black 28×28 frame so that the ink's centre of mass lands on pixel (14, 14) (to the nearest
 ///    pixel; what would fall outside the frame is cut off).
 ///
-/// Fails on an empty picture and on one with no ink (nothing stands out from the background).
+/// Fails on an empty picture, on one with no ink (nothing stands out from the background) and on a floating-point
+/// picture with NaN values.
 pub fn to_mnist(img: &DynamicImage) -> Result<Vec<u8>> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     if w == 0 || h == 0 {
         return Err(Error::Config("the picture is empty (0 pixels)".into()));
     }
-    let mut v = lightness(img);
+    let mut v = lightness(img)?;
 
     // 2. Polarity from the border: MNIST digits are white on black.
     let border: Vec<usize> =

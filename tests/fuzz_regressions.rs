@@ -86,6 +86,36 @@ fn picture_seeds_should_pass_the_picture_preprocess_invariants() {
 // ---------------------------------------------------------------------------------------------------------------
 // The fuzzer's finds.
 
+/// `picture_preprocess` found (in its first 15 seconds): a 46×63 float RGBA picture whose samples are all NaN
+/// (bytes `ff ff ff ff`) made `to_mnist` panic with "attempt to subtract with overflow" in the ink's bounding box.
+/// NaN passed every check — the clamp to 0..1, and the "nothing stands out" test, since `peak - NaN < 0.1` is
+/// false — and then no pixel was `> 0`, so the empty bounding box's width `x1 + 1 - x0` went below zero. A NaN
+/// lightness or alpha is now refused up front.
+#[test]
+fn nan_float_picture_should_be_refused_with_a_config_error() {
+    let data = fs::read(fixtures().join("picture_preprocess-nan-rgba32f.bin")).unwrap();
+    assert_eq!(data[0] % 2, 1, "a directly built picture");
+    let img = fuzz_harness::picture_from_pixels(data[1], data[2], data[3], &data[4..]);
+    assert_eq!((img.width(), img.height(), img.color()), (46, 63, image::ColorType::Rgba32F));
+    match gpu_mnist::imaging::to_mnist(&img) {
+        Err(gpu_mnist::Error::Config(msg)) => {
+            assert_eq!(msg, "the picture has an undefined (NaN) value at pixel (0, 0); give a picture of finite values")
+        }
+        other => panic!("expected a Config error, got {other:?}"),
+    }
+    // The whole target's input, through the harness, passes its invariants.
+    picture_preprocess(&data);
+
+    // Infinite channels that cancel in the grayscale sum are NaN too; one infinity alone is just bright.
+    let mut rgb = image::Rgb32FImage::new(3, 3);
+    rgb.put_pixel(1, 2, image::Rgb([f32::INFINITY, f32::NEG_INFINITY, 0.0]));
+    let e = gpu_mnist::imaging::to_mnist(&rgb.into()).unwrap_err().to_string();
+    assert!(e.contains("NaN) value at pixel (1, 2)"), "{e}");
+    let mut rgb = image::Rgb32FImage::new(3, 3);
+    rgb.put_pixel(1, 2, image::Rgb([f32::INFINITY, 0.0, 0.0]));
+    assert_eq!(gpu_mnist::imaging::to_mnist(&rgb.into()).unwrap().len(), 784);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The seeds.
 
