@@ -12,8 +12,8 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../../tests/fuzz_harness/mod.rs"]
 mod harness;
 
-/// Where loaded checkpoints are saved to test save → load: one file, overwritten each time, in memory
-/// (`/dev/shm`) where there is one, since `save` syncs to disk.
+/// Where loaded checkpoints are saved to test save → load (and removed again): a directory of this process, in
+/// memory (`/dev/shm`) where there is one, since `save` syncs to disk. The empty directory stays behind.
 fn save_path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {

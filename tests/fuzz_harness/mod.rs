@@ -138,6 +138,7 @@ pub fn checkpoint_loader(data: &[u8], save_to: &Path) {
 
     ck.save(save_to).expect("a loaded checkpoint saves");
     assert_eq!(Checkpoint::load(save_to).expect("a saved checkpoint loads"), ck, "save → load changed it");
+    std::fs::remove_file(save_to).expect("remove the saved checkpoint");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
