@@ -269,10 +269,27 @@ pub fn load_image(path: &Path) -> Result<DynamicImage> {
     if !meta.is_file() {
         return Err(Error::io(path, io::Error::other("is not a regular file (a directory, a device or a FIFO)")));
     }
-    let open = || -> Result<image::ImageReader<io::BufReader<std::fs::File>>> {
+    decode_checked(path, || {
         let reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
         reader.with_guessed_format().map_err(|e| Error::io(path, e))
-    };
+    })
+}
+
+/// [`load_image`] for a picture already in memory: the same format guess, size cap and decoder limits; `name`
+/// only names it in errors.
+pub fn decode_image(name: &Path, bytes: &[u8]) -> Result<DynamicImage> {
+    decode_checked(name, || {
+        let reader = image::ImageReader::new(io::Cursor::new(bytes));
+        reader.with_guessed_format().map_err(|e| Error::io(name, e))
+    })
+}
+
+/// Reads the picture's size from its header (a first reader from `open`), refuses one over
+/// [`MAX_PICTURE_PIXELS`], then decodes it (a second reader) with the decoder held to that size.
+fn decode_checked<R: io::BufRead + io::Seek>(
+    path: &Path,
+    open: impl Fn() -> Result<image::ImageReader<R>>,
+) -> Result<DynamicImage> {
     let (width, height) = open()?.into_dimensions().map_err(|e| image_error(path, e))?;
     if u64::from(width) * u64::from(height) > MAX_PICTURE_PIXELS {
         return Err(Error::io(
@@ -315,16 +332,25 @@ fn median(mut values: Vec<f32>) -> f32 {
 /// The picture's lightness 0..1 per pixel, row-major. Transparent pixels take the background colour that lets the
 /// opaque ones stand out (white behind dark strokes, black behind light ones), so drawings on a transparent
 /// canvas work.
-fn lightness(img: &DynamicImage) -> Vec<f32> {
+///
+/// Fails on a NaN lightness or alpha (only a floating-point picture has one: a NaN sample, or infinite channels
+/// that cancel in the grayscale sum): every later step would compare NaNs, and a picture of them is no digit.
+fn lightness(img: &DynamicImage) -> Result<Vec<f32>> {
     let la = img.to_luma_alpha32f();
     let pixels: Vec<(f32, f32)> = la.pixels().map(|p| (p[0].clamp(0.0, 1.0), p[1].clamp(0.0, 1.0))).collect();
+    if let Some(i) = pixels.iter().position(|&(l, a)| l.is_nan() || a.is_nan()) {
+        let (x, y) = (i % img.width() as usize, i / img.width() as usize);
+        return Err(Error::Config(format!(
+            "the picture has an undefined (NaN) value at pixel ({x}, {y}); give a picture of finite values"
+        )));
+    }
     if !img.color().has_alpha() || pixels.iter().all(|&(_, a)| a >= 1.0) {
-        return pixels.into_iter().map(|(l, _)| l).collect();
+        return Ok(pixels.into_iter().map(|(l, _)| l).collect());
     }
     let (weighted, weight) =
         pixels.iter().fold((0.0f64, 0.0f64), |(s, w), &(l, a)| (s + f64::from(l) * f64::from(a), w + f64::from(a)));
     let background = if weight > 0.0 && weighted / weight < 0.5 { 1.0 } else { 0.0 };
-    pixels.into_iter().map(|(l, a)| a * l + (1.0 - a) * background).collect()
+    Ok(pixels.into_iter().map(|(l, a)| a * l + (1.0 - a) * background).collect())
 }
 
 /// A picture's pixels as lightness 0..1, row-major, `w` wide and `h` tall.
@@ -344,7 +370,7 @@ fn foreground(img: &DynamicImage, floor: f32, what: &str) -> Result<Plane> {
     if w == 0 || h == 0 {
         return Err(Error::Config("the picture is empty (0 pixels)".into()));
     }
-    let mut v = lightness(img);
+    let mut v = lightness(img)?;
 
     // Polarity from the border: MNIST's and Fashion-MNIST's subjects are light on black.
     let border: Vec<usize> =
@@ -418,7 +444,8 @@ fn paste(small: &ImageBuffer<Luma<f32>, Vec<f32>>, dx: i64, dy: i64) -> Vec<u8> 
 /// 6. pasted into a black 28×28 frame so that the ink's centre of mass lands on pixel (14, 14) (to the nearest
 ///    pixel; what would fall outside the frame is cut off).
 ///
-/// Fails on an empty picture and on one with no ink (nothing stands out from the background).
+/// Fails on an empty picture, on one with no ink (nothing stands out from the background) and on a floating-point
+/// picture with NaN values.
 pub fn to_mnist(img: &DynamicImage) -> Result<Vec<u8>> {
     let plane = foreground(img, NOISE_FLOOR, "digit")?;
     let small = fit(&crop_to_subject(&plane), MNIST_BOX, FilterType::Triangle);

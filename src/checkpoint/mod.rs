@@ -296,7 +296,13 @@ impl Checkpoint {
     /// [`Error::Io`] if it cannot be read.
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = read_input(path, MAX_CHECKPOINT_BYTES)?;
-        Self::from_bytes(&bytes).map_err(|msg| Error::Checkpoint { path: path.to_owned(), msg })
+        Self::load_bytes(path, &bytes)
+    }
+
+    /// [`Checkpoint::load`] for a file already in memory: the same checks, and every error an
+    /// [`Error::Checkpoint`]; `path` only names the bytes in its messages.
+    pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes(bytes).map_err(|msg| Error::Checkpoint { path: path.to_owned(), msg })
     }
 
     /// Checks that this checkpoint holds `model` trained with `optimizer`'s rule; the error names the flag that
