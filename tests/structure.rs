@@ -124,12 +124,11 @@ fn the_library_should_have_no_import_circles() {
 
 /// Files allowed over 400 lines for now, each at most its size when listed: a file may shrink off the list, never
 /// grow on it.
-const OVER_LIMIT: [(&str, usize); 6] = [
+const OVER_LIMIT: [(&str, usize); 5] = [
     ("src/bench.rs", 597),
     ("src/cpu/mod.rs", 460),
     ("src/cpu/ops.rs", 489),
     ("src/imaging.rs", 531),
-    ("src/plan.rs", 757),
     ("src/train.rs", 465),
 ];
 
