@@ -78,7 +78,7 @@ BUGS = [
     ),
     (
         "Adam's first-moment bias correction removed (CPU)",
-        "src/cpu/ops.rs",
+        "src/cpu/ops/update.rs",
         "*p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);",
         "*p -= lr * *m / ((*v / c2).sqrt() + eps);",
         ["pytorch_golden", "cpu_hand_worked"],
