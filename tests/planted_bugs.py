@@ -30,7 +30,7 @@ TARGET = os.path.join(ROOT, "target", "planted")
 BUGS = [
     (
         "the bias update left out of the step plan",
-        "src/plan.rs",
+        "src/plan/steps.rs",
         "ops.push(Op::Update { param: l.b, state: l.sb, grad: l.gb, optimizer, len: l.outputs, decay_steps });",
         "// ops.push(Op::Update { param: l.b, state: l.sb, grad: l.gb, optimizer, len: l.outputs, decay_steps });",
         ["pytorch_golden", "train_loop"],
@@ -62,7 +62,7 @@ BUGS = [
     ),
     (
         "bench --matmul never writes its inputs",
-        "src/bench.rs",
+        "src/bench/matmul.rs",
         "    backend.write_buffer(l.x, &fill(n, 1))?;\n    backend.write_buffer(l.w, &fill(n, 2))?;\n",
         "",
         ["bench_probes"],
@@ -78,7 +78,7 @@ BUGS = [
     ),
     (
         "Adam's first-moment bias correction removed (CPU)",
-        "src/cpu/ops.rs",
+        "src/cpu/ops/update.rs",
         "*p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);",
         "*p -= lr * *m / ((*v / c2).sqrt() + eps);",
         ["pytorch_golden", "cpu_hand_worked"],

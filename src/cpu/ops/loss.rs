@@ -1,0 +1,152 @@
+//! The losses (softmax cross-entropy and the quadratic cost), their gradients and the batch statistics.
+
+use super::check_len;
+use crate::error::{Error, Result};
+use crate::model::Loss;
+
+/// Index of the largest value; the first one on ties (as `torch.argmax`).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (j, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = j;
+        }
+    }
+    best
+}
+
+/// Loss statistics of a batch: the sum of per-sample losses and the number of correct argmax predictions.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatchStats {
+    /// Σ per-sample loss.
+    pub loss_sum: f32,
+    /// Number of rows whose argmax equals the label.
+    pub correct: u32,
+}
+
+/// The loop shared by the two losses: checks the shapes and labels, then calls `row_loss(out, label, dz_row)` for
+/// each row, which returns the row's loss and writes its gradient row (scaled by `scale` = 1 / rows) if asked.
+#[allow(clippy::too_many_arguments)]
+fn per_row_loss(
+    what: &str,
+    mut row_stats: Option<&mut [f32]>,
+    dz: Option<&mut [f32]>,
+    out: &[f32],
+    labels: &[u32],
+    rows: usize,
+    classes: usize,
+    row_loss: impl Fn(&[f32], usize, Option<&mut [f32]>, f32) -> f32,
+) -> Result<BatchStats> {
+    if let Some(r) = row_stats.as_deref() {
+        check_len(&format!("{what} row statistics"), r.len(), 2 * rows)?;
+    }
+    check_len(&format!("{what} outputs"), out.len(), rows * classes)?;
+    check_len(&format!("{what} labels"), labels.len(), rows)?;
+    let mut dz = dz;
+    if let Some(dz) = dz.as_deref() {
+        check_len(&format!("{what} gradient"), dz.len(), rows * classes)?;
+    }
+    let mut stats = BatchStats::default();
+    let scale = 1.0 / rows as f32;
+    for r in 0..rows {
+        let row = &out[r * classes..(r + 1) * classes];
+        let label = labels[r] as usize;
+        if label >= classes {
+            return Err(Error::Config(format!("{what}: label {label} at row {r} is not below {classes} classes")));
+        }
+        let dz_row = dz.as_deref_mut().map(|d| &mut d[r * classes..(r + 1) * classes]);
+        let (loss, correct) = (row_loss(row, label, dz_row, scale), argmax(row) == label);
+        stats.loss_sum += loss;
+        stats.correct += u32::from(correct);
+        if let Some(out) = row_stats.as_deref_mut() {
+            out[2 * r] = loss;
+            out[2 * r + 1] = if correct { 1.0 } else { 0.0 };
+        }
+    }
+    Ok(stats)
+}
+
+/// `loss` of out: [rows, classes] as [`softmax_xent`] or [`quadratic_cost`] computes it, also keeping each row's
+/// statistics: row_stats: [rows, 2] = (the row's loss, 1.0 if its argmax is its label else 0.0). What a fused last
+/// layer's loss head does; [`sum_row_stats`] then adds them up in the same order.
+pub fn loss_rows(
+    row_stats: &mut [f32],
+    dz: Option<&mut [f32]>,
+    out: &[f32],
+    labels: &[u32],
+    loss: Loss,
+    rows: usize,
+    classes: usize,
+) -> Result<BatchStats> {
+    match loss {
+        Loss::Xent => per_row_loss("softmax-xent", Some(row_stats), dz, out, labels, rows, classes, xent_row),
+        Loss::Mse => per_row_loss("quadratic-cost", Some(row_stats), dz, out, labels, rows, classes, quadratic_row),
+    }
+}
+
+/// The batch statistics of row_stats: [rows, 2] (see [`loss_rows`]): Σ loss and Σ correct, rows in order.
+pub fn sum_row_stats(row_stats: &[f32], rows: usize) -> Result<BatchStats> {
+    check_len("row statistics", row_stats.len(), 2 * rows)?;
+    let mut stats = BatchStats::default();
+    for row in row_stats[..2 * rows].chunks_exact(2) {
+        stats.loss_sum += row[0];
+        stats.correct += u32::from(row[1] == 1.0);
+    }
+    Ok(stats)
+}
+
+/// 1 for the label's class, 0 elsewhere.
+fn one_hot(j: usize, label: usize) -> f32 {
+    if j == label {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Softmax cross-entropy of logits: [rows, classes] against labels: \[rows\], numerically stable (max subtracted).
+/// If `dz` is given, dz: [rows, classes] = (softmax − onehot) / rows.
+pub fn softmax_xent(
+    dz: Option<&mut [f32]>,
+    logits: &[f32],
+    labels: &[u32],
+    rows: usize,
+    classes: usize,
+) -> Result<BatchStats> {
+    per_row_loss("softmax-xent", None, dz, logits, labels, rows, classes, xent_row)
+}
+
+/// One row of [`softmax_xent`]: the row's loss; its gradient row (× `scale`) if asked.
+fn xent_row(z: &[f32], label: usize, dz: Option<&mut [f32]>, scale: f32) -> f32 {
+    let max = z[argmax(z)];
+    let sum: f32 = z.iter().map(|&v| (v - max).exp()).sum();
+    if let Some(dz) = dz {
+        for (j, d) in dz.iter_mut().enumerate() {
+            *d = ((z[j] - max).exp() / sum - one_hot(j, label)) * scale;
+        }
+    }
+    // loss = log Σ e^(z − max) − (z_label − max)
+    sum.ln() - (z[label] - max)
+}
+
+/// Quadratic cost ½‖a − onehot‖² of a: [rows, classes] (sigmoid outputs) against labels: \[rows\].
+/// If `dz` is given, dz: [rows, classes] = (a − onehot) ⊙ a(1 − a) / rows.
+pub fn quadratic_cost(
+    dz: Option<&mut [f32]>,
+    a: &[f32],
+    labels: &[u32],
+    rows: usize,
+    classes: usize,
+) -> Result<BatchStats> {
+    per_row_loss("quadratic-cost", None, dz, a, labels, rows, classes, quadratic_row)
+}
+
+/// One row of [`quadratic_cost`]: the row's cost; its gradient row (× `scale`) if asked.
+fn quadratic_row(a: &[f32], label: usize, dz: Option<&mut [f32]>, scale: f32) -> f32 {
+    if let Some(dz) = dz {
+        for (j, d) in dz.iter_mut().enumerate() {
+            *d = (a[j] - one_hot(j, label)) * a[j] * (1.0 - a[j]) * scale;
+        }
+    }
+    a.iter().enumerate().map(|(j, &v)| 0.5 * (v - one_hot(j, label)).powi(2)).sum()
+}

@@ -1,0 +1,178 @@
+//! The buffers of a step: which split is read, what each buffer holds, and [`Layout`], every buffer an MLP needs
+//! with its allocation.
+
+use crate::error::{Error, Result};
+use crate::model::{Activation, ModelConfig};
+use crate::optim::Optimizer;
+
+/// Index of a buffer in [`Layout::buffers`].
+pub type BufId = usize;
+
+/// Which part of the data set an op reads and which counters it advances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Split {
+    /// The training images, in the epoch's shuffled order.
+    Train,
+    /// The test images, in file order.
+    Test,
+}
+
+impl Split {
+    /// 0 for train, 1 for test (an index into per-split tables).
+    pub fn index(self) -> usize {
+        match self {
+            Split::Train => 0,
+            Split::Test => 1,
+        }
+    }
+}
+
+/// What a buffer holds (used for naming, checkpoints and reports).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The normalised input batch.
+    Input,
+    /// A layer's output (after its activation).
+    Activation,
+    /// ∂loss/∂z of a layer (the "delta").
+    Delta,
+    /// A weight or bias.
+    Param,
+    /// The gradient of a weight or bias.
+    Grad,
+    /// Optimizer state (momentum velocity; Adam m or v).
+    State,
+    /// Per-row statistics of the last batch, `[rows, 2]`: each row's loss and 1.0 if its prediction was right
+    /// (written by a [`LossHead`](super::LossHead), summed into the split's statistics by
+    /// [`Op::Advance`](super::Op::Advance)).
+    RowStats,
+}
+
+/// One f32 buffer of the layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BufDesc {
+    /// A readable name, `layers.0.weight`, `a1`, `d2`, `layers.1.bias.grad`…
+    pub name: String,
+    /// Number of f32 elements.
+    pub len: usize,
+    /// What it holds.
+    pub role: Role,
+}
+
+/// The buffers of one linear layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerBufs {
+    /// Input features.
+    pub inputs: usize,
+    /// Output features.
+    pub outputs: usize,
+    /// The activation applied to this layer's output.
+    pub act: Activation,
+    /// x: [rows, inputs] — the input batch or the previous layer's output.
+    pub x: BufId,
+    /// a: [rows, outputs] — this layer's output.
+    pub a: BufId,
+    /// d: [rows, outputs] — ∂loss/∂z for this layer.
+    pub d: BufId,
+    /// w: [outputs, inputs]
+    pub w: BufId,
+    /// b: \[outputs\]
+    pub b: BufId,
+    /// ∂loss/∂w: [outputs, inputs]
+    pub gw: BufId,
+    /// ∂loss/∂b: \[outputs\]
+    pub gb: BufId,
+    /// Optimizer state for w (velocity, or Adam's m and v).
+    pub sw: [Option<BufId>; 2],
+    /// Optimizer state for b.
+    pub sb: [Option<BufId>; 2],
+}
+
+/// Every buffer an MLP's training and evaluation need, sized for `max_rows` samples per step.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// The model this layout was built for.
+    pub model: ModelConfig,
+    /// The optimizer whose state it holds.
+    pub optimizer: Optimizer,
+    /// The largest batch any plan over this layout may use.
+    pub max_rows: usize,
+    /// Training steps over which the learning rate decays linearly to 0 (0 = a constant rate); set by the training
+    /// loop, which knows the run's length.
+    pub decay_steps: u64,
+    /// All buffers; ops refer to them by index.
+    pub buffers: Vec<BufDesc>,
+    /// Per linear layer, first first.
+    pub layers: Vec<LayerBufs>,
+    /// `[max_rows, 2]`: see [`Role::RowStats`].
+    pub row_stats: BufId,
+}
+
+impl Layout {
+    /// Lays out the buffers of `model` trained with `optimizer` in steps of at most `max_rows` samples. Sizes
+    /// saturate at `usize::MAX` rather than wrap: a layout too large for any machine says so through
+    /// [`Layout::bytes`] (and the backends refuse it), never as a small wrapped size.
+    pub fn new(model: &ModelConfig, optimizer: Optimizer, max_rows: usize) -> Self {
+        let mut buffers = Vec::new();
+        let mut add = |name: String, len: usize, role: Role| {
+            buffers.push(BufDesc { name, len, role });
+            buffers.len() - 1
+        };
+        let mut x = add("x".into(), max_rows.saturating_mul(model.inputs), Role::Input);
+        let mut layers = Vec::new();
+        for (l, (inputs, outputs)) in model.layer_shapes().into_iter().enumerate() {
+            let a = add(format!("a{}", l + 1), max_rows.saturating_mul(outputs), Role::Activation);
+            let d = add(format!("d{}", l + 1), max_rows.saturating_mul(outputs), Role::Delta);
+            let w = add(format!("layers.{l}.weight"), outputs.saturating_mul(inputs), Role::Param);
+            let b = add(format!("layers.{l}.bias"), outputs, Role::Param);
+            let gw = add(format!("layers.{l}.weight.grad"), outputs.saturating_mul(inputs), Role::Grad);
+            let gb = add(format!("layers.{l}.bias.grad"), outputs, Role::Grad);
+            let mut sw = [None, None];
+            let mut sb = [None, None];
+            for s in 0..optimizer.state_tensors() {
+                let state = ["state0", "state1"][s];
+                sw[s] = Some(add(format!("layers.{l}.weight.{state}"), outputs.saturating_mul(inputs), Role::State));
+                sb[s] = Some(add(format!("layers.{l}.bias.{state}"), outputs, Role::State));
+            }
+            let act = model.layer_activation(l);
+            layers.push(LayerBufs { inputs, outputs, act, x, a, d, w, b, gw, gb, sw, sb });
+            x = a;
+        }
+        let row_stats = add("row_stats".into(), max_rows.saturating_mul(2), Role::RowStats);
+        Layout { model: model.clone(), optimizer, max_rows, decay_steps: 0, buffers, layers, row_stats }
+    }
+
+    /// Bytes of all the buffers together (f32 each); `u64::MAX` when that does not fit in 64 bits.
+    pub fn bytes(&self) -> u64 {
+        self.buffers.iter().fold(0u64, |sum, b| sum.saturating_add((b.len as u64).saturating_mul(4)))
+    }
+
+    /// The buffer holding the network's output (logits, or sigmoid outputs with the quadratic cost).
+    pub fn output(&self) -> BufId {
+        self.layers.last().map_or(0, |l| l.a)
+    }
+
+    /// Fails unless `id` names a buffer of this layout and, if `len` is given, the buffer holds exactly `len` values
+    /// (what every backend checks before reading or writing a buffer for its caller).
+    pub fn check_buffer(&self, id: BufId, len: Option<usize>) -> Result<()> {
+        let Some(desc) = self.buffers.get(id) else {
+            return Err(Error::Config(format!("no buffer {id} in a layout of {}", self.buffers.len())));
+        };
+        match len {
+            Some(len) if len != desc.len => {
+                Err(Error::Config(format!("buffer {} holds {} values, got {len}", desc.name, desc.len)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The buffers of the parameters, in [`crate::model::Params::tensors`] order.
+    pub fn param_buffers(&self) -> Vec<BufId> {
+        self.layers.iter().flat_map(|l| [l.w, l.b]).collect()
+    }
+
+    /// The optimizer-state buffers, in a fixed order (per layer: w state0, b state0, w state1, b state1).
+    pub fn state_buffers(&self) -> Vec<BufId> {
+        self.layers.iter().flat_map(|l| [l.sw[0], l.sb[0], l.sw[1], l.sb[1]]).flatten().collect()
+    }
+}

@@ -1,0 +1,288 @@
+//! The ops of a step ([`Op`]) with their math and shapes, the loss head a fused linear op may end with, and what
+//! each op reads, writes and names (the facts [`Plan::validate`](super::Plan::validate) checks).
+
+use crate::model::{Activation, Loss};
+use crate::optim::Optimizer;
+use crate::plan::layout::{BufId, Split};
+
+/// The most classes a [`LossHead`] takes: the whole row of outputs must fit in one workgroup's tile of the GPU's
+/// fused kernel (its smallest tile is 32 wide). A wider last layer gets its own loss op instead.
+pub const HEAD_MAX_CLASSES: usize = 32;
+
+/// The loss computed at the end of a fused last layer ([`Op::FusedLinear`]), from the rows it has just produced.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossHead {
+    /// Which loss (softmax cross-entropy of logits, or the quadratic cost of sigmoid outputs).
+    pub loss: Loss,
+    /// Where the gradient of the batch's mean loss goes, `[rows, classes]`; `None` in evaluation.
+    pub dz: Option<BufId>,
+    /// `[rows, 2]`: each row's loss and whether its argmax equals its label (1.0 or 0.0).
+    pub row_stats: BufId,
+}
+
+/// One operation of a step. Field order: outputs, inputs, dims. Each variant's doc gives its math and shapes;
+/// its CPU twin in [`crate::cpu::ops`] and its WGSL kernel in `shaders/` implement exactly that.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    /// x: [rows, features] = pixels[order[cursor + r]] / 255, and the batch labels:
+    /// \[rows\] = labels[order[cursor + r]], where `order` is the split's sample order (shuffled per epoch for train)
+    /// and `cursor` its position.
+    Gather { x: BufId, split: Split, rows: usize, features: usize },
+    /// y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: \[outputs\])
+    Linear { y: BufId, x: BufId, w: BufId, b: BufId, act: Activation, rows: usize, inputs: usize, outputs: usize },
+    /// Softmax cross-entropy of logits: [rows, classes] against the batch labels. Adds Σ loss and the number of
+    /// correct argmax predictions to the split's statistics; if `dz` is given, dz: [rows, classes] =
+    /// (softmax(logits) − onehot(label)) / rows, the gradient of the batch's mean loss.
+    SoftmaxXent { dz: Option<BufId>, logits: BufId, split: Split, rows: usize, classes: usize },
+    /// Quadratic cost ½‖a − onehot(label)‖² of a: [rows, classes] = σ(z), the sigmoid output layer. Adds Σ cost and
+    /// correct argmax predictions to the split's statistics; if `dz` is given, dz: [rows, classes] =
+    /// (a − onehot) ⊙ a(1 − a) / rows, the gradient of the batch's mean cost with respect to z.
+    QuadraticCost { dz: Option<BufId>, a: BufId, split: Split, rows: usize, classes: usize },
+    /// db: \[outputs\] = Σ_rows dz: [rows, outputs]
+    BiasGrad { db: BufId, dz: BufId, rows: usize, outputs: usize },
+    /// dw: [outputs, inputs] = dz: [rows, outputs]ᵀ · x: [rows, inputs]
+    WeightGrad { dw: BufId, dz: BufId, x: BufId, rows: usize, inputs: usize, outputs: usize },
+    /// dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′, where act′ is the derivative of
+    /// the previous layer's activation written in terms of its output x: [rows, inputs]
+    /// (relu: x > 0; sigmoid: x(1 − x); tanh: 1 − x²).
+    InputGrad { dx: BufId, dz: BufId, w: BufId, x: BufId, act: Activation, rows: usize, inputs: usize, outputs: usize },
+    /// param: \[len\] updated from grad: \[len\] with `optimizer`, state buffers as [`Optimizer::state_tensors`]
+    /// says; the step t is the number of train steps already taken + 1 (Adam's bias correction); with
+    /// `decay_steps` T > 0 the learning rate is lr·(T − min(t − 1, T))/T (linear decay to 0), else constant.
+    Update { param: BufId, state: [Option<BufId>; 2], grad: BufId, optimizer: Optimizer, len: usize, decay_steps: u64 },
+    /// If `row_stats` is given, adds Σ row_stats: [rows, 2] (loss, correct) to the split's statistics; then the
+    /// split's cursor += rows and, for [`Split::Train`], the step counter += 1. In a reference plan always the last
+    /// op; in a fused plan it runs as soon as the loss is known, so the updates after it read t = the step count.
+    Advance { split: Split, rows: usize, row_stats: Option<BufId> },
+    /// Fused forward layer: y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: \[outputs\]).
+    /// With `gather`, x is first read from the split at its cursor as [`Op::Gather`] does (the pixels straight from
+    /// the resident data set; x and the batch labels are written too, for the weight gradient and the loss). With a
+    /// `head`, the loss of y against the batch labels follows: its gradient (if asked) and per-row statistics.
+    FusedLinear {
+        y: BufId,
+        x: BufId,
+        w: BufId,
+        b: BufId,
+        act: Activation,
+        rows: usize,
+        inputs: usize,
+        outputs: usize,
+        gather: Option<Split>,
+        head: Option<LossHead>,
+    },
+    /// Fused backward of one layer: gw = dzᵀ·x and gb = Σ_rows dz (as [`Op::WeightGrad`] and [`Op::BiasGrad`]), then
+    /// w and b updated from them as [`Op::Update`] says, with t = the step count (the step's [`Op::Advance`] has
+    /// already run). Shapes: dz: [rows, outputs], x: [rows, inputs], w and gw: [outputs, inputs], b and gb: \[outputs\].
+    GradUpdate {
+        w: BufId,
+        b: BufId,
+        gw: BufId,
+        gb: BufId,
+        sw: [Option<BufId>; 2],
+        sb: [Option<BufId>; 2],
+        dz: BufId,
+        x: BufId,
+        optimizer: Optimizer,
+        rows: usize,
+        inputs: usize,
+        outputs: usize,
+        decay_steps: u64,
+    },
+}
+
+/// Something an op reads or writes: a layout buffer, or state the backend keeps beside the layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// A buffer of the layout.
+    Buffer(BufId),
+    /// The labels of the gathered batch.
+    BatchLabels,
+    /// A split's read position.
+    Cursor(Split),
+    /// The train step count.
+    Steps,
+    /// A split's accumulated statistics.
+    Stats(Split),
+}
+
+impl Op {
+    /// The kernel family the op belongs to, for time breakdowns: `gather`, `linear`, `loss`, `weight_grad`,
+    /// `bias_grad`, `input_grad`, `update` or `advance` (not [`crate::gpu::check::CheckFamily`], the groups of
+    /// kernel checks).
+    pub fn family(&self) -> &'static str {
+        match self {
+            Op::Gather { .. } => "gather",
+            Op::Linear { .. } => "linear",
+            Op::SoftmaxXent { .. } | Op::QuadraticCost { .. } => "loss",
+            Op::WeightGrad { .. } => "weight_grad",
+            Op::BiasGrad { .. } => "bias_grad",
+            Op::InputGrad { .. } => "input_grad",
+            Op::Update { .. } => "update",
+            Op::Advance { .. } => "advance",
+            Op::FusedLinear { gather: Some(_), .. } => "gather_linear",
+            Op::FusedLinear { head: Some(_), .. } => "linear_loss",
+            Op::FusedLinear { .. } => "linear",
+            Op::GradUpdate { .. } => "grad_update",
+        }
+    }
+
+    /// The family and the shape, one token for benchmark ids and reports: `linear_64x784x512_relu` (rows × inputs ×
+    /// outputs), `weight_grad_512x784_k64`, `update_momentum_401408`…
+    pub fn label(&self) -> String {
+        match *self {
+            Op::Gather { rows, features, .. } => format!("gather_{rows}x{features}"),
+            Op::Linear { act, rows, inputs, outputs, .. } => {
+                format!("linear_{rows}x{inputs}x{outputs}_{}", act.name())
+            }
+            Op::SoftmaxXent { rows, classes, dz, .. } => {
+                format!("loss_softmax_xent_{rows}x{classes}{}", if dz.is_some() { "" } else { "_eval" })
+            }
+            Op::QuadraticCost { rows, classes, dz, .. } => {
+                format!("loss_quadratic_{rows}x{classes}{}", if dz.is_some() { "" } else { "_eval" })
+            }
+            Op::WeightGrad { rows, inputs, outputs, .. } => format!("weight_grad_{outputs}x{inputs}_k{rows}"),
+            Op::BiasGrad { rows, outputs, .. } => format!("bias_grad_{rows}x{outputs}"),
+            Op::InputGrad { act, rows, inputs, outputs, .. } => {
+                format!("input_grad_{rows}x{outputs}x{inputs}_{}", act.name())
+            }
+            Op::Update { optimizer, len, .. } => format!("update_{}_{len}", optimizer.name()),
+            Op::Advance { rows, row_stats, .. } => {
+                format!("advance_{rows}{}", if row_stats.is_some() { "_stats" } else { "" })
+            }
+            Op::FusedLinear { act, rows, inputs, outputs, gather, head, .. } => {
+                let mut label = format!("linear_{rows}x{inputs}x{outputs}_{}", act.name());
+                if gather.is_some() {
+                    label = format!("gather_{label}");
+                }
+                if let Some(h) = head {
+                    label += &format!("_{}{}", h.loss.name(), if h.dz.is_some() { "" } else { "_eval" });
+                }
+                label
+            }
+            Op::GradUpdate { optimizer, rows, inputs, outputs, .. } => {
+                format!("grad_update_{outputs}x{inputs}_k{rows}_{}", optimizer.name())
+            }
+        }
+    }
+
+    /// What the op reads and what it writes (a read-modify-write is a write).
+    /// [`Plan::validate`](super::Plan::validate) uses them to prove that the ops of one stage are independent.
+    pub fn access(&self) -> (Vec<Resource>, Vec<Resource>) {
+        use Resource::{BatchLabels, Buffer as B, Cursor, Stats, Steps};
+        let opt = |ids: &[Option<BufId>]| ids.iter().flatten().map(|&id| B(id)).collect::<Vec<_>>();
+        match *self {
+            Op::Gather { x, split, .. } => (vec![Cursor(split)], vec![B(x), BatchLabels]),
+            Op::Linear { y, x, w, b, .. } => (vec![B(x), B(w), B(b)], vec![B(y)]),
+            Op::SoftmaxXent { dz, logits: out, split, .. } | Op::QuadraticCost { dz, a: out, split, .. } => {
+                let mut writes = opt(&[dz]);
+                writes.push(Stats(split));
+                (vec![B(out), BatchLabels], writes)
+            }
+            Op::BiasGrad { db, dz, .. } => (vec![B(dz)], vec![B(db)]),
+            Op::WeightGrad { dw, dz, x, .. } => (vec![B(dz), B(x)], vec![B(dw)]),
+            Op::InputGrad { dx, dz, w, x, .. } => (vec![B(dz), B(w), B(x)], vec![B(dx)]),
+            Op::Update { param, state, grad, .. } => {
+                let mut writes = opt(&state);
+                writes.push(B(param));
+                (vec![B(grad), Steps], writes)
+            }
+            Op::Advance { split, row_stats, .. } => {
+                let mut writes = vec![Cursor(split)];
+                if split == Split::Train {
+                    writes.push(Steps);
+                }
+                if row_stats.is_some() {
+                    writes.push(Stats(split));
+                }
+                (opt(&[row_stats]), writes)
+            }
+            Op::FusedLinear { y, x, w, b, gather, head, .. } => {
+                let mut reads = vec![B(w), B(b)];
+                let mut writes = vec![B(y)];
+                match gather {
+                    Some(split) => {
+                        reads.push(Cursor(split));
+                        writes.extend([B(x), BatchLabels]);
+                    }
+                    None => reads.push(B(x)),
+                }
+                if let Some(h) = head {
+                    if gather.is_none() {
+                        reads.push(BatchLabels);
+                    }
+                    writes.extend(opt(&[h.dz, Some(h.row_stats)]));
+                }
+                (reads, writes)
+            }
+            Op::GradUpdate { w, b, gw, gb, sw, sb, dz, x, .. } => {
+                let mut writes = vec![B(w), B(b), B(gw), B(gb)];
+                writes.extend(opt(&[sw[0], sw[1], sb[0], sb[1]]));
+                (vec![B(dz), B(x), Steps], writes)
+            }
+        }
+    }
+
+    /// Every layout buffer the op names, with the number of values it uses of it (checked against the layout by
+    /// [`Plan::validate`](super::Plan::validate)).
+    pub fn buffers(&self) -> Vec<(BufId, usize)> {
+        let mut out = Vec::new();
+        match *self {
+            Op::Gather { x, rows, features, .. } => out.push((x, rows * features)),
+            Op::Linear { y, x, w, b, rows, inputs, outputs, .. } => out.extend([
+                (y, rows.saturating_mul(outputs)),
+                (x, rows.saturating_mul(inputs)),
+                (w, outputs.saturating_mul(inputs)),
+                (b, outputs),
+            ]),
+            Op::SoftmaxXent { dz, logits: out_id, rows, classes, .. }
+            | Op::QuadraticCost { dz, a: out_id, rows, classes, .. } => {
+                out.push((out_id, rows * classes));
+                out.extend(dz.map(|d| (d, rows * classes)));
+            }
+            Op::BiasGrad { db, dz, rows, outputs } => out.extend([(db, outputs), (dz, rows.saturating_mul(outputs))]),
+            Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => out.extend([
+                (dw, outputs.saturating_mul(inputs)),
+                (dz, rows.saturating_mul(outputs)),
+                (x, rows.saturating_mul(inputs)),
+            ]),
+            Op::InputGrad { dx, dz, w, x, rows, inputs, outputs, .. } => out.extend([
+                (dx, rows.saturating_mul(inputs)),
+                (dz, rows.saturating_mul(outputs)),
+                (w, outputs.saturating_mul(inputs)),
+                (x, rows.saturating_mul(inputs)),
+            ]),
+            Op::Update { param, state, grad, optimizer, len, .. } => {
+                out.extend([(param, len), (grad, len)]);
+                out.extend(state.iter().take(optimizer.state_tensors()).map(|s| (s.unwrap_or(usize::MAX), len)));
+            }
+            Op::Advance { rows, row_stats, .. } => out.extend(row_stats.map(|r| (r, rows.saturating_mul(2)))),
+            Op::FusedLinear { y, x, w, b, rows, inputs, outputs, head, .. } => {
+                out.extend([
+                    (y, rows.saturating_mul(outputs)),
+                    (x, rows.saturating_mul(inputs)),
+                    (w, outputs.saturating_mul(inputs)),
+                    (b, outputs),
+                ]);
+                if let Some(h) = head {
+                    out.extend(h.dz.map(|d| (d, rows.saturating_mul(outputs))));
+                    out.push((h.row_stats, rows.saturating_mul(2)));
+                }
+            }
+            Op::GradUpdate { w, b, gw, gb, sw, sb, dz, x, optimizer, rows, inputs, outputs, .. } => {
+                let (wl, bl) = (outputs.saturating_mul(inputs), outputs);
+                out.extend([
+                    (w, wl),
+                    (b, bl),
+                    (gw, wl),
+                    (gb, bl),
+                    (dz, rows.saturating_mul(outputs)),
+                    (x, rows.saturating_mul(inputs)),
+                ]);
+                for s in 0..optimizer.state_tensors() {
+                    out.extend([(sw[s].unwrap_or(usize::MAX), wl), (sb[s].unwrap_or(usize::MAX), bl)]);
+                }
+            }
+        }
+        out
+    }
+}
