@@ -140,3 +140,54 @@ fn no_source_file_should_grow_past_400_lines() {
     }
     assert!(too_long.is_empty(), "files over their limit:\n{}", too_long.join("\n"));
 }
+
+/// The op table in `src/plan/mod.rs` names real places: every op of `plan::Op` has a row; each WGSL entry point is a
+/// `fn` of its file in `shaders/`; each CPU twin a `pub fn` of `src/cpu/ops/`; each check family a variant of
+/// `CheckFamily` listed for `gpu-mnist check`; each test a `fn` of `tests/gpu_kernels.rs`.
+#[test]
+fn the_op_table_should_name_real_places() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let table: Vec<Vec<String>> = read("src/plan/mod.rs")
+        .lines()
+        .filter_map(|l| l.strip_prefix("//! | "))
+        .filter(|l| !l.starts_with("op |") && !l.starts_with("---"))
+        .map(|l| l.trim_end_matches(" |").split(" | ").map(str::to_owned).collect())
+        .collect();
+    assert!(table.len() >= 12, "{table:?}");
+    let ticked = |cell: &str| cell.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<String>>();
+    let cpu_ops: String =
+        rust_files(&root.join("src/cpu/ops")).iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    let families = read("src/gpu/check/family.rs");
+    let tests = read("tests/gpu_kernels.rs");
+    let ops = read("src/plan/op.rs");
+    // Every variant of `Op` (its lines `    Name {` in op.rs) has a row.
+    let variants = ops
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter_map(|l| l.strip_suffix(" {").or(l.split_once(" { ").map(|(n, _)| n)));
+    let variants: Vec<&str> =
+        variants.filter(|v| v.chars().all(char::is_alphanumeric) && v.starts_with(char::is_uppercase)).collect();
+    assert!(variants.len() >= 11 && variants.contains(&"GradUpdate"), "the ops of op.rs: {variants:?}");
+    for v in variants {
+        assert!(table.iter().any(|row| ticked(&row[0]).contains(&v.to_owned())), "no row for Op::{v}");
+    }
+    for row in &table {
+        assert_eq!(row.len(), 5, "{row:?}");
+        let wgsl = ticked(&row[1]);
+        let (file, entries) = wgsl.split_first().unwrap();
+        let text = read(&format!("shaders/{file}"));
+        for e in entries {
+            assert!(text.contains(&format!("fn {e}(")), "shaders/{file} has no fn {e}: {row:?}");
+        }
+        for twin in ticked(&row[2]) {
+            assert!(cpu_ops.contains(&format!("pub fn {twin}(")), "src/cpu/ops has no fn {twin}: {row:?}");
+        }
+        for family in ticked(&row[3]) {
+            assert!(families.contains(&format!("    {family},")), "CheckFamily::{family} is not listed: {row:?}");
+        }
+        for test in ticked(&row[4]) {
+            assert!(tests.contains(&format!("fn {test}()")), "tests/gpu_kernels.rs has no {test}: {row:?}");
+        }
+    }
+}

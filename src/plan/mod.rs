@@ -17,6 +17,29 @@
 //! forms with the same reference functions, and a test checks that K fused steps equal K reference steps.
 //!
 //! Shapes are row-major; a "row" is a sample. Weights follow PyTorch: `w: [out, in]`.
+//!
+//! Where each op lives (checked by `tests/structure.rs`, `the_op_table_should_name_real_places`): its WGSL entry
+//! point in `shaders/`, its CPU twin in `src/cpu/ops/`, the family of `gpu-mnist check` that compares the two
+//! (`src/gpu/check/`) and the test in `tests/gpu_kernels.rs` that runs that family.
+//!
+//! | op | WGSL | CPU twin | check family | test |
+//! | --- | --- | --- | --- | --- |
+//! | `Gather` | `gather.wgsl` `gather` | `gather` | `Gather` | `gather_should_match_reference` |
+//! | `Linear` | `matmul.wgsl` `linear` | `linear` | `Linear` | `matmul_linear_should_match_reference` |
+//! | `Linear` (large products) | `matmul_large.wgsl` `linear_large` | `linear` | `LinearLarge` | `linear_large_should_match_reference` |
+//! | `SoftmaxXent` | `loss.wgsl` `softmax_xent` | `softmax_xent` | `SoftmaxXent` | `softmax_xent_should_match_reference` |
+//! | `QuadraticCost` | `loss.wgsl` `quadratic_cost` | `quadratic_cost` | `QuadraticCost` | `quadratic_cost_should_match_reference` |
+//! | `BiasGrad` | `bias_grad.wgsl` `bias_grad` | `bias_grad` | `BiasGrad` | `bias_grad_should_match_reference` |
+//! | `WeightGrad` | `matmul.wgsl` `weight_grad` | `weight_grad` | `WeightGrad` | `weight_grad_should_match_reference` |
+//! | `InputGrad` | `matmul.wgsl` `input_grad` | `input_grad` | `InputGrad` | `input_grad_should_match_reference` |
+//! | `Update` | `optim.wgsl` `sgd`, `momentum`, `adam` | `update` | `Sgd`, `Momentum`, `Adam` | `adam_should_match_reference` |
+//! | `Advance` | `counters.wgsl` `advance` | `sum_row_stats` | `Gather` | `gather_should_match_reference` |
+//! | `FusedLinear` | `fused.wgsl` `fused` | `gather`, `linear`, `loss_rows` | `FusedLinear` | `fused_linear_should_match_reference` |
+//! | `GradUpdate` | `fused.wgsl` `fused` | `weight_grad`, `bias_grad`, `update` | `GradUpdate` | `grad_update_should_match_reference` |
+//! | a fused stage | `fused.wgsl` `fused` | the ops it holds | `FusedStages` | `fused_stages_should_match_reference` |
+//!
+//! The activations (`activation.wgsl` ↔ `activate`, `activation_grad`) are checked through `linear` and
+//! `input_grad` by the `Activation(…)` families (`every_activation_should_match_reference`).
 
 mod layout;
 mod op;
