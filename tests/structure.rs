@@ -124,7 +124,7 @@ fn the_library_should_have_no_import_circles() {
 
 /// Files allowed over 400 lines for now, each at most its size when listed: a file may shrink off the list, never
 /// grow on it.
-const OVER_LIMIT: [(&str, usize); 2] = [("src/cpu/mod.rs", 460), ("src/imaging.rs", 558)];
+const OVER_LIMIT: [(&str, usize); 1] = [("src/cpu/mod.rs", 460)];
 
 #[test]
 fn no_source_file_should_grow_past_400_lines() {
