@@ -38,7 +38,7 @@ BUGS = [
     ),
     (
         "every epoch reuses the same shuffle order",
-        "src/train.rs",
+        "src/train/mod.rs",
         "order.shuffle(&mut epoch_rng(self.config.seed, self.epoch));",
         "order.shuffle(&mut epoch_rng(self.config.seed, 0));",
         ["train_loop"],

@@ -1,7 +1,12 @@
 //! The CPU backend: interprets each [`Op`] of a plan directly with the reference functions of [`ops`]. A fused op
 //! runs as the reference functions of the ops it fuses, in order (its "CPU twin"); stages run op after op.
 
+mod interpret;
+mod memory;
 pub mod ops;
+
+pub use memory::fix_for_memory;
+use memory::{available_memory, GIB};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::{Dataset, LabeledImages};
 use crate::error::{Error, Result};
-use crate::plan::{BufId, Layout, Op, Plan, Role, Split};
+use crate::plan::{BufId, Layout, Op, Plan, Split};
 
 /// Per-split reading state: sample order, position, statistics.
 #[derive(Default)]
@@ -21,39 +26,6 @@ struct Cursor {
 
 /// The signature the two losses of [`ops`] share: (dz, outputs, labels, rows, classes) → batch statistics.
 type LossFn = fn(Option<&mut [f32]>, &[f32], &[u32], usize, usize) -> Result<ops::BatchStats>;
-
-const GIB: f64 = (1u64 << 30) as f64;
-
-/// The memory this process can still take: `MemAvailable` of `/proc/meminfo` (Linux); `None` elsewhere.
-fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// What to change when `layout` does not fit in memory: the flag that sets what dominates it. The per-row buffers
-/// (inputs, activations, deltas) hold `max_rows` rows, the larger of the training batch and the evaluation batch; the
-/// parameters, gradients and optimizer state depend on the layer widths alone.
-pub fn fix_for_memory(layout: &Layout) -> String {
-    // u128: the lengths saturate at usize::MAX each, and several of them may.
-    let per_row: u128 = layout
-        .buffers
-        .iter()
-        .filter(|b| matches!(b.role, Role::Input | Role::Activation | Role::Delta | Role::RowStats))
-        .map(|b| b.len as u128)
-        .sum();
-    let per_model: u128 = layout.buffers.iter().map(|b| b.len as u128).sum::<u128>() - per_row;
-    if per_row >= per_model {
-        format!(
-            "most of it holds the {} rows of a step: use a smaller --batch-size, or --eval-batch (the rows of an \
-             evaluation step) if that is the larger",
-            layout.max_rows
-        )
-    } else {
-        "most of it is the weights, gradients and optimizer state: use narrower --hidden layers".into()
-    }
-}
 
 /// A prepared plan: its ops and its stage sizes.
 type PreparedPlan = (Arc<[Op]>, Arc<[usize]>);
@@ -131,170 +103,6 @@ impl CpuBackend {
 
     fn put(&mut self, id: BufId, buf: Vec<f32>) {
         self.buffers[id] = buf;
-    }
-
-    /// Executes one op with its reference function.
-    fn execute(&mut self, op: &Op) -> Result<()> {
-        match *op {
-            Op::Gather { x, split, rows, features } => self.gather(x, split, rows, features),
-            Op::Linear { y, x, w, b, act, rows, inputs, outputs } => {
-                let mut out = self.take(y);
-                let r = ops::linear(
-                    &mut out,
-                    &self.buffers[x],
-                    &self.buffers[w],
-                    &self.buffers[b],
-                    act,
-                    rows,
-                    inputs,
-                    outputs,
-                );
-                self.put(y, out);
-                r
-            }
-            Op::SoftmaxXent { dz, logits: out, split, rows, classes }
-            | Op::QuadraticCost { dz, a: out, split, rows, classes } => {
-                let loss: LossFn = match op {
-                    Op::SoftmaxXent { .. } => ops::softmax_xent,
-                    _ => ops::quadratic_cost,
-                };
-                let mut grad = dz.map(|d| self.take(d));
-                let r = loss(grad.as_deref_mut(), &self.buffers[out], &self.labels, rows, classes);
-                if let (Some(d), Some(g)) = (dz, grad) {
-                    self.put(d, g);
-                }
-                self.add_stats(split, rows, r?);
-                Ok(())
-            }
-            Op::BiasGrad { db, dz, rows, outputs } => {
-                let mut out = self.take(db);
-                let r = ops::bias_grad(&mut out, &self.buffers[dz], rows, outputs);
-                self.put(db, out);
-                r
-            }
-            Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => {
-                let mut out = self.take(dw);
-                let r = ops::weight_grad(&mut out, &self.buffers[dz], &self.buffers[x], rows, inputs, outputs);
-                self.put(dw, out);
-                r
-            }
-            Op::InputGrad { dx, dz, w, x, act, rows, inputs, outputs } => {
-                let mut out = self.take(dx);
-                let r = ops::input_grad(
-                    &mut out,
-                    &self.buffers[dz],
-                    &self.buffers[w],
-                    &self.buffers[x],
-                    act,
-                    rows,
-                    inputs,
-                    outputs,
-                );
-                self.put(dx, out);
-                r
-            }
-            Op::Update { param, state, grad, optimizer, len, decay_steps } => {
-                self.update(param, state, grad, optimizer, len, self.steps_done + 1, decay_steps)
-            }
-            Op::FusedLinear { .. } => self.fused_linear(op),
-            Op::GradUpdate { .. } => self.grad_update(op),
-            Op::Advance { split, rows, row_stats } => {
-                if let Some(id) = row_stats {
-                    let batch = ops::sum_row_stats(&self.buffers[id], rows)?;
-                    self.add_stats(split, rows, batch);
-                }
-                self.cursors[split.index()].position += rows;
-                if split == Split::Train {
-                    self.steps_done += 1;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// [`Op::Gather`]: x and the batch labels from the split's order at its cursor.
-    fn gather(&mut self, x: BufId, split: Split, rows: usize, features: usize) -> Result<()> {
-        let cursor = &self.cursors[split.index()];
-        let range = cursor.position..cursor.position + rows;
-        if range.end > cursor.order.len() {
-            let (have, at) = (cursor.order.len(), cursor.position);
-            return Err(Error::Config(format!(
-                "the {split:?} order has {have} samples; a step at {at} needs {rows} more"
-            )));
-        }
-        let mut out = self.take(x);
-        let mut labels = std::mem::take(&mut self.labels);
-        let src = self.split_data(split);
-        let order = &self.cursors[split.index()].order[range];
-        let result = ops::gather(&mut out, &mut labels, &src.images, &src.labels, order, rows, features);
-        self.labels = labels;
-        self.put(x, out);
-        result
-    }
-
-    /// The CPU twin of [`Op::FusedLinear`]: gather (if asked), linear, then the loss head's per-row statistics
-    /// and gradient (if any).
-    fn fused_linear(&mut self, op: &Op) -> Result<()> {
-        let Op::FusedLinear { y, x, w, b, act, rows, inputs, outputs, gather, head } = *op else {
-            return Err(Error::Config(format!("fused_linear given {}", op.label())));
-        };
-        if let Some(split) = gather {
-            self.gather(x, split, rows, inputs)?;
-        }
-        self.execute(&Op::Linear { y, x, w, b, act, rows, inputs, outputs })?;
-        let Some(head) = head else { return Ok(()) };
-        let mut stats = self.take(head.row_stats);
-        let mut grad = head.dz.map(|d| self.take(d));
-        let r =
-            ops::loss_rows(&mut stats, grad.as_deref_mut(), &self.buffers[y], &self.labels, head.loss, rows, outputs);
-        if let (Some(d), Some(g)) = (head.dz, grad) {
-            self.put(d, g);
-        }
-        self.put(head.row_stats, stats);
-        r.map(drop)
-    }
-
-    /// The CPU twin of [`Op::GradUpdate`]: weight gradient, bias gradient, then both updates at the step count
-    /// (this step's `Advance` has already counted it: t = steps done).
-    fn grad_update(&mut self, op: &Op) -> Result<()> {
-        let Op::GradUpdate { w, b, gw, gb, sw, sb, dz, x, optimizer, rows, inputs, outputs, decay_steps } = *op else {
-            return Err(Error::Config(format!("grad_update given {}", op.label())));
-        };
-        self.execute(&Op::WeightGrad { dw: gw, dz, x, rows, inputs, outputs })?;
-        self.execute(&Op::BiasGrad { db: gb, dz, rows, outputs })?;
-        let t = self.steps_done;
-        self.update(w, sw, gw, optimizer, inputs * outputs, t, decay_steps)?;
-        self.update(b, sb, gb, optimizer, outputs, t, decay_steps)
-    }
-
-    /// [`ops::update`] of buffer `param` (its first `len` values) from `grad` with its state buffers, at step `t`.
-    #[allow(clippy::too_many_arguments)]
-    fn update(
-        &mut self,
-        param: BufId,
-        state: [Option<BufId>; 2],
-        grad: BufId,
-        optimizer: crate::optim::Optimizer,
-        len: usize,
-        t: u64,
-        decay_steps: u64,
-    ) -> Result<()> {
-        let mut p = self.take(param);
-        let mut s0 = state[0].map(|s| self.take(s));
-        let mut s1 = state[1].map(|s| self.take(s));
-        let r = match p.get_mut(..len) {
-            Some(p) => {
-                ops::update(p, s0.as_deref_mut(), s1.as_deref_mut(), &self.buffers[grad], optimizer, t, decay_steps)
-            }
-            None => Err(Error::Config(format!("update of {len} values in a buffer of {}", p.len()))),
-        };
-        self.put(param, p);
-        for (id, buf) in state.iter().zip([s0, s1]) {
-            if let (Some(id), Some(buf)) = (id, buf) {
-                self.put(*id, buf);
-            }
-        }
-        r
     }
 
     /// The ops and stage sizes of a prepared plan.
