@@ -100,7 +100,9 @@ def copy_tree():
         src, dst = os.path.join(ROOT, f.decode()), os.path.join(SCRATCH, f.decode())
         if os.path.isfile(src):
             os.makedirs(os.path.dirname(dst), exist_ok=True)
-            shutil.copy2(src, dst)
+            # A fresh modification time (not copy2's): cargo decides what to rebuild by mtime, and a file put back
+            # with its old time after a planted run would leave that run's build, bug included, in place.
+            shutil.copy(src, dst)
 
 
 def plant(file, text, replacement):

@@ -23,7 +23,7 @@ use gpu_mnist::data::{Dataset, LabeledImages};
 use gpu_mnist::gpu::GpuBackend;
 use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params};
 use gpu_mnist::optim::{LrSchedule, Optimizer};
-use gpu_mnist::plan::{Layout, Split};
+use gpu_mnist::plan::{Layout, PlanForm, Split};
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
@@ -161,7 +161,12 @@ impl Report {
 }
 
 /// Runs one case's steps on `make(layout, data)`'s backend and compares every tensor after every step.
-fn run_case<B: Backend>(fx: &Fixture, case: &Case, make: &dyn Fn(&Layout, Arc<Dataset>) -> B) -> Report {
+fn run_case<B: Backend>(
+    fx: &Fixture,
+    case: &Case,
+    form: PlanForm,
+    make: &dyn Fn(&Layout, Arc<Dataset>) -> B,
+) -> Report {
     let (model, optimizer, b) = (case.model(), case.optimizer(), case.batch);
     let n = b * case.steps;
     let name = &case.name;
@@ -182,7 +187,7 @@ fn run_case<B: Backend>(fx: &Fixture, case: &Case, make: &dyn Fn(&Layout, Arc<Da
         .map(|(l, (inputs, outputs))| Layer { weight: init(l, "weight"), bias: init(l, "bias"), inputs, outputs })
         .collect();
     backend.write_params(&Params { layers }).unwrap();
-    let plan = backend.prepare(&layout.train_step(b).unwrap()).unwrap();
+    let plan = backend.prepare(&form.train_step(&layout, b).unwrap()).unwrap();
     let order: Vec<u32> = (0..n as u32).collect();
     let (losses, correct) = (fx.f32(&format!("{name}/loss")), fx.f32(&format!("{name}/correct")));
 
@@ -213,14 +218,15 @@ fn every_case_should_match_pytorch<B: Backend>(backend: &str, make: &dyn Fn(&Lay
     let (mut failed, mut cases, mut worst) = (Vec::new(), 0, 0.0f32);
     for file in FILES {
         let fx = load(file);
-        for case in &fx.cases {
-            let report = run_case(&fx, case, make);
+        // Both forms of the step: the fused plan that training runs, and the reference plan that defines it.
+        for (case, form) in fx.cases.iter().flat_map(|c| [(c, PlanForm::Fused), (c, PlanForm::Reference)]) {
+            let report = run_case(&fx, case, form, make);
             assert!(report.compared > 0, "{}: nothing compared", case.name);
             worst = worst.max(report.max_err);
             cases += 1;
             if !report.failures.is_empty() {
                 failed.push(format!(
-                    "{} (max error {:.1e}):\n    {}",
+                    "{} {form:?} (max error {:.1e}):\n    {}",
                     case.name,
                     report.max_err,
                     report.failures.join("\n    ")
@@ -228,7 +234,7 @@ fn every_case_should_match_pytorch<B: Backend>(backend: &str, make: &dyn Fn(&Lay
             }
         }
     }
-    println!("{backend}: {cases} PyTorch cases, largest error {worst:.2e}");
+    println!("{backend}: {cases} PyTorch cases × plan forms, largest error {worst:.2e}");
     assert!(
         failed.is_empty(),
         "{backend}: {} of {cases} cases differ from PyTorch:\n{}",
