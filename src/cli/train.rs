@@ -87,11 +87,12 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     }
     // Outputs that are inputs (or each other) would destroy them: refuse before any work. --save may replace its own
     // --resume checkpoint (written atomically), and a resumed --metrics file is read and rewritten on purpose.
-    // `--metrics -` writes to standard output, which is no file to compare.
-    let named = |flag: &'static str, p: &Option<PathBuf>| p.clone().filter(|p| !out::is_stdout(p)).map(|p| (flag, p));
+    // `--metrics -` writes to standard output, which is no file to compare (for the other flags `-` is a file name).
+    let metrics_file = args.metrics.clone().filter(|p| !out::is_stdout(p));
+    let named = |flag: &'static str, p: &Option<PathBuf>| p.clone().map(|p| (flag, p));
     let inputs: Vec<(&str, PathBuf)> = named("--resume", &args.ckpt.resume).into_iter().collect();
     let outputs: Vec<(&str, PathBuf)> =
-        [named("--save", &args.ckpt.save), named("--metrics", &args.metrics), named("--plot", &args.plot)]
+        [named("--save", &args.ckpt.save), named("--metrics", &metrics_file), named("--plot", &args.plot)]
             .into_iter()
             .flatten()
             .collect();
@@ -175,8 +176,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         config.seed
     );
     outln!("data:    {}", data_line(&data));
-    let metrics_file = args.metrics.as_ref().filter(|p| !out::is_stdout(p));
-    if let (Some(ck), Some(_), None) = (&resumed, &args.plot, metrics_file) {
+    if let (Some(ck), Some(_), None) = (&resumed, &args.plot, &metrics_file) {
         outln!(
             "note:    the plot starts at epoch {}; give --metrics the run's metrics file to plot the whole run",
             ck.epoch + 1
@@ -233,7 +233,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         if let Some(w) = metrics.as_mut() {
             if let Err(e) = w.write(&m) {
                 // The metrics file failed (a full disk…): keep the model — save it now if --save is given — and
-                // stop with the error; the metrics file still holds the epochs written before (written atomically).
+                // stop with the error; the metrics file is cut back to the whole records written before.
                 args.ckpt.on_interrupt(&mut trainer)?;
                 return Err(anyhow::Error::new(e).context("--metrics could not be written"));
             }
@@ -248,7 +248,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         args.ckpt.after_epoch(&mut trainer, args.epochs)?;
     }
     // Where everything went, as `eval` says it.
-    for (what, path) in [("metrics", &metrics_file.cloned()), ("plot", &args.plot)] {
+    for (what, path) in [("metrics", &metrics_file), ("plot", &args.plot)] {
         if let Some(path) = path {
             outln!("wrote:   {what} {}", path.display());
         }
