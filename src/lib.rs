@@ -57,6 +57,24 @@
 //! # }
 //! ```
 
+/// Declares `$ty::ALL`, every value of an enum, from one list, and from the same list a `match` that fails to compile
+/// where the list misses a value (non-exhaustive patterns) or names one twice (unreachable pattern, denied): a value
+/// added to the enum cannot be left out of `ALL` silently. Values may carry one payload (`Activation(Activation::Relu)`),
+/// whose own variants the match then covers too.
+macro_rules! listed_exhaustively {
+    ($ty:ident { $(#[$doc:meta])* ALL: [$($variant:ident $(($value:path))?),+ $(,)?] }) => {
+        impl $ty {
+            $(#[$doc])*
+            pub const ALL: &'static [$ty] = &[$($ty::$variant $(($value))?),+];
+        }
+
+        #[deny(unreachable_patterns)]
+        const _: fn($ty) = |v| match v {
+            $($ty::$variant $(($value))? => {})+
+        };
+    };
+}
+
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;

@@ -34,23 +34,10 @@ pub enum Activation {
 /// The slope of [`Activation::LeakyRelu`] below 0: PyTorch's default `negative_slope` (Keras's default is 0.3).
 pub const LEAKY_RELU_SLOPE: f32 = 0.01;
 
-/// Declares [`Activation::ALL`] from a list, and from the same list a `match` that fails to compile where the list
-/// misses a variant (non-exhaustive patterns) or names one twice (unreachable pattern, denied).
-macro_rules! every_activation {
-    ($($variant:ident),+ $(,)?) => {
-        impl Activation {
-            /// Every activation, the output layer's identity included.
-            pub const ALL: &'static [Activation] = &[$(Activation::$variant),+];
-        }
-
-        #[deny(unreachable_patterns)]
-        const _: fn(Activation) = |a| match a {
-            $(Activation::$variant => {})+
-        };
-    };
-}
-
-every_activation![Identity, Relu, Sigmoid, Tanh, LeakyRelu];
+listed_exhaustively!(Activation {
+    /// Every activation, the output layer's identity included.
+    ALL: [Identity, Relu, Sigmoid, Tanh, LeakyRelu]
+});
 
 impl crate::names::Named for Activation {
     const WHAT: &'static str = "activation";

@@ -2,23 +2,6 @@
 
 use crate::model::Activation;
 
-/// Declares [`CheckFamily::ALL`] from a list of families, and from the same list a `match` over a family that fails
-/// to compile where the list misses one (non-exhaustive patterns: an activation too) or names one twice
-/// (unreachable pattern, denied): `gpu-mnist check` cannot skip a family silently.
-macro_rules! in_order {
-    ($($family:ident $(($value:path))?),+ $(,)?) => {
-        impl CheckFamily {
-            /// Every family, in the order the `check` command runs them.
-            pub const ALL: &'static [CheckFamily] = &[$(CheckFamily::$family $(($value))?),+];
-        }
-
-        #[deny(unreachable_patterns)]
-        const _: fn(CheckFamily) = |family| match family {
-            $(CheckFamily::$family $(($value))? => {})+
-        };
-    };
-}
-
 /// A family of kernel checks: the comparisons of one entry point (or of one activation, or of one use of the fused
 /// kernel) with its CPU twin, run together by [`super::run`]. Not [`crate::plan::Op::family`], which groups the ops
 /// of a plan for benchmark reports.
@@ -58,29 +41,32 @@ pub enum CheckFamily {
     FusedStages,
 }
 
-// The order `gpu-mnist check` runs them in; a family left out of this list, or named twice, does not compile.
-in_order![
-    Linear,
-    WeightGrad,
-    InputGrad,
-    Activation(Activation::Identity),
-    Activation(Activation::Relu),
-    Activation(Activation::Sigmoid),
-    Activation(Activation::Tanh),
-    Activation(Activation::LeakyRelu),
-    SoftmaxXent,
-    QuadraticCost,
-    Argmax,
-    BiasGrad,
-    Sgd,
-    Momentum,
-    Adam,
-    Gather,
-    LinearLarge,
-    FusedLinear,
-    GradUpdate,
-    FusedStages,
-];
+// A family left out of this list, or named twice, does not compile: `gpu-mnist check` cannot skip one silently.
+listed_exhaustively!(CheckFamily {
+    /// Every family, in the order the `check` command runs them.
+    ALL: [
+        Linear,
+        WeightGrad,
+        InputGrad,
+        Activation(Activation::Identity),
+        Activation(Activation::Relu),
+        Activation(Activation::Sigmoid),
+        Activation(Activation::Tanh),
+        Activation(Activation::LeakyRelu),
+        SoftmaxXent,
+        QuadraticCost,
+        Argmax,
+        BiasGrad,
+        Sgd,
+        Momentum,
+        Adam,
+        Gather,
+        LinearLarge,
+        FusedLinear,
+        GradUpdate,
+        FusedStages,
+    ]
+});
 
 /// A WGSL entry point: its file in `shaders/` and its function.
 pub type EntryPoint = (&'static str, &'static str);
