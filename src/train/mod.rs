@@ -193,7 +193,8 @@ impl<B: Backend> Trainer<B> {
     /// What the current epoch's training measured up to now, the steps trained before a resume included (for a
     /// checkpoint written mid-epoch, after an interruption): `None` at an epoch boundary.
     pub fn epoch_so_far_now(&mut self) -> Result<Option<EpochSoFar>> {
-        if self.backend.steps_done()? == self.epoch_start_steps {
+        // The host's count of the steps queued (the device's own count is a read-back, which the caller makes).
+        if self.backend.queued_steps() == self.epoch_start_steps {
             return Ok(None);
         }
         // This run's part: since it began the epoch (nothing if it has not trained yet).
