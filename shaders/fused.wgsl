@@ -2,7 +2,7 @@
 // independent jobs in one dispatch. Workgroups 0..jobs[0].groups do job 0 and the next jobs[1].groups do job 1
 // (chosen by the workgroup's index, so every branch is uniform). plan::Plan::validate has proven that the jobs of
 // a dispatch share nothing one of them writes: no workgroup waits for another.
-// Requires activation.wgsl, the counter layout constants and workgroup_sums (reduce_subgroup.wgsl where the device has
+// Requires activation.wgsl, optimizer.wgsl, the counter layout constants and workgroup_sums (reduce_subgroup.wgsl where the device has
 // subgroup operations, else reduce_tree.wgsl), all prepended by the host (see src/gpu/kernels.rs).
 //
 // Bindings:
@@ -20,7 +20,7 @@
 //                    row is in the tile (n ≤ TILE), so the workgroup then computes each row's loss as loss.wgsl does:
 //                    row_stats[r] = (loss, correct) and, with FLAG_WRITE_DZ, dz (FLAG_MSE: the quadratic cost).
 //   JOB_GRAD_UPDATE  Op::GradUpdate    gw: [outputs, inputs] = dzᵀ · x; m = outputs, k = rows, n = inputs; then w
-//                    updated in place from gw (optim.wgsl's rules, t = the step count: this step's advance has run).
+//                    updated in place from gw (optimizer.wgsl's rules, t = the step count: this step's advance has run).
 //                    The workgroups of the first column of tiles also sum gb = Σ_rows dz (from the slices of dzᵀ
 //                    they stage for the product: no extra reads of memory) and update b.
 //   JOB_INPUT_GRAD   Op::InputGrad     dx: [rows, inputs] = (dz · w) ⊙ act′(x); m = rows, k = outputs, n = inputs.
@@ -44,11 +44,8 @@ const FLAG_WRITE_DZ: u32 = 4u;
 const FLAG_MSE: u32 = 8u;
 const FLAG_STATS: u32 = 16u;
 
-const OPT_SGD: u32 = 0u;
-const OPT_MOMENTUM: u32 = 1u;
-const OPT_ADAM: u32 = 2u;
-
 struct Job {
+    hypers: Hypers, // grad_update: the optimizer's hyper-parameters (optimizer.wgsl)
     kind: u32,
     groups: u32,    // workgroups of this job
     groups_n: u32,  // tiles along n (the rest along m)
@@ -65,18 +62,13 @@ struct Job {
     b_cs: u32,
     c_off: u32,
     e_off: u32,     // linear: the bias; input_grad: the previous layer's output
-    w_off: u32,     // grad_update: the weight and its states
-    sw0_off: u32,
-    sw1_off: u32,
+    w_off: u32,     // grad_update: the weight and its states (the rule's `states` tensors, packed)
+    sw_off: u32,
     bias_off: u32,  // grad_update: the bias, its gradient and its states
     gb_off: u32,
-    sb0_off: u32,
-    sb1_off: u32,
-    optimizer: u32,
-    lr: f32,
-    beta1: f32,     // momentum's μ, or adam's β1
-    beta2: f32,
-    eps: f32,
+    sb_off: u32,
+    rule: u32,      // grad_update: RULE_* of optimizer.wgsl
+    states: u32,
     decay_steps: u32,
     x_off: u32,     // gathering linear: where x goes
     dz_off: u32,    // head: where dz goes; grad_update: dz for the bias gradient
@@ -85,6 +77,7 @@ struct Job {
     pad0: u32,
     pad1: u32,
     pad2: u32,
+    pad3: u32,
 }
 
 struct FusedParams {
@@ -215,30 +208,12 @@ fn tile_product(job: Job, row0: u32, col0: u32, tx: u32, ty: u32) -> array<f32, 
     return acc;
 }
 
-// x^n by binary powering, as optim.wgsl (the same multiplications as Rust's f32::powi).
-fn powi(x: f32, n: u32) -> f32 {
-    var base = x;
-    var e = n;
-    var r = 1.0;
-    loop {
-        if ((e & 1u) == 1u) {
-            r *= base;
-        }
-        e /= 2u;
-        if (e == 0u) {
-            break;
-        }
-        base *= base;
-    }
-    return r;
-}
-
 // t, the 1-based step being taken: the step count itself (this step's advance already ran), as a 64-bit value's
 // low word and whether it exceeds 32 bits.
 fn step_lr(job: Job) -> f32 {
     let total = job.decay_steps;
     if (total == 0u) {
-        return job.lr;
+        return job.hypers.lr;
     }
     // done = min(t − 1, T)
     var done = total;
@@ -246,36 +221,29 @@ fn step_lr(job: Job) -> f32 {
     if (counters[STEPS_HI] == 0u) {
         done = min(select(lo - 1u, 0u, lo == 0u), total);
     }
-    return job.lr * (f32(total - done) / f32(total));
+    return job.hypers.lr * (f32(total - done) / f32(total));
 }
 
-// One parameter p = mem[at] updated from its gradient g with the job's optimizer; states at s0 and s1.
-fn update_param(job: Job, at: u32, s0: u32, s1: u32, g: f32) {
-    let lr = step_lr(job);
-    switch job.optimizer {
-        case OPT_MOMENTUM: {
-            let v = job.beta1 * mem[s0] + g;
-            mem[s0] = v;
-            mem[at] -= lr * v;
-        }
-        case OPT_ADAM: {
-            // t clamped to 1..=i32::MAX as the CPU does.
-            let lo = counters[STEPS_LO];
-            var t = I32_MAX;
-            if (counters[STEPS_HI] == 0u && lo < I32_MAX) {
-                t = max(lo, 1u);
-            }
-            let c1 = 1.0 - powi(job.beta1, t);
-            let c2 = 1.0 - powi(job.beta2, t);
-            let m = job.beta1 * mem[s0] + (1.0 - job.beta1) * g;
-            let v = job.beta2 * mem[s1] + (1.0 - job.beta2) * g * g;
-            mem[s0] = m;
-            mem[s1] = v;
-            mem[at] -= lr * (m / c1) / (sqrt(v / c2) + job.eps);
-        }
-        default: {
-            mem[at] -= lr * g;
-        }
+// One parameter p = mem[at] updated from its gradient g by the job's rule (optimizer.wgsl); its `states` state
+// tensors at s_at, s_at + stride, ….
+fn update_param(job: Job, at: u32, s_at: u32, stride: u32, g: f32) {
+    // t = the step count (this step's advance has run), clamped to 1..=i32::MAX as the CPU does.
+    let lo = counters[STEPS_LO];
+    var t = I32_MAX;
+    if (counters[STEPS_HI] == 0u && lo < I32_MAX) {
+        t = max(lo, 1u);
+    }
+    let h = job.hypers;
+    let c1 = 1.0 - powi(h.beta1, t);
+    let c2 = 1.0 - powi(h.beta2, t);
+    var s = vec4<f32>(0.0);
+    for (var k = 0u; k < job.states; k++) {
+        s[k] = mem[s_at + k * stride];
+    }
+    let u = optimizer_step(job.rule, mem[at], g, s, h, step_lr(job), c1, c2);
+    mem[at] = u.p;
+    for (var k = 0u; k < job.states; k++) {
+        mem[s_at + k * stride] = u.s[k];
     }
 }
 
@@ -348,7 +316,7 @@ fn product_job(job: Job, tile_index: u32, tx: u32, ty: u32) {
                     }
                     default: { // JOB_GRAD_UPDATE: the gradient, then the weight's update from it
                         mem[job.c_off + at] = v;
-                        update_param(job, job.w_off + at, job.sw0_off + at, job.sw1_off + at, v);
+                        update_param(job, job.w_off + at, job.sw_off + at, job.m * job.n, v);
                     }
                 }
             }
@@ -367,7 +335,7 @@ fn product_job(job: Job, tile_index: u32, tx: u32, ty: u32) {
         // then b[o]'s update.
         let sum = bias_acc;
         mem[job.gb_off + i] = sum;
-        update_param(job, job.bias_off + i, job.sb0_off + i, job.sb1_off + i, sum);
+        update_param(job, job.bias_off + i, job.sb_off + i, job.m, sum);
     }
     if (job.kind == JOB_LINEAR && (job.flags & FLAG_HEAD) != 0u) {
         // The row's outputs were written by other invocations of this workgroup: make them visible first.

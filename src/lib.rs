@@ -34,7 +34,7 @@
 //! // The model, the optimizer and the run: PyTorch's names and defaults.
 //! let model =
 //!     ModelConfig { inputs: 784, hidden: vec![64], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
-//! let optimizer = Optimizer::Momentum { lr: 0.05, momentum: 0.9 };
+//! let optimizer = Optimizer::momentum(0.05, 0.9)?;
 //! let config = TrainConfig { epochs: 1, batch_size: 32, seed: 42, eval_batch: 1000, lr_schedule: LrSchedule::Linear, init: None };
 //! // The buffers one training step needs, sized to the data.
 //! let layout = config.layout_for(&model, optimizer, &data)?;

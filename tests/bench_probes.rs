@@ -32,7 +32,7 @@ fn model() -> ModelConfig {
 #[test]
 fn profiled_steps_should_match_unprofiled_steps() {
     let data = common::mnist_subset(200, 10);
-    let layout = Layout::new(&model(), Optimizer::Momentum { lr: 0.05, momentum: 0.9 }, 33);
+    let layout = Layout::new(&model(), Optimizer::momentum(0.05, 0.9).unwrap(), 33);
     let plan = layout.train_step(33).unwrap();
     let order: Vec<u32> = (0..200).rev().collect();
     let init = initial_params(&layout.model, 3).unwrap();
@@ -72,7 +72,7 @@ fn profiled_steps_should_match_unprofiled_steps() {
 #[test]
 fn profile_report_should_cover_every_stage_of_the_step() {
     let data = common::mnist_subset(300, 10);
-    let layout = Layout::new(&model(), Optimizer::Sgd { lr: 0.1 }, 64);
+    let layout = Layout::new(&model(), Optimizer::sgd(0.1).unwrap(), 64);
     let plan = layout.train_step(64).unwrap();
     for mut backend in backends(&layout, &data) {
         let name = backend.describe();

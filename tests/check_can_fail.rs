@@ -9,6 +9,7 @@ use std::path::Path;
 
 use gpu_mnist::gpu::check::{self, CheckFamily};
 use gpu_mnist::gpu::{ContextOptions, GpuContext};
+use gpu_mnist::optim::Rule;
 
 /// A shader directory holding one file, `bias_grad.wgsl`, which adds 0.001 to every column sum: off by far more
 /// than the tolerance (1e-5 + 1e-4·|want|) wherever |want| < 9.9, which is most of the checked values.
@@ -37,7 +38,7 @@ fn a_broken_kernel_fails_its_check() {
     assert!(failed.iter().any(|r| (r.max_abs_err - 1e-3).abs() < 1e-4), "largest error should be ≈ 0.001");
     // The other families, which do not use bias_grad.wgsl, still pass on the same context; and the built-in kernel
     // passes on a context without the directory.
-    common::assert_pass(&check::run(&ctx, CheckFamily::Sgd).unwrap());
+    common::assert_pass(&check::run(&ctx, CheckFamily::Update(Rule::Sgd)).unwrap());
     common::assert_pass(&check::run(&good, CheckFamily::BiasGrad).unwrap());
 }
 
@@ -83,7 +84,13 @@ fn a_broken_fused_kernel_fails_its_checks() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders/fused.wgsl");
     let text = std::fs::read_to_string(file).unwrap();
     let sabotages = [
-        ("update_param(job, job.bias_off + i, job.sb0_off + i, job.sb1_off + i, sum);", "", CheckFamily::GradUpdate),
+        ("update_param(job, job.bias_off + i, job.sb_off + i, job.m, sum);", "", CheckFamily::GradUpdate),
+        // The bias's states read with the weight's stride (the packing of the state tensors).
+        (
+            "update_param(job, job.bias_off + i, job.sb_off + i, job.m, sum);",
+            "update_param(job, job.bias_off + i, job.sb_off + i, job.m * job.n, sum);",
+            CheckFamily::GradUpdate,
+        ),
         (
             "mem[job.dz_off + r * n + j] = (p - select(0.0, 1.0, j == label)) * scale;",
             "mem[job.dz_off + r * n + j] = p - select(0.0, 1.0, j == label);",
@@ -96,6 +103,7 @@ fn a_broken_fused_kernel_fails_its_checks() {
     let read = |name: &str| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders").join(name));
     let (large, tree, subgroup) =
         (read("matmul_large.wgsl").unwrap(), read("reduce_tree.wgsl").unwrap(), read("reduce_subgroup.wgsl").unwrap());
+    let rules = read("optimizer.wgsl").unwrap();
     // (file, its text, from, to, family, subgroups on the context)
     let mut files: Vec<(&str, &String, &str, &str, CheckFamily, bool)> =
         sabotages.into_iter().map(|(from, to, family)| ("fused.wgsl", &text, from, to, family, true)).collect();
@@ -110,6 +118,23 @@ fn a_broken_fused_kernel_fails_its_checks() {
             true,
         ),
         ("matmul_large.wgsl", &large, "let buf = s % 2u;", "let buf = 0u;", CheckFamily::LinearLarge, true),
+        // SGD without its weight decay; AdamW's decay coupled to the gradient (Adam's L2).
+        (
+            "optimizer.wgsl",
+            &rules,
+            "return Updated(p - lr * gd, s);",
+            "return Updated(p - lr * g, s);",
+            CheckFamily::Update(Rule::Sgd),
+            true,
+        ),
+        (
+            "optimizer.wgsl",
+            &rules,
+            "return adam_moments(p * (1.0 - lr * h.weight_decay), g, s, h, lr, c1, c2);",
+            "return adam_moments(p, g + h.weight_decay * p, s, h, lr, c1, c2);",
+            CheckFamily::Update(Rule::Adamw),
+            true,
+        ),
         // The tree reduction losing the loss of half the invocations (on a context without subgroups, which uses it).
         ("reduce_tree.wgsl", &tree, "reduce_loss[t] += reduce_loss[t + half];", "", CheckFamily::FusedStages, false),
     ]);

@@ -8,7 +8,7 @@ use gpu_mnist::checkpoint::{self, Checkpoint};
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::files;
 use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params};
-use gpu_mnist::optim::Optimizer;
+use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::train::{TrainConfig, Trainer};
 use gpu_mnist::Error;
 use safetensors::tensor::TensorView;
@@ -19,7 +19,10 @@ mod common;
 /// A data digest of the right form (no data set has it).
 const DIGEST: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-const ADAM: Optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+fn adam() -> Optimizer {
+    Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
+        .unwrap()
+}
 
 fn model() -> ModelConfig {
     ModelConfig { inputs: 6, hidden: vec![4], classes: 3, activation: Activation::Tanh, loss: Loss::Xent }
@@ -115,7 +118,7 @@ fn write_raw(path: &Path, tensors: &[Raw], metadata: Option<HashMap<String, Stri
 #[test]
 fn round_trip_is_exact_for_every_optimizer() {
     let dir = tempfile::tempdir().unwrap();
-    for optimizer in [Optimizer::Sgd { lr: 0.1 }, Optimizer::Momentum { lr: 0.05, momentum: 0.9 }, ADAM] {
+    for optimizer in [Optimizer::sgd(0.1).unwrap(), Optimizer::momentum(0.05, 0.9).unwrap(), adam()] {
         let ck = sample(optimizer);
         let path = dir.path().join(format!("{}.safetensors", optimizer.name()));
         ck.save(&path).unwrap();
@@ -144,7 +147,7 @@ fn round_trip_is_exact_for_every_optimizer() {
 fn file_has_pytorch_names_shapes_and_readable_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
-    sample(ADAM).save(&path).unwrap();
+    sample(adam()).save(&path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let mut names: Vec<&str> = st.names();
@@ -208,7 +211,7 @@ fn capture_and_restore_through_a_trainer() {
         lr_schedule: Default::default(),
         init: None,
     };
-    let layout = config.layout(&model, ADAM).unwrap();
+    let layout = config.layout(&model, adam()).unwrap();
     let mut t =
         Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout.clone(), data.clone(), config.clone())
             .unwrap();
@@ -233,7 +236,7 @@ fn capture_and_restore_through_a_trainer() {
     // A trainer of another shape refuses it.
     let other = ModelConfig { hidden: vec![8], ..model };
     let cfg = config;
-    let lay = cfg.layout(&other, ADAM).unwrap();
+    let lay = cfg.layout(&other, adam()).unwrap();
     let mut wrong = Trainer::new(CpuBackend::new(&lay, data.clone()).unwrap(), lay, data, cfg).unwrap();
     let err = loaded.restore(&mut wrong).unwrap_err().to_string();
     assert!(err.contains("--hidden \"8\" differs from the checkpoint's hidden layers \"16\""), "{err}");
@@ -243,7 +246,7 @@ fn capture_and_restore_through_a_trainer() {
 fn saving_again_replaces_the_file_and_leaves_no_temporary_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
-    let mut ck = sample(ADAM);
+    let mut ck = sample(adam());
     ck.save(&path).unwrap();
     ck.epoch = 4;
     ck.params.layers[0].weight[7] = 42.0;
@@ -258,11 +261,11 @@ fn saving_again_replaces_the_file_and_leaves_no_temporary_files() {
 fn failed_write_leaves_the_old_checkpoint_intact() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
-    let old = sample(ADAM);
+    let old = sample(adam());
     old.save(&path).unwrap();
     let before = std::fs::read(&path).unwrap();
 
-    let mut new = sample(ADAM);
+    let mut new = sample(adam());
     new.epoch = 9;
     let bytes = new.to_bytes().unwrap();
     let err = files::write_atomically(&path, |f| {
@@ -309,7 +312,7 @@ fn unwritable_save_paths_are_found_before_training() {
     std::fs::write(&file, b"x").unwrap();
     for bad in [dir.path().to_path_buf(), dir.path().join("missing/m.safetensors"), file.join("m.safetensors")] {
         assert!(files::ensure_writable(&bad).is_err(), "{}", bad.display());
-        assert!(sample(ADAM).save(&bad).is_err(), "{}", bad.display());
+        assert!(sample(adam()).save(&bad).is_err(), "{}", bad.display());
     }
     assert!(!dir.path().join("missing").exists());
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
@@ -319,7 +322,7 @@ fn unwritable_save_paths_are_found_before_training() {
 fn truncated_files_are_reported_as_truncated() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.safetensors");
-    sample(ADAM).save(&good).unwrap();
+    sample(adam()).save(&good).unwrap();
     let bytes = std::fs::read(&good).unwrap();
     let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     // In the data, in the header, in the length prefix, empty.
@@ -358,7 +361,7 @@ fn a_missing_file_is_an_io_error_naming_it() {
 fn wrong_shape_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shape.safetensors");
-    let ck = sample(ADAM);
+    let ck = sample(adam());
     let mut t = raw_tensors(&ck);
     t[0].shape = vec![6, 4]; // transposed weight: same size, wrong shape
     write_raw(&path, &t, Some(ck.metadata()));
@@ -377,7 +380,7 @@ fn wrong_shape_is_reported() {
 fn wrong_dtype_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dtype.safetensors");
-    let ck = sample(ADAM);
+    let ck = sample(adam());
     for (dtype, bytes_per) in [(Dtype::F64, 8), (Dtype::F16, 2), (Dtype::BF16, 2), (Dtype::I32, 4)] {
         let mut t = raw_tensors(&ck);
         let n = ck.params.layers[0].bias.len();
@@ -392,7 +395,7 @@ fn wrong_dtype_is_reported() {
 fn non_finite_values_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nan.safetensors");
-    let ck = sample(ADAM);
+    let ck = sample(adam());
     for (bad, shown) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf"), (f32::NEG_INFINITY, "-inf")] {
         // In a parameter and in an optimizer state tensor.
         for index in [2, 5] {
@@ -409,7 +412,7 @@ fn non_finite_values_are_reported() {
 fn missing_and_unexpected_tensors_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("missing.safetensors");
-    let ck = sample(ADAM);
+    let ck = sample(adam());
     let mut t = raw_tensors(&ck);
     t.retain(|r| r.name != "layers.1.bias");
     write_raw(&path, &t, Some(ck.metadata()));
@@ -438,7 +441,7 @@ fn missing_and_unexpected_tensors_are_reported() {
 fn missing_or_unparsable_metadata_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("meta.safetensors");
-    let ck = sample(ADAM);
+    let ck = sample(adam());
     write_raw(&path, &raw_tensors(&ck), None);
     assert!(load_error(&path).contains("no metadata"));
 
@@ -453,12 +456,13 @@ fn missing_or_unparsable_metadata_is_reported() {
         ("seed", "-1", "metadata `seed` = \"-1\" cannot be parsed"),
         ("steps_done", "ten", "metadata `steps_done` = \"ten\" cannot be parsed"),
         ("lr", "fast", "metadata `lr` = \"fast\" cannot be parsed"),
-        ("lr", "-0.1", "metadata `lr` = -0.1 is out of range"),
-        ("beta1", "1.5", "metadata `beta1` = 1.5 is out of range"),
+        ("lr", "-0.1", "metadata `lr` = -0.1 is out of range: it must be a positive number"),
+        ("beta1", "1.5", "metadata `beta1` = 1.5 is out of range: it must be in [0, 1)"),
+        ("weight_decay", "-1", "metadata `weight_decay` = -1 is out of range: it must be a finite number ≥ 0"),
         ("architecture", "784,,10", "metadata `architecture` = \"784,,10\" is not a list of layer widths"),
         ("activation", "gelu", "metadata `activation`: activation \"gelu\" is not one of relu, sigmoid, tanh"),
         ("loss", "hinge", "metadata `loss`: loss \"hinge\" is not one of xent, mse"),
-        ("optimizer", "lbfgs", "metadata `optimizer` = \"lbfgs\" is not sgd, momentum or adam"),
+        ("optimizer", "lbfgs", "metadata `optimizer`: optimizer \"lbfgs\" is not one of sgd, momentum, adam, adamw"),
         ("format_version", "2", "format version 2; this build of gpu-mnist reads version 1 only"),
         ("format", "other", "metadata `format` is \"other\""),
         ("classes", "7", "metadata `classes` = 7 but architecture 6,4,3 has 3 outputs"),
@@ -482,7 +486,7 @@ fn missing_or_unparsable_metadata_is_reported() {
 #[test]
 fn architecture_mismatch_names_the_flag() {
     let path = Path::new("run.safetensors");
-    let ck = sample(ADAM);
+    let ck = sample(adam());
     let check = |model: ModelConfig, optimizer: Optimizer| match ck.check_compatible(path, &model, &optimizer) {
         Err(Error::Checkpoint { path: p, msg }) => {
             assert_eq!(p, path);
@@ -490,46 +494,56 @@ fn architecture_mismatch_names_the_flag() {
         }
         other => panic!("expected a mismatch, got {other:?}"),
     };
-    assert!(ck.check_compatible(path, &model(), &ADAM).is_ok());
+    assert!(ck.check_compatible(path, &model(), &adam()).is_ok());
     // Hyper-parameters may change (fine-tuning with a lower learning rate), the rule may not.
     assert!(ck
-        .check_compatible(path, &model(), &Optimizer::Adam { lr: 1e-4, beta1: 0.8, beta2: 0.99, eps: 1e-7 })
+        .check_compatible(
+            path,
+            &model(),
+            &Optimizer::of(
+                Rule::Adam,
+                &[(Hyper::Lr, 1e-4), (Hyper::Beta1, 0.8), (Hyper::Beta2, 0.99), (Hyper::Eps, 1e-7)]
+            )
+            .unwrap()
+        )
         .is_ok());
-    let msg = check(ModelConfig { hidden: vec![4, 4], ..model() }, ADAM);
+    let msg = check(ModelConfig { hidden: vec![4, 4], ..model() }, adam());
     assert!(
         msg.contains("architecture mismatch: --hidden \"4,4\" differs from the checkpoint's hidden layers \"4\""),
         "{msg}"
     );
-    let msg = check(ModelConfig { activation: Activation::Relu, ..model() }, ADAM);
+    let msg = check(ModelConfig { activation: Activation::Relu, ..model() }, adam());
     assert!(msg.contains("--activation relu differs from the checkpoint's tanh"), "{msg}");
-    let msg = check(ModelConfig { loss: Loss::Mse, ..model() }, ADAM);
+    let msg = check(ModelConfig { loss: Loss::Mse, ..model() }, adam());
     assert!(msg.contains("--loss mse differs from the checkpoint's xent"), "{msg}");
-    let msg = check(ModelConfig { inputs: 784, ..model() }, ADAM);
+    let msg = check(ModelConfig { inputs: 784, ..model() }, adam());
     assert!(msg.contains("takes 6 inputs, but the data has 784 pixels"), "{msg}");
-    let msg = check(ModelConfig { classes: 10, ..model() }, ADAM);
+    let msg = check(ModelConfig { classes: 10, ..model() }, adam());
     assert!(msg.contains("has 3 classes, but the data has 10"), "{msg}");
-    let msg = check(model(), Optimizer::Sgd { lr: 0.1 });
+    let msg = check(model(), Optimizer::sgd(0.1).unwrap());
     assert!(msg.contains("--optimizer sgd differs from the checkpoint's adam"), "{msg}");
 }
 
-/// The optimizer tensors are named in the order of the layout's state buffers, with matching sizes.
+/// The optimizer tensors are named in the order of the layout's state buffers, each packed buffer cut into the
+/// rule's tensors (PyTorch's names, from the optimizer table), with matching sizes — for every rule.
 #[test]
 fn state_tensor_names_follow_the_layout() {
     let model = model();
-    for (optimizer, suffixes) in
-        [(Optimizer::Momentum { lr: 0.1, momentum: 0.9 }, ["momentum_buffer", ""]), (ADAM, ["exp_avg", "exp_avg_sq"])]
-    {
+    for &rule in Rule::ALL {
+        let optimizer = Optimizer::new(rule);
+        let states = rule.row().states;
         let layout = gpu_mnist::plan::Layout::new(&model, optimizer, 8);
         let named = checkpoint::state_tensors(&model, &optimizer);
         let buffers = layout.state_buffers();
-        assert_eq!(named.len(), buffers.len());
-        for ((name, shape), id) in named.iter().zip(buffers) {
+        assert_eq!(named.len(), buffers.len() * states.len(), "{rule:?}");
+        for (chunk, id) in named.chunks(states.len().max(1)).zip(buffers) {
             let buf = &layout.buffers[id];
-            assert_eq!(buf.len, shape.iter().product::<usize>(), "{name} vs {}", buf.name);
-            // `layers.0.weight.state1` ↔ `optimizer.layers.0.weight.exp_avg_sq`
-            let (param, state) = buf.name.rsplit_once('.').unwrap();
-            let index: usize = state.trim_start_matches("state").parse().unwrap();
-            assert_eq!(name, &format!("optimizer.{param}.{}", suffixes[index]));
+            // `layers.0.weight.state` ↔ `optimizer.layers.0.weight.exp_avg`, `optimizer.layers.0.weight.exp_avg_sq`
+            let param = buf.name.strip_suffix(".state").unwrap();
+            for ((name, shape), state) in chunk.iter().zip(states) {
+                assert_eq!(buf.len, shape.iter().product::<usize>() * states.len(), "{name} vs {}", buf.name);
+                assert_eq!(name, &format!("optimizer.{param}.{state}"));
+            }
         }
     }
 }

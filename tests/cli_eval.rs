@@ -76,7 +76,7 @@ fn detailed_evaluation_agrees_with_the_training_loop() {
             lr_schedule: Default::default(),
             init: None,
         };
-        let optimizer = Optimizer::Sgd { lr: if loss == Loss::Xent { 0.1 } else { 3.0 } };
+        let optimizer = Optimizer::sgd(if loss == Loss::Xent { 0.1 } else { 3.0 }).unwrap();
         let layout = config.layout(&model, optimizer).unwrap();
         let mut t = Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout.clone(), data.clone(), config)
             .unwrap();
@@ -93,7 +93,7 @@ fn detailed_evaluation_agrees_with_the_training_loop() {
         assert!(ev.per_class_accuracy().iter().all(|a| a.is_some_and(|a| (0.0..=1.0).contains(&a))));
         // And from a saved checkpoint, in a backend built for evaluation only.
         let ck = Checkpoint::capture(&mut t).unwrap();
-        let eval_layout = gpu_mnist::plan::Layout::new(&ck.model, Optimizer::Sgd { lr: 0.1 }, 500);
+        let eval_layout = gpu_mnist::plan::Layout::new(&ck.model, Optimizer::sgd(0.1).unwrap(), 500);
         let mut backend = CpuBackend::new(&eval_layout, data.clone()).unwrap();
         gpu_mnist::backend::Backend::write_params(&mut backend, &ck.params).unwrap();
         let again = evaluate_detailed(&mut backend, &eval_layout, &data.test, 500).unwrap();

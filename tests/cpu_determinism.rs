@@ -7,7 +7,7 @@ use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
 use gpu_mnist::model::{Activation, Loss, ModelConfig, Params};
-use gpu_mnist::optim::{LrSchedule, Optimizer};
+use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 
 mod common;
@@ -17,7 +17,9 @@ fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
         ModelConfig { inputs: 784, hidden: vec![32], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
     let config =
         TrainConfig { epochs: 2, batch_size: 50, seed, eval_batch: 200, lr_schedule: LrSchedule::Constant, init: None };
-    let optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let optimizer =
+        Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
+            .unwrap();
     let layout = config.layout(&model, optimizer).unwrap();
     let mut t = Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout, data.clone(), config).unwrap();
     let metrics = (0..2)

@@ -27,8 +27,8 @@ fn tiny_dataset(n: usize, seed: u64) -> Dataset {
 fn gradient_errors(activation: Activation, loss: Loss, corrupt: impl Fn(&str, &mut [f32])) -> (usize, Vec<String>) {
     let n = 5;
     let model = ModelConfig { inputs: 6, hidden: vec![5, 4], classes: 3, activation, loss };
-    // lr = 0: the training step computes gradients but leaves the parameters as they are.
-    let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.0 }, n);
+    // The training step computes the gradients (and updates the parameters, which are written back below).
+    let layout = Layout::new(&model, Optimizer::default(), n);
     let mut cpu = CpuBackend::new(&layout, Arc::new(tiny_dataset(n, 7))).unwrap();
     // Bigger-than-usual weights and non-zero biases so every layer matters and ReLU units are not all on.
     let mut params = Params::init(&model, &mut model::rng(3)).unwrap();
@@ -42,6 +42,7 @@ fn gradient_errors(activation: Activation, loss: Loss, corrupt: impl Fn(&str, &m
     let eval = cpu.prepare(&layout.eval_step(Split::Test, n).unwrap()).unwrap();
     cpu.begin_epoch(Split::Train, &order).unwrap();
     cpu.run(train, 1).unwrap();
+    cpu.write_params(&params).unwrap();
 
     // The mean loss of the batch at the current parameters.
     let loss_at = |cpu: &mut CpuBackend| -> f64 {

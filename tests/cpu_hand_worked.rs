@@ -4,7 +4,7 @@
 
 use gpu_mnist::cpu::ops::{self, BatchStats};
 use gpu_mnist::model::Activation;
-use gpu_mnist::optim::Optimizer;
+use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 
 /// Equal up to f32 rounding of a few operations.
 fn close(got: &[f32], want: &[f32]) {
@@ -147,33 +147,51 @@ fn learning_rate_factor_at_the_first_a_middle_and_the_last_step() {
     close(&[ops::lr_factor(60_000, 1), ops::lr_factor(60_000, 30_001)], &[1.0, 0.5]);
 }
 
-/// One update of a single parameter 1.0 with gradient `g` from states `s0`, `s1`, at step `t` of a constant rate.
-fn step(optimizer: Optimizer, g: f32, s0: f32, s1: f32, t: u64) -> [f32; 3] {
-    let (mut p, mut a, mut b) = ([1.0], [s0], [s1]);
-    ops::update(&mut p, Some(&mut a), Some(&mut b), &[g], optimizer, t, 0).unwrap();
-    [p[0], a[0], b[0]]
+/// One update of a single parameter 1.0 with gradient `g` from the rule's `states`, at step `t` of a constant
+/// rate: the new parameter, then the new states.
+fn step(optimizer: Optimizer, g: f32, states: &[f32], t: u64) -> Vec<f32> {
+    let (mut p, mut s) = ([1.0], states.to_vec());
+    ops::update(&mut p, &mut s, &[g], optimizer, t, 0).unwrap();
+    [&p[..], &s].concat()
 }
 
 #[test]
 fn sgd_and_momentum_updates_worked_by_hand() {
-    // SGD: p = 1 − 0.1·0.5 = 0.95 (the states are untouched).
-    close(&step(Optimizer::Sgd { lr: 0.1 }, 0.5, 7.0, 8.0, 1), &[0.95, 7.0, 8.0]);
+    // SGD: p = 1 − 0.1·0.5 = 0.95.
+    close(&step(Optimizer::sgd(0.1).unwrap(), 0.5, &[], 1), &[0.95]);
     // Momentum (PyTorch): v = 0.9·0.2 + 0.5 = 0.68; p = 1 − 0.1·0.68 = 0.932.
-    close(&step(Optimizer::Momentum { lr: 0.1, momentum: 0.9 }, 0.5, 0.2, 8.0, 1), &[0.932, 0.68, 8.0]);
+    close(&step(Optimizer::momentum(0.1, 0.9).unwrap(), 0.5, &[0.2], 1), &[0.932, 0.68]);
     // With the linear decay over T = 4 at step t = 3 the rate is 0.1·1/2: p = 1 − 0.05·0.5 = 0.975.
     let mut p = [1.0];
-    ops::update(&mut p, None, None, &[0.5], Optimizer::Sgd { lr: 0.1 }, 3, 4).unwrap();
+    ops::update(&mut p, &mut [], &[0.5], Optimizer::sgd(0.1).unwrap(), 3, 4).unwrap();
     close(&p, &[0.975]);
 }
 
 #[test]
+fn weight_decay_worked_by_hand() {
+    let decayed = |rule| Optimizer::new(rule).with(Hyper::Lr, 0.01).unwrap().with(Hyper::WeightDecay, 0.1).unwrap();
+    // SGD (L2, PyTorch's weight_decay): g = 0.5 + 0.1·1 = 0.6; p = 1 − 0.1·0.6 = 0.94.
+    let sgd = Optimizer::sgd(0.1).unwrap().with(Hyper::WeightDecay, 0.1).unwrap();
+    close(&step(sgd, 0.5, &[], 1), &[0.94]);
+    // Momentum: v = 0.9·0 + 0.6 = 0.6; p = 1 − 0.01·0.6 = 0.994.
+    close(&step(decayed(Rule::Momentum), 0.5, &[0.0], 1), &[0.994, 0.6]);
+    // Adam (L2): g = 0.6; m = 0.06, v = 0.001·0.36 = 0.00036; m̂ = 0.6, √v̂ = 0.6: p = 1 − 0.01 = 0.99.
+    close(&step(decayed(Rule::Adam), 0.5, &[0.0, 0.0], 1), &[0.99, 0.06, 0.000_36]);
+    // AdamW (decoupled): p = 1·(1 − 0.01·0.1) = 0.999, then Adam's step of g = 0.5: m̂ = 0.5, √v̂ = 0.5, so
+    // p = 0.999 − 0.01 = 0.989, and the moments are those of 0.5.
+    close(&step(decayed(Rule::Adamw), 0.5, &[0.0, 0.0], 1), &[0.989, 0.05, 0.000_25]);
+}
+
+#[test]
 fn adam_update_worked_by_hand() {
-    let adam = Optimizer::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let adam =
+        Optimizer::of(Rule::Adam, &[(Hyper::Lr, 0.01), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
+            .unwrap();
     // First step from zero state, g = 0.5: m = 0.1·0.5 = 0.05, v = 0.001·0.25 = 0.00025; the bias corrections
     // 1 − 0.9¹ = 0.1 and 1 − 0.999¹ = 0.001 give m̂ = 0.5, v̂ = 0.25, so p = 1 − 0.01·0.5/(0.5 + 1e-8) = 0.99.
-    close(&step(adam, 0.5, 0.0, 0.0, 1), &[0.99, 0.05, 0.000_25]);
+    close(&step(adam, 0.5, &[0.0, 0.0], 1), &[0.99, 0.05, 0.000_25]);
     // Step 3 from m = 0.1, v = 0.04, g = −0.3: m = 0.09 − 0.03 = 0.06; v = 0.03996 + 0.00009 = 0.04005;
     // 1 − 0.9³ = 0.271, 1 − 0.999³ = 0.002997001; m̂ = 0.2214022, v̂ = 13.363359, √v̂ = 3.6555928;
     // p = 1 − 0.01·0.2214022/3.6555928 = 1 − 0.00060565 = 0.99939435.
-    close(&step(adam, -0.3, 0.1, 0.04, 3), &[0.999_394_35, 0.06, 0.040_05]);
+    close(&step(adam, -0.3, &[0.1, 0.04], 3), &[0.999_394_35, 0.06, 0.040_05]);
 }

@@ -16,24 +16,18 @@ use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
-use gpu_mnist::optim::Optimizer;
+use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::plan::{Layout, Op, Plan, Role, Split, HEAD_MAX_CLASSES};
 
-const OPTIMIZERS: [Optimizer; 3] = [
-    Optimizer::Sgd { lr: 0.1 },
-    Optimizer::Momentum { lr: 0.05, momentum: 0.9 },
-    Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-];
-
-/// Every optimizer of the CLI is in [`OPTIMIZERS`]: a new one is a compile error here until it is listed.
-#[test]
-fn every_optimizer_is_covered() {
-    for o in OPTIMIZERS {
-        match o {
-            Optimizer::Sgd { .. } | Optimizer::Momentum { .. } | Optimizer::Adam { .. } => {}
-        }
+/// Every rule of the optimizer table with its defaults, and with weight decay.
+fn optimizers() -> Vec<Optimizer> {
+    let mut out = Vec::new();
+    for &rule in Rule::ALL {
+        out.push(Optimizer::new(rule));
+        let decayed = Optimizer::new(rule).with(Hyper::WeightDecay, 0.05).unwrap();
+        out.push(decayed);
     }
-    assert_eq!(OPTIMIZERS.len(), 3);
+    out
 }
 
 fn model(hidden: &[usize], classes: usize, activation: Activation, loss: Loss) -> ModelConfig {
@@ -98,7 +92,7 @@ fn fused_equals_reference(hidden: &[usize], classes: usize, act: Activation, los
 /// One test per activation × loss: every optimizer, both schedules, 1–3 layers, a head-sized and a too-wide last
 /// layer.
 fn all_shapes(act: Activation, loss: Loss) {
-    for opt in OPTIMIZERS {
+    for opt in optimizers() {
         for decay in [0, 3] {
             for hidden in [&[][..], &[7], &[9, 5]] {
                 for classes in [10, HEAD_MAX_CLASSES + 1] {
@@ -147,7 +141,7 @@ fn fused_step_takes_at_most_2l_plus_1_stages() {
     for layers in 1..=5 {
         let hidden = vec![6; layers - 1];
         for classes in [10, HEAD_MAX_CLASSES + 1] {
-            for opt in OPTIMIZERS {
+            for opt in optimizers() {
                 let layout = Layout::new(&model(&hidden, classes, Activation::Relu, Loss::Xent), opt, 8);
                 let train = layout.train_step(8).unwrap();
                 let head = usize::from(classes > HEAD_MAX_CLASSES);
@@ -166,7 +160,8 @@ fn fused_step_takes_at_most_2l_plus_1_stages() {
 /// The default model: 7 stages would be the budget; the fused plan takes 6, the reference 20.
 #[test]
 fn default_model_trains_in_six_stages() {
-    let layout = Layout::new(&model(&[512, 512], 10, Activation::Relu, Loss::Xent), OPTIMIZERS[1], 64);
+    let layout =
+        Layout::new(&model(&[512, 512], 10, Activation::Relu, Loss::Xent), Optimizer::momentum(0.05, 0.9).unwrap(), 64);
     assert_eq!(layout.train_step(64).unwrap().stages.len(), 6);
     assert_eq!(layout.reference_train_step(64).unwrap().stages.len(), 20);
 }
@@ -176,7 +171,7 @@ fn default_model_trains_in_six_stages() {
 /// gathers of one batch.
 #[test]
 fn a_stage_with_a_race_is_refused() {
-    let layout = Layout::new(&model(&[6], 10, Activation::Relu, Loss::Xent), OPTIMIZERS[2], 8);
+    let layout = Layout::new(&model(&[6], 10, Activation::Relu, Loss::Xent), Optimizer::adam(1e-3).unwrap(), 8);
     let plan = layout.train_step(8).unwrap();
     let find = |f: &dyn Fn(&Op) -> bool| *plan.ops.iter().find(|op| f(op)).unwrap();
     let update_1 = find(&|op| matches!(op, Op::GradUpdate { w, .. } if *w == layout.layers[1].w));
@@ -198,7 +193,7 @@ fn a_stage_with_a_race_is_refused() {
 /// A plan naming a buffer the layout does not have, or one too small, is an error on the CPU too (not a panic).
 #[test]
 fn a_plan_with_a_bad_buffer_is_refused() {
-    let layout = Layout::new(&model(&[6], 10, Activation::Relu, Loss::Xent), OPTIMIZERS[0], 8);
+    let layout = Layout::new(&model(&[6], 10, Activation::Relu, Loss::Xent), Optimizer::default(), 8);
     let data = common::mnist_subset(8, 8);
     let mut cpu = CpuBackend::new(&layout, data).unwrap();
     let bad_id = Op::Linear { y: 999, x: 0, w: 3, b: 4, act: Activation::Relu, rows: 8, inputs: 784, outputs: 6 };

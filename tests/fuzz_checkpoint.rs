@@ -35,7 +35,7 @@ use gpu_mnist::backend::Stats;
 use gpu_mnist::checkpoint::{self, Checkpoint};
 use gpu_mnist::data::{read_idx_bytes, IdxLimits};
 use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params};
-use gpu_mnist::optim::{LrSchedule, Optimizer};
+use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Range, Rule};
 use gpu_mnist::train::EpochSoFar;
 use gpu_mnist::Error;
 use proptest::collection::vec;
@@ -124,17 +124,25 @@ fn unit() -> impl Strategy<Value = f32> {
     prop_oneof![0.0f32..1.0, Just(0.0), Just(0.999_999_94)]
 }
 
+/// A value of `range` the loader accepts.
+fn value_in(range: Range) -> BoxedStrategy<f32> {
+    match range {
+        Range::Positive => positive().boxed(),
+        Range::Fraction => unit().boxed(),
+        Range::NonNegative => prop_oneof![0.0f32..1.0, Just(0.0), 0.0f32..f32::MAX, Just(f32::MAX)].boxed(),
+    }
+}
+
+/// Any rule of the optimizer table with every hyper-parameter it reads drawn from its range.
 fn optimizer() -> impl Strategy<Value = Optimizer> {
-    prop_oneof![
-        positive().prop_map(|lr| Optimizer::Sgd { lr }),
-        (positive(), unit()).prop_map(|(lr, momentum)| Optimizer::Momentum { lr, momentum }),
-        (positive(), unit(), unit(), positive()).prop_map(|(lr, beta1, beta2, eps)| Optimizer::Adam {
-            lr,
-            beta1,
-            beta2,
-            eps
-        }),
-    ]
+    select(Rule::ALL.to_vec()).prop_flat_map(|rule| {
+        let hypers: Vec<Hyper> = rule.row().hypers.iter().map(|&(h, _)| h).collect();
+        let values: Vec<BoxedStrategy<f32>> = hypers.iter().map(|h| value_in(h.range())).collect();
+        values.prop_map(move |v| {
+            let pairs: Vec<(Hyper, f32)> = hypers.iter().copied().zip(v).collect();
+            Optimizer::of(rule, &pairs).expect("values drawn from their ranges")
+        })
+    })
 }
 
 /// Any finite f32, bit patterns included (subnormals, -0.0, the extremes), or an ordinary weight.
@@ -814,7 +822,9 @@ fn long_fuzz_checkpoint_loader() {
 /// A valid checkpoint's bytes.
 fn sample_bytes() -> Vec<u8> {
     let model = ModelConfig { inputs: 3, hidden: vec![2], classes: 2, activation: Activation::Relu, loss: Loss::Xent };
-    let optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let optimizer =
+        Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
+            .unwrap();
     let tensors = tensor_sizes(&model, &optimizer).into_iter().map(|n| vec![0.5; n]).collect();
     let progress = Progress {
         epoch: 1,
@@ -887,22 +897,26 @@ fn regression_tensor_entries_claiming_huge_sizes_allocate_nothing() {
 /// below `f32::MAX`), so `train --save` succeeds and the later `--resume` or `eval` of that file fails, e.g.
 /// `gpu-mnist train --optimizer adam --eps 1e-40 --save m.safetensors` then `--resume m.safetensors`:
 /// "metadata `eps` = 0.0000…01 is out of range". Fixed: `save`, `--lr` and `--eps` now refuse what `load` refuses
-/// (`checkpoint::RATES`), so every saved checkpoint loads back.
+/// (`checkpoint::RATES`), so every saved checkpoint loads back. Since the optimizer table, an `Optimizer` is checked
+/// against its ranges when it is made, and `load` reads it through the same check.
 #[test]
 fn regression_saved_hyper_parameters_always_load_back() {
     let model = ModelConfig { inputs: 2, hidden: vec![], classes: 2, activation: Activation::Relu, loss: Loss::Xent };
     let subnormal = f32::MIN_POSITIVE / 4.0;
     let hyper_parameters = [
-        Optimizer::Sgd { lr: subnormal },
-        Optimizer::Sgd { lr: f32::MAX },
-        Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: subnormal },
-        Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: f32::INFINITY },
-        Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: f32::MAX },
+        (Rule::Sgd, Hyper::Lr, subnormal),
+        (Rule::Sgd, Hyper::Lr, f32::MAX),
+        (Rule::Adam, Hyper::Eps, subnormal),
+        (Rule::Adam, Hyper::Eps, f32::INFINITY),
+        (Rule::Adam, Hyper::Eps, f32::MAX),
+        (Rule::Adamw, Hyper::WeightDecay, f32::INFINITY),
     ];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
     let mut failures = Vec::new();
-    for optimizer in hyper_parameters {
+    for (rule, hyper, value) in hyper_parameters {
+        // An optimizer is checked when it is made: a value refused there is never saved (consistent).
+        let Ok(optimizer) = Optimizer::of(rule, &[(hyper, value)]) else { continue };
         let tensors = tensor_sizes(&model, &optimizer).into_iter().map(|n| vec![0.25; n]).collect();
         let progress = Progress {
             epoch: 1,

@@ -128,7 +128,7 @@ fn make_fuzz_seeds() {
     use gpu_mnist::checkpoint::Checkpoint;
     use gpu_mnist::data::{read_idx_file, IdxLimits};
     use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params};
-    use gpu_mnist::optim::{LrSchedule, Optimizer};
+    use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
     use image::{DynamicImage, GrayImage, ImageFormat, Rgba, RgbaImage};
     use support::{gzip, idx};
 
@@ -199,11 +199,15 @@ fn make_fuzz_seeds() {
         };
         ck.to_bytes().unwrap()
     };
-    let sgd = tiny(model(&[2, 3, 2], Activation::Relu, Loss::Xent), Optimizer::Sgd { lr: 0.1 });
+    let sgd = tiny(model(&[2, 3, 2], Activation::Relu, Loss::Xent), Optimizer::sgd(0.1).unwrap());
     write("checkpoint_loader", "sgd-2-3-2", &sgd);
-    let momentum = Optimizer::Momentum { lr: 0.05, momentum: 0.9 };
+    let momentum = Optimizer::momentum(0.05, 0.9).unwrap();
     write("checkpoint_loader", "momentum-3-2", &tiny(model(&[3, 2], Activation::Relu, Loss::Xent), momentum));
-    let adam = Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let adam = Optimizer::of(
+        Rule::Adam,
+        &[(Hyper::Lr, 0.001), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)],
+    )
+    .unwrap();
     write("checkpoint_loader", "adam-2-2-2-2-tanh-mse", &tiny(model(&[2, 2, 2, 2], Activation::Tanh, Loss::Mse), adam));
     let dir = tempfile::tempdir().unwrap();
     let args =

@@ -33,7 +33,7 @@ fn message(r: Result<impl Sized, Error>) -> String {
 #[test]
 fn a_label_past_the_classes_is_refused_at_upload() {
     let Some(ctx) = common::gpu() else { return };
-    let layout = Layout::new(&model(4, 3), Optimizer::Sgd { lr: 0.1 }, 2);
+    let layout = Layout::new(&model(4, 3), Optimizer::sgd(0.1).unwrap(), 2);
     let msg = message(GpuBackend::new(&ctx, &layout, data(5, 4, 7)));
     assert!(msg.contains("label 7") && msg.contains("3 classes"), "{msg}");
 }
@@ -41,7 +41,7 @@ fn a_label_past_the_classes_is_refused_at_upload() {
 #[test]
 fn images_of_the_wrong_size_are_refused_at_upload() {
     let Some(ctx) = common::gpu() else { return };
-    let layout = Layout::new(&model(4, 10), Optimizer::Sgd { lr: 0.1 }, 2);
+    let layout = Layout::new(&model(4, 10), Optimizer::sgd(0.1).unwrap(), 2);
     let msg = message(GpuBackend::new(&ctx, &layout, data(5, 6, 1)));
     assert!(msg.contains("6 pixels") && msg.contains("4 inputs"), "{msg}");
 }
@@ -49,7 +49,7 @@ fn images_of_the_wrong_size_are_refused_at_upload() {
 #[test]
 fn running_past_the_order_fails_before_anything_is_queued() {
     let Some(ctx) = common::gpu() else { return };
-    let layout = Layout::new(&model(4, 10), Optimizer::Sgd { lr: 0.1 }, 8);
+    let layout = Layout::new(&model(4, 10), Optimizer::sgd(0.1).unwrap(), 8);
     let mut gpu = GpuBackend::new(&ctx, &layout, data(10, 4, 1)).unwrap();
     let plan = gpu.prepare(&layout.train_step(8).unwrap()).unwrap();
     gpu.begin_epoch(Split::Train, &(0..10).collect::<Vec<u32>>()).unwrap();
@@ -63,7 +63,7 @@ fn running_past_the_order_fails_before_anything_is_queued() {
 #[test]
 fn an_order_naming_a_missing_sample_is_refused() {
     let Some(ctx) = common::gpu() else { return };
-    let layout = Layout::new(&model(4, 10), Optimizer::Sgd { lr: 0.1 }, 2);
+    let layout = Layout::new(&model(4, 10), Optimizer::sgd(0.1).unwrap(), 2);
     let mut gpu = GpuBackend::new(&ctx, &layout, data(5, 4, 1)).unwrap();
     let msg = message(gpu.begin_epoch(Split::Test, &[0, 5]));
     assert!(msg.contains("sample 5") && msg.contains("has 5"), "{msg}");
@@ -72,7 +72,7 @@ fn an_order_naming_a_missing_sample_is_refused() {
 #[test]
 fn buffers_of_the_wrong_length_are_refused() {
     let Some(ctx) = common::gpu() else { return };
-    let layout = Layout::new(&model(4, 10), Optimizer::Sgd { lr: 0.1 }, 2);
+    let layout = Layout::new(&model(4, 10), Optimizer::sgd(0.1).unwrap(), 2);
     let mut gpu = GpuBackend::new(&ctx, &layout, data(5, 4, 1)).unwrap();
     let w = layout.layers[0].w;
     let msg = message(gpu.write_buffer(w, &[1.0; 5]));
@@ -83,7 +83,7 @@ fn buffers_of_the_wrong_length_are_refused() {
 #[test]
 fn the_step_count_round_trips_through_both_words() {
     let Some(ctx) = common::gpu() else { return };
-    let layout = Layout::new(&model(4, 10), Optimizer::Sgd { lr: 0.1 }, 2);
+    let layout = Layout::new(&model(4, 10), Optimizer::sgd(0.1).unwrap(), 2);
     let mut gpu = GpuBackend::new(&ctx, &layout, data(5, 4, 1)).unwrap();
     for steps in [0, 41, 5_000_000_000] {
         gpu.set_steps_done(steps).unwrap();

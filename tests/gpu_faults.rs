@@ -110,7 +110,7 @@ fn own_context() -> Option<GpuContext> {
 
 fn tiny() -> (Layout, Arc<Dataset>) {
     let model = ModelConfig { inputs: 4, hidden: vec![3], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
-    let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.1 }, 4);
+    let layout = Layout::new(&model, Optimizer::sgd(0.1).unwrap(), 4);
     let images: Vec<u8> = (0..8 * 4).map(|i| (i * 37 % 256) as u8).collect();
     let split = LabeledImages { images, labels: (0..8).map(|i| i % 10).collect(), rows: 2, cols: 2 };
     (layout, Arc::new(Dataset::new("tiny", split.clone(), split, 10)))

@@ -6,7 +6,7 @@ mod common;
 
 use gpu_mnist::gpu::GpuBackend;
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
-use gpu_mnist::optim::Optimizer;
+use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::train::{TrainConfig, Trainer};
 
 /// Resident set size of this process in KiB (Linux), from /proc/self/status.
@@ -31,7 +31,9 @@ fn memory_does_not_grow_over_many_epochs() {
         lr_schedule: Default::default(),
         init: None,
     };
-    let optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let optimizer =
+        Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
+            .unwrap();
     let layout = config.layout(&model, optimizer).unwrap();
     let backend = GpuBackend::new(&ctx, &layout, data.clone()).unwrap();
     let mut trainer = Trainer::new(backend, layout, data, config).unwrap();

@@ -38,7 +38,7 @@ fn buffers_should_be_sized_by_the_rows_that_exist() {
         lr_schedule: Default::default(),
         init: None,
     };
-    let opt = Optimizer::Sgd { lr: 0.1 };
+    let opt = Optimizer::sgd(0.1).unwrap();
     let layout = config.layout_for(&model(784, vec![8]), opt, &data(2000, 300, 784)).unwrap();
     assert_eq!(layout.max_rows, 2000);
     let layout = config.layout_for(&model(784, vec![8]), opt, &data(100, 300, 784)).unwrap();
@@ -56,7 +56,7 @@ fn buffers_should_be_sized_by_the_rows_that_exist() {
 /// (large images and the evaluation batch) or the layers' widths.
 #[test]
 fn a_memory_error_should_name_the_flag_that_helps() {
-    let opt = Optimizer::Sgd { lr: 0.1 };
+    let opt = Optimizer::sgd(0.1).unwrap();
     let rows_heavy = Layout::new(&model(1 << 20, vec![4]), opt, 1 << 16);
     let width_heavy = Layout::new(&model(784, vec![1 << 17, 1 << 17]), opt, 1);
     for (layout, flag) in [(rows_heavy, "--eval-batch"), (width_heavy, "--hidden")] {

@@ -190,7 +190,7 @@ fn train_small(data: &Dataset, min_acc: f32) -> (ModelConfig, Params) {
             lr_schedule: Default::default(),
             init: None,
         };
-        let layout = config.layout(&model, Optimizer::Momentum { lr: 0.05, momentum: 0.9 }).unwrap();
+        let layout = config.layout(&model, Optimizer::momentum(0.05, 0.9).unwrap()).unwrap();
         let backend = CpuBackend::new(&layout, data.clone()).unwrap();
         let mut trainer = Trainer::new(backend, layout, data, config).unwrap();
         let mut last = None;

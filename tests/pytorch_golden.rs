@@ -22,7 +22,7 @@ use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{Dataset, LabeledImages};
 use gpu_mnist::gpu::GpuBackend;
 use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params};
-use gpu_mnist::optim::{LrSchedule, Optimizer};
+use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
 use gpu_mnist::plan::{Layout, PlanForm, Split};
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
@@ -33,18 +33,6 @@ const FILES: [&str; 3] = ["tiny_5-4-3", "deep_6-5-4-3", "mnist_784-16-10"];
 /// `|got − want| ≤ TOL·max(1, |want|)`: absolute for the small values of these models, relative for large ones.
 /// Measured: the CPU reference is within 2.5e-7 of PyTorch over every fixture, lavapipe within 8.4e-7.
 const TOL: f32 = 1e-5;
-
-/// The optimizers by their names in the fixtures. The match in [`optimizer_name`] makes a new optimizer a compile
-/// error here until it is listed (and then a failing coverage check until its fixtures exist).
-const OPTIMIZERS: [&str; 3] = ["sgd", "momentum", "adam"];
-
-fn optimizer_name(o: &Optimizer) -> &'static str {
-    match o {
-        Optimizer::Sgd { .. } => OPTIMIZERS[0],
-        Optimizer::Momentum { .. } => OPTIMIZERS[1],
-        Optimizer::Adam { .. } => OPTIMIZERS[2],
-    }
-}
 
 /// One case as the generator describes it in the file's metadata.
 #[derive(Clone, Debug, Deserialize)]
@@ -63,6 +51,7 @@ struct Case {
     beta1: Option<f32>,
     beta2: Option<f32>,
     eps: Option<f32>,
+    weight_decay: Option<f32>,
 }
 
 impl Case {
@@ -77,21 +66,20 @@ impl Case {
         }
     }
 
+    /// The optimizer: the rule by its name (parsed as the command line parses it) with every hyper-parameter the
+    /// fixture gives; the table's default for the others (the fixtures move every one away from it).
     fn optimizer(&self) -> Optimizer {
-        let h = |v: Option<f32>, what: &str| v.unwrap_or_else(|| panic!("{}: no {what}", self.name));
-        let optimizer = match self.optimizer.as_str() {
-            "sgd" => Optimizer::Sgd { lr: self.lr },
-            "momentum" => Optimizer::Momentum { lr: self.lr, momentum: h(self.momentum, "momentum") },
-            "adam" => Optimizer::Adam {
-                lr: self.lr,
-                beta1: h(self.beta1, "beta1"),
-                beta2: h(self.beta2, "beta2"),
-                eps: h(self.eps, "eps"),
-            },
-            other => panic!("{}: unknown optimizer {other}", self.name),
-        };
-        assert_eq!(optimizer_name(&optimizer), self.optimizer);
-        optimizer
+        let rule: Rule = gpu_mnist::names::parse(&self.optimizer).unwrap_or_else(|e| panic!("{}: {e}", self.name));
+        let given = [
+            (Hyper::Lr, Some(self.lr)),
+            (Hyper::Momentum, self.momentum),
+            (Hyper::Beta1, self.beta1),
+            (Hyper::Beta2, self.beta2),
+            (Hyper::Eps, self.eps),
+            (Hyper::WeightDecay, self.weight_decay),
+        ];
+        let values: Vec<(Hyper, f32)> = given.into_iter().filter_map(|(h, v)| v.map(|v| (h, v))).collect();
+        Optimizer::of(rule, &values).unwrap_or_else(|e| panic!("{}: {e}", self.name))
     }
 }
 
@@ -194,8 +182,7 @@ fn run_case<B: Backend>(
     let mut report = Report::default();
     let tensors: Vec<(String, Vec<usize>)> =
         param_tensors(&model).into_iter().chain(state_tensors(&model, &optimizer)).collect();
-    let ids: Vec<usize> = layout.param_buffers().into_iter().chain(layout.state_buffers()).collect();
-    assert_eq!(tensors.len(), ids.len());
+    let n_states = optimizer.state_tensors();
     for k in 0..case.steps {
         // Each step reads its own batch: the statistics restart, so they are this step's alone.
         backend.begin_epoch(Split::Train, &order[k * b..]).unwrap();
@@ -204,9 +191,16 @@ fn run_case<B: Backend>(
         let step = k + 1;
         report.compare(&format!("step {step} loss"), &[stats.loss_sum / b as f32], &losses[k..=k]);
         report.compare(&format!("step {step} correct"), &[stats.correct as f32], &correct[k..=k]);
-        for ((tensor, _), &id) in tensors.iter().zip(&ids) {
-            let got = backend.read_buffer(id).unwrap();
-            report.compare(&format!("step {step} {tensor}"), &got, fx.f32(&format!("{name}/step{step}/{tensor}")));
+        // The parameters, then each packed state buffer cut into its tensors: the checkpoint's tensors in order.
+        let mut got: Vec<Vec<f32>> =
+            layout.param_buffers().into_iter().map(|id| backend.read_buffer(id).unwrap()).collect();
+        for id in layout.state_buffers() {
+            let packed = backend.read_buffer(id).unwrap();
+            got.extend(packed.chunks_exact(packed.len() / n_states).map(<[f32]>::to_vec));
+        }
+        assert_eq!(tensors.len(), got.len());
+        for ((tensor, _), got) in tensors.iter().zip(&got) {
+            report.compare(&format!("step {step} {tensor}"), got, fx.f32(&format!("{name}/step{step}/{tensor}")));
         }
     }
     assert_eq!(backend.steps_done().unwrap(), case.steps as u64, "{name}: steps done");
@@ -267,7 +261,7 @@ fn fixtures_cover_every_activation_loss_optimizer_and_schedule() {
     let (activations, losses, schedules) = (names::<Activation>(), names::<Loss>(), names::<LrSchedule>());
     for a in &activations {
         for l in &losses {
-            for o in OPTIMIZERS {
+            for o in Rule::ALL.iter().map(|r| r.name()) {
                 for s in &schedules {
                     for b in [1, 7] {
                         assert!(

@@ -9,7 +9,7 @@ use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
-use gpu_mnist::optim::Optimizer;
+use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 
 mod common;
@@ -34,8 +34,10 @@ fn epoch(t: &mut Trainer<CpuBackend>) -> EpochMetrics {
 fn resuming_through_the_library_is_bit_exact() {
     let data = common::mnist_subset(1000, 500);
     let dir = tempfile::tempdir().unwrap();
-    let adam = Optimizer::Adam { lr: 2e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
-    for optimizer in [adam, Optimizer::Momentum { lr: 0.05, momentum: 0.9 }] {
+    let adam =
+        Optimizer::of(Rule::Adam, &[(Hyper::Lr, 2e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
+            .unwrap();
+    for optimizer in [adam, Optimizer::momentum(0.05, 0.9).unwrap()] {
         // Batch 48 does not divide 1000: the short last step is part of the state too.
         let config = TrainConfig {
             epochs: 2,

@@ -26,7 +26,7 @@ fn config() -> TrainConfig {
 fn setup() -> (ModelConfig, Optimizer, Layout, Arc<Dataset>) {
     let model =
         ModelConfig { inputs: 784, hidden: vec![32, 16], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
-    let optimizer = Optimizer::Momentum { lr: 0.05, momentum: 0.9 };
+    let optimizer = Optimizer::momentum(0.05, 0.9).unwrap();
     let layout = config().layout(&model, optimizer).unwrap();
     (model, optimizer, layout, common::mnist_subset(650, 100))
 }

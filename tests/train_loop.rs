@@ -13,7 +13,7 @@ use gpu_mnist::data::{Dataset, LabeledImages};
 use gpu_mnist::error::Result;
 use gpu_mnist::gpu::GpuBackend;
 use gpu_mnist::model::{Activation, Loss, ModelConfig};
-use gpu_mnist::optim::{LrSchedule, Optimizer};
+use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
 use gpu_mnist::plan::{BufId, Layout, Plan, Split};
 use gpu_mnist::train::{initial_params, TrainConfig, Trainer};
 
@@ -130,7 +130,7 @@ fn epoch_orders(seed: u64, epochs: usize) -> Vec<Vec<u32>> {
     let config =
         TrainConfig { epochs, batch_size: 100, seed, eval_batch: 10, lr_schedule: LrSchedule::Constant, init: None };
     let model = model(4, vec![], 3, Activation::Relu, Loss::Xent);
-    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 0.1 });
+    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(0.1).unwrap());
     for _ in 0..epochs {
         trainer.epoch(&mut |_| {}).unwrap();
     }
@@ -169,7 +169,7 @@ fn an_epoch_runs_exactly_its_steps_in_chunks() {
     let config =
         TrainConfig { epochs: 2, batch_size: 5, seed: 1, eval_batch: 10, lr_schedule: LrSchedule::Linear, init: None };
     let model = model(4, vec![3], 3, Activation::Tanh, Loss::Xent);
-    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 0.1 });
+    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(0.1).unwrap());
     trainer.backend.chunk = Some(8);
     // The linear schedule decays over the whole run: 2 epochs of ⌈107 / 5⌉ = 22 steps.
     assert_eq!(trainer.layout.decay_steps, 44);
@@ -195,7 +195,7 @@ fn a_run_stops_once_its_loss_passes_the_divergence_limit() {
         init: None,
     };
     let model = model(4, vec![8], 3, Activation::Relu, Loss::Xent);
-    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 1e3 });
+    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(1e3).unwrap());
     match trainer.train_epoch(&mut |_| {}) {
         Err(gpu_mnist::Error::Diverged { loss, step, .. }) => {
             assert!(loss.is_finite() && loss > gpu_mnist::train::DIVERGED_LOSS, "loss {loss} at step {step}");
@@ -212,7 +212,9 @@ fn warm_up_runs_steps_then_restores_the_start() {
     let config =
         TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 10, lr_schedule: LrSchedule::Linear, init: None };
     let model = model(4, vec![3], 3, Activation::Tanh, Loss::Xent);
-    let optimizer = Optimizer::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let optimizer =
+        Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-2), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
+            .unwrap();
     let layout = config.layout(&model, optimizer).unwrap();
     let trainer = |warm: usize| {
         let mut trainer = recording_trainer(&data, &config, &model, optimizer);
@@ -238,9 +240,13 @@ fn one_step_changes_every_tensor<B: Backend>(make: &dyn Fn(&Layout, Arc<Dataset>
     let data = synthetic(7, 6, 3);
     for loss in [Loss::Xent, Loss::Mse] {
         for optimizer in [
-            Optimizer::Sgd { lr: 0.1 },
-            Optimizer::Momentum { lr: 0.05, momentum: 0.9 },
-            Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            Optimizer::sgd(0.1).unwrap(),
+            Optimizer::momentum(0.05, 0.9).unwrap(),
+            Optimizer::of(
+                Rule::Adam,
+                &[(Hyper::Lr, 1e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)],
+            )
+            .unwrap(),
         ] {
             let model = model(6, vec![5, 4], 3, Activation::Tanh, loss);
             let layout = Layout::new(&model, optimizer, 7);
@@ -303,7 +309,9 @@ fn four_adam_steps<B: Backend>(backend: &mut B, layout: &Layout, start: u64) -> 
 fn a_run_across_two_to_the_32_steps_should_match_reference() {
     let data = synthetic(20, 6, 3);
     let model = model(6, vec![5], 3, Activation::Tanh, Loss::Xent);
-    let optimizer = Optimizer::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let optimizer =
+        Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-2), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
+            .unwrap();
     let layout = Layout::new(&model, optimizer, 5);
     let mut cpu = CpuBackend::new(&layout, Arc::clone(&data)).unwrap();
     let start = (1 << 32) - 2;
@@ -333,7 +341,7 @@ fn a_stop_during_evaluation_takes_effect_after_the_chunk_in_flight() {
     let config =
         TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 2, lr_schedule: LrSchedule::Constant, init: None };
     let model = model(4, vec![3], 3, Activation::Relu, Loss::Xent);
-    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 0.1 });
+    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(0.1).unwrap());
     trainer.backend.chunk = Some(2);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(true));
     trainer.stop_when(stop);
@@ -367,7 +375,9 @@ fn a_run_stopped_in_its_evaluation_should_resume_without_repeating_a_step() {
     let config =
         TrainConfig { epochs: 2, batch_size: 5, seed: 4, eval_batch: 2, lr_schedule: LrSchedule::Linear, init: None };
     let model = model(4, vec![6], 3, Activation::Relu, Loss::Xent);
-    let optimizer = Optimizer::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let optimizer =
+        Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-2), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
+            .unwrap();
     let mut whole = recording_trainer(&data, &config, &model, optimizer);
     let want: Vec<_> = (0..2).map(|_| whole.epoch(&mut |_| {}).unwrap()).collect();
 
@@ -410,7 +420,7 @@ fn an_epoch_should_report_its_evaluation_after_its_training() {
     let config =
         TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 2, lr_schedule: LrSchedule::Constant, init: None };
     let model = model(4, vec![3], 3, Activation::Relu, Loss::Xent);
-    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::Sgd { lr: 0.1 });
+    let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(0.1).unwrap());
     let mut seen = Vec::new();
     let m = trainer.epoch(&mut |p| seen.push((p.split, p.samples, p.total, p.stats))).unwrap();
     let first_test = seen.iter().position(|s| s.0 == Split::Test).expect("the evaluation is reported");

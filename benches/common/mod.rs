@@ -21,7 +21,7 @@ pub fn default_model() -> ModelConfig {
 
 /// The default optimizer of `gpu-mnist train`.
 pub fn default_optimizer() -> Optimizer {
-    Optimizer::Momentum { lr: 0.05, momentum: 0.9 }
+    Optimizer::momentum(0.05, 0.9).unwrap()
 }
 
 /// The embedded MNIST.

@@ -44,7 +44,7 @@ pub fn matmul_plan(n: usize) -> Result<(Layout, Plan)> {
         return Err(Error::Config("a matmul of size 0; give --matmul a size of at least 1".into()));
     }
     let model = ModelConfig { inputs: n, hidden: vec![], classes: n, activation: Activation::Relu, loss: Loss::Xent };
-    let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.1 }, n);
+    let layout = Layout::new(&model, Optimizer::sgd(0.1).unwrap(), n);
     let l = layout.layers[0];
     let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act: Activation::Identity, rows: n, inputs: n, outputs: n };
     Ok((layout, Plan::one_op_per_stage(n, Split::Train, vec![op])))

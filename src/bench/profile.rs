@@ -111,7 +111,7 @@ mod tests {
     fn profile_groups_ops_by_family_slowest_first() {
         let layout = Layout::new(
             &ModelConfig { inputs: 4, hidden: vec![3], classes: 2, activation: Activation::Tanh, loss: Loss::Xent },
-            Optimizer::Sgd { lr: 0.1 },
+            Optimizer::sgd(0.1).unwrap(),
             5,
         );
         let plan = layout.reference_train_step(5).unwrap();
@@ -137,7 +137,7 @@ mod tests {
     fn profile_of_a_fused_plan_names_each_stage_by_its_ops() {
         let layout = Layout::new(
             &ModelConfig { inputs: 4, hidden: vec![3, 3], classes: 2, activation: Activation::Relu, loss: Loss::Xent },
-            Optimizer::Sgd { lr: 0.1 },
+            Optimizer::sgd(0.1).unwrap(),
             5,
         );
         let plan = layout.train_step(5).unwrap();

@@ -13,14 +13,10 @@ use crate::error::{Error, Result};
 use crate::model::{Layer, ModelConfig, Params};
 use crate::optim::Optimizer;
 
-/// The names PyTorch gives the optimizer's per-parameter state: `momentum_buffer` for SGD with momentum,
-/// `exp_avg` and `exp_avg_sq` for Adam (none for plain SGD).
+/// The names PyTorch gives the optimizer's per-parameter state (the optimizer table's): `momentum_buffer` for SGD
+/// with momentum, `exp_avg` and `exp_avg_sq` for Adam, none for plain SGD…
 pub fn state_suffixes(optimizer: &Optimizer) -> &'static [&'static str] {
-    match optimizer {
-        Optimizer::Sgd { .. } => &[],
-        Optimizer::Momentum { .. } => &["momentum_buffer"],
-        Optimizer::Adam { .. } => &["exp_avg", "exp_avg_sq"],
-    }
+    optimizer.rule().row().states
 }
 
 /// Name and shape of every parameter tensor, in [`Params::tensors`] order.
@@ -33,13 +29,15 @@ pub fn param_tensors(model: &ModelConfig) -> Vec<(String, Vec<usize>)> {
     out
 }
 
-/// Name and shape of every optimizer state tensor, in [`crate::plan::Layout::state_buffers`] order
-/// (per layer: weight state 0, bias state 0, weight state 1, bias state 1).
+/// Name and shape of every optimizer state tensor, in the order of [`crate::plan::Layout::state_buffers`] with each
+/// packed buffer's tensors in the table's order (per layer: the weight's states, then the bias's).
 pub fn state_tensors(model: &ModelConfig, optimizer: &Optimizer) -> Vec<(String, Vec<usize>)> {
     let mut out = Vec::new();
     for (l, (inputs, outputs)) in model.layer_shapes().into_iter().enumerate() {
         for suffix in state_suffixes(optimizer) {
             out.push((format!("optimizer.layers.{l}.weight.{suffix}"), vec![outputs, inputs]));
+        }
+        for suffix in state_suffixes(optimizer) {
             out.push((format!("optimizer.layers.{l}.bias.{suffix}"), vec![outputs]));
         }
     }

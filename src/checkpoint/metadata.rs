@@ -7,7 +7,7 @@ use super::{Checkpoint, FORMAT, FORMAT_VERSION};
 use crate::backend::Stats;
 use crate::data::identity;
 use crate::model::ModelConfig;
-use crate::optim::Optimizer;
+use crate::optim::{Hyper, Optimizer, Rule};
 use crate::train::EpochSoFar;
 
 impl Checkpoint {
@@ -24,19 +24,9 @@ impl Checkpoint {
         put("activation", self.model.activation.name().into());
         put("loss", self.model.loss.name().into());
         put("optimizer", self.optimizer.name().into());
-        // `{}` of an f32 is the shortest text that parses back to the same value.
-        match self.optimizer {
-            Optimizer::Sgd { lr } => put("lr", lr.to_string()),
-            Optimizer::Momentum { lr, momentum } => {
-                put("lr", lr.to_string());
-                put("momentum", momentum.to_string());
-            }
-            Optimizer::Adam { lr, beta1, beta2, eps } => {
-                put("lr", lr.to_string());
-                put("beta1", beta1.to_string());
-                put("beta2", beta2.to_string());
-                put("eps", eps.to_string());
-            }
+        // Every hyper-parameter the rule reads; `{}` of an f32 is the shortest text that parses back to the same value.
+        for (h, v) in self.optimizer.hypers() {
+            put(&h.key(), v.to_string());
         }
         put("epoch", self.epoch.to_string());
         put("steps_done", self.steps_done.to_string());
@@ -58,10 +48,6 @@ impl Checkpoint {
         m
     }
 }
-
-/// The learning rates and Adam ε a checkpoint holds: normal positive f32s below `f32::MAX` (`--lr`/`--eps` accept
-/// the same).
-pub const RATES: std::ops::Range<f32> = f32::MIN_POSITIVE..f32::MAX;
 
 /// Typed access to the string metadata, with messages naming the key.
 pub(super) struct Meta<'a>(pub(super) &'a HashMap<String, String>);
@@ -101,15 +87,6 @@ impl Meta<'_> {
             return Err(format!("metadata `epoch_seconds` = {seconds} is not a duration"));
         }
         Ok(Some(EpochSoFar { stats, seconds }))
-    }
-
-    /// A hyper-parameter: finite, within `range`.
-    pub(super) fn hyper(&self, key: &str, range: std::ops::Range<f32>) -> std::result::Result<f32, String> {
-        let v: f32 = self.parse(key)?;
-        if !v.is_finite() || !range.contains(&v) {
-            return Err(format!("metadata `{key}` = {v} is out of range ({range:?})"));
-        }
-        Ok(v)
     }
 
     /// The optional `data_digest`: absent in checkpoints written before it existed, a SHA-256 in hex otherwise.
@@ -153,17 +130,20 @@ impl Meta<'_> {
     }
 
     pub(super) fn optimizer(&self) -> std::result::Result<Optimizer, String> {
-        let lr = self.hyper("lr", RATES)?;
-        Ok(match self.get("optimizer")? {
-            "sgd" => Optimizer::Sgd { lr },
-            "momentum" => Optimizer::Momentum { lr, momentum: self.hyper("momentum", 0.0..1.0)? },
-            "adam" => Optimizer::Adam {
-                lr,
-                beta1: self.hyper("beta1", 0.0..1.0)?,
-                beta2: self.hyper("beta2", 0.0..1.0)?,
-                eps: self.hyper("eps", RATES)?,
-            },
-            other => return Err(format!("metadata `optimizer` = \"{other}\" is not sgd, momentum or adam")),
-        })
+        let rule: Rule = self.named("optimizer")?;
+        let mut optimizer = Optimizer::new(rule);
+        for &(h, _) in rule.row().hypers {
+            let key = h.key();
+            // Weight decay came after the first checkpoints: without the key, a file means none (as then).
+            if h == Hyper::WeightDecay && !self.0.contains_key(&key) {
+                optimizer = optimizer.with(h, 0.0).map_err(|e| e.to_string())?;
+                continue;
+            }
+            let v: f32 = self.parse(&key)?;
+            optimizer = optimizer
+                .with(h, v)
+                .map_err(|_| format!("metadata `{key}` = {v} is out of range: it must be {}", h.range().describe()))?;
+        }
+        Ok(optimizer)
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! - `layers.{l}.weight` `[out, in]` and `layers.{l}.bias` `[out]`: the state dict of a module that keeps its
 //!   `nn.Linear`s in an `nn.ModuleList` called `layers`;
-//! - the optimizer state, under `optimizer.`: `optimizer.layers.{l}.weight.momentum_buffer` (SGD with momentum) or
-//!   `optimizer.layers.{l}.weight.exp_avg` and `.exp_avg_sq` (Adam), and the same for `.bias`.
+//! - the optimizer state, under `optimizer.`: `optimizer.layers.{l}.weight.{state}` and `optimizer.layers.{l}.bias.{state}`
+//!   for each state tensor of the rule, PyTorch's names from the optimizer table (`momentum_buffer` for SGD with
+//!   momentum; `exp_avg` and `exp_avg_sq` for Adam and AdamW).
 //!
 //! A PyTorch user reads one with `safetensors.torch.load_file(path)` and keeps the keys without the `optimizer.`
 //! prefix for `load_state_dict`. The string metadata holds everything else needed to rebuild the model and to
@@ -26,7 +27,6 @@ mod format;
 mod metadata;
 
 pub use format::{param_tensors, state_suffixes, state_tensors};
-pub use metadata::RATES;
 
 use std::io::Write;
 use std::path::Path;
@@ -122,12 +122,13 @@ impl Checkpoint {
     /// Captures the state of `trainer` (parameters, optimizer state, step counter, epoch, settings).
     pub fn capture<B: Backend>(trainer: &mut Trainer<B>) -> Result<Self> {
         let params = trainer.backend.read_params()?;
-        let state = trainer
-            .layout
-            .state_buffers()
-            .into_iter()
-            .map(|id| trainer.backend.read_buffer(id))
-            .collect::<Result<Vec<_>>>()?;
+        // Each packed state buffer holds the rule's n tensors one after the other: one checkpoint tensor each.
+        let n = trainer.layout.optimizer.state_tensors();
+        let mut state = Vec::new();
+        for id in trainer.layout.state_buffers() {
+            let packed = trainer.backend.read_buffer(id)?;
+            state.extend(packed.chunks_exact(packed.len() / n.max(1)).map(<[f32]>::to_vec));
+        }
         let steps_done = trainer.backend.steps_done()?;
         let epoch_so_far = trainer.epoch_so_far_now()?;
         Ok(Checkpoint {
@@ -163,16 +164,18 @@ impl Checkpoint {
             )));
         }
         let ids = trainer.layout.state_buffers();
-        if ids.len() != self.state.len() {
+        let n = trainer.layout.optimizer.state_tensors();
+        if ids.len() * n != self.state.len() {
             return Err(Error::Config(format!(
                 "cannot restore the checkpoint: it holds {} optimizer state tensors, the trainer needs {}",
                 self.state.len(),
-                ids.len()
+                ids.len() * n
             )));
         }
         trainer.backend.write_params(&self.params)?;
-        for (id, data) in ids.into_iter().zip(&self.state) {
-            trainer.backend.write_buffer(id, data)?;
+        // The rule's n tensors of each parameter, packed into its state buffer.
+        for (id, tensors) in ids.into_iter().zip(self.state.chunks(n.max(1))) {
+            trainer.backend.write_buffer(id, &tensors.concat())?;
         }
         let epoch_start = self.epoch_start_steps()?;
         let into_epoch = self.steps_done - epoch_start;
@@ -276,15 +279,15 @@ impl Checkpoint {
     /// one is complete on disk.
     pub fn save(&self, path: &Path) -> Result<()> {
         // Refuse what `load` would refuse, so a saved checkpoint always loads back.
-        let (lr, eps, fractions) = match self.optimizer {
-            Optimizer::Sgd { lr } => (lr, 1.0, vec![]),
-            Optimizer::Momentum { lr, momentum } => (lr, 1.0, vec![momentum]),
-            Optimizer::Adam { lr, beta1, beta2, eps } => (lr, eps, vec![beta1, beta2]),
-        };
-        if !RATES.contains(&lr) || !RATES.contains(&eps) || !fractions.iter().all(|f| (0.0..1.0).contains(f)) {
+        if let Some((h, v)) = self.optimizer.hypers().find(|&(h, v)| !h.range().contains(v)) {
             return Err(Error::Checkpoint {
                 path: path.to_owned(),
-                msg: format!("cannot save {}: lr and eps must be normal positive numbers", self.optimizer.describe()),
+                msg: format!(
+                    "cannot save {}: {} = {v} must be {}",
+                    self.optimizer.describe(),
+                    h.key(),
+                    h.range().describe()
+                ),
             });
         }
         let bytes = self.to_bytes()?;

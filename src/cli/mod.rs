@@ -24,7 +24,7 @@ use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{self, DataSource, Dataset, IdxErrorKind, Known, LoadOptions};
 use gpu_mnist::gpu::{self, BackendChoice, GpuBackend};
 use gpu_mnist::model::{Activation, Init, Loss, ModelConfig};
-use gpu_mnist::optim::{LrSchedule, Optimizer};
+use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
 use gpu_mnist::plan::Layout;
 
 /// Samples per evaluation step, unless the hidden `--eval-batch` says otherwise.
@@ -109,74 +109,86 @@ fn parse_hidden(s: &str) -> Result<Hidden, String> {
         .map(Hidden)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OptimizerArg {
-    /// Plain SGD (default lr 0.1).
-    Sgd,
-    /// SGD with momentum, PyTorch's form (default lr 0.05).
-    Momentum,
-    /// Adam (default lr 0.001).
-    Adam,
+/// The help of a hyper-parameter's flag, from the optimizer table: what it is, which rules read it and their
+/// defaults (`[default: sgd 0, momentum 0, adam 0, adamw 0.01]`).
+fn hyper_help(h: Hyper) -> String {
+    let what = match h {
+        Hyper::Lr => "Learning rate",
+        Hyper::Momentum => "Momentum factor μ",
+        Hyper::Beta1 => "Adam's β1",
+        Hyper::Beta2 => "Adam's β2",
+        Hyper::Eps => "ε added to the denominator",
+        Hyper::WeightDecay => "Weight decay λ (L2 added to the gradient; decoupled for adamw)",
+    };
+    let defaults: Vec<String> = Rule::ALL
+        .iter()
+        .filter_map(|r| r.row().hypers.iter().find(|(g, _)| *g == h).map(|(_, v)| format!("{} {v}", r.name())))
+        .collect();
+    format!("{what} [default: {}]", defaults.join(", "))
 }
 
 #[derive(Args)]
 pub struct OptimArgs {
-    /// Update rule.
-    #[arg(long, value_enum, default_value_t = OptimizerArg::Momentum)]
-    pub optimizer: OptimizerArg,
-    /// Learning rate [default: sgd 0.1, momentum 0.05, adam 0.001].
-    #[arg(long, allow_negative_numbers = true)]
+    /// Update rule (PyTorch's: SGD, SGD with momentum, Adam, AdamW).
+    #[arg(long, value_enum, default_value_t = Rule::Momentum)]
+    pub optimizer: Rule,
+    #[arg(long, allow_negative_numbers = true, help = hyper_help(Hyper::Lr))]
     pub lr: Option<f32>,
-    /// Momentum factor μ (momentum only).
-    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
-    pub momentum: f32,
-    /// Adam β1 (adam only).
-    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
-    pub beta1: f32,
-    /// Adam β2 (adam only).
-    #[arg(long, default_value_t = 0.999, allow_negative_numbers = true)]
-    pub beta2: f32,
-    /// Adam ε (adam only).
-    #[arg(long, default_value_t = 1e-8, allow_negative_numbers = true)]
-    pub eps: f32,
+    #[arg(long, allow_negative_numbers = true, help = hyper_help(Hyper::Momentum))]
+    pub momentum: Option<f32>,
+    #[arg(long, allow_negative_numbers = true, help = hyper_help(Hyper::Beta1))]
+    pub beta1: Option<f32>,
+    #[arg(long, allow_negative_numbers = true, help = hyper_help(Hyper::Beta2))]
+    pub beta2: Option<f32>,
+    #[arg(long, allow_negative_numbers = true, help = hyper_help(Hyper::Eps))]
+    pub eps: Option<f32>,
+    #[arg(long, allow_negative_numbers = true, help = hyper_help(Hyper::WeightDecay))]
+    pub weight_decay: Option<f32>,
     /// Learning-rate schedule: linear decay from --lr to 0 over the run's steps, or constant.
     #[arg(long, value_enum, default_value_t = LrSchedule::Linear)]
     pub lr_schedule: LrSchedule,
 }
 
 impl OptimArgs {
-    /// The hyper-parameter flags given on the command line that the chosen update rule does not use (a warning, not
-    /// an error: a script may pass them for every optimizer).
-    pub fn ignored_flags(&self, matches: Option<&clap::ArgMatches>) -> Vec<&'static str> {
-        let unused: &[(&str, &str)] = match self.optimizer {
-            OptimizerArg::Sgd => {
-                &[("momentum", "--momentum"), ("beta1", "--beta1"), ("beta2", "--beta2"), ("eps", "--eps")]
-            }
-            OptimizerArg::Momentum => &[("beta1", "--beta1"), ("beta2", "--beta2"), ("eps", "--eps")],
-            OptimizerArg::Adam => &[("momentum", "--momentum")],
-        };
-        unused.iter().filter(|(id, _)| resume::given(matches, id)).map(|&(_, flag)| flag).collect()
+    /// The value given on the command line for `h`, if any.
+    fn given(&self, h: Hyper) -> Option<f32> {
+        match h {
+            Hyper::Lr => self.lr,
+            Hyper::Momentum => self.momentum,
+            Hyper::Beta1 => self.beta1,
+            Hyper::Beta2 => self.beta2,
+            Hyper::Eps => self.eps,
+            Hyper::WeightDecay => self.weight_decay,
+        }
     }
 
+    /// The hyper-parameter flags given on the command line that the chosen update rule does not use (a warning, not
+    /// an error: a script may pass them for every optimizer).
+    pub fn ignored_flags(&self) -> Vec<String> {
+        Hyper::ALL
+            .iter()
+            .filter(|&&h| self.given(h).is_some() && !self.optimizer.uses(h))
+            .map(|h| format!("--{}", h.name()))
+            .collect()
+    }
+
+    /// The optimizer the flags ask for: `--optimizer` with the table's defaults, and the values given.
     pub fn optimizer(&self) -> Result<Optimizer> {
-        let lr = self.lr.unwrap_or(match self.optimizer {
-            OptimizerArg::Sgd => 0.1,
-            OptimizerArg::Momentum => 0.05,
-            OptimizerArg::Adam => 0.001,
-        });
-        let rates = gpu_mnist::checkpoint::RATES;
-        anyhow::ensure!(rates.contains(&lr), "--lr {lr} must be a positive number, e.g. --lr 0.05");
-        anyhow::ensure!((0.0..1.0).contains(&self.momentum), "--momentum {} must be in [0, 1)", self.momentum);
-        anyhow::ensure!(
-            (0.0..1.0).contains(&self.beta1) && (0.0..1.0).contains(&self.beta2),
-            "--beta1 and --beta2 must be in [0, 1)"
-        );
-        anyhow::ensure!(rates.contains(&self.eps), "--eps {} must be a (normal) positive number, e.g. 1e-8", self.eps);
-        Ok(match self.optimizer {
-            OptimizerArg::Sgd => Optimizer::Sgd { lr },
-            OptimizerArg::Momentum => Optimizer::Momentum { lr, momentum: self.momentum },
-            OptimizerArg::Adam => Optimizer::Adam { lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps },
-        })
+        self.applied_to(Optimizer::new(self.optimizer))
+    }
+
+    /// `base` with every hyper-parameter flag given that its rule reads; an error naming the flag for a value out
+    /// of range.
+    pub fn applied_to(&self, base: Optimizer) -> Result<Optimizer> {
+        let mut optimizer = base;
+        for &(h, _) in base.rule().row().hypers {
+            if let Some(v) = self.given(h) {
+                let range = h.range();
+                anyhow::ensure!(range.contains(v), "--{} {v} must be {}", h.name(), range.describe());
+                optimizer = optimizer.with(h, v)?;
+            }
+        }
+        Ok(optimizer)
     }
 }
 

@@ -12,7 +12,7 @@ use gpu_mnist::model::ModelConfig;
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{TrainConfig, Trainer};
 
-use super::{ModelArgs, OptimArgs, OptimizerArg};
+use super::{ModelArgs, OptimArgs};
 
 #[derive(Args)]
 pub struct CheckpointArgs {
@@ -101,24 +101,12 @@ pub fn settings(
         activation: if given("activation") { args.model.activation } else { ck.model.activation },
         loss: if given("loss") { args.model.loss } else { ck.model.loss },
     };
-    // The checkpoint's optimizer and hyper-parameters; those it does not have come from the flags' defaults.
-    let o = &args.optim;
-    let (kind, lr, momentum, beta1, beta2, eps) = match ck.optimizer {
-        Optimizer::Sgd { lr } => (OptimizerArg::Sgd, lr, o.momentum, o.beta1, o.beta2, o.eps),
-        Optimizer::Momentum { lr, momentum } => (OptimizerArg::Momentum, lr, momentum, o.beta1, o.beta2, o.eps),
-        Optimizer::Adam { lr, beta1, beta2, eps } => (OptimizerArg::Adam, lr, o.momentum, beta1, beta2, eps),
-    };
+    // The checkpoint's optimizer and hyper-parameters (the table's defaults for another --optimizer, which
+    // check_compatible then refuses), with the values of the flags given.
     let schedule = if given("lr_schedule") { args.optim.lr_schedule } else { ck.lr_schedule };
-    let optimizer = OptimArgs {
-        optimizer: if given("optimizer") { args.optim.optimizer } else { kind },
-        lr: Some(args.optim.lr.filter(|_| given("lr")).unwrap_or(lr)),
-        momentum: if given("momentum") { args.optim.momentum } else { momentum },
-        beta1: if given("beta1") { args.optim.beta1 } else { beta1 },
-        beta2: if given("beta2") { args.optim.beta2 } else { beta2 },
-        eps: if given("eps") { args.optim.eps } else { eps },
-        lr_schedule: schedule,
-    }
-    .optimizer()?;
+    let rule = if given("optimizer") { args.optim.optimizer } else { ck.optimizer.rule() };
+    let base = if rule == ck.optimizer.rule() { ck.optimizer } else { Optimizer::new(rule) };
+    let optimizer = args.optim.applied_to(base)?;
     ck.check_compatible(path, &requested, &optimizer)?;
     for (flag, id, ours, theirs) in [
         ("--seed", "seed", args.seed, ck.seed),

@@ -76,7 +76,7 @@ fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
 pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
     let optimizer = args.optim.optimizer()?;
-    let ignored = args.optim.ignored_flags(matches);
+    let ignored = args.optim.ignored_flags();
     if !ignored.is_empty() && args.ckpt.resume.is_none() {
         errln!(
             "warning: {} {} not used by --optimizer {}",

@@ -140,12 +140,12 @@ impl CpuBackend {
         self.update(b, sb, gb, optimizer, outputs, t, decay_steps)
     }
 
-    /// [`ops::update`] of buffer `param` (its first `len` values) from `grad` with its state buffers, at step `t`.
+    /// [`ops::update`] of buffer `param` (its first `len` values) from `grad` with its packed state buffer, at step `t`.
     #[allow(clippy::too_many_arguments)]
     fn update(
         &mut self,
         param: BufId,
-        state: [Option<BufId>; 2],
+        state: Option<BufId>,
         grad: BufId,
         optimizer: crate::optim::Optimizer,
         len: usize,
@@ -153,19 +153,14 @@ impl CpuBackend {
         decay_steps: u64,
     ) -> Result<()> {
         let mut p = self.take(param);
-        let mut s0 = state[0].map(|s| self.take(s));
-        let mut s1 = state[1].map(|s| self.take(s));
+        let mut s = state.map(|s| self.take(s)).unwrap_or_default();
         let r = match p.get_mut(..len) {
-            Some(p) => {
-                ops::update(p, s0.as_deref_mut(), s1.as_deref_mut(), &self.buffers[grad], optimizer, t, decay_steps)
-            }
+            Some(p) => ops::update(p, &mut s, &self.buffers[grad], optimizer, t, decay_steps),
             None => Err(Error::Config(format!("update of {len} values in a buffer of {}", p.len()))),
         };
         self.put(param, p);
-        for (id, buf) in state.iter().zip([s0, s1]) {
-            if let (Some(id), Some(buf)) = (id, buf) {
-                self.put(*id, buf);
-            }
+        if let Some(id) = state {
+            self.put(id, s);
         }
         r
     }

@@ -258,7 +258,7 @@ mod tests {
             activation: Activation::Relu,
             loss: Loss::Xent,
         };
-        let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.1 }, 1);
+        let layout = Layout::new(&model, Optimizer::sgd(0.1).unwrap(), 1);
         let Err(Error::Config(msg)) = CpuBackend::new(&layout, Arc::new(Dataset::empty(784, 10))) else {
             panic!("a {} GiB layout was accepted", layout.bytes() >> 30);
         };

@@ -114,9 +114,8 @@ impl Builder<'_> {
                 (job.a_off, job.a_rs, job.a_cs) = (self.offset(dz)?, 1, u(outputs));
                 (job.b_off, job.b_rs, job.b_cs) = (self.offset(x)?, u(inputs), 1);
                 (job.c_off, job.w_off, job.dz_off) = (self.offset(gw)?, self.offset(w)?, self.offset(dz)?);
-                (job.sw0_off, job.sw1_off) = (self.offset_or_zero(sw[0])?, self.offset_or_zero(sw[1])?);
                 (job.bias_off, job.gb_off) = (self.offset(b)?, self.offset(gb)?);
-                (job.sb0_off, job.sb1_off) = (self.offset_or_zero(sb[0])?, self.offset_or_zero(sb[1])?);
+                (job.sw_off, job.sb_off) = (self.offset_or_zero(sw)?, self.offset_or_zero(sb)?);
                 set_optimizer(&mut job, optimizer, decay_steps)?;
             }
             Op::InputGrad { dx, dz, w, x, act, rows, inputs, outputs } => {
@@ -156,18 +155,13 @@ impl Builder<'_> {
     }
 }
 
-/// The optimizer of a grad-update job: its `OPT_*` code and hyperparameters, and the learning-rate decay.
+/// The optimizer of a grad-update job: its `RULE_*` code, state count and hyper-parameters, and the learning-rate
+/// decay.
 fn set_optimizer(job: &mut FusedJob, optimizer: Optimizer, decay_steps: u64) -> Result<()> {
     job.decay_steps = u32::try_from(decay_steps).map_err(|_| {
         Error::Config(format!("a learning-rate decay over {decay_steps} steps exceeds the GPU's 32-bit count"))
     })?;
-    job.lr = optimizer.lr();
-    match optimizer {
-        Optimizer::Sgd { .. } => job.optimizer = 0,
-        Optimizer::Momentum { momentum, .. } => (job.optimizer, job.beta1) = (1, momentum),
-        Optimizer::Adam { beta1, beta2, eps, .. } => {
-            (job.optimizer, job.beta1, job.beta2, job.eps) = (2, beta1, beta2, eps)
-        }
-    }
+    (job.hypers, job.rule, job.states) =
+        (optimizer.gpu_hypers(), optimizer.rule().code(), optimizer.state_tensors() as u32);
     Ok(())
 }

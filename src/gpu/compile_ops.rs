@@ -202,7 +202,7 @@ impl Builder<'_> {
         }
         let dz_buffer = match dz {
             Some(id) => self.buffer(id, rows * classes, what)?,
-            None => self.res.no_gradient.as_entire_buffer_binding(),
+            None => self.res.spare.as_entire_buffer_binding(),
         };
         let params = LossParams {
             rows: rows as u32,
@@ -235,11 +235,11 @@ impl Builder<'_> {
         )
     }
 
-    /// `optim.wgsl`: one optimizer step of `param` from `grad`, with the optimizer's state buffers.
+    /// `optim.wgsl`: one optimizer step of `param` from `grad`, with the rule's packed state buffer.
     fn update(
         &self,
         param: BufId,
-        state: [Option<BufId>; 2],
+        state: Option<BufId>,
         grad: BufId,
         optimizer: Optimizer,
         len: usize,
@@ -247,30 +247,27 @@ impl Builder<'_> {
     ) -> Result<Dispatch> {
         let what = "update";
         let max_dim = self.ctx.device().limits().max_compute_workgroups_per_dimension;
-        let missing =
-            || Error::Config(format!("{} needs {} state buffers", optimizer.name(), optimizer.state_tensors()));
+        let n = optimizer.state_tensors();
         let p = self.buffer(param, len, what)?;
         let g = self.buffer(grad, len, what)?;
+        // A stateless rule binds the spare buffer: the kernel reads no state when the count is 0.
+        let s = match state {
+            Some(id) => self.buffer(id, len * n, what)?,
+            None if n == 0 => self.res.spare.as_entire_buffer_binding(),
+            None => return Err(Error::Config(format!("{} needs {n} state tensors", optimizer.name()))),
+        };
         let counters = self.res.counters.as_entire_buffer_binding();
-        let grid = |kernel: Kernel| elementwise_grid(len, kernel.workgroup_size()[0], max_dim);
         let decay_steps = u32::try_from(decay_steps).map_err(|_| {
             Error::Config(format!("a learning-rate decay over {decay_steps} steps exceeds the GPU's 32-bit count"))
         })?;
-        let lr = optimizer.lr();
-        let mut params = OptimParams { len: u(len), lr, beta1: 0.0, beta2: 0.0, eps: 0.0, decay_steps, pad: [0; 2] };
-        match optimizer {
-            Optimizer::Sgd { .. } => self.dispatch(Kernel::Sgd, &[p, g, counters], &params, grid(Kernel::Sgd)),
-            Optimizer::Momentum { momentum, .. } => {
-                params.beta1 = momentum;
-                let v = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
-                self.dispatch(Kernel::Momentum, &[p, v, g, counters], &params, grid(Kernel::Momentum))
-            }
-            Optimizer::Adam { beta1, beta2, eps, .. } => {
-                (params.beta1, params.beta2, params.eps) = (beta1, beta2, eps);
-                let m = self.buffer(state[0].ok_or_else(missing)?, len, what)?;
-                let v = self.buffer(state[1].ok_or_else(missing)?, len, what)?;
-                self.dispatch(Kernel::Adam, &[p, m, v, g, counters], &params, grid(Kernel::Adam))
-            }
-        }
+        let params = OptimParams {
+            hypers: optimizer.gpu_hypers(),
+            len: u(len),
+            rule: optimizer.rule().code(),
+            states: u(n),
+            decay_steps,
+        };
+        let grid = elementwise_grid(len, Kernel::Update.workgroup_size()[0], max_dim);
+        self.dispatch(Kernel::Update, &[p, s, g, counters], &params, grid)
     }
 }

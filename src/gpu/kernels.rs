@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::gpu::shaders::{compose_text, shader_text, ACTIVATION_FILE};
+use crate::gpu::shaders::{compose_text, shader_text, ACTIVATION_FILE, OPTIMIZER_FILE};
 
 // The shader and tile items at their paths from before they moved to modules of their own.
 pub use crate::gpu::shaders::{
@@ -41,12 +41,8 @@ pub enum Kernel {
     QuadraticCost,
     /// `bias_grad.wgsl`: [`crate::plan::Op::BiasGrad`].
     BiasGrad,
-    /// `optim.wgsl` `sgd`: [`crate::plan::Op::Update`] with plain SGD.
-    Sgd,
-    /// `optim.wgsl` `momentum`.
-    Momentum,
-    /// `optim.wgsl` `adam`.
-    Adam,
+    /// `optim.wgsl` `update`: [`crate::plan::Op::Update`], every rule (optimizer.wgsl's functions).
+    Update,
     /// `gather.wgsl`: [`crate::plan::Op::Gather`].
     Gather,
     /// `counters.wgsl` `advance`: [`crate::plan::Op::Advance`].
@@ -61,7 +57,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, in pipeline-table order.
-    pub const ALL: [Kernel; 21] = [
+    pub const ALL: [Kernel; 19] = [
         Kernel::Linear(Tile::T64),
         Kernel::Linear(Tile::T32),
         Kernel::Linear(Tile::T16),
@@ -75,9 +71,7 @@ impl Kernel {
         Kernel::SoftmaxXent,
         Kernel::QuadraticCost,
         Kernel::BiasGrad,
-        Kernel::Sgd,
-        Kernel::Momentum,
-        Kernel::Adam,
+        Kernel::Update,
         Kernel::Gather,
         Kernel::Advance,
         Kernel::Fused(Tile::T64),
@@ -92,7 +86,7 @@ impl Kernel {
             Kernel::LinearLarge => "matmul_large.wgsl",
             Kernel::SoftmaxXent | Kernel::QuadraticCost => "loss.wgsl",
             Kernel::BiasGrad => "bias_grad.wgsl",
-            Kernel::Sgd | Kernel::Momentum | Kernel::Adam => "optim.wgsl",
+            Kernel::Update => "optim.wgsl",
             Kernel::Gather => "gather.wgsl",
             Kernel::Advance => "counters.wgsl",
             Kernel::Fused(_) => "fused.wgsl",
@@ -109,9 +103,7 @@ impl Kernel {
             Kernel::SoftmaxXent => "softmax_xent",
             Kernel::QuadraticCost => "quadratic_cost",
             Kernel::BiasGrad => "bias_grad",
-            Kernel::Sgd => "sgd",
-            Kernel::Momentum => "momentum",
-            Kernel::Adam => "adam",
+            Kernel::Update => "update",
             Kernel::Gather => "gather",
             Kernel::Advance => "advance",
             Kernel::Fused(_) => "fused",
@@ -125,7 +117,7 @@ impl Kernel {
             Kernel::Linear(_) | Kernel::WeightGrad(_) | Kernel::InputGrad(_) | Kernel::Fused(_) => [16, 16, 1],
             Kernel::LinearLarge => [16, 16, 1],
             Kernel::BiasGrad => [64, 1, 1],
-            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::Sgd | Kernel::Momentum | Kernel::Adam => [256, 1, 1],
+            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::Update => [256, 1, 1],
             Kernel::Gather => [256, 1, 1],
             Kernel::Advance => [1, 1, 1],
         }
@@ -151,12 +143,8 @@ impl Kernel {
             }
             // db, dz, params
             Kernel::BiasGrad => &[(0, ReadWrite), (1, ReadWrite), (2, Uniform)],
-            // param, grad, counters, params
-            Kernel::Sgd => &[(0, ReadWrite), (3, ReadWrite), (4, Read), (5, Uniform)],
-            // param, velocity, grad, counters, params
-            Kernel::Momentum => &[(0, ReadWrite), (1, ReadWrite), (3, ReadWrite), (4, Read), (5, Uniform)],
-            // param, m, v, grad, counters, params
-            Kernel::Adam => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, ReadWrite), (4, Read), (5, Uniform)],
+            // param, state (packed), grad, counters, params
+            Kernel::Update => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, Read), (4, Uniform)],
             // layout buffers, batch labels, data, order, counters, params
             Kernel::Fused(_) => &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, Read), (4, ReadWrite), (5, Uniform)],
             // x, batch labels, data, order, counters, params
@@ -268,6 +256,7 @@ fn compile_modules(
         shader_overrides(dir)?;
     }
     let activation = shader_text(&ACTIVATION_FILE, shader_dir)?;
+    let optimizer = shader_text(&OPTIMIZER_FILE, shader_dir)?;
     let reduce = if ctx.has_subgroups() { &REDUCE_SUBGROUP_FILE } else { &REDUCE_TREE_FILE };
     let reduce_text = shader_text(reduce, shader_dir)?;
     let mut modules = Vec::new();
@@ -276,7 +265,7 @@ fn compile_modules(
         // Module: the composed source, validated by wgpu's WGSL front end.
         let text = shader_text(file, shader_dir)?;
         let built_in = matches!(text, Cow::Borrowed(_));
-        let source = compose_text(file, &text, &activation, &reduce_text);
+        let source = compose_text(file, &text, &activation, &optimizer, &reduce_text);
         let module = ctx.scoped(&format!("compiling shaders/{}", file.name), || {
             let desc = wgpu::ShaderModuleDescriptor {
                 label: Some(file.name),

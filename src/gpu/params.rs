@@ -69,20 +69,16 @@ pub struct BiasGradParams {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct OptimParams {
+    /// The optimizer's hyper-parameters, WGSL's `Hypers` ([`crate::optim::Optimizer::gpu_hypers`]).
+    pub hypers: [f32; crate::optim::HYPER_SLOTS],
     /// Elements.
     pub len: u32,
-    /// Learning rate.
-    pub lr: f32,
-    /// Momentum's μ or Adam's β1.
-    pub beta1: f32,
-    /// Adam's β2.
-    pub beta2: f32,
-    /// Adam's ε.
-    pub eps: f32,
+    /// `RULE_*`: [`crate::optim::Rule::code`].
+    pub rule: u32,
+    /// The rule's state tensors, packed in the state binding.
+    pub states: u32,
     /// Steps over which the learning rate decays linearly to 0; 0 = constant.
     pub decay_steps: u32,
-    /// Padding to 16 bytes.
-    pub pad: [u32; 2],
 }
 
 /// `GatherParams` of `gather.wgsl`.
@@ -129,6 +125,8 @@ pub struct AdvanceParams {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct FusedJob {
+    /// grad_update: the optimizer's hyper-parameters, WGSL's `Hypers` ([`crate::optim::Optimizer::gpu_hypers`]).
+    pub hypers: [f32; crate::optim::HYPER_SLOTS],
     /// `JOB_*` of fused.wgsl: 0 none, 1 linear, 2 grad_update, 3 input_grad, 4 advance.
     pub kind: u32,
     /// Workgroups of this job.
@@ -163,28 +161,18 @@ pub struct FusedJob {
     pub e_off: u32,
     /// grad_update: the weight.
     pub w_off: u32,
-    /// grad_update: the weight's first state.
-    pub sw0_off: u32,
-    /// grad_update: the weight's second state.
-    pub sw1_off: u32,
+    /// grad_update: the weight's state tensors, packed.
+    pub sw_off: u32,
     /// grad_update: the bias.
     pub bias_off: u32,
     /// grad_update: the bias gradient.
     pub gb_off: u32,
-    /// grad_update: the bias's first state.
-    pub sb0_off: u32,
-    /// grad_update: the bias's second state.
-    pub sb1_off: u32,
-    /// `OPT_*` of fused.wgsl: 0 sgd, 1 momentum, 2 adam.
-    pub optimizer: u32,
-    /// Learning rate.
-    pub lr: f32,
-    /// Momentum's μ or Adam's β1.
-    pub beta1: f32,
-    /// Adam's β2.
-    pub beta2: f32,
-    /// Adam's ε.
-    pub eps: f32,
+    /// grad_update: the bias's state tensors, packed.
+    pub sb_off: u32,
+    /// grad_update: `RULE_*` ([`crate::optim::Rule::code`]).
+    pub rule: u32,
+    /// grad_update: the rule's number of state tensors.
+    pub states: u32,
     /// Steps over which the learning rate decays linearly to 0; 0 = constant.
     pub decay_steps: u32,
     /// A gathering linear: where x goes.
@@ -196,7 +184,7 @@ pub struct FusedJob {
     /// advance: rows.
     pub rows: u32,
     /// Padding to 16 bytes.
-    pub pad: [u32; 3],
+    pub pad: [u32; 4],
 }
 
 /// `FusedParams` of `fused.wgsl`: two jobs, the split, and the gather's u / 255 table.

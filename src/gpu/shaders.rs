@@ -1,5 +1,5 @@
 //! The WGSL sources: every file of `shaders/` (compiled into the binary, so it runs from any directory), how the host
-//! composes them (WGSL has no includes: the counter constants, `activation.wgsl` and a reduction are prepended to the
+//! composes them (WGSL has no includes: the counter constants, `activation.wgsl`, `optimizer.wgsl` and a reduction are prepended to the
 //! files that need them), and the `--shaders` directory whose files replace the built-in ones.
 
 use std::borrow::Cow;
@@ -17,6 +17,9 @@ pub struct ShaderFile {
     pub source: &'static str,
     /// Whether `activation.wgsl` is prepended to it.
     pub needs_activation: bool,
+    /// Whether `optimizer.wgsl`, after the optimizer table's declarations ([`crate::optim::wgsl_declarations`]), is
+    /// prepended to it.
+    pub needs_optimizer: bool,
     /// Whether the counter layout constants ([`counters::wgsl_constants`]) are prepended to it.
     pub needs_counters: bool,
     /// Whether `workgroup_sums` is prepended to it ([`REDUCE_TREE_FILE`], or [`REDUCE_SUBGROUP_FILE`] on a device with
@@ -39,6 +42,22 @@ pub(crate) const ACTIVATION_FILE: ShaderFile = ShaderFile {
     name: "activation.wgsl",
     source: ACTIVATION_WGSL,
     needs_activation: false,
+    needs_optimizer: false,
+    needs_counters: false,
+    trusted: false,
+    needs_reduce: false,
+    needs_subgroups: false,
+};
+
+/// `optimizer.wgsl`: the update rules, prepended to the files that update parameters.
+const OPTIMIZER_WGSL: &str = include_str!("../../shaders/optimizer.wgsl");
+
+/// `optimizer.wgsl` as a file of its own (validated alone, replaceable by a `--shaders` directory).
+pub(crate) const OPTIMIZER_FILE: ShaderFile = ShaderFile {
+    name: "optimizer.wgsl",
+    source: OPTIMIZER_WGSL,
+    needs_activation: false,
+    needs_optimizer: false,
     needs_counters: false,
     trusted: false,
     needs_reduce: false,
@@ -50,6 +69,7 @@ pub const REDUCE_TREE_FILE: ShaderFile = ShaderFile {
     name: "reduce_tree.wgsl",
     source: include_str!("../../shaders/reduce_tree.wgsl"),
     needs_activation: false,
+    needs_optimizer: false,
     needs_counters: false,
     trusted: false,
     needs_reduce: false,
@@ -61,6 +81,7 @@ pub const REDUCE_SUBGROUP_FILE: ShaderFile = ShaderFile {
     name: "reduce_subgroup.wgsl",
     source: include_str!("../../shaders/reduce_subgroup.wgsl"),
     needs_activation: false,
+    needs_optimizer: false,
     needs_counters: false,
     trusted: false,
     needs_reduce: false,
@@ -68,14 +89,16 @@ pub const REDUCE_SUBGROUP_FILE: ShaderFile = ShaderFile {
 };
 
 /// Every file of `shaders/`, each with how it is composed.
-pub const SHADER_FILES: [ShaderFile; 11] = [
+pub const SHADER_FILES: [ShaderFile; 12] = [
     ACTIVATION_FILE,
+    OPTIMIZER_FILE,
     REDUCE_TREE_FILE,
     REDUCE_SUBGROUP_FILE,
     ShaderFile {
         name: "matmul.wgsl",
         source: include_str!("../../shaders/matmul.wgsl"),
         needs_activation: true,
+        needs_optimizer: false,
         needs_counters: false,
         trusted: false,
         needs_reduce: false,
@@ -85,6 +108,7 @@ pub const SHADER_FILES: [ShaderFile; 11] = [
         name: "matmul_large.wgsl",
         source: include_str!("../../shaders/matmul_large.wgsl"),
         needs_activation: true,
+        needs_optimizer: false,
         needs_counters: false,
         trusted: true,
         needs_reduce: false,
@@ -94,6 +118,7 @@ pub const SHADER_FILES: [ShaderFile; 11] = [
         name: "loss.wgsl",
         source: include_str!("../../shaders/loss.wgsl"),
         needs_activation: false,
+        needs_optimizer: false,
         needs_counters: true,
         trusted: false,
         needs_reduce: false,
@@ -103,6 +128,7 @@ pub const SHADER_FILES: [ShaderFile; 11] = [
         name: "bias_grad.wgsl",
         source: include_str!("../../shaders/bias_grad.wgsl"),
         needs_activation: false,
+        needs_optimizer: false,
         needs_counters: false,
         trusted: false,
         needs_reduce: false,
@@ -112,6 +138,7 @@ pub const SHADER_FILES: [ShaderFile; 11] = [
         name: "optim.wgsl",
         source: include_str!("../../shaders/optim.wgsl"),
         needs_activation: false,
+        needs_optimizer: true,
         needs_counters: true,
         trusted: false,
         needs_reduce: false,
@@ -121,6 +148,7 @@ pub const SHADER_FILES: [ShaderFile; 11] = [
         name: "gather.wgsl",
         source: include_str!("../../shaders/gather.wgsl"),
         needs_activation: false,
+        needs_optimizer: false,
         needs_counters: true,
         trusted: false,
         needs_reduce: false,
@@ -130,6 +158,7 @@ pub const SHADER_FILES: [ShaderFile; 11] = [
         name: "fused.wgsl",
         source: include_str!("../../shaders/fused.wgsl"),
         needs_activation: true,
+        needs_optimizer: true,
         needs_counters: true,
         trusted: false,
         needs_reduce: true,
@@ -139,6 +168,7 @@ pub const SHADER_FILES: [ShaderFile; 11] = [
         name: "counters.wgsl",
         source: include_str!("../../shaders/counters.wgsl"),
         needs_activation: false,
+        needs_optimizer: false,
         needs_counters: true,
         trusted: false,
         needs_reduce: false,
@@ -160,12 +190,18 @@ pub fn compose(file: &ShaderFile) -> String {
 /// [`compose`] for a device with (`subgroups`) or without subgroup operations.
 pub fn compose_for(file: &ShaderFile, subgroups: bool) -> String {
     let reduce = if subgroups { &REDUCE_SUBGROUP_FILE } else { &REDUCE_TREE_FILE };
-    compose_text(file, file.source, ACTIVATION_WGSL, reduce.source)
+    compose_text(file, file.source, ACTIVATION_WGSL, OPTIMIZER_WGSL, reduce.source)
 }
 
-/// [`compose_for`] with the texts of `file`, `activation.wgsl` and the reduction file given (read from a `--shaders`
-/// directory).
-pub(crate) fn compose_text(file: &ShaderFile, text: &str, activation: &str, reduce_text: &str) -> String {
+/// [`compose_for`] with the texts of `file`, `activation.wgsl`, `optimizer.wgsl` and the reduction file given (read
+/// from a `--shaders` directory).
+pub(crate) fn compose_text(
+    file: &ShaderFile,
+    text: &str,
+    activation: &str,
+    optimizer: &str,
+    reduce_text: &str,
+) -> String {
     let mut source = String::new();
     if file.needs_counters {
         source.push_str("// counter layout, from src/gpu/counters.rs\n");
@@ -177,6 +213,13 @@ pub(crate) fn compose_text(file: &ShaderFile, text: &str, activation: &str, redu
     }
     if file.needs_activation {
         source.push_str(activation);
+    }
+    // The optimizer table's codes and fields come from Rust too; optimizer.wgsl alone needs them.
+    if file.needs_optimizer || file.name == OPTIMIZER_FILE.name {
+        source.push_str(&crate::optim::wgsl_declarations());
+    }
+    if file.needs_optimizer {
+        source.push_str(optimizer);
     }
     if file.needs_reduce {
         source.push_str(reduce_text);

@@ -32,8 +32,9 @@ pub(crate) struct Resident {
     pub counters: wgpu::Buffer,
     /// A persistent mappable copy of the counters, so `stats` allocates nothing.
     pub counters_staging: wgpu::Buffer,
-    /// Bound as dz by the loss kernels of evaluation steps, which write no gradient.
-    pub no_gradient: wgpu::Buffer,
+    /// Bound where a kernel's binding holds nothing: dz of the loss kernels of evaluation steps (which write no
+    /// gradient), the state of a stateless update rule.
+    pub spare: wgpu::Buffer,
 }
 
 impl Resident {
@@ -88,13 +89,13 @@ impl Resident {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let no_gradient = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("unused dz"),
+        let spare = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("spare binding"),
             size: 4,
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        Ok(Resident { mem, offsets, batch_labels, splits, counters, counters_staging, no_gradient })
+        Ok(Resident { mem, offsets, batch_labels, splits, counters, counters_staging, spare })
     }
 }
 

@@ -40,7 +40,7 @@ pub enum Role {
     Param,
     /// The gradient of a weight or bias.
     Grad,
-    /// Optimizer state (momentum velocity; Adam m or v).
+    /// Optimizer state: a parameter's state tensors, packed (see [`crate::optim::RuleRow::states`]).
     State,
     /// Per-row statistics of the last batch, `[rows, 2]`: each row's loss and 1.0 if its prediction was right
     /// (written by a [`LossHead`](super::LossHead), summed into the split's statistics by
@@ -82,10 +82,11 @@ pub struct LayerBufs {
     pub gw: BufId,
     /// ∂loss/∂b: \[outputs\]
     pub gb: BufId,
-    /// Optimizer state for w (velocity, or Adam's m and v).
-    pub sw: [Option<BufId>; 2],
-    /// Optimizer state for b.
-    pub sb: [Option<BufId>; 2],
+    /// Optimizer state for w: [n, outputs, inputs], the rule's n state tensors packed one after the other (none for
+    /// plain SGD).
+    pub sw: Option<BufId>,
+    /// Optimizer state for b: [n, outputs].
+    pub sb: Option<BufId>,
 }
 
 /// Every buffer an MLP's training and evaluation need, sized for `max_rows` samples per step.
@@ -127,12 +128,12 @@ impl Layout {
             let b = add(format!("layers.{l}.bias"), outputs, Role::Param);
             let gw = add(format!("layers.{l}.weight.grad"), outputs.saturating_mul(inputs), Role::Grad);
             let gb = add(format!("layers.{l}.bias.grad"), outputs, Role::Grad);
-            let mut sw = [None, None];
-            let mut sb = [None, None];
-            for s in 0..optimizer.state_tensors() {
-                let state = ["state0", "state1"][s];
-                sw[s] = Some(add(format!("layers.{l}.weight.{state}"), outputs.saturating_mul(inputs), Role::State));
-                sb[s] = Some(add(format!("layers.{l}.bias.{state}"), outputs, Role::State));
+            let (mut sw, mut sb) = (None, None);
+            let n = optimizer.state_tensors();
+            if n > 0 {
+                let w_len = outputs.saturating_mul(inputs).saturating_mul(n);
+                sw = Some(add(format!("layers.{l}.weight.state"), w_len, Role::State));
+                sb = Some(add(format!("layers.{l}.bias.state"), outputs.saturating_mul(n), Role::State));
             }
             let act = model.layer_activation(l);
             layers.push(LayerBufs { inputs, outputs, act, x, a, d, w, b, gw, gb, sw, sb });
@@ -171,8 +172,9 @@ impl Layout {
         self.layers.iter().flat_map(|l| [l.w, l.b]).collect()
     }
 
-    /// The optimizer-state buffers, in a fixed order (per layer: w state0, b state0, w state1, b state1).
+    /// The optimizer-state buffers, in a fixed order (per layer: the weight's, then the bias's), each holding the
+    /// rule's state tensors packed one after the other.
     pub fn state_buffers(&self) -> Vec<BufId> {
-        self.layers.iter().flat_map(|l| [l.sw[0], l.sb[0], l.sw[1], l.sb[1]]).flatten().collect()
+        self.layers.iter().flat_map(|l| [l.sw, l.sb]).flatten().collect()
     }
 }

@@ -32,14 +32,16 @@
 //! | `BiasGrad` | `bias_grad.wgsl` `bias_grad` | `bias_grad` | `BiasGrad` | `bias_grad_should_match_reference` |
 //! | `WeightGrad` | `matmul.wgsl` `weight_grad` | `weight_grad` | `WeightGrad` | `weight_grad_should_match_reference` |
 //! | `InputGrad` | `matmul.wgsl` `input_grad` | `input_grad` | `InputGrad` | `input_grad_should_match_reference` |
-//! | `Update` | `optim.wgsl` `sgd`, `momentum`, `adam` | `update` | `Sgd`, `Momentum`, `Adam` | `adam_should_match_reference` |
+//! | `Update` | `optim.wgsl` `update` | `update` | `Update(Rule::Sgd)`, `Update(Rule::Momentum)`, `Update(Rule::Adam)`, `Update(Rule::Adamw)` | `sgd_should_match_reference`, `momentum_should_match_reference`, `adam_and_adamw_should_match_reference` |
 //! | `Advance` | `counters.wgsl` `advance` | `sum_row_stats` | `Gather` | `gather_should_match_reference` |
 //! | `FusedLinear` | `fused.wgsl` `fused` | `gather`, `linear`, `loss_rows` | `FusedLinear` | `fused_linear_should_match_reference` |
 //! | `GradUpdate` | `fused.wgsl` `fused` | `weight_grad`, `bias_grad`, `update` | `GradUpdate` | `grad_update_should_match_reference` |
 //! | a fused stage | `fused.wgsl` `fused` | the ops it holds | `FusedStages` | `fused_stages_should_match_reference` |
 //!
 //! The activations (`activation.wgsl` ↔ `activate`, `activation_grad`) are checked through `linear` and
-//! `input_grad` by the `Activation(…)` families (`every_activation_should_match_reference`).
+//! `input_grad` by the `Activation(…)` families (`every_activation_should_match_reference`); the update rules
+//! (`optimizer.wgsl` ↔ `cpu::ops::update`'s functions, one per rule) through `update` by the `Update(…)` families and
+//! through `fused` by `GradUpdate`.
 
 mod layout;
 mod op;

@@ -46,10 +46,10 @@ pub enum Op {
     /// the previous layer's activation written in terms of its output x: [rows, inputs]
     /// (relu: x > 0; sigmoid: x(1 − x); tanh: 1 − x²).
     InputGrad { dx: BufId, dz: BufId, w: BufId, x: BufId, act: Activation, rows: usize, inputs: usize, outputs: usize },
-    /// param: \[len\] updated from grad: \[len\] with `optimizer`, state buffers as [`Optimizer::state_tensors`]
-    /// says; the step t is the number of train steps already taken + 1 (Adam's bias correction); with
+    /// param: \[len\] updated from grad: \[len\] with `optimizer`; state: [n, len], the rule's n =
+    /// [`Optimizer::state_tensors`] state tensors packed (none when n = 0); the step t is the number of train steps already taken + 1 (Adam's bias correction); with
     /// `decay_steps` T > 0 the learning rate is lr·(T − min(t − 1, T))/T (linear decay to 0), else constant.
-    Update { param: BufId, state: [Option<BufId>; 2], grad: BufId, optimizer: Optimizer, len: usize, decay_steps: u64 },
+    Update { param: BufId, state: Option<BufId>, grad: BufId, optimizer: Optimizer, len: usize, decay_steps: u64 },
     /// If `row_stats` is given, adds Σ row_stats: [rows, 2] (loss, correct) to the split's statistics; then the
     /// split's cursor += rows and, for [`Split::Train`], the step counter += 1. In a reference plan always the last
     /// op; in a fused plan it runs as soon as the loss is known, so the updates after it read t = the step count.
@@ -78,8 +78,8 @@ pub enum Op {
         b: BufId,
         gw: BufId,
         gb: BufId,
-        sw: [Option<BufId>; 2],
-        sb: [Option<BufId>; 2],
+        sw: Option<BufId>,
+        sb: Option<BufId>,
         dz: BufId,
         x: BufId,
         optimizer: Optimizer,
@@ -182,7 +182,7 @@ impl Op {
             Op::WeightGrad { dw, dz, x, .. } => (vec![B(dz), B(x)], vec![B(dw)]),
             Op::InputGrad { dx, dz, w, x, .. } => (vec![B(dz), B(w), B(x)], vec![B(dx)]),
             Op::Update { param, state, grad, .. } => {
-                let mut writes = opt(&state);
+                let mut writes = opt(&[state]);
                 writes.push(B(param));
                 (vec![B(grad), Steps], writes)
             }
@@ -216,7 +216,7 @@ impl Op {
             }
             Op::GradUpdate { w, b, gw, gb, sw, sb, dz, x, .. } => {
                 let mut writes = vec![B(w), B(b), B(gw), B(gb)];
-                writes.extend(opt(&[sw[0], sw[1], sb[0], sb[1]]));
+                writes.extend(opt(&[sw, sb]));
                 (vec![B(dz), B(x), Steps], writes)
             }
         }
@@ -253,7 +253,10 @@ impl Op {
             ]),
             Op::Update { param, state, grad, optimizer, len, .. } => {
                 out.extend([(param, len), (grad, len)]);
-                out.extend(state.iter().take(optimizer.state_tensors()).map(|s| (s.unwrap_or(usize::MAX), len)));
+                let n = optimizer.state_tensors();
+                if n > 0 {
+                    out.push((state.unwrap_or(usize::MAX), len.saturating_mul(n)));
+                }
             }
             Op::Advance { rows, row_stats, .. } => out.extend(row_stats.map(|r| (r, rows.saturating_mul(2)))),
             Op::FusedLinear { y, x, w, b, rows, inputs, outputs, head, .. } => {
@@ -278,8 +281,12 @@ impl Op {
                     (dz, rows.saturating_mul(outputs)),
                     (x, rows.saturating_mul(inputs)),
                 ]);
-                for s in 0..optimizer.state_tensors() {
-                    out.extend([(sw[s].unwrap_or(usize::MAX), wl), (sb[s].unwrap_or(usize::MAX), bl)]);
+                let n = optimizer.state_tensors();
+                if n > 0 {
+                    out.extend([
+                        (sw.unwrap_or(usize::MAX), wl.saturating_mul(n)),
+                        (sb.unwrap_or(usize::MAX), bl.saturating_mul(n)),
+                    ]);
                 }
             }
         }

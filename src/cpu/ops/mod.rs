@@ -53,19 +53,8 @@ mod tests {
             ("bias_grad dz", bias_grad(&mut out, &short, 2, 3)),
             ("weight_grad dz", weight_grad(&mut out, &short, &v, 2, 3, 3)),
             ("input_grad x", input_grad(&mut out, &v, &v, &short, Activation::Tanh, 2, 3, 3)),
-            ("update grad", update(&mut out, None, None, &short, Optimizer::Sgd { lr: 0.1 }, 1, 0)),
-            (
-                "momentum state",
-                update(
-                    &mut few,
-                    Some(&mut out[..4]),
-                    None,
-                    &v[..5],
-                    Optimizer::Momentum { lr: 0.1, momentum: 0.9 },
-                    1,
-                    0,
-                ),
-            ),
+            ("update grad", update(&mut out, &mut [], &short, Optimizer::sgd(0.1).unwrap(), 1, 0)),
+            ("momentum state", update(&mut few, &mut out[..4], &v[..5], Optimizer::momentum(0.1, 0.9).unwrap(), 1, 0)),
         ];
         for (what, result) in results {
             assert!(matches!(result, Err(Error::Config(_))), "{what}: {result:?}");

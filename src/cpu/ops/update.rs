@@ -1,8 +1,9 @@
-//! The optimizer step of a parameter and the learning-rate schedule.
+//! The optimizer step of a parameter, one function per update rule (the twins of `shaders/optimizer.wgsl`'s), and
+//! the learning-rate schedule.
 
 use super::check_len;
-use crate::error::{Error, Result};
-use crate::optim::Optimizer;
+use crate::error::Result;
+use crate::optim::{Hyper, Optimizer, Rule, MAX_STATES};
 
 /// The learning-rate factor of step `t` (1-based) of a run whose rate decays linearly to 0 over `decay_steps` steps:
 /// (T − min(t − 1, T)) / T; 1 when `decay_steps` is 0 (a constant rate).
@@ -14,49 +15,106 @@ pub fn lr_factor(decay_steps: u64, t: u64) -> f32 {
     (decay_steps - done) as f32 / decay_steps as f32
 }
 
-/// param: \[len\] -= the optimizer's step from grad: \[len\]; state0/state1: \[len\] as the rule needs
-/// (momentum: velocity; Adam: m, v); `t` is the 1-based training step (Adam's bias correction, and the learning
-/// rate's [`lr_factor`] when it decays over `decay_steps` steps; 0 = constant).
-#[allow(clippy::too_many_arguments)]
+/// The hyper-parameters one element's step reads: the optimizer's values, this step's learning rate, and Adam's
+/// bias corrections 1 − β1ᵗ and 1 − β2ᵗ.
+#[derive(Clone, Copy, Debug)]
+pub struct StepHypers {
+    /// The optimizer.
+    pub o: Optimizer,
+    /// This step's learning rate (after the schedule).
+    pub lr: f32,
+    /// 1 − β1ᵗ
+    pub c1: f32,
+    /// 1 − β2ᵗ
+    pub c2: f32,
+}
+
+/// p −= lr·(g + λp)
+pub fn sgd(p: f32, g: f32, h: &StepHypers) -> f32 {
+    let g = g + h.o.get(Hyper::WeightDecay) * p;
+    p - h.lr * g
+}
+
+/// v = μ·v + (g + λp);  p −= lr·v
+pub fn momentum(p: f32, g: f32, s: &mut [f32; MAX_STATES], h: &StepHypers) -> f32 {
+    let g = g + h.o.get(Hyper::WeightDecay) * p;
+    s[0] = h.o.get(Hyper::Momentum) * s[0] + g;
+    p - h.lr * s[0]
+}
+
+/// m = β1·m + (1 − β1)·g;  v = β2·v + (1 − β2)·g²;  p −= lr·(m / (1 − β1ᵗ)) / (√(v / (1 − β2ᵗ)) + ε), with g the
+/// gradient plus λp (PyTorch's L2 `weight_decay`).
+pub fn adam(p: f32, g: f32, s: &mut [f32; MAX_STATES], h: &StepHypers) -> f32 {
+    let g = g + h.o.get(Hyper::WeightDecay) * p;
+    adam_moments(p, g, s, h)
+}
+
+/// AdamW: p −= lr·λ·p (decoupled weight decay), then Adam's step without λ.
+pub fn adamw(p: f32, g: f32, s: &mut [f32; MAX_STATES], h: &StepHypers) -> f32 {
+    let p = p * (1.0 - h.lr * h.o.get(Hyper::WeightDecay));
+    adam_moments(p, g, s, h)
+}
+
+/// Adam's moments and step (shared by [`adam`] and [`adamw`]).
+fn adam_moments(p: f32, g: f32, s: &mut [f32; MAX_STATES], h: &StepHypers) -> f32 {
+    let (beta1, beta2) = (h.o.get(Hyper::Beta1), h.o.get(Hyper::Beta2));
+    s[0] = beta1 * s[0] + (1.0 - beta1) * g;
+    s[1] = beta2 * s[1] + (1.0 - beta2) * g * g;
+    p - h.lr * (s[0] / h.c1) / ((s[1] / h.c2).sqrt() + h.o.get(Hyper::Eps))
+}
+
+/// param: \[len\] updated from grad: \[len\] by the optimizer's rule; state: [n, len], the rule's n state tensors
+/// packed one after the other (the order of [`crate::optim::RuleRow::states`]); `t` is the 1-based training step
+/// (Adam's bias correction, and the learning rate's [`lr_factor`] when it decays over `decay_steps` steps; 0 =
+/// constant).
 pub fn update(
     param: &mut [f32],
-    state0: Option<&mut [f32]>,
-    state1: Option<&mut [f32]>,
+    state: &mut [f32],
     grad: &[f32],
     optimizer: Optimizer,
     t: u64,
     decay_steps: u64,
 ) -> Result<()> {
-    let lr = optimizer.lr() * lr_factor(decay_steps, t);
     let len = param.len();
+    let n = optimizer.state_tensors();
     check_len("update gradient", grad.len(), len)?;
-    let missing = || Error::Config(format!("{} needs {} state buffers", optimizer.name(), optimizer.state_tensors()));
-    match optimizer {
-        Optimizer::Sgd { .. } => {
-            for (p, &g) in param.iter_mut().zip(grad) {
-                *p -= lr * g;
-            }
-        }
-        Optimizer::Momentum { momentum, .. } => {
-            let v = state0.ok_or_else(missing)?;
-            check_len("momentum velocity", v.len(), len)?;
-            for ((p, v), &g) in param.iter_mut().zip(v.iter_mut()).zip(grad) {
-                *v = momentum * *v + g;
-                *p -= lr * *v;
-            }
-        }
-        Optimizer::Adam { beta1, beta2, eps, .. } => {
-            let (m, v) = (state0.ok_or_else(missing)?, state1.ok_or_else(missing)?);
-            check_len("adam m", m.len(), len)?;
-            check_len("adam v", v.len(), len)?;
-            let t = t.clamp(1, i32::MAX as u64) as i32;
-            let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
-            for (((p, m), v), &g) in param.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(grad) {
-                *m = beta1 * *m + (1.0 - beta1) * g;
-                *v = beta2 * *v + (1.0 - beta2) * g * g;
-                *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
-            }
-        }
+    check_len(&format!("{} state ({n} tensors)", optimizer.name()), state.len(), n * len)?;
+    // Adam's t clamped to 1..=i32::MAX, as the GPU does.
+    let ti = t.clamp(1, i32::MAX as u64) as i32;
+    let (beta1, beta2) = (optimizer.get(Hyper::Beta1), optimizer.get(Hyper::Beta2));
+    let h = StepHypers {
+        o: optimizer,
+        lr: optimizer.lr() * lr_factor(decay_steps, t),
+        c1: 1.0 - beta1.powi(ti),
+        c2: 1.0 - beta2.powi(ti),
+    };
+    match optimizer.rule() {
+        Rule::Sgd => each(param, state, grad, n, |p, g, _| sgd(p, g, &h)),
+        Rule::Momentum => each(param, state, grad, n, |p, g, s| momentum(p, g, s, &h)),
+        Rule::Adam => each(param, state, grad, n, |p, g, s| adam(p, g, s, &h)),
+        Rule::Adamw => each(param, state, grad, n, |p, g, s| adamw(p, g, s, &h)),
     }
     Ok(())
+}
+
+/// `param[i] = step(param[i], grad[i], states of i)` for every element, the n packed states gathered into and
+/// scattered from one array (a generic, so each rule's loop is compiled with its step inlined).
+fn each(
+    param: &mut [f32],
+    state: &mut [f32],
+    grad: &[f32],
+    n: usize,
+    mut step: impl FnMut(f32, f32, &mut [f32; MAX_STATES]) -> f32,
+) {
+    let len = param.len();
+    let mut s = [0.0; MAX_STATES];
+    for i in 0..len {
+        for k in 0..n {
+            s[k] = state[k * len + i];
+        }
+        param[i] = step(param[i], grad[i], &mut s);
+        for k in 0..n {
+            state[k * len + i] = s[k];
+        }
+    }
 }

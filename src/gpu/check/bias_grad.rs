@@ -19,7 +19,7 @@ pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckR
 }
 
 fn bias_grad(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, outputs: usize) -> Result<CheckRow> {
-    let layout = Layout::new(&model_of(1, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
+    let layout = Layout::new(&model_of(1, outputs, false), Optimizer::default(), rows);
     let l = layout.layers[0];
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
     let op = Op::BiasGrad { db: l.gb, dz: l.d, rows, outputs };

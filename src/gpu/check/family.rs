@@ -1,6 +1,7 @@
 //! The families of checks: what `gpu-mnist check` runs, in order, and which WGSL entry points each runs.
 
 use crate::model::Activation;
+use crate::optim::Rule;
 
 /// A family of kernel checks: the comparisons of one entry point (or of one activation, or of one use of the fused
 /// kernel) with its CPU twin, run together by [`super::run`]. Not [`crate::plan::Op::family`], which groups the ops
@@ -23,12 +24,8 @@ pub enum CheckFamily {
     Argmax,
     /// `bias_grad`: db = Σ_rows dz.
     BiasGrad,
-    /// `sgd`.
-    Sgd,
-    /// `momentum`.
-    Momentum,
-    /// `adam`, with t read from the GPU step counter.
-    Adam,
+    /// `update` with one rule (optimizer.wgsl's function), t read from the GPU step counter.
+    Update(Rule),
     /// `gather` then `advance`, several steps: the rows at the GPU cursor and their labels.
     Gather,
     /// `linear_large`: y = act(x·wᵀ + b) in 128 × 128 tiles, for the shapes it takes.
@@ -57,9 +54,10 @@ listed_exhaustively!(CheckFamily {
         QuadraticCost,
         Argmax,
         BiasGrad,
-        Sgd,
-        Momentum,
-        Adam,
+        Update(Rule::Sgd),
+        Update(Rule::Momentum),
+        Update(Rule::Adam),
+        Update(Rule::Adamw),
         Gather,
         LinearLarge,
         FusedLinear,
@@ -78,9 +76,7 @@ const LINEAR_LARGE: EntryPoint = ("matmul_large.wgsl", "linear_large");
 const SOFTMAX_XENT: EntryPoint = ("loss.wgsl", "softmax_xent");
 const QUADRATIC_COST: EntryPoint = ("loss.wgsl", "quadratic_cost");
 const BIAS_GRAD: EntryPoint = ("bias_grad.wgsl", "bias_grad");
-const SGD: EntryPoint = ("optim.wgsl", "sgd");
-const MOMENTUM: EntryPoint = ("optim.wgsl", "momentum");
-const ADAM: EntryPoint = ("optim.wgsl", "adam");
+const UPDATE: EntryPoint = ("optim.wgsl", "update");
 const GATHER: EntryPoint = ("gather.wgsl", "gather");
 const ADVANCE: EntryPoint = ("counters.wgsl", "advance");
 const FUSED: EntryPoint = ("fused.wgsl", "fused");
@@ -99,9 +95,7 @@ impl CheckFamily {
             CheckFamily::QuadraticCost => &[GATHER, QUADRATIC_COST],
             CheckFamily::Argmax => &[GATHER, SOFTMAX_XENT, QUADRATIC_COST],
             CheckFamily::BiasGrad => &[BIAS_GRAD],
-            CheckFamily::Sgd => &[SGD, ADVANCE],
-            CheckFamily::Momentum => &[MOMENTUM, ADVANCE],
-            CheckFamily::Adam => &[ADAM, ADVANCE],
+            CheckFamily::Update(_) => &[UPDATE, ADVANCE],
             CheckFamily::Gather => &[GATHER, ADVANCE],
             CheckFamily::LinearLarge => &[LINEAR_LARGE],
             CheckFamily::FusedLinear | CheckFamily::GradUpdate | CheckFamily::FusedStages => &[FUSED],

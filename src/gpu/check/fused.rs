@@ -8,19 +8,21 @@ use crate::error::Result;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Tile;
 use crate::model::{self, Activation, Loss, ModelConfig};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, Rule};
 use crate::plan::{Layout, Op, Split};
 
 use super::compare::CheckRow;
 use super::fixtures::random_data;
 use super::stage::stage_check;
 
-/// The optimizers every update case runs with.
-pub const OPTIMIZERS: [Optimizer; 3] = [
-    Optimizer::Sgd { lr: 0.1 },
-    Optimizer::Momentum { lr: 0.05, momentum: 0.9 },
-    Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-];
+/// The optimizers every update case runs with: of each rule, the variant that moves every hyper-parameter.
+pub fn optimizers() -> Result<Vec<Optimizer>> {
+    let mut out = Vec::new();
+    for &rule in Rule::ALL {
+        out.extend(super::optim::variants(rule)?.last().copied());
+    }
+    Ok(out)
+}
 
 /// `(rows, inputs, outputs)` of the forward cases: 1, sizes around a tile's edge, MNIST's 784 and 10, and one side
 /// of 4096.
@@ -45,7 +47,7 @@ pub fn fused_linear(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
         let act = Activation::ALL[i % Activation::ALL.len()];
         for tile in Tile::ALL {
             // Gathering first layer of a two-layer model.
-            let layout = Layout::new(&mlp(inputs, &[outputs], 3, act, Loss::Xent), OPTIMIZERS[0], rows);
+            let layout = Layout::new(&mlp(inputs, &[outputs], 3, act, Loss::Xent), Optimizer::default(), rows);
             let data = random_data(&mut rng, rows + 9, inputs, 3);
             let op = first_op(&layout, rows)?;
             let shape = format!("rows={rows} inputs={inputs} outputs={outputs} {} tile {}", act.name(), tile.side());
@@ -91,7 +93,7 @@ fn head_case(
     train: bool,
     tile: Tile,
 ) -> Result<Vec<CheckRow>> {
-    let layout = Layout::new(&mlp(inputs, &[], classes, Activation::Relu, loss), OPTIMIZERS[0], rows);
+    let layout = Layout::new(&mlp(inputs, &[], classes, Activation::Relu, loss), Optimizer::default(), rows);
     let data = random_data(rng, rows + 5, inputs, classes);
     let plan = if train { layout.train_step(rows)? } else { layout.eval_step(Split::Train, rows)? };
     let op = plan.ops[0];
@@ -114,7 +116,7 @@ pub fn grad_update(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
     let starts = [1, 1000, u64::from(u32::MAX), (1 << 32) + 5, i32::MAX as u64 + 3];
     let mut rows_out = Vec::new();
     for (i, &(rows, inputs, outputs)) in UPDATE_SHAPES.iter().enumerate() {
-        for (o, optimizer) in OPTIMIZERS.into_iter().enumerate() {
+        for (o, optimizer) in optimizers()?.into_iter().enumerate() {
             let start = starts[(i + o) % starts.len()];
             for tile in Tile::ALL {
                 for decay in [0, (start + 1).min(u64::from(u32::MAX))] {
@@ -156,7 +158,7 @@ pub fn fused_stages(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
     // Every hidden-layer activation the command line offers.
     for (i, &act) in <Activation as clap::ValueEnum>::value_variants().iter().enumerate() {
         for loss in [Loss::Xent, Loss::Mse] {
-            for (o, optimizer) in OPTIMIZERS.into_iter().enumerate() {
+            for (o, optimizer) in optimizers()?.into_iter().enumerate() {
                 let tile = Tile::ALL[(i + o) % Tile::ALL.len()];
                 let (rows, inputs, hidden, classes) = (65, 63, [65, 7], 10);
                 let layout = Layout::new(&mlp(inputs, &hidden, classes, act, loss), optimizer, rows);

@@ -36,7 +36,7 @@ fn gather(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, features: usize, 
     let data = random_data(rng, n, features, 10);
     let model =
         ModelConfig { inputs: features, hidden: vec![], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
-    let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.0 }, rows);
+    let layout = Layout::new(&model, Optimizer::default(), rows);
     let l = layout.layers[0];
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.shuffle(rng);

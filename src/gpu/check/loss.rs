@@ -73,7 +73,7 @@ fn loss_check(
     ties: bool,
 ) -> Result<Vec<CheckRow>> {
     let model = ModelConfig { inputs: 1, hidden: vec![], classes, activation: Activation::Relu, loss };
-    let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.0 }, rows);
+    let layout = Layout::new(&model, Optimizer::default(), rows);
     let l = layout.layers[0];
     let n = rows + 5;
     let data = random_data(rng, n, 1, classes);

@@ -124,7 +124,7 @@ pub(super) fn linear_inputs(rng: &mut model::Rng, case: &Matmul) -> (Vec<f32>, V
 
 fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
     let Matmul { rows, inputs, outputs, act, tile, .. } = case;
-    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
+    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::default(), rows);
     let l = layout.layers[0];
     let (x, w, b) = linear_inputs(rng, &case);
     let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act, rows, inputs, outputs };
@@ -136,7 +136,7 @@ fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckR
 
 fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
     let Matmul { rows, inputs, outputs, tile, .. } = case;
-    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
+    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::default(), rows);
     let l = layout.layers[0];
     let x = uniform(rng, rows * inputs, 0.0, 1.0);
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
@@ -156,7 +156,7 @@ fn below_outputs(rng: &mut model::Rng, n: usize, act: Activation, range: Range) 
 
 fn input_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
     let Matmul { rows, inputs, outputs, act, range, tile } = case;
-    let layout = Layout::new(&model_of(inputs, outputs, true), Optimizer::Sgd { lr: 0.0 }, rows);
+    let layout = Layout::new(&model_of(inputs, outputs, true), Optimizer::default(), rows);
     let (below, l) = (layout.layers[0], layout.layers[1]);
     let x = below_outputs(rng, rows * inputs, act, range);
     let s = 1.0 / (outputs as f32).sqrt();

@@ -30,7 +30,7 @@ pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckR
 /// A `linear` check on `matmul_large.wgsl`, forced (the rule would pick it only on hardware).
 fn linear_large(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
     let Matmul { rows, inputs, outputs, act, .. } = case;
-    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::Sgd { lr: 0.0 }, rows);
+    let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::default(), rows);
     let l = layout.layers[0];
     let (x, w, b) = linear_inputs(rng, &case);
     let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act, rows, inputs, outputs };

@@ -53,9 +53,7 @@ pub fn run(ctx: &GpuContext, family: CheckFamily) -> Result<Vec<CheckRow>> {
         CheckFamily::QuadraticCost => loss::cases(ctx, rng, Loss::Mse),
         CheckFamily::Argmax => loss::argmax_cases(ctx, rng),
         CheckFamily::BiasGrad => bias_grad::cases(ctx, rng),
-        CheckFamily::Sgd => optim::cases(ctx, rng, optim::SGD),
-        CheckFamily::Momentum => optim::cases(ctx, rng, optim::MOMENTUM),
-        CheckFamily::Adam => optim::cases(ctx, rng, optim::ADAM),
+        CheckFamily::Update(rule) => optim::cases(ctx, rng, rule),
         CheckFamily::Gather => gather::cases(ctx, rng),
         CheckFamily::LinearLarge => matmul_large::cases(ctx, rng),
         // The fused families seed their own generators.

@@ -1,0 +1,73 @@
+// optimizer.wgsl — the update rules, one function per rule (as cpu::ops::update's), shared by the kernels that
+// update parameters: optim.wgsl (one element per invocation) and fused.wgsl (the weight-gradient epilogue).
+// WGSL has no includes: the host prepends this file, after the RULE_* codes and the `Hypers` struct generated from
+// src/optim.rs's table (optim::wgsl_declarations), to every kernel that updates parameters. Adding an optimizer:
+// its row in that table, its function here and in cpu::ops::update, its arm in `optimizer_step` (README: "How to add
+// an optimizer").
+//
+// Each rule takes the parameter p, its gradient g, its states s (the rule's state tensors in the table's order, at
+// most 4; unused ones are passed through), the hyper-parameters h, this step's learning rate lr and the bias
+// corrections c1 = 1 − β1ᵗ, c2 = 1 − β2ᵗ (Adam's), and returns the new parameter and states.
+
+struct Updated {
+    p: f32,
+    s: vec4<f32>,
+}
+
+// p −= lr·(g + λp)
+fn rule_sgd(p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32) -> Updated {
+    let gd = g + h.weight_decay * p;
+    return Updated(p - lr * gd, s);
+}
+
+// v = μ·v + (g + λp);  p −= lr·v
+fn rule_momentum(p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32) -> Updated {
+    let gd = g + h.weight_decay * p;
+    let v = h.momentum * s.x + gd;
+    return Updated(p - lr * v, vec4<f32>(v, s.yzw));
+}
+
+// Adam's moments and step from the gradient g (any weight decay already applied).
+fn adam_moments(p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32, c1: f32, c2: f32) -> Updated {
+    let m = h.beta1 * s.x + (1.0 - h.beta1) * g;
+    let v = h.beta2 * s.y + (1.0 - h.beta2) * g * g;
+    return Updated(p - lr * (m / c1) / (sqrt(v / c2) + h.eps), vec4<f32>(m, v, s.zw));
+}
+
+// m = β1·m + (1 − β1)·g;  v = β2·v + (1 − β2)·g²;  p −= lr·(m / c1) / (√(v / c2) + ε), g plus λp (L2)
+fn rule_adam(p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32, c1: f32, c2: f32) -> Updated {
+    return adam_moments(p, g + h.weight_decay * p, s, h, lr, c1, c2);
+}
+
+// AdamW: p −= lr·λ·p (decoupled weight decay), then Adam's step without λ
+fn rule_adamw(p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32, c1: f32, c2: f32) -> Updated {
+    return adam_moments(p * (1.0 - lr * h.weight_decay), g, s, h, lr, c1, c2);
+}
+
+// The step of rule `rule` (a RULE_* code).
+fn optimizer_step(rule: u32, p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32, c1: f32, c2: f32) -> Updated {
+    switch rule {
+        case RULE_MOMENTUM: { return rule_momentum(p, g, s, h, lr); }
+        case RULE_ADAM: { return rule_adam(p, g, s, h, lr, c1, c2); }
+        case RULE_ADAMW: { return rule_adamw(p, g, s, h, lr, c1, c2); }
+        default: { return rule_sgd(p, g, s, h, lr); }
+    }
+}
+
+// x^n by binary powering, the same sequence of multiplications as Rust's f32::powi (compiler-rt's __powisf2).
+fn powi(x: f32, n: u32) -> f32 {
+    var base = x;
+    var e = n;
+    var r = 1.0;
+    loop {
+        if ((e & 1u) == 1u) {
+            r *= base;
+        }
+        e /= 2u;
+        if (e == 0u) {
+            break;
+        }
+        base *= base;
+    }
+    return r;
+}
