@@ -44,12 +44,33 @@ fn rule_adamw(p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32, c1: f32, c2: f32
     return adam_moments(p * (1.0 - lr * h.weight_decay), g, s, h, lr, c1, c2);
 }
 
+// RMSprop (PyTorch's): g plus λp; sq = α·sq + (1 − α)·g²; centered: ḡ = α·ḡ + (1 − α)·g, denominator √(sq − ḡ²) + ε,
+// else √sq + ε; μ > 0: b = μ·b + g / denominator, p −= lr·b; else p −= lr·g / denominator. s = (sq, b, ḡ).
+fn rule_rmsprop(p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32) -> Updated {
+    let gd = g + h.weight_decay * p;
+    let sq = h.alpha * s.x + (1.0 - h.alpha) * gd * gd;
+    var gavg = s.z;
+    var avg: f32;
+    if (h.centered != 0.0) {
+        gavg = h.alpha * gavg + (1.0 - h.alpha) * gd;
+        avg = sqrt(sq - gavg * gavg) + h.eps;
+    } else {
+        avg = sqrt(sq) + h.eps;
+    }
+    if (h.momentum > 0.0) {
+        let b = h.momentum * s.y + gd / avg;
+        return Updated(p - lr * b, vec4<f32>(sq, b, gavg, s.w));
+    }
+    return Updated(p - lr * gd / avg, vec4<f32>(sq, s.y, gavg, s.w));
+}
+
 // The step of rule `rule` (a RULE_* code).
 fn optimizer_step(rule: u32, p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32, c1: f32, c2: f32) -> Updated {
     switch rule {
         case RULE_MOMENTUM: { return rule_momentum(p, g, s, h, lr); }
         case RULE_ADAM: { return rule_adam(p, g, s, h, lr, c1, c2); }
         case RULE_ADAMW: { return rule_adamw(p, g, s, h, lr, c1, c2); }
+        case RULE_RMSPROP: { return rule_rmsprop(p, g, s, h, lr); }
         default: { return rule_sgd(p, g, s, h, lr); }
     }
 }

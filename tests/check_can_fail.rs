@@ -118,7 +118,8 @@ fn a_broken_fused_kernel_fails_its_checks() {
             true,
         ),
         ("matmul_large.wgsl", &large, "let buf = s % 2u;", "let buf = 0u;", CheckFamily::LinearLarge, true),
-        // SGD without its weight decay; AdamW's decay coupled to the gradient (Adam's L2).
+        // SGD without its weight decay; AdamW's decay coupled to the gradient (Adam's L2); RMSprop's centered
+        // denominator without its mean.
         (
             "optimizer.wgsl",
             &rules,
@@ -133,6 +134,14 @@ fn a_broken_fused_kernel_fails_its_checks() {
             "return adam_moments(p * (1.0 - lr * h.weight_decay), g, s, h, lr, c1, c2);",
             "return adam_moments(p, g + h.weight_decay * p, s, h, lr, c1, c2);",
             CheckFamily::Update(Rule::Adamw),
+            true,
+        ),
+        (
+            "optimizer.wgsl",
+            &rules,
+            "avg = sqrt(sq - gavg * gavg) + h.eps;",
+            "avg = sqrt(sq) + h.eps;",
+            CheckFamily::Update(Rule::Rmsprop),
             true,
         ),
         // The tree reduction losing the loss of half the invocations (on a context without subgroups, which uses it).

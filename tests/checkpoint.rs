@@ -462,7 +462,11 @@ fn missing_or_unparsable_metadata_is_reported() {
         ("architecture", "784,,10", "metadata `architecture` = \"784,,10\" is not a list of layer widths"),
         ("activation", "gelu", "metadata `activation`: activation \"gelu\" is not one of relu, sigmoid, tanh"),
         ("loss", "hinge", "metadata `loss`: loss \"hinge\" is not one of xent, mse"),
-        ("optimizer", "lbfgs", "metadata `optimizer`: optimizer \"lbfgs\" is not one of sgd, momentum, adam, adamw"),
+        (
+            "optimizer",
+            "lbfgs",
+            "metadata `optimizer`: optimizer \"lbfgs\" is not one of sgd, momentum, adam, adamw, rmsprop",
+        ),
         ("format_version", "2", "format version 2; this build of gpu-mnist reads version 1 only"),
         ("format", "other", "metadata `format` is \"other\""),
         ("classes", "7", "metadata `classes` = 7 but architecture 6,4,3 has 3 outputs"),

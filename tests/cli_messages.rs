@@ -16,8 +16,8 @@ fn negative_and_misplaced_hyper_parameters_should_be_explained() {
     assert!(stderr.contains("--lr -1 must be a positive number"), "{stderr}");
     let (_, stderr) = fails(d, &["train", "--optimizer", "adamw", "--weight-decay", "-0.1"]);
     assert!(stderr.contains("--weight-decay -0.1 must be a finite number ≥ 0"), "{stderr}");
-    let (_, stderr) = fails(d, &["train", "--optimizer", "adam", "--beta2", "1"]);
-    assert!(stderr.contains("--beta2 1 must be in [0, 1)"), "{stderr}");
+    let (_, stderr) = fails(d, &["train", "--optimizer", "rmsprop", "--alpha", "1"]);
+    assert!(stderr.contains("--alpha 1 must be in [0, 1)"), "{stderr}");
     // A hyper-parameter the optimizer ignores is said, and the run goes on.
     let args = [&SMALL[..], &["--epochs", "1", "--optimizer", "sgd", "--momentum", "0.5"]].concat();
     let out = support::gpu_mnist(d, &args);

@@ -183,6 +183,17 @@ fn weight_decay_worked_by_hand() {
 }
 
 #[test]
+fn rmsprop_update_worked_by_hand() {
+    let rmsprop = Optimizer::of(Rule::Rmsprop, &[(Hyper::Lr, 0.01), (Hyper::Alpha, 0.9)]).unwrap();
+    // s = 0.9·0 + 0.1·0.25 = 0.025; √s = 0.15811388; p = 1 − 0.01·0.5/0.15811388 = 0.96837722.
+    close(&step(rmsprop, 0.5, &[0.0, 0.0, 0.0], 1), &[0.968_377_2, 0.025, 0.0, 0.0]);
+    // Centered with momentum 0.9: ḡ = 0.1·0.5 = 0.05, √(0.025 − 0.0025) = 0.15; b = 0.5/0.15 = 3.3333333;
+    // p = 1 − 0.01·3.3333333 = 0.96666667.
+    let centered = rmsprop.with(Hyper::Centered, 1.0).unwrap().with(Hyper::Momentum, 0.9).unwrap();
+    close(&step(centered, 0.5, &[0.0, 0.0, 0.0], 1), &[0.966_666_7, 0.025, 3.333_333_3, 0.05]);
+}
+
+#[test]
 fn adam_update_worked_by_hand() {
     let adam =
         Optimizer::of(Rule::Adam, &[(Hyper::Lr, 0.01), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])

@@ -19,12 +19,16 @@ use gpu_mnist::model::{Activation, Loss, ModelConfig};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::plan::{Layout, Op, Plan, Role, Split, HEAD_MAX_CLASSES};
 
-/// Every rule of the optimizer table with its defaults, and with weight decay.
+/// Every rule of the optimizer table with its defaults, and with weight decay (RMSprop also centered and with
+/// momentum).
 fn optimizers() -> Vec<Optimizer> {
     let mut out = Vec::new();
     for &rule in Rule::ALL {
         out.push(Optimizer::new(rule));
-        let decayed = Optimizer::new(rule).with(Hyper::WeightDecay, 0.05).unwrap();
+        let mut decayed = Optimizer::new(rule).with(Hyper::WeightDecay, 0.05).unwrap();
+        if rule == Rule::Rmsprop {
+            decayed = decayed.with(Hyper::Momentum, 0.9).unwrap().with(Hyper::Centered, 1.0).unwrap();
+        }
         out.push(decayed);
     }
     out

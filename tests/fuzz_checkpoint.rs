@@ -130,6 +130,7 @@ fn value_in(range: Range) -> BoxedStrategy<f32> {
         Range::Positive => positive().boxed(),
         Range::Fraction => unit().boxed(),
         Range::NonNegative => prop_oneof![0.0f32..1.0, Just(0.0), 0.0f32..f32::MAX, Just(f32::MAX)].boxed(),
+        Range::Switch => select(vec![0.0f32, 1.0]).boxed(),
     }
 }
 
@@ -909,7 +910,8 @@ fn regression_saved_hyper_parameters_always_load_back() {
         (Rule::Adam, Hyper::Eps, subnormal),
         (Rule::Adam, Hyper::Eps, f32::INFINITY),
         (Rule::Adam, Hyper::Eps, f32::MAX),
-        (Rule::Adamw, Hyper::WeightDecay, f32::INFINITY),
+        (Rule::Rmsprop, Hyper::WeightDecay, f32::INFINITY),
+        (Rule::Rmsprop, Hyper::Centered, 0.5),
     ];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");

@@ -86,6 +86,11 @@ fn momentum_should_match_reference() {
     update(Rule::Momentum);
 }
 
+#[test]
+fn rmsprop_should_match_reference() {
+    update(Rule::Rmsprop);
+}
+
 /// Also checks that t runs across 2³² (the carry into the step counter's high word) and past it.
 #[test]
 fn adam_and_adamw_should_match_reference() {
@@ -107,7 +112,7 @@ fn adam_and_adamw_should_match_reference() {
 #[allow(dead_code)]
 fn every_rule_is_tested(rule: Rule) {
     match rule {
-        Rule::Sgd | Rule::Momentum | Rule::Adam | Rule::Adamw => {}
+        Rule::Sgd | Rule::Momentum | Rule::Rmsprop | Rule::Adam | Rule::Adamw => {}
     }
 }
 

@@ -87,13 +87,18 @@ fn parity(activation: Activation, loss: Loss, optimizer: Optimizer) {
     }
 }
 
-/// The rule with its defaults moved where a mistake would hide: weight decay on every rule. ε is large where the
-/// rule has one: with PyTorch's 10⁻⁸, a weight whose gradient is a rounding error away from 0 moves by ±lr whatever
-/// that error's size (m/√v ≈ ±1), so the two backends' summation orders alone would put such weights 10⁻⁵ apart; a
-/// large ε keeps the step proportional to the gradient.
+/// The rule with its defaults moved where a mistake would hide: weight decay on every rule, RMSprop centered and
+/// with momentum. ε is large where the rule has one: with PyTorch's 10⁻⁸, a weight whose gradient is a rounding
+/// error away from 0 moves by ±lr whatever that error's size (m/√v ≈ ±1), so the two backends' summation orders
+/// alone would put such weights 10⁻⁵ apart; a large ε keeps the step proportional to the gradient. RMSprop's
+/// momentum buffer holds g/(√s + ε) itself, so a gradient's rounding (≈ 4·10⁻⁸ here) is magnified 1/ε times: 10⁻²
+/// keeps that under the tolerance.
 fn optimizer(rule: Rule) -> Optimizer {
     let o = Optimizer::new(rule).with(Hyper::WeightDecay, 0.01).unwrap();
     match rule {
+        Rule::Rmsprop => {
+            o.with(Hyper::Centered, 1.0).unwrap().with(Hyper::Momentum, 0.5).unwrap().with(Hyper::Eps, 1e-2).unwrap()
+        }
         Rule::Adam | Rule::Adamw => o.with(Hyper::Eps, 1e-3).unwrap(),
         Rule::Sgd | Rule::Momentum => o,
     }
@@ -132,4 +137,5 @@ parity_tests! {
     momentum_steps_should_match_cpu: Momentum;
     adam_steps_should_match_cpu: Adam;
     adamw_steps_should_match_cpu: Adamw;
+    rmsprop_steps_should_match_cpu: Rmsprop;
 }

@@ -50,8 +50,10 @@ struct Case {
     momentum: Option<f32>,
     beta1: Option<f32>,
     beta2: Option<f32>,
+    alpha: Option<f32>,
     eps: Option<f32>,
     weight_decay: Option<f32>,
+    centered: Option<f32>,
 }
 
 impl Case {
@@ -75,8 +77,10 @@ impl Case {
             (Hyper::Momentum, self.momentum),
             (Hyper::Beta1, self.beta1),
             (Hyper::Beta2, self.beta2),
+            (Hyper::Alpha, self.alpha),
             (Hyper::Eps, self.eps),
             (Hyper::WeightDecay, self.weight_decay),
+            (Hyper::Centered, self.centered),
         ];
         let values: Vec<(Hyper, f32)> = given.into_iter().filter_map(|(h, v)| v.map(|v| (h, v))).collect();
         Optimizer::of(rule, &values).unwrap_or_else(|e| panic!("{}: {e}", self.name))

@@ -6,7 +6,7 @@
 //!   `nn.Linear`s in an `nn.ModuleList` called `layers`;
 //! - the optimizer state, under `optimizer.`: `optimizer.layers.{l}.weight.{state}` and `optimizer.layers.{l}.bias.{state}`
 //!   for each state tensor of the rule, PyTorch's names from the optimizer table (`momentum_buffer` for SGD with
-//!   momentum; `exp_avg` and `exp_avg_sq` for Adam and AdamW).
+//!   momentum; `exp_avg` and `exp_avg_sq` for Adam and AdamW; `square_avg`, `momentum_buffer` and `grad_avg` for RMSprop).
 //!
 //! A PyTorch user reads one with `safetensors.torch.load_file(path)` and keeps the keys without the `optimizer.`
 //! prefix for `load_state_dict`. The string metadata holds everything else needed to rebuild the model and to

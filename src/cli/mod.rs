@@ -110,15 +110,17 @@ fn parse_hidden(s: &str) -> Result<Hidden, String> {
 }
 
 /// The help of a hyper-parameter's flag, from the optimizer table: what it is, which rules read it and their
-/// defaults (`[default: sgd 0, momentum 0, adam 0, adamw 0.01]`).
+/// defaults (`[default: momentum 0.9, rmsprop 0]`).
 fn hyper_help(h: Hyper) -> String {
     let what = match h {
         Hyper::Lr => "Learning rate",
         Hyper::Momentum => "Momentum factor μ",
         Hyper::Beta1 => "Adam's β1",
         Hyper::Beta2 => "Adam's β2",
+        Hyper::Alpha => "RMSprop's smoothing constant α (Keras's rho)",
         Hyper::Eps => "ε added to the denominator",
         Hyper::WeightDecay => "Weight decay λ (L2 added to the gradient; decoupled for adamw)",
+        Hyper::Centered => "RMSprop: normalise by the gradient's estimated variance",
     };
     let defaults: Vec<String> = Rule::ALL
         .iter()
@@ -129,7 +131,7 @@ fn hyper_help(h: Hyper) -> String {
 
 #[derive(Args)]
 pub struct OptimArgs {
-    /// Update rule (PyTorch's: SGD, SGD with momentum, Adam, AdamW).
+    /// Update rule (PyTorch's: SGD, SGD with momentum, Adam, AdamW, RMSprop).
     #[arg(long, value_enum, default_value_t = Rule::Momentum)]
     pub optimizer: Rule,
     #[arg(long, allow_negative_numbers = true, help = hyper_help(Hyper::Lr))]
@@ -140,10 +142,14 @@ pub struct OptimArgs {
     pub beta1: Option<f32>,
     #[arg(long, allow_negative_numbers = true, help = hyper_help(Hyper::Beta2))]
     pub beta2: Option<f32>,
+    #[arg(long, allow_negative_numbers = true, help = hyper_help(Hyper::Alpha))]
+    pub alpha: Option<f32>,
     #[arg(long, allow_negative_numbers = true, help = hyper_help(Hyper::Eps))]
     pub eps: Option<f32>,
     #[arg(long, allow_negative_numbers = true, help = hyper_help(Hyper::WeightDecay))]
     pub weight_decay: Option<f32>,
+    #[arg(long, help = hyper_help(Hyper::Centered))]
+    pub centered: bool,
     /// Learning-rate schedule: linear decay from --lr to 0 over the run's steps, or constant.
     #[arg(long, value_enum, default_value_t = LrSchedule::Linear)]
     pub lr_schedule: LrSchedule,
@@ -157,8 +163,10 @@ impl OptimArgs {
             Hyper::Momentum => self.momentum,
             Hyper::Beta1 => self.beta1,
             Hyper::Beta2 => self.beta2,
+            Hyper::Alpha => self.alpha,
             Hyper::Eps => self.eps,
             Hyper::WeightDecay => self.weight_decay,
+            Hyper::Centered => self.centered.then_some(1.0),
         }
     }
 

@@ -121,16 +121,17 @@ impl Optimizer {
     }
 
     /// `adam lr=0.001 betas=(0.9, 0.999) eps=1e-8` as PyTorch names them (ε in exponent form, as PyTorch prints
-    /// it); no weight decay is left out.
+    /// it); a value that switches something off (no weight decay, RMSprop without momentum or centering) is left out.
     pub fn describe(&self) -> String {
         let mut text = self.name().to_owned();
         for (h, v) in self.hypers() {
-            let off = v == 0.0 && h == Hyper::WeightDecay;
+            let off = v == 0.0 && (matches!(h, Hyper::WeightDecay | Hyper::Centered) || self.rule == Rule::Rmsprop);
             match h {
                 _ if off => {}
                 Hyper::Beta1 => text += &format!(" betas=({v}, {})", self.get(Hyper::Beta2)),
                 Hyper::Beta2 => {}
                 Hyper::Eps => text += &format!(" eps={v:e}"),
+                Hyper::Centered => text += " centered",
                 _ => text += &format!(" {}={v}", h.key()),
             }
         }
@@ -168,8 +169,10 @@ mod tests {
         assert!(Optimizer::sgd(0.1).unwrap().with(Hyper::Momentum, 0.9).is_err());
         assert!(Optimizer::momentum(0.1, 1.0).is_err());
         assert!(Optimizer::sgd(0.0).is_err());
+        assert!(Optimizer::new(Rule::Rmsprop).with(Hyper::Centered, 0.5).is_err());
         let o = Optimizer::new(Rule::Adamw).with(Hyper::WeightDecay, 0.1).unwrap();
         assert_eq!(o.get(Hyper::WeightDecay), 0.1);
         assert_eq!(o.describe(), "adamw lr=0.001 betas=(0.9, 0.999) eps=1e-8 weight_decay=0.1");
+        assert_eq!(Optimizer::new(Rule::Rmsprop).describe(), "rmsprop lr=0.01 alpha=0.99 eps=1e-8");
     }
 }

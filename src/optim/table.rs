@@ -13,11 +13,13 @@ pub enum Rule {
     Adam,
     /// AdamW (Loshchilov & Hutter): Adam with decoupled weight decay `p -= lr·λ·p`.
     Adamw,
+    /// RMSprop as PyTorch's: `s = α·s + (1 − α)·g²; p -= lr·g / (√s + ε)`, optionally centered and with momentum.
+    Rmsprop,
 }
 
 listed_exhaustively!(Rule {
     /// Every rule, in the order of the table.
-    ALL: [Sgd, Momentum, Adam, Adamw]
+    ALL: [Sgd, Momentum, Adam, Adamw, Rmsprop]
 });
 
 /// A hyper-parameter of an update rule. Its `name` is both the command-line flag (`--weight-decay`) and, with `_`
@@ -26,21 +28,25 @@ listed_exhaustively!(Rule {
 pub enum Hyper {
     /// The learning rate.
     Lr,
-    /// μ, the momentum factor (SGD with momentum).
+    /// μ, the momentum factor (SGD with momentum, RMSprop).
     Momentum,
     /// Adam's β1.
     Beta1,
     /// Adam's β2.
     Beta2,
-    /// ε, added to the denominator (Adam).
+    /// RMSprop's smoothing constant α (Keras calls it rho).
+    Alpha,
+    /// ε, added to the denominator (Adam, RMSprop).
     Eps,
-    /// λ: L2 penalty added to the gradient (SGD, Adam), or AdamW's decoupled decay.
+    /// λ: L2 penalty added to the gradient (SGD, Adam, RMSprop), or AdamW's decoupled decay.
     WeightDecay,
+    /// RMSprop's `centered`: 1 normalises by the gradient's estimated variance instead of its second moment.
+    Centered,
 }
 
 listed_exhaustively!(Hyper {
     /// Every hyper-parameter, in the order of [`Optimizer`]'s values and of WGSL's `Hypers` struct.
-    ALL: [Lr, Momentum, Beta1, Beta2, Eps, WeightDecay]
+    ALL: [Lr, Momentum, Beta1, Beta2, Alpha, Eps, WeightDecay, Centered]
 });
 
 /// The values a hyper-parameter may take.
@@ -52,6 +58,8 @@ pub enum Range {
     Fraction,
     /// A finite value ≥ 0 (weight decay).
     NonNegative,
+    /// 0 or 1 (a switch).
+    Switch,
 }
 
 impl Range {
@@ -61,6 +69,7 @@ impl Range {
             Range::Positive => (f32::MIN_POSITIVE..f32::MAX).contains(&v),
             Range::Fraction => (0.0..1.0).contains(&v),
             Range::NonNegative => v.is_finite() && v >= 0.0,
+            Range::Switch => v == 0.0 || v == 1.0,
         }
     }
 
@@ -70,6 +79,7 @@ impl Range {
             Range::Positive => "a positive number (a normal f32)",
             Range::Fraction => "in [0, 1)",
             Range::NonNegative => "a finite number ≥ 0",
+            Range::Switch => "0 or 1",
         }
     }
 }
@@ -82,8 +92,10 @@ impl Hyper {
             Hyper::Momentum => "momentum",
             Hyper::Beta1 => "beta1",
             Hyper::Beta2 => "beta2",
+            Hyper::Alpha => "alpha",
             Hyper::Eps => "eps",
             Hyper::WeightDecay => "weight-decay",
+            Hyper::Centered => "centered",
         }
     }
 
@@ -96,8 +108,9 @@ impl Hyper {
     pub fn range(self) -> Range {
         match self {
             Hyper::Lr | Hyper::Eps => Range::Positive,
-            Hyper::Momentum | Hyper::Beta1 | Hyper::Beta2 => Range::Fraction,
+            Hyper::Momentum | Hyper::Beta1 | Hyper::Beta2 | Hyper::Alpha => Range::Fraction,
             Hyper::WeightDecay => Range::NonNegative,
+            Hyper::Centered => Range::Switch,
         }
     }
 
@@ -156,6 +169,14 @@ impl Rule {
                 pytorch: "torch.optim.AdamW",
                 states: &["exp_avg", "exp_avg_sq"],
                 hypers: &[(Lr, 0.001), (Beta1, 0.9), (Beta2, 0.999), (Eps, 1e-8), (WeightDecay, 0.01)],
+            },
+            Rule::Rmsprop => RuleRow {
+                name: "rmsprop",
+                pytorch: "torch.optim.RMSprop",
+                // All three are kept (zero while unused: momentum_buffer with μ = 0, grad_avg when not centered),
+                // so a rule's state count never depends on its values.
+                states: &["square_avg", "momentum_buffer", "grad_avg"],
+                hypers: &[(Lr, 0.01), (Alpha, 0.99), (Eps, 1e-8), (WeightDecay, 0.0), (Momentum, 0.0), (Centered, 0.0)],
             },
         }
     }

@@ -63,6 +63,27 @@ fn adam_moments(p: f32, g: f32, s: &mut [f32; MAX_STATES], h: &StepHypers) -> f3
     p - h.lr * (s[0] / h.c1) / ((s[1] / h.c2).sqrt() + h.o.get(Hyper::Eps))
 }
 
+/// RMSprop as PyTorch's: with g the gradient plus λp, s = α·s + (1 − α)·g²; centered: ḡ = α·ḡ + (1 − α)·g and the
+/// denominator √(s − ḡ²) + ε, else √s + ε; with μ > 0, b = μ·b + g / denominator and p −= lr·b, else
+/// p −= lr·g / denominator. States: s (`square_avg`), b (`momentum_buffer`), ḡ (`grad_avg`).
+pub fn rmsprop(p: f32, g: f32, s: &mut [f32; MAX_STATES], h: &StepHypers) -> f32 {
+    let (alpha, mu) = (h.o.get(Hyper::Alpha), h.o.get(Hyper::Momentum));
+    let g = g + h.o.get(Hyper::WeightDecay) * p;
+    s[0] = alpha * s[0] + (1.0 - alpha) * g * g;
+    let avg = if h.o.get(Hyper::Centered) != 0.0 {
+        s[2] = alpha * s[2] + (1.0 - alpha) * g;
+        (s[0] - s[2] * s[2]).sqrt() + h.o.get(Hyper::Eps)
+    } else {
+        s[0].sqrt() + h.o.get(Hyper::Eps)
+    };
+    if mu > 0.0 {
+        s[1] = mu * s[1] + g / avg;
+        p - h.lr * s[1]
+    } else {
+        p - h.lr * g / avg
+    }
+}
+
 /// param: \[len\] updated from grad: \[len\] by the optimizer's rule; state: [n, len], the rule's n state tensors
 /// packed one after the other (the order of [`crate::optim::RuleRow::states`]); `t` is the 1-based training step
 /// (Adam's bias correction, and the learning rate's [`lr_factor`] when it decays over `decay_steps` steps; 0 =
@@ -93,6 +114,7 @@ pub fn update(
         Rule::Momentum => each(param, state, grad, n, |p, g, s| momentum(p, g, s, &h)),
         Rule::Adam => each(param, state, grad, n, |p, g, s| adam(p, g, s, &h)),
         Rule::Adamw => each(param, state, grad, n, |p, g, s| adamw(p, g, s, &h)),
+        Rule::Rmsprop => each(param, state, grad, n, |p, g, s| rmsprop(p, g, s, &h)),
     }
     Ok(())
 }

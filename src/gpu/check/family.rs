@@ -58,6 +58,7 @@ listed_exhaustively!(CheckFamily {
         Update(Rule::Momentum),
         Update(Rule::Adam),
         Update(Rule::Adamw),
+        Update(Rule::Rmsprop),
         Gather,
         LinearLarge,
         FusedLinear,

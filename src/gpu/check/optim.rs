@@ -17,7 +17,7 @@ use super::fixtures::{model_of, no_data, run_once, uniform};
 pub const UPDATE_LENGTHS: [usize; 6] = [1, 7, 63, 65, 784, 50_240];
 
 /// The optimizers the checks of `rule` run: its defaults, and one with every hyper-parameter moved (weight decay,
-/// …) — the last is the one the fused checks use.
+/// RMSprop's momentum and centering) — the last is the one the fused checks use.
 pub fn variants(rule: Rule) -> Result<Vec<Optimizer>> {
     use Hyper::*;
     let of = |values: &[(Hyper, f32)]| Optimizer::of(rule, values);
@@ -26,6 +26,10 @@ pub fn variants(rule: Rule) -> Result<Vec<Optimizer>> {
         Rule::Momentum => vec![of(&[])?, of(&[(Lr, 0.02), (Momentum, 0.5), (WeightDecay, 5e-4)])?],
         Rule::Adam => vec![of(&[])?, of(&[(Lr, 1e-2), (Beta1, 0.8), (Beta2, 0.99), (Eps, 1e-7), (WeightDecay, 0.01)])?],
         Rule::Adamw => vec![of(&[])?, of(&[(Lr, 1e-2), (Beta1, 0.8), (Beta2, 0.99), (Eps, 1e-7), (WeightDecay, 0.1)])?],
+        Rule::Rmsprop => vec![
+            of(&[(Lr, 1e-3), (Alpha, 0.9), (Eps, 1e-7)])?,
+            of(&[(Lr, 1e-2), (Momentum, 0.9), (Centered, 1.0), (WeightDecay, 0.01)])?,
+        ],
     })
 }
 
@@ -52,7 +56,7 @@ pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng, rule: Rule) -> Resul
 }
 
 /// Random optimizer state for `len` parameters, the rule's tensors packed: in [0.5, 1]·10⁻² (non-negative for the
-/// second moments).
+/// second moments, and a centered RMSprop's square average above its gradient average squared).
 fn random_state(rng: &mut model::Rng, optimizer: Optimizer, len: usize) -> Vec<f32> {
     uniform(rng, len * optimizer.state_tensors(), 5e-3, 1e-2)
 }

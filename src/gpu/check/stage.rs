@@ -24,7 +24,7 @@ use crate::plan::{Layout, Op, Plan, Resource, Role, Split};
 use super::compare::{compare, CheckRow, Tolerance};
 
 /// A value a buffer of `role` may hold: weights, activations and gradients of either sign; optimizer state in
-/// [0.5, 1]·10⁻² (second moments non-negative).
+/// [0.5, 1]·10⁻² (second moments non-negative, a centered RMSprop's square average above its gradient average squared).
 fn random_values(rng: &mut model::Rng, n: usize, role: Role, scale: f32) -> Vec<f32> {
     (0..n)
         .map(|_| match role {
