@@ -32,9 +32,11 @@ fn activate(z: f32, code: u32) -> f32 {
     }
 }
 
-// act′(z) written in terms of the output a = act(z): relu a > 0, sigmoid a(1 − a), tanh 1 − a², leaky relu 1 or
-// the slope (a > 0 exactly where z > 0), identity 1.
-fn activation_grad(a: f32, code: u32) -> f32 {
+// act′(z) written in terms of `saved`: the pre-activation z where the activation needs it
+// (Activation::needs_pre_activation), else the output a = act(z): relu a > 0, sigmoid a(1 − a), tanh 1 − a², leaky
+// relu 1 or the slope (a > 0 exactly where z > 0), identity 1.
+fn activation_grad(saved: f32, code: u32) -> f32 {
+    let a = saved;
     switch code {
         case ACT_RELU: { return select(0.0, 1.0, a > 0.0); }
         case ACT_SIGMOID: { return a * (1.0 - a); }

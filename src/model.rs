@@ -79,6 +79,19 @@ impl Activation {
         text
     }
 
+    /// Whether act′ needs the pre-activation z: GELU's and SiLU's derivatives cannot be written in terms of the
+    /// output a = act(z), so a layer followed by such an activation keeps z (a buffer `z{l}` of the layout, written
+    /// by the forward pass, read by the input gradient). The others' derivatives are written in terms of a.
+    pub fn needs_pre_activation(self) -> bool {
+        match self {
+            Activation::Identity
+            | Activation::Relu
+            | Activation::Sigmoid
+            | Activation::Tanh
+            | Activation::LeakyRelu => false,
+        }
+    }
+
     /// The name used on the command line and in checkpoints.
     pub fn name(self) -> &'static str {
         match self {

@@ -54,7 +54,7 @@ pub fn probabilities(model: &ModelConfig, params: &Params, pixels: &[u8], rows: 
     for (l, layer) in params.layers.iter().enumerate() {
         let mut y = vec![0.0; rows * layer.outputs];
         let act = model.layer_activation(l);
-        ops::linear(&mut y, &x, &layer.weight, &layer.bias, act, rows, layer.inputs, layer.outputs)?;
+        ops::linear(&mut y, None, &x, &layer.weight, &layer.bias, act, rows, layer.inputs, layer.outputs)?;
         x = y;
     }
     for row in x.chunks_exact_mut(model.classes) {

@@ -53,10 +53,13 @@ fn linear_is_x_times_w_transposed_plus_b() {
     // Row 0: w0·x0 = 1 + 0 − 3 = −2, + 0.5 = −1.5;  w1·x0 = 2 + 2 + 0 = 4, − 1 = 3.
     // Row 1: w0·x1 = 0 + 0 − 1 = −1, + 0.5 = −0.5;  w1·x1 = 0 − 1 + 0 = −1, − 1 = −2.
     let mut y = vec![f32::NAN; 4];
-    ops::linear(&mut y, &X, &W, &B, Activation::Identity, 2, 3, 2).unwrap();
+    ops::linear(&mut y, None, &X, &W, &B, Activation::Identity, 2, 3, 2).unwrap();
     close(&y, &[-1.5, 3.0, -0.5, -2.0]);
-    ops::linear(&mut y, &X, &W, &B, Activation::Relu, 2, 3, 2).unwrap();
+    // The pre-activation, where asked for, is z before the activation.
+    let mut z = vec![f32::NAN; 4];
+    ops::linear(&mut y, Some(&mut z), &X, &W, &B, Activation::Relu, 2, 3, 2).unwrap();
     close(&y, &[0.0, 3.0, 0.0, 0.0]);
+    close(&z, &[-1.5, 3.0, -0.5, -2.0]);
 }
 
 #[test]

@@ -138,7 +138,7 @@ fn linear_large_refuses_shapes_it_does_not_fit() {
         let data = std::sync::Arc::new(gpu_mnist::data::Dataset::empty(inputs, outputs));
         let mut gpu = GpuBackend::new(&ctx, &layout, data).unwrap();
         gpu.set_matmul_variant(Some(MatmulVariant::Large));
-        let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act: Activation::Relu, rows, inputs, outputs };
+        let op = Op::Linear { y: l.a, z: None, x: l.x, w: l.w, b: l.b, act: Activation::Relu, rows, inputs, outputs };
         let err = gpu.prepare(&Plan::one_op_per_stage(rows, Split::Train, vec![op])).unwrap_err().to_string();
         assert!(err.contains("multiples of 128"), "{rows}x{inputs}x{outputs}: {err}");
     }

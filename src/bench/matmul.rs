@@ -46,7 +46,8 @@ pub fn matmul_plan(n: usize) -> Result<(Layout, Plan)> {
     let model = ModelConfig { inputs: n, hidden: vec![], classes: n, activation: Activation::Relu, loss: Loss::Xent };
     let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.1 }, n);
     let l = layout.layers[0];
-    let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act: Activation::Identity, rows: n, inputs: n, outputs: n };
+    let (y, x, w, b) = (l.a, l.x, l.w, l.b);
+    let op = Op::Linear { y, z: None, x, w, b, act: Activation::Identity, rows: n, inputs: n, outputs: n };
     Ok((layout, Plan::one_op_per_stage(n, Split::Train, vec![op])))
 }
 

@@ -34,6 +34,9 @@ pub enum Role {
     Input,
     /// A layer's output (after its activation).
     Activation,
+    /// A layer's pre-activation z = x·wᵀ + b, kept only where the activation's derivative needs it
+    /// ([`Activation::needs_pre_activation`]).
+    PreActivation,
     /// ∂loss/∂z of a layer (the "delta").
     Delta,
     /// A weight or bias.
@@ -51,7 +54,7 @@ pub enum Role {
 /// One f32 buffer of the layout.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BufDesc {
-    /// A readable name, `layers.0.weight`, `a1`, `d2`, `layers.1.bias.grad`…
+    /// A readable name, `layers.0.weight`, `a1`, `z1`, `d2`, `layers.1.bias.grad`…
     pub name: String,
     /// Number of f32 elements.
     pub len: usize,
@@ -72,6 +75,9 @@ pub struct LayerBufs {
     pub x: BufId,
     /// a: [rows, outputs] — this layer's output.
     pub a: BufId,
+    /// z: [rows, outputs] — this layer's pre-activation x·wᵀ + b, only where `act` needs it
+    /// ([`Activation::needs_pre_activation`]).
+    pub z: Option<BufId>,
     /// d: [rows, outputs] — ∂loss/∂z for this layer.
     pub d: BufId,
     /// w: [outputs, inputs]
@@ -121,7 +127,11 @@ impl Layout {
         let mut x = add("x".into(), max_rows.saturating_mul(model.inputs), Role::Input);
         let mut layers = Vec::new();
         for (l, (inputs, outputs)) in model.layer_shapes().into_iter().enumerate() {
+            let act = model.layer_activation(l);
             let a = add(format!("a{}", l + 1), max_rows.saturating_mul(outputs), Role::Activation);
+            let z = act
+                .needs_pre_activation()
+                .then(|| add(format!("z{}", l + 1), max_rows.saturating_mul(outputs), Role::PreActivation));
             let d = add(format!("d{}", l + 1), max_rows.saturating_mul(outputs), Role::Delta);
             let w = add(format!("layers.{l}.weight"), outputs.saturating_mul(inputs), Role::Param);
             let b = add(format!("layers.{l}.bias"), outputs, Role::Param);
@@ -134,8 +144,7 @@ impl Layout {
                 sw[s] = Some(add(format!("layers.{l}.weight.{state}"), outputs.saturating_mul(inputs), Role::State));
                 sb[s] = Some(add(format!("layers.{l}.bias.{state}"), outputs, Role::State));
             }
-            let act = model.layer_activation(l);
-            layers.push(LayerBufs { inputs, outputs, act, x, a, d, w, b, gw, gb, sw, sb });
+            layers.push(LayerBufs { inputs, outputs, act, x, a, z, d, w, b, gw, gb, sw, sb });
             x = a;
         }
         let row_stats = add("row_stats".into(), max_rows.saturating_mul(2), Role::RowStats);

@@ -19,9 +19,11 @@ pub fn activate(z: f32, act: Activation) -> f32 {
     }
 }
 
-/// act′(z) written in terms of the output a = act(z): relu a > 0, sigmoid a(1 − a), tanh 1 − a², leaky relu 1 or
-/// the slope (a > 0 exactly where z > 0).
-pub fn activation_grad(a: f32, act: Activation) -> f32 {
+/// act′(z) written in terms of `saved`: the pre-activation z where `act`
+/// [needs it](Activation::needs_pre_activation), else the output a = act(z): relu a > 0, sigmoid a(1 − a),
+/// tanh 1 − a², leaky relu 1 or the slope (a > 0 exactly where z > 0).
+pub fn activation_grad(saved: f32, act: Activation) -> f32 {
+    let a = saved;
     match act {
         Activation::Identity => 1.0,
         Activation::Relu => {
