@@ -87,8 +87,8 @@ struct Job {
     stats_off: u32, // head and advance: the row statistics [rows, 2]
     rows: u32,      // advance: rows; the split's samples for a gather
     z_off: u32,     // linear with FLAG_SAVE_Z: where z goes
+    leaky_slope: f32, // linear and input_grad: leaky ReLU's slope below 0
     pad0: u32,
-    pad1: u32,
 }
 
 struct FusedParams {
@@ -349,10 +349,10 @@ fn product_job(job: Job, tile_index: u32, tx: u32, ty: u32) {
                         if ((job.flags & FLAG_SAVE_Z) != 0u) {
                             mem[job.z_off + at] = pre;
                         }
-                        mem[job.c_off + at] = activate(pre, job.act);
+                        mem[job.c_off + at] = activate(pre, job.act, job.leaky_slope);
                     }
                     case JOB_INPUT_GRAD: {
-                        mem[job.c_off + at] = v * activation_grad(mem[job.e_off + at], job.act);
+                        mem[job.c_off + at] = v * activation_grad(mem[job.e_off + at], job.act, job.leaky_slope);
                     }
                     default: { // JOB_GRAD_UPDATE: the gradient, then the weight's update from it
                         mem[job.c_off + at] = v;

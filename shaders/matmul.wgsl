@@ -9,7 +9,7 @@
 //   e: the epilogue operand (linear: bias [n]; input_grad: what act′ is written in terms of, [m, n]: the previous
 //      layer's output, or its pre-activation z where the activation needs it; weight_grad: unused)
 //   z: linear only: where the pre-activation x·wᵀ + b goes ([m, n]) when params.save_z is 1
-//   params: sizes, strides, the activation code and whether linear keeps z
+//   params: sizes, strides, the activation code and leaky ReLU's slope, and whether linear keeps z
 //
 // The three uses (Op::Linear, Op::WeightGrad, Op::InputGrad):
 //   linear:      y: [rows, outputs] = act(z), z = x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: [outputs]
@@ -41,9 +41,9 @@ struct MatmulParams {
     b_rs: u32,
     b_cs: u32,
     save_z: u32, // linear: 1 to write z
+    leaky_slope: f32,
     pad0: u32,
     pad1: u32,
-    pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> c: array<f32>;
@@ -148,7 +148,7 @@ fn linear(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
                 if (params.save_z == 1u) {
                     z[i * params.n + j] = pre;
                 }
-                c[i * params.n + j] = activate(pre, params.act);
+                c[i * params.n + j] = activate(pre, params.act, params.leaky_slope);
             }
         }
     }
@@ -183,7 +183,7 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
             let j = col0 + lid.x + THREADS * q;
             if (i < params.m && j < params.n) {
                 let at = i * params.n + j;
-                c[at] = acc[r * PER + q] * activation_grad(e[at], params.act);
+                c[at] = acc[r * PER + q] * activation_grad(e[at], params.act, params.leaky_slope);
             }
         }
     }

@@ -12,7 +12,7 @@
 //   w: [n · k / 4] vec4     row-major w (k contiguous), read 4 values of k at a time
 //   b: [n / 4] vec4         the bias
 //   z: [m · n / 4] vec4     row-major z, written once when params.save_z is 1 (same indices as y)
-//   params: m, n, k, act, save_z
+//   params: m, n, k, act, save_z, leaky_slope
 //
 // Scheme: a workgroup of 16 × 16 invocations computes one 128 × 128 tile of y, 8 × 8 outputs per invocation (8 rows
 // × two vec4 of columns) held in registers. It walks k in stages of TK = 8: each invocation loads one vec4 of x and
@@ -29,9 +29,9 @@ struct LargeParams {
     k: u32,
     act: u32,
     save_z: u32, // 1 to write z
+    leaky_slope: f32,
     pad0: u32,
     pad1: u32,
-    pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> y: array<vec4<f32>>;
@@ -122,10 +122,10 @@ fn linear_large(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
                 z[i * nv + jv] = pre;
             }
             y[i * nv + jv] = vec4<f32>(
-                activate(pre.x, params.act),
-                activate(pre.y, params.act),
-                activate(pre.z, params.act),
-                activate(pre.w, params.act),
+                activate(pre.x, params.act, params.leaky_slope),
+                activate(pre.y, params.act, params.leaky_slope),
+                activate(pre.z, params.act, params.leaky_slope),
+                activate(pre.w, params.act, params.leaky_slope),
             );
         }
     }

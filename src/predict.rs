@@ -53,7 +53,7 @@ pub fn probabilities(model: &ModelConfig, params: &Params, pixels: &[u8], rows: 
     ops::gather(&mut x, &mut labels, pixels, &vec![0; rows], &order, rows, model.inputs)?;
     for (l, layer) in params.layers.iter().enumerate() {
         let mut y = vec![0.0; rows * layer.outputs];
-        let act = model.layer_activation(l);
+        let act = model.layer_act(l);
         ops::linear(&mut y, None, &x, &layer.weight, &layer.bias, act, rows, layer.inputs, layer.outputs)?;
         x = y;
     }

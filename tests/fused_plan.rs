@@ -15,7 +15,7 @@ use clap::ValueEnum;
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
-use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::{BufDesc, Layout, Op, Plan, Role, Split, HEAD_MAX_CLASSES};
 
@@ -37,7 +37,7 @@ fn every_optimizer_is_covered() {
 }
 
 fn model(hidden: &[usize], classes: usize, activation: Activation, loss: Loss) -> ModelConfig {
-    ModelConfig { inputs: 784, hidden: hidden.to_vec(), classes, activation, loss }
+    ModelConfig { inputs: 784, hidden: hidden.to_vec(), classes, activation, loss, leaky_slope: DEFAULT_LEAKY_SLOPE }
 }
 
 /// A CPU backend over `layout` with seeded weights and the order `0..n` reversed for both splits.
@@ -201,7 +201,8 @@ fn a_plan_with_a_bad_buffer_is_refused() {
     let layout = Layout::new(&model(&[6], 10, Activation::Relu, Loss::Xent), OPTIMIZERS[0], 8);
     let data = common::mnist_subset(8, 8);
     let mut cpu = CpuBackend::new(&layout, data).unwrap();
-    let linear = |y, z| Op::Linear { y, z, x: 0, w: 3, b: 4, act: Activation::Relu, rows: 8, inputs: 784, outputs: 6 };
+    let act = Activation::Relu.into();
+    let linear = |y, z| Op::Linear { y, z, x: 0, w: 3, b: 4, act, rows: 8, inputs: 784, outputs: 6 };
     let (bad_id, too_big) = (linear(999, None), linear(4, None));
     let (bad_z, small_z) = (linear(1, Some(999)), linear(1, Some(4)));
     for op in [bad_id, too_big, bad_z, small_z] {

@@ -1,7 +1,8 @@
 //! A few full training steps from the same seed on the CPU reference and on the GPU: same initial weights (from the
 //! host), same shuffled order (uploaded per epoch), so the weights, the optimizer state and the loss statistics
-//! must agree up to float rounding. One test per activation × loss × optimizer, on a 784-16-10 model and the first
-//! 170 MNIST training images (5 steps of 32 and a last step of 10, so both prepared train plans run).
+//! must agree up to float rounding. One test per activation × loss × optimizer (leaky ReLU: a few, with the
+//! default slope and others, which the kernels take at run time), on a 784-16-10 model and the first 170 MNIST
+//! training images (5 steps of 32 and a last step of 10, so both prepared train plans run).
 
 mod common;
 
@@ -11,7 +12,7 @@ use gpu_mnist::backend::{Backend, Stats};
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
 use gpu_mnist::gpu::GpuBackend;
-use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{TrainConfig, Trainer};
 
@@ -47,10 +48,10 @@ fn train<B: Backend>(
     (train, test, tensors, steps)
 }
 
-fn parity(activation: Activation, loss: Loss, optimizer: Optimizer) {
+fn parity(activation: Activation, loss: Loss, optimizer: Optimizer, leaky_slope: f32) {
     let Some(ctx) = common::gpu() else { return };
     let data = common::mnist_subset(170, 100);
-    let model = ModelConfig { inputs: 784, hidden: vec![16], classes: 10, activation, loss };
+    let model = ModelConfig { inputs: 784, hidden: vec![16], classes: 10, activation, loss, leaky_slope };
     let layout = config().layout(&model, optimizer).unwrap();
     let cpu = train(CpuBackend::new(&layout, Arc::clone(&data)).unwrap(), &model, optimizer, &data);
     let gpu_backend = GpuBackend::new(&ctx, &layout, Arc::clone(&data)).unwrap();
@@ -91,12 +92,22 @@ const SGD: Optimizer = Optimizer::Sgd { lr: 0.1 };
 const MOMENTUM: Optimizer = Optimizer::Momentum { lr: 0.05, momentum: 0.9 };
 const ADAM: Optimizer = Optimizer::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 
+/// Leaky ReLU's slope of a test: the one it names, else the default.
+macro_rules! slope {
+    () => {
+        DEFAULT_LEAKY_SLOPE
+    };
+    ($slope:literal) => {
+        $slope
+    };
+}
+
 macro_rules! parity_tests {
-    ($($name:ident: $act:ident $loss:ident $opt:ident;)*) => {
+    ($($name:ident: $act:ident $loss:ident $opt:ident $(slope $slope:literal)?;)*) => {
         $(
             #[test]
             fn $name() {
-                parity(Activation::$act, Loss::$loss, $opt);
+                parity(Activation::$act, Loss::$loss, $opt, slope!($($slope)?));
             }
         )*
     };
@@ -121,4 +132,7 @@ parity_tests! {
     tanh_mse_sgd: Tanh Mse SGD;
     tanh_mse_momentum: Tanh Mse MOMENTUM;
     tanh_mse_adam: Tanh Mse ADAM;
+    leaky_relu_xent_momentum: LeakyRelu Xent MOMENTUM;
+    leaky_relu_xent_sgd_slope_0_2: LeakyRelu Xent SGD slope 0.2;
+    leaky_relu_mse_adam_slope_0_3: LeakyRelu Mse ADAM slope 0.3;
 }

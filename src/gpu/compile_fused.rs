@@ -99,6 +99,7 @@ impl Builder<'_> {
                 }
                 (job.groups, job.groups_n) = tiles(rows, outputs);
                 (job.kind, job.m, job.n, job.k, job.act) = (1, u(rows), u(outputs), u(inputs), act.code());
+                job.leaky_slope = act.leaky_slope;
                 (job.a_off, job.a_rs, job.a_cs) = (self.offset(x)?, u(inputs), 1);
                 (job.b_off, job.b_rs, job.b_cs) = (self.offset(w)?, 1, u(inputs));
                 (job.c_off, job.e_off, job.x_off) = (self.offset(y)?, self.offset(b)?, self.offset(x)?);
@@ -126,6 +127,7 @@ impl Builder<'_> {
             Op::InputGrad { dx, dz, w, saved, act, rows, inputs, outputs } => {
                 (job.groups, job.groups_n) = tiles(rows, inputs);
                 (job.kind, job.m, job.n, job.k, job.act) = (3, u(rows), u(inputs), u(outputs), act.code());
+                job.leaky_slope = act.leaky_slope;
                 (job.a_off, job.a_rs, job.a_cs) = (self.offset(dz)?, u(outputs), 1);
                 (job.b_off, job.b_rs, job.b_cs) = (self.offset(w)?, u(inputs), 1);
                 (job.c_off, job.e_off) = (self.offset(dx)?, self.offset(saved)?);

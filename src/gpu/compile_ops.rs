@@ -9,7 +9,7 @@ use crate::gpu::params::{
     AdvanceParams, BiasGradParams, GatherParams, LargeParams, LossParams, MatmulParams, OptimParams,
 };
 use crate::gpu::tiles::LARGE_TILE;
-use crate::model::Activation;
+use crate::model::Act;
 use crate::optim::Optimizer;
 use crate::plan::{BufId, Op, Split};
 
@@ -88,15 +88,23 @@ impl Builder<'_> {
         &self,
         [y, x, w, b]: [BufId; 4],
         z: Option<BufId>,
-        act: Activation,
+        act: Act,
         rows: usize,
         inputs: usize,
         outputs: usize,
     ) -> Result<Dispatch> {
-        let save_z = u32::from(z.is_some());
+        let (save_z, leaky_slope) = (u32::from(z.is_some()), act.leaky_slope);
         if self.matmul.use_large(rows, outputs, inputs)? {
             let what = "linear (large)";
-            let params = LargeParams { m: u(rows), n: u(outputs), k: u(inputs), act: act.code(), save_z, pad: [0; 3] };
+            let params = LargeParams {
+                m: u(rows),
+                n: u(outputs),
+                k: u(inputs),
+                act: act.code(),
+                save_z,
+                leaky_slope,
+                pad: [0; 2],
+            };
             let side = LARGE_TILE;
             return self.dispatch(
                 Kernel::LinearLarge,
@@ -122,7 +130,8 @@ impl Builder<'_> {
             b_rs: 1,
             b_cs: u(inputs),
             save_z,
-            pad: [0; 3],
+            leaky_slope,
+            pad: [0; 2],
         };
         self.dispatch_matmul(
             Kernel::Linear,
@@ -150,7 +159,8 @@ impl Builder<'_> {
             b_rs: u(inputs),
             b_cs: 1,
             save_z: 0,
-            pad: [0; 3],
+            leaky_slope: 0.0,
+            pad: [0; 2],
         };
         self.dispatch_matmul(
             Kernel::WeightGrad,
@@ -167,7 +177,7 @@ impl Builder<'_> {
     fn input_grad(
         &self,
         [dx, dz, w, saved]: [BufId; 4],
-        act: Activation,
+        act: Act,
         rows: usize,
         inputs: usize,
         outputs: usize,
@@ -183,7 +193,8 @@ impl Builder<'_> {
             b_rs: u(inputs),
             b_cs: 1,
             save_z: 0,
-            pad: [0; 3],
+            leaky_slope: act.leaky_slope,
+            pad: [0; 2],
         };
         self.dispatch_matmul(
             Kernel::InputGrad,

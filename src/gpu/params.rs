@@ -25,8 +25,10 @@ pub struct MatmulParams {
     pub b_cs: u32,
     /// `linear`: 1 to write the pre-activation z.
     pub save_z: u32,
+    /// Leaky ReLU's slope below 0.
+    pub leaky_slope: f32,
     /// Padding to 16 bytes.
-    pub pad: [u32; 3],
+    pub pad: [u32; 2],
 }
 
 /// `LargeParams` of `matmul_large.wgsl`.
@@ -43,8 +45,10 @@ pub struct LargeParams {
     pub act: u32,
     /// 1 to write the pre-activation z.
     pub save_z: u32,
+    /// Leaky ReLU's slope below 0.
+    pub leaky_slope: f32,
     /// Padding to 16 bytes.
-    pub pad: [u32; 3],
+    pub pad: [u32; 2],
 }
 
 /// `LossParams` of `loss.wgsl`.
@@ -206,8 +210,10 @@ pub struct FusedJob {
     pub rows: u32,
     /// A linear with `FLAG_SAVE_Z`: where its pre-activation z goes.
     pub z_off: u32,
+    /// Leaky ReLU's slope below 0 (linear and input_grad).
+    pub leaky_slope: f32,
     /// Padding to 16 bytes.
-    pub pad: [u32; 2],
+    pub pad: [u32; 1],
 }
 
 /// `FusedParams` of `fused.wgsl`: two jobs, the split, and the gather's u / 255 table.

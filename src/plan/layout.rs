@@ -2,7 +2,7 @@
 //! with its allocation.
 
 use crate::error::{Error, Result};
-use crate::model::{Activation, ModelConfig};
+use crate::model::{Act, ModelConfig};
 use crate::optim::Optimizer;
 
 /// Index of a buffer in [`Layout::buffers`].
@@ -35,7 +35,7 @@ pub enum Role {
     /// A layer's output (after its activation).
     Activation,
     /// A layer's pre-activation z = x·wᵀ + b, kept only where the activation's derivative needs it
-    /// ([`Activation::needs_pre_activation`]).
+    /// ([`crate::model::Activation::needs_pre_activation`]).
     PreActivation,
     /// ∂loss/∂z of a layer (the "delta").
     Delta,
@@ -63,20 +63,20 @@ pub struct BufDesc {
 }
 
 /// The buffers of one linear layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerBufs {
     /// Input features.
     pub inputs: usize,
     /// Output features.
     pub outputs: usize,
-    /// The activation applied to this layer's output.
-    pub act: Activation,
+    /// The activation applied to this layer's output, with its parameter.
+    pub act: Act,
     /// x: [rows, inputs] — the input batch or the previous layer's output.
     pub x: BufId,
     /// a: [rows, outputs] — this layer's output.
     pub a: BufId,
     /// z: [rows, outputs] — this layer's pre-activation x·wᵀ + b, only where `act` needs it
-    /// ([`Activation::needs_pre_activation`]).
+    /// ([`crate::model::Activation::needs_pre_activation`]).
     pub z: Option<BufId>,
     /// d: [rows, outputs] — ∂loss/∂z for this layer.
     pub d: BufId,
@@ -127,7 +127,7 @@ impl Layout {
         let mut x = add("x".into(), max_rows.saturating_mul(model.inputs), Role::Input);
         let mut layers = Vec::new();
         for (l, (inputs, outputs)) in model.layer_shapes().into_iter().enumerate() {
-            let act = model.layer_activation(l);
+            let act = model.layer_act(l);
             let a = add(format!("a{}", l + 1), max_rows.saturating_mul(outputs), Role::Activation);
             let z = act
                 .needs_pre_activation()

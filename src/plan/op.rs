@@ -1,7 +1,7 @@
 //! The ops of a step ([`Op`]) with their math and shapes, the loss head a fused linear op may end with, and what
 //! each op reads, writes and names (the facts [`Plan::validate`](super::Plan::validate) checks).
 
-use crate::model::{Activation, Loss};
+use crate::model::{Act, Loss};
 use crate::optim::Optimizer;
 use crate::plan::layout::{BufId, Split};
 
@@ -30,14 +30,14 @@ pub enum Op {
     Gather { x: BufId, split: Split, rows: usize, features: usize },
     /// y: [rows, outputs] = act(z), z = x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: \[outputs\]; with `z`, the
     /// pre-activation is also written there ([rows, outputs]: what [`Op::InputGrad`] reads where the activation
-    /// [needs it](Activation::needs_pre_activation)).
+    /// [needs it](crate::model::Activation::needs_pre_activation)).
     Linear {
         y: BufId,
         z: Option<BufId>,
         x: BufId,
         w: BufId,
         b: BufId,
-        act: Activation,
+        act: Act,
         rows: usize,
         inputs: usize,
         outputs: usize,
@@ -57,17 +57,8 @@ pub enum Op {
     /// dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′(saved), where act′ is the derivative
     /// of the previous layer's activation and `saved`: [rows, inputs] is what act′ is written in terms of: the
     /// previous layer's output a (relu: a > 0; sigmoid: a(1 − a); tanh: 1 − a²), or its pre-activation z where the
-    /// activation [needs it](Activation::needs_pre_activation).
-    InputGrad {
-        dx: BufId,
-        dz: BufId,
-        w: BufId,
-        saved: BufId,
-        act: Activation,
-        rows: usize,
-        inputs: usize,
-        outputs: usize,
-    },
+    /// activation [needs it](crate::model::Activation::needs_pre_activation).
+    InputGrad { dx: BufId, dz: BufId, w: BufId, saved: BufId, act: Act, rows: usize, inputs: usize, outputs: usize },
     /// param: \[len\] updated from grad: \[len\] with `optimizer`, state buffers as [`Optimizer::state_tensors`]
     /// says; the step t is the number of train steps already taken + 1 (Adam's bias correction); with
     /// `decay_steps` T > 0 the learning rate is lr·(T − min(t − 1, T))/T (linear decay to 0), else constant.
@@ -87,7 +78,7 @@ pub enum Op {
         x: BufId,
         w: BufId,
         b: BufId,
-        act: Activation,
+        act: Act,
         rows: usize,
         inputs: usize,
         outputs: usize,

@@ -3,7 +3,7 @@
 use super::check_len;
 use crate::cpu::ops::activation::{activate, activation_grad};
 use crate::error::Result;
-use crate::model::Activation;
+use crate::model::{Act, Activation};
 
 /// How a matrix is stored: `Normal` reads element (i, j) of an `[r, c]` matrix at `i·c + j`; `Transposed` reads the
 /// transpose of a row-major `[c, r]` matrix.
@@ -75,7 +75,7 @@ pub fn linear(
     x: &[f32],
     w: &[f32],
     b: &[f32],
-    act: Activation,
+    act: Act,
     rows: usize,
     inputs: usize,
     outputs: usize,
@@ -91,7 +91,7 @@ pub fn linear(
         check_len("linear pre-activation", z.len(), rows * outputs)?;
         z[..rows * outputs].copy_from_slice(&y[..rows * outputs]);
     }
-    if act != Activation::Identity {
+    if act.activation != Activation::Identity {
         y[..rows * outputs].iter_mut().for_each(|v| *v = activate(*v, act));
     }
     Ok(())
@@ -125,7 +125,7 @@ pub fn input_grad(
     dz: &[f32],
     w: &[f32],
     saved: &[f32],
-    act: Activation,
+    act: Act,
     rows: usize,
     inputs: usize,
     outputs: usize,

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Tile;
-use crate::model::{self, Activation, Loss, ModelConfig};
+use crate::model::{self, Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use crate::plan::{BufId, Layout, Op, Plan, Split};
 
 /// `n` values uniform in `[lo, hi]`.
@@ -33,6 +33,7 @@ pub(super) fn model_of(inputs: usize, outputs: usize, below: bool) -> ModelConfi
         classes: outputs,
         activation: Activation::Relu,
         loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
     }
 }
 

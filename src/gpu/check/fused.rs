@@ -13,6 +13,7 @@ use crate::plan::{Layout, Op, Split};
 
 use super::compare::CheckRow;
 use super::fixtures::random_data;
+use super::matmul::CHECK_LEAKY_SLOPE;
 use super::stage::stage_check;
 
 /// The optimizers every update case runs with.
@@ -31,9 +32,10 @@ pub const LINEAR_SHAPES: [(usize, usize, usize); 6] =
 pub const UPDATE_SHAPES: [(usize, usize, usize); 5] =
     [(1, 1, 1), (65, 63, 10), (7, 784, 65), (64, 65, 63), (63, 4096, 7)];
 
-/// A model of `inputs`, `hidden` layers and `classes`, with `activation` and `loss`.
+/// A model of `inputs`, `hidden` layers and `classes`, with `activation` and `loss`; leaky ReLU's slope is not the
+/// default, so a kernel that ignores the slope it is given fails.
 fn mlp(inputs: usize, hidden: &[usize], classes: usize, activation: Activation, loss: Loss) -> ModelConfig {
-    ModelConfig { inputs, hidden: hidden.to_vec(), classes, activation, loss }
+    ModelConfig { inputs, hidden: hidden.to_vec(), classes, activation, loss, leaky_slope: CHECK_LEAKY_SLOPE }
 }
 
 /// `Op::FusedLinear` in its four forms — plain, gathering its input, with a loss head (cross-entropy and the

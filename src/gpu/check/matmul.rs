@@ -5,7 +5,7 @@ use crate::cpu::ops;
 use crate::error::Result;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Tile;
-use crate::model::{self, Activation};
+use crate::model::{self, Act, Activation};
 use crate::optim::Optimizer;
 use crate::plan::{Layout, Op};
 
@@ -33,7 +33,7 @@ pub(super) struct Matmul {
     pub(super) rows: usize,
     pub(super) inputs: usize,
     pub(super) outputs: usize,
-    pub(super) act: Activation,
+    pub(super) act: Act,
     pub(super) range: Range,
     pub(super) tile: Option<Tile>,
     pub(super) save_z: bool,
@@ -41,7 +41,8 @@ pub(super) struct Matmul {
 
 impl Matmul {
     pub(super) fn new(rows: usize, inputs: usize, outputs: usize, tile: Option<Tile>) -> Self {
-        Matmul { rows, inputs, outputs, act: Activation::Identity, range: Range::Normal, tile, save_z: false }
+        let act = Activation::Identity.into();
+        Matmul { rows, inputs, outputs, act, range: Range::Normal, tile, save_z: false }
     }
 
     pub(super) fn name(&self, with_act: bool) -> String {
@@ -50,6 +51,9 @@ impl Matmul {
         if with_act {
             name.push(' ');
             name.push_str(self.act.name());
+            if self.act.activation == Activation::LeakyRelu {
+                name.push_str(&format!(" slope {}", self.act.leaky_slope));
+            }
         }
         if let Some(tile) = self.tile {
             name.push_str(&format!(" tile {}", tile.side()));
@@ -79,7 +83,7 @@ fn every_shape_and_tile(mut check: impl FnMut(usize, Matmul) -> Result<CheckRow>
 /// `linear` on every shape and tile, identity and relu in turn, keeping z on two shapes of three.
 pub(super) fn linear_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     every_shape_and_tile(|i, case| {
-        let act = [Activation::Identity, Activation::Relu][i % 2];
+        let act = [Activation::Identity, Activation::Relu][i % 2].into();
         linear(ctx, rng, Matmul { act, save_z: (i / 2) % 3 != 1, ..case })
     })
 }
@@ -92,19 +96,29 @@ pub(super) fn weight_grad_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Resul
 /// `input_grad` on every shape and tile, relu, tanh and sigmoid in turn.
 pub(super) fn input_grad_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     every_shape_and_tile(|i, case| {
-        let act = Activation::ALL[i % Activation::ALL.len()];
+        let act = Activation::ALL[i % Activation::ALL.len()].into();
         input_grad(ctx, rng, Matmul { act, ..case })
     })
 }
 
-/// `act` through `linear` and `input_grad` with z from −100 to 100, and through `linear` on MNIST's first layer;
-/// each linear keeps z where a training step would (where the activation's derivative needs it).
-pub(super) fn activation_cases(ctx: &GpuContext, rng: &mut model::Rng, act: Activation) -> Result<Vec<CheckRow>> {
-    let save_z = act.needs_pre_activation();
+/// Leaky ReLU's slope in the wide activation checks: not the default, so a kernel that ignores the slope it is given
+/// fails.
+pub(super) const CHECK_LEAKY_SLOPE: f32 = 0.2;
+
+/// `activation` through `linear` and `input_grad` with z from −100 to 100 (leaky ReLU with the slope
+/// [`CHECK_LEAKY_SLOPE`]), and through `linear` on MNIST's first layer (the default slope); each linear keeps z
+/// where a training step would (where the activation's derivative needs it).
+pub(super) fn activation_cases(
+    ctx: &GpuContext,
+    rng: &mut model::Rng,
+    activation: Activation,
+) -> Result<Vec<CheckRow>> {
+    let save_z = activation.needs_pre_activation();
+    let act = Act::new(activation, CHECK_LEAKY_SLOPE);
     let wide = |r, inp, out| Matmul { act, range: Range::Wide, save_z, ..Matmul::new(r, inp, out, None) };
     Ok(vec![
         linear(ctx, rng, wide(7, 3, 65))?,
-        linear(ctx, rng, Matmul { act, save_z, ..Matmul::new(65, 784, 10, None) })?,
+        linear(ctx, rng, Matmul { act: activation.into(), save_z, ..Matmul::new(65, 784, 10, None) })?,
         input_grad(ctx, rng, wide(7, 65, 3))?,
     ])
 }
@@ -167,7 +181,7 @@ fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<C
 /// for [`Range::Wide`]: z itself where the activation [needs it](Activation::needs_pre_activation), else the outputs
 /// act(z), so they hold values the activation can produce (exact zeros for relu, saturated sigmoids and tanhs when
 /// wide).
-fn below_saved(rng: &mut model::Rng, n: usize, act: Activation, range: Range) -> Vec<f32> {
+fn below_saved(rng: &mut model::Rng, n: usize, act: Act, range: Range) -> Vec<f32> {
     let z_max = if range == Range::Wide { 100.0 } else { 3.0 };
     let z = uniform(rng, n, -z_max, z_max);
     if act.needs_pre_activation() {
@@ -181,8 +195,8 @@ fn below_saved(rng: &mut model::Rng, n: usize, act: Activation, range: Range) ->
 fn input_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
     let Matmul { rows, inputs, outputs, act, range, tile, .. } = case;
     let mut model = model_of(inputs, outputs, true);
-    if act != Activation::Identity {
-        model.activation = act;
+    if act.activation != Activation::Identity {
+        model.activation = act.activation;
     }
     let layout = Layout::new(&model, Optimizer::Sgd { lr: 0.0 }, rows);
     let (below, l) = (layout.layers[0], layout.layers[1]);
@@ -223,10 +237,10 @@ mod tests {
         let both_signs = |v: &[f32]| v.iter().any(|&x| x < 0.0) && v.iter().any(|&x| x > 0.0);
         assert!(both_signs(&b) && both_signs(&w), "weights and biases of both signs");
 
-        let identity = |range| below_saved(&mut model::rng(2), 1000, Activation::Identity, range);
+        let identity = |range| below_saved(&mut model::rng(2), 1000, Activation::Identity.into(), range);
         assert!(max_abs(&identity(Range::Wide)) > 95.0);
         assert!(max_abs(&identity(Range::Normal)) <= 3.0);
-        let relu = below_saved(&mut rng, 1000, Activation::Relu, Range::Normal);
+        let relu = below_saved(&mut rng, 1000, Activation::Relu.into(), Range::Normal);
         assert!(relu.contains(&0.0) && relu.iter().all(|&v| v >= 0.0));
     }
 }

@@ -5,24 +5,30 @@ use crate::cpu::ops;
 use crate::error::Result;
 use crate::gpu::backend::{GpuBackend, MatmulVariant};
 use crate::gpu::context::GpuContext;
-use crate::model::{self, Activation};
+use crate::model::{self, Act, Activation};
 use crate::optim::Optimizer;
 use crate::plan::{Layout, Op};
 
 use super::compare::{compare, CheckRow, Tolerance};
 use super::fixtures::{model_of, nan, no_data, run_once};
-use super::matmul::{linear_inputs, Matmul};
+use super::matmul::{linear_inputs, Matmul, CHECK_LEAKY_SLOPE};
 
 /// `(rows, inputs, outputs)` of the large-kernel checks: every side a multiple of its tile (128) and k of its stage
 /// (8): one stage, MNIST's 784, one side of 4096, a non-square grid.
 pub const LARGE_SHAPES: [(usize, usize, usize); 4] = [(128, 8, 128), (256, 784, 384), (128, 4096, 128), (384, 64, 256)];
 
-/// `linear_large` on every shape of [`LARGE_SHAPES`], the activations in turn, keeping z on every other shape (and
-/// wherever the activation needs it).
+/// `linear_large` on every shape of [`LARGE_SHAPES`], the activations in turn, and on the smallest every other
+/// activation too (leaky ReLU with a slope other than the default), keeping z on every other shape (and wherever the
+/// activation needs it).
 pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+    let n = Activation::ALL.len();
+    let mut cases: Vec<(usize, Activation)> =
+        LARGE_SHAPES.iter().enumerate().map(|(i, _)| (i, Activation::ALL[i % n])).collect();
+    cases.extend(Activation::ALL[LARGE_SHAPES.len().min(n)..].iter().map(|&a| (0, a)));
     let mut rows = Vec::new();
-    for (i, &(r, inp, out)) in LARGE_SHAPES.iter().enumerate() {
-        let act = Activation::ALL[i % Activation::ALL.len()];
+    for (i, activation) in cases {
+        let (r, inp, out) = LARGE_SHAPES[i];
+        let act = Act::new(activation, CHECK_LEAKY_SLOPE);
         let save_z = i % 2 == 0 || act.needs_pre_activation();
         rows.push(linear_large(ctx, rng, Matmul { act, save_z, ..Matmul::new(r, inp, out, None) })?);
     }
