@@ -3,7 +3,7 @@
 written the way one would write it in PyTorch, so the two can be timed against each other.
 
 What matches gpu-mnist (see src/model.rs, src/optim.rs, src/train.rs):
-  * model   784 → hidden… → 10, hidden activation relu|sigmoid|tanh|leaky-relu; `--loss xent` = softmax cross-entropy on the
+  * model   784 → hidden… → 10, hidden activation relu|sigmoid|tanh|leaky-relu (--leaky-slope); `--loss xent` = softmax cross-entropy on the
             logits, `--loss mse` = ½‖sigmoid(z) − onehot‖² per sample on a sigmoid output layer; both averaged over
             the batch.
   * init    He normal (std √(2/in)) for layers followed by a ReLU, Glorot uniform (±√(6/(in+out))) otherwise;
@@ -81,10 +81,17 @@ def load_mnist(data_dir: Path):
 # ---------------------------------------------------------------------------------------------------------- model
 
 
-ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "leaky-relu": lambda: nn.LeakyReLU(0.01)}
+# Each hidden activation, given leaky ReLU's slope (--leaky-slope, PyTorch's negative_slope).
+ACTIVATIONS = {
+    "relu": lambda slope: nn.ReLU(),
+    "sigmoid": lambda slope: nn.Sigmoid(),
+    "tanh": lambda slope: nn.Tanh(),
+    "leaky-relu": lambda slope: nn.LeakyReLU(slope),
+}
 
 
-def build_model(widths: list[int], activation: str, loss: str, generator: torch.Generator) -> nn.Sequential:
+def build_model(widths: list[int], activation: str, loss: str, generator: torch.Generator,
+                leaky_slope: float = 0.01) -> nn.Sequential:
     """Linear layers with `activation` between them; the output layer is left linear (both losses take logits).
     Initialised on the CPU from `generator`, the way gpu-mnist's Params::init does it."""
     layers: list[nn.Module] = []
@@ -103,7 +110,7 @@ def build_model(widths: list[int], activation: str, loss: str, generator: torch.
             lin.bias.zero_()
         layers.append(lin)
         if not last:
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(ACTIVATIONS[activation](leaky_slope))
     return nn.Sequential(*layers)
 
 
@@ -163,7 +170,8 @@ class Twin:
         self.ytr = torch.from_numpy(ytr.astype(np.int64)).to(device)
         self.yte = torch.from_numpy(yte.astype(np.int64)).to(device)
         self.widths = [xtr.shape[1], *args.hidden, self.classes]
-        self.model = build_model(self.widths, args.activation, args.loss, torch.Generator().manual_seed(args.seed))
+        self.model = build_model(self.widths, args.activation, args.loss, torch.Generator().manual_seed(args.seed),
+                                 args.leaky_slope)
         self.model.to(device)
         self.optimizer = make_optimizer(args, self.model.parameters())
         b = min(args.batch_size, len(self.ytr))
@@ -292,6 +300,7 @@ def parse_args(argv=None):
     p.add_argument("--hidden", type=parse_hidden, default=[512, 512], metavar="W,W,...",
                    help='hidden layer widths; "" for none')
     p.add_argument("--activation", choices=list(ACTIVATIONS), default="relu")
+    p.add_argument("--leaky-slope", type=float, default=0.01, help="leaky ReLU's slope below 0 (negative_slope)")
     p.add_argument("--loss", choices=["xent", "mse"], default="xent")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="momentum")
     p.add_argument("--lr", type=float, help="learning rate [default: sgd 0.1, momentum 0.05, adam 0.001]")

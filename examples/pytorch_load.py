@@ -20,7 +20,8 @@ data_dir = sys.argv[2] if len(sys.argv) > 2 else "assets/mnist"
 with safe_open(path, "pt") as f:
     meta = f.metadata()
 widths = [int(w) for w in meta["architecture"].split(",")]
-act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "leaky-relu": lambda: nn.LeakyReLU(0.01)}[meta["activation"]]
+slope = float(meta.get("leaky_slope", "0.01"))  # leaky ReLU's; absent from checkpoints older than --leaky-slope
+act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "leaky-relu": lambda: nn.LeakyReLU(slope)}[meta["activation"]]
 layers = []
 for i in range(len(widths) - 1):
     layers.append(nn.Linear(widths[i], widths[i + 1]))

@@ -21,25 +21,27 @@ fn stable_tanh(z: f32) -> f32 {
     return select(r, -r, z < 0.0);
 }
 
-// a = act(z)
-fn activate(z: f32, code: u32) -> f32 {
+// a = act(z); `slope` is leaky ReLU's slope below 0 (a runtime value: `--leaky-slope`), unused by the others.
+fn activate(z: f32, code: u32, slope: f32) -> f32 {
     switch code {
         case ACT_RELU: { return max(z, 0.0); }
         case ACT_SIGMOID: { return sigmoid(z); }
         case ACT_TANH: { return stable_tanh(z); }
-        case ACT_LEAKY_RELU: { return select(LEAKY_RELU_SLOPE * z, z, z > 0.0); }
+        case ACT_LEAKY_RELU: { return select(slope * z, z, z > 0.0); }
         default: { return z; }
     }
 }
 
-// act′(z) written in terms of the output a = act(z): relu a > 0, sigmoid a(1 − a), tanh 1 − a², leaky relu 1 or
-// the slope (a > 0 exactly where z > 0), identity 1.
-fn activation_grad(a: f32, code: u32) -> f32 {
+// act′(z) written in terms of `saved`: the pre-activation z where the activation needs it
+// (Activation::needs_pre_activation), else the output a = act(z): relu a > 0, sigmoid a(1 − a), tanh 1 − a², leaky
+// relu 1 or the slope (a > 0 exactly where z > 0), identity 1.
+fn activation_grad(saved: f32, code: u32, slope: f32) -> f32 {
+    let a = saved;
     switch code {
         case ACT_RELU: { return select(0.0, 1.0, a > 0.0); }
         case ACT_SIGMOID: { return a * (1.0 - a); }
         case ACT_TANH: { return 1.0 - a * a; }
-        case ACT_LEAKY_RELU: { return select(LEAKY_RELU_SLOPE, 1.0, a > 0.0); }
+        case ACT_LEAKY_RELU: { return select(slope, 1.0, a > 0.0); }
         default: { return 1.0; }
     }
 }

@@ -14,7 +14,8 @@
 //   params: two jobs, the split, and the u / 255 table of the gather
 //
 // Jobs (plan::Op → kind), each a tiled product C: [m, n] = A: [m, k] · B: [k, n] with an epilogue, except ADVANCE:
-//   JOB_LINEAR       Op::FusedLinear   y: [rows, outputs] = act(x · wᵀ + b); m = rows, k = inputs, n = outputs.
+//   JOB_LINEAR       Op::FusedLinear   y: [rows, outputs] = act(z), z = x · wᵀ + b; m = rows, k = inputs,
+//                    n = outputs. FLAG_SAVE_Z: z is also written, at z_off.
 //                    FLAG_GATHER: A is read as gather.wgsl reads it (pixels through the order at the cursor), and the
 //                    workgroups of the first column of tiles also write x and the batch labels. FLAG_HEAD: the whole
 //                    row is in the tile (n ≤ TILE), so the workgroup then computes each row's loss as loss.wgsl does:
@@ -23,7 +24,9 @@
 //                    updated in place from gw (optimizer.wgsl's rules, t = the step count: this step's advance has run).
 //                    The workgroups of the first column of tiles also sum gb = Σ_rows dz (from the slices of dzᵀ
 //                    they stage for the product: no extra reads of memory) and update b.
-//   JOB_INPUT_GRAD   Op::InputGrad     dx: [rows, inputs] = (dz · w) ⊙ act′(x); m = rows, k = outputs, n = inputs.
+//   JOB_INPUT_GRAD   Op::InputGrad     dx: [rows, inputs] = (dz · w) ⊙ act′(saved); m = rows, k = outputs,
+//                    n = inputs; saved (at e_off) is the previous layer's output, or its pre-activation z where the
+//                    activation's derivative needs it.
 //   JOB_ADVANCE      Op::Advance       one workgroup: with FLAG_STATS, Σ row_stats (workgroup_sums) into the
 //                    split's statistics; then cursor += rows and, for the train split, the step count += 1.
 //
@@ -43,6 +46,7 @@ const FLAG_HEAD: u32 = 2u;
 const FLAG_WRITE_DZ: u32 = 4u;
 const FLAG_MSE: u32 = 8u;
 const FLAG_STATS: u32 = 16u;
+const FLAG_SAVE_Z: u32 = 32u;
 
 struct Job {
     hypers: Hypers, // grad_update: the optimizer's hyper-parameters (optimizer.wgsl)
@@ -61,7 +65,7 @@ struct Job {
     b_rs: u32,
     b_cs: u32,
     c_off: u32,
-    e_off: u32,     // linear: the bias; input_grad: the previous layer's output
+    e_off: u32,     // linear: the bias; input_grad: saved (the previous layer's output or pre-activation)
     w_off: u32,     // grad_update: the weight and its states (the rule's `states` tensors, packed)
     sw_off: u32,
     bias_off: u32,  // grad_update: the bias, its gradient and its states
@@ -74,10 +78,10 @@ struct Job {
     dz_off: u32,    // head: where dz goes; grad_update: dz for the bias gradient
     stats_off: u32, // head and advance: the row statistics [rows, 2]
     rows: u32,      // advance: rows; the split's samples for a gather
+    z_off: u32,     // linear with FLAG_SAVE_Z: where z goes
+    leaky_slope: f32, // linear and input_grad: leaky ReLU's slope below 0
     pad0: u32,
     pad1: u32,
-    pad2: u32,
-    pad3: u32,
 }
 
 struct FusedParams {
@@ -309,10 +313,14 @@ fn product_job(job: Job, tile_index: u32, tx: u32, ty: u32) {
                 let v = acc[r * PER + q];
                 switch job.kind {
                     case JOB_LINEAR: {
-                        mem[job.c_off + at] = activate(v + mem[job.e_off + j], job.act);
+                        let pre = v + mem[job.e_off + j];
+                        if ((job.flags & FLAG_SAVE_Z) != 0u) {
+                            mem[job.z_off + at] = pre;
+                        }
+                        mem[job.c_off + at] = activate(pre, job.act, job.leaky_slope);
                     }
                     case JOB_INPUT_GRAD: {
-                        mem[job.c_off + at] = v * activation_grad(mem[job.e_off + at], job.act);
+                        mem[job.c_off + at] = v * activation_grad(mem[job.e_off + at], job.act, job.leaky_slope);
                     }
                     default: { // JOB_GRAD_UPDATE: the gradient, then the weight's update from it
                         mem[job.c_off + at] = v;

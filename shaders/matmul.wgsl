@@ -6,15 +6,17 @@
 //   c: [m, n]            the output, row-major
 //   a: element (i, p) at a[i * a_rs + p * a_cs]
 //   b: element (p, j) at b[p * b_rs + j * b_cs]
-//   e: the epilogue operand (linear: bias [n]; input_grad: the previous layer's output [m, n]; weight_grad: unused)
-//   params: sizes, strides and the activation code
+//   e: the epilogue operand (linear: bias [n]; input_grad: what act′ is written in terms of, [m, n]: the previous
+//      layer's output, or its pre-activation z where the activation needs it; weight_grad: unused)
+//   z: linear only: where the pre-activation x·wᵀ + b goes ([m, n]) when params.save_z is 1
+//   params: sizes, strides, the activation code and leaky ReLU's slope, and whether linear keeps z
 //
 // The three uses (Op::Linear, Op::WeightGrad, Op::InputGrad):
-//   linear:      y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: [outputs])
+//   linear:      y: [rows, outputs] = act(z), z = x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: [outputs]
 //                m = rows, k = inputs, n = outputs; A = x (a_rs = inputs, a_cs = 1); B = wᵀ (b_rs = 1, b_cs = inputs)
 //   weight_grad: dw: [outputs, inputs] = dz: [rows, outputs]ᵀ · x: [rows, inputs]
 //                m = outputs, k = rows, n = inputs; A = dzᵀ (a_rs = 1, a_cs = outputs); B = x (b_rs = inputs, b_cs = 1)
-//   input_grad:  dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′(x: [rows, inputs])
+//   input_grad:  dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′(saved: [rows, inputs])
 //                m = rows, k = outputs, n = inputs; A = dz (a_rs = outputs, a_cs = 1); B = w (b_rs = inputs, b_cs = 1)
 //
 // Scheme: each workgroup computes one TILE × TILE block of C. It walks k in stages of TK, staging a TILE × TK
@@ -38,6 +40,10 @@ struct MatmulParams {
     a_cs: u32,
     b_rs: u32,
     b_cs: u32,
+    save_z: u32, // linear: 1 to write z
+    leaky_slope: f32,
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> c: array<f32>;
@@ -45,6 +51,7 @@ struct MatmulParams {
 @group(0) @binding(2) var<storage, read_write> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> e: array<f32>;
 @group(0) @binding(4) var<uniform> params: MatmulParams;
+@group(0) @binding(5) var<storage, read_write> z: array<f32>;
 
 override PER: u32 = 4u; // outputs per invocation along each axis: 4, 2 or 1 (at most MAX_PER)
 const MAX_PER: u32 = 4u;
@@ -126,7 +133,7 @@ fn tile_product(row0: u32, col0: u32, tx: u32, ty: u32) -> array<f32, 16> {
     return acc;
 }
 
-// y = act(x·wᵀ + b)
+// y = act(z), z = x·wᵀ + b (kept in z when save_z is 1)
 @compute @workgroup_size(THREADS, THREADS, 1)
 fn linear(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row0 = wg.y * THREADS * PER;
@@ -137,7 +144,11 @@ fn linear(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
         for (var q = 0u; q < PER; q++) {
             let j = col0 + lid.x + THREADS * q;
             if (i < params.m && j < params.n) {
-                c[i * params.n + j] = activate(acc[r * PER + q] + e[j], params.act);
+                let pre = acc[r * PER + q] + e[j];
+                if (params.save_z == 1u) {
+                    z[i * params.n + j] = pre;
+                }
+                c[i * params.n + j] = activate(pre, params.act, params.leaky_slope);
             }
         }
     }
@@ -160,7 +171,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
 }
 
-// dx = (dz·w) ⊙ act′(x)
+// dx = (dz·w) ⊙ act′(saved)
 @compute @workgroup_size(THREADS, THREADS, 1)
 fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row0 = wg.y * THREADS * PER;
@@ -172,7 +183,7 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
             let j = col0 + lid.x + THREADS * q;
             if (i < params.m && j < params.n) {
                 let at = i * params.n + j;
-                c[at] = acc[r * PER + q] * activation_grad(e[at], params.act);
+                c[at] = acc[r * PER + q] * activation_grad(e[at], params.act, params.leaky_slope);
             }
         }
     }

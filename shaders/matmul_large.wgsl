@@ -1,4 +1,4 @@
-// matmul_large.wgsl — Op::Linear for large products: y: [m, n] = act(x: [m, k] · w: [n, k]ᵀ + b: [n]).
+// matmul_large.wgsl — Op::Linear for large products: y: [m, n] = act(z), z = x: [m, k] · w: [n, k]ᵀ + b: [n].
 // Requires activation.wgsl (prepended by the host).
 //
 // Only for m and n multiples of TILE (128) and k a multiple of TK (8): the host sends every other shape to
@@ -11,7 +11,8 @@
 //   x: [m · k / 4] vec4     row-major x (k contiguous), read 4 values of k at a time
 //   w: [n · k / 4] vec4     row-major w (k contiguous), read 4 values of k at a time
 //   b: [n / 4] vec4         the bias
-//   params: m, n, k, act
+//   z: [m · n / 4] vec4     row-major z, written once when params.save_z is 1 (same indices as y)
+//   params: m, n, k, act, save_z, leaky_slope
 //
 // Scheme: a workgroup of 16 × 16 invocations computes one 128 × 128 tile of y, 8 × 8 outputs per invocation (8 rows
 // × two vec4 of columns) held in registers. It walks k in stages of TK = 8: each invocation loads one vec4 of x and
@@ -27,6 +28,10 @@ struct LargeParams {
     n: u32,
     k: u32,
     act: u32,
+    save_z: u32, // 1 to write z
+    leaky_slope: f32,
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> y: array<vec4<f32>>;
@@ -34,6 +39,7 @@ struct LargeParams {
 @group(0) @binding(2) var<storage, read_write> w: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> b: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> params: LargeParams;
+@group(0) @binding(5) var<storage, read_write> z: array<vec4<f32>>;
 
 const TILE: u32 = 128u;
 const TK: u32 = 8u;
@@ -105,18 +111,21 @@ fn linear_large(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
         }
         workgroupBarrier();
     }
-    // Epilogue: bias and activation, two vec4 per row.
+    // Epilogue: bias, the pre-activation if kept, and activation, two vec4 per row.
     let nv = params.n / 4u;
     for (var r = 0u; r < 8u; r++) {
         let i = row0 + 8u * lid.y + r;
         for (var h = 0u; h < 2u; h++) {
             let jv = (col0 + 8u * lid.x) / 4u + h;
-            let z = acc[2u * r + h] + b[jv];
+            let pre = acc[2u * r + h] + b[jv];
+            if (params.save_z == 1u) {
+                z[i * nv + jv] = pre;
+            }
             y[i * nv + jv] = vec4<f32>(
-                activate(z.x, params.act),
-                activate(z.y, params.act),
-                activate(z.z, params.act),
-                activate(z.w, params.act),
+                activate(pre.x, params.act, params.leaky_slope),
+                activate(pre.y, params.act, params.leaky_slope),
+                activate(pre.z, params.act, params.leaky_slope),
+                activate(pre.w, params.act, params.leaky_slope),
             );
         }
     }

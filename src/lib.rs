@@ -21,7 +21,7 @@
 //! use gpu_mnist::cpu::CpuBackend;
 //! use gpu_mnist::data::{self, DataSource, LoadOptions};
 //! use gpu_mnist::gpu::{BackendChoice, GpuBackend};
-//! use gpu_mnist::model::{Activation, Loss, ModelConfig};
+//! use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 //! use gpu_mnist::optim::{LrSchedule, Optimizer};
 //! use gpu_mnist::train::{TrainConfig, Trainer};
 //!
@@ -32,9 +32,15 @@
 //! let data = Arc::new(mnist);
 //!
 //! // The model, the optimizer and the run: PyTorch's names and defaults.
-//! let model =
-//!     ModelConfig { inputs: 784, hidden: vec![64], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
-//! let optimizer = Optimizer::momentum(0.05, 0.9)?;
+//! let model = ModelConfig {
+//!     inputs: 784,
+//!     hidden: vec![64],
+//!     classes: 10,
+//!     activation: Activation::Relu,
+//!     leaky_slope: DEFAULT_LEAKY_SLOPE, // leaky ReLU's (PyTorch's default); unused by a ReLU
+//!     loss: Loss::Xent,
+//! };
+//! let optimizer = Optimizer::momentum(0.05, 0.9).unwrap();
 //! let config = TrainConfig { epochs: 1, batch_size: 32, seed: 42, eval_batch: 1000, lr_schedule: LrSchedule::Linear, init: None };
 //! // The buffers one training step needs, sized to the data.
 //! let layout = config.layout_for(&model, optimizer, &data)?;
@@ -75,6 +81,7 @@ macro_rules! listed_exhaustively {
     };
 }
 
+pub mod activation;
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;

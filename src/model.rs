@@ -3,6 +3,7 @@
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal, Uniform};
 
+pub use crate::activation::{Act, Activation, DEFAULT_LEAKY_SLOPE, LEAKY_SLOPES};
 use crate::error::{Error, Result};
 
 /// The one portable, seeded random generator used for everything random (init, shuffling):
@@ -14,80 +15,11 @@ pub fn rng(seed: u64) -> Rng {
     Rng::seed_from_u64(seed)
 }
 
-/// The non-linearity of the hidden layers (and, with the quadratic cost, of the output layer).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    /// a = z (the output layer with softmax cross-entropy: softmax lives in the loss).
-    #[value(skip)]
-    Identity,
-    /// a = max(z, 0)
-    Relu,
-    /// a = 1 / (1 + e^-z)
-    Sigmoid,
-    /// a = tanh(z)
-    Tanh,
-    /// a = z if z > 0, else [`LEAKY_RELU_SLOPE`]·z (PyTorch's `nn.LeakyReLU()`, Keras's `LeakyReLU(0.01)`)
-    LeakyRelu,
-}
-
-/// The slope of [`Activation::LeakyRelu`] below 0: PyTorch's default `negative_slope` (Keras's default is 0.3).
-pub const LEAKY_RELU_SLOPE: f32 = 0.01;
-
-listed_exhaustively!(Activation {
-    /// Every activation, the output layer's identity included.
-    ALL: [Identity, Relu, Sigmoid, Tanh, LeakyRelu]
-});
-
-impl crate::names::Named for Activation {
-    const WHAT: &'static str = "activation";
-
-    fn name(self) -> &'static str {
-        Activation::name(self)
-    }
-}
-
 impl crate::names::Named for Loss {
     const WHAT: &'static str = "loss";
 
     fn name(self) -> &'static str {
         Loss::name(self)
-    }
-}
-
-impl Activation {
-    /// The number the GPU kernels use for this activation (see `shaders/activation.wgsl`).
-    pub fn code(self) -> u32 {
-        match self {
-            Activation::Identity => 0,
-            Activation::Relu => 1,
-            Activation::Sigmoid => 2,
-            Activation::Tanh => 3,
-            Activation::LeakyRelu => 4,
-        }
-    }
-
-    /// The WGSL constants of the activation codes (`const ACT_RELU: u32 = 1u;` …), generated here so that the
-    /// kernels' numbers are [`Activation::code`]'s: the host prepends them to `activation.wgsl`.
-    pub fn wgsl_constants() -> String {
-        let mut text = String::from("// activation codes, from src/model.rs (Activation::code)\n");
-        for a in Activation::ALL {
-            let name = a.name().to_uppercase().replace('-', "_");
-            text.push_str(&format!("const ACT_{name}: u32 = {}u;\n", a.code()));
-        }
-        text.push_str(&format!("const LEAKY_RELU_SLOPE: f32 = {LEAKY_RELU_SLOPE:?};\n"));
-        text
-    }
-
-    /// The name used on the command line and in checkpoints.
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Identity => "identity",
-            Activation::Relu => "relu",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Tanh => "tanh",
-            Activation::LeakyRelu => "leaky-relu",
-        }
     }
 }
 
@@ -120,7 +52,7 @@ impl Loss {
 }
 
 /// The shape of an MLP: `inputs → hidden[0] → … → classes`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelConfig {
     /// Input features (784 for 28×28 images).
     pub inputs: usize,
@@ -130,6 +62,9 @@ pub struct ModelConfig {
     pub classes: usize,
     /// Hidden-layer activation.
     pub activation: Activation,
+    /// The slope of [`Activation::LeakyRelu`] below 0 (`--leaky-slope`, PyTorch's `negative_slope`; default
+    /// [`DEFAULT_LEAKY_SLOPE`]), within [`LEAKY_SLOPES`]; unused by the other activations.
+    pub leaky_slope: f32,
     /// Cost function.
     pub loss: Loss,
 }
@@ -139,7 +74,7 @@ pub struct ModelConfig {
 pub const MAX_WIDTH: usize = 1 << 24;
 
 impl ModelConfig {
-    /// Checks the sizes.
+    /// Checks the sizes, the hidden activation and leaky ReLU's slope.
     pub fn validate(&self) -> Result<()> {
         if self.inputs == 0 || self.classes < 2 {
             return Err(Error::Config(format!(
@@ -156,7 +91,16 @@ impl ModelConfig {
             )));
         }
         if self.activation == Activation::Identity {
-            return Err(Error::Config("the hidden activation must be relu, sigmoid or tanh".into()));
+            let names: Vec<&str> = <Activation as clap::ValueEnum>::value_variants().iter().map(|a| a.name()).collect();
+            return Err(Error::Config(format!("the hidden activation must be one of {}", names.join(", "))));
+        }
+        if !LEAKY_SLOPES.contains(&self.leaky_slope) {
+            return Err(Error::Config(format!(
+                "--leaky-slope must be a number from {} to {} (leaky ReLU's slope below 0), got {}",
+                LEAKY_SLOPES.start(),
+                LEAKY_SLOPES.end(),
+                self.leaky_slope
+            )));
         }
         Ok(())
     }
@@ -183,6 +127,11 @@ impl ModelConfig {
         }
     }
 
+    /// The activation applied after layer `l`, with its parameter (the model's leaky slope).
+    pub fn layer_act(&self, l: usize) -> Act {
+        Act::new(self.layer_activation(l), self.leaky_slope)
+    }
+
     /// Number of trainable parameters.
     pub fn parameter_count(&self) -> usize {
         self.layer_shapes().iter().map(|(i, o)| i * o + o).sum()
@@ -193,12 +142,15 @@ impl ModelConfig {
         self.layer_shapes().iter().map(|(i, o)| i * o).sum()
     }
 
-    /// `784-512-512-10 relu xent` style summary.
+    /// `784-512-512-10 relu xent` style summary (`leaky-relu (slope 0.01)` with its slope).
     pub fn describe(&self) -> String {
         let w: Vec<String> = self.widths().iter().map(|w| w.to_string()).collect();
         // The hidden activation only where there are hidden layers: "784-10 relu" would name one nothing uses.
-        let act =
-            if self.hidden.is_empty() { "no hidden layer".to_string() } else { self.activation.name().to_string() };
+        let act = match self.activation {
+            _ if self.hidden.is_empty() => "no hidden layer".to_string(),
+            Activation::LeakyRelu => format!("leaky-relu (slope {})", self.leaky_slope),
+            other => other.name().to_string(),
+        };
         format!("{} {act} {} ({} parameters)", w.join("-"), self.loss.name(), self.parameter_count())
     }
 }
@@ -320,8 +272,14 @@ mod tests {
     /// ±√(6/(in+out)) with std bound/√3), and the default is He before a ReLU and Glorot uniform otherwise.
     #[test]
     fn init_schemes_should_draw_with_their_spread() {
-        let model =
-            ModelConfig { inputs: 400, hidden: vec![200], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+        let model = ModelConfig {
+            inputs: 400,
+            hidden: vec![200],
+            classes: 10,
+            activation: Activation::Relu,
+            loss: Loss::Xent,
+            leaky_slope: DEFAULT_LEAKY_SLOPE,
+        };
         let std = |w: &[f32]| (w.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
         let layer0 = |init| Params::init_with(&model, init, &mut rng(1)).unwrap().layers.remove(0).weight;
         let close = |got: f64, want: f64| assert!((got / want - 1.0).abs() < 0.02, "std {got} vs {want}");
@@ -351,6 +309,7 @@ mod tests {
             classes: 10,
             activation: Activation::Relu,
             loss: Loss::Xent,
+            leaky_slope: DEFAULT_LEAKY_SLOPE,
         };
         assert_eq!(model.forward_macs(), 668_672);
         assert_eq!(model.parameter_count(), 669_706);
@@ -359,7 +318,7 @@ mod tests {
     }
 
     /// Each rule of `validate` at its edge: 1 input and 2 classes pass, 0 and 1 do not; a hidden width of 0 does
-    /// not; 2²⁴ is the widest layer allowed; the identity is no hidden activation.
+    /// not; 2²⁴ is the widest layer allowed; the identity is no hidden activation; leaky ReLU's slope is from 0 to 1.
     #[test]
     fn validate_at_the_edges() {
         let model = |inputs, hidden: Vec<usize>, classes, activation| ModelConfig {
@@ -368,6 +327,7 @@ mod tests {
             classes,
             activation,
             loss: Loss::Xent,
+            leaky_slope: DEFAULT_LEAKY_SLOPE,
         };
         assert!(model(1, vec![], 2, Activation::Relu).validate().is_ok());
         assert!(model(0, vec![], 2, Activation::Relu).validate().is_err());
@@ -377,6 +337,24 @@ mod tests {
         let err = model(1, vec![MAX_WIDTH + 1], 2, Activation::Tanh).validate().unwrap_err().to_string();
         assert!(err.contains("a layer of width 16777217 is over the limit of 16777216"), "{err}");
         assert!(model(MAX_WIDTH + 1, vec![], 2, Activation::Relu).validate().is_err());
-        assert!(model(1, vec![4], 2, Activation::Identity).validate().is_err());
+        let err = model(1, vec![4], 2, Activation::Identity).validate().unwrap_err().to_string();
+        assert!(err.contains("must be one of relu, sigmoid, tanh, leaky-relu"), "{err}");
+        // Leaky ReLU's slope: from 0 to 1, both ends included; never NaN or infinite.
+        let leaky = |leaky_slope| ModelConfig { leaky_slope, ..model(1, vec![4], 2, Activation::LeakyRelu) };
+        for ok in [0.0, 0.01, 1.0] {
+            assert!(leaky(ok).validate().is_ok(), "{ok}");
+        }
+        for bad in [-0.01, 1.01, f32::NAN, f32::INFINITY] {
+            let err = leaky(bad).validate().unwrap_err().to_string();
+            assert!(err.contains("--leaky-slope must be a number from 0 to 1"), "{bad}: {err}");
+        }
+        // The description names the slope of a leaky ReLU (and of no other activation).
+        assert_eq!(leaky(0.2).describe(), "1-4-2 leaky-relu (slope 0.2) xent (18 parameters)");
+        assert_eq!(
+            ModelConfig { leaky_slope: 0.2, ..model(1, vec![4], 2, Activation::Tanh) }.describe(),
+            "1-4-2 tanh xent (18 parameters)"
+        );
+        assert_eq!(leaky(0.2).layer_act(0), Act::new(Activation::LeakyRelu, 0.2));
+        assert_eq!(leaky(0.2).layer_act(1), Act::new(Activation::Identity, 0.2));
     }
 }

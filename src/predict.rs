@@ -53,8 +53,8 @@ pub fn probabilities(model: &ModelConfig, params: &Params, pixels: &[u8], rows: 
     ops::gather(&mut x, &mut labels, pixels, &vec![0; rows], &order, rows, model.inputs)?;
     for (l, layer) in params.layers.iter().enumerate() {
         let mut y = vec![0.0; rows * layer.outputs];
-        let act = model.layer_activation(l);
-        ops::linear(&mut y, &x, &layer.weight, &layer.bias, act, rows, layer.inputs, layer.outputs)?;
+        let act = model.layer_act(l);
+        ops::linear(&mut y, None, &x, &layer.weight, &layer.bias, act, rows, layer.inputs, layer.outputs)?;
         x = y;
     }
     for row in x.chunks_exact_mut(model.classes) {

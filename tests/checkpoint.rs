@@ -7,7 +7,7 @@ use std::path::Path;
 use gpu_mnist::checkpoint::{self, Checkpoint};
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::files;
-use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params};
+use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::train::{TrainConfig, Trainer};
 use gpu_mnist::Error;
@@ -25,7 +25,14 @@ fn adam() -> Optimizer {
 }
 
 fn model() -> ModelConfig {
-    ModelConfig { inputs: 6, hidden: vec![4], classes: 3, activation: Activation::Tanh, loss: Loss::Xent }
+    ModelConfig {
+        inputs: 6,
+        hidden: vec![4],
+        classes: 3,
+        activation: Activation::Tanh,
+        loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    }
 }
 
 /// Awkward but finite values: negative zero, subnormals, extremes, fractions without a short decimal form.
@@ -179,6 +186,7 @@ fn file_has_pytorch_names_shapes_and_readable_metadata() {
         ("format_version", "1"),
         ("architecture", "6,4,3"),
         ("activation", "tanh"),
+        ("leaky_slope", "0.01"),
         ("loss", "xent"),
         ("optimizer", "adam"),
         ("lr", "0.001"),
@@ -201,8 +209,14 @@ fn file_has_pytorch_names_shapes_and_readable_metadata() {
 #[test]
 fn capture_and_restore_through_a_trainer() {
     let data = common::mnist_subset(300, 200);
-    let model =
-        ModelConfig { inputs: 784, hidden: vec![16], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+    let model = ModelConfig {
+        inputs: 784,
+        hidden: vec![16],
+        classes: 10,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    };
     let config = TrainConfig {
         epochs: 1,
         batch_size: 32,
@@ -471,6 +485,9 @@ fn missing_or_unparsable_metadata_is_reported() {
         ("format", "other", "metadata `format` is \"other\""),
         ("classes", "7", "metadata `classes` = 7 but architecture 6,4,3 has 3 outputs"),
         ("batch_size", "0", "metadata `batch_size` is 0"),
+        ("leaky_slope", "-0.5", "metadata `leaky_slope` = -0.5 is out of range (0.0..=1.0)"),
+        ("leaky_slope", "NaN", "metadata `leaky_slope` = NaN is out of range"),
+        ("leaky_slope", "steep", "metadata `leaky_slope` = \"steep\" cannot be parsed"),
         (
             "data_digest",
             "mnist",
@@ -526,6 +543,37 @@ fn architecture_mismatch_names_the_flag() {
     assert!(msg.contains("has 3 classes, but the data has 10"), "{msg}");
     let msg = check(model(), Optimizer::sgd(0.1).unwrap());
     assert!(msg.contains("--optimizer sgd differs from the checkpoint's adam"), "{msg}");
+    // Leaky ReLU's slope is part of a leaky ReLU model, and of no other.
+    assert!(ck.check_compatible(path, &ModelConfig { leaky_slope: 0.3, ..model() }, &adam()).is_ok());
+    let leaky =
+        Checkpoint { model: ModelConfig { activation: Activation::LeakyRelu, leaky_slope: 0.2, ..model() }, ..ck };
+    let msg = match leaky.check_compatible(path, &ModelConfig { leaky_slope: 0.3, ..leaky.model.clone() }, &adam()) {
+        Err(Error::Checkpoint { msg, .. }) => msg,
+        other => panic!("expected a mismatch, got {other:?}"),
+    };
+    assert!(msg.contains("--leaky-slope 0.3 differs from the checkpoint's 0.2"), "{msg}");
+}
+
+/// Leaky ReLU's slope is saved and loaded exactly; a checkpoint written before it was a setting (no `leaky_slope`
+/// key) loads with the slope it was trained with, PyTorch's default 0.01.
+#[test]
+fn leaky_slope_round_trips_and_defaults_for_older_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leaky.safetensors");
+    let mut ck = sample(adam());
+    ck.model = ModelConfig { activation: Activation::LeakyRelu, leaky_slope: 0.2, ..model() };
+    ck.save(&path).unwrap();
+    let back = Checkpoint::load(&path).unwrap();
+    assert_eq!(back.model.leaky_slope, 0.2);
+    assert_eq!(back, ck);
+    assert_eq!(ck.metadata().get("leaky_slope").map(String::as_str), Some("0.2"));
+    // An older file: no key.
+    let mut meta = ck.metadata();
+    meta.remove("leaky_slope");
+    write_raw(&path, &raw_tensors(&ck), Some(meta));
+    let old = Checkpoint::load(&path).unwrap();
+    assert_eq!(old.model.leaky_slope, DEFAULT_LEAKY_SLOPE);
+    assert_eq!(old.model, ModelConfig { leaky_slope: 0.01, ..ck.model.clone() });
 }
 
 /// The optimizer tensors are named in the order of the layout's state buffers, each packed buffer cut into the

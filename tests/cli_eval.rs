@@ -4,7 +4,7 @@
 use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::eval::evaluate_detailed;
-use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{TrainConfig, Trainer};
 
@@ -67,7 +67,14 @@ fn eval_of_a_bad_checkpoint_fails_clearly() {
 fn detailed_evaluation_agrees_with_the_training_loop() {
     let data = common::mnist_subset(600, 1234); // 1234: not a multiple of the eval batch, a short last step
     for loss in [Loss::Xent, Loss::Mse] {
-        let model = ModelConfig { inputs: 784, hidden: vec![24], classes: 10, activation: Activation::Sigmoid, loss };
+        let model = ModelConfig {
+            inputs: 784,
+            hidden: vec![24],
+            classes: 10,
+            activation: Activation::Sigmoid,
+            loss,
+            leaky_slope: DEFAULT_LEAKY_SLOPE,
+        };
         let config = TrainConfig {
             epochs: 1,
             batch_size: 20,

@@ -31,6 +31,28 @@ fn negative_and_misplaced_hyper_parameters_should_be_explained() {
     assert!(adam.contains("eps=1e-8"), "{adam}");
 }
 
+/// Leaky ReLU's slope: outside 0..=1 (or not a number) it is refused naming the flag; given, the model line shows
+/// it, the checkpoint keeps it and `eval` shows it again; given to another activation, it is said to be unused.
+#[test]
+fn leaky_slope_should_be_checked_shown_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for bad in ["2", "-0.1", "nan", "inf", "steep"] {
+        let (_, stderr) = fails(d, &["train", "--activation", "leaky-relu", "--leaky-slope", bad]);
+        assert!(stderr.contains("--leaky-slope") && stderr.contains("is not a slope from 0 to 1"), "{bad}: {stderr}");
+    }
+    let leaky = ["--activation", "leaky-relu", "--leaky-slope", "0.2", "--epochs", "1", "--save", "l.safetensors"];
+    let args = [&SMALL[..SMALL.len() - 1], &leaky[..]].concat();
+    let out = ok(d, &args);
+    assert!(out.contains("8-10 leaky-relu (slope 0.2) xent"), "{out}");
+    let eval = ok(d, &["eval", "--backend", "cpu", "--model", "l.safetensors"]);
+    assert!(eval.contains("leaky-relu (slope 0.2)"), "{eval}");
+    let out = support::gpu_mnist(d, &[&SMALL[..], &["--epochs", "1", "--leaky-slope", "0.2"]].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: --leaky-slope is not used by --activation relu"), "{stderr}");
+}
+
 #[test]
 fn percentages_and_wrong_extensions_should_be_refused_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();

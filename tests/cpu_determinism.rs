@@ -6,15 +6,21 @@ use std::sync::Arc;
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
-use gpu_mnist::model::{Activation, Loss, ModelConfig, Params};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 
 mod common;
 
 fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
-    let model =
-        ModelConfig { inputs: 784, hidden: vec![32], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+    let model = ModelConfig {
+        inputs: 784,
+        hidden: vec![32],
+        classes: 10,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    };
     let config =
         TrainConfig { epochs: 2, batch_size: 50, seed, eval_batch: 200, lr_schedule: LrSchedule::Constant, init: None };
     let optimizer =

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{Dataset, LabeledImages};
-use gpu_mnist::model::{self, Activation, Loss, ModelConfig, Params};
+use gpu_mnist::model::{self, Activation, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::{Layout, Split};
 use rand::RngExt;
@@ -26,8 +26,9 @@ fn tiny_dataset(n: usize, seed: u64) -> Dataset {
 /// differences; returns how many parameters were checked and a line per mismatch.
 fn gradient_errors(activation: Activation, loss: Loss, corrupt: impl Fn(&str, &mut [f32])) -> (usize, Vec<String>) {
     let n = 5;
-    let model = ModelConfig { inputs: 6, hidden: vec![5, 4], classes: 3, activation, loss };
-    // The training step computes the gradients (and updates the parameters, which are written back below).
+    let model =
+        ModelConfig { inputs: 6, hidden: vec![5, 4], classes: 3, activation, loss, leaky_slope: DEFAULT_LEAKY_SLOPE };
+    // lr = 0: the training step computes gradients but leaves the parameters as they are.
     let layout = Layout::new(&model, Optimizer::default(), n);
     let mut cpu = CpuBackend::new(&layout, Arc::new(tiny_dataset(n, 7))).unwrap();
     // Bigger-than-usual weights and non-zero biases so every layer matters and ReLU units are not all on.

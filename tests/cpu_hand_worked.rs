@@ -3,7 +3,7 @@
 //! GPU kernels are checked against these functions, so they must be right on their own.
 
 use gpu_mnist::cpu::ops::{self, BatchStats};
-use gpu_mnist::model::Activation;
+use gpu_mnist::model::{Act, Activation};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 
 /// Equal up to f32 rounding of a few operations.
@@ -17,7 +17,7 @@ fn close(got: &[f32], want: &[f32]) {
 #[test]
 fn activations_and_their_derivatives() {
     use Activation::*;
-    let a = |z, act| ops::activate(z, act);
+    let a = |z, act: Activation| ops::activate(z, act.into());
     close(
         &[a(-1.5, Relu), a(2.0, Relu), a(0.0, Sigmoid), a(0.0, Tanh), a(-3.0, Identity)],
         &[0.0, 2.0, 0.5, 0.0, -3.0],
@@ -25,10 +25,18 @@ fn activations_and_their_derivatives() {
     // σ(0.5) = 1/(1 + e^−0.5) = 1/1.6065307 = 0.6224593; tanh(0.5) = 0.4621172.
     close(&[a(0.5, Sigmoid), a(0.5, Tanh)], &[0.622_459_3, 0.462_117_16]);
     // Derivatives from the output a: relu 1 if a > 0 else 0; σ′ = a(1 − a) = 0.25·0.75; tanh′ = 1 − a² = 1 − 0.25.
-    let d = |a, act| ops::activation_grad(a, act);
+    let d = |a, act: Activation| ops::activation_grad(a, act.into());
     close(
         &[d(2.0, Relu), d(0.0, Relu), d(0.25, Sigmoid), d(0.5, Tanh), d(7.0, Identity)],
         &[1.0, 0.0, 0.1875, 0.75, 1.0],
+    );
+    // Leaky ReLU with the slope it is given: 0.2·(−2) = −0.4 below 0, 3 above; its derivative from a: the slope where
+    // a ≤ 0, else 1. With the default slope 0.01: 0.01·(−2) = −0.02.
+    let leaky = Act::new(LeakyRelu, 0.2);
+    close(&[ops::activate(-2.0, leaky), ops::activate(3.0, leaky), a(-2.0, LeakyRelu)], &[-0.4, 3.0, -0.02]);
+    close(
+        &[ops::activation_grad(-0.4, leaky), ops::activation_grad(3.0, leaky), d(-0.02, LeakyRelu)],
+        &[0.2, 1.0, 0.01],
     );
 }
 
@@ -53,10 +61,13 @@ fn linear_is_x_times_w_transposed_plus_b() {
     // Row 0: w0·x0 = 1 + 0 − 3 = −2, + 0.5 = −1.5;  w1·x0 = 2 + 2 + 0 = 4, − 1 = 3.
     // Row 1: w0·x1 = 0 + 0 − 1 = −1, + 0.5 = −0.5;  w1·x1 = 0 − 1 + 0 = −1, − 1 = −2.
     let mut y = vec![f32::NAN; 4];
-    ops::linear(&mut y, &X, &W, &B, Activation::Identity, 2, 3, 2).unwrap();
+    ops::linear(&mut y, None, &X, &W, &B, Activation::Identity.into(), 2, 3, 2).unwrap();
     close(&y, &[-1.5, 3.0, -0.5, -2.0]);
-    ops::linear(&mut y, &X, &W, &B, Activation::Relu, 2, 3, 2).unwrap();
+    // The pre-activation, where asked for, is z before the activation.
+    let mut z = vec![f32::NAN; 4];
+    ops::linear(&mut y, Some(&mut z), &X, &W, &B, Activation::Relu.into(), 2, 3, 2).unwrap();
     close(&y, &[0.0, 3.0, 0.0, 0.0]);
+    close(&z, &[-1.5, 3.0, -0.5, -2.0]);
 }
 
 #[test]
@@ -81,10 +92,10 @@ fn input_gradient_is_dz_times_w_masked_by_the_activation_below() {
     // The layer below was a ReLU with outputs [[1, 0, 3], [0, 2, 1]]: its derivative masks the zeros.
     let below = [1.0, 0.0, 3.0, 0.0, 2.0, 1.0];
     let mut dx = vec![f32::NAN; 6];
-    ops::input_grad(&mut dx, &dz, &W, &below, Activation::Relu, 2, 3, 2).unwrap();
+    ops::input_grad(&mut dx, &dz, &W, &below, Activation::Relu.into(), 2, 3, 2).unwrap();
     close(&dx, &[-1.0, 0.0, -1.0, 0.0, 2.0, -0.5]);
     // A tanh below with outputs 0.5 everywhere: each element times 1 − 0.25.
-    ops::input_grad(&mut dx, &dz, &W, &[0.5; 6], Activation::Tanh, 2, 3, 2).unwrap();
+    ops::input_grad(&mut dx, &dz, &W, &[0.5; 6], Activation::Tanh.into(), 2, 3, 2).unwrap();
     close(&dx, &[-0.75, -0.75, -0.75, 3.375, 1.5, -0.375]);
 }
 

@@ -15,9 +15,9 @@ use clap::ValueEnum;
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
-use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
-use gpu_mnist::plan::{Layout, Op, Plan, Role, Split, HEAD_MAX_CLASSES};
+use gpu_mnist::plan::{BufDesc, Layout, Op, Plan, Role, Split, HEAD_MAX_CLASSES};
 
 /// Every rule of the optimizer table with its defaults, and with weight decay (RMSprop also centered and with
 /// momentum).
@@ -35,7 +35,7 @@ fn optimizers() -> Vec<Optimizer> {
 }
 
 fn model(hidden: &[usize], classes: usize, activation: Activation, loss: Loss) -> ModelConfig {
-    ModelConfig { inputs: 784, hidden: hidden.to_vec(), classes, activation, loss }
+    ModelConfig { inputs: 784, hidden: hidden.to_vec(), classes, activation, loss, leaky_slope: DEFAULT_LEAKY_SLOPE }
 }
 
 /// A CPU backend over `layout` with seeded weights and the order `0..n` reversed for both splits.
@@ -200,10 +200,38 @@ fn a_plan_with_a_bad_buffer_is_refused() {
     let layout = Layout::new(&model(&[6], 10, Activation::Relu, Loss::Xent), Optimizer::default(), 8);
     let data = common::mnist_subset(8, 8);
     let mut cpu = CpuBackend::new(&layout, data).unwrap();
-    let bad_id = Op::Linear { y: 999, x: 0, w: 3, b: 4, act: Activation::Relu, rows: 8, inputs: 784, outputs: 6 };
-    let too_big = Op::Linear { y: 4, x: 0, w: 3, b: 4, act: Activation::Relu, rows: 8, inputs: 784, outputs: 6 };
-    for op in [bad_id, too_big] {
+    let act = Activation::Relu.into();
+    let linear = |y, z| Op::Linear { y, z, x: 0, w: 3, b: 4, act, rows: 8, inputs: 784, outputs: 6 };
+    let (bad_id, too_big) = (linear(999, None), linear(4, None));
+    let (bad_z, small_z) = (linear(1, Some(999)), linear(1, Some(4)));
+    for op in [bad_id, too_big, bad_z, small_z] {
         let err = cpu.prepare(&Plan::one_op_per_stage(8, Split::Train, vec![op])).unwrap_err().to_string();
         assert!(err.contains("buffer"), "{err}");
     }
+}
+
+/// An input gradient reads what its activation's derivative is written in terms of: the layer's output, or its
+/// pre-activation where the activation needs it; a plan naming the other is refused (the CPU and the GPU would
+/// agree on the wrong derivative).
+#[test]
+fn an_input_gradient_reading_the_wrong_saved_buffer_is_refused() {
+    let mut layout = Layout::new(&model(&[6], 10, Activation::Relu, Loss::Xent), Optimizer::default(), 8);
+    let plan = layout.train_step(8).unwrap();
+    plan.validate(&layout).unwrap();
+    let Some(&Op::InputGrad { saved, .. }) = plan.ops.iter().find(|op| matches!(op, Op::InputGrad { .. })) else {
+        panic!("no input gradient in {plan:?}");
+    };
+    assert_eq!((saved, layout.buffers[saved].role), (layout.layers[0].a, Role::Activation));
+    // A pre-activation buffer read by a ReLU's derivative (written in terms of the output a).
+    let len = layout.buffers[saved].len;
+    layout.buffers.push(BufDesc { name: "z1".into(), len, role: Role::PreActivation });
+    let z = layout.buffers.len() - 1;
+    let mut wrong = plan.clone();
+    for op in &mut wrong.ops {
+        if let Op::InputGrad { saved, .. } = op {
+            *saved = z;
+        }
+    }
+    let err = wrong.validate(&layout).unwrap_err().to_string();
+    assert!(err.contains("the relu derivative is written in terms of the layer's output, not z1"), "{err}");
 }

@@ -34,7 +34,7 @@ use flate2::read::MultiGzDecoder;
 use gpu_mnist::backend::Stats;
 use gpu_mnist::checkpoint::{self, Checkpoint};
 use gpu_mnist::data::{read_idx_bytes, IdxLimits};
-use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params};
+use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Range, Rule};
 use gpu_mnist::train::EpochSoFar;
 use gpu_mnist::Error;
@@ -110,7 +110,14 @@ fn model() -> impl Strategy<Value = ModelConfig> {
     let activation = select(<Activation as clap::ValueEnum>::value_variants().to_vec());
     let loss = select(vec![Loss::Xent, Loss::Mse]);
     (1usize..=6, vec(1usize..=5, 0..=2), 2usize..=5, activation, loss).prop_map(
-        |(inputs, hidden, classes, activation, loss)| ModelConfig { inputs, hidden, classes, activation, loss },
+        |(inputs, hidden, classes, activation, loss)| ModelConfig {
+            inputs,
+            hidden,
+            classes,
+            activation,
+            loss,
+            leaky_slope: DEFAULT_LEAKY_SLOPE,
+        },
     )
 }
 
@@ -822,7 +829,14 @@ fn long_fuzz_checkpoint_loader() {
 
 /// A valid checkpoint's bytes.
 fn sample_bytes() -> Vec<u8> {
-    let model = ModelConfig { inputs: 3, hidden: vec![2], classes: 2, activation: Activation::Relu, loss: Loss::Xent };
+    let model = ModelConfig {
+        inputs: 3,
+        hidden: vec![2],
+        classes: 2,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    };
     let optimizer =
         Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
             .unwrap();
@@ -902,7 +916,14 @@ fn regression_tensor_entries_claiming_huge_sizes_allocate_nothing() {
 /// against its ranges when it is made, and `load` reads it through the same check.
 #[test]
 fn regression_saved_hyper_parameters_always_load_back() {
-    let model = ModelConfig { inputs: 2, hidden: vec![], classes: 2, activation: Activation::Relu, loss: Loss::Xent };
+    let model = ModelConfig {
+        inputs: 2,
+        hidden: vec![],
+        classes: 2,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    };
     let subnormal = f32::MIN_POSITIVE / 4.0;
     let hyper_parameters = [
         (Rule::Sgd, Hyper::Lr, subnormal),

@@ -8,13 +8,20 @@ use std::sync::Arc;
 use gpu_mnist::backend::Backend;
 use gpu_mnist::data::{Dataset, LabeledImages};
 use gpu_mnist::gpu::{ContextOptions, GpuBackend, GpuContext};
-use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::{Layout, Split};
 use gpu_mnist::Error;
 
 fn model(inputs: usize, classes: usize) -> ModelConfig {
-    ModelConfig { inputs, hidden: vec![3], classes, activation: Activation::Relu, loss: Loss::Xent }
+    ModelConfig {
+        inputs,
+        hidden: vec![3],
+        classes,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    }
 }
 
 fn data(samples: usize, features: usize, label: u8) -> Arc<Dataset> {

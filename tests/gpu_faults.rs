@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use gpu_mnist::backend::{Backend, PlanId};
 use gpu_mnist::data::{Dataset, LabeledImages};
 use gpu_mnist::gpu::{GpuBackend, GpuContext};
-use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::{Layout, Split};
 use gpu_mnist::Error;
@@ -109,7 +109,14 @@ fn own_context() -> Option<GpuContext> {
 }
 
 fn tiny() -> (Layout, Arc<Dataset>) {
-    let model = ModelConfig { inputs: 4, hidden: vec![3], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+    let model = ModelConfig {
+        inputs: 4,
+        hidden: vec![3],
+        classes: 10,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    };
     let layout = Layout::new(&model, Optimizer::sgd(0.1).unwrap(), 4);
     let images: Vec<u8> = (0..8 * 4).map(|i| (i * 37 % 256) as u8).collect();
     let split = LabeledImages { images, labels: (0..8).map(|i| i % 10).collect(), rows: 2, cols: 2 };

@@ -5,7 +5,7 @@
 mod common;
 
 use gpu_mnist::gpu::check::{self, CheckFamily};
-use gpu_mnist::model::Activation;
+use gpu_mnist::model::{Activation, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Rule;
 
 fn run(family: CheckFamily) {
@@ -156,13 +156,15 @@ fn linear_large_refuses_shapes_it_does_not_fit() {
             classes: outputs,
             activation: Activation::Relu,
             loss: gpu_mnist::model::Loss::Xent,
+            leaky_slope: DEFAULT_LEAKY_SLOPE,
         };
         let layout = Layout::new(&model, gpu_mnist::optim::Optimizer::sgd(0.1).unwrap(), rows);
         let l = layout.layers[0];
         let data = std::sync::Arc::new(gpu_mnist::data::Dataset::empty(inputs, outputs));
         let mut gpu = GpuBackend::new(&ctx, &layout, data).unwrap();
         gpu.set_matmul_variant(Some(MatmulVariant::Large));
-        let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act: Activation::Relu, rows, inputs, outputs };
+        let op =
+            Op::Linear { y: l.a, z: None, x: l.x, w: l.w, b: l.b, act: Activation::Relu.into(), rows, inputs, outputs };
         let err = gpu.prepare(&Plan::one_op_per_stage(rows, Split::Train, vec![op])).unwrap_err().to_string();
         assert!(err.contains("multiples of 128"), "{rows}x{inputs}x{outputs}: {err}");
     }

@@ -1,7 +1,8 @@
 //! A few full training steps from the same seed on the CPU reference and on the GPU: same initial weights (from the
 //! host), same shuffled order (uploaded per epoch), so the weights, the optimizer state and the loss statistics
-//! must agree up to float rounding. One test per optimizer rule, over every activation × loss, on a 784-16-10 model and the first
-//! 170 MNIST training images (5 steps of 32 and a last step of 10, so both prepared train plans run).
+//! must agree up to float rounding. One test per optimizer rule, over every activation × loss, and leaky ReLU with
+//! other slopes (which the kernels take at run time), on a 784-16-10 model and the first 170 MNIST training images
+//! (5 steps of 32 and a last step of 10, so both prepared train plans run).
 
 mod common;
 
@@ -11,7 +12,7 @@ use gpu_mnist::backend::{Backend, Stats};
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
 use gpu_mnist::gpu::GpuBackend;
-use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::train::{TrainConfig, Trainer};
 
@@ -47,10 +48,10 @@ fn train<B: Backend>(
     (train, test, tensors, steps)
 }
 
-fn parity(activation: Activation, loss: Loss, optimizer: Optimizer) {
+fn parity(activation: Activation, loss: Loss, optimizer: Optimizer, leaky_slope: f32) {
     let Some(ctx) = common::gpu() else { return };
     let data = common::mnist_subset(170, 100);
-    let model = ModelConfig { inputs: 784, hidden: vec![16], classes: 10, activation, loss };
+    let model = ModelConfig { inputs: 784, hidden: vec![16], classes: 10, activation, loss, leaky_slope };
     let layout = config().layout(&model, optimizer).unwrap();
     let cpu = train(CpuBackend::new(&layout, Arc::clone(&data)).unwrap(), &model, optimizer, &data);
     let gpu_backend = GpuBackend::new(&ctx, &layout, Arc::clone(&data)).unwrap();
@@ -108,7 +109,7 @@ fn optimizer(rule: Rule) -> Optimizer {
 fn parity_of(rule: Rule) {
     for &act in Activation::ALL.iter().filter(|&&a| a != Activation::Identity) {
         for loss in [Loss::Xent, Loss::Mse] {
-            parity(act, loss, optimizer(rule));
+            parity(act, loss, optimizer(rule), DEFAULT_LEAKY_SLOPE);
         }
     }
 }
@@ -138,4 +139,11 @@ parity_tests! {
     adam_steps_should_match_cpu: Adam;
     adamw_steps_should_match_cpu: Adamw;
     rmsprop_steps_should_match_cpu: Rmsprop;
+}
+
+/// Leaky ReLU with slopes other than the default, which the kernels take at run time.
+#[test]
+fn leaky_relu_slopes_should_match_cpu() {
+    parity(Activation::LeakyRelu, Loss::Xent, optimizer(Rule::Sgd), 0.2);
+    parity(Activation::LeakyRelu, Loss::Mse, optimizer(Rule::Adam), 0.3);
 }

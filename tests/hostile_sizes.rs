@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{Dataset, LabeledImages};
-use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::Layout;
 use gpu_mnist::train::TrainConfig;
@@ -23,7 +23,14 @@ fn data(train: usize, test: usize, pixels: usize) -> Dataset {
 }
 
 fn model(inputs: usize, hidden: Vec<usize>) -> ModelConfig {
-    ModelConfig { inputs, hidden, classes: 10, activation: Activation::Relu, loss: Loss::Xent }
+    ModelConfig {
+        inputs,
+        hidden,
+        classes: 10,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    }
 }
 
 /// A batch of a million over 2000 samples gets buffers for 2000 rows (the evaluation batch for the test samples

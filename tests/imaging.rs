@@ -10,7 +10,7 @@ use gpu_mnist::data::{self, DataSource, Dataset, LabeledImages, LoadOptions};
 use gpu_mnist::imaging::{
     centre_of_mass, confusion_image, digit_grid, load_image, save_image, to_fashion, to_mnist, Preprocess,
 };
-use gpu_mnist::model::{Activation, Loss, ModelConfig, Params};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::predict::{probabilities, top_k};
 use gpu_mnist::train::{TrainConfig, Trainer};
@@ -180,8 +180,14 @@ fn train_small(data: &Dataset, min_acc: f32) -> (ModelConfig, Params) {
         let mut data = data.clone();
         data.train.truncate(20_000);
         let data = Arc::new(data);
-        let model =
-            ModelConfig { inputs: 784, hidden: vec![64], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+        let model = ModelConfig {
+            inputs: 784,
+            hidden: vec![64],
+            classes: 10,
+            activation: Activation::Relu,
+            loss: Loss::Xent,
+            leaky_slope: DEFAULT_LEAKY_SLOPE,
+        };
         let config = TrainConfig {
             epochs: 2,
             batch_size: 64,

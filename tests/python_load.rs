@@ -49,7 +49,7 @@ fn a_checkpoint_should_give_evals_numbers_in_python() {
     // Softmax cross-entropy on ReLU, and the quadratic cost on a sigmoid output after tanh layers.
     let runs: [&[&str]; 3] = [
         &["--hidden", "32", "--epochs", "1", "--limit", "5000"],
-        &["--hidden", "24", "--activation", "leaky-relu", "--limit", "3000"],
+        &["--hidden", "24", "--activation", "leaky-relu", "--leaky-slope", "0.2", "--limit", "3000"],
         &[
             "--hidden",
             "20,12",

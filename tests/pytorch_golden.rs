@@ -21,7 +21,7 @@ use gpu_mnist::checkpoint::{param_tensors, state_tensors};
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{Dataset, LabeledImages};
 use gpu_mnist::gpu::GpuBackend;
-use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params};
+use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
 use gpu_mnist::plan::{Layout, PlanForm, Split};
 use safetensors::{Dtype, SafeTensors};
@@ -40,6 +40,8 @@ struct Case {
     name: String,
     widths: Vec<usize>,
     activation: String,
+    /// Leaky ReLU's slope, where the case sets one (PyTorch's default otherwise).
+    leaky_slope: Option<f32>,
     loss: String,
     optimizer: String,
     schedule: String,
@@ -64,6 +66,7 @@ impl Case {
             hidden: self.widths[1..self.widths.len() - 1].to_vec(),
             classes: *self.widths.last().expect("widths"),
             activation: value(&self.activation),
+            leaky_slope: self.leaky_slope.unwrap_or(DEFAULT_LEAKY_SLOPE),
             loss: ValueEnum::from_str(&self.loss, false).expect("loss name"),
         }
     }

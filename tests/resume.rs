@@ -8,7 +8,7 @@ use gpu_mnist::backend::Backend;
 use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
-use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 
@@ -17,8 +17,14 @@ mod support;
 use support::{fails, ok};
 
 fn trainer(data: &Arc<Dataset>, optimizer: Optimizer, config: TrainConfig) -> Trainer<CpuBackend> {
-    let model =
-        ModelConfig { inputs: 784, hidden: vec![32], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+    let model = ModelConfig {
+        inputs: 784,
+        hidden: vec![32],
+        classes: 10,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    };
     let layout = config.layout(&model, optimizer).unwrap();
     Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout, data.clone(), config).unwrap()
 }

@@ -12,7 +12,7 @@ use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
 use gpu_mnist::eval::evaluate_detailed;
 use gpu_mnist::gpu::GpuBackend;
-use gpu_mnist::model::{Activation, Loss, ModelConfig};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::{Layout, Split};
 use gpu_mnist::train::{TrainConfig, Trainer};
@@ -24,8 +24,14 @@ fn config() -> TrainConfig {
 /// A 784-32-16-10 model (L = 3) on 650 training samples: 81 steps of 8 and one of 2, so a GPU runs two chunks of 50
 /// steps and the short step; 100 test samples in evaluation steps of 30 and a last one of 10.
 fn setup() -> (ModelConfig, Optimizer, Layout, Arc<Dataset>) {
-    let model =
-        ModelConfig { inputs: 784, hidden: vec![32, 16], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+    let model = ModelConfig {
+        inputs: 784,
+        hidden: vec![32, 16],
+        classes: 10,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    };
     let optimizer = Optimizer::momentum(0.05, 0.9).unwrap();
     let layout = config().layout(&model, optimizer).unwrap();
     (model, optimizer, layout, common::mnist_subset(650, 100))

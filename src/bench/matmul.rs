@@ -7,7 +7,7 @@ use crate::backend::Backend;
 use crate::bench::median;
 use crate::bench::peak::peak_gflops;
 use crate::error::{Error, Result};
-use crate::model::{Activation, Loss, ModelConfig};
+use crate::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use crate::optim::Optimizer;
 use crate::plan::{Layout, Op, Plan, Split};
 
@@ -43,10 +43,18 @@ pub fn matmul_plan(n: usize) -> Result<(Layout, Plan)> {
     if n == 0 {
         return Err(Error::Config("a matmul of size 0; give --matmul a size of at least 1".into()));
     }
-    let model = ModelConfig { inputs: n, hidden: vec![], classes: n, activation: Activation::Relu, loss: Loss::Xent };
+    let model = ModelConfig {
+        inputs: n,
+        hidden: vec![],
+        classes: n,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    };
     let layout = Layout::new(&model, Optimizer::sgd(0.1).unwrap(), n);
     let l = layout.layers[0];
-    let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act: Activation::Identity, rows: n, inputs: n, outputs: n };
+    let (y, x, w, b) = (l.a, l.x, l.w, l.b);
+    let op = Op::Linear { y, z: None, x, w, b, act: Activation::Identity.into(), rows: n, inputs: n, outputs: n };
     Ok((layout, Plan::one_op_per_stage(n, Split::Train, vec![op])))
 }
 

@@ -104,13 +104,20 @@ pub fn profile<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Activation, Loss, ModelConfig};
+    use crate::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
     use crate::optim::Optimizer;
 
     #[test]
     fn profile_groups_ops_by_family_slowest_first() {
         let layout = Layout::new(
-            &ModelConfig { inputs: 4, hidden: vec![3], classes: 2, activation: Activation::Tanh, loss: Loss::Xent },
+            &ModelConfig {
+                inputs: 4,
+                hidden: vec![3],
+                classes: 2,
+                activation: Activation::Tanh,
+                loss: Loss::Xent,
+                leaky_slope: DEFAULT_LEAKY_SLOPE,
+            },
             Optimizer::sgd(0.1).unwrap(),
             5,
         );
@@ -136,7 +143,14 @@ mod tests {
     #[test]
     fn profile_of_a_fused_plan_names_each_stage_by_its_ops() {
         let layout = Layout::new(
-            &ModelConfig { inputs: 4, hidden: vec![3, 3], classes: 2, activation: Activation::Relu, loss: Loss::Xent },
+            &ModelConfig {
+                inputs: 4,
+                hidden: vec![3, 3],
+                classes: 2,
+                activation: Activation::Relu,
+                loss: Loss::Xent,
+                leaky_slope: DEFAULT_LEAKY_SLOPE,
+            },
             Optimizer::sgd(0.1).unwrap(),
             5,
         );

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::{Checkpoint, FORMAT, FORMAT_VERSION};
 use crate::backend::Stats;
 use crate::data::identity;
-use crate::model::ModelConfig;
+use crate::model::{ModelConfig, DEFAULT_LEAKY_SLOPE, LEAKY_SLOPES};
 use crate::optim::{Hyper, Optimizer, Rule};
 use crate::train::EpochSoFar;
 
@@ -22,6 +22,7 @@ impl Checkpoint {
         put("format_version", FORMAT_VERSION.to_string());
         put("architecture", widths.join(","));
         put("activation", self.model.activation.name().into());
+        put("leaky_slope", self.model.leaky_slope.to_string());
         put("loss", self.model.loss.name().into());
         put("optimizer", self.optimizer.name().into());
         // Every hyper-parameter the rule reads; `{}` of an f32 is the shortest text that parses back to the same value.
@@ -121,12 +122,26 @@ impl Meta<'_> {
             hidden: widths[1..widths.len() - 1].to_vec(),
             classes: widths[widths.len() - 1],
             activation,
+            leaky_slope: self.leaky_slope()?,
             loss,
         };
         model
             .validate()
             .map_err(|e| format!("metadata `architecture` = \"{arch}\" describes an invalid model: {e}"))?;
         Ok(model)
+    }
+
+    /// The optional `leaky_slope`: absent in checkpoints written before it was a setting (then PyTorch's default,
+    /// [`DEFAULT_LEAKY_SLOPE`], the slope they were trained with), within [`LEAKY_SLOPES`] otherwise.
+    fn leaky_slope(&self) -> std::result::Result<f32, String> {
+        if !self.0.contains_key("leaky_slope") {
+            return Ok(DEFAULT_LEAKY_SLOPE);
+        }
+        let v: f32 = self.parse("leaky_slope")?;
+        if !LEAKY_SLOPES.contains(&v) {
+            return Err(format!("metadata `leaky_slope` = {v} is out of range ({LEAKY_SLOPES:?})"));
+        }
+        Ok(v)
     }
 
     pub(super) fn optimizer(&self) -> std::result::Result<Optimizer, String> {

@@ -36,7 +36,7 @@ use crate::data::identity::{self, Known};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::files::{read_input, write_atomically};
-use crate::model::{ModelConfig, Params};
+use crate::model::{Activation, ModelConfig, Params};
 use crate::optim::{LrSchedule, Optimizer};
 use crate::train::{EpochSoFar, TrainConfig, Trainer};
 
@@ -110,6 +110,12 @@ pub fn model_mismatch(saved: &ModelConfig, requested: &ModelConfig) -> Option<St
             "--activation {} differs from the checkpoint's {}",
             requested.activation.name(),
             saved.activation.name()
+        ));
+    }
+    if saved.activation == Activation::LeakyRelu && saved.leaky_slope != requested.leaky_slope {
+        return Some(format!(
+            "--leaky-slope {} differs from the checkpoint's {}",
+            requested.leaky_slope, saved.leaky_slope
         ));
     }
     if saved.loss != requested.loss {

@@ -23,7 +23,7 @@ use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{self, DataSource, Dataset, IdxErrorKind, Known, LoadOptions};
 use gpu_mnist::gpu::{self, BackendChoice, GpuBackend};
-use gpu_mnist::model::{Activation, Init, Loss, ModelConfig};
+use gpu_mnist::model::{Activation, Init, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE, LEAKY_SLOPES};
 use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
 use gpu_mnist::plan::Layout;
 
@@ -83,6 +83,15 @@ pub struct ModelArgs {
     /// Activation of the hidden layers.
     #[arg(long, value_enum, default_value_t = Activation::Relu)]
     pub activation: Activation,
+    /// Leaky ReLU's slope below 0, from 0 to 1 (PyTorch's negative_slope; --activation leaky-relu only).
+    #[arg(
+        long,
+        default_value_t = DEFAULT_LEAKY_SLOPE,
+        value_parser = parse_leaky_slope,
+        value_name = "F",
+        allow_negative_numbers = true
+    )]
+    pub leaky_slope: f32,
     /// Cost: softmax cross-entropy, or the quadratic cost on a sigmoid output layer.
     #[arg(long, value_enum, default_value_t = Loss::Xent)]
     pub loss: Loss,
@@ -107,6 +116,18 @@ fn parse_hidden(s: &str) -> Result<Hidden, String> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Hidden)
+}
+
+fn parse_leaky_slope(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if LEAKY_SLOPES.contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a slope from {} to {}; give leaky ReLU's slope below 0, e.g. --leaky-slope 0.01 (PyTorch's \
+             default) or 0.3 (Keras's)",
+            LEAKY_SLOPES.start(),
+            LEAKY_SLOPES.end()
+        )),
+    }
 }
 
 /// The help of a hyper-parameter's flag, from the optimizer table: what it is, which rules read it and their
@@ -345,6 +366,7 @@ impl ModelArgs {
             hidden: self.hidden.0.clone(),
             classes: data.classes,
             activation: self.activation,
+            leaky_slope: self.leaky_slope,
             loss: self.loss,
         }
     }

@@ -99,6 +99,7 @@ pub fn settings(
         classes: data.classes,
         hidden: if given("hidden") { args.model.hidden.0.clone() } else { ck.model.hidden.clone() },
         activation: if given("activation") { args.model.activation } else { ck.model.activation },
+        leaky_slope: if given("leaky_slope") { args.model.leaky_slope } else { ck.model.leaky_slope },
         loss: if given("loss") { args.model.loss } else { ck.model.loss },
     };
     // The checkpoint's optimizer and hyper-parameters (the table's defaults for another --optimizer, which

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::{ArgMatches, Args};
 use gpu_mnist::data::Dataset;
 use gpu_mnist::metrics::MetricsWriter;
+use gpu_mnist::model::Activation;
 use gpu_mnist::plan::Split;
 use gpu_mnist::plot;
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
@@ -84,6 +85,10 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
             if ignored.len() == 1 { "is" } else { "are" },
             optimizer.name()
         );
+    }
+    let unused_slope = args.model.activation != Activation::LeakyRelu && args.ckpt.resume.is_none();
+    if resume::given(matches, "leaky_slope") && unused_slope {
+        errln!("warning: --leaky-slope is not used by --activation {}", args.model.activation.name());
     }
     // Outputs that are inputs (or each other) would destroy them: refuse before any work. --save may replace its own
     // --resume checkpoint (written atomically), and a resumed --metrics file is read and rewritten on purpose.

@@ -10,10 +10,12 @@ impl CpuBackend {
     pub(super) fn execute(&mut self, op: &Op) -> Result<()> {
         match *op {
             Op::Gather { x, split, rows, features } => self.gather(x, split, rows, features),
-            Op::Linear { y, x, w, b, act, rows, inputs, outputs } => {
+            Op::Linear { y, z, x, w, b, act, rows, inputs, outputs } => {
                 let mut out = self.take(y);
+                let mut pre = z.map(|z| self.take(z));
                 let r = ops::linear(
                     &mut out,
+                    pre.as_deref_mut(),
                     &self.buffers[x],
                     &self.buffers[w],
                     &self.buffers[b],
@@ -23,6 +25,9 @@ impl CpuBackend {
                     outputs,
                 );
                 self.put(y, out);
+                if let (Some(z), Some(pre)) = (z, pre) {
+                    self.put(z, pre);
+                }
                 r
             }
             Op::SoftmaxXent { dz, logits: out, split, rows, classes }
@@ -51,13 +56,13 @@ impl CpuBackend {
                 self.put(dw, out);
                 r
             }
-            Op::InputGrad { dx, dz, w, x, act, rows, inputs, outputs } => {
+            Op::InputGrad { dx, dz, w, saved, act, rows, inputs, outputs } => {
                 let mut out = self.take(dx);
                 let r = ops::input_grad(
                     &mut out,
                     &self.buffers[dz],
                     &self.buffers[w],
-                    &self.buffers[x],
+                    &self.buffers[saved],
                     act,
                     rows,
                     inputs,
@@ -105,16 +110,16 @@ impl CpuBackend {
         result
     }
 
-    /// The CPU twin of [`Op::FusedLinear`]: gather (if asked), linear, then the loss head's per-row statistics
-    /// and gradient (if any).
+    /// The CPU twin of [`Op::FusedLinear`]: gather (if asked), linear (keeping z if asked), then the loss head's
+    /// per-row statistics and gradient (if any).
     fn fused_linear(&mut self, op: &Op) -> Result<()> {
-        let Op::FusedLinear { y, x, w, b, act, rows, inputs, outputs, gather, head } = *op else {
+        let Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs, gather, head } = *op else {
             return Err(Error::Config(format!("fused_linear given {}", op.label())));
         };
         if let Some(split) = gather {
             self.gather(x, split, rows, inputs)?;
         }
-        self.execute(&Op::Linear { y, x, w, b, act, rows, inputs, outputs })?;
+        self.execute(&Op::Linear { y, z, x, w, b, act, rows, inputs, outputs })?;
         let Some(head) = head else { return Ok(()) };
         let mut stats = self.take(head.row_stats);
         let mut grad = head.dz.map(|d| self.take(d));

@@ -13,14 +13,16 @@ pub(super) fn available_memory() -> Option<u64> {
 }
 
 /// What to change when `layout` does not fit in memory: the flag that sets what dominates it. The per-row buffers
-/// (inputs, activations, deltas) hold `max_rows` rows, the larger of the training batch and the evaluation batch; the
-/// parameters, gradients and optimizer state depend on the layer widths alone.
+/// (inputs, activations, pre-activations, deltas) hold `max_rows` rows, the larger of the training batch and the
+/// evaluation batch; the parameters, gradients and optimizer state depend on the layer widths alone.
 pub fn fix_for_memory(layout: &Layout) -> String {
     // u128: the lengths saturate at usize::MAX each, and several of them may.
     let per_row: u128 = layout
         .buffers
         .iter()
-        .filter(|b| matches!(b.role, Role::Input | Role::Activation | Role::Delta | Role::RowStats))
+        .filter(|b| {
+            matches!(b.role, Role::Input | Role::Activation | Role::PreActivation | Role::Delta | Role::RowStats)
+        })
         .map(|b| b.len as u128)
         .sum();
     let per_model: u128 = layout.buffers.iter().map(|b| b.len as u128).sum::<u128>() - per_row;

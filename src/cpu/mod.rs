@@ -245,7 +245,7 @@ impl Backend for CpuBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Activation, Loss, ModelConfig};
+    use crate::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
     use crate::optim::Optimizer;
 
     /// A model far beyond any machine's memory is refused before allocating, its size given in GiB (2³⁰ bytes).
@@ -257,6 +257,7 @@ mod tests {
             classes: 10,
             activation: Activation::Relu,
             loss: Loss::Xent,
+            leaky_slope: DEFAULT_LEAKY_SLOPE,
         };
         let layout = Layout::new(&model, Optimizer::sgd(0.1).unwrap(), 1);
         let Err(Error::Config(msg)) = CpuBackend::new(&layout, Arc::new(Dataset::empty(784, 10))) else {

@@ -17,6 +17,7 @@ const FLAG_HEAD: u32 = 2;
 const FLAG_WRITE_DZ: u32 = 4;
 const FLAG_MSE: u32 = 8;
 const FLAG_STATS: u32 = 16;
+const FLAG_SAVE_Z: u32 = 32;
 
 /// An index or size as the kernel's `u32`.
 fn u(v: usize) -> u32 {
@@ -84,7 +85,7 @@ impl Builder<'_> {
             |m: usize, n: usize| (u(m.div_ceil(side).max(1) * n.div_ceil(side).max(1)), u(n.div_ceil(side).max(1)));
         let mut job = FusedJob::default();
         match *op {
-            Op::FusedLinear { y, x, w, b, act, rows, inputs, outputs, gather, head } => {
+            Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs, gather, head } => {
                 if gather.is_some() && data.samples > 0 && data.features != inputs {
                     return Err(Error::Config(format!(
                         "a gather of {inputs} features from images of {} pixels",
@@ -98,11 +99,15 @@ impl Builder<'_> {
                 }
                 (job.groups, job.groups_n) = tiles(rows, outputs);
                 (job.kind, job.m, job.n, job.k, job.act) = (1, u(rows), u(outputs), u(inputs), act.code());
+                job.leaky_slope = act.leaky_slope;
                 (job.a_off, job.a_rs, job.a_cs) = (self.offset(x)?, u(inputs), 1);
                 (job.b_off, job.b_rs, job.b_cs) = (self.offset(w)?, 1, u(inputs));
                 (job.c_off, job.e_off, job.x_off) = (self.offset(y)?, self.offset(b)?, self.offset(x)?);
                 if gather.is_some() {
                     job.flags |= FLAG_GATHER;
+                }
+                if let Some(z) = z {
+                    (job.flags, job.z_off) = (job.flags | FLAG_SAVE_Z, self.offset(z)?);
                 }
                 if let Some(h) = head {
                     self.loss_head(&mut job, h)?;
@@ -118,12 +123,13 @@ impl Builder<'_> {
                 (job.sw_off, job.sb_off) = (self.offset_or_zero(sw)?, self.offset_or_zero(sb)?);
                 set_optimizer(&mut job, optimizer, decay_steps)?;
             }
-            Op::InputGrad { dx, dz, w, x, act, rows, inputs, outputs } => {
+            Op::InputGrad { dx, dz, w, saved, act, rows, inputs, outputs } => {
                 (job.groups, job.groups_n) = tiles(rows, inputs);
                 (job.kind, job.m, job.n, job.k, job.act) = (3, u(rows), u(inputs), u(outputs), act.code());
+                job.leaky_slope = act.leaky_slope;
                 (job.a_off, job.a_rs, job.a_cs) = (self.offset(dz)?, u(outputs), 1);
                 (job.b_off, job.b_rs, job.b_cs) = (self.offset(w)?, u(inputs), 1);
-                (job.c_off, job.e_off) = (self.offset(dx)?, self.offset(x)?);
+                (job.c_off, job.e_off) = (self.offset(dx)?, self.offset(saved)?);
             }
             Op::Advance { rows, row_stats, .. } => {
                 (job.kind, job.groups, job.rows) = (4, 1, u(rows));

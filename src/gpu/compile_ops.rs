@@ -9,7 +9,7 @@ use crate::gpu::params::{
     AdvanceParams, BiasGradParams, GatherParams, LargeParams, LossParams, MatmulParams, OptimParams,
 };
 use crate::gpu::tiles::LARGE_TILE;
-use crate::model::Activation;
+use crate::model::Act;
 use crate::optim::Optimizer;
 use crate::plan::{BufId, Op, Split};
 
@@ -23,12 +23,12 @@ impl Builder<'_> {
     pub(crate) fn prepare_op(&self, op: &Op) -> Result<Dispatch> {
         match *op {
             Op::Gather { x, split, rows, features } => self.gather(x, split, rows, features),
-            Op::Linear { y, x, w, b, act, rows, inputs, outputs } => {
-                self.linear([y, x, w, b], act, rows, inputs, outputs)
+            Op::Linear { y, z, x, w, b, act, rows, inputs, outputs } => {
+                self.linear([y, x, w, b], z, act, rows, inputs, outputs)
             }
             Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => self.weight_grad([dw, dz, x], rows, inputs, outputs),
-            Op::InputGrad { dx, dz, w, x, act, rows, inputs, outputs } => {
-                self.input_grad([dx, dz, w, x], act, rows, inputs, outputs)
+            Op::InputGrad { dx, dz, w, saved, act, rows, inputs, outputs } => {
+                self.input_grad([dx, dz, w, saved], act, rows, inputs, outputs)
             }
             Op::SoftmaxXent { dz, logits, split, rows, classes } => {
                 self.loss(Kernel::SoftmaxXent, dz, logits, split, rows, classes)
@@ -81,18 +81,30 @@ impl Builder<'_> {
         )
     }
 
-    /// A linear layer `[y, x, w, b]`: on `matmul_large.wgsl` where the matmul choice says so, else the tiled kernel.
+    /// A linear layer `[y, x, w, b]`, keeping its pre-activation in `z` if given: on `matmul_large.wgsl` where the
+    /// matmul choice says so, else the tiled kernel. Without `z`, y's range is bound in its place (never written).
+    #[allow(clippy::too_many_arguments)]
     fn linear(
         &self,
         [y, x, w, b]: [BufId; 4],
-        act: Activation,
+        z: Option<BufId>,
+        act: Act,
         rows: usize,
         inputs: usize,
         outputs: usize,
     ) -> Result<Dispatch> {
+        let (save_z, leaky_slope) = (u32::from(z.is_some()), act.leaky_slope);
         if self.matmul.use_large(rows, outputs, inputs)? {
             let what = "linear (large)";
-            let params = LargeParams { m: u(rows), n: u(outputs), k: u(inputs), act: act.code() };
+            let params = LargeParams {
+                m: u(rows),
+                n: u(outputs),
+                k: u(inputs),
+                act: act.code(),
+                save_z,
+                leaky_slope,
+                pad: [0; 2],
+            };
             let side = LARGE_TILE;
             return self.dispatch(
                 Kernel::LinearLarge,
@@ -101,6 +113,7 @@ impl Builder<'_> {
                     self.buffer(x, rows * inputs, what)?,
                     self.buffer(w, outputs * inputs, what)?,
                     self.buffer(b, outputs, what)?,
+                    self.buffer(z.unwrap_or(y), rows * outputs, what)?,
                 ],
                 &params,
                 [u(outputs / side), u(rows / side), 1],
@@ -116,6 +129,9 @@ impl Builder<'_> {
             a_cs: 1,
             b_rs: 1,
             b_cs: u(inputs),
+            save_z,
+            leaky_slope,
+            pad: [0; 2],
         };
         self.dispatch_matmul(
             Kernel::Linear,
@@ -124,6 +140,7 @@ impl Builder<'_> {
                 self.buffer(x, rows * inputs, what)?,
                 self.buffer(w, outputs * inputs, what)?,
                 self.buffer(b, outputs, what)?,
+                self.buffer(z.unwrap_or(y), rows * outputs, what)?,
             ],
             &params,
         )
@@ -141,6 +158,9 @@ impl Builder<'_> {
             a_cs: u(outputs),
             b_rs: u(inputs),
             b_cs: 1,
+            save_z: 0,
+            leaky_slope: 0.0,
+            pad: [0; 2],
         };
         self.dispatch_matmul(
             Kernel::WeightGrad,
@@ -153,11 +173,11 @@ impl Builder<'_> {
         )
     }
 
-    /// The input gradient `[dx, dz, w, x]` on `matmul.wgsl`.
+    /// The input gradient `[dx, dz, w, saved]` on `matmul.wgsl`.
     fn input_grad(
         &self,
-        [dx, dz, w, x]: [BufId; 4],
-        act: Activation,
+        [dx, dz, w, saved]: [BufId; 4],
+        act: Act,
         rows: usize,
         inputs: usize,
         outputs: usize,
@@ -172,6 +192,9 @@ impl Builder<'_> {
             a_cs: 1,
             b_rs: u(inputs),
             b_cs: 1,
+            save_z: 0,
+            leaky_slope: act.leaky_slope,
+            pad: [0; 2],
         };
         self.dispatch_matmul(
             Kernel::InputGrad,
@@ -179,7 +202,7 @@ impl Builder<'_> {
                 self.buffer(dx, rows * inputs, what)?,
                 self.buffer(dz, rows * outputs, what)?,
                 self.buffer(w, outputs * inputs, what)?,
-                self.buffer(x, rows * inputs, what)?,
+                self.buffer(saved, rows * inputs, what)?,
             ],
             &params,
         )

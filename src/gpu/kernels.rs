@@ -131,10 +131,12 @@ impl Kernel {
             // Every binding of a layout buffer is read_write, even when the kernel only reads it: all are ranges of
             // the backend's one buffer of the layout, and one buffer may not be bound read-only and read-write in the
             // same dispatch.
-            // c, a, b, e, params
-            Kernel::Linear(_) | Kernel::InputGrad(_) | Kernel::LinearLarge => {
-                &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, ReadWrite), (4, Uniform)]
+            // c, a, b, e, z, params (z: where a linear keeps its pre-activation)
+            Kernel::Linear(_) | Kernel::LinearLarge => {
+                &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, ReadWrite), (5, ReadWrite), (4, Uniform)]
             }
+            // c, a, b, e, params
+            Kernel::InputGrad(_) => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, ReadWrite), (4, Uniform)],
             // c, a, b, params (no epilogue operand)
             Kernel::WeightGrad(_) => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (4, Uniform)],
             // dz, out, labels, counters, params

@@ -23,6 +23,12 @@ pub struct MatmulParams {
     pub b_rs: u32,
     /// B's column stride.
     pub b_cs: u32,
+    /// `linear`: 1 to write the pre-activation z.
+    pub save_z: u32,
+    /// Leaky ReLU's slope below 0.
+    pub leaky_slope: f32,
+    /// Padding to 16 bytes.
+    pub pad: [u32; 2],
 }
 
 /// `LargeParams` of `matmul_large.wgsl`.
@@ -37,6 +43,12 @@ pub struct LargeParams {
     pub k: u32,
     /// `Activation::code()` of the epilogue.
     pub act: u32,
+    /// 1 to write the pre-activation z.
+    pub save_z: u32,
+    /// Leaky ReLU's slope below 0.
+    pub leaky_slope: f32,
+    /// Padding to 16 bytes.
+    pub pad: [u32; 2],
 }
 
 /// `LossParams` of `loss.wgsl`.
@@ -157,7 +169,8 @@ pub struct FusedJob {
     pub b_cs: u32,
     /// C's offset.
     pub c_off: u32,
-    /// The epilogue operand's offset (the bias, or the previous layer's output).
+    /// The epilogue operand's offset (the bias, or what act′ is written in terms of: the previous layer's output or
+    /// its pre-activation).
     pub e_off: u32,
     /// grad_update: the weight.
     pub w_off: u32,
@@ -183,8 +196,12 @@ pub struct FusedJob {
     pub stats_off: u32,
     /// advance: rows.
     pub rows: u32,
+    /// A linear with `FLAG_SAVE_Z`: where its pre-activation z goes.
+    pub z_off: u32,
+    /// Leaky ReLU's slope below 0 (linear and input_grad).
+    pub leaky_slope: f32,
     /// Padding to 16 bytes.
-    pub pad: [u32; 4],
+    pub pad: [u32; 2],
 }
 
 /// `FusedParams` of `fused.wgsl`: two jobs, the split, and the gather's u / 255 table.

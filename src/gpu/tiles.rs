@@ -247,6 +247,7 @@ mod tests {
                     }
                     for (r, h) in (0..8).flat_map(|r| (0..2).map(move |h| (r, h))) {
                         let (i, jv) = (row0 + 8 * ty + r, (col0 + 8 * tx) / 4 + h);
+                        // y and z (bound to a buffer at least as long as y's) share the index.
                         assert!(i * nv + jv < y_len && jv < b_len, "{m}x{n}x{k}: epilogue");
                     }
                 }

@@ -2,7 +2,7 @@
 //! with its allocation.
 
 use crate::error::{Error, Result};
-use crate::model::{Activation, ModelConfig};
+use crate::model::{Act, ModelConfig};
 use crate::optim::Optimizer;
 
 /// Index of a buffer in [`Layout::buffers`].
@@ -34,6 +34,9 @@ pub enum Role {
     Input,
     /// A layer's output (after its activation).
     Activation,
+    /// A layer's pre-activation z = x·wᵀ + b, kept only where the activation's derivative needs it
+    /// ([`crate::model::Activation::needs_pre_activation`]).
+    PreActivation,
     /// ∂loss/∂z of a layer (the "delta").
     Delta,
     /// A weight or bias.
@@ -51,7 +54,7 @@ pub enum Role {
 /// One f32 buffer of the layout.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BufDesc {
-    /// A readable name, `layers.0.weight`, `a1`, `d2`, `layers.1.bias.grad`…
+    /// A readable name, `layers.0.weight`, `a1`, `z1`, `d2`, `layers.1.bias.grad`…
     pub name: String,
     /// Number of f32 elements.
     pub len: usize,
@@ -60,18 +63,21 @@ pub struct BufDesc {
 }
 
 /// The buffers of one linear layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerBufs {
     /// Input features.
     pub inputs: usize,
     /// Output features.
     pub outputs: usize,
-    /// The activation applied to this layer's output.
-    pub act: Activation,
+    /// The activation applied to this layer's output, with its parameter.
+    pub act: Act,
     /// x: [rows, inputs] — the input batch or the previous layer's output.
     pub x: BufId,
     /// a: [rows, outputs] — this layer's output.
     pub a: BufId,
+    /// z: [rows, outputs] — this layer's pre-activation x·wᵀ + b, only where `act` needs it
+    /// ([`crate::model::Activation::needs_pre_activation`]).
+    pub z: Option<BufId>,
     /// d: [rows, outputs] — ∂loss/∂z for this layer.
     pub d: BufId,
     /// w: [outputs, inputs]
@@ -122,7 +128,11 @@ impl Layout {
         let mut x = add("x".into(), max_rows.saturating_mul(model.inputs), Role::Input);
         let mut layers = Vec::new();
         for (l, (inputs, outputs)) in model.layer_shapes().into_iter().enumerate() {
+            let act = model.layer_act(l);
             let a = add(format!("a{}", l + 1), max_rows.saturating_mul(outputs), Role::Activation);
+            let z = act
+                .needs_pre_activation()
+                .then(|| add(format!("z{}", l + 1), max_rows.saturating_mul(outputs), Role::PreActivation));
             let d = add(format!("d{}", l + 1), max_rows.saturating_mul(outputs), Role::Delta);
             let w = add(format!("layers.{l}.weight"), outputs.saturating_mul(inputs), Role::Param);
             let b = add(format!("layers.{l}.bias"), outputs, Role::Param);
@@ -135,8 +145,7 @@ impl Layout {
                 sw = Some(add(format!("layers.{l}.weight.state"), w_len, Role::State));
                 sb = Some(add(format!("layers.{l}.bias.state"), outputs.saturating_mul(n), Role::State));
             }
-            let act = model.layer_activation(l);
-            layers.push(LayerBufs { inputs, outputs, act, x, a, d, w, b, gw, gb, sw, sb });
+            layers.push(LayerBufs { inputs, outputs, act, x, a, z, d, w, b, gw, gb, sw, sb });
             x = a;
         }
         let row_stats = add("row_stats".into(), max_rows.saturating_mul(2), Role::RowStats);

@@ -1,10 +1,11 @@
 //! One description of the training step, executed by every backend.
 //!
-//! A [`Layout`] names every buffer an MLP needs (batch, activations, deltas, parameters, gradients, optimizer
-//! state); a [`Plan`] is the short, fixed list of [`Op`]s of one step over those buffers. The CPU backend interprets
-//! the ops one by one (the reference); the GPU backend compiles each op once into a pipeline, a bind group and a
-//! workgroup count, then only re-encodes the list per step. The model's math is therefore written once, here, and
-//! every GPU kernel has exactly one CPU twin in [`crate::cpu::ops`].
+//! A [`Layout`] names every buffer an MLP needs (batch, activations, the pre-activations whose activation's
+//! derivative needs them, deltas, parameters, gradients, optimizer state); a [`Plan`] is the short, fixed list of
+//! [`Op`]s of one step over those buffers. The CPU backend interprets the ops one by one (the reference); the GPU
+//! backend compiles each op once into a pipeline, a bind group and a workgroup count, then only re-encodes the list
+//! per step. The model's math is therefore written once, here, and every GPU kernel has exactly one CPU twin in
+//! [`crate::cpu::ops`].
 //!
 //! A plan comes in two forms over the same layout. The **reference** plans ([`Layout::reference_train_step`]) have
 //! one small op per job (gather, linear, loss, weight gradient, bias gradient, input gradient, update, advance):

@@ -1,7 +1,7 @@
 //! The ops of a step ([`Op`]) with their math and shapes, the loss head a fused linear op may end with, and what
 //! each op reads, writes and names (the facts [`Plan::validate`](super::Plan::validate) checks).
 
-use crate::model::{Activation, Loss};
+use crate::model::{Act, Loss};
 use crate::optim::Optimizer;
 use crate::plan::layout::{BufId, Split};
 
@@ -28,8 +28,20 @@ pub enum Op {
     /// \[rows\] = labels[order[cursor + r]], where `order` is the split's sample order (shuffled per epoch for train)
     /// and `cursor` its position.
     Gather { x: BufId, split: Split, rows: usize, features: usize },
-    /// y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: \[outputs\])
-    Linear { y: BufId, x: BufId, w: BufId, b: BufId, act: Activation, rows: usize, inputs: usize, outputs: usize },
+    /// y: [rows, outputs] = act(z), z = x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: \[outputs\]; with `z`, the
+    /// pre-activation is also written there ([rows, outputs]: what [`Op::InputGrad`] reads where the activation
+    /// [needs it](crate::model::Activation::needs_pre_activation)).
+    Linear {
+        y: BufId,
+        z: Option<BufId>,
+        x: BufId,
+        w: BufId,
+        b: BufId,
+        act: Act,
+        rows: usize,
+        inputs: usize,
+        outputs: usize,
+    },
     /// Softmax cross-entropy of logits: [rows, classes] against the batch labels. Adds Σ loss and the number of
     /// correct argmax predictions to the split's statistics; if `dz` is given, dz: [rows, classes] =
     /// (softmax(logits) − onehot(label)) / rows, the gradient of the batch's mean loss.
@@ -42,28 +54,31 @@ pub enum Op {
     BiasGrad { db: BufId, dz: BufId, rows: usize, outputs: usize },
     /// dw: [outputs, inputs] = dz: [rows, outputs]ᵀ · x: [rows, inputs]
     WeightGrad { dw: BufId, dz: BufId, x: BufId, rows: usize, inputs: usize, outputs: usize },
-    /// dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′, where act′ is the derivative of
-    /// the previous layer's activation written in terms of its output x: [rows, inputs]
-    /// (relu: x > 0; sigmoid: x(1 − x); tanh: 1 − x²).
-    InputGrad { dx: BufId, dz: BufId, w: BufId, x: BufId, act: Activation, rows: usize, inputs: usize, outputs: usize },
-    /// param: \[len\] updated from grad: \[len\] with `optimizer`; state: [n, len], the rule's n =
-    /// [`Optimizer::state_tensors`] state tensors packed (none when n = 0); the step t is the number of train steps already taken + 1 (Adam's bias correction); with
+    /// dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′(saved), where act′ is the derivative
+    /// of the previous layer's activation and `saved`: [rows, inputs] is what act′ is written in terms of: the
+    /// previous layer's output a (relu: a > 0; sigmoid: a(1 − a); tanh: 1 − a²), or its pre-activation z where the
+    /// activation [needs it](crate::model::Activation::needs_pre_activation).
+    InputGrad { dx: BufId, dz: BufId, w: BufId, saved: BufId, act: Act, rows: usize, inputs: usize, outputs: usize },
+    /// param: \[len\] updated from grad: \[len\] with `optimizer`, state buffers as [`Optimizer::state_tensors`]
+    /// says; the step t is the number of train steps already taken + 1 (Adam's bias correction); with
     /// `decay_steps` T > 0 the learning rate is lr·(T − min(t − 1, T))/T (linear decay to 0), else constant.
     Update { param: BufId, state: Option<BufId>, grad: BufId, optimizer: Optimizer, len: usize, decay_steps: u64 },
     /// If `row_stats` is given, adds Σ row_stats: [rows, 2] (loss, correct) to the split's statistics; then the
     /// split's cursor += rows and, for [`Split::Train`], the step counter += 1. In a reference plan always the last
     /// op; in a fused plan it runs as soon as the loss is known, so the updates after it read t = the step count.
     Advance { split: Split, rows: usize, row_stats: Option<BufId> },
-    /// Fused forward layer: y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: \[outputs\]).
+    /// Fused forward layer: y: [rows, outputs] = act(z), z = x: [rows, inputs] · w: [outputs, inputs]ᵀ + b:
+    /// \[outputs\], z also written to `z` where given (as [`Op::Linear`]).
     /// With `gather`, x is first read from the split at its cursor as [`Op::Gather`] does (the pixels straight from
     /// the resident data set; x and the batch labels are written too, for the weight gradient and the loss). With a
     /// `head`, the loss of y against the batch labels follows: its gradient (if asked) and per-row statistics.
     FusedLinear {
         y: BufId,
+        z: Option<BufId>,
         x: BufId,
         w: BufId,
         b: BufId,
-        act: Activation,
+        act: Act,
         rows: usize,
         inputs: usize,
         outputs: usize,
@@ -172,7 +187,11 @@ impl Op {
         let opt = |ids: &[Option<BufId>]| ids.iter().flatten().map(|&id| B(id)).collect::<Vec<_>>();
         match *self {
             Op::Gather { x, split, .. } => (vec![Cursor(split)], vec![B(x), BatchLabels]),
-            Op::Linear { y, x, w, b, .. } => (vec![B(x), B(w), B(b)], vec![B(y)]),
+            Op::Linear { y, z, x, w, b, .. } => {
+                let mut writes = vec![B(y)];
+                writes.extend(opt(&[z]));
+                (vec![B(x), B(w), B(b)], writes)
+            }
             Op::SoftmaxXent { dz, logits: out, split, .. } | Op::QuadraticCost { dz, a: out, split, .. } => {
                 let mut writes = opt(&[dz]);
                 writes.push(Stats(split));
@@ -180,7 +199,7 @@ impl Op {
             }
             Op::BiasGrad { db, dz, .. } => (vec![B(dz)], vec![B(db)]),
             Op::WeightGrad { dw, dz, x, .. } => (vec![B(dz), B(x)], vec![B(dw)]),
-            Op::InputGrad { dx, dz, w, x, .. } => (vec![B(dz), B(w), B(x)], vec![B(dx)]),
+            Op::InputGrad { dx, dz, w, saved, .. } => (vec![B(dz), B(w), B(saved)], vec![B(dx)]),
             Op::Update { param, state, grad, .. } => {
                 let mut writes = opt(&[state]);
                 writes.push(B(param));
@@ -196,9 +215,10 @@ impl Op {
                 }
                 (opt(&[row_stats]), writes)
             }
-            Op::FusedLinear { y, x, w, b, gather, head, .. } => {
+            Op::FusedLinear { y, z, x, w, b, gather, head, .. } => {
                 let mut reads = vec![B(w), B(b)];
                 let mut writes = vec![B(y)];
+                writes.extend(opt(&[z]));
                 match gather {
                     Some(split) => {
                         reads.push(Cursor(split));
@@ -228,12 +248,15 @@ impl Op {
         let mut out = Vec::new();
         match *self {
             Op::Gather { x, rows, features, .. } => out.push((x, rows * features)),
-            Op::Linear { y, x, w, b, rows, inputs, outputs, .. } => out.extend([
-                (y, rows.saturating_mul(outputs)),
-                (x, rows.saturating_mul(inputs)),
-                (w, outputs.saturating_mul(inputs)),
-                (b, outputs),
-            ]),
+            Op::Linear { y, z, x, w, b, rows, inputs, outputs, .. } => {
+                out.extend([
+                    (y, rows.saturating_mul(outputs)),
+                    (x, rows.saturating_mul(inputs)),
+                    (w, outputs.saturating_mul(inputs)),
+                    (b, outputs),
+                ]);
+                out.extend(z.map(|z| (z, rows.saturating_mul(outputs))));
+            }
             Op::SoftmaxXent { dz, logits: out_id, rows, classes, .. }
             | Op::QuadraticCost { dz, a: out_id, rows, classes, .. } => {
                 out.push((out_id, rows * classes));
@@ -245,11 +268,11 @@ impl Op {
                 (dz, rows.saturating_mul(outputs)),
                 (x, rows.saturating_mul(inputs)),
             ]),
-            Op::InputGrad { dx, dz, w, x, rows, inputs, outputs, .. } => out.extend([
+            Op::InputGrad { dx, dz, w, saved, rows, inputs, outputs, .. } => out.extend([
                 (dx, rows.saturating_mul(inputs)),
                 (dz, rows.saturating_mul(outputs)),
                 (w, outputs.saturating_mul(inputs)),
-                (x, rows.saturating_mul(inputs)),
+                (saved, rows.saturating_mul(inputs)),
             ]),
             Op::Update { param, state, grad, optimizer, len, .. } => {
                 out.extend([(param, len), (grad, len)]);
@@ -259,13 +282,14 @@ impl Op {
                 }
             }
             Op::Advance { rows, row_stats, .. } => out.extend(row_stats.map(|r| (r, rows.saturating_mul(2)))),
-            Op::FusedLinear { y, x, w, b, rows, inputs, outputs, head, .. } => {
+            Op::FusedLinear { y, z, x, w, b, rows, inputs, outputs, head, .. } => {
                 out.extend([
                     (y, rows.saturating_mul(outputs)),
                     (x, rows.saturating_mul(inputs)),
                     (w, outputs.saturating_mul(inputs)),
                     (b, outputs),
                 ]);
+                out.extend(z.map(|z| (z, rows.saturating_mul(outputs))));
                 if let Some(h) = head {
                     out.extend(h.dz.map(|d| (d, rows.saturating_mul(outputs))));
                     out.push((h.row_stats, rows.saturating_mul(2)));

@@ -58,14 +58,15 @@ impl Layout {
         }
     }
 
-    /// The input gradient of layer `i` (> 0): the delta of layer `i − 1`.
+    /// The input gradient of layer `i` (> 0): the delta of layer `i − 1`, through the derivative of its activation
+    /// written in terms of its output (layer `i`'s input) or, where it keeps one, its pre-activation.
     fn input_grad(&self, i: usize, rows: usize) -> Op {
         let (l, below) = (self.layers[i], self.layers[i - 1]);
         Op::InputGrad {
             dx: below.d,
             dz: l.d,
             w: l.w,
-            x: l.x,
+            saved: below.z.unwrap_or(l.x),
             act: below.act,
             rows,
             inputs: l.inputs,
@@ -73,15 +74,17 @@ impl Layout {
         }
     }
 
-    /// The reference step: one op per job, each its own stage. The forward pass and the loss; with `train`, also
-    /// backward (weight, bias and input gradients, last layer first), every update, and the step counter.
+    /// The reference step: one op per job, each its own stage. The forward pass (keeping the pre-activations the
+    /// backward pass reads, when training) and the loss; with `train`, also backward (weight, bias and input
+    /// gradients, last layer first), every update, and the step counter.
     fn reference_step(&self, split: Split, rows: usize, train: bool) -> Result<Plan> {
         self.check_rows(rows)?;
         let mut ops = vec![Op::Gather { x: 0, split, rows, features: self.model.inputs }];
         // Forward: each layer's output feeds the next.
         for l in &self.layers {
             let (y, x, w, b, act, inputs, outputs) = (l.a, l.x, l.w, l.b, l.act, l.inputs, l.outputs);
-            ops.push(Op::Linear { y, x, w, b, act, rows, inputs, outputs });
+            let z = l.z.filter(|_| train);
+            ops.push(Op::Linear { y, z, x, w, b, act, rows, inputs, outputs });
         }
         // Loss: statistics always, the output delta only when training.
         let last = self.layers[self.layers.len() - 1];
@@ -111,7 +114,8 @@ impl Layout {
     /// The fused step: the same work as [`Layout::reference_step`] in at most 2L + 1 stages (2L for L ≥ 2):
     ///
     /// 1. L forward stages: `FusedLinear` per layer, the first gathering its input, the last computing the loss
-    ///    (a [`LossHead`], if the classes fit one; otherwise the loss is a stage of its own);
+    ///    (a [`LossHead`], if the classes fit one; otherwise the loss is a stage of its own), each keeping its
+    ///    pre-activation where its activation's derivative needs it (when training);
     /// 2. the last layer's input gradient with the `Advance` (statistics, cursor, step count);
     /// 3. for each layer l from the last down to the third: the update of l with the input gradient of l − 1 (the
     ///    update writes l's weights, the input gradient reads those of l − 1: nothing is shared);
@@ -131,8 +135,8 @@ impl Layout {
                 row_stats: self.row_stats,
             });
             let (y, x, w, b, act, inputs, outputs) = (l.a, l.x, l.w, l.b, l.act, l.inputs, l.outputs);
-            let gather = (i == 0).then_some(split);
-            stages.push(vec![Op::FusedLinear { y, x, w, b, act, rows, inputs, outputs, gather, head }]);
+            let (z, gather) = (l.z.filter(|_| train), (i == 0).then_some(split));
+            stages.push(vec![Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs, gather, head }]);
         }
         if !head_fits {
             stages.push(vec![self.loss_op(split, rows, train.then_some(last.d))]);

@@ -2,7 +2,7 @@
 //! names and the race rule (no op of a stage writes what another op of the same stage reads or writes).
 
 use crate::error::{Error, Result};
-use crate::plan::layout::{Layout, Split};
+use crate::plan::layout::{Layout, Role, Split};
 use crate::plan::op::{Op, Resource};
 
 /// A step: the ops of one training or evaluation step at a fixed batch size, grouped into stages.
@@ -43,8 +43,10 @@ impl Plan {
     }
 
     /// Checks the plan against `layout` before any backend runs it: the stages cover the ops, every buffer an op
-    /// names exists and is large enough, every op reads the plan's split, and no op of a stage writes what
-    /// another op of the same stage reads or writes. The last rule is what makes a stage safe to run as one GPU
+    /// names exists and is large enough, every input gradient reads what its activation's derivative is written in
+    /// terms of (the pre-activation z where the activation [needs it](crate::model::Activation::needs_pre_activation),
+    /// else the layer's output), every op reads the plan's split, and no op of a stage writes what another op of the
+    /// same stage reads or writes. The last rule is what makes a stage safe to run as one GPU
     /// dispatch, whose workgroups run in no defined order.
     pub fn validate(&self, layout: &Layout) -> Result<()> {
         if self.stages.iter().sum::<usize>() != self.ops.len() || self.stages.contains(&0) {
@@ -69,6 +71,23 @@ impl Plan {
                         op.label(),
                         desc.name,
                         desc.len
+                    )));
+                }
+            }
+            if let Op::InputGrad { saved, act, .. } = *op {
+                let (want, what) = if act.needs_pre_activation() {
+                    (Role::PreActivation, "the layer's pre-activation z")
+                } else {
+                    (Role::Activation, "the layer's output")
+                };
+                let desc = &layout.buffers[saved];
+                if desc.role != want {
+                    return Err(Error::Config(format!(
+                        "{}: the {} derivative is written in terms of {what}, not {} (a {:?} buffer)",
+                        op.label(),
+                        act.name(),
+                        desc.name,
+                        desc.role
                     )));
                 }
             }

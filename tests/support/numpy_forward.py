@@ -16,11 +16,12 @@ with safe_open(path, "np") as f:
     meta = f.metadata()
 widths = [int(w) for w in meta["architecture"].split(",")]
 state = load_file(path)
+slope = float(meta.get("leaky_slope", "0.01"))  # leaky ReLU's; absent from checkpoints older than --leaky-slope
 act = {
     "relu": lambda z: np.maximum(z, 0),
     "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
     "tanh": np.tanh,
-    "leaky-relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "leaky-relu": lambda z: np.where(z > 0, z, slope * z),
 }[meta["activation"]]
 
 

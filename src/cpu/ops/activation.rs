@@ -1,10 +1,10 @@
 //! The activations and their derivatives, one scalar at a time.
 
-use crate::model::{Activation, LEAKY_RELU_SLOPE};
+use crate::model::{Act, Activation};
 
 /// a = act(z)
-pub fn activate(z: f32, act: Activation) -> f32 {
-    match act {
+pub fn activate(z: f32, act: Act) -> f32 {
+    match act.activation {
         Activation::Identity => z,
         Activation::Relu => z.max(0.0),
         Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
@@ -13,16 +13,19 @@ pub fn activate(z: f32, act: Activation) -> f32 {
             if z > 0.0 {
                 z
             } else {
-                LEAKY_RELU_SLOPE * z
+                act.leaky_slope * z
             }
         }
     }
 }
 
-/// act′(z) written in terms of the output a = act(z): relu a > 0, sigmoid a(1 − a), tanh 1 − a², leaky relu 1 or
-/// the slope (a > 0 exactly where z > 0).
-pub fn activation_grad(a: f32, act: Activation) -> f32 {
-    match act {
+/// act′(z) written in terms of `saved`: the pre-activation z where `act`
+/// [needs it](Activation::needs_pre_activation), else the output a = act(z): relu a > 0, sigmoid a(1 − a),
+/// tanh 1 − a², leaky relu 1 or the slope (a > 0 exactly where z > 0, the slope being within
+/// [`crate::model::LEAKY_SLOPES`]).
+pub fn activation_grad(saved: f32, act: Act) -> f32 {
+    let a = saved;
+    match act.activation {
         Activation::Identity => 1.0,
         Activation::Relu => {
             if a > 0.0 {
@@ -37,7 +40,7 @@ pub fn activation_grad(a: f32, act: Activation) -> f32 {
             if a > 0.0 {
                 1.0
             } else {
-                LEAKY_RELU_SLOPE
+                act.leaky_slope
             }
         }
     }

@@ -3,7 +3,7 @@
 use super::check_len;
 use crate::cpu::ops::activation::{activate, activation_grad};
 use crate::error::Result;
-use crate::model::Activation;
+use crate::model::{Act, Activation};
 
 /// How a matrix is stored: `Normal` reads element (i, j) of an `[r, c]` matrix at `i·c + j`; `Transposed` reads the
 /// transpose of a row-major `[c, r]` matrix.
@@ -66,14 +66,16 @@ pub fn gemm(
     Ok(())
 }
 
-/// y: [rows, outputs] = act(x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: \[outputs\])
+/// y: [rows, outputs] = act(z), z = x: [rows, inputs] · w: [outputs, inputs]ᵀ + b: \[outputs\]; z is also
+/// written to `z` ([rows, outputs]) where given.
 #[allow(clippy::too_many_arguments)]
 pub fn linear(
     y: &mut [f32],
+    z: Option<&mut [f32]>,
     x: &[f32],
     w: &[f32],
     b: &[f32],
-    act: Activation,
+    act: Act,
     rows: usize,
     inputs: usize,
     outputs: usize,
@@ -85,7 +87,11 @@ pub fn linear(
         row.copy_from_slice(&b[..outputs]);
     }
     gemm(y, x, Layout::Normal, w, Layout::Transposed, 1.0, rows, inputs, outputs)?;
-    if act != Activation::Identity {
+    if let Some(z) = z {
+        check_len("linear pre-activation", z.len(), rows * outputs)?;
+        z[..rows * outputs].copy_from_slice(&y[..rows * outputs]);
+    }
+    if act.activation != Activation::Identity {
         y[..rows * outputs].iter_mut().for_each(|v| *v = activate(*v, act));
     }
     Ok(())
@@ -110,23 +116,24 @@ pub fn weight_grad(dw: &mut [f32], dz: &[f32], x: &[f32], rows: usize, inputs: u
     gemm(dw, dz, Layout::Transposed, x, Layout::Normal, 0.0, outputs, rows, inputs)
 }
 
-/// dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′(x), x: [rows, inputs] the previous
-/// layer's output (its activation `act`).
+/// dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′(saved), `act` the previous layer's
+/// activation and saved: [rows, inputs] what act′ is written in terms of: that layer's output, or its pre-activation
+/// z where `act` [needs it](Activation::needs_pre_activation).
 #[allow(clippy::too_many_arguments)]
 pub fn input_grad(
     dx: &mut [f32],
     dz: &[f32],
     w: &[f32],
-    x: &[f32],
-    act: Activation,
+    saved: &[f32],
+    act: Act,
     rows: usize,
     inputs: usize,
     outputs: usize,
 ) -> Result<()> {
-    check_len("input-grad x", x.len(), rows * inputs)?;
+    check_len("input-grad saved", saved.len(), rows * inputs)?;
     gemm(dx, dz, Layout::Normal, w, Layout::Normal, 0.0, rows, outputs, inputs)?;
-    for (d, &a) in dx[..rows * inputs].iter_mut().zip(&x[..rows * inputs]) {
-        *d *= activation_grad(a, act);
+    for (d, &s) in dx[..rows * inputs].iter_mut().zip(&saved[..rows * inputs]) {
+        *d *= activation_grad(s, act);
     }
     Ok(())
 }

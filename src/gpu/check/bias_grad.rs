@@ -23,7 +23,7 @@ fn bias_grad(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, outputs: usize
     let l = layout.layers[0];
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
     let op = Op::BiasGrad { db: l.gb, dz: l.d, rows, outputs };
-    let got = run_op(ctx, &layout, None, &[(l.d, &dz)], l.gb, op)?;
+    let got = run_op(ctx, &layout, None, &[(l.d, &dz)], &[l.gb], op)?;
     let mut want = vec![0.0; outputs];
     ops::bias_grad(&mut want, &dz, rows, outputs)?;
     let shape = format!("rows={rows} outputs={outputs}");

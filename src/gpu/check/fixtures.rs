@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Tile;
-use crate::model::{self, Activation, Loss, ModelConfig};
+use crate::model::{self, Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use crate::plan::{BufId, Layout, Op, Plan, Split};
 
 /// `n` values uniform in `[lo, hi]`.
@@ -33,6 +33,7 @@ pub(super) fn model_of(inputs: usize, outputs: usize, below: bool) -> ModelConfi
         classes: outputs,
         activation: Activation::Relu,
         loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
     }
 }
 
@@ -59,14 +60,14 @@ pub(super) fn run_once(gpu: &mut GpuBackend, rows: usize, ops: Vec<Op>, steps: u
 }
 
 /// Runs `op` alone, once, on a fresh backend over `layout` (each op's plan rows = `layout.max_rows`): writes `inputs`
-/// into their buffers, fills the output buffer `out` with NaN so that an element the kernel leaves unwritten fails
-/// the comparison, and reads `out` back.
+/// into their buffers, fills the output buffers `outs` with NaN so that an element the kernel leaves unwritten fails
+/// the comparison, and reads them back, one after the other.
 pub(super) fn run_op(
     ctx: &GpuContext,
     layout: &Layout,
     tile: Option<Tile>,
     inputs: &[(BufId, &[f32])],
-    out: BufId,
+    outs: &[BufId],
     op: Op,
 ) -> Result<Vec<f32>> {
     let mut gpu = GpuBackend::new(ctx, layout, no_data(layout.model.inputs))?;
@@ -74,7 +75,13 @@ pub(super) fn run_op(
     for &(id, data) in inputs {
         gpu.write_buffer(id, data)?;
     }
-    gpu.write_buffer(out, &nan(layout.buffers[out].len))?;
+    for &out in outs {
+        gpu.write_buffer(out, &nan(layout.buffers[out].len))?;
+    }
     run_once(&mut gpu, layout.max_rows, vec![op], 1)?;
-    gpu.read_buffer(out)
+    let mut got = Vec::new();
+    for &out in outs {
+        got.extend(gpu.read_buffer(out)?);
+    }
+    Ok(got)
 }

@@ -13,6 +13,7 @@ use crate::plan::{Layout, Op, Split};
 
 use super::compare::CheckRow;
 use super::fixtures::random_data;
+use super::matmul::CHECK_LEAKY_SLOPE;
 use super::stage::stage_check;
 
 /// The optimizers every update case runs with: of each rule, the variant that moves every hyper-parameter.
@@ -33,13 +34,15 @@ pub const LINEAR_SHAPES: [(usize, usize, usize); 6] =
 pub const UPDATE_SHAPES: [(usize, usize, usize); 5] =
     [(1, 1, 1), (65, 63, 10), (7, 784, 65), (64, 65, 63), (63, 4096, 7)];
 
-/// A model of `inputs`, `hidden` layers and `classes`, with `activation` and `loss`.
+/// A model of `inputs`, `hidden` layers and `classes`, with `activation` and `loss`; leaky ReLU's slope is not the
+/// default, so a kernel that ignores the slope it is given fails.
 fn mlp(inputs: usize, hidden: &[usize], classes: usize, activation: Activation, loss: Loss) -> ModelConfig {
-    ModelConfig { inputs, hidden: hidden.to_vec(), classes, activation, loss }
+    ModelConfig { inputs, hidden: hidden.to_vec(), classes, activation, loss, leaky_slope: CHECK_LEAKY_SLOPE }
 }
 
 /// `Op::FusedLinear` in its four forms — plain, gathering its input, with a loss head (cross-entropy and the
-/// quadratic cost, training and evaluation), and both at once (a one-layer model) — on every tile.
+/// quadratic cost, training and evaluation), and both at once (a one-layer model) — on every tile; the gathering
+/// layer keeps its pre-activation z on every other shape (and wherever its activation needs it).
 pub fn fused_linear(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
     let mut rng = model::rng(0x6675_7365_6431);
     let mut rows_out = Vec::new();
@@ -49,8 +52,14 @@ pub fn fused_linear(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
             // Gathering first layer of a two-layer model.
             let layout = Layout::new(&mlp(inputs, &[outputs], 3, act, Loss::Xent), Optimizer::default(), rows);
             let data = random_data(&mut rng, rows + 9, inputs, 3);
-            let op = first_op(&layout, rows)?;
-            let shape = format!("rows={rows} inputs={inputs} outputs={outputs} {} tile {}", act.name(), tile.side());
+            let mut op = first_op(&layout, rows)?;
+            if let Op::FusedLinear { z: z @ None, .. } = &mut op {
+                // Any [rows, outputs] buffer may take z: the layer's delta, which this stage does not touch.
+                *z = (i % 2 == 0).then_some(layout.layers[0].d);
+            }
+            let keeps = if matches!(op, Op::FusedLinear { z: Some(_), .. }) { " keeping z" } else { "" };
+            let shape =
+                format!("rows={rows} inputs={inputs} outputs={outputs} {}{keeps} tile {}", act.name(), tile.side());
             rows_out.extend(stage_check(
                 ctx,
                 &mut rng,
@@ -102,8 +111,8 @@ fn head_case(
     let mut out =
         stage_check(ctx, rng, &layout, Arc::clone(&data), &[vec![op]], Some(tile), 0, "gather_linear_loss", &shape)?;
     // The same head without the gather: the labels are those of the batch gathered by a first stage.
-    let Op::FusedLinear { y, x, w, b, act, head, .. } = op else { return Ok(out) };
-    let no_gather = Op::FusedLinear { y, x, w, b, act, rows, inputs, outputs: classes, gather: None, head };
+    let Op::FusedLinear { y, z, x, w, b, act, head, .. } = op else { return Ok(out) };
+    let no_gather = Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs: classes, gather: None, head };
     let pair = [vec![op], vec![no_gather]];
     out.extend(stage_check(ctx, rng, &layout, data, &pair, Some(tile), 0, "linear_loss", &shape)?);
     Ok(out)

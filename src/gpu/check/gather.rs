@@ -10,7 +10,7 @@ use crate::cpu::ops;
 use crate::error::Result;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context::GpuContext;
-use crate::model::{self, Activation, Loss, ModelConfig};
+use crate::model::{self, Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use crate::optim::Optimizer;
 use crate::plan::{Layout, Op, Split};
 
@@ -34,8 +34,14 @@ pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckR
 fn gather(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, features: usize, steps: usize) -> Result<Vec<CheckRow>> {
     let n = rows * steps + 3;
     let data = random_data(rng, n, features, 10);
-    let model =
-        ModelConfig { inputs: features, hidden: vec![], classes: 10, activation: Activation::Relu, loss: Loss::Xent };
+    let model = ModelConfig {
+        inputs: features,
+        hidden: vec![],
+        classes: 10,
+        activation: Activation::Relu,
+        loss: Loss::Xent,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    };
     let layout = Layout::new(&model, Optimizer::default(), rows);
     let l = layout.layers[0];
     let mut order: Vec<u32> = (0..n as u32).collect();

@@ -9,7 +9,7 @@ use crate::cpu::ops;
 use crate::error::Result;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context::GpuContext;
-use crate::model::{self, Activation, Loss, ModelConfig};
+use crate::model::{self, Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
 use crate::optim::Optimizer;
 use crate::plan::{BufId, Layout, Op, Split};
 
@@ -72,7 +72,14 @@ fn loss_check(
     classes: usize,
     ties: bool,
 ) -> Result<Vec<CheckRow>> {
-    let model = ModelConfig { inputs: 1, hidden: vec![], classes, activation: Activation::Relu, loss };
+    let model = ModelConfig {
+        inputs: 1,
+        hidden: vec![],
+        classes,
+        activation: Activation::Relu,
+        loss,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    };
     let layout = Layout::new(&model, Optimizer::default(), rows);
     let l = layout.layers[0];
     let n = rows + 5;

@@ -5,7 +5,7 @@ use crate::cpu::ops;
 use crate::error::Result;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Tile;
-use crate::model::{self, Activation};
+use crate::model::{self, Act, Activation};
 use crate::optim::Optimizer;
 use crate::plan::{Layout, Op};
 
@@ -26,20 +26,23 @@ pub(super) enum Range {
     Wide,
 }
 
-/// One matmul check: the op's sizes, its activation, the value range and the tile (`None`: as training picks it).
+/// One matmul check: the op's sizes, its activation, the value range, the tile (`None`: as training picks it) and,
+/// for a linear, whether it keeps its pre-activation z.
 #[derive(Clone, Copy)]
 pub(super) struct Matmul {
     pub(super) rows: usize,
     pub(super) inputs: usize,
     pub(super) outputs: usize,
-    pub(super) act: Activation,
+    pub(super) act: Act,
     pub(super) range: Range,
     pub(super) tile: Option<Tile>,
+    pub(super) save_z: bool,
 }
 
 impl Matmul {
     pub(super) fn new(rows: usize, inputs: usize, outputs: usize, tile: Option<Tile>) -> Self {
-        Matmul { rows, inputs, outputs, act: Activation::Identity, range: Range::Normal, tile }
+        let act = Activation::Identity.into();
+        Matmul { rows, inputs, outputs, act, range: Range::Normal, tile, save_z: false }
     }
 
     pub(super) fn name(&self, with_act: bool) -> String {
@@ -48,12 +51,18 @@ impl Matmul {
         if with_act {
             name.push(' ');
             name.push_str(self.act.name());
+            if self.act.activation == Activation::LeakyRelu {
+                name.push_str(&format!(" slope {}", self.act.leaky_slope));
+            }
         }
         if let Some(tile) = self.tile {
             name.push_str(&format!(" tile {}", tile.side()));
         }
         if self.range == Range::Wide {
             name.push_str(" z∈[-100,100]");
+        }
+        if self.save_z {
+            name.push_str(" keeping z");
         }
         name
     }
@@ -71,11 +80,11 @@ fn every_shape_and_tile(mut check: impl FnMut(usize, Matmul) -> Result<CheckRow>
     Ok(rows)
 }
 
-/// `linear` on every shape and tile, identity and relu in turn.
+/// `linear` on every shape and tile, identity and relu in turn, keeping z on two shapes of three.
 pub(super) fn linear_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     every_shape_and_tile(|i, case| {
-        let act = [Activation::Identity, Activation::Relu][i % 2];
-        linear(ctx, rng, Matmul { act, ..case })
+        let act = [Activation::Identity, Activation::Relu][i % 2].into();
+        linear(ctx, rng, Matmul { act, save_z: (i / 2) % 3 != 1, ..case })
     })
 }
 
@@ -87,17 +96,29 @@ pub(super) fn weight_grad_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Resul
 /// `input_grad` on every shape and tile, relu, tanh and sigmoid in turn.
 pub(super) fn input_grad_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     every_shape_and_tile(|i, case| {
-        let act = Activation::ALL[i % Activation::ALL.len()];
+        let act = Activation::ALL[i % Activation::ALL.len()].into();
         input_grad(ctx, rng, Matmul { act, ..case })
     })
 }
 
-/// `act` through `linear` and `input_grad` with z from −100 to 100, and through `linear` on MNIST's first layer.
-pub(super) fn activation_cases(ctx: &GpuContext, rng: &mut model::Rng, act: Activation) -> Result<Vec<CheckRow>> {
-    let wide = |r, inp, out| Matmul { act, range: Range::Wide, ..Matmul::new(r, inp, out, None) };
+/// Leaky ReLU's slope in the wide activation checks: not the default, so a kernel that ignores the slope it is given
+/// fails.
+pub(super) const CHECK_LEAKY_SLOPE: f32 = 0.2;
+
+/// `activation` through `linear` and `input_grad` with z from −100 to 100 (leaky ReLU with the slope
+/// [`CHECK_LEAKY_SLOPE`]), and through `linear` on MNIST's first layer (the default slope); each linear keeps z
+/// where a training step would (where the activation's derivative needs it).
+pub(super) fn activation_cases(
+    ctx: &GpuContext,
+    rng: &mut model::Rng,
+    activation: Activation,
+) -> Result<Vec<CheckRow>> {
+    let save_z = activation.needs_pre_activation();
+    let act = Act::new(activation, CHECK_LEAKY_SLOPE);
+    let wide = |r, inp, out| Matmul { act, range: Range::Wide, save_z, ..Matmul::new(r, inp, out, None) };
     Ok(vec![
         linear(ctx, rng, wide(7, 3, 65))?,
-        linear(ctx, rng, Matmul { act, ..Matmul::new(65, 784, 10, None) })?,
+        linear(ctx, rng, Matmul { act: activation.into(), save_z, ..Matmul::new(65, 784, 10, None) })?,
         input_grad(ctx, rng, wide(7, 65, 3))?,
     ])
 }
@@ -122,16 +143,25 @@ pub(super) fn linear_inputs(rng: &mut model::Rng, case: &Matmul) -> (Vec<f32>, V
     }
 }
 
+/// A `linear` check: y, then z where the case keeps it (into the layer's delta buffer, which has z's shape: the
+/// one-layer layout keeps no z of its own unless its activation needs one), compared as one row.
 fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
-    let Matmul { rows, inputs, outputs, act, tile, .. } = case;
+    let Matmul { rows, inputs, outputs, act, tile, save_z, .. } = case;
     let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::default(), rows);
     let l = layout.layers[0];
     let (x, w, b) = linear_inputs(rng, &case);
-    let op = Op::Linear { y: l.a, x: l.x, w: l.w, b: l.b, act, rows, inputs, outputs };
-    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.w, &w), (l.b, &b)], l.a, op)?;
+    let z = save_z.then_some(l.d);
+    let op = Op::Linear { y: l.a, z, x: l.x, w: l.w, b: l.b, act, rows, inputs, outputs };
+    let outs: Vec<_> = [l.a].into_iter().chain(z).collect();
+    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.w, &w), (l.b, &b)], &outs, op)?;
     let mut want = vec![0.0; rows * outputs];
-    ops::linear(&mut want, &x, &w, &b, act, rows, inputs, outputs)?;
-    Ok(compare("linear y", &case.name(true), &got, &want, Tolerance::DEFAULT))
+    let mut want_z = vec![0.0; rows * outputs];
+    ops::linear(&mut want, save_z.then_some(&mut want_z[..]), &x, &w, &b, act, rows, inputs, outputs)?;
+    if save_z {
+        want.extend(want_z);
+    }
+    let kernel = if save_z { "linear y, z" } else { "linear y" };
+    Ok(compare(kernel, &case.name(true), &got, &want, Tolerance::DEFAULT))
 }
 
 fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
@@ -141,31 +171,44 @@ fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<C
     let x = uniform(rng, rows * inputs, 0.0, 1.0);
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
     let op = Op::WeightGrad { dw: l.gw, dz: l.d, x: l.x, rows, inputs, outputs };
-    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.d, &dz)], l.gw, op)?;
+    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.d, &dz)], &[l.gw], op)?;
     let mut want = vec![0.0; outputs * inputs];
     ops::weight_grad(&mut want, &dz, &x, rows, inputs, outputs)?;
     Ok(compare("weight_grad dw", &case.name(false), &got, &want, Tolerance::DEFAULT))
 }
 
-/// `n` outputs of a layer below with activation `act`: act(z) for z uniform in ±3, or ±100 for [`Range::Wide`], so they
-/// hold values the activation can produce (exact zeros for relu, saturated sigmoids and tanhs when wide).
-fn below_outputs(rng: &mut model::Rng, n: usize, act: Activation, range: Range) -> Vec<f32> {
+/// `n` values that act′ of a layer below with activation `act` is written in terms of, for z uniform in ±3, or ±100
+/// for [`Range::Wide`]: z itself where the activation [needs it](Activation::needs_pre_activation), else the outputs
+/// act(z), so they hold values the activation can produce (exact zeros for relu, saturated sigmoids and tanhs when
+/// wide).
+fn below_saved(rng: &mut model::Rng, n: usize, act: Act, range: Range) -> Vec<f32> {
     let z_max = if range == Range::Wide { 100.0 } else { 3.0 };
-    uniform(rng, n, -z_max, z_max).into_iter().map(|z| ops::activate(z, act)).collect()
+    let z = uniform(rng, n, -z_max, z_max);
+    if act.needs_pre_activation() {
+        return z;
+    }
+    z.into_iter().map(|z| ops::activate(z, act)).collect()
 }
 
+/// An `input_grad` check through `act` below: the layer below has that activation (so a layout keeps its z where
+/// it needs one), and act′ reads what the training step would give it.
 fn input_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
-    let Matmul { rows, inputs, outputs, act, range, tile } = case;
-    let layout = Layout::new(&model_of(inputs, outputs, true), Optimizer::default(), rows);
+    let Matmul { rows, inputs, outputs, act, range, tile, .. } = case;
+    let mut model = model_of(inputs, outputs, true);
+    if act.activation != Activation::Identity {
+        model.activation = act.activation;
+    }
+    let layout = Layout::new(&model, Optimizer::default(), rows);
     let (below, l) = (layout.layers[0], layout.layers[1]);
-    let x = below_outputs(rng, rows * inputs, act, range);
+    let saved_id = below.z.unwrap_or(l.x);
+    let saved = below_saved(rng, rows * inputs, act, range);
     let s = 1.0 / (outputs as f32).sqrt();
     let w = uniform(rng, outputs * inputs, -s, s);
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
-    let op = Op::InputGrad { dx: below.d, dz: l.d, w: l.w, x: l.x, act, rows, inputs, outputs };
-    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.w, &w), (l.d, &dz)], below.d, op)?;
+    let op = Op::InputGrad { dx: below.d, dz: l.d, w: l.w, saved: saved_id, act, rows, inputs, outputs };
+    let got = run_op(ctx, &layout, tile, &[(saved_id, &saved), (l.w, &w), (l.d, &dz)], &[below.d], op)?;
     let mut want = vec![0.0; rows * inputs];
-    ops::input_grad(&mut want, &dz, &w, &x, act, rows, inputs, outputs)?;
+    ops::input_grad(&mut want, &dz, &w, &saved, act, rows, inputs, outputs)?;
     Ok(compare("input_grad dx", &case.name(true), &got, &want, Tolerance::DEFAULT))
 }
 
@@ -194,10 +237,10 @@ mod tests {
         let both_signs = |v: &[f32]| v.iter().any(|&x| x < 0.0) && v.iter().any(|&x| x > 0.0);
         assert!(both_signs(&b) && both_signs(&w), "weights and biases of both signs");
 
-        let identity = |range| below_outputs(&mut model::rng(2), 1000, Activation::Identity, range);
+        let identity = |range| below_saved(&mut model::rng(2), 1000, Activation::Identity.into(), range);
         assert!(max_abs(&identity(Range::Wide)) > 95.0);
         assert!(max_abs(&identity(Range::Normal)) <= 3.0);
-        let relu = below_outputs(&mut rng, 1000, Activation::Relu, Range::Normal);
+        let relu = below_saved(&mut rng, 1000, Activation::Relu.into(), Range::Normal);
         assert!(relu.contains(&0.0) && relu.iter().all(|&v| v >= 0.0));
     }
 }
