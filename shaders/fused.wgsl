@@ -2,7 +2,7 @@
 // independent jobs in one dispatch. Workgroups 0..jobs[0].groups do job 0 and the next jobs[1].groups do job 1
 // (chosen by the workgroup's index, so every branch is uniform). plan::Plan::validate has proven that the jobs of
 // a dispatch share nothing one of them writes: no workgroup waits for another.
-// Requires activation.wgsl, optimizer.wgsl, the counter layout constants and workgroup_sums (reduce_subgroup.wgsl where the device has
+// Requires activation.wgsl, optimizer.wgsl, dropout_mask.wgsl, the counter layout constants and workgroup_sums (reduce_subgroup.wgsl where the device has
 // subgroup operations, else reduce_tree.wgsl), all prepended by the host (see src/gpu/kernels.rs).
 //
 // Bindings:
@@ -15,7 +15,8 @@
 //
 // Jobs (plan::Op → kind), each a tiled product C: [m, n] = A: [m, k] · B: [k, n] with an epilogue, except ADVANCE:
 //   JOB_LINEAR       Op::FusedLinear   y: [rows, outputs] = act(z), z = x · wᵀ + b; m = rows, k = inputs,
-//                    n = outputs. FLAG_SAVE_Z: z is also written, at z_off.
+//                    n = outputs. FLAG_SAVE_Z: z is also written, at z_off. FLAG_DROPOUT: y is multiplied by this
+//                    step's dropout factors (dropout_mask.wgsl), which are written at mask_off.
 //                    FLAG_GATHER: A is read as gather.wgsl reads it (pixels through the order at the cursor), and the
 //                    workgroups of the first column of tiles also write x and the batch labels. FLAG_HEAD: the whole
 //                    row is in the tile (n ≤ TILE), so the workgroup then computes each row's loss as loss.wgsl does:
@@ -26,7 +27,7 @@
 //                    they stage for the product: no extra reads of memory) and update b.
 //   JOB_INPUT_GRAD   Op::InputGrad     dx: [rows, inputs] = (dz · w) ⊙ act′(saved); m = rows, k = outputs,
 //                    n = inputs; saved (at e_off) is the previous layer's output, or its pre-activation z where the
-//                    activation's derivative needs it.
+//                    activation's derivative needs it. FLAG_MASK: times the previous layer's dropout factors.
 //   JOB_ADVANCE      Op::Advance       one workgroup: with FLAG_STATS, Σ row_stats (workgroup_sums) into the
 //                    split's statistics; then cursor += rows and, for the train split, the step count += 1.
 //
@@ -47,6 +48,9 @@ const FLAG_WRITE_DZ: u32 = 4u;
 const FLAG_MSE: u32 = 8u;
 const FLAG_STATS: u32 = 16u;
 const FLAG_SAVE_Z: u32 = 32u;
+const FLAG_DROPOUT: u32 = 64u;      // linear: drop units of the output (the factors to mask_off)
+const FLAG_MASK: u32 = 128u;        // input_grad: through the previous layer's dropout factors at mask_off
+const FLAG_MASK_OUTPUT: u32 = 256u; // input_grad with FLAG_MASK: saved is the output after dropout (÷ factor)
 
 struct Job {
     hypers: Hypers, // grad_update: the optimizer's hyper-parameters (optimizer.wgsl)
@@ -80,8 +84,12 @@ struct Job {
     rows: u32,      // advance: rows; the split's samples for a gather
     z_off: u32,     // linear with FLAG_SAVE_Z: where z goes
     leaky_slope: f32, // linear and input_grad: leaky ReLU's slope below 0
-    pad0: u32,
-    pad1: u32,
+    mask_off: u32,  // linear with FLAG_DROPOUT: where the factors go; input_grad with FLAG_MASK: where they are
+    drop_p: f32,    // linear with FLAG_DROPOUT: p, 1/(1 − p), the layer's index and the seed (dropout_mask.wgsl)
+    keep_scale: f32,
+    drop_layer: u32,
+    seed_lo: u32,
+    seed_hi: u32,
 }
 
 struct FusedParams {
@@ -302,6 +310,11 @@ fn product_job(job: Job, tile_index: u32, tx: u32, ty: u32) {
     let side = THREADS * PER;
     let row0 = (tile_index / job.groups_n) * side;
     let col0 = (tile_index % job.groups_n) * side;
+    // Dropout's key for this layer and step (dropout_mask.wgsl), drawn before this step's advance: t = steps + 1.
+    var stream = 0u;
+    if ((job.flags & FLAG_DROPOUT) != 0u) {
+        stream = dropout_stream(job.seed_lo, job.seed_hi, counters[STEPS_LO], counters[STEPS_HI], job.drop_layer);
+    }
     let acc = tile_product(job, row0, col0, tx, ty);
     let lid = ty * THREADS + tx;
     for (var r = 0u; r < PER; r++) {
@@ -317,10 +330,29 @@ fn product_job(job: Job, tile_index: u32, tx: u32, ty: u32) {
                         if ((job.flags & FLAG_SAVE_Z) != 0u) {
                             mem[job.z_off + at] = pre;
                         }
-                        mem[job.c_off + at] = activate(pre, job.act, job.leaky_slope);
+                        var out = activate(pre, job.act, job.leaky_slope);
+                        if ((job.flags & FLAG_DROPOUT) != 0u) {
+                            let f = dropout_factor(stream, at, job.drop_p, job.keep_scale);
+                            out *= f;
+                            mem[job.mask_off + at] = f;
+                        }
+                        mem[job.c_off + at] = out;
                     }
                     case JOB_INPUT_GRAD: {
-                        mem[job.c_off + at] = v * activation_grad(mem[job.e_off + at], job.act, job.leaky_slope);
+                        let saved = mem[job.e_off + at];
+                        if ((job.flags & FLAG_MASK) == 0u) {
+                            mem[job.c_off + at] = v * activation_grad(saved, job.act, job.leaky_slope);
+                        } else {
+                            // Through dropout (cpu::ops::input_grad): 0 where dropped, else act′ at the output
+                            // before dropout (saved / m, or z itself) times m.
+                            let m = mem[job.mask_off + at];
+                            var g = 0.0;
+                            if (m != 0.0) {
+                                let s = select(saved, saved / m, (job.flags & FLAG_MASK_OUTPUT) != 0u);
+                                g = v * activation_grad(s, job.act, job.leaky_slope) * m;
+                            }
+                            mem[job.c_off + at] = g;
+                        }
                     }
                     default: { // JOB_GRAD_UPDATE: the gradient, then the weight's update from it
                         mem[job.c_off + at] = v;

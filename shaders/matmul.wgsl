@@ -8,7 +8,8 @@
 //   b: element (p, j) at b[p * b_rs + j * b_cs]
 //   e: the epilogue operand (linear: bias [n]; input_grad: what act′ is written in terms of, [m, n]: the previous
 //      layer's output, or its pre-activation z where the activation needs it; weight_grad: unused)
-//   z: linear only: where the pre-activation x·wᵀ + b goes ([m, n]) when params.save_z is 1
+//   z: linear: where the pre-activation x·wᵀ + b goes ([m, n]) when params.save_z is 1; input_grad: the previous
+//      layer's dropout factors m ([m, n]: 0 or 1/(1 − p)) when params.mask_mode is not 0
 //   params: sizes, strides, the activation code and leaky ReLU's slope, and whether linear keeps z
 //
 // The three uses (Op::Linear, Op::WeightGrad, Op::InputGrad):
@@ -42,8 +43,8 @@ struct MatmulParams {
     b_cs: u32,
     save_z: u32, // linear: 1 to write z
     leaky_slope: f32,
+    mask_mode: u32, // input_grad: 0 no dropout; 1 the factors in z (saved is z); 2 the same, saved / factor first
     pad0: u32,
-    pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> c: array<f32>;
@@ -171,7 +172,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
 }
 
-// dx = (dz·w) ⊙ act′(saved)
+// dx = (dz·w) ⊙ act′(saved), times the dropout factors m where the previous layer drops units
 @compute @workgroup_size(THREADS, THREADS, 1)
 fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row0 = wg.y * THREADS * PER;
@@ -183,7 +184,19 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
             let j = col0 + lid.x + THREADS * q;
             if (i < params.m && j < params.n) {
                 let at = i * params.n + j;
-                c[at] = acc[r * PER + q] * activation_grad(e[at], params.act, params.leaky_slope);
+                if (params.mask_mode == 0u) {
+                    c[at] = acc[r * PER + q] * activation_grad(e[at], params.act, params.leaky_slope);
+                } else {
+                    // Through dropout (cpu::ops::input_grad): 0 where dropped, else act′ at the output before
+                    // dropout (saved / m, or z itself) times m.
+                    let m = z[at];
+                    var g = 0.0;
+                    if (m != 0.0) {
+                        let s = select(e[at], e[at] / m, params.mask_mode == 2u);
+                        g = acc[r * PER + q] * activation_grad(s, params.act, params.leaky_slope) * m;
+                    }
+                    c[at] = g;
+                }
             }
         }
     }

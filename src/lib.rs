@@ -41,7 +41,7 @@
 //!     loss: Loss::Xent,
 //! };
 //! let optimizer = Optimizer::momentum(0.05, 0.9).unwrap();
-//! let config = TrainConfig { epochs: 1, batch_size: 32, seed: 42, eval_batch: 1000, lr_schedule: LrSchedule::Linear, init: None };
+//! let config = TrainConfig { epochs: 1, batch_size: 32, seed: 42, eval_batch: 1000, lr_schedule: LrSchedule::Linear, init: None, dropout: 0.0 };
 //! // The buffers one training step needs, sized to the data.
 //! let layout = config.layout_for(&model, optimizer, &data)?;
 //!
@@ -87,6 +87,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod cpu;
 pub mod data;
+pub mod dropout;
 pub mod error;
 pub mod eval;
 pub mod files;

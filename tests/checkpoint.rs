@@ -73,6 +73,7 @@ fn sample(optimizer: Optimizer) -> Checkpoint {
         data_digest: Some(DIGEST.into()),
         train_samples: 60_000,
         lr_schedule: gpu_mnist::optim::LrSchedule::Constant,
+        dropout: 0.0,
         epoch_so_far: None,
     }
 }
@@ -224,6 +225,7 @@ fn capture_and_restore_through_a_trainer() {
         eval_batch: 100,
         lr_schedule: Default::default(),
         init: None,
+        dropout: 0.0,
     };
     let layout = config.layout(&model, adam()).unwrap();
     let mut t =

@@ -82,6 +82,7 @@ fn detailed_evaluation_agrees_with_the_training_loop() {
             eval_batch: 500,
             lr_schedule: Default::default(),
             init: None,
+            dropout: 0.0,
         };
         let optimizer = Optimizer::sgd(if loss == Loss::Xent { 0.1 } else { 3.0 }).unwrap();
         let layout = config.layout(&model, optimizer).unwrap();

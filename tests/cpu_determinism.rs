@@ -21,8 +21,15 @@ fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
         loss: Loss::Xent,
         leaky_slope: DEFAULT_LEAKY_SLOPE,
     };
-    let config =
-        TrainConfig { epochs: 2, batch_size: 50, seed, eval_batch: 200, lr_schedule: LrSchedule::Constant, init: None };
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 50,
+        seed,
+        eval_batch: 200,
+        lr_schedule: LrSchedule::Constant,
+        init: None,
+        dropout: 0.0,
+    };
     let optimizer =
         Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
             .unwrap();

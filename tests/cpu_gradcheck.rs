@@ -24,12 +24,19 @@ fn tiny_dataset(n: usize, seed: u64) -> Dataset {
 
 /// Compares every analytic gradient of a 6-5-4-3 model (after `corrupt` has had a chance to spoil them) with central
 /// differences; returns how many parameters were checked and a line per mismatch.
-fn gradient_errors(activation: Activation, loss: Loss, corrupt: impl Fn(&str, &mut [f32])) -> (usize, Vec<String>) {
+/// With `dropout` > 0 the hidden layers drop units: the loss compared is the training step's (the same mask at every
+/// evaluation: the step count is reset to 0 before each, so the draws are those of step 1).
+fn gradient_errors(
+    activation: Activation,
+    loss: Loss,
+    dropout: f32,
+    corrupt: impl Fn(&str, &mut [f32]),
+) -> (usize, Vec<String>) {
     let n = 5;
     let model =
         ModelConfig { inputs: 6, hidden: vec![5, 4], classes: 3, activation, loss, leaky_slope: DEFAULT_LEAKY_SLOPE };
-    // lr = 0: the training step computes gradients but leaves the parameters as they are.
-    let layout = Layout::new(&model, Optimizer::default(), n);
+    // The training step computes the gradients (and updates the parameters, which are written back below).
+    let layout = Layout::new(&model, Optimizer::default(), n).with_dropout(dropout, 5);
     let mut cpu = CpuBackend::new(&layout, Arc::new(tiny_dataset(n, 7))).unwrap();
     // Bigger-than-usual weights and non-zero biases so every layer matters and ReLU units are not all on.
     let mut params = Params::init(&model, &mut model::rng(3)).unwrap();
@@ -45,11 +52,20 @@ fn gradient_errors(activation: Activation, loss: Loss, corrupt: impl Fn(&str, &m
     cpu.run(train, 1).unwrap();
     cpu.write_params(&params).unwrap();
 
-    // The mean loss of the batch at the current parameters.
+    // The mean loss of the batch at the current parameters: the evaluation's, or with dropout the first training
+    // step's (its statistics are measured before its update, which is undone).
     let loss_at = |cpu: &mut CpuBackend| -> f64 {
-        cpu.begin_epoch(Split::Test, &order).unwrap();
-        cpu.run(eval, 1).unwrap();
-        f64::from(cpu.stats(Split::Test).unwrap().loss_sum) / n as f64
+        if dropout == 0.0 {
+            cpu.begin_epoch(Split::Test, &order).unwrap();
+            cpu.run(eval, 1).unwrap();
+            return f64::from(cpu.stats(Split::Test).unwrap().loss_sum) / n as f64;
+        }
+        let before = cpu.read_params().unwrap();
+        cpu.set_steps_done(0).unwrap();
+        cpu.begin_epoch(Split::Train, &order).unwrap();
+        cpu.run(train, 1).unwrap();
+        cpu.write_params(&before).unwrap();
+        f64::from(cpu.stats(Split::Train).unwrap().loss_sum) / n as f64
     };
 
     let eps = 1e-2f32;
@@ -86,25 +102,26 @@ fn gradient_errors(activation: Activation, loss: Loss, corrupt: impl Fn(&str, &m
 }
 
 /// The check for one activation and loss, with the gradients as the backward pass computed them.
-fn check(activation: Activation, loss: Loss) {
-    let (checked, failures) = gradient_errors(activation, loss, |_, _| {});
+fn check(activation: Activation, loss: Loss, dropout: f32) {
+    let (checked, failures) = gradient_errors(activation, loss, dropout, |_, _| {});
     assert!(
         failures.is_empty(),
-        "{activation:?}/{loss:?}: {} of {checked} gradients differ, first: {:#?}",
+        "{activation:?}/{loss:?} dropout {dropout}: {} of {checked} gradients differ, first: {:#?}",
         failures.len(),
         &failures[..failures.len().min(8)]
     );
 }
 
-/// Every hidden-layer activation the command line offers, with both losses (a new activation is checked without a
-/// test of its own: the list is clap's).
+/// Every hidden-layer activation the command line offers, with both losses, without and through dropout (a new
+/// activation is checked without a test of its own: the list is clap's).
 #[test]
 fn every_activation_and_loss_should_match_finite_differences() {
     use clap::ValueEnum;
     for &activation in Activation::value_variants() {
         for loss in [Loss::Xent, Loss::Mse] {
             println!("{} {}", activation.name(), loss.name());
-            check(activation, loss);
+            check(activation, loss, 0.0);
+            check(activation, loss, 0.4);
         }
     }
 }
@@ -112,7 +129,7 @@ fn every_activation_and_loss_should_match_finite_differences() {
 /// The check must be able to fail: a wrong gradient (the first layer's bias gradient doubled) is caught.
 #[test]
 fn a_wrong_gradient_is_detected() {
-    let (_, failures) = gradient_errors(Activation::Tanh, Loss::Xent, |name, g| {
+    let (_, failures) = gradient_errors(Activation::Tanh, Loss::Xent, 0.0, |name, g| {
         if name == "layers.0.bias" {
             g.iter_mut().for_each(|v| *v *= 2.0);
         }

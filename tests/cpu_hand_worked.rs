@@ -92,11 +92,24 @@ fn input_gradient_is_dz_times_w_masked_by_the_activation_below() {
     // The layer below was a ReLU with outputs [[1, 0, 3], [0, 2, 1]]: its derivative masks the zeros.
     let below = [1.0, 0.0, 3.0, 0.0, 2.0, 1.0];
     let mut dx = vec![f32::NAN; 6];
-    ops::input_grad(&mut dx, &dz, &W, &below, Activation::Relu.into(), 2, 3, 2).unwrap();
+    ops::input_grad(&mut dx, &dz, &W, &below, None, Activation::Relu.into(), 2, 3, 2).unwrap();
     close(&dx, &[-1.0, 0.0, -1.0, 0.0, 2.0, -0.5]);
     // A tanh below with outputs 0.5 everywhere: each element times 1 − 0.25.
-    ops::input_grad(&mut dx, &dz, &W, &[0.5; 6], Activation::Tanh.into(), 2, 3, 2).unwrap();
+    ops::input_grad(&mut dx, &dz, &W, &[0.5; 6], None, Activation::Tanh.into(), 2, 3, 2).unwrap();
     close(&dx, &[-0.75, -0.75, -0.75, 3.375, 1.5, -0.375]);
+}
+
+#[test]
+fn input_gradient_through_dropout_worked_by_hand() {
+    // The same tanh layer below (outputs 0.5) with dropout p = 0.5: factors 2 (kept) or 0 (dropped), so the saved
+    // outputs are 1.0 or 0. A kept unit passes dz·w times tanh′ at 1.0 / 2 = 0.5 (1 − 0.25) times 2, i.e. × 1.5; a
+    // dropped one passes nothing.
+    let dz = [1.0, -1.0, 0.5, 2.0];
+    let mask = [2.0, 0.0, 2.0, 2.0, 0.0, 2.0];
+    let saved = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0];
+    let mut dx = vec![f32::NAN; 6];
+    ops::input_grad(&mut dx, &dz, &W, &saved, Some(&mask), Activation::Tanh.into(), 2, 3, 2).unwrap();
+    close(&dx, &[-1.5, 0.0, -1.5, 6.75, 0.0, -0.75]);
 }
 
 #[test]

@@ -76,11 +76,14 @@ fn assert_same(what: &str, layout: &Layout, reference: &mut CpuBackend, fused: &
 }
 
 /// Three full steps of 13 rows and a short one of 6, then an evaluation of 2 × 9 test rows, on both plans.
+/// With `decay` 3 the hidden layers also drop units (p = 0.3): the dropout op of the reference plan and the fused
+/// linear's epilogue must draw the same factors.
 fn fused_equals_reference(hidden: &[usize], classes: usize, act: Activation, loss: Loss, opt: Optimizer, decay: u64) {
     let data = common::mnist_subset(45, 18);
-    let mut layout = Layout::new(&model(hidden, classes, act, loss), opt, 13);
+    let p = if decay > 0 { 0.3 } else { 0.0 };
+    let mut layout = Layout::new(&model(hidden, classes, act, loss), opt, 13).with_dropout(p, 11);
     layout.decay_steps = decay;
-    let what = format!("{hidden:?}→{classes} {act:?} {loss:?} {} decay {decay}", opt.name());
+    let what = format!("{hidden:?}→{classes} {act:?} {loss:?} {} decay {decay} dropout {p}", opt.name());
     let (mut reference, mut fused) = (backend(&layout, &data), backend(&layout, &data));
     let (r13, r6) = (layout.reference_train_step(13).unwrap(), layout.reference_train_step(6).unwrap());
     let (f13, f6) = (layout.train_step(13).unwrap(), layout.train_step(6).unwrap());

@@ -180,6 +180,7 @@ struct Progress {
     data_digest: Option<String>,
     train_samples: usize,
     lr_schedule: LrSchedule,
+    dropout: f32,
     epoch_so_far: Option<EpochSoFar>,
 }
 
@@ -193,10 +194,22 @@ fn progress() -> impl Strategy<Value = Progress> {
         proptest::option::of("[0-9a-f]{64}"),
         any::<usize>(),
         select(vec![LrSchedule::Linear, LrSchedule::Constant]),
+        prop_oneof![Just(0.0f32), 0.0f32..1.0],
         proptest::option::of(epoch_so_far()),
     )
         .prop_map(
-            |(epoch, steps_done, seed, batch_size, dataset, data_digest, train_samples, lr_schedule, epoch_so_far)| {
+            |(
+                epoch,
+                steps_done,
+                seed,
+                batch_size,
+                dataset,
+                data_digest,
+                train_samples,
+                lr_schedule,
+                dropout,
+                epoch_so_far,
+            )| {
                 Progress {
                     epoch,
                     steps_done,
@@ -206,6 +219,7 @@ fn progress() -> impl Strategy<Value = Progress> {
                     data_digest,
                     train_samples,
                     lr_schedule,
+                    dropout,
                     epoch_so_far,
                 }
             },
@@ -256,6 +270,7 @@ fn assemble(model: ModelConfig, optimizer: Optimizer, mut tensors: Vec<Vec<f32>>
         data_digest: p.data_digest,
         train_samples: p.train_samples,
         lr_schedule: p.lr_schedule,
+        dropout: p.dropout,
         epoch_so_far: p.epoch_so_far,
     }
 }
@@ -273,7 +288,7 @@ fn checkpoint() -> impl Strategy<Value = Checkpoint> {
 // Checkpoints: mutations.
 
 /// Every metadata key a checkpoint holds, and a few it does not.
-const META_KEYS: [&str; 25] = [
+const META_KEYS: [&str; 30] = [
     "format",
     "format_version",
     "architecture",
@@ -285,6 +300,11 @@ const META_KEYS: [&str; 25] = [
     "beta1",
     "beta2",
     "eps",
+    "alpha",
+    "weight_decay",
+    "centered",
+    "leaky_slope",
+    "dropout",
     "epoch",
     "steps_done",
     "seed",
@@ -850,6 +870,7 @@ fn sample_bytes() -> Vec<u8> {
         data_digest: Some(gpu_mnist::data::identity::MNIST_DIGEST.into()),
         train_samples: 100,
         lr_schedule: LrSchedule::Constant,
+        dropout: 0.0,
         // Saved mid-epoch, so the mutations reach the optional epoch_* keys too.
         epoch_so_far: Some(EpochSoFar { stats: Stats { loss_sum: 1.5, correct: 20, samples: 64 }, seconds: 0.25 }),
     };
@@ -950,6 +971,7 @@ fn regression_saved_hyper_parameters_always_load_back() {
             data_digest: None,
             train_samples: 1,
             lr_schedule: LrSchedule::Constant,
+            dropout: 0.0,
             epoch_so_far: None,
         };
         let ck = assemble(model.clone(), optimizer, tensors, progress);

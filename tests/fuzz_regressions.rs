@@ -196,6 +196,7 @@ fn make_fuzz_seeds() {
             data_digest: None,
             train_samples: 10,
             lr_schedule: LrSchedule::Linear,
+            dropout: 0.0,
             epoch_so_far: None,
         };
         ck.to_bytes().unwrap()

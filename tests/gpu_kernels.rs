@@ -116,6 +116,12 @@ fn every_rule_is_tested(rule: Rule) {
     }
 }
 
+/// The factors equal the CPU's exactly, at step counts across 2³².
+#[test]
+fn dropout_should_match_reference() {
+    run(CheckFamily::Dropout);
+}
+
 #[test]
 fn gather_should_match_reference() {
     run(CheckFamily::Gather);

@@ -36,6 +36,7 @@ fn memory_does_not_grow_over_many_epochs() {
         eval_batch: 250,
         lr_schedule: Default::default(),
         init: None,
+        dropout: 0.0,
     };
     let optimizer =
         Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])

@@ -24,8 +24,16 @@ use gpu_mnist::train::{TrainConfig, Trainer};
 const ATOL: f32 = 1e-5;
 const RTOL: f32 = 1e-4;
 
-fn config() -> TrainConfig {
-    TrainConfig { epochs: 1, batch_size: 32, seed: 7, eval_batch: 64, lr_schedule: Default::default(), init: None }
+fn config(dropout: f32) -> TrainConfig {
+    TrainConfig {
+        epochs: 1,
+        batch_size: 32,
+        seed: 7,
+        eval_batch: 64,
+        lr_schedule: Default::default(),
+        init: None,
+        dropout,
+    }
 }
 
 /// One epoch on `backend`: the metrics, then the parameters, optimizer state and step count it ends with.
@@ -34,9 +42,10 @@ fn train<B: Backend>(
     model: &ModelConfig,
     optimizer: Optimizer,
     data: &Arc<Dataset>,
+    dropout: f32,
 ) -> (Stats, Stats, Vec<Vec<f32>>, u64) {
-    let layout = config().layout(model, optimizer).unwrap();
-    let mut trainer = Trainer::new(backend, layout.clone(), Arc::clone(data), config()).unwrap();
+    let layout = config(dropout).layout(model, optimizer).unwrap();
+    let mut trainer = Trainer::new(backend, layout.clone(), Arc::clone(data), config(dropout)).unwrap();
     let train = trainer.train_epoch(&mut |_| {}).unwrap();
     let test = trainer.evaluate().unwrap();
     let mut tensors: Vec<Vec<f32>> =
@@ -49,13 +58,18 @@ fn train<B: Backend>(
 }
 
 fn parity(activation: Activation, loss: Loss, optimizer: Optimizer, leaky_slope: f32) {
+    parity_with(activation, loss, optimizer, leaky_slope, 0.0);
+}
+
+/// [`parity`] with dropout `p` on the hidden layer.
+fn parity_with(activation: Activation, loss: Loss, optimizer: Optimizer, leaky_slope: f32, p: f32) {
     let Some(ctx) = common::gpu() else { return };
     let data = common::mnist_subset(170, 100);
     let model = ModelConfig { inputs: 784, hidden: vec![16], classes: 10, activation, loss, leaky_slope };
-    let layout = config().layout(&model, optimizer).unwrap();
-    let cpu = train(CpuBackend::new(&layout, Arc::clone(&data)).unwrap(), &model, optimizer, &data);
+    let layout = config(p).layout(&model, optimizer).unwrap();
+    let cpu = train(CpuBackend::new(&layout, Arc::clone(&data)).unwrap(), &model, optimizer, &data, p);
     let gpu_backend = GpuBackend::new(&ctx, &layout, Arc::clone(&data)).unwrap();
-    let gpu = train(gpu_backend, &model, optimizer, &data);
+    let gpu = train(gpu_backend, &model, optimizer, &data, p);
 
     assert_eq!(cpu.3, 6, "cpu steps");
     assert_eq!(gpu.3, 6, "gpu steps");
@@ -146,4 +160,14 @@ parity_tests! {
 fn leaky_relu_slopes_should_match_cpu() {
     parity(Activation::LeakyRelu, Loss::Xent, optimizer(Rule::Sgd), 0.2);
     parity(Activation::LeakyRelu, Loss::Mse, optimizer(Rule::Adam), 0.3);
+}
+
+/// Dropout on the hidden layer: the GPU draws the CPU's masks (the fused epilogue's and the input gradient's use of
+/// them), for an activation whose derivative reads the output and one that reads z where one exists.
+#[test]
+fn dropout_steps_should_match_cpu() {
+    for act in [Activation::Relu, Activation::Tanh, Activation::Sigmoid] {
+        parity_with(act, Loss::Xent, optimizer(Rule::Momentum), DEFAULT_LEAKY_SLOPE, 0.3);
+    }
+    parity_with(Activation::Relu, Loss::Mse, optimizer(Rule::Adam), DEFAULT_LEAKY_SLOPE, 0.5);
 }

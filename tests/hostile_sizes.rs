@@ -44,6 +44,7 @@ fn buffers_should_be_sized_by_the_rows_that_exist() {
         eval_batch: 1000,
         lr_schedule: Default::default(),
         init: None,
+        dropout: 0.0,
     };
     let opt = Optimizer::sgd(0.1).unwrap();
     let layout = config.layout_for(&model(784, vec![8]), opt, &data(2000, 300, 784)).unwrap();

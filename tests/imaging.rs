@@ -195,6 +195,7 @@ fn train_small(data: &Dataset, min_acc: f32) -> (ModelConfig, Params) {
             eval_batch: 1000,
             lr_schedule: Default::default(),
             init: None,
+            dropout: 0.0,
         };
         let layout = config.layout(&model, Optimizer::momentum(0.05, 0.9).unwrap()).unwrap();
         let backend = CpuBackend::new(&layout, data.clone()).unwrap();

@@ -52,6 +52,7 @@ fn resuming_through_the_library_is_bit_exact() {
             eval_batch: 200,
             lr_schedule: Default::default(),
             init: None,
+            dropout: 0.0,
         };
         let mut straight = trainer(&data, optimizer, config.clone());
         let expected = [epoch(&mut straight), epoch(&mut straight)];

@@ -18,7 +18,15 @@ use gpu_mnist::plan::{Layout, Split};
 use gpu_mnist::train::{TrainConfig, Trainer};
 
 fn config() -> TrainConfig {
-    TrainConfig { epochs: 2, batch_size: 8, seed: 3, eval_batch: 30, lr_schedule: Default::default(), init: None }
+    TrainConfig {
+        epochs: 2,
+        batch_size: 8,
+        seed: 3,
+        eval_batch: 30,
+        lr_schedule: Default::default(),
+        init: None,
+        dropout: 0.0,
+    }
 }
 
 /// A 784-32-16-10 model (L = 3) on 650 training samples: 81 steps of 8 and one of 2, so a GPU runs two chunks of 50

@@ -127,8 +127,15 @@ fn recording_trainer(
 /// The training order of each of `epochs` epochs of a run with `seed` over 1000 samples in batches of 100.
 fn epoch_orders(seed: u64, epochs: usize) -> Vec<Vec<u32>> {
     let data = synthetic(1000, 4, 3);
-    let config =
-        TrainConfig { epochs, batch_size: 100, seed, eval_batch: 10, lr_schedule: LrSchedule::Constant, init: None };
+    let config = TrainConfig {
+        epochs,
+        batch_size: 100,
+        seed,
+        eval_batch: 10,
+        lr_schedule: LrSchedule::Constant,
+        init: None,
+        dropout: 0.0,
+    };
     let model = model(4, vec![], 3, Activation::Relu, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(0.1).unwrap());
     for _ in 0..epochs {
@@ -166,8 +173,15 @@ fn each_epoch_trains_a_fresh_permutation_fixed_by_the_seed() {
 #[test]
 fn an_epoch_runs_exactly_its_steps_in_chunks() {
     let data = synthetic(107, 4, 3);
-    let config =
-        TrainConfig { epochs: 2, batch_size: 5, seed: 1, eval_batch: 10, lr_schedule: LrSchedule::Linear, init: None };
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 5,
+        seed: 1,
+        eval_batch: 10,
+        lr_schedule: LrSchedule::Linear,
+        init: None,
+        dropout: 0.0,
+    };
     let model = model(4, vec![3], 3, Activation::Tanh, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(0.1).unwrap());
     trainer.backend.chunk = Some(8);
@@ -193,6 +207,7 @@ fn a_run_stops_once_its_loss_passes_the_divergence_limit() {
         eval_batch: 10,
         lr_schedule: LrSchedule::Constant,
         init: None,
+        dropout: 0.0,
     };
     let model = model(4, vec![8], 3, Activation::Relu, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(1e3).unwrap());
@@ -209,8 +224,15 @@ fn a_run_stops_once_its_loss_passes_the_divergence_limit() {
 #[test]
 fn warm_up_runs_steps_then_restores_the_start() {
     let data = synthetic(40, 4, 3);
-    let config =
-        TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 10, lr_schedule: LrSchedule::Linear, init: None };
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 5,
+        seed: 9,
+        eval_batch: 10,
+        lr_schedule: LrSchedule::Linear,
+        init: None,
+        dropout: 0.0,
+    };
     let model = model(4, vec![3], 3, Activation::Tanh, Loss::Xent);
     let optimizer =
         Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-2), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
@@ -338,8 +360,15 @@ fn a_run_across_two_to_the_32_steps_should_match_reference() {
 #[test]
 fn a_stop_during_evaluation_takes_effect_after_the_chunk_in_flight() {
     let data = synthetic(40, 4, 3);
-    let config =
-        TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 2, lr_schedule: LrSchedule::Constant, init: None };
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 5,
+        seed: 9,
+        eval_batch: 2,
+        lr_schedule: LrSchedule::Constant,
+        init: None,
+        dropout: 0.0,
+    };
     let model = model(4, vec![3], 3, Activation::Relu, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(0.1).unwrap());
     trainer.backend.chunk = Some(2);
@@ -372,8 +401,15 @@ fn chunks_are_sized_to_about_a_second() {
 #[test]
 fn a_run_stopped_in_its_evaluation_should_resume_without_repeating_a_step() {
     let data = synthetic(107, 4, 3);
-    let config =
-        TrainConfig { epochs: 2, batch_size: 5, seed: 4, eval_batch: 2, lr_schedule: LrSchedule::Linear, init: None };
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 5,
+        seed: 4,
+        eval_batch: 2,
+        lr_schedule: LrSchedule::Linear,
+        init: None,
+        dropout: 0.0,
+    };
     let model = model(4, vec![6], 3, Activation::Relu, Loss::Xent);
     let optimizer =
         Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-2), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
@@ -417,8 +453,15 @@ fn a_run_stopped_in_its_evaluation_should_resume_without_repeating_a_step() {
 #[test]
 fn an_epoch_should_report_its_evaluation_after_its_training() {
     let data = synthetic(40, 4, 3);
-    let config =
-        TrainConfig { epochs: 1, batch_size: 5, seed: 9, eval_batch: 2, lr_schedule: LrSchedule::Constant, init: None };
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 5,
+        seed: 9,
+        eval_batch: 2,
+        lr_schedule: LrSchedule::Constant,
+        init: None,
+        dropout: 0.0,
+    };
     let model = model(4, vec![3], 3, Activation::Relu, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(0.1).unwrap());
     let mut seen = Vec::new();

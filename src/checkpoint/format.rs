@@ -171,6 +171,7 @@ impl Checkpoint {
             data_digest: meta.digest()?,
             train_samples: meta.parse("train_samples")?,
             lr_schedule: meta.named("lr_schedule")?,
+            dropout: meta.dropout()?,
             epoch_so_far: meta.epoch_so_far()?,
         })
     }

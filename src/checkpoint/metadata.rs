@@ -40,6 +40,7 @@ impl Checkpoint {
         put("classes", self.model.classes.to_string());
         put("train_samples", self.train_samples.to_string());
         put("lr_schedule", self.lr_schedule.name().to_owned());
+        put("dropout", self.dropout.to_string());
         if let Some(so_far) = &self.epoch_so_far {
             put("epoch_loss_sum", so_far.stats.loss_sum.to_string());
             put("epoch_correct", so_far.stats.correct.to_string());
@@ -88,6 +89,19 @@ impl Meta<'_> {
             return Err(format!("metadata `epoch_seconds` = {seconds} is not a duration"));
         }
         Ok(Some(EpochSoFar { stats, seconds }))
+    }
+
+    /// The optional `dropout`: absent in checkpoints written before it existed (no dropout), a probability in
+    /// [0, 1) otherwise.
+    pub(super) fn dropout(&self) -> std::result::Result<f32, String> {
+        if !self.0.contains_key("dropout") {
+            return Ok(0.0);
+        }
+        let p: f32 = self.parse("dropout")?;
+        if !(0.0..1.0).contains(&p) {
+            return Err(format!("metadata `dropout` = {p} is not a probability in [0, 1)"));
+        }
+        Ok(p)
     }
 
     /// The optional `data_digest`: absent in checkpoints written before it existed, a SHA-256 in hex otherwise.

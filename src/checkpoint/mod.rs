@@ -77,6 +77,8 @@ pub struct Checkpoint {
     pub train_samples: usize,
     /// How the learning rate changes over the run (the decay's length follows from `--epochs`).
     pub lr_schedule: LrSchedule,
+    /// The dropout probability of the hidden layers while training (0: none).
+    pub dropout: f32,
     /// Saved mid-epoch: what that epoch's steps measured so far, so the resumed epoch's record covers them too.
     /// `None` at an epoch boundary, and in checkpoints older than this field.
     pub epoch_so_far: Option<EpochSoFar>,
@@ -150,6 +152,7 @@ impl Checkpoint {
             data_digest: Some(trainer.data().digest.clone()),
             train_samples: trainer.data().train.len(),
             lr_schedule: trainer.config.lr_schedule,
+            dropout: trainer.config.dropout,
             epoch_so_far,
         })
     }
@@ -278,6 +281,7 @@ impl Checkpoint {
             lr_schedule: self.lr_schedule,
             // A resumed run's weights come from the checkpoint.
             init: None,
+            dropout: self.dropout,
         }
     }
 

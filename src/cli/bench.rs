@@ -88,6 +88,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         eval_batch: EVAL_BATCH,
         lr_schedule: args.optim.lr_schedule,
         init: args.model.init,
+        dropout: 0.0,
     };
     let layout = config.layout_for(&model, optimizer, &data)?;
     let settings = BenchSettings {

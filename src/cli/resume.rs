@@ -82,6 +82,7 @@ pub struct RunFlags<'a> {
     pub batch_size: usize,
     pub epochs: usize,
     pub eval_batch: usize,
+    pub dropout: f32,
 }
 
 /// The model, optimizer and settings of a resumed run: the checkpoint's, with the flags the user gave checked
@@ -160,6 +161,10 @@ pub fn settings(
             ck.epoch
         );
     }
-    let config = TrainConfig { lr_schedule: schedule, ..ck.train_config(args.epochs, args.eval_batch) };
+    let dropout = if given("dropout") { args.dropout } else { ck.dropout };
+    if dropout != ck.dropout {
+        outln!("note:    dropout changes from the checkpoint's {} to {} (--dropout)", ck.dropout, dropout);
+    }
+    let config = TrainConfig { lr_schedule: schedule, dropout, ..ck.train_config(args.epochs, args.eval_batch) };
     Ok((requested, optimizer, config))
 }

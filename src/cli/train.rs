@@ -33,6 +33,10 @@ pub struct TrainArgs {
     /// Passes over the training set.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
+    /// Dropout on every hidden layer while training: the probability of dropping a unit (inverted, as PyTorch's
+    /// nn.Dropout(p) after each hidden activation; evaluation uses every unit). 0: none.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub dropout: f32,
     /// Samples per step (1 = per-sample SGD).
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
@@ -133,6 +137,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
                 batch_size: args.batch_size,
                 epochs: args.epochs,
                 eval_batch: args.eval_batch,
+                dropout: args.dropout,
             };
             resume::settings(ck, &flags, matches, &data)?
         }
@@ -144,6 +149,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
                 eval_batch: args.eval_batch,
                 lr_schedule: args.optim.lr_schedule,
                 init: args.model.init,
+                dropout: args.dropout,
             };
             (args.model.model(&data), optimizer, config)
         }
@@ -170,7 +176,8 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     let config = &trainer.config;
     outln!("backend: {describe_backend}");
     let init = config.init.map(|i| format!(", init {}", i.name())).unwrap_or_default();
-    outln!("model:   {}{init}", model.describe());
+    let dropout = if config.dropout > 0.0 { format!(", dropout {}", config.dropout) } else { String::new() };
+    outln!("model:   {}{init}{dropout}", model.describe());
     outln!(
         "optim:   {}, {}, batch {}, {} epoch{}, seed {}",
         optimizer.describe(),

@@ -3,7 +3,7 @@
 
 use super::{ops, CpuBackend, LossFn};
 use crate::error::{Error, Result};
-use crate::plan::{BufId, Op, Split};
+use crate::plan::{BufId, DropoutSpec, Op, Split};
 
 impl CpuBackend {
     /// Executes one op with its reference function.
@@ -56,13 +56,14 @@ impl CpuBackend {
                 self.put(dw, out);
                 r
             }
-            Op::InputGrad { dx, dz, w, saved, act, rows, inputs, outputs } => {
+            Op::InputGrad { dx, dz, w, saved, mask, act, rows, inputs, outputs } => {
                 let mut out = self.take(dx);
                 let r = ops::input_grad(
                     &mut out,
                     &self.buffers[dz],
                     &self.buffers[w],
                     &self.buffers[saved],
+                    mask.map(|m| self.buffers[m].as_slice()),
                     act,
                     rows,
                     inputs,
@@ -74,6 +75,7 @@ impl CpuBackend {
             Op::Update { param, state, grad, optimizer, len, decay_steps } => {
                 self.update(param, state, grad, optimizer, len, self.steps_done + 1, decay_steps)
             }
+            Op::Dropout { y, rows, outputs, spec } => self.dropout(y, rows * outputs, spec),
             Op::FusedLinear { .. } => self.fused_linear(op),
             Op::GradUpdate { .. } => self.grad_update(op),
             Op::Advance { split, rows, row_stats } => {
@@ -110,16 +112,29 @@ impl CpuBackend {
         result
     }
 
-    /// The CPU twin of [`Op::FusedLinear`]: gather (if asked), linear (keeping z if asked), then the loss head's
+    /// [`Op::Dropout`] of the first `len` values of `y`, the draws keyed by this step t = steps done + 1.
+    fn dropout(&mut self, y: BufId, len: usize, spec: DropoutSpec) -> Result<()> {
+        let stream = crate::dropout::stream(spec.seed, self.steps_done + 1, spec.layer);
+        let (mut out, mut mask) = (self.take(y), self.take(spec.mask));
+        let r = ops::dropout(&mut out, &mut mask, spec.dropout, stream, len);
+        self.put(y, out);
+        self.put(spec.mask, mask);
+        r
+    }
+
+    /// The CPU twin of [`Op::FusedLinear`]: gather (if asked), linear (keeping z if asked), dropout (if asked), then the loss head's
     /// per-row statistics and gradient (if any).
     fn fused_linear(&mut self, op: &Op) -> Result<()> {
-        let Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs, gather, head } = *op else {
+        let Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs, gather, head, dropout } = *op else {
             return Err(Error::Config(format!("fused_linear given {}", op.label())));
         };
         if let Some(split) = gather {
             self.gather(x, split, rows, inputs)?;
         }
         self.execute(&Op::Linear { y, z, x, w, b, act, rows, inputs, outputs })?;
+        if let Some(spec) = dropout {
+            self.dropout(y, rows * outputs, spec)?;
+        }
         let Some(head) = head else { return Ok(()) };
         let mut stats = self.take(head.row_stats);
         let mut grad = head.dz.map(|d| self.take(d));

@@ -18,6 +18,9 @@ const FLAG_WRITE_DZ: u32 = 4;
 const FLAG_MSE: u32 = 8;
 const FLAG_STATS: u32 = 16;
 const FLAG_SAVE_Z: u32 = 32;
+const FLAG_DROPOUT: u32 = 64;
+const FLAG_MASK: u32 = 128;
+const FLAG_MASK_OUTPUT: u32 = 256;
 
 /// An index or size as the kernel's `u32`.
 fn u(v: usize) -> u32 {
@@ -85,7 +88,7 @@ impl Builder<'_> {
             |m: usize, n: usize| (u(m.div_ceil(side).max(1) * n.div_ceil(side).max(1)), u(n.div_ceil(side).max(1)));
         let mut job = FusedJob::default();
         match *op {
-            Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs, gather, head } => {
+            Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs, gather, head, dropout } => {
                 if gather.is_some() && data.samples > 0 && data.features != inputs {
                     return Err(Error::Config(format!(
                         "a gather of {inputs} features from images of {} pixels",
@@ -109,6 +112,11 @@ impl Builder<'_> {
                 if let Some(z) = z {
                     (job.flags, job.z_off) = (job.flags | FLAG_SAVE_Z, self.offset(z)?);
                 }
+                if let Some(d) = dropout {
+                    (job.flags, job.mask_off) = (job.flags | FLAG_DROPOUT, self.offset(d.mask)?);
+                    (job.drop_p, job.keep_scale, job.drop_layer) = (d.dropout.p, d.dropout.keep_scale, d.layer);
+                    (job.seed_lo, job.seed_hi) = (d.seed as u32, (d.seed >> 32) as u32);
+                }
                 if let Some(h) = head {
                     self.loss_head(&mut job, h)?;
                 }
@@ -123,13 +131,19 @@ impl Builder<'_> {
                 (job.sw_off, job.sb_off) = (self.offset_or_zero(sw)?, self.offset_or_zero(sb)?);
                 set_optimizer(&mut job, optimizer, decay_steps)?;
             }
-            Op::InputGrad { dx, dz, w, saved, act, rows, inputs, outputs } => {
+            Op::InputGrad { dx, dz, w, saved, mask, act, rows, inputs, outputs } => {
                 (job.groups, job.groups_n) = tiles(rows, inputs);
                 (job.kind, job.m, job.n, job.k, job.act) = (3, u(rows), u(inputs), u(outputs), act.code());
                 job.leaky_slope = act.leaky_slope;
                 (job.a_off, job.a_rs, job.a_cs) = (self.offset(dz)?, u(outputs), 1);
                 (job.b_off, job.b_rs, job.b_cs) = (self.offset(w)?, u(inputs), 1);
                 (job.c_off, job.e_off) = (self.offset(dx)?, self.offset(saved)?);
+                if let Some(m) = mask {
+                    (job.flags, job.mask_off) = (FLAG_MASK, self.offset(m)?);
+                    if !act.needs_pre_activation() {
+                        job.flags |= FLAG_MASK_OUTPUT;
+                    }
+                }
             }
             Op::Advance { rows, row_stats, .. } => {
                 (job.kind, job.groups, job.rows) = (4, 1, u(rows));

@@ -6,12 +6,12 @@ use crate::error::{Error, Result};
 use crate::gpu::dispatch::{elementwise_grid, Builder, Dispatch};
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{
-    AdvanceParams, BiasGradParams, GatherParams, LargeParams, LossParams, MatmulParams, OptimParams,
+    AdvanceParams, BiasGradParams, DropoutParams, GatherParams, LargeParams, LossParams, MatmulParams, OptimParams,
 };
 use crate::gpu::tiles::LARGE_TILE;
 use crate::model::Act;
 use crate::optim::Optimizer;
-use crate::plan::{BufId, Op, Split};
+use crate::plan::{BufId, DropoutSpec, Op, Split};
 
 /// An index or size as the kernels' `u32`.
 fn u(v: usize) -> u32 {
@@ -27,9 +27,10 @@ impl Builder<'_> {
                 self.linear([y, x, w, b], z, act, rows, inputs, outputs)
             }
             Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => self.weight_grad([dw, dz, x], rows, inputs, outputs),
-            Op::InputGrad { dx, dz, w, saved, act, rows, inputs, outputs } => {
-                self.input_grad([dx, dz, w, saved], act, rows, inputs, outputs)
+            Op::InputGrad { dx, dz, w, saved, mask, act, rows, inputs, outputs } => {
+                self.input_grad([dx, dz, w, saved], mask, act, rows, inputs, outputs)
             }
+            Op::Dropout { y, rows, outputs, spec } => self.dropout(y, rows * outputs, spec),
             Op::SoftmaxXent { dz, logits, split, rows, classes } => {
                 self.loss(Kernel::SoftmaxXent, dz, logits, split, rows, classes)
             }
@@ -131,7 +132,8 @@ impl Builder<'_> {
             b_cs: u(inputs),
             save_z,
             leaky_slope,
-            pad: [0; 2],
+            mask_mode: 0,
+            pad: 0,
         };
         self.dispatch_matmul(
             Kernel::Linear,
@@ -160,7 +162,8 @@ impl Builder<'_> {
             b_cs: 1,
             save_z: 0,
             leaky_slope: 0.0,
-            pad: [0; 2],
+            mask_mode: 0,
+            pad: 0,
         };
         self.dispatch_matmul(
             Kernel::WeightGrad,
@@ -174,9 +177,11 @@ impl Builder<'_> {
     }
 
     /// The input gradient `[dx, dz, w, saved]` on `matmul.wgsl`.
+    #[allow(clippy::too_many_arguments)]
     fn input_grad(
         &self,
         [dx, dz, w, saved]: [BufId; 4],
+        mask: Option<BufId>,
         act: Act,
         rows: usize,
         inputs: usize,
@@ -194,7 +199,13 @@ impl Builder<'_> {
             b_cs: 1,
             save_z: 0,
             leaky_slope: act.leaky_slope,
-            pad: [0; 2],
+            // Through dropout: its factors in the z binding; saved divided by them unless it is z.
+            mask_mode: match mask {
+                None => 0,
+                Some(_) if act.needs_pre_activation() => 1,
+                Some(_) => 2,
+            },
+            pad: 0,
         };
         self.dispatch_matmul(
             Kernel::InputGrad,
@@ -203,8 +214,38 @@ impl Builder<'_> {
                 self.buffer(dz, rows * outputs, what)?,
                 self.buffer(w, outputs * inputs, what)?,
                 self.buffer(saved, rows * inputs, what)?,
+                match mask {
+                    Some(m) => self.buffer(m, rows * inputs, what)?,
+                    None => self.res.spare.as_entire_buffer_binding(),
+                },
             ],
             &params,
+        )
+    }
+
+    /// `dropout.wgsl`: the first `len` values of `y` times this step's dropout factors, which go to the mask.
+    fn dropout(&self, y: BufId, len: usize, spec: DropoutSpec) -> Result<Dispatch> {
+        let what = "dropout";
+        let max_dim = self.ctx.device().limits().max_compute_workgroups_per_dimension;
+        let params = DropoutParams {
+            len: u(len),
+            p: spec.dropout.p,
+            keep_scale: spec.dropout.keep_scale,
+            layer: spec.layer,
+            seed_lo: spec.seed as u32,
+            seed_hi: (spec.seed >> 32) as u32,
+            pad: [0; 2],
+        };
+        let storage = [
+            self.buffer(y, len, what)?,
+            self.buffer(spec.mask, len, what)?,
+            self.res.counters.as_entire_buffer_binding(),
+        ];
+        self.dispatch(
+            Kernel::Dropout,
+            &storage,
+            &params,
+            elementwise_grid(len, Kernel::Dropout.workgroup_size()[0], max_dim),
         )
     }
 

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::gpu::shaders::{compose_text, shader_text, ACTIVATION_FILE, OPTIMIZER_FILE};
+use crate::gpu::shaders::{compose_text, shader_text, ACTIVATION_FILE, DROPOUT_MASK_FILE, OPTIMIZER_FILE};
 
 // The shader and tile items at their paths from before they moved to modules of their own.
 pub use crate::gpu::shaders::{
@@ -43,6 +43,8 @@ pub enum Kernel {
     BiasGrad,
     /// `optim.wgsl` `update`: [`crate::plan::Op::Update`], every rule (optimizer.wgsl's functions).
     Update,
+    /// `dropout.wgsl`: [`crate::plan::Op::Dropout`].
+    Dropout,
     /// `gather.wgsl`: [`crate::plan::Op::Gather`].
     Gather,
     /// `counters.wgsl` `advance`: [`crate::plan::Op::Advance`].
@@ -57,7 +59,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, in pipeline-table order.
-    pub const ALL: [Kernel; 19] = [
+    pub const ALL: [Kernel; 20] = [
         Kernel::Linear(Tile::T64),
         Kernel::Linear(Tile::T32),
         Kernel::Linear(Tile::T16),
@@ -72,6 +74,7 @@ impl Kernel {
         Kernel::QuadraticCost,
         Kernel::BiasGrad,
         Kernel::Update,
+        Kernel::Dropout,
         Kernel::Gather,
         Kernel::Advance,
         Kernel::Fused(Tile::T64),
@@ -87,6 +90,7 @@ impl Kernel {
             Kernel::SoftmaxXent | Kernel::QuadraticCost => "loss.wgsl",
             Kernel::BiasGrad => "bias_grad.wgsl",
             Kernel::Update => "optim.wgsl",
+            Kernel::Dropout => "dropout.wgsl",
             Kernel::Gather => "gather.wgsl",
             Kernel::Advance => "counters.wgsl",
             Kernel::Fused(_) => "fused.wgsl",
@@ -104,6 +108,7 @@ impl Kernel {
             Kernel::QuadraticCost => "quadratic_cost",
             Kernel::BiasGrad => "bias_grad",
             Kernel::Update => "update",
+            Kernel::Dropout => "dropout",
             Kernel::Gather => "gather",
             Kernel::Advance => "advance",
             Kernel::Fused(_) => "fused",
@@ -117,7 +122,7 @@ impl Kernel {
             Kernel::Linear(_) | Kernel::WeightGrad(_) | Kernel::InputGrad(_) | Kernel::Fused(_) => [16, 16, 1],
             Kernel::LinearLarge => [16, 16, 1],
             Kernel::BiasGrad => [64, 1, 1],
-            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::Update => [256, 1, 1],
+            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::Update | Kernel::Dropout => [256, 1, 1],
             Kernel::Gather => [256, 1, 1],
             Kernel::Advance => [1, 1, 1],
         }
@@ -135,8 +140,10 @@ impl Kernel {
             Kernel::Linear(_) | Kernel::LinearLarge => {
                 &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, ReadWrite), (5, ReadWrite), (4, Uniform)]
             }
-            // c, a, b, e, params
-            Kernel::InputGrad(_) => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, ReadWrite), (4, Uniform)],
+            // c, a, b, e, the dropout factors (or a spare buffer), params
+            Kernel::InputGrad(_) => {
+                &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, ReadWrite), (5, ReadWrite), (4, Uniform)]
+            }
             // c, a, b, params (no epilogue operand)
             Kernel::WeightGrad(_) => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (4, Uniform)],
             // dz, out, labels, counters, params
@@ -145,6 +152,8 @@ impl Kernel {
             }
             // db, dz, params
             Kernel::BiasGrad => &[(0, ReadWrite), (1, ReadWrite), (2, Uniform)],
+            // y, mask, counters, params
+            Kernel::Dropout => &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, Uniform)],
             // param, state (packed), grad, counters, params
             Kernel::Update => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (3, Read), (4, Uniform)],
             // layout buffers, batch labels, data, order, counters, params
@@ -259,6 +268,7 @@ fn compile_modules(
     }
     let activation = shader_text(&ACTIVATION_FILE, shader_dir)?;
     let optimizer = shader_text(&OPTIMIZER_FILE, shader_dir)?;
+    let dropout_mask = shader_text(&DROPOUT_MASK_FILE, shader_dir)?;
     let reduce = if ctx.has_subgroups() { &REDUCE_SUBGROUP_FILE } else { &REDUCE_TREE_FILE };
     let reduce_text = shader_text(reduce, shader_dir)?;
     let mut modules = Vec::new();
@@ -267,7 +277,7 @@ fn compile_modules(
         // Module: the composed source, validated by wgpu's WGSL front end.
         let text = shader_text(file, shader_dir)?;
         let built_in = matches!(text, Cow::Borrowed(_));
-        let source = compose_text(file, &text, &activation, &optimizer, &reduce_text);
+        let source = compose_text(file, &text, &activation, &optimizer, &dropout_mask, &reduce_text);
         let module = ctx.scoped(&format!("compiling shaders/{}", file.name), || {
             let desc = wgpu::ShaderModuleDescriptor {
                 label: Some(file.name),

@@ -27,8 +27,11 @@ pub struct MatmulParams {
     pub save_z: u32,
     /// Leaky ReLU's slope below 0.
     pub leaky_slope: f32,
+    /// input_grad: 0 without dropout; 1 with the dropout factors in the z binding; 2 the same, saved being the
+    /// output after dropout (divided by the factor before act′).
+    pub mask_mode: u32,
     /// Padding to 16 bytes.
-    pub pad: [u32; 2],
+    pub pad: u32,
 }
 
 /// `LargeParams` of `matmul_large.wgsl`.
@@ -91,6 +94,26 @@ pub struct OptimParams {
     pub states: u32,
     /// Steps over which the learning rate decays linearly to 0; 0 = constant.
     pub decay_steps: u32,
+}
+
+/// `DropoutParams` of `dropout.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct DropoutParams {
+    /// Elements: rows · outputs.
+    pub len: u32,
+    /// The probability of dropping a unit.
+    pub p: f32,
+    /// 1/(1 − p).
+    pub keep_scale: f32,
+    /// The layer's index, part of the draws' key.
+    pub layer: u32,
+    /// The seed's low word.
+    pub seed_lo: u32,
+    /// The seed's high word.
+    pub seed_hi: u32,
+    /// Padding to 16 bytes.
+    pub pad: [u32; 2],
 }
 
 /// `GatherParams` of `gather.wgsl`.
@@ -200,8 +223,18 @@ pub struct FusedJob {
     pub z_off: u32,
     /// Leaky ReLU's slope below 0 (linear and input_grad).
     pub leaky_slope: f32,
-    /// Padding to 16 bytes.
-    pub pad: [u32; 2],
+    /// linear with `FLAG_DROPOUT`: where its factors go; input_grad with `FLAG_MASK`: where it reads them.
+    pub mask_off: u32,
+    /// linear with `FLAG_DROPOUT`: p.
+    pub drop_p: f32,
+    /// linear with `FLAG_DROPOUT`: 1/(1 − p).
+    pub keep_scale: f32,
+    /// linear with `FLAG_DROPOUT`: the layer's index, part of the draws' key.
+    pub drop_layer: u32,
+    /// linear with `FLAG_DROPOUT`: the seed's low word.
+    pub seed_lo: u32,
+    /// linear with `FLAG_DROPOUT`: the seed's high word.
+    pub seed_hi: u32,
 }
 
 /// `FusedParams` of `fused.wgsl`: two jobs, the split, and the gather's u / 255 table.
@@ -258,6 +291,7 @@ mod tests {
             ("loss.wgsl", "LossParams", size_of::<LossParams>()),
             ("bias_grad.wgsl", "BiasGradParams", size_of::<BiasGradParams>()),
             ("optim.wgsl", "OptimParams", size_of::<OptimParams>()),
+            ("dropout.wgsl", "DropoutParams", size_of::<DropoutParams>()),
             ("gather.wgsl", "GatherParams", size_of::<GatherParams>()),
             ("counters.wgsl", "AdvanceParams", size_of::<AdvanceParams>()),
             ("fused.wgsl", "Job", size_of::<FusedJob>()),

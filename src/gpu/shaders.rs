@@ -20,6 +20,8 @@ pub struct ShaderFile {
     /// Whether `optimizer.wgsl`, after the optimizer table's declarations ([`crate::optim::wgsl_declarations`]), is
     /// prepended to it.
     pub needs_optimizer: bool,
+    /// Whether `dropout_mask.wgsl` (dropout's draws) is prepended to it.
+    pub needs_dropout: bool,
     /// Whether the counter layout constants ([`counters::wgsl_constants`]) are prepended to it.
     pub needs_counters: bool,
     /// Whether `workgroup_sums` is prepended to it ([`REDUCE_TREE_FILE`], or [`REDUCE_SUBGROUP_FILE`] on a device with
@@ -43,6 +45,7 @@ pub(crate) const ACTIVATION_FILE: ShaderFile = ShaderFile {
     source: ACTIVATION_WGSL,
     needs_activation: false,
     needs_optimizer: false,
+    needs_dropout: false,
     needs_counters: false,
     trusted: false,
     needs_reduce: false,
@@ -58,6 +61,23 @@ pub(crate) const OPTIMIZER_FILE: ShaderFile = ShaderFile {
     source: OPTIMIZER_WGSL,
     needs_activation: false,
     needs_optimizer: false,
+    needs_dropout: false,
+    needs_counters: false,
+    trusted: false,
+    needs_reduce: false,
+    needs_subgroups: false,
+};
+
+/// `dropout_mask.wgsl`: dropout's draws, prepended to the files that drop units.
+const DROPOUT_MASK_WGSL: &str = include_str!("../../shaders/dropout_mask.wgsl");
+
+/// `dropout_mask.wgsl` as a file of its own (validated alone, replaceable by a `--shaders` directory).
+pub(crate) const DROPOUT_MASK_FILE: ShaderFile = ShaderFile {
+    name: "dropout_mask.wgsl",
+    source: DROPOUT_MASK_WGSL,
+    needs_activation: false,
+    needs_optimizer: false,
+    needs_dropout: false,
     needs_counters: false,
     trusted: false,
     needs_reduce: false,
@@ -70,6 +90,7 @@ pub const REDUCE_TREE_FILE: ShaderFile = ShaderFile {
     source: include_str!("../../shaders/reduce_tree.wgsl"),
     needs_activation: false,
     needs_optimizer: false,
+    needs_dropout: false,
     needs_counters: false,
     trusted: false,
     needs_reduce: false,
@@ -82,6 +103,7 @@ pub const REDUCE_SUBGROUP_FILE: ShaderFile = ShaderFile {
     source: include_str!("../../shaders/reduce_subgroup.wgsl"),
     needs_activation: false,
     needs_optimizer: false,
+    needs_dropout: false,
     needs_counters: false,
     trusted: false,
     needs_reduce: false,
@@ -89,9 +111,21 @@ pub const REDUCE_SUBGROUP_FILE: ShaderFile = ShaderFile {
 };
 
 /// Every file of `shaders/`, each with how it is composed.
-pub const SHADER_FILES: [ShaderFile; 12] = [
+pub const SHADER_FILES: [ShaderFile; 14] = [
     ACTIVATION_FILE,
     OPTIMIZER_FILE,
+    DROPOUT_MASK_FILE,
+    ShaderFile {
+        name: "dropout.wgsl",
+        source: include_str!("../../shaders/dropout.wgsl"),
+        needs_activation: false,
+        needs_optimizer: false,
+        needs_dropout: true,
+        needs_counters: true,
+        trusted: false,
+        needs_reduce: false,
+        needs_subgroups: false,
+    },
     REDUCE_TREE_FILE,
     REDUCE_SUBGROUP_FILE,
     ShaderFile {
@@ -99,6 +133,7 @@ pub const SHADER_FILES: [ShaderFile; 12] = [
         source: include_str!("../../shaders/matmul.wgsl"),
         needs_activation: true,
         needs_optimizer: false,
+        needs_dropout: false,
         needs_counters: false,
         trusted: false,
         needs_reduce: false,
@@ -109,6 +144,7 @@ pub const SHADER_FILES: [ShaderFile; 12] = [
         source: include_str!("../../shaders/matmul_large.wgsl"),
         needs_activation: true,
         needs_optimizer: false,
+        needs_dropout: false,
         needs_counters: false,
         trusted: true,
         needs_reduce: false,
@@ -119,6 +155,7 @@ pub const SHADER_FILES: [ShaderFile; 12] = [
         source: include_str!("../../shaders/loss.wgsl"),
         needs_activation: false,
         needs_optimizer: false,
+        needs_dropout: false,
         needs_counters: true,
         trusted: false,
         needs_reduce: false,
@@ -129,6 +166,7 @@ pub const SHADER_FILES: [ShaderFile; 12] = [
         source: include_str!("../../shaders/bias_grad.wgsl"),
         needs_activation: false,
         needs_optimizer: false,
+        needs_dropout: false,
         needs_counters: false,
         trusted: false,
         needs_reduce: false,
@@ -139,6 +177,7 @@ pub const SHADER_FILES: [ShaderFile; 12] = [
         source: include_str!("../../shaders/optim.wgsl"),
         needs_activation: false,
         needs_optimizer: true,
+        needs_dropout: false,
         needs_counters: true,
         trusted: false,
         needs_reduce: false,
@@ -149,6 +188,7 @@ pub const SHADER_FILES: [ShaderFile; 12] = [
         source: include_str!("../../shaders/gather.wgsl"),
         needs_activation: false,
         needs_optimizer: false,
+        needs_dropout: false,
         needs_counters: true,
         trusted: false,
         needs_reduce: false,
@@ -159,6 +199,7 @@ pub const SHADER_FILES: [ShaderFile; 12] = [
         source: include_str!("../../shaders/fused.wgsl"),
         needs_activation: true,
         needs_optimizer: true,
+        needs_dropout: true,
         needs_counters: true,
         trusted: false,
         needs_reduce: true,
@@ -169,6 +210,7 @@ pub const SHADER_FILES: [ShaderFile; 12] = [
         source: include_str!("../../shaders/counters.wgsl"),
         needs_activation: false,
         needs_optimizer: false,
+        needs_dropout: false,
         needs_counters: true,
         trusted: false,
         needs_reduce: false,
@@ -190,16 +232,18 @@ pub fn compose(file: &ShaderFile) -> String {
 /// [`compose`] for a device with (`subgroups`) or without subgroup operations.
 pub fn compose_for(file: &ShaderFile, subgroups: bool) -> String {
     let reduce = if subgroups { &REDUCE_SUBGROUP_FILE } else { &REDUCE_TREE_FILE };
-    compose_text(file, file.source, ACTIVATION_WGSL, OPTIMIZER_WGSL, reduce.source)
+    compose_text(file, file.source, ACTIVATION_WGSL, OPTIMIZER_WGSL, DROPOUT_MASK_WGSL, reduce.source)
 }
 
-/// [`compose_for`] with the texts of `file`, `activation.wgsl`, `optimizer.wgsl` and the reduction file given (read
+/// [`compose_for`] with the texts of `file`, `activation.wgsl`, `optimizer.wgsl`, `dropout_mask.wgsl` and the
+/// reduction file given (read
 /// from a `--shaders` directory).
 pub(crate) fn compose_text(
     file: &ShaderFile,
     text: &str,
     activation: &str,
     optimizer: &str,
+    dropout_mask: &str,
     reduce_text: &str,
 ) -> String {
     let mut source = String::new();
@@ -220,6 +264,9 @@ pub(crate) fn compose_text(
     }
     if file.needs_optimizer {
         source.push_str(optimizer);
+    }
+    if file.needs_dropout {
+        source.push_str(dropout_mask);
     }
     if file.needs_reduce {
         source.push_str(reduce_text);

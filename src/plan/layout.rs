@@ -39,6 +39,8 @@ pub enum Role {
     PreActivation,
     /// ∂loss/∂z of a layer (the "delta").
     Delta,
+    /// A hidden layer's dropout factors of the last training step (0 or 1/(1 − p)), kept for the input gradient.
+    Mask,
     /// A weight or bias.
     Param,
     /// The gradient of a weight or bias.
@@ -93,6 +95,18 @@ pub struct LayerBufs {
     pub sw: Option<BufId>,
     /// Optimizer state for b: [n, outputs].
     pub sb: Option<BufId>,
+    /// m: [rows, outputs] — this layer's dropout factors while training, only for a hidden layer when the layout
+    /// drops units ([`Layout::with_dropout`]).
+    pub mask: Option<BufId>,
+}
+
+/// Dropout of a layout's hidden layers while training: its probability and the seed that keys its draws.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LayoutDropout {
+    /// p and 1/(1 − p).
+    pub dropout: crate::dropout::Dropout,
+    /// The run's seed.
+    pub seed: u64,
 }
 
 /// Every buffer an MLP's training and evaluation need, sized for `max_rows` samples per step.
@@ -113,6 +127,8 @@ pub struct Layout {
     pub layers: Vec<LayerBufs>,
     /// `[max_rows, 2]`: see [`Role::RowStats`].
     pub row_stats: BufId,
+    /// Dropout of the hidden layers' outputs while training, if any ([`Layout::with_dropout`]).
+    pub dropout: Option<LayoutDropout>,
 }
 
 impl Layout {
@@ -145,11 +161,28 @@ impl Layout {
                 sw = Some(add(format!("layers.{l}.weight.state"), w_len, Role::State));
                 sb = Some(add(format!("layers.{l}.bias.state"), outputs.saturating_mul(n), Role::State));
             }
-            layers.push(LayerBufs { inputs, outputs, act, x, a, z, d, w, b, gw, gb, sw, sb });
+            layers.push(LayerBufs { inputs, outputs, act, x, a, z, d, w, b, gw, gb, sw, sb, mask: None });
             x = a;
         }
         let row_stats = add("row_stats".into(), max_rows.saturating_mul(2), Role::RowStats);
-        Layout { model: model.clone(), optimizer, max_rows, decay_steps: 0, buffers, layers, row_stats }
+        Layout { model: model.clone(), optimizer, max_rows, decay_steps: 0, buffers, layers, row_stats, dropout: None }
+    }
+
+    /// This layout with dropout of probability `p` on every hidden layer's output while training (inverted, as
+    /// PyTorch's `nn.Dropout` after each hidden activation: kept units are scaled by 1/(1 − p); evaluation uses all
+    /// of them), its draws keyed by `seed`: a mask buffer per hidden layer. `p` = 0 leaves the layout as it is.
+    pub fn with_dropout(mut self, p: f32, seed: u64) -> Self {
+        if p <= 0.0 || self.dropout.is_some() {
+            return self;
+        }
+        let hidden = self.layers.len().saturating_sub(1);
+        for (l, layer) in self.layers.iter_mut().enumerate().take(hidden) {
+            let len = self.max_rows.saturating_mul(layer.outputs);
+            self.buffers.push(BufDesc { name: format!("m{}", l + 1), len, role: Role::Mask });
+            layer.mask = Some(self.buffers.len() - 1);
+        }
+        self.dropout = Some(LayoutDropout { dropout: crate::dropout::Dropout::new(p), seed });
+        self
     }
 
     /// Bytes of all the buffers together (f32 each); `u64::MAX` when that does not fit in 64 bits.

@@ -34,6 +34,7 @@
 //! | `WeightGrad` | `matmul.wgsl` `weight_grad` | `weight_grad` | `WeightGrad` | `weight_grad_should_match_reference` |
 //! | `InputGrad` | `matmul.wgsl` `input_grad` | `input_grad` | `InputGrad` | `input_grad_should_match_reference` |
 //! | `Update` | `optim.wgsl` `update` | `update` | `Update(Rule::Sgd)`, `Update(Rule::Momentum)`, `Update(Rule::Adam)`, `Update(Rule::Adamw)`, `Update(Rule::Rmsprop)` | `sgd_should_match_reference`, `momentum_should_match_reference`, `adam_and_adamw_should_match_reference`, `rmsprop_should_match_reference` |
+//! | `Dropout` | `dropout.wgsl` `dropout` | `dropout` | `Dropout` | `dropout_should_match_reference` |
 //! | `Advance` | `counters.wgsl` `advance` | `sum_row_stats` | `Gather` | `gather_should_match_reference` |
 //! | `FusedLinear` | `fused.wgsl` `fused` | `gather`, `linear`, `loss_rows` | `FusedLinear` | `fused_linear_should_match_reference` |
 //! | `GradUpdate` | `fused.wgsl` `fused` | `weight_grad`, `bias_grad`, `update` | `GradUpdate` | `grad_update_should_match_reference` |
@@ -49,7 +50,7 @@ mod op;
 mod steps;
 mod validate;
 
-pub use layout::{BufDesc, BufId, LayerBufs, Layout, Role, Split};
-pub use op::{LossHead, Op, Resource, HEAD_MAX_CLASSES};
+pub use layout::{BufDesc, BufId, LayerBufs, Layout, LayoutDropout, Role, Split};
+pub use op::{DropoutSpec, LossHead, Op, Resource, HEAD_MAX_CLASSES};
 pub use steps::PlanForm;
 pub use validate::Plan;

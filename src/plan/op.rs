@@ -1,6 +1,7 @@
 //! The ops of a step ([`Op`]) with their math and shapes, the loss head a fused linear op may end with, and what
 //! each op reads, writes and names (the facts [`Plan::validate`](super::Plan::validate) checks).
 
+use crate::dropout::Dropout;
 use crate::model::{Act, Loss};
 use crate::optim::Optimizer;
 use crate::plan::layout::{BufId, Split};
@@ -18,6 +19,20 @@ pub struct LossHead {
     pub dz: Option<BufId>,
     /// `[rows, 2]`: each row's loss and whether its argmax equals its label (1.0 or 0.0).
     pub row_stats: BufId,
+}
+
+/// Dropout of a hidden layer's output while training ([`crate::dropout`]): where its factors go and what keys their
+/// draws.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DropoutSpec {
+    /// The factors, [rows, outputs]: 0 (dropped) or 1/(1 − p) (kept), read by the input gradient of the layer above.
+    pub mask: BufId,
+    /// p and 1/(1 − p).
+    pub dropout: Dropout,
+    /// The layer's index, part of the draws' key.
+    pub layer: u32,
+    /// The run's seed, part of the draws' key.
+    pub seed: u64,
 }
 
 /// One operation of a step. Field order: outputs, inputs, dims. Each variant's doc gives its math and shapes;
@@ -58,7 +73,22 @@ pub enum Op {
     /// of the previous layer's activation and `saved`: [rows, inputs] is what act′ is written in terms of: the
     /// previous layer's output a (relu: a > 0; sigmoid: a(1 − a); tanh: 1 − a²), or its pre-activation z where the
     /// activation [needs it](crate::model::Activation::needs_pre_activation).
-    InputGrad { dx: BufId, dz: BufId, w: BufId, saved: BufId, act: Act, rows: usize, inputs: usize, outputs: usize },
+    /// With `mask` (the previous layer's dropout factors m: [rows, inputs]), dx = (dz · w) ⊙ act′ ⊙ m, act′ taken
+    /// at the output before dropout (saved / m where m ≠ 0; saved itself when it is z).
+    InputGrad {
+        dx: BufId,
+        dz: BufId,
+        w: BufId,
+        saved: BufId,
+        mask: Option<BufId>,
+        act: Act,
+        rows: usize,
+        inputs: usize,
+        outputs: usize,
+    },
+    /// Dropout while training: y: [rows, outputs] ⊙= m and mask: [rows, outputs] = m, the factors of step t = steps + 1
+    /// (each 0 with probability p, else 1/(1 − p); [`crate::dropout`]).
+    Dropout { y: BufId, rows: usize, outputs: usize, spec: DropoutSpec },
     /// param: \[len\] updated from grad: \[len\] with `optimizer`, state buffers as [`Optimizer::state_tensors`]
     /// says; the step t is the number of train steps already taken + 1 (Adam's bias correction); with
     /// `decay_steps` T > 0 the learning rate is lr·(T − min(t − 1, T))/T (linear decay to 0), else constant.
@@ -84,6 +114,7 @@ pub enum Op {
         outputs: usize,
         gather: Option<Split>,
         head: Option<LossHead>,
+        dropout: Option<DropoutSpec>,
     },
     /// Fused backward of one layer: gw = dzᵀ·x and gb = Σ_rows dz (as [`Op::WeightGrad`] and [`Op::BiasGrad`]), then
     /// w and b updated from them as [`Op::Update`] says, with t = the step count (the step's [`Op::Advance`] has
@@ -132,6 +163,7 @@ impl Op {
             Op::WeightGrad { .. } => "weight_grad",
             Op::BiasGrad { .. } => "bias_grad",
             Op::InputGrad { .. } => "input_grad",
+            Op::Dropout { .. } => "dropout",
             Op::Update { .. } => "update",
             Op::Advance { .. } => "advance",
             Op::FusedLinear { gather: Some(_), .. } => "gather_linear",
@@ -157,6 +189,7 @@ impl Op {
             }
             Op::WeightGrad { rows, inputs, outputs, .. } => format!("weight_grad_{outputs}x{inputs}_k{rows}"),
             Op::BiasGrad { rows, outputs, .. } => format!("bias_grad_{rows}x{outputs}"),
+            Op::Dropout { rows, outputs, .. } => format!("dropout_{rows}x{outputs}"),
             Op::InputGrad { act, rows, inputs, outputs, .. } => {
                 format!("input_grad_{rows}x{outputs}x{inputs}_{}", act.name())
             }
@@ -164,13 +197,16 @@ impl Op {
             Op::Advance { rows, row_stats, .. } => {
                 format!("advance_{rows}{}", if row_stats.is_some() { "_stats" } else { "" })
             }
-            Op::FusedLinear { act, rows, inputs, outputs, gather, head, .. } => {
+            Op::FusedLinear { act, rows, inputs, outputs, gather, head, dropout, .. } => {
                 let mut label = format!("linear_{rows}x{inputs}x{outputs}_{}", act.name());
                 if gather.is_some() {
                     label = format!("gather_{label}");
                 }
                 if let Some(h) = head {
                     label += &format!("_{}{}", h.loss.name(), if h.dz.is_some() { "" } else { "_eval" });
+                }
+                if dropout.is_some() {
+                    label += "_dropout";
                 }
                 label
             }
@@ -199,7 +235,12 @@ impl Op {
             }
             Op::BiasGrad { db, dz, .. } => (vec![B(dz)], vec![B(db)]),
             Op::WeightGrad { dw, dz, x, .. } => (vec![B(dz), B(x)], vec![B(dw)]),
-            Op::InputGrad { dx, dz, w, saved, .. } => (vec![B(dz), B(w), B(saved)], vec![B(dx)]),
+            Op::InputGrad { dx, dz, w, saved, mask, .. } => {
+                let mut reads = vec![B(dz), B(w), B(saved)];
+                reads.extend(opt(&[mask]));
+                (reads, vec![B(dx)])
+            }
+            Op::Dropout { y, spec, .. } => (vec![B(y), Steps], vec![B(y), B(spec.mask)]),
             Op::Update { param, state, grad, .. } => {
                 let mut writes = opt(&[state]);
                 writes.push(B(param));
@@ -215,10 +256,13 @@ impl Op {
                 }
                 (opt(&[row_stats]), writes)
             }
-            Op::FusedLinear { y, z, x, w, b, gather, head, .. } => {
+            Op::FusedLinear { y, z, x, w, b, gather, head, dropout, .. } => {
                 let mut reads = vec![B(w), B(b)];
                 let mut writes = vec![B(y)];
-                writes.extend(opt(&[z]));
+                writes.extend(opt(&[z, dropout.map(|d| d.mask)]));
+                if dropout.is_some() {
+                    reads.push(Steps);
+                }
                 match gather {
                     Some(split) => {
                         reads.push(Cursor(split));
@@ -268,12 +312,18 @@ impl Op {
                 (dz, rows.saturating_mul(outputs)),
                 (x, rows.saturating_mul(inputs)),
             ]),
-            Op::InputGrad { dx, dz, w, saved, rows, inputs, outputs, .. } => out.extend([
-                (dx, rows.saturating_mul(inputs)),
-                (dz, rows.saturating_mul(outputs)),
-                (w, outputs.saturating_mul(inputs)),
-                (saved, rows.saturating_mul(inputs)),
-            ]),
+            Op::InputGrad { dx, dz, w, saved, mask, rows, inputs, outputs, .. } => {
+                out.extend([
+                    (dx, rows.saturating_mul(inputs)),
+                    (dz, rows.saturating_mul(outputs)),
+                    (w, outputs.saturating_mul(inputs)),
+                    (saved, rows.saturating_mul(inputs)),
+                ]);
+                out.extend(mask.map(|m| (m, rows.saturating_mul(inputs))));
+            }
+            Op::Dropout { y, rows, outputs, spec } => {
+                out.extend([(y, rows.saturating_mul(outputs)), (spec.mask, rows.saturating_mul(outputs))]);
+            }
             Op::Update { param, state, grad, optimizer, len, .. } => {
                 out.extend([(param, len), (grad, len)]);
                 let n = optimizer.state_tensors();
@@ -282,7 +332,7 @@ impl Op {
                 }
             }
             Op::Advance { rows, row_stats, .. } => out.extend(row_stats.map(|r| (r, rows.saturating_mul(2)))),
-            Op::FusedLinear { y, z, x, w, b, rows, inputs, outputs, head, .. } => {
+            Op::FusedLinear { y, z, x, w, b, rows, inputs, outputs, head, dropout, .. } => {
                 out.extend([
                     (y, rows.saturating_mul(outputs)),
                     (x, rows.saturating_mul(inputs)),
@@ -290,6 +340,7 @@ impl Op {
                     (b, outputs),
                 ]);
                 out.extend(z.map(|z| (z, rows.saturating_mul(outputs))));
+                out.extend(dropout.map(|d| (d.mask, rows.saturating_mul(outputs))));
                 if let Some(h) = head {
                     out.extend(h.dz.map(|d| (d, rows.saturating_mul(outputs))));
                     out.push((h.row_stats, rows.saturating_mul(2)));

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::model::Loss;
 use crate::plan::layout::{BufId, Layout, Split};
-use crate::plan::op::{LossHead, Op, HEAD_MAX_CLASSES};
+use crate::plan::op::{DropoutSpec, LossHead, Op, HEAD_MAX_CLASSES};
 use crate::plan::validate::Plan;
 
 /// Which form of the step plans a run uses.
@@ -67,11 +67,18 @@ impl Layout {
             dz: l.d,
             w: l.w,
             saved: below.z.unwrap_or(l.x),
+            mask: below.mask,
             act: below.act,
             rows,
             inputs: l.inputs,
             outputs: l.outputs,
         }
+    }
+
+    /// The dropout of layer `l`'s output in a training step, if the layout drops units there (hidden layers only).
+    fn dropout_spec(&self, l: usize) -> Option<DropoutSpec> {
+        let (d, mask) = (self.dropout?, self.layers[l].mask?);
+        Some(DropoutSpec { mask, dropout: d.dropout, layer: l as u32, seed: d.seed })
     }
 
     /// The reference step: one op per job, each its own stage. The forward pass (keeping the pre-activations the
@@ -81,10 +88,14 @@ impl Layout {
         self.check_rows(rows)?;
         let mut ops = vec![Op::Gather { x: 0, split, rows, features: self.model.inputs }];
         // Forward: each layer's output feeds the next.
-        for l in &self.layers {
+        for (i, l) in self.layers.iter().enumerate() {
             let (y, x, w, b, act, inputs, outputs) = (l.a, l.x, l.w, l.b, l.act, l.inputs, l.outputs);
             let z = l.z.filter(|_| train);
             ops.push(Op::Linear { y, z, x, w, b, act, rows, inputs, outputs });
+            // Dropout of a hidden layer's output, while training.
+            if let Some(spec) = self.dropout_spec(i).filter(|_| train) {
+                ops.push(Op::Dropout { y, rows, outputs, spec });
+            }
         }
         // Loss: statistics always, the output delta only when training.
         let last = self.layers[self.layers.len() - 1];
@@ -115,7 +126,8 @@ impl Layout {
     ///
     /// 1. L forward stages: `FusedLinear` per layer, the first gathering its input, the last computing the loss
     ///    (a [`LossHead`], if the classes fit one; otherwise the loss is a stage of its own), each keeping its
-    ///    pre-activation where its activation's derivative needs it (when training);
+    ///    pre-activation where its activation's derivative needs it and dropping units of the hidden layers' outputs
+    ///    where the layout says so (when training);
     /// 2. the last layer's input gradient with the `Advance` (statistics, cursor, step count);
     /// 3. for each layer l from the last down to the third: the update of l with the input gradient of l − 1 (the
     ///    update writes l's weights, the input gradient reads those of l − 1: nothing is shared);
@@ -136,7 +148,8 @@ impl Layout {
             });
             let (y, x, w, b, act, inputs, outputs) = (l.a, l.x, l.w, l.b, l.act, l.inputs, l.outputs);
             let (z, gather) = (l.z.filter(|_| train), (i == 0).then_some(split));
-            stages.push(vec![Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs, gather, head }]);
+            let dropout = self.dropout_spec(i).filter(|_| train);
+            stages.push(vec![Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs, gather, head, dropout }]);
         }
         if !head_fits {
             stages.push(vec![self.loss_op(split, rows, train.then_some(last.d))]);

@@ -24,6 +24,9 @@ pub struct TrainConfig {
     pub lr_schedule: LrSchedule,
     /// How the weights start: one scheme for every layer, or `None` for the one suited to each layer's activation.
     pub init: Option<Init>,
+    /// The probability of dropping a hidden unit while training (inverted dropout after every hidden activation, as
+    /// PyTorch's `nn.Dropout(p)`; 0: none). Its draws are keyed by `seed`.
+    pub dropout: f32,
 }
 
 impl TrainConfig {
@@ -33,7 +36,13 @@ impl TrainConfig {
         if self.batch_size == 0 || self.eval_batch == 0 {
             return Err(Error::Config("--batch-size must be at least 1".into()));
         }
-        Ok(Layout::new(model, optimizer, self.batch_size.max(self.eval_batch)))
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::Config(format!(
+                "--dropout {} must be a probability in [0, 1), e.g. --dropout 0.2",
+                self.dropout
+            )));
+        }
+        Ok(Layout::new(model, optimizer, self.batch_size.max(self.eval_batch)).with_dropout(self.dropout, self.seed))
     }
 
     /// The layout for training on `data`: sized by the rows a step can really have — a batch larger than the

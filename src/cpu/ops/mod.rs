@@ -3,12 +3,14 @@
 //! Each function checks its slice lengths and returns an error rather than panicking.
 
 mod activation;
+mod dropout;
 mod gather;
 mod loss;
 mod products;
 mod update;
 
 pub use activation::{activate, activation_grad};
+pub use dropout::dropout;
 pub use gather::gather;
 pub use loss::{argmax, loss_rows, quadratic_cost, softmax_xent, sum_row_stats, BatchStats};
 pub use products::{bias_grad, gemm, input_grad, linear, weight_grad, Layout};
@@ -53,7 +55,9 @@ mod tests {
             ("bias_grad db", bias_grad(&mut few, &v, 2, 6)),
             ("bias_grad dz", bias_grad(&mut out, &short, 2, 3)),
             ("weight_grad dz", weight_grad(&mut out, &short, &v, 2, 3, 3)),
-            ("input_grad saved", input_grad(&mut out, &v, &v, &short, Activation::Tanh.into(), 2, 3, 3)),
+            ("input_grad saved", input_grad(&mut out, &v, &v, &short, None, Activation::Tanh.into(), 2, 3, 3)),
+            ("input_grad mask", input_grad(&mut out, &v, &v, &v, Some(&short), Activation::Tanh.into(), 2, 3, 3)),
+            ("dropout mask", dropout(&mut out, &mut few, crate::dropout::Dropout::new(0.5), 1, 6)),
             ("update grad", update(&mut out, &mut [], &short, Optimizer::sgd(0.1).unwrap(), 1, 0)),
             ("momentum state", update(&mut few, &mut out[..4], &v[..5], Optimizer::momentum(0.1, 0.9).unwrap(), 1, 0)),
         ];

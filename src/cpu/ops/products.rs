@@ -118,22 +118,34 @@ pub fn weight_grad(dw: &mut [f32], dz: &[f32], x: &[f32], rows: usize, inputs: u
 
 /// dx: [rows, inputs] = (dz: [rows, outputs] · w: [outputs, inputs]) ⊙ act′(saved), `act` the previous layer's
 /// activation and saved: [rows, inputs] what act′ is written in terms of: that layer's output, or its pre-activation
-/// z where `act` [needs it](Activation::needs_pre_activation).
+/// z where `act` [needs it](Activation::needs_pre_activation); with `mask` (that layer's dropout factors m), times m.
 #[allow(clippy::too_many_arguments)]
 pub fn input_grad(
     dx: &mut [f32],
     dz: &[f32],
     w: &[f32],
     saved: &[f32],
+    mask: Option<&[f32]>,
     act: Act,
     rows: usize,
     inputs: usize,
     outputs: usize,
 ) -> Result<()> {
-    check_len("input-grad saved", saved.len(), rows * inputs)?;
+    let n = rows * inputs;
+    check_len("input-grad saved", saved.len(), n)?;
     gemm(dx, dz, Layout::Normal, w, Layout::Normal, 0.0, rows, outputs, inputs)?;
-    for (d, &s) in dx[..rows * inputs].iter_mut().zip(&saved[..rows * inputs]) {
-        *d *= activation_grad(s, act);
+    let Some(mask) = mask else {
+        for (d, &s) in dx[..n].iter_mut().zip(&saved[..n]) {
+            *d *= activation_grad(s, act);
+        }
+        return Ok(());
+    };
+    // Through dropout: a dropped unit passes no gradient; a kept one passes act′ times its factor m, act′ taken at
+    // the output before dropout (saved / m) unless it is written in terms of z (saved is z, which dropout leaves).
+    check_len("input-grad mask", mask.len(), n)?;
+    let divide = !act.needs_pre_activation();
+    for ((d, &s), &m) in dx[..n].iter_mut().zip(&saved[..n]).zip(&mask[..n]) {
+        *d = if m == 0.0 { 0.0 } else { *d * activation_grad(if divide { s / m } else { s }, act) * m };
     }
     Ok(())
 }

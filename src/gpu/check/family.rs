@@ -26,6 +26,8 @@ pub enum CheckFamily {
     BiasGrad,
     /// `update` with one rule (optimizer.wgsl's function), t read from the GPU step counter.
     Update(Rule),
+    /// `dropout`: a layer's output times this step's dropout factors (`dropout_mask.wgsl`'s draws).
+    Dropout,
     /// `gather` then `advance`, several steps: the rows at the GPU cursor and their labels.
     Gather,
     /// `linear_large`: y = act(x·wᵀ + b) in 128 × 128 tiles, for the shapes it takes.
@@ -59,6 +61,7 @@ listed_exhaustively!(CheckFamily {
         Update(Rule::Adam),
         Update(Rule::Adamw),
         Update(Rule::Rmsprop),
+        Dropout,
         Gather,
         LinearLarge,
         FusedLinear,
@@ -78,6 +81,7 @@ const SOFTMAX_XENT: EntryPoint = ("loss.wgsl", "softmax_xent");
 const QUADRATIC_COST: EntryPoint = ("loss.wgsl", "quadratic_cost");
 const BIAS_GRAD: EntryPoint = ("bias_grad.wgsl", "bias_grad");
 const UPDATE: EntryPoint = ("optim.wgsl", "update");
+const DROPOUT: EntryPoint = ("dropout.wgsl", "dropout");
 const GATHER: EntryPoint = ("gather.wgsl", "gather");
 const ADVANCE: EntryPoint = ("counters.wgsl", "advance");
 const FUSED: EntryPoint = ("fused.wgsl", "fused");
@@ -97,6 +101,7 @@ impl CheckFamily {
             CheckFamily::Argmax => &[GATHER, SOFTMAX_XENT, QUADRATIC_COST],
             CheckFamily::BiasGrad => &[BIAS_GRAD],
             CheckFamily::Update(_) => &[UPDATE, ADVANCE],
+            CheckFamily::Dropout => &[DROPOUT],
             CheckFamily::Gather => &[GATHER, ADVANCE],
             CheckFamily::LinearLarge => &[LINEAR_LARGE],
             CheckFamily::FusedLinear | CheckFamily::GradUpdate | CheckFamily::FusedStages => &[FUSED],

@@ -112,7 +112,8 @@ fn head_case(
         stage_check(ctx, rng, &layout, Arc::clone(&data), &[vec![op]], Some(tile), 0, "gather_linear_loss", &shape)?;
     // The same head without the gather: the labels are those of the batch gathered by a first stage.
     let Op::FusedLinear { y, z, x, w, b, act, head, .. } = op else { return Ok(out) };
-    let no_gather = Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs: classes, gather: None, head };
+    let no_gather =
+        Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs: classes, gather: None, head, dropout: None };
     let pair = [vec![op], vec![no_gather]];
     out.extend(stage_check(ctx, rng, &layout, data, &pair, Some(tile), 0, "linear_loss", &shape)?);
     Ok(out)
@@ -170,12 +171,15 @@ pub fn fused_stages(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
             for (o, optimizer) in optimizers()?.into_iter().enumerate() {
                 let tile = Tile::ALL[(i + o) % Tile::ALL.len()];
                 let (rows, inputs, hidden, classes) = (65, 63, [65, 7], 10);
-                let layout = Layout::new(&mlp(inputs, &hidden, classes, act, loss), optimizer, rows);
+                // Every other optimizer with dropout on the hidden layers.
+                let p = if o % 2 == 1 { 0.25 } else { 0.0 };
+                let layout = Layout::new(&mlp(inputs, &hidden, classes, act, loss), optimizer, rows).with_dropout(p, 9);
                 let data = random_data(&mut rng, rows + 3, inputs, classes);
                 let plan = layout.train_step(rows)?;
                 for (s, stage) in plan.stage_ops().enumerate() {
                     let labels: Vec<String> = stage.iter().map(Op::label).collect();
-                    let shape = format!("{} {} {} tile {}", act.name(), loss.name(), optimizer.name(), tile.side());
+                    let shape =
+                        format!("{} {} {} dropout {p} tile {}", act.name(), loss.name(), optimizer.name(), tile.side());
                     let name = format!("stage {s}: {}", labels.join(" + "));
                     rows_out.extend(stage_check(
                         ctx,

@@ -37,12 +37,14 @@ pub(super) struct Matmul {
     pub(super) range: Range,
     pub(super) tile: Option<Tile>,
     pub(super) save_z: bool,
+    /// input_grad: through the layer below's dropout factors (p = 0.25).
+    pub(super) dropout: bool,
 }
 
 impl Matmul {
     pub(super) fn new(rows: usize, inputs: usize, outputs: usize, tile: Option<Tile>) -> Self {
         let act = Activation::Identity.into();
-        Matmul { rows, inputs, outputs, act, range: Range::Normal, tile, save_z: false }
+        Matmul { rows, inputs, outputs, act, range: Range::Normal, tile, save_z: false, dropout: false }
     }
 
     pub(super) fn name(&self, with_act: bool) -> String {
@@ -120,6 +122,7 @@ pub(super) fn activation_cases(
         linear(ctx, rng, wide(7, 3, 65))?,
         linear(ctx, rng, Matmul { act: activation.into(), save_z, ..Matmul::new(65, 784, 10, None) })?,
         input_grad(ctx, rng, wide(7, 65, 3))?,
+        input_grad(ctx, rng, Matmul { dropout: true, ..wide(7, 65, 3) })?,
     ])
 }
 
@@ -193,23 +196,38 @@ fn below_saved(rng: &mut model::Rng, n: usize, act: Act, range: Range) -> Vec<f3
 /// An `input_grad` check through `act` below: the layer below has that activation (so a layout keeps its z where
 /// it needs one), and act′ reads what the training step would give it.
 fn input_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
-    let Matmul { rows, inputs, outputs, act, range, tile, .. } = case;
+    let Matmul { rows, inputs, outputs, act, range, tile, dropout, .. } = case;
     let mut model = model_of(inputs, outputs, true);
     if act.activation != Activation::Identity {
         model.activation = act.activation;
     }
-    let layout = Layout::new(&model, Optimizer::default(), rows);
+    let layout = Layout::new(&model, Optimizer::default(), rows).with_dropout(if dropout { 0.25 } else { 0.0 }, 1);
     let (below, l) = (layout.layers[0], layout.layers[1]);
     let saved_id = below.z.unwrap_or(l.x);
-    let saved = below_saved(rng, rows * inputs, act, range);
+    let mut saved = below_saved(rng, rows * inputs, act, range);
     let s = 1.0 / (outputs as f32).sqrt();
     let w = uniform(rng, outputs * inputs, -s, s);
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
-    let op = Op::InputGrad { dx: below.d, dz: l.d, w: l.w, saved: saved_id, act, rows, inputs, outputs };
-    let got = run_op(ctx, &layout, tile, &[(saved_id, &saved), (l.w, &w), (l.d, &dz)], &[below.d], op)?;
+    let mut inputs_of = vec![(l.w, w.clone()), (l.d, dz.clone())];
+    // Through dropout: factors 0 or 4/3 as the forward pass draws them; an output is then the dropped one.
+    let mask = below.mask.map(|id| {
+        let d = crate::dropout::Dropout::new(0.25);
+        let m: Vec<f32> = (0..rows * inputs).map(|i| d.factor(0x5eed, i as u32)).collect();
+        if !act.needs_pre_activation() {
+            saved.iter_mut().zip(&m).for_each(|(s, m)| *s *= m);
+        }
+        inputs_of.push((id, m.clone()));
+        m
+    });
+    inputs_of.push((saved_id, saved.clone()));
+    let op =
+        Op::InputGrad { dx: below.d, dz: l.d, w: l.w, saved: saved_id, mask: below.mask, act, rows, inputs, outputs };
+    let refs: Vec<(usize, &[f32])> = inputs_of.iter().map(|(id, v)| (*id, v.as_slice())).collect();
+    let got = run_op(ctx, &layout, tile, &refs, &[below.d], op)?;
     let mut want = vec![0.0; rows * inputs];
-    ops::input_grad(&mut want, &dz, &w, &saved, act, rows, inputs, outputs)?;
-    Ok(compare("input_grad dx", &case.name(true), &got, &want, Tolerance::DEFAULT))
+    ops::input_grad(&mut want, &dz, &w, &saved, mask.as_deref(), act, rows, inputs, outputs)?;
+    let what = if dropout { "input_grad dx through dropout" } else { "input_grad dx" };
+    Ok(compare(what, &case.name(true), &got, &want, Tolerance::DEFAULT))
 }
 
 #[cfg(test)]

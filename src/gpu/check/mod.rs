@@ -17,6 +17,7 @@
 
 mod bias_grad;
 mod compare;
+mod dropout;
 mod family;
 mod fixtures;
 mod fused;
@@ -29,6 +30,7 @@ mod stage;
 
 pub use bias_grad::BIAS_SHAPES;
 pub use compare::{compare, CheckRow, Mismatch, Tolerance};
+pub use dropout::DROPOUT_SHAPES;
 pub use family::{CheckFamily, EntryPoint};
 pub use gather::GATHER_SHAPES;
 pub use loss::LOSS_SHAPES;
@@ -54,6 +56,7 @@ pub fn run(ctx: &GpuContext, family: CheckFamily) -> Result<Vec<CheckRow>> {
         CheckFamily::Argmax => loss::argmax_cases(ctx, rng),
         CheckFamily::BiasGrad => bias_grad::cases(ctx, rng),
         CheckFamily::Update(rule) => optim::cases(ctx, rng, rule),
+        CheckFamily::Dropout => dropout::cases(ctx, rng),
         CheckFamily::Gather => gather::cases(ctx, rng),
         CheckFamily::LinearLarge => matmul_large::cases(ctx, rng),
         // The fused families seed their own generators.

@@ -30,6 +30,14 @@ fn random_values(rng: &mut model::Rng, n: usize, role: Role, scale: f32) -> Vec<
         .map(|_| match role {
             Role::State => rng.random_range(5e-3..=1e-2f32),
             Role::RowStats => 0.0,
+            // Dropout factors as the forward pass draws them: 0 (a quarter) or 4/3.
+            Role::Mask => {
+                if rng.random_range(0.0..1.0f32) < 0.25 {
+                    0.0
+                } else {
+                    4.0 / 3.0
+                }
+            }
             _ => rng.random_range(-scale..=scale),
         })
         .collect()
