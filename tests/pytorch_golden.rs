@@ -55,6 +55,8 @@ struct Case {
     alpha: Option<f32>,
     eps: Option<f32>,
     weight_decay: Option<f32>,
+    dropout: Option<f32>,
+    dropout_seed: Option<u64>,
     centered: Option<f32>,
 }
 
@@ -173,7 +175,7 @@ fn run_case<B: Backend>(
     };
     assert_eq!(split.len(), n, "{name}: samples");
     let data = Arc::new(Dataset::new("golden", split.clone(), split, model.classes));
-    let mut layout = Layout::new(&model, optimizer, b);
+    let mut layout = Layout::new(&model, optimizer, b).with_dropout(case.dropout.unwrap_or(0.0), case.dropout_seed.unwrap_or(0));
     layout.decay_steps = case.decay_steps;
     let mut backend = make(&layout, data);
 
@@ -280,6 +282,15 @@ fn fixtures_cover_every_activation_loss_optimizer_and_schedule() {
                     }
                 }
             }
+        }
+    }
+    // Dropout, with masks drawn in Python the way gpu-mnist draws them, for every activation and loss.
+    for a in &activations {
+        for l in &losses {
+            assert!(
+                cases.iter().any(|c| (&c.activation, &c.loss) == (a, l) && c.dropout.is_some_and(|p| p > 0.0)),
+                "no PyTorch fixture for {a} {l} with dropout: add it to tests/fixtures/make_golden.py"
+            );
         }
     }
     // And every case's hyper-parameters make sense (a NaN or missing field would compare nothing).

@@ -43,7 +43,8 @@ fn resuming_through_the_library_is_bit_exact() {
     let adam =
         Optimizer::of(Rule::Adam, &[(Hyper::Lr, 2e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
             .unwrap();
-    for optimizer in [adam, Optimizer::momentum(0.05, 0.9).unwrap()] {
+    // With dropout too: the checkpoint keeps p, and the resumed epoch draws the masks the uninterrupted one drew.
+    for (optimizer, dropout) in [(adam, 0.0), (Optimizer::momentum(0.05, 0.9).unwrap(), 0.0), (adam, 0.25)] {
         // Batch 48 does not divide 1000: the short last step is part of the state too.
         let config = TrainConfig {
             epochs: 2,
@@ -52,7 +53,7 @@ fn resuming_through_the_library_is_bit_exact() {
             eval_batch: 200,
             lr_schedule: Default::default(),
             init: None,
-            dropout: 0.0,
+            dropout,
         };
         let mut straight = trainer(&data, optimizer, config.clone());
         let expected = [epoch(&mut straight), epoch(&mut straight)];
@@ -60,12 +61,12 @@ fn resuming_through_the_library_is_bit_exact() {
 
         let mut first = trainer(&data, optimizer, config.clone());
         assert_eq!(epoch(&mut first), expected[0]);
-        let path = dir.path().join(format!("{}.safetensors", optimizer.name()));
+        let path = dir.path().join(format!("{}-{dropout}.safetensors", optimizer.name()));
         Checkpoint::capture(&mut first).unwrap().save(&path).unwrap();
         drop(first);
 
         let ck = Checkpoint::load(&path).unwrap();
-        assert_eq!((ck.epoch, ck.steps_done), (1, 21));
+        assert_eq!((ck.epoch, ck.steps_done, ck.dropout), (1, 21, dropout));
         let mut second = trainer(&data, ck.optimizer, ck.train_config(2, 200));
         ck.restore(&mut second).unwrap();
         assert_eq!(epoch(&mut second), expected[1], "{}", optimizer.name());
