@@ -175,7 +175,8 @@ fn run_case<B: Backend>(
     };
     assert_eq!(split.len(), n, "{name}: samples");
     let data = Arc::new(Dataset::new("golden", split.clone(), split, model.classes));
-    let mut layout = Layout::new(&model, optimizer, b).with_dropout(case.dropout.unwrap_or(0.0), case.dropout_seed.unwrap_or(0));
+    let mut layout =
+        Layout::new(&model, optimizer, b).with_dropout(case.dropout.unwrap_or(0.0), case.dropout_seed.unwrap_or(0));
     layout.decay_steps = case.decay_steps;
     let mut backend = make(&layout, data);
 
