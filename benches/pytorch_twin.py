@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 0.001}
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.01}
 EVAL_BATCH = 1000  # gpu-mnist's (hidden) --eval-batch default
 
 
@@ -91,7 +91,7 @@ ACTIVATIONS = {
 
 
 def build_model(widths: list[int], activation: str, loss: str, generator: torch.Generator,
-                leaky_slope: float = 0.01) -> nn.Sequential:
+                leaky_slope: float = 0.01, dropout: float = 0.0) -> nn.Sequential:
     """Linear layers with `activation` between them; the output layer is left linear (both losses take logits).
     Initialised on the CPU from `generator`, the way gpu-mnist's Params::init does it."""
     layers: list[nn.Module] = []
@@ -111,6 +111,8 @@ def build_model(widths: list[int], activation: str, loss: str, generator: torch.
         layers.append(lin)
         if not last:
             layers.append(ACTIVATIONS[activation](leaky_slope))
+            if dropout > 0.0:
+                layers.append(nn.Dropout(dropout))  # gpu-mnist: --dropout, after every hidden activation
     return nn.Sequential(*layers)
 
 
@@ -124,11 +126,17 @@ def loss_fn(kind: str, logits: torch.Tensor, y: torch.Tensor, classes: int) -> t
 
 
 def make_optimizer(args, params):
+    wd = args.weight_decay if args.weight_decay is not None else (0.01 if args.optimizer == "adamw" else 0.0)
     if args.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=args.lr)
+        return torch.optim.SGD(params, lr=args.lr, weight_decay=wd)
     if args.optimizer == "momentum":
-        return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, dampening=0.0, nesterov=False)
-    return torch.optim.Adam(params, lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps)
+        return torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, dampening=0.0, nesterov=False,
+                               weight_decay=wd)
+    if args.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=args.lr, alpha=args.alpha, eps=args.eps, weight_decay=wd,
+                                   momentum=args.rmsprop_momentum, centered=args.centered)
+    adam = torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam
+    return adam(params, lr=args.lr, betas=(args.beta1, args.beta2), eps=args.eps, weight_decay=wd)
 
 
 def f32(x: float) -> str:
@@ -144,13 +152,25 @@ def make_scheduler(args, optimizer, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: max(0.0, 1.0 - k / total_steps))
 
 
+def sci(x: float) -> str:
+    """A number the way Rust's `{:e}` prints an f32: 1e-8, 2.5e-7."""
+    m, e = f"{np.float32(x):e}".split("e")
+    return f"{m.rstrip('0').rstrip('.')}e{int(e)}"
+
+
 def describe_optimizer(args) -> str:
-    """gpu-mnist's `optim:` summary."""
+    """gpu-mnist's `optim:` summary (Optimizer::describe: values that switch something off are left out)."""
+    wd = args.weight_decay if args.weight_decay is not None else (0.01 if args.optimizer == "adamw" else 0.0)
+    tail = f" weight_decay={f32(wd)}" if wd else ""
     if args.optimizer == "sgd":
-        return f"sgd lr={f32(args.lr)}"
+        return f"sgd lr={f32(args.lr)}{tail}"
     if args.optimizer == "momentum":
-        return f"momentum lr={f32(args.lr)} momentum={f32(args.momentum)}"
-    return f"adam lr={f32(args.lr)} betas=({f32(args.beta1)}, {f32(args.beta2)}) eps={f32(args.eps)}"
+        return f"momentum lr={f32(args.lr)} momentum={f32(args.momentum)}{tail}"
+    if args.optimizer == "rmsprop":
+        extra = f" momentum={f32(args.rmsprop_momentum)}" if args.rmsprop_momentum else ""
+        extra += " centered" if args.centered else ""
+        return f"rmsprop lr={f32(args.lr)} alpha={f32(args.alpha)} eps={sci(args.eps)}{tail}{extra}"
+    return f"{args.optimizer} lr={f32(args.lr)} betas=({f32(args.beta1)}, {f32(args.beta2)}) eps={sci(args.eps)}{tail}"
 
 
 # ----------------------------------------------------------------------------------------------------------- loop
@@ -171,7 +191,7 @@ class Twin:
         self.yte = torch.from_numpy(yte.astype(np.int64)).to(device)
         self.widths = [xtr.shape[1], *args.hidden, self.classes]
         self.model = build_model(self.widths, args.activation, args.loss, torch.Generator().manual_seed(args.seed),
-                                 args.leaky_slope)
+                                 args.leaky_slope, args.dropout)
         self.model.to(device)
         self.optimizer = make_optimizer(args, self.model.parameters())
         b = min(args.batch_size, len(self.ytr))
@@ -302,7 +322,7 @@ def parse_args(argv=None):
     p.add_argument("--activation", choices=list(ACTIVATIONS), default="relu")
     p.add_argument("--leaky-slope", type=float, default=0.01, help="leaky ReLU's slope below 0 (negative_slope)")
     p.add_argument("--loss", choices=["xent", "mse"], default="xent")
-    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="momentum")
+    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw", "rmsprop"], default="momentum")
     p.add_argument("--lr", type=float, help="learning rate [default: sgd 0.1, momentum 0.05, adam 0.001]")
     p.add_argument("--lr-schedule", choices=["linear", "constant"], default="linear",
                    help="linear decay to 0 over the run (per step), or constant, as gpu-mnist's --lr-schedule")
@@ -310,6 +330,11 @@ def parse_args(argv=None):
     p.add_argument("--beta1", type=float, default=0.9)
     p.add_argument("--beta2", type=float, default=0.999)
     p.add_argument("--eps", type=float, default=1e-8)
+    p.add_argument("--alpha", type=float, default=0.99, help="RMSprop's smoothing constant")
+    p.add_argument("--centered", action="store_true", help="RMSprop centered")
+    p.add_argument("--rmsprop-momentum", type=float, default=0.0, help="RMSprop's momentum (--momentum is SGD's)")
+    p.add_argument("--weight-decay", type=float, help="weight_decay [default: adamw 0.01, else 0]")
+    p.add_argument("--dropout", type=float, default=0.0, help="nn.Dropout(p) after every hidden activation")
     p.add_argument("--epochs", type=positive_int, default=10)
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--seed", type=int, default=42)

@@ -45,5 +45,6 @@ mod tests {
         names_agree::<Loss>();
         names_agree::<LrSchedule>();
         names_agree::<Init>();
+        names_agree::<crate::optim::Rule>();
     }
 }

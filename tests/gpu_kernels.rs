@@ -29,15 +29,17 @@ fn input_grad_should_match_reference() {
     run(CheckFamily::InputGrad);
 }
 
-/// An activation's family: every row passes, every row is of that activation (linear and input gradient), and the
-/// wide rows reach z = ±100.
+/// An activation's family: every row passes, every row is of that activation (linear and input gradient, also
+/// through dropout), and the wide rows reach z = ±100.
 fn activation(act: Activation) {
     let Some(ctx) = common::gpu() else { return };
     let rows = check::run(&ctx, CheckFamily::Activation(act)).unwrap();
     common::assert_pass(&rows);
     assert!(rows.iter().all(|r| r.shape.split(' ').any(|w| w == act.name())), "rows of another activation");
     let wide = rows.iter().filter(|r| r.shape.contains("z∈[-100,100]"));
-    assert_eq!(wide.map(|r| r.kernel.split(' ').next().unwrap()).collect::<Vec<_>>(), ["linear", "input_grad"]);
+    // The input gradient twice: as is, and through dropout's factors.
+    let kernels: Vec<&str> = wide.map(|r| r.kernel.split(' ').next().unwrap()).collect();
+    assert_eq!(kernels, ["linear", "input_grad", "input_grad"]);
 }
 
 /// Every activation, the output layer's identity included (`Activation::ALL`: a new one is checked here without a

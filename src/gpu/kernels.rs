@@ -341,3 +341,18 @@ fn create_pipeline(device: &wgpu::Device, kernel: Kernel, module: &wgpu::ShaderM
     });
     Pipeline { pipeline, layout }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// WebGPU's default limit is 8 storage buffers per shader stage (the browser's): no kernel binds more, however
+    /// many state tensors an optimizer keeps (they are packed into one binding) or whether a layer drops units.
+    #[test]
+    fn no_kernel_binds_more_than_eight_storage_buffers() {
+        for kernel in Kernel::ALL {
+            let storage = kernel.bindings().iter().filter(|(_, a)| *a != Access::Uniform).count();
+            assert!(storage <= 8, "{kernel:?} binds {storage} storage buffers");
+        }
+    }
+}
