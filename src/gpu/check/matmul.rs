@@ -121,8 +121,8 @@ pub(super) fn activation_cases(
     Ok(vec![
         linear(ctx, rng, wide(7, 3, 65))?,
         linear(ctx, rng, Matmul { act: activation.into(), save_z, ..Matmul::new(65, 784, 10, None) })?,
-        input_grad(ctx, rng, wide(7, 65, 3))?,
-        input_grad(ctx, rng, Matmul { dropout: true, ..wide(7, 65, 3) })?,
+        input_grad(ctx, rng, Matmul { save_z: false, ..wide(7, 65, 3) })?,
+        input_grad(ctx, rng, Matmul { save_z: false, dropout: true, ..wide(7, 65, 3) })?,
     ])
 }
 
