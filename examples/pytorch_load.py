@@ -21,7 +21,8 @@ with safe_open(path, "pt") as f:
     meta = f.metadata()
 widths = [int(w) for w in meta["architecture"].split(",")]
 slope = float(meta.get("leaky_slope", "0.01"))  # leaky ReLU's; absent from checkpoints older than --leaky-slope
-act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "leaky-relu": lambda: nn.LeakyReLU(slope)}[meta["activation"]]
+act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "leaky-relu": lambda: nn.LeakyReLU(slope), "gelu": nn.GELU,
+       "gelu-tanh": lambda: nn.GELU(approximate="tanh")}[meta["activation"]]
 layers = []
 for i in range(len(widths) - 1):
     layers.append(nn.Linear(widths[i], widths[i + 1]))

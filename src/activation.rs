@@ -17,6 +17,11 @@ pub enum Activation {
     /// a = z if z > 0, else s·z, s the slope below 0 (`--leaky-slope`, [`Act::leaky_slope`]; by default 0.01 as
     /// PyTorch's `nn.LeakyReLU()`, Keras's `LeakyReLU(0.01)`)
     LeakyRelu,
+    /// a = z·Φ(z), Φ the standard normal CDF ½(1 + erf(z/√2)) (PyTorch's `nn.GELU()`; erf approximated, see
+    /// `cpu::ops::normal_cdf`)
+    Gelu,
+    /// a = ½z(1 + tanh(√(2/π)(z + 0.044715z³))) (PyTorch's `nn.GELU(approximate='tanh')`)
+    GeluTanh,
 }
 
 /// The default slope of [`Activation::LeakyRelu`] below 0: PyTorch's default `negative_slope` (Keras's default is
@@ -29,7 +34,7 @@ pub const LEAKY_SLOPES: std::ops::RangeInclusive<f32> = 0.0..=1.0;
 
 listed_exhaustively!(Activation {
     /// Every activation, the output layer's identity included.
-    ALL: [Identity, Relu, Sigmoid, Tanh, LeakyRelu]
+    ALL: [Identity, Relu, Sigmoid, Tanh, LeakyRelu, Gelu, GeluTanh]
 });
 
 impl crate::names::Named for Activation {
@@ -49,6 +54,8 @@ impl Activation {
             Activation::Sigmoid => 2,
             Activation::Tanh => 3,
             Activation::LeakyRelu => 4,
+            Activation::Gelu => 5,
+            Activation::GeluTanh => 6,
         }
     }
 
@@ -73,6 +80,7 @@ impl Activation {
             | Activation::Sigmoid
             | Activation::Tanh
             | Activation::LeakyRelu => false,
+            Activation::Gelu | Activation::GeluTanh => true,
         }
     }
 
@@ -84,6 +92,8 @@ impl Activation {
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
             Activation::LeakyRelu => "leaky-relu",
+            Activation::Gelu => "gelu",
+            Activation::GeluTanh => "gelu-tanh",
         }
     }
 }

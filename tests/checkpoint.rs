@@ -476,7 +476,7 @@ fn missing_or_unparsable_metadata_is_reported() {
         ("beta1", "1.5", "metadata `beta1` = 1.5 is out of range: it must be in [0, 1)"),
         ("weight_decay", "-1", "metadata `weight_decay` = -1 is out of range: it must be a finite number ≥ 0"),
         ("architecture", "784,,10", "metadata `architecture` = \"784,,10\" is not a list of layer widths"),
-        ("activation", "gelu", "metadata `activation`: activation \"gelu\" is not one of relu, sigmoid, tanh"),
+        ("activation", "mish", "metadata `activation`: activation \"mish\" is not one of relu, sigmoid, tanh"),
         ("loss", "hinge", "metadata `loss`: loss \"hinge\" is not one of xent, mse"),
         (
             "optimizer",

@@ -140,6 +140,10 @@ fused_tests! {
     tanh_mse_fused_should_match_reference: Tanh Mse;
     leaky_relu_xent_fused_should_match_reference: LeakyRelu Xent;
     leaky_relu_mse_fused_should_match_reference: LeakyRelu Mse;
+    gelu_xent_fused_should_match_reference: Gelu Xent;
+    gelu_mse_fused_should_match_reference: Gelu Mse;
+    gelu_tanh_xent_fused_should_match_reference: GeluTanh Xent;
+    gelu_tanh_mse_fused_should_match_reference: GeluTanh Mse;
 }
 
 /// L layers train in at most 2L + 1 stages (2L once there are two), evaluation in L + 1; both plan forms validate.

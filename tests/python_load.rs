@@ -46,10 +46,12 @@ fn a_checkpoint_should_give_evals_numbers_in_python() {
     let torch = python_has("torch");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // Softmax cross-entropy on ReLU, and the quadratic cost on a sigmoid output after tanh layers.
-    let runs: [&[&str]; 3] = [
+    // Softmax cross-entropy on ReLU, leaky ReLU and GELU (numpy's exact erf against gpu-mnist's approximation), and
+    // the quadratic cost on a sigmoid output after tanh layers.
+    let runs: [&[&str]; 4] = [
         &["--hidden", "32", "--epochs", "1", "--limit", "5000"],
         &["--hidden", "24", "--activation", "leaky-relu", "--leaky-slope", "0.2", "--limit", "3000"],
+        &["--hidden", "24", "--activation", "gelu", "--optimizer", "adam", "--limit", "3000"],
         &[
             "--hidden",
             "20,12",

@@ -4,6 +4,7 @@
     python3 tests/support/numpy_forward.py model.safetensors [DATA_DIR]
 """
 import gzip
+import math
 import sys
 
 import numpy as np
@@ -22,6 +23,8 @@ act = {
     "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
     "tanh": np.tanh,
     "leaky-relu": lambda z: np.where(z > 0, z, slope * z),
+    "gelu": lambda z: 0.5 * z * (1 + np.vectorize(math.erf)(z / math.sqrt(2))),
+    "gelu-tanh": lambda z: 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3))),
 }[meta["activation"]]
 
 

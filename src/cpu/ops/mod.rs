@@ -9,7 +9,7 @@ mod loss;
 mod products;
 mod update;
 
-pub use activation::{activate, activation_grad};
+pub use activation::{activate, activation_grad, normal_cdf};
 pub use dropout::dropout;
 pub use gather::gather;
 pub use loss::{argmax, loss_rows, quadratic_cost, softmax_xent, sum_row_stats, BatchStats};

@@ -52,6 +52,8 @@ listed_exhaustively!(CheckFamily {
         Activation(Activation::Sigmoid),
         Activation(Activation::Tanh),
         Activation(Activation::LeakyRelu),
+        Activation(Activation::Gelu),
+        Activation(Activation::GeluTanh),
         SoftmaxXent,
         QuadraticCost,
         Argmax,
