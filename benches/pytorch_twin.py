@@ -3,7 +3,7 @@
 written the way one would write it in PyTorch, so the two can be timed against each other.
 
 What matches gpu-mnist (see src/model.rs, src/optim.rs, src/train.rs):
-  * model   784 → hidden… → 10, hidden activation relu|sigmoid|tanh|leaky-relu (--leaky-slope)|gelu|gelu-tanh; `--loss xent` = softmax cross-entropy on the
+  * model   784 → hidden… → 10, hidden activation relu|sigmoid|tanh|leaky-relu (--leaky-slope)|gelu|gelu-tanh|silu; `--loss xent` = softmax cross-entropy on the
             logits, `--loss mse` = ½‖sigmoid(z) − onehot‖² per sample on a sigmoid output layer; both averaged over
             the batch.
   * init    He normal (std √(2/in)) for layers followed by a ReLU, Glorot uniform (±√(6/(in+out))) otherwise;
@@ -89,6 +89,7 @@ ACTIVATIONS = {
     "leaky-relu": lambda slope: nn.LeakyReLU(slope),
     "gelu": lambda slope: nn.GELU(),
     "gelu-tanh": lambda slope: nn.GELU(approximate="tanh"),
+    "silu": lambda slope: nn.SiLU(),
 }
 
 
@@ -102,7 +103,7 @@ def build_model(widths: list[int], activation: str, loss: str, generator: torch.
         fan_in, fan_out = widths[l], widths[l + 1]
         lin = nn.Linear(fan_in, fan_out)
         last = l == n - 1
-        followed_by_relu = (not last) and activation in ("relu", "leaky-relu", "gelu", "gelu-tanh")  # the mse output layer is sigmoid, xent's identity
+        followed_by_relu = (not last) and activation in ("relu", "leaky-relu", "gelu", "gelu-tanh", "silu")  # the mse output layer is sigmoid, xent's identity
         with torch.no_grad():
             if followed_by_relu:
                 lin.weight.normal_(0.0, math.sqrt(2.0 / fan_in), generator=generator)

@@ -22,7 +22,7 @@ with safe_open(path, "pt") as f:
 widths = [int(w) for w in meta["architecture"].split(",")]
 slope = float(meta.get("leaky_slope", "0.01"))  # leaky ReLU's; absent from checkpoints older than --leaky-slope
 act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "leaky-relu": lambda: nn.LeakyReLU(slope), "gelu": nn.GELU,
-       "gelu-tanh": lambda: nn.GELU(approximate="tanh")}[meta["activation"]]
+       "gelu-tanh": lambda: nn.GELU(approximate="tanh"), "silu": nn.SiLU}[meta["activation"]]
 layers = []
 for i in range(len(widths) - 1):
     layers.append(nn.Linear(widths[i], widths[i + 1]))

@@ -48,6 +48,7 @@ fn activate(z: f32, code: u32, slope: f32) -> f32 {
         case ACT_GELU: { return z * normal_cdf(z); }
         // ½z(1 + tanh u) = z·σ(2u), as the CPU computes it (no cancellation where u ≪ 0).
         case ACT_GELU_TANH: { return z * sigmoid(2.0 * gelu_tanh_inner(z)); }
+        case ACT_SILU: { return z * sigmoid(z); }
         default: { return z; }
     }
 }
@@ -55,7 +56,7 @@ fn activate(z: f32, code: u32, slope: f32) -> f32 {
 // act′(z) written in terms of `saved`: the pre-activation z where the activation needs it
 // (Activation::needs_pre_activation), else the output a = act(z): relu a > 0, sigmoid a(1 − a), tanh 1 − a², leaky
 // relu 1 or the slope (a > 0 exactly where z > 0), identity 1; from z: gelu Φ(z) + z·φ(z), gelu-tanh the derivative
-// of its formula.
+// of its formula, silu σ(z)(1 + z(1 − σ(z))).
 fn activation_grad(saved: f32, code: u32, slope: f32) -> f32 {
     let a = saved;
     switch code {
@@ -74,6 +75,11 @@ fn activation_grad(saved: f32, code: u32, slope: f32) -> f32 {
             let p = sigmoid(u2);
             let m = sigmoid(-u2);
             return p + 2.0 * z * p * m * 0.7978846 * (1.0 + 3.0 * 0.044715 * z * z);
+        }
+        case ACT_SILU: {
+            // σ(z)(1 + z(1 − σ(z))), with 1 − σ(z) = σ(−z), as the CPU.
+            let z = saved;
+            return sigmoid(z) * (1.0 + z * sigmoid(-z));
         }
         default: { return 1.0; }
     }

@@ -22,6 +22,8 @@ pub enum Activation {
     Gelu,
     /// a = ½z(1 + tanh(√(2/π)(z + 0.044715z³))) (PyTorch's `nn.GELU(approximate='tanh')`)
     GeluTanh,
+    /// a = z·σ(z), σ(z) = 1 / (1 + e^−z) (PyTorch's `nn.SiLU()`, also called swish)
+    Silu,
 }
 
 /// The default slope of [`Activation::LeakyRelu`] below 0: PyTorch's default `negative_slope` (Keras's default is
@@ -34,7 +36,7 @@ pub const LEAKY_SLOPES: std::ops::RangeInclusive<f32> = 0.0..=1.0;
 
 listed_exhaustively!(Activation {
     /// Every activation, the output layer's identity included.
-    ALL: [Identity, Relu, Sigmoid, Tanh, LeakyRelu, Gelu, GeluTanh]
+    ALL: [Identity, Relu, Sigmoid, Tanh, LeakyRelu, Gelu, GeluTanh, Silu]
 });
 
 impl crate::names::Named for Activation {
@@ -56,6 +58,7 @@ impl Activation {
             Activation::LeakyRelu => 4,
             Activation::Gelu => 5,
             Activation::GeluTanh => 6,
+            Activation::Silu => 7,
         }
     }
 
@@ -80,7 +83,7 @@ impl Activation {
             | Activation::Sigmoid
             | Activation::Tanh
             | Activation::LeakyRelu => false,
-            Activation::Gelu | Activation::GeluTanh => true,
+            Activation::Gelu | Activation::GeluTanh | Activation::Silu => true,
         }
     }
 
@@ -94,6 +97,7 @@ impl Activation {
             Activation::LeakyRelu => "leaky-relu",
             Activation::Gelu => "gelu",
             Activation::GeluTanh => "gelu-tanh",
+            Activation::Silu => "silu",
         }
     }
 }

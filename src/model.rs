@@ -183,10 +183,12 @@ pub enum Init {
 
 impl Init {
     /// The scheme suited to a layer followed by `activation`: He before a ReLU or one of its smooth kin (leaky ReLU,
-    /// GELU), Glorot uniform otherwise.
+    /// GELU, SiLU), Glorot uniform otherwise.
     pub fn suited_to(activation: Activation) -> Init {
         match activation {
-            Activation::Relu | Activation::LeakyRelu | Activation::Gelu | Activation::GeluTanh => Init::He,
+            Activation::Relu | Activation::LeakyRelu | Activation::Gelu | Activation::GeluTanh | Activation::Silu => {
+                Init::He
+            }
             Activation::Identity | Activation::Sigmoid | Activation::Tanh => Init::GlorotUniform,
         }
     }

@@ -144,6 +144,8 @@ fused_tests! {
     gelu_mse_fused_should_match_reference: Gelu Mse;
     gelu_tanh_xent_fused_should_match_reference: GeluTanh Xent;
     gelu_tanh_mse_fused_should_match_reference: GeluTanh Mse;
+    silu_xent_fused_should_match_reference: Silu Xent;
+    silu_mse_fused_should_match_reference: Silu Mse;
 }
 
 /// L layers train in at most 2L + 1 stages (2L once there are two), evaluation in L + 1; both plan forms validate.

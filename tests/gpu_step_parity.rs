@@ -166,7 +166,7 @@ fn leaky_relu_slopes_should_match_cpu() {
 /// them), for an activation whose derivative reads the output and one that reads z where one exists.
 #[test]
 fn dropout_steps_should_match_cpu() {
-    for act in [Activation::Relu, Activation::Tanh, Activation::Sigmoid] {
+    for act in [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Gelu, Activation::Silu] {
         parity_with(act, Loss::Xent, optimizer(Rule::Momentum), DEFAULT_LEAKY_SLOPE, 0.3);
     }
     parity_with(Activation::Relu, Loss::Mse, optimizer(Rule::Adam), DEFAULT_LEAKY_SLOPE, 0.5);

@@ -25,6 +25,7 @@ act = {
     "leaky-relu": lambda z: np.where(z > 0, z, slope * z),
     "gelu": lambda z: 0.5 * z * (1 + np.vectorize(math.erf)(z / math.sqrt(2))),
     "gelu-tanh": lambda z: 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3))),
+    "silu": lambda z: z / (1 + np.exp(-z)),
 }[meta["activation"]]
 
 

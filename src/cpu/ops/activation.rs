@@ -19,13 +19,15 @@ pub fn activate(z: f32, act: Act) -> f32 {
         Activation::Gelu => z * normal_cdf(z),
         // ½z(1 + tanh u) = z·σ(2u): the same value without the cancellation of 1 + tanh u where u ≪ 0.
         Activation::GeluTanh => z * stable_sigmoid(2.0 * gelu_tanh_inner(z)),
+        Activation::Silu => z * stable_sigmoid(z),
     }
 }
 
 /// act′(z) written in terms of `saved`: the pre-activation z where `act`
 /// [needs it](Activation::needs_pre_activation), else the output a = act(z): relu a > 0, sigmoid a(1 − a),
 /// tanh 1 − a², leaky relu 1 or the slope (a > 0 exactly where z > 0, the slope being within
-/// [`crate::model::LEAKY_SLOPES`]); gelu Φ(z) + z·φ(z), gelu-tanh the derivative of its formula.
+/// [`crate::model::LEAKY_SLOPES`]); gelu Φ(z) + z·φ(z), gelu-tanh the derivative of its formula, silu
+/// σ(z)(1 + z(1 − σ(z))).
 pub fn activation_grad(saved: f32, act: Act) -> f32 {
     let a = saved;
     match act.activation {
@@ -59,6 +61,11 @@ pub fn activation_grad(saved: f32, act: Act) -> f32 {
             let u2 = 2.0 * gelu_tanh_inner(z);
             let (p, m) = (stable_sigmoid(u2), stable_sigmoid(-u2));
             p + 2.0 * z * p * m * GELU_TANH_BETA * (1.0 + 3.0 * GELU_TANH_KAPPA * z * z)
+        }
+        Activation::Silu => {
+            // d/dz z·σ(z) = σ(z)(1 + z(1 − σ(z))), with 1 − σ(z) = σ(−z) (no cancellation for z ≫ 0).
+            let z = saved;
+            stable_sigmoid(z) * (1.0 + z * stable_sigmoid(-z))
         }
     }
 }

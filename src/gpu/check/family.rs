@@ -54,6 +54,7 @@ listed_exhaustively!(CheckFamily {
         Activation(Activation::LeakyRelu),
         Activation(Activation::Gelu),
         Activation(Activation::GeluTanh),
+        Activation(Activation::Silu),
         SoftmaxXent,
         QuadraticCost,
         Argmax,
