@@ -40,7 +40,7 @@
 //!     leaky_slope: DEFAULT_LEAKY_SLOPE, // leaky ReLU's (PyTorch's default); unused by a ReLU
 //!     loss: Loss::Xent,
 //! };
-//! let optimizer = Optimizer::momentum(0.05, 0.9).unwrap();
+//! let optimizer = Optimizer::momentum(0.05, 0.9)?;
 //! let config = TrainConfig { epochs: 1, batch_size: 32, seed: 42, eval_batch: 1000, lr_schedule: LrSchedule::Linear, init: None, dropout: 0.0 };
 //! // The buffers one training step needs, sized to the data.
 //! let layout = config.layout_for(&model, optimizer, &data)?;

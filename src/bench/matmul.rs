@@ -51,7 +51,7 @@ pub fn matmul_plan(n: usize) -> Result<(Layout, Plan)> {
         loss: Loss::Xent,
         leaky_slope: DEFAULT_LEAKY_SLOPE,
     };
-    let layout = Layout::new(&model, Optimizer::sgd(0.1).unwrap(), n);
+    let layout = Layout::new(&model, Optimizer::default(), n);
     let l = layout.layers[0];
     let (y, x, w, b) = (l.a, l.x, l.w, l.b);
     let op = Op::Linear { y, z: None, x, w, b, act: Activation::Identity.into(), rows: n, inputs: n, outputs: n };

@@ -72,7 +72,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let model = ModelConfig { inputs: data.test.pixels(), classes: data.classes, ..ck.model.clone() };
     // Plain SGD: evaluation needs no optimizer state buffers.
     ck.check_compatible(&args.model, &model, &ck.optimizer)?;
-    let layout = Layout::new(&model, Optimizer::sgd(ck.optimizer.lr()).unwrap(), args.eval_batch.min(data.test.len()));
+    let layout = Layout::new(&model, Optimizer::default(), args.eval_batch.min(data.test.len()));
     let mut backend = make_backend(args.backend, &layout, data.clone())?;
     backend.write_params(&ck.params)?;
     outln!("backend: {}", backend.describe());

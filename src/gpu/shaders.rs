@@ -36,13 +36,10 @@ pub struct ShaderFile {
     pub trusted: bool,
 }
 
-/// `activation.wgsl`: the activation functions, prepended to the files that need them.
-const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
-
-/// `activation.wgsl` as a file of its own (validated alone, replaceable by a `--shaders` directory).
-pub(crate) const ACTIVATION_FILE: ShaderFile = ShaderFile {
-    name: "activation.wgsl",
-    source: ACTIVATION_WGSL,
+/// A file with nothing prepended, compiled with bounds checks: what each entry below starts from.
+const PLAIN: ShaderFile = ShaderFile {
+    name: "",
+    source: "",
     needs_activation: false,
     needs_optimizer: false,
     needs_dropout: false,
@@ -51,63 +48,36 @@ pub(crate) const ACTIVATION_FILE: ShaderFile = ShaderFile {
     needs_reduce: false,
     needs_subgroups: false,
 };
+
+/// `activation.wgsl`: the activation functions, prepended to the files that need them.
+const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
+
+/// `activation.wgsl` as a file of its own (validated alone, replaceable by a `--shaders` directory).
+pub(crate) const ACTIVATION_FILE: ShaderFile = ShaderFile { name: "activation.wgsl", source: ACTIVATION_WGSL, ..PLAIN };
 
 /// `optimizer.wgsl`: the update rules, prepended to the files that update parameters.
 const OPTIMIZER_WGSL: &str = include_str!("../../shaders/optimizer.wgsl");
 
 /// `optimizer.wgsl` as a file of its own (validated alone, replaceable by a `--shaders` directory).
-pub(crate) const OPTIMIZER_FILE: ShaderFile = ShaderFile {
-    name: "optimizer.wgsl",
-    source: OPTIMIZER_WGSL,
-    needs_activation: false,
-    needs_optimizer: false,
-    needs_dropout: false,
-    needs_counters: false,
-    trusted: false,
-    needs_reduce: false,
-    needs_subgroups: false,
-};
+pub(crate) const OPTIMIZER_FILE: ShaderFile = ShaderFile { name: "optimizer.wgsl", source: OPTIMIZER_WGSL, ..PLAIN };
 
 /// `dropout_mask.wgsl`: dropout's draws, prepended to the files that drop units.
 const DROPOUT_MASK_WGSL: &str = include_str!("../../shaders/dropout_mask.wgsl");
 
 /// `dropout_mask.wgsl` as a file of its own (validated alone, replaceable by a `--shaders` directory).
-pub(crate) const DROPOUT_MASK_FILE: ShaderFile = ShaderFile {
-    name: "dropout_mask.wgsl",
-    source: DROPOUT_MASK_WGSL,
-    needs_activation: false,
-    needs_optimizer: false,
-    needs_dropout: false,
-    needs_counters: false,
-    trusted: false,
-    needs_reduce: false,
-    needs_subgroups: false,
-};
+pub(crate) const DROPOUT_MASK_FILE: ShaderFile =
+    ShaderFile { name: "dropout_mask.wgsl", source: DROPOUT_MASK_WGSL, ..PLAIN };
 
 /// `reduce_tree.wgsl`: `workgroup_sums` without subgroup operations (the fallback).
-pub const REDUCE_TREE_FILE: ShaderFile = ShaderFile {
-    name: "reduce_tree.wgsl",
-    source: include_str!("../../shaders/reduce_tree.wgsl"),
-    needs_activation: false,
-    needs_optimizer: false,
-    needs_dropout: false,
-    needs_counters: false,
-    trusted: false,
-    needs_reduce: false,
-    needs_subgroups: false,
-};
+pub const REDUCE_TREE_FILE: ShaderFile =
+    ShaderFile { name: "reduce_tree.wgsl", source: include_str!("../../shaders/reduce_tree.wgsl"), ..PLAIN };
 
 /// `reduce_subgroup.wgsl`: `workgroup_sums` with subgroup operations.
 pub const REDUCE_SUBGROUP_FILE: ShaderFile = ShaderFile {
     name: "reduce_subgroup.wgsl",
     source: include_str!("../../shaders/reduce_subgroup.wgsl"),
-    needs_activation: false,
-    needs_optimizer: false,
-    needs_dropout: false,
-    needs_counters: false,
-    trusted: false,
-    needs_reduce: false,
     needs_subgroups: true,
+    ..PLAIN
 };
 
 /// Every file of `shaders/`, each with how it is composed.
@@ -118,13 +88,9 @@ pub const SHADER_FILES: [ShaderFile; 14] = [
     ShaderFile {
         name: "dropout.wgsl",
         source: include_str!("../../shaders/dropout.wgsl"),
-        needs_activation: false,
-        needs_optimizer: false,
         needs_dropout: true,
         needs_counters: true,
-        trusted: false,
-        needs_reduce: false,
-        needs_subgroups: false,
+        ..PLAIN
     },
     REDUCE_TREE_FILE,
     REDUCE_SUBGROUP_FILE,
@@ -132,67 +98,29 @@ pub const SHADER_FILES: [ShaderFile; 14] = [
         name: "matmul.wgsl",
         source: include_str!("../../shaders/matmul.wgsl"),
         needs_activation: true,
-        needs_optimizer: false,
-        needs_dropout: false,
-        needs_counters: false,
-        trusted: false,
-        needs_reduce: false,
-        needs_subgroups: false,
+        ..PLAIN
     },
     ShaderFile {
         name: "matmul_large.wgsl",
         source: include_str!("../../shaders/matmul_large.wgsl"),
         needs_activation: true,
-        needs_optimizer: false,
-        needs_dropout: false,
-        needs_counters: false,
         trusted: true,
-        needs_reduce: false,
-        needs_subgroups: false,
+        ..PLAIN
     },
-    ShaderFile {
-        name: "loss.wgsl",
-        source: include_str!("../../shaders/loss.wgsl"),
-        needs_activation: false,
-        needs_optimizer: false,
-        needs_dropout: false,
-        needs_counters: true,
-        trusted: false,
-        needs_reduce: false,
-        needs_subgroups: false,
-    },
-    ShaderFile {
-        name: "bias_grad.wgsl",
-        source: include_str!("../../shaders/bias_grad.wgsl"),
-        needs_activation: false,
-        needs_optimizer: false,
-        needs_dropout: false,
-        needs_counters: false,
-        trusted: false,
-        needs_reduce: false,
-        needs_subgroups: false,
-    },
+    ShaderFile { name: "loss.wgsl", source: include_str!("../../shaders/loss.wgsl"), needs_counters: true, ..PLAIN },
+    ShaderFile { name: "bias_grad.wgsl", source: include_str!("../../shaders/bias_grad.wgsl"), ..PLAIN },
     ShaderFile {
         name: "optim.wgsl",
         source: include_str!("../../shaders/optim.wgsl"),
-        needs_activation: false,
         needs_optimizer: true,
-        needs_dropout: false,
         needs_counters: true,
-        trusted: false,
-        needs_reduce: false,
-        needs_subgroups: false,
+        ..PLAIN
     },
     ShaderFile {
         name: "gather.wgsl",
         source: include_str!("../../shaders/gather.wgsl"),
-        needs_activation: false,
-        needs_optimizer: false,
-        needs_dropout: false,
         needs_counters: true,
-        trusted: false,
-        needs_reduce: false,
-        needs_subgroups: false,
+        ..PLAIN
     },
     ShaderFile {
         name: "fused.wgsl",
@@ -201,20 +129,14 @@ pub const SHADER_FILES: [ShaderFile; 14] = [
         needs_optimizer: true,
         needs_dropout: true,
         needs_counters: true,
-        trusted: false,
         needs_reduce: true,
-        needs_subgroups: false,
+        ..PLAIN
     },
     ShaderFile {
         name: "counters.wgsl",
         source: include_str!("../../shaders/counters.wgsl"),
-        needs_activation: false,
-        needs_optimizer: false,
-        needs_dropout: false,
         needs_counters: true,
-        trusted: false,
-        needs_reduce: false,
-        needs_subgroups: false,
+        ..PLAIN
     },
 ];
 
