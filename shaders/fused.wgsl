@@ -114,7 +114,6 @@ const THREADS: u32 = 16u;
 const WG: u32 = 256u; // THREADS · THREADS
 const TK: u32 = 16u;
 const STAGE: u32 = 1040u; // TK * (THREADS * MAX_PER + 1)
-const I32_MAX: u32 = 2147483647u;
 
 var<workgroup> stage_a: array<f32, STAGE>;
 var<workgroup> stage_b: array<f32, STAGE>;
@@ -220,39 +219,16 @@ fn tile_product(job: Job, row0: u32, col0: u32, tx: u32, ty: u32) -> array<f32, 
     return acc;
 }
 
-// t, the 1-based step being taken: the step count itself (this step's advance already ran), as a 64-bit value's
-// low word and whether it exceeds 32 bits.
-fn step_lr(job: Job) -> f32 {
-    let total = job.decay_steps;
-    if (total == 0u) {
-        return job.hypers.lr;
-    }
-    // done = min(t − 1, T)
-    var done = total;
-    let lo = counters[STEPS_LO];
-    if (counters[STEPS_HI] == 0u) {
-        done = min(select(lo - 1u, 0u, lo == 0u), total);
-    }
-    return job.hypers.lr * (f32(total - done) / f32(total));
-}
-
 // One parameter p = mem[at] updated from its gradient g by the job's rule (optimizer.wgsl); its `states` state
 // tensors at s_at, s_at + stride, ….
 fn update_param(job: Job, at: u32, s_at: u32, stride: u32, g: f32) {
-    // t = the step count (this step's advance has run), clamped to 1..=i32::MAX as the CPU does.
-    let lo = counters[STEPS_LO];
-    var t = I32_MAX;
-    if (counters[STEPS_HI] == 0u && lo < I32_MAX) {
-        t = max(lo, 1u);
-    }
-    let h = job.hypers;
-    let c1 = 1.0 - powi(h.beta1, t);
-    let c2 = 1.0 - powi(h.beta2, t);
+    // Step t = the step count: this step's advance has run.
+    let k = step_scalars(job.hypers, job.decay_steps, counters[STEPS_LO], counters[STEPS_HI], 0u);
     var s = vec4<f32>(0.0);
     for (var k = 0u; k < job.states; k++) {
         s[k] = mem[s_at + k * stride];
     }
-    let u = optimizer_step(job.rule, mem[at], g, s, h, step_lr(job), c1, c2);
+    let u = optimizer_step(job.rule, mem[at], g, s, job.hypers, k);
     mem[at] = u.p;
     for (var k = 0u; k < job.states; k++) {
         mem[s_at + k * stride] = u.s[k];

@@ -29,21 +29,6 @@ struct OptimParams {
 @group(0) @binding(4) var<uniform> params: OptimParams;
 
 const WG: u32 = 256u;
-const I32_MAX: u32 = 2147483647u;
-
-// The learning rate of this step: lr·(T − min(t − 1, T))/T with T = decay_steps, or lr when T = 0
-// (as cpu::ops::lr_factor; t − 1 is the counter's step count).
-fn step_lr() -> f32 {
-    let total = params.decay_steps;
-    if (total == 0u) {
-        return params.hypers.lr;
-    }
-    var done = total;
-    if (counters[STEPS_HI] == 0u && counters[STEPS_LO] < total) {
-        done = counters[STEPS_LO];
-    }
-    return params.hypers.lr * (f32(total - done) / f32(total));
-}
 
 // param[i], its states and grad[i] through the rule's function (optimizer.wgsl's optimizer_step).
 @compute @workgroup_size(WG, 1, 1)
@@ -53,20 +38,13 @@ fn update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     if (i >= len) {
         return;
     }
-    // t = steps + 1, clamped to 1..=i32::MAX as the CPU does.
-    let lo = counters[STEPS_LO];
-    var t = I32_MAX;
-    if (counters[STEPS_HI] == 0u && lo < I32_MAX) {
-        t = lo + 1u;
-    }
-    let h = params.hypers;
-    let c1 = 1.0 - powi(h.beta1, t);
-    let c2 = 1.0 - powi(h.beta2, t);
+    // Step t = steps + 1: this step's advance runs after the updates.
+    let k = step_scalars(params.hypers, params.decay_steps, counters[STEPS_LO], counters[STEPS_HI], 1u);
     var s = vec4<f32>(0.0);
     for (var k = 0u; k < params.states; k++) {
         s[k] = state[k * len + i];
     }
-    let u = optimizer_step(params.rule, param[i], grad[i], s, h, step_lr(), c1, c2);
+    let u = optimizer_step(params.rule, param[i], grad[i], s, params.hypers, k);
     param[i] = u.p;
     for (var k = 0u; k < params.states; k++) {
         state[k * len + i] = u.s[k];

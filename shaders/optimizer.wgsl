@@ -14,6 +14,35 @@ struct Updated {
     s: vec4<f32>,
 }
 
+const I32_MAX: u32 = 2147483647u;
+
+// What a rule's step reads besides p, g, the states and the hyper-parameters: this step's learning rate (the schedule
+// of cpu::ops::lr_factor) and Adam's bias corrections c1 = 1 − β1ᵗ, c2 = 1 − β2ᵗ.
+struct StepScalars {
+    lr: f32,
+    c1: f32,
+    c2: f32,
+}
+
+// The scalars of step t = count + pending, `count` the 64-bit number of steps taken (words lo, hi) and `pending` 1
+// where this step's advance has not run yet, 0 where it has. As the CPU: lr·(T − min(t − 1, T))/T with
+// T = decay_steps (lr when T = 0), and t clamped to 1..=i32::MAX in the corrections.
+fn step_scalars(h: Hypers, decay_steps: u32, lo: u32, hi: u32, pending: u32) -> StepScalars {
+    let beyond_i32 = hi != 0u || lo > I32_MAX - pending;
+    let t = select(max(lo + pending, 1u), I32_MAX, beyond_i32);
+    var lr = h.lr;
+    if (decay_steps != 0u) {
+        // done = min(t − 1, T), t − 1 = count − 1 + pending (saturating at 0)
+        var done = decay_steps;
+        if (hi == 0u && !(pending == 1u && lo == 0xffffffffu)) {
+            let t_lo = lo + pending;
+            done = min(select(t_lo - 1u, 0u, t_lo == 0u), decay_steps);
+        }
+        lr = h.lr * (f32(decay_steps - done) / f32(decay_steps));
+    }
+    return StepScalars(lr, 1.0 - powi(h.beta1, t), 1.0 - powi(h.beta2, t));
+}
+
 // p −= lr·(g + λp)
 fn rule_sgd(p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32) -> Updated {
     let gd = g + h.weight_decay * p;
@@ -64,8 +93,11 @@ fn rule_rmsprop(p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32) -> Updated {
     return Updated(p - lr * gd / avg, vec4<f32>(sq, s.y, gavg, s.w));
 }
 
-// The step of rule `rule` (a RULE_* code).
-fn optimizer_step(rule: u32, p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32, c1: f32, c2: f32) -> Updated {
+// The step of rule `rule` (a RULE_* code), its scalars from step_scalars.
+fn optimizer_step(rule: u32, p: f32, g: f32, s: vec4<f32>, h: Hypers, k: StepScalars) -> Updated {
+    let lr = k.lr;
+    let c1 = k.c1;
+    let c2 = k.c2;
     switch rule {
         case RULE_MOMENTUM: { return rule_momentum(p, g, s, h, lr); }
         case RULE_ADAM: { return rule_adam(p, g, s, h, lr, c1, c2); }

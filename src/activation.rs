@@ -132,6 +132,12 @@ impl Act {
     pub fn needs_pre_activation(self) -> bool {
         self.activation.needs_pre_activation()
     }
+
+    /// Whether the input gradient through this layer's dropout finds `saved` scaled by the dropout factors m: it is
+    /// then the output after dropout, and act′ is taken at saved / m. Not so where `saved` is z, which dropout leaves.
+    pub fn saved_is_dropped(self) -> bool {
+        !self.needs_pre_activation()
+    }
 }
 
 impl From<Activation> for Act {

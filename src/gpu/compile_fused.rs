@@ -140,7 +140,7 @@ impl Builder<'_> {
                 (job.c_off, job.e_off) = (self.offset(dx)?, self.offset(saved)?);
                 if let Some(m) = mask {
                     (job.flags, job.mask_off) = (FLAG_MASK, self.offset(m)?);
-                    if !act.needs_pre_activation() {
+                    if act.saved_is_dropped() {
                         job.flags |= FLAG_MASK_OUTPUT;
                     }
                 }

@@ -202,8 +202,8 @@ impl Builder<'_> {
             // Through dropout: its factors in the z binding; saved divided by them unless it is z.
             mask_mode: match mask {
                 None => 0,
-                Some(_) if act.needs_pre_activation() => 1,
-                Some(_) => 2,
+                Some(_) if act.saved_is_dropped() => 2,
+                Some(_) => 1,
             },
             pad: 0,
         };

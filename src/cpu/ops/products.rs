@@ -143,7 +143,7 @@ pub fn input_grad(
     // Through dropout: a dropped unit passes no gradient; a kept one passes act′ times its factor m, act′ taken at
     // the output before dropout (saved / m) unless it is written in terms of z (saved is z, which dropout leaves).
     check_len("input-grad mask", mask.len(), n)?;
-    let divide = !act.needs_pre_activation();
+    let divide = act.saved_is_dropped();
     for ((d, &s), &m) in dx[..n].iter_mut().zip(&saved[..n]).zip(&mask[..n]) {
         *d = if m == 0.0 { 0.0 } else { *d * activation_grad(if divide { s / m } else { s }, act) * m };
     }
