@@ -9,6 +9,7 @@
 //   mem: [arena]               every buffer of the layout, each at its own offset (the job's *_off, in f32s)
 //   labels: [max_rows]         the batch labels: written by a gathering linear, read by the loss head
 //   data: [samples + ceil(samples · features / 4)]   the split's labels, then its u8 pixels packed 4 per word
+//                    (with params.values, [samples + samples · features]: a table's f32 values, one per word)
 //   order: [order_len]         the split's sample order
 //   counters: [COUNTER_WORDS]  cursors, step count, statistics (see src/gpu/counters.rs)
 //   params: two jobs, the split, and the u / 255 table of the gather
@@ -97,7 +98,7 @@ struct FusedParams {
     split: u32,
     samples: u32,
     features: u32,
-    pad: u32,
+    values: u32,
     unit: array<vec4<f32>, 64>,
 }
 
@@ -125,9 +126,13 @@ fn sample_of(r: u32) -> u32 {
     return min(order[counters[CURSOR + params.split] + r], params.samples - 1u);
 }
 
-// Pixel p of row r of the gathered batch, divided by 255 through the host's table (bit-equal to the CPU).
+// Feature p of row r of the gathered batch: a pixel divided by 255 through the host's table (bit-equal to the CPU),
+// or a table's f32 value as it is (params.values).
 fn gathered(r: u32, p: u32) -> f32 {
     let byte = sample_of(r) * params.features + p;
+    if (params.values != 0u) {
+        return bitcast<f32>(data[params.samples + byte]);
+    }
     let word = data[params.samples + byte / 4u];
     let u = (word >> (8u * (byte % 4u))) & 0xffu;
     return params.unit[u / 4u][u % 4u];

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use gpu_mnist::checkpoint::{self, Checkpoint};
 use gpu_mnist::cpu::CpuBackend;
+use gpu_mnist::data::csv::Table;
 use gpu_mnist::files;
 use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
@@ -75,6 +76,7 @@ fn sample(optimizer: Optimizer) -> Checkpoint {
         lr_schedule: gpu_mnist::optim::LrSchedule::Constant,
         dropout: 0.0,
         epoch_so_far: None,
+        table: None,
     }
 }
 
@@ -600,4 +602,41 @@ fn state_tensor_names_follow_the_layout() {
             }
         }
     }
+}
+
+/// A table's columns, classes and standardisation are saved and loaded exactly (awkward names and values included);
+/// a `table` that does not fit the model or scales by 0 is refused naming the key.
+#[test]
+fn a_table_round_trips_and_a_wrong_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("table.safetensors");
+    let mut ck = sample(adam());
+    let table = Table {
+        label: "kind, \"quoted\"".into(),
+        features: (0..6).map(|i| format!("f{i} é")).collect(),
+        classes: vec!["a".into(), "b, c".into(), "-1".into()],
+        mean: values(6, 7),
+        scale: vec![1.0, 0.5, 3.0e-30, 2.0, 1e30, 1.0 / 3.0],
+    };
+    ck.table = Some(table.clone());
+    ck.save(&path).unwrap();
+    let back = Checkpoint::load(&path).unwrap();
+    assert_eq!(back, ck);
+    assert_eq!(back.class_names(), Some(vec!["a", "b, c", "-1"]));
+    let broken = [
+        (Table { scale: vec![1.0, 0.0, 1.0, 1.0, 1.0, 1.0], ..table.clone() }, "a scale of 0"),
+        (Table { classes: vec!["a".into(), "b".into()], ..table.clone() }, "2 class names for a model of 3 classes"),
+        (Table { features: vec!["x".into()], ..table.clone() }, "1 feature names, 6 means and 6 scales"),
+    ];
+    for (bad, why) in broken {
+        let mut meta = ck.metadata();
+        meta.insert("table".into(), serde_json::to_string(&bad).unwrap());
+        write_raw(&path, &raw_tensors(&ck), Some(meta));
+        let err = load_error(&path);
+        assert!(err.contains("metadata `table`") && err.contains(why), "{why}: {err}");
+    }
+    let mut meta = ck.metadata();
+    meta.insert("table".into(), "{\"label\": 3}".into());
+    write_raw(&path, &raw_tensors(&ck), Some(meta));
+    assert!(load_error(&path).contains("metadata `table` is not a table"), "{}", load_error(&path));
 }

@@ -153,7 +153,7 @@ fn any_idx_data_set_trains_with_classes_from_its_labels() {
 
 /// Writes MNIST test digit `i` magnified 3× (nearest neighbour) as a PNG, dark ink on white paper.
 fn write_paper_digit(path: &Path, split: &gpu_mnist::data::LabeledImages, i: usize) {
-    let img = image::GrayImage::from_raw(28, 28, split.image(i).to_vec()).unwrap();
+    let img = image::GrayImage::from_raw(28, 28, split.image(i).unwrap().to_vec()).unwrap();
     let mut big = image::imageops::resize(&img, 84, 84, image::imageops::FilterType::Nearest);
     image::imageops::invert(&mut big);
     big.save(path).unwrap();

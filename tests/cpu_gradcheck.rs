@@ -18,7 +18,7 @@ fn tiny_dataset(n: usize, seed: u64) -> Dataset {
     let mut rng = model::rng(seed);
     let images: Vec<u8> = (0..n * 6).map(|_| rng.random_range(0..=255u8)).collect();
     let labels: Vec<u8> = (0..n).map(|_| rng.random_range(0..3u8)).collect();
-    let split = || LabeledImages { images: images.clone(), labels: labels.clone(), rows: 2, cols: 3 };
+    let split = || LabeledImages::from_pixels(images.clone(), labels.clone(), 2, 3);
     Dataset::new("tiny", split(), split(), 3)
 }
 

@@ -3,6 +3,7 @@
 //! GPU kernels are checked against these functions, so they must be right on their own.
 
 use gpu_mnist::cpu::ops::{self, BatchStats};
+use gpu_mnist::data::Features;
 use gpu_mnist::model::{Act, Activation};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 
@@ -43,12 +44,23 @@ fn activations_and_their_derivatives() {
 #[test]
 fn gather_divides_pixels_by_255_in_the_given_order() {
     // Three images of two pixels; order [2, 0] picks image 2 then image 0.
-    let (images, labels) = ([0u8, 255, 51, 102, 204, 17], [3u8, 1, 4]);
+    let (images, labels) = (Features::Pixels(vec![0u8, 255, 51, 102, 204, 17]), [3u8, 1, 4]);
     let (mut x, mut batch_labels) = (vec![f32::NAN; 4], vec![99u32; 2]);
     ops::gather(&mut x, &mut batch_labels, &images, &labels, &[2, 0], 2, 2).unwrap();
     // 204/255 = 0.8, 17/255 = 0.0666…, 0/255 = 0, 255/255 = 1.
     close(&x, &[0.8, 0.066_666_67, 0.0, 1.0]);
     assert_eq!(batch_labels, [4, 3]);
+}
+
+#[test]
+fn gather_takes_a_tables_values_as_they_are() {
+    let (values, labels) = (Features::Values(vec![-7.5, 0.25, 3.0, -0.0, 1e-3, 42.0]), [0u8, 1, 0]);
+    let (mut x, mut batch_labels) = (vec![f32::NAN; 4], vec![99u32; 2]);
+    ops::gather(&mut x, &mut batch_labels, &values, &labels, &[1, 2], 2, 2).unwrap();
+    assert_eq!(x, [3.0, -0.0, 1e-3, 42.0]);
+    assert_eq!(batch_labels, [1, 0]);
+    // An index past the samples is an error, not a panic.
+    assert!(ops::gather(&mut x, &mut batch_labels, &values, &labels, &[1, 3], 2, 2).is_err());
 }
 
 // The layer of the next three tests: x: [2, 3], w: [2, 3] (PyTorch's [out, in]), b: [2].

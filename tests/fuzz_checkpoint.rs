@@ -272,6 +272,7 @@ fn assemble(model: ModelConfig, optimizer: Optimizer, mut tensors: Vec<Vec<f32>>
         lr_schedule: p.lr_schedule,
         dropout: p.dropout,
         epoch_so_far: p.epoch_so_far,
+        table: None,
     }
 }
 

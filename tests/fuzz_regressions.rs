@@ -198,6 +198,7 @@ fn make_fuzz_seeds() {
             lr_schedule: LrSchedule::Linear,
             dropout: 0.0,
             epoch_so_far: None,
+            table: None,
         };
         ck.to_bytes().unwrap()
     };

@@ -25,8 +25,7 @@ fn model(inputs: usize, classes: usize) -> ModelConfig {
 }
 
 fn data(samples: usize, features: usize, label: u8) -> Arc<Dataset> {
-    let split =
-        LabeledImages { images: vec![7; samples * features], labels: vec![label; samples], rows: 1, cols: features };
+    let split = LabeledImages::from_pixels(vec![7; samples * features], vec![label; samples], 1, features);
     Arc::new(Dataset::new("tiny", split.clone(), split, 10))
 }
 

@@ -119,7 +119,7 @@ fn tiny() -> (Layout, Arc<Dataset>) {
     };
     let layout = Layout::new(&model, Optimizer::sgd(0.1).unwrap(), 4);
     let images: Vec<u8> = (0..8 * 4).map(|i| (i * 37 % 256) as u8).collect();
-    let split = LabeledImages { images, labels: (0..8).map(|i| i % 10).collect(), rows: 2, cols: 2 };
+    let split = LabeledImages::from_pixels(images, (0..8).map(|i| i % 10).collect(), 2, 2);
     (layout, Arc::new(Dataset::new("tiny", split.clone(), split, 10)))
 }
 

@@ -13,12 +13,8 @@ use gpu_mnist::plan::Layout;
 use gpu_mnist::train::TrainConfig;
 
 fn data(train: usize, test: usize, pixels: usize) -> Dataset {
-    let split = |n: usize| LabeledImages {
-        images: vec![7; n * pixels],
-        labels: (0..n).map(|i| (i % 10) as u8).collect(),
-        rows: 1,
-        cols: pixels,
-    };
+    let split =
+        |n: usize| LabeledImages::from_pixels(vec![7; n * pixels], (0..n).map(|i| (i % 10) as u8).collect(), 1, pixels);
     Dataset::new("sizes", split(train), split(test), 10)
 }
 

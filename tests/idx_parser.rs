@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use gpu_mnist::data::{
-    load, parse_idx, read_idx_bytes, read_idx_file, DataError, DataSource, IdxErrorKind, IdxLimits, LoadOptions, FILES,
+    load, parse_idx, read_idx_bytes, read_idx_file, DataError, DataSource, Features, IdxErrorKind, IdxLimits,
+    LoadOptions, FILES,
 };
 use sha2::{Digest, Sha256};
 
@@ -401,17 +402,17 @@ fn valid_small_set_round_trips() {
     assert_eq!((ds.train.rows, ds.train.cols, ds.train.pixels()), (2, 2, 4));
     assert_eq!(ds.train.labels, vec![0, 1, 2, 3, 4, 9]);
     assert_eq!(ds.test.labels, vec![7, 8, 9]);
-    assert_eq!(ds.train.images, files[0][16..].to_vec());
-    assert_eq!(ds.test.images, files[2][16..].to_vec());
-    assert_eq!(ds.train.image(1), &files[0][16 + 4..16 + 8]);
+    assert_eq!(ds.train.features, Features::Pixels(files[0][16..].to_vec()));
+    assert_eq!(ds.test.features, Features::Pixels(files[2][16..].to_vec()));
+    assert_eq!(ds.train.image(1), Some(&files[0][16 + 4..16 + 8]));
 
     let mut train = ds.train.clone();
     train.truncate(2);
-    assert_eq!((train.len(), train.images.len()), (2, 8));
+    assert_eq!((train.len(), train.features.len()), (2, 8));
     train.truncate(100);
     assert_eq!(train.len(), 2);
     train.truncate(0);
-    assert!(train.is_empty() && train.images.is_empty());
+    assert!(train.is_empty() && train.features.is_empty());
 }
 
 #[test]
@@ -421,7 +422,7 @@ fn raw_dir_works() {
     write_set(dir.path(), &files, false);
     let ds = load(&DataSource::Dir(dir.path().to_path_buf()), &small_opts()).unwrap();
     assert_eq!((ds.train.len(), ds.test.len()), (6, 3));
-    assert_eq!(ds.train.images, files[0][16..].to_vec());
+    assert_eq!(ds.train.features, Features::Pixels(files[0][16..].to_vec()));
 }
 
 #[test]
@@ -480,7 +481,7 @@ fn embedded_mnist_loads() {
     assert_eq!((ds.train.len(), ds.test.len()), (60_000, 10_000));
     for split in [&ds.train, &ds.test] {
         assert_eq!((split.rows, split.cols), (28, 28));
-        assert_eq!(split.images.len(), split.len() * 784);
+        assert_eq!(split.features.len(), split.len() * 784);
     }
     assert_eq!(histogram(&ds.train.labels), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
     assert_eq!(histogram(&ds.test.labels), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
@@ -488,8 +489,8 @@ fn embedded_mnist_loads() {
     // and pixel values span the full byte range.
     assert_eq!(ds.train.labels[0], 5);
     assert_eq!(ds.test.labels[0], 7);
-    assert_eq!(ds.train.images.iter().max(), Some(&255));
-    assert_eq!(ds.train.images.iter().min(), Some(&0));
+    assert_eq!(ds.train.features.pixels().unwrap().iter().max(), Some(&255));
+    assert_eq!(ds.train.features.pixels().unwrap().iter().min(), Some(&0));
 }
 
 #[test]
@@ -559,7 +560,7 @@ fn fashion_mnist_loads() {
     assert_eq!(histogram(&ds.test.labels), [1000; 10]);
     // It is not MNIST.
     let mnist = load(&DataSource::Embedded, &LoadOptions::default()).unwrap();
-    assert_ne!(ds.train.images[..784], mnist.train.images[..784]);
+    assert_ne!(ds.train.image(0), mnist.train.image(0));
 }
 
 /// A reader that hands out one byte per call and is interrupted (`ErrorKind::Interrupted`, as a read cut short by a

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
-use gpu_mnist::data::{self, DataSource, Dataset, LabeledImages, LoadOptions};
+use gpu_mnist::data::{self, DataSource, Dataset, Features, LabeledImages, LoadOptions};
 use gpu_mnist::imaging::{
     centre_of_mass, confusion_image, digit_grid, load_image, save_image, to_fashion, to_mnist, Preprocess,
 };
@@ -209,13 +209,18 @@ fn train_small(data: &Dataset, min_acc: f32) -> (ModelConfig, Params) {
     }
 }
 
+/// The first `n` pixel values of `features` (MNIST's), as the input of `probabilities`.
+fn pixels(features: &Features, n: usize) -> Features {
+    Features::Pixels(features.pixels().unwrap()[..n].to_vec())
+}
+
 fn classify(pixels: &[u8]) -> usize {
     let (model, params) = trained();
     classify_with(model, params, pixels)
 }
 
 fn classify_with(model: &ModelConfig, params: &Params, pixels: &[u8]) -> usize {
-    top_k(&probabilities(model, params, pixels, 1).unwrap(), 1)[0].0
+    top_k(&probabilities(model, params, &Features::Pixels(pixels.to_vec()), 1).unwrap(), 1)[0].0
 }
 
 /// MNIST test digits written to files at 3× size (PNG white on black, PNG black on white, JPEG) come back through
@@ -227,7 +232,7 @@ fn mnist_digits_survive_a_round_trip_through_files_at_3x() {
     let mut agree = 0;
     let samples = 20;
     for i in 0..samples {
-        let original = test.image(i);
+        let original = test.image(i).unwrap();
         let img = GrayImage::from_raw(28, 28, original.to_vec()).unwrap();
         let big = image::imageops::resize(&img, 84, 84, image::imageops::FilterType::Nearest);
         let mut paper = big.clone();
@@ -257,7 +262,7 @@ fn mnist_digits_survive_a_round_trip_through_files_at_3x() {
 fn probabilities_are_a_distribution_and_top_k_is_sorted() {
     let (model, params) = trained();
     let test = &mnist().test;
-    let probs = probabilities(model, params, &test.images[..784 * 100], 100).unwrap();
+    let probs = probabilities(model, params, &pixels(&test.features, 784 * 100), 100).unwrap();
     assert_eq!(probs.len(), 1000);
     let mut correct = 0;
     for (row, &label) in probs.chunks(10).zip(&test.labels) {
@@ -269,14 +274,14 @@ fn probabilities_are_a_distribution_and_top_k_is_sorted() {
     }
     assert!(correct >= 90, "{correct}/100");
     // Wrong shapes are errors.
-    assert!(probabilities(model, params, &test.images[..783], 1).is_err());
+    assert!(probabilities(model, params, &pixels(&test.features, 783), 1).is_err());
     let other = ModelConfig { hidden: vec![32], ..model.clone() };
-    assert!(probabilities(&other, params, &test.images[..784], 1).is_err());
+    assert!(probabilities(&other, params, &pixels(&test.features, 784), 1).is_err());
 }
 
 #[test]
 fn digit_grid_has_the_cells_and_labels() {
-    let split = LabeledImages { images: vec![255; 5 * 4 * 6], labels: vec![0, 1, 2, 3, 250], rows: 4, cols: 6 };
+    let split = LabeledImages::from_pixels(vec![255; 5 * 4 * 6], vec![0, 1, 2, 3, 250], 4, 6);
     let grid = digit_grid(&split, &[0, 1, 2, 3, 4], 2, 5).unwrap();
     // 2 columns, 3 rows of cells 30 wide and 20 + label tall, gaps of 10. "250" is 11 font pixels wide: it fits
     // under a 30-pixel image at font scale 2, so the label strip is 2·5 + 2·5 = 20 tall.
@@ -290,7 +295,7 @@ fn digit_grid_has_the_cells_and_labels() {
     assert!(digit_grid(&split, &[5], 2, 1).is_err());
     assert!(digit_grid(&split, &[0], 0, 1).is_err());
     // Pixels and labels that disagree are an error, not a panic.
-    let short = LabeledImages { images: vec![0; 10], ..split };
+    let short = LabeledImages { features: Features::Pixels(vec![0; 10]), ..split };
     assert!(digit_grid(&short, &[0], 2, 1).is_err());
 }
 
@@ -370,7 +375,7 @@ fn confusion_image_colours_by_row_fraction() {
 /// Fashion-MNIST test item `i` as a product photo: magnified 4× (nearest neighbour), dark on white (as Zalando's photos
 /// were before the data set negated them), with a white margin of 30 pixels left and right and 20 above and below.
 fn fashion_photo(split: &LabeledImages, i: usize) -> DynamicImage {
-    let img = GrayImage::from_raw(28, 28, split.image(i).to_vec()).unwrap();
+    let img = GrayImage::from_raw(28, 28, split.image(i).unwrap().to_vec()).unwrap();
     let mut big = image::imageops::resize(&img, 112, 112, image::imageops::FilterType::Nearest);
     image::imageops::invert(&mut big);
     let mut photo = GrayImage::from_pixel(112 + 60, 112 + 40, Luma([255]));
@@ -389,7 +394,7 @@ fn fashion_items_should_survive_a_round_trip_through_to_fashion_but_not_to_mnist
     let (mut fashion_diff, mut mnist_diff, mut jpeg_diff) = (0.0, 0.0, 0.0);
     let (mut fashion_agree, mut mnist_agree) = (0, 0);
     for i in 0..samples {
-        let original = fashion.test.image(i);
+        let original = fashion.test.image(i).unwrap();
         let photo = fashion_photo(&fashion.test, i);
         let back = to_fashion(&photo).unwrap();
         assert_eq!(Preprocess::Fashion.apply(&photo).unwrap(), back);

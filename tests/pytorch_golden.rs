@@ -167,12 +167,12 @@ fn run_case<B: Backend>(
     let (model, optimizer, b) = (case.model(), case.optimizer(), case.batch);
     let n = b * case.steps;
     let name = &case.name;
-    let split = LabeledImages {
-        images: fx.u8(&format!("{name}/pixels")).to_vec(),
-        labels: fx.u8(&format!("{name}/labels")).to_vec(),
-        rows: 1,
-        cols: model.inputs,
-    };
+    let split = LabeledImages::from_pixels(
+        fx.u8(&format!("{name}/pixels")).to_vec(),
+        fx.u8(&format!("{name}/labels")).to_vec(),
+        1,
+        model.inputs,
+    );
     assert_eq!(split.len(), n, "{name}: samples");
     let data = Arc::new(Dataset::new("golden", split.clone(), split, model.classes));
     let mut layout =

@@ -22,7 +22,7 @@ use gpu_mnist::train::{initial_params, TrainConfig, Trainer};
 fn synthetic(n: usize, features: usize, classes: usize) -> Arc<Dataset> {
     let images = (0..n * features).map(|i| (i * 37 % 255 + 1) as u8).collect();
     let labels = (0..n).map(|i| (i * 7 % classes) as u8).collect();
-    let train = LabeledImages { images, labels, rows: 1, cols: features };
+    let train = LabeledImages::from_pixels(images, labels, 1, features);
     let mut test = train.clone();
     test.truncate(10);
     Arc::new(Dataset::new("synthetic", train, test, classes))

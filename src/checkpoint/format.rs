@@ -155,6 +155,7 @@ impl Checkpoint {
                 model.classes
             ));
         }
+        let table = meta.table(&model)?;
         Ok(Checkpoint {
             model,
             optimizer,
@@ -173,6 +174,7 @@ impl Checkpoint {
             lr_schedule: meta.named("lr_schedule")?,
             dropout: meta.dropout()?,
             epoch_so_far: meta.epoch_so_far()?,
+            table,
         })
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::{Checkpoint, FORMAT, FORMAT_VERSION};
 use crate::backend::Stats;
+use crate::data::csv::Table;
 use crate::data::identity;
 use crate::model::{ModelConfig, DEFAULT_LEAKY_SLOPE, LEAKY_SLOPES};
 use crate::optim::{Hyper, Optimizer, Rule};
@@ -41,6 +42,10 @@ impl Checkpoint {
         put("train_samples", self.train_samples.to_string());
         put("lr_schedule", self.lr_schedule.name().to_owned());
         put("dropout", self.dropout.to_string());
+        if let Some(table) = &self.table {
+            // Strings and finite f32s: serialising cannot fail.
+            put("table", serde_json::to_string(table).unwrap_or_default());
+        }
         if let Some(so_far) = &self.epoch_so_far {
             put("epoch_loss_sum", so_far.stats.loss_sum.to_string());
             put("epoch_correct", so_far.stats.correct.to_string());
@@ -102,6 +107,14 @@ impl Meta<'_> {
             return Err(format!("metadata `dropout` = {p} is not a probability in [0, 1)"));
         }
         Ok(p)
+    }
+
+    /// The optional `table` of a model trained on a table, checked against the model.
+    pub(super) fn table(&self, model: &ModelConfig) -> std::result::Result<Option<Table>, String> {
+        let Some(json) = self.0.get("table") else { return Ok(None) };
+        let table: Table = serde_json::from_str(json).map_err(|e| format!("metadata `table` is not a table: {e}"))?;
+        table.check(model.inputs, model.classes).map_err(|e| format!("metadata `table`: {e}"))?;
+        Ok(Some(table))
     }
 
     /// The optional `data_digest`: absent in checkpoints written before it existed, a SHA-256 in hex otherwise.

@@ -14,7 +14,8 @@
 //! `optimizer` and its hyper-parameters (`lr`, `momentum`, `beta1`, `beta2`, `eps`), `epoch` (completed),
 //! `steps_done` (Adam's t), `seed`, `batch_size`, `dataset`, `data_digest` (what the data was, by content: see
 //! [`crate::data::identity`]; absent from checkpoints written before it existed), `classes`, `train_samples`,
-//! `lr_schedule`; saved mid-epoch also `epoch_loss_sum`, `epoch_correct`, `epoch_samples`, `epoch_seconds` (what that
+//! `lr_schedule`, `dropout`; for a model trained on a table, `table` (JSON: the label and feature columns, the
+//! class names, each feature's mean and scale); saved mid-epoch also `epoch_loss_sum`, `epoch_correct`, `epoch_samples`, `epoch_seconds` (what that
 //! epoch's steps measured so far, so the resumed epoch's record covers the whole epoch).
 //!
 //! [`Checkpoint::save`] writes atomically (a temporary file in the same directory, fsync, rename, fsync of the
@@ -32,6 +33,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::backend::Backend;
+use crate::data::csv::Table;
 use crate::data::identity::{self, Known};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -82,6 +84,8 @@ pub struct Checkpoint {
     /// Saved mid-epoch: what that epoch's steps measured so far, so the resumed epoch's record covers them too.
     /// `None` at an epoch boundary, and in checkpoints older than this field.
     pub epoch_so_far: Option<EpochSoFar>,
+    /// For a model trained on a table: its columns, classes and standardisation, to read new rows the same way.
+    pub table: Option<Table>,
 }
 
 /// What differs between the model a checkpoint holds and the one requested, naming the flag that sets it, or
@@ -154,6 +158,7 @@ impl Checkpoint {
             lr_schedule: trainer.config.lr_schedule,
             dropout: trainer.config.dropout,
             epoch_so_far,
+            table: trainer.data().table.clone(),
         })
     }
 
@@ -267,8 +272,11 @@ impl Checkpoint {
 
     /// The names of the classes this checkpoint's model tells apart, label 0 first, or `None` where the number is
     /// the name: those of the data set it was trained on ([`Checkpoint::data_name`]).
-    pub fn class_names(&self) -> Option<&'static [&'static str]> {
-        crate::data::class_names(self.data_name())
+    pub fn class_names(&self) -> Option<Vec<&str>> {
+        match &self.table {
+            Some(table) => Some(table.classes.iter().map(String::as_str).collect()),
+            None => crate::data::class_names(self.data_name()).map(<[&str]>::to_vec),
+        }
     }
 
     /// The training settings of the run this checkpoint continues: its seed and batch size, `epochs` in total.

@@ -7,7 +7,7 @@ use super::{out, paths};
 use anyhow::{Context, Result};
 use clap::Args;
 use gpu_mnist::checkpoint::Checkpoint;
-use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
+use gpu_mnist::data::{self, DataSource, Dataset, LabeledImages, LoadOptions};
 use gpu_mnist::eval::{evaluate_detailed, Evaluation};
 use gpu_mnist::files;
 use gpu_mnist::imaging;
@@ -28,8 +28,12 @@ pub struct EvalArgs {
     /// A folder holding the four MNIST-format files; default: the data set the checkpoint was trained on, known by
     /// its content (the embedded MNIST, or Fashion-MNIST from /usr/share/datasets/fashion-mnist). Other data needs
     /// this flag.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "test_file")]
     pub data_dir: Option<PathBuf>,
+    /// For a model trained on a table: the CSV file of test rows, read with the checkpoint's columns, classes and
+    /// standardisation.
+    #[arg(long = "test", value_name = "FILE.csv")]
+    pub test_file: Option<PathBuf>,
     /// Also write the confusion matrix as CSV (rows: true class, columns: predicted class); `-` (or /dev/stdout):
     /// on standard output, everything else then on standard error.
     #[arg(long, value_name = "PATH.csv")]
@@ -68,7 +72,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         files::ensure_writable(path).context("--confusion-png: cannot write there")?;
     }
     note_name_only(&ck, &args.model);
-    let data = Arc::new(test_data(&ck, &args.model, args.data_dir.as_deref())?);
+    let data = Arc::new(test_data(&ck, &args)?);
     let model = ModelConfig { inputs: data.test.pixels(), classes: data.classes, ..ck.model.clone() };
     // Plain SGD: evaluation needs no optimizer state buffers.
     ck.check_compatible(&args.model, &model, &ck.optimizer)?;
@@ -88,7 +92,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         ck.seed
     );
     outln!("data:    {}: {} test samples", data.name, data.test.len());
-    if !ck.trained_on(&data) {
+    // A table's test file was read by the checkpoint's own columns and classes; the digest of images says the rest.
+    if data.table.is_none() && !ck.trained_on(&data) {
         errln!("warning: the checkpoint was trained on {}, this is {}", ck.describe_data(), data.describe());
     }
     // The evaluation is queued whole and read back once, so there is no count to show: a spinner says it runs (on a
@@ -106,7 +111,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         errln!("warning: {} correct by the outputs read back, {} by the loss kernel", ev.trace(), ev.stats.correct);
     }
     outln!("test loss {:.4} acc {:.2}% ({}/{})", ev.loss(), 100.0 * ev.accuracy(), ev.stats.correct, ev.stats.samples);
-    out!("{}", report(&ev, data.class_names()));
+    out!("{}", report(&ev, data.class_names().as_deref()));
     if to_stdout {
         std::io::Write::write_all(&mut out::DataOut, confusion_csv(&ev).as_bytes())?;
     } else if let Some(path) = &args.confusion {
@@ -123,8 +128,30 @@ pub fn run(args: EvalArgs) -> Result<()> {
 /// The test data to evaluate `ck` on: the folder `--data-dir` gives, or else the data set the checkpoint was trained
 /// on where gpu-mnist knows it (embedded MNIST, Fashion-MNIST's installed folder); other data without --data-dir is
 /// an error saying to give it. The files must fit the model: its classes and its input size.
-fn test_data(ck: &Checkpoint, model: &Path, data_dir: Option<&Path>) -> Result<Dataset> {
-    let source = match (data_dir, ck.known_data()) {
+fn test_data(ck: &Checkpoint, args: &EvalArgs) -> Result<Dataset> {
+    let model = &args.model;
+    match (&ck.table, &args.test_file) {
+        (Some(table), Some(path)) => {
+            let test = table.read_split(path, &data::IdxLimits::default())?;
+            let train = LabeledImages::empty(test.pixels());
+            let mut data = Dataset::new(ck.dataset.clone(), train, test, table.classes.len());
+            data.table = Some(table.clone());
+            return Ok(data);
+        }
+        (Some(table), None) => anyhow::bail!(
+            "{}: the model learned a table (label column {}, features {}): give its test rows with --test FILE.csv",
+            model.display(),
+            table.label,
+            table.features.join(", ")
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "{}: --test is for a model trained on a table; this one learned {} (use --data-dir for other images)",
+            model.display(),
+            ck.describe_data()
+        ),
+        (None, None) => {}
+    }
+    let source = match (args.data_dir.as_deref(), ck.known_data()) {
         (Some(dir), _) => DataSource::Dir(dir.to_owned()),
         (None, Some(known)) => known_source(known)?,
         (None, None) => anyhow::bail!(

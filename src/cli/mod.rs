@@ -73,6 +73,16 @@ pub struct DataArgs {
     /// Train on the first N training samples only (quick runs); the test set stays whole.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// A table to learn instead of images: its training rows as CSV (a header row; numeric feature columns and the
+    /// --label column; optionally gzipped). The features are standardised with these rows' means and deviations.
+    #[arg(long = "train", value_name = "FILE.csv", requires_all = ["test_file", "label"], conflicts_with_all = ["dataset", "data_dir"])]
+    pub train_file: Option<PathBuf>,
+    /// The table's test rows (with --train): the same columns, labels among the training file's.
+    #[arg(long = "test", value_name = "FILE.csv", requires = "train_file")]
+    pub test_file: Option<PathBuf>,
+    /// The table's label column (with --train): integers or strings, each distinct value a class.
+    #[arg(long, value_name = "COLUMN", requires = "train_file")]
+    pub label: Option<String>,
 }
 
 #[derive(Args)]
@@ -265,6 +275,11 @@ fn named_known(arg: DatasetArg) -> Option<&'static Known> {
 /// files are known to be the other one. `--dataset idx` takes any IDX set from `--data-dir`, its classes counted
 /// from the labels and its image size from the files.
 pub fn load_data(args: &DataArgs) -> Result<Dataset> {
+    if let (Some(train), Some(test), Some(label)) = (&args.train_file, &args.test_file, &args.label) {
+        let mut data = data::csv::load_table(train, test, label, &data::IdxLimits::default())?;
+        limit(&mut data, args.limit)?;
+        return Ok(data);
+    }
     let mnist_shaped = LoadOptions::default();
     let named = args.dataset.and_then(named_known);
     let (source, opts) = match (args.dataset, &args.data_dir) {
@@ -300,11 +315,17 @@ pub fn load_data(args: &DataArgs) -> Result<Dataset> {
         (Some(flag), None) => data.name = flag.name.to_owned(),
         _ => {}
     }
-    if let Some(n) = args.limit {
+    limit(&mut data, args.limit)?;
+    Ok(data)
+}
+
+/// Cuts the training split to `--limit N` samples.
+fn limit(data: &mut Dataset, limit: Option<usize>) -> Result<()> {
+    if let Some(n) = limit {
         anyhow::ensure!(n > 0, "--limit {n}: give at least 1 training sample");
         data.train.truncate(n);
     }
-    Ok(data)
+    Ok(())
 }
 
 impl BackendArg {

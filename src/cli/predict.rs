@@ -6,6 +6,8 @@ use super::paths;
 use anyhow::{Context, Result};
 use clap::Args;
 use gpu_mnist::checkpoint::Checkpoint;
+use gpu_mnist::data::csv::Table;
+use gpu_mnist::data::Features;
 use gpu_mnist::imaging::{self, Preprocess, MNIST_SIDE};
 use gpu_mnist::predict::{probabilities, top_k};
 
@@ -32,8 +34,12 @@ pub struct PredictArgs {
     pub save_inputs: Option<PathBuf>,
     /// Pictures of one digit (or piece of clothing) each: PNG, JPEG or PGM, any size, dark on light or light on
     /// dark.
-    #[arg(required = true, value_name = "IMAGE")]
+    #[arg(required_unless_present = "rows", value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
+    /// For a model trained on a table: one row of its feature values, comma-separated in the order of the training
+    /// file's feature columns, as raw values (standardised as in training); repeat for more rows.
+    #[arg(long = "row", value_name = "V,V,…", allow_hyphen_values = true, conflicts_with = "images")]
+    pub rows: Vec<String>,
 }
 
 /// The 784 input pixels of one picture; errors name the file.
@@ -70,6 +76,15 @@ pub fn run(args: PredictArgs) -> Result<()> {
     anyhow::ensure!(args.top > 0, "--top must be at least 1");
     // The model: its shape, its parameters and the name of the data set it learned.
     let ck = Checkpoint::load(&args.model)?;
+    if let Some(table) = &ck.table {
+        return predict_rows(&args, &ck, table);
+    }
+    anyhow::ensure!(
+        args.rows.is_empty(),
+        "{}: --row is for a model trained on a table (--train/--test/--label); this one learned images of {}",
+        args.model.display(),
+        ck.describe_data()
+    );
     let pixels = (MNIST_SIDE * MNIST_SIDE) as usize;
     anyhow::ensure!(
         ck.model.inputs == pixels,
@@ -90,7 +105,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let names = ck.class_names();
     let (preprocess, why) = preprocessing(&args, &ck);
     outln!("input:   {} ({}), {why}", preprocess.name(), preprocess.describe());
-    let name_of = |c: usize| names.and_then(|n| n.get(c)).map(|n| format!(" {n}")).unwrap_or_default();
+    let name_of = |c: usize| names.as_ref().and_then(|n| n.get(c)).map(|n| format!(" {n}")).unwrap_or_default();
     let mut failed = 0;
     for path in &args.images {
         let result = input(path, preprocess).and_then(|x| {
@@ -100,7 +115,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
                     .context("the converted picture has the wrong size")?;
                 imaging::save_image(&img.into(), &out)?;
             }
-            Ok(probabilities(&ck.model, &ck.params, &x, 1)?)
+            Ok(probabilities(&ck.model, &ck.params, &Features::Pixels(x), 1)?)
         });
         match result {
             Ok(probs) => {
@@ -118,4 +133,51 @@ pub fn run(args: PredictArgs) -> Result<()> {
     }
     anyhow::ensure!(failed == 0, "{failed} of {} pictures could not be classified", args.images.len());
     Ok(())
+}
+
+/// `predict --row`: each row of raw feature values standardised as in training, then classified.
+fn predict_rows(args: &PredictArgs, ck: &Checkpoint, table: &Table) -> Result<()> {
+    anyhow::ensure!(
+        !args.rows.is_empty(),
+        "{}: the model was trained on a table; give rows of its {} features ({}) with --row V,V,…",
+        args.model.display(),
+        table.features.len(),
+        table.features.join(", ")
+    );
+    let name_of = |c: usize| table.classes.get(c).map_or_else(|| c.to_string(), Clone::clone);
+    for row in &args.rows {
+        let mut values = parse_row(row, table)?;
+        table.standardize(&mut values);
+        let probs = probabilities(&ck.model, &ck.params, &Features::Values(values), 1)?;
+        let top = top_k(&probs, args.top);
+        let ranked: Vec<String> = top.iter().map(|&(c, p)| format!("{} {:.1}%", name_of(c), 100.0 * p)).collect();
+        let best = top.first().map(|&(c, _)| name_of(c)).unwrap_or_default();
+        outln!("{row}: {best}  ({})", ranked.join(", "));
+    }
+    Ok(())
+}
+
+/// The values of `--row V,V,…`: one finite number per feature of `table`.
+fn parse_row(row: &str, table: &Table) -> Result<Vec<f32>> {
+    let values = row
+        .split(',')
+        .enumerate()
+        .map(|(i, v)| match v.trim().parse::<f32>() {
+            Ok(x) if x.is_finite() => Ok(x),
+            _ => Err(anyhow::anyhow!(
+                "--row {row}: value {} ({:?}, feature {}) is not a finite number",
+                i + 1,
+                v.trim(),
+                table.features.get(i).map_or("beyond the last", String::as_str)
+            )),
+        })
+        .collect::<Result<Vec<f32>>>()?;
+    anyhow::ensure!(
+        values.len() == table.features.len(),
+        "--row {row}: {} values, but the model takes {} features ({})",
+        values.len(),
+        table.features.len(),
+        table.features.join(", ")
+    );
+    Ok(values)
 }

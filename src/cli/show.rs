@@ -76,7 +76,8 @@ pub fn run(args: ShowArgs) -> Result<()> {
         data.name
     );
     let names = data.class_names();
-    let labels: Vec<String> = indices.iter().map(|&i| class_label(names, usize::from(split.labels[i]))).collect();
+    let labels: Vec<String> =
+        indices.iter().map(|&i| class_label(names.as_deref(), usize::from(split.labels[i]))).collect();
     outln!("labels:  {}", labels.join(", "));
     Ok(())
 }

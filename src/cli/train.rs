@@ -292,7 +292,14 @@ fn data_line(data: &Dataset) -> String {
     if let Some(names) = data.class_names() {
         line.push_str(&format!(" ({})", names.join(", ")));
     }
-    if (data.train.rows, data.train.cols) != (28, 28) {
+    if let Some(table) = &data.table {
+        line.push_str(&format!(
+            ", {} features ({}) standardised, label column {}",
+            table.features.len(),
+            table.features.join(", "),
+            table.label
+        ));
+    } else if (data.train.rows, data.train.cols) != (28, 28) {
         line.push_str(&format!(", {}×{} images", data.train.rows, data.train.cols));
     }
     line

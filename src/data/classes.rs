@@ -33,10 +33,13 @@ pub fn class_label(names: Option<&[&str]>, class: usize) -> String {
 }
 
 impl Dataset {
-    /// The names of this data set's classes, label 0 first, or `None` where the label number is the name
-    /// (see [`class_names`]).
-    pub fn class_names(&self) -> Option<&'static [&'static str]> {
-        class_names(&self.name)
+    /// The names of this data set's classes, label 0 first, or `None` where the label number is the name: a
+    /// table's labels as written, else those of a known data set (see [`class_names`]).
+    pub fn class_names(&self) -> Option<Vec<&str>> {
+        match &self.table {
+            Some(table) => Some(table.classes.iter().map(String::as_str).collect()),
+            None => class_names(&self.name).map(<[&str]>::to_vec),
+        }
     }
 }
 
@@ -49,13 +52,13 @@ mod tests {
         let mut data = Dataset::empty(784, 10);
         for name in ["fashion-mnist", "Fashion_MNIST", "FASHION"] {
             data.name = name.into();
-            assert_eq!(data.class_names(), Some(&FASHION_CLASSES[..]), "{name}");
+            assert_eq!(data.class_names().as_deref(), Some(&FASHION_CLASSES[..]), "{name}");
         }
         for name in ["mnist", "my-digits", "fashion-mnist-2"] {
             data.name = name.into();
             assert_eq!(data.class_names(), None, "{name}");
         }
-        assert_eq!(class_label(data.class_names(), 7), "7");
+        assert_eq!(class_label(data.class_names().as_deref(), 7), "7");
         assert_eq!(class_label(Some(&FASHION_CLASSES), 7), "7 (Sneaker)");
         assert_eq!(class_label(Some(&FASHION_CLASSES), 10), "10", "a label past the names has its number only");
     }

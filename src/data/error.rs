@@ -8,6 +8,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::csv::CsvProblem;
+
 /// A failure while loading a file or a dataset, tagged with the path it concerns.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {kind}")]
@@ -224,7 +226,8 @@ pub enum IdxErrorKind {
 
     /// One of the four files is not in the data directory.
     #[error(
-        "missing {file}: tried {}; put the file (gzipped or raw) in this directory",
+        "missing {file}: tried {}; put the file (gzipped or raw) in this directory, or MNIST as CSV \
+         (mnist_train.csv and mnist_test.csv, optionally .gz)",
         display_paths(.tried)
     )]
     MissingFile {
@@ -233,6 +236,27 @@ pub enum IdxErrorKind {
         /// Every path that was tried.
         tried: Vec<PathBuf>,
     },
+
+    /// A CSV file breaks one of the readers' rules ([`crate::data::csv`]).
+    #[error("{}{problem}", csv_place(*.line, .column.as_deref()))]
+    Csv {
+        /// The line (1-based) the offending row starts on; `None` for the file as a whole.
+        line: Option<u64>,
+        /// The column, numbered from 1 and named by the header where it has one: `3 (1x2)`.
+        column: Option<String>,
+        /// What is wrong.
+        problem: CsvProblem,
+    },
+}
+
+/// "line L, column C: " — where in a CSV file an error is.
+fn csv_place(line: Option<u64>, column: Option<&str>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!("line {l}, column {c}: "),
+        (Some(l), None) => format!("line {l}: "),
+        (None, Some(c)) => format!("column {c}: "),
+        (None, None) => String::new(),
+    }
 }
 
 fn hex_bytes(bytes: &[u8]) -> String {

@@ -6,10 +6,12 @@
 //! input size. The IDX parsing itself, and all its checks, live in [`idx`].
 
 pub mod classes;
+pub mod csv;
 pub mod embedded;
 pub mod error;
 pub mod identity;
 pub mod idx;
+pub mod samples;
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,7 @@ pub use classes::{class_label, class_names, FASHION_CLASSES, FASHION_MNIST_DIR, 
 pub use error::{DataError, IdxErrorKind};
 pub use identity::{Known, KNOWN, MNIST_NAME};
 pub use idx::{parse_idx, read_idx_bytes, read_idx_file, IdxArray, IdxLimits};
+pub use samples::{Features, LabeledImages};
 
 /// Canonical file stems of an MNIST-format data set, in the order train images, train labels,
 /// test images, test labels. In a directory each may be present as `STEM.gz` or `STEM`.
@@ -26,60 +29,8 @@ pub const FILES: [&str; 4] =
 /// Number of IDX dimensions of each entry of [`FILES`]: images have 3, labels 1.
 const FILE_DIMS: [usize; 4] = [3, 1, 3, 1];
 
-/// Images with their labels: one split (train or test) of a data set.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LabeledImages {
-    /// Pixels, `[len, rows * cols]` row-major, raw `u8` values (not normalised).
-    pub images: Vec<u8>,
-    /// One label per image.
-    pub labels: Vec<u8>,
-    /// Image height in pixels.
-    pub rows: usize,
-    /// Image width in pixels.
-    pub cols: usize,
-}
-
-impl LabeledImages {
-    /// No samples, of `features` pixels each (one row of that many columns).
-    pub fn empty(features: usize) -> Self {
-        LabeledImages { images: Vec::new(), labels: Vec::new(), rows: 1, cols: features }
-    }
-
-    /// Number of samples.
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    /// Whether there are no samples.
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
-    /// Pixels per image (`rows * cols`).
-    pub fn pixels(&self) -> usize {
-        self.rows * self.cols
-    }
-
-    /// Keeps only the first `n` samples (no-op if there are at most `n`).
-    pub fn truncate(&mut self, n: usize) {
-        let n = n.min(self.len());
-        self.labels.truncate(n);
-        self.images.truncate(n * self.pixels());
-    }
-
-    /// The pixels of image `i`.
-    ///
-    /// # Panics
-    ///
-    /// If `i >= self.len()`.
-    pub fn image(&self, i: usize) -> &[u8] {
-        let p = self.pixels();
-        &self.images[i * p..(i + 1) * p]
-    }
-}
-
 /// A data set: a training split, a test split and the number of classes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
     /// The name of a data set known by its content (`mnist`, `fashion-mnist`: see [`identity`]), the directory's
     /// name otherwise.
@@ -92,13 +43,15 @@ pub struct Dataset {
     pub test: LabeledImages,
     /// Number of classes; every label is below it.
     pub classes: usize,
+    /// For a table's data set: its columns, classes and standardisation ([`csv::tabular`]).
+    pub table: Option<csv::Table>,
 }
 
 impl Dataset {
     /// A data set of these splits, called `name`, with its [`digest`](identity::digest) computed from them.
     pub fn new(name: impl Into<String>, train: LabeledImages, test: LabeledImages, classes: usize) -> Self {
         let digest = identity::digest(&train, &test);
-        Dataset { name: name.into(), digest, train, test, classes }
+        Dataset { name: name.into(), digest, train, test, classes, table: None }
     }
 
     /// A data set with no samples of `features` pixels and `classes` classes, for backends built only to run kernels
@@ -157,8 +110,15 @@ pub fn load(source: &DataSource, opts: &LoadOptions) -> Result<Dataset, DataErro
             if !dir.is_dir() {
                 return Err(DataError::new(dir, IdxErrorKind::NotADirectory));
             }
-            // Find all four before parsing any, so a missing file is reported at once.
-            let paths = FILES.iter().map(|stem| find_file(dir, stem)).collect::<Result<Vec<_>, _>>()?;
+            // Find all four before parsing any, so a missing file is reported at once; without them, MNIST's two
+            // CSV files will do.
+            let paths = match FILES.iter().map(|stem| find_file(dir, stem)).collect::<Result<Vec<_>, _>>() {
+                Ok(paths) => paths,
+                Err(missing) => match csv::find_csv_pair(dir) {
+                    Some(pair) => return load_csv(dir, pair, opts),
+                    None => return Err(missing),
+                },
+            };
             let mut files = Vec::with_capacity(FILES.len());
             for (path, dims) in paths.into_iter().zip(FILE_DIMS) {
                 let array = read_idx_file(&path, dims, &opts.limits)?;
@@ -167,6 +127,15 @@ pub fn load(source: &DataSource, opts: &LoadOptions) -> Result<Dataset, DataErro
             assemble(dir_name(dir), files, opts)
         }
     }
+}
+
+/// The data set in MNIST's two CSV files ([`csv::mnist`]), checked as the IDX files are.
+fn load_csv(dir: &Path, [train, test]: [PathBuf; 2], opts: &LoadOptions) -> Result<Dataset, DataError> {
+    let (train_images, train_labels) = csv::read_mnist_csv(&train, opts.classes, &opts.limits)?;
+    let (test_images, test_labels) = csv::read_mnist_csv(&test, opts.classes, &opts.limits)?;
+    let files =
+        vec![(train.clone(), train_images), (train, train_labels), (test.clone(), test_images), (test, test_labels)];
+    assemble(dir_name(dir), files, opts)
 }
 
 /// The paths tried, in order, for the file `stem` in `dir`: `STEM.gz`, `STEM`, and the
@@ -269,7 +238,7 @@ fn split(
             return Err(DataError::new(images_path, IdxErrorKind::WrongImageSize { rows, cols, expected }));
         }
     }
-    Ok(LabeledImages { images: images.data, labels: labels.data, rows, cols })
+    Ok(LabeledImages { features: Features::Pixels(images.data), labels: labels.data, rows, cols })
 }
 
 fn wrong_dims(path: PathBuf, found: usize, expected: usize) -> DataError {

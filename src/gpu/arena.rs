@@ -1,6 +1,7 @@
 //! Where things sit in GPU memory: the sizes and offsets of the layout's buffers in the arena (the one GPU buffer
 //! that holds them all) and of a split's packed data. Arithmetic only: the buffers themselves are made in `upload.rs`.
 
+use crate::data::{Features, LabeledImages};
 use crate::plan::Layout;
 
 /// Bytes of `len` f32 or u32 values.
@@ -11,6 +12,14 @@ pub(crate) fn bytes(len: usize) -> u64 {
 /// Words of a split's data buffer: one label per sample, then the pixels packed four per word.
 pub fn split_words(samples: usize, features: usize) -> usize {
     (samples + (samples * features).div_ceil(4)).max(1)
+}
+
+/// Words of `split`'s data buffer: [`split_words`] for images; for a table, one label then one f32 value per word.
+pub fn words_of(split: &LabeledImages) -> usize {
+    match split.features {
+        Features::Pixels(_) => split_words(split.len(), split.pixels()),
+        Features::Values(_) => (split.len() + split.len() * split.pixels()).max(1),
+    }
 }
 
 /// Alignment of each layout buffer in the arena, in f32s: 256 bytes, the largest `min_storage_buffer_offset_alignment`

@@ -67,7 +67,7 @@ impl Builder<'_> {
         if rows > self.layout.max_rows {
             return Err(Error::Config(format!("gather of {rows} rows into a layout of {} rows", self.layout.max_rows)));
         }
-        let params = GatherParams::new(u(rows), u(features), u(split.index()), u(data.samples));
+        let params = GatherParams::new(u(rows), u(features), u(split.index()), u(data.samples), data.values);
         self.dispatch(
             Kernel::Gather,
             &[

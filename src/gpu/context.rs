@@ -54,7 +54,7 @@ impl ContextOptions {
     /// Raises `max_binding_bytes` to what training `layout` over `data` binds.
     pub fn for_run(mut self, layout: &Layout, data: &Dataset) -> Self {
         let largest_layout_buffer = Some(arena::arena_offsets(layout).1.saturating_mul(4) as usize);
-        let largest_split = [&data.train, &data.test].iter().map(|s| arena::split_words(s.len(), s.pixels()) * 4).max();
+        let largest_split = [&data.train, &data.test].iter().map(|s| arena::words_of(s) * 4).max();
         let need = largest_layout_buffer.max(largest_split).unwrap_or(0) as u64;
         self.max_binding_bytes = self.max_binding_bytes.max(need);
         self

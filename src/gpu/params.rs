@@ -128,18 +128,22 @@ pub struct GatherParams {
     pub split: u32,
     /// Samples in the split.
     pub samples: u32,
+    /// 1 where the split holds f32 values (a table's) rather than packed u8 pixels.
+    pub values: u32,
+    /// Padding to 16 bytes.
+    pub pad: [u32; 3],
     /// `unit[u / 4][u % 4] = u / 255` for every byte value u.
     pub unit: [[f32; 4]; 64],
 }
 
 impl GatherParams {
     /// The parameters with the 256 normalised pixel values filled in (computed exactly as the CPU does).
-    pub fn new(rows: u32, features: u32, split: u32, samples: u32) -> Self {
+    pub fn new(rows: u32, features: u32, split: u32, samples: u32, values: bool) -> Self {
         let mut unit = [[0.0; 4]; 64];
         for u in 0..=255u8 {
             unit[usize::from(u / 4)][usize::from(u % 4)] = f32::from(u) / 255.0;
         }
-        GatherParams { rows, features, split, samples, unit }
+        GatherParams { rows, features, split, samples, values: u32::from(values), pad: [0; 3], unit }
     }
 }
 
@@ -249,17 +253,17 @@ pub struct FusedParams {
     pub samples: u32,
     /// Pixels per sample.
     pub features: u32,
-    /// Padding.
-    pub pad: u32,
+    /// As [`GatherParams::values`].
+    pub values: u32,
     /// As [`GatherParams::unit`].
     pub unit: [[f32; 4]; 64],
 }
 
 impl FusedParams {
-    /// Parameters with no jobs yet, for `split` of `samples` samples of `features` pixels.
-    pub fn new(split: u32, samples: u32, features: u32) -> Self {
-        let unit = GatherParams::new(0, 0, 0, 0).unit;
-        FusedParams { jobs: [FusedJob::default(); 2], split, samples, features, pad: 0, unit }
+    /// Parameters with no jobs yet, for `split` of `samples` samples of `features` pixels (or f32 `values`).
+    pub fn new(split: u32, samples: u32, features: u32, values: bool) -> Self {
+        let unit = GatherParams::new(0, 0, 0, 0, values).unit;
+        FusedParams { jobs: [FusedJob::default(); 2], split, samples, features, values: u32::from(values), unit }
     }
 }
 
@@ -303,7 +307,7 @@ mod tests {
 
     #[test]
     fn unit_table_is_exact_division() {
-        let p = GatherParams::new(1, 1, 0, 1);
+        let p = GatherParams::new(1, 1, 0, 1, false);
         assert_eq!(p.unit[0][0], 0.0);
         assert_eq!(p.unit[63][3], 1.0);
         assert_eq!(p.unit[12][1], 49.0 / 255.0);

@@ -2,9 +2,9 @@
 //! once, packed), the batch labels and the counters; and the checks that the data set fits the model before it is
 //! uploaded.
 
-use crate::data::{Dataset, LabeledImages};
+use crate::data::{Dataset, Features, LabeledImages};
 use crate::error::{Error, Result};
-use crate::gpu::arena::{arena_offsets, bytes, split_words};
+use crate::gpu::arena::{arena_offsets, bytes, words_of};
 use crate::gpu::counters::COUNTER_WORDS;
 use crate::plan::{Layout, Split};
 
@@ -16,6 +16,8 @@ pub(crate) struct SplitBuffers {
     pub order: wgpu::Buffer,
     pub samples: usize,
     pub features: usize,
+    /// Whether the features are f32 values (a table's), one per word, rather than packed u8 pixels.
+    pub values: bool,
 }
 
 /// The buffers of one backend, made once when it is built.
@@ -117,11 +119,11 @@ pub(crate) fn check_split(split: Split, images: &LabeledImages, layout: &Layout)
             "{split:?} label {l} at index {i} is not below the model's {classes} classes"
         )));
     }
-    if images.images.len() != images.len() * features {
+    if images.features.len() != images.len() * features {
         return Err(Error::Config(format!(
-            "the {split:?} split has {} labels of {features}-pixel images but {} pixel bytes",
+            "the {split:?} split has {} labels of {features}-feature samples but {} feature values",
             images.len(),
-            images.images.len()
+            images.features.len()
         )));
     }
     if images.len().checked_mul(features).is_none_or(|b| b > u32::MAX as usize) {
@@ -142,8 +144,8 @@ fn upload_split(
     images: &LabeledImages,
     max_binding: u64,
 ) -> Result<SplitBuffers> {
-    let (samples, features) = (images.len(), images.pixels());
-    let words = split_words(samples, features);
+    let samples = images.len();
+    let words = words_of(images);
     if bytes(words) > max_binding {
         return Err(Error::Gpu(format!(
             "the {name} split needs {} bytes on the GPU, over the device's max_storage_buffer_binding_size of \
@@ -151,14 +153,17 @@ fn upload_split(
             bytes(words)
         )));
     }
-    // Pack: labels as whole words, then four pixels per little-endian word.
+    // Pack: labels as whole words, then four pixels per little-endian word, or a table's values one per word.
     let mut packed: Vec<u32> = Vec::with_capacity(words);
     packed.extend(images.labels.iter().map(|&l| u32::from(l)));
-    packed.extend(images.images.chunks(4).map(|c| {
-        let mut b = [0u8; 4];
-        b[..c.len()].copy_from_slice(c);
-        u32::from_le_bytes(b)
-    }));
+    match &images.features {
+        Features::Pixels(pixels) => packed.extend(pixels.chunks(4).map(|c| {
+            let mut b = [0u8; 4];
+            b[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(b)
+        })),
+        Features::Values(values) => packed.extend(values.iter().map(|v| v.to_bits())),
+    }
     packed.resize(words, 0);
     // Created empty, then written through the queue (see `Builder::dispatch` on why not `create_buffer_init`).
     let data = device.create_buffer(&wgpu::BufferDescriptor {
@@ -174,5 +179,6 @@ fn upload_split(
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    Ok(SplitBuffers { data, order, samples, features })
+    let (features, values) = (images.pixels(), matches!(images.features, Features::Values(_)));
+    Ok(SplitBuffers { data, order, samples, features, values })
 }

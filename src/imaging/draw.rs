@@ -94,10 +94,13 @@ pub fn digit_grid(split: &LabeledImages, indices: &[usize], columns: usize, scal
     if let Some(&bad) = indices.iter().find(|&&i| i >= split.len()) {
         return Err(Error::Config(format!("sample {bad} does not exist: the split has {} samples", split.len())));
     }
-    if split.images.len() != split.len() * split.pixels() {
+    let Some(all) = split.features.pixels() else {
+        return Err(Error::Config("a table's rows are not images: there is nothing to draw".into()));
+    };
+    if all.len() != split.len() * split.pixels() {
         return Err(Error::Config(format!(
             "the split holds {} pixels for {} images of {}×{}",
-            split.images.len(),
+            all.len(),
             split.len(),
             split.rows,
             split.cols
@@ -128,7 +131,7 @@ pub fn digit_grid(split: &LabeledImages, indices: &[usize], columns: usize, scal
                 img.put_pixel((x0 + x) as u32, (y0 + y) as u32, Luma([0]));
             }
         }
-        let pixels = split.image(i);
+        let pixels = &all[i * split.pixels()..(i + 1) * split.pixels()];
         for y in 0..rows_px * s {
             for x in 0..cols_px * s {
                 let v = pixels[((y / s) * cols_px + x / s) as usize];

@@ -1,14 +1,17 @@
-//! The batch read from the resident data set: pixels scaled to 0..1 and the labels, in the split's order.
+//! The batch read from the resident data set: pixels scaled to 0..1 (or a table's values as they are) and the labels,
+//! in the split's order.
 
 use super::check_len;
+use crate::data::Features;
 use crate::error::{Error, Result};
 
-/// x: [rows, features] = images[order\[r\]] / 255 and labels: \[rows\] = source_labels[order\[r\]], for r < rows.
-/// images: [n, features] u8; order: \[rows\] sample indices, each < n.
+/// x: [rows, features] = source[order\[r\]] and labels: \[rows\] = source_labels[order\[r\]], for r < rows.
+/// source: [n, features], u8 pixels (each read as u / 255) or f32 values (read as they are); order: \[rows\] sample
+/// indices, each < n.
 pub fn gather(
     x: &mut [f32],
     labels: &mut [u32],
-    images: &[u8],
+    source: &Features,
     source_labels: &[u8],
     order: &[u32],
     rows: usize,
@@ -19,15 +22,22 @@ pub fn gather(
     check_len("gather order", order.len(), rows)?;
     for r in 0..rows {
         let i = order[r] as usize;
-        let (Some(image), Some(&label)) = (images.get(i * features..(i + 1) * features), source_labels.get(i)) else {
+        let (range, label) = (i * features..(i + 1) * features, source_labels.get(i));
+        let out = &mut x[r * features..(r + 1) * features];
+        let found = match source {
+            Features::Pixels(p) => p.get(range).map(|image| {
+                for (xv, &u) in out.iter_mut().zip(image) {
+                    *xv = f32::from(u) / 255.0;
+                }
+            }),
+            Features::Values(v) => v.get(range).map(|values| out.copy_from_slice(values)),
+        };
+        let (Some(()), Some(&label)) = (found, label) else {
             return Err(Error::Config(format!(
                 "gather: sample index {i} is outside the data set of {} samples",
                 source_labels.len()
             )));
         };
-        for (xv, &p) in x[r * features..(r + 1) * features].iter_mut().zip(image) {
-            *xv = f32::from(p) / 255.0;
-        }
         labels[r] = u32::from(label);
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rand::RngExt;
 
 use crate::backend::Backend;
-use crate::data::{Dataset, LabeledImages};
+use crate::data::{Dataset, Features, LabeledImages};
 use crate::error::Result;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context::GpuContext;
@@ -42,10 +42,22 @@ pub(super) fn no_data(features: usize) -> Arc<Dataset> {
     Arc::new(Dataset::empty(features, 2))
 }
 
-/// Random images and labels: `samples` train samples of `features` pixels (every byte value possible).
-pub(super) fn random_data(rng: &mut model::Rng, samples: usize, features: usize, classes: usize) -> Arc<Dataset> {
+/// Random samples and labels: `samples` train samples of `features` pixels (every byte value possible), or with
+/// `values` of f32 values as a standardised table holds them (normal, so mostly in ±3, signs of both kinds).
+pub(super) fn random_data(
+    rng: &mut model::Rng,
+    samples: usize,
+    features: usize,
+    classes: usize,
+    values: bool,
+) -> Arc<Dataset> {
+    let len = samples * features;
+    let features_of = match values {
+        false => Features::Pixels((0..len).map(|_| rng.random()).collect()),
+        true => Features::Values((0..len).map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal)).collect()),
+    };
     let train = LabeledImages {
-        images: (0..samples * features).map(|_| rng.random()).collect(),
+        features: features_of,
         labels: (0..samples).map(|_| rng.random_range(0..classes) as u8).collect(),
         rows: 1,
         cols: features,

@@ -51,15 +51,21 @@ pub fn fused_linear(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
         for tile in Tile::ALL {
             // Gathering first layer of a two-layer model.
             let layout = Layout::new(&mlp(inputs, &[outputs], 3, act, Loss::Xent), Optimizer::default(), rows);
-            let data = random_data(&mut rng, rows + 9, inputs, 3);
+            // Odd shapes gather a table's f32 values, even ones pixels.
+            let values = i % 2 == 1;
+            let data = random_data(&mut rng, rows + 9, inputs, 3, values);
             let mut op = first_op(&layout, rows)?;
             if let Op::FusedLinear { z: z @ None, .. } = &mut op {
                 // Any [rows, outputs] buffer may take z: the layer's delta, which this stage does not touch.
                 *z = (i % 2 == 0).then_some(layout.layers[0].d);
             }
             let keeps = if matches!(op, Op::FusedLinear { z: Some(_), .. }) { " keeping z" } else { "" };
-            let shape =
-                format!("rows={rows} inputs={inputs} outputs={outputs} {}{keeps} tile {}", act.name(), tile.side());
+            let kind = if values { "f32 values" } else { "u8 pixels" };
+            let shape = format!(
+                "rows={rows} inputs={inputs} outputs={outputs} {kind} {}{keeps} tile {}",
+                act.name(),
+                tile.side()
+            );
             rows_out.extend(stage_check(
                 ctx,
                 &mut rng,
@@ -103,7 +109,7 @@ fn head_case(
     tile: Tile,
 ) -> Result<Vec<CheckRow>> {
     let layout = Layout::new(&mlp(inputs, &[], classes, Activation::Relu, loss), Optimizer::default(), rows);
-    let data = random_data(rng, rows + 5, inputs, classes);
+    let data = random_data(rng, rows + 5, inputs, classes, false);
     let plan = if train { layout.train_step(rows)? } else { layout.eval_step(Split::Train, rows)? };
     let op = plan.ops[0];
     let what = if train { "train" } else { "eval" };
@@ -135,7 +141,7 @@ pub fn grad_update(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
                     layout.decay_steps = decay;
                     let plan = layout.train_step(rows)?;
                     let op = *plan.ops.last().unwrap_or(&plan.ops[0]);
-                    let data = random_data(&mut rng, rows, inputs, outputs);
+                    let data = random_data(&mut rng, rows, inputs, outputs, false);
                     let shape = format!(
                         "rows={rows} inputs={inputs} outputs={outputs} {} t={start} decay={decay} tile {}",
                         optimizer.name(),
@@ -174,7 +180,7 @@ pub fn fused_stages(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
                 // Every other optimizer with dropout on the hidden layers.
                 let p = if o % 2 == 1 { 0.25 } else { 0.0 };
                 let layout = Layout::new(&mlp(inputs, &hidden, classes, act, loss), optimizer, rows).with_dropout(p, 9);
-                let data = random_data(&mut rng, rows + 3, inputs, classes);
+                let data = random_data(&mut rng, rows + 3, inputs, classes, false);
                 let plan = layout.train_step(rows)?;
                 for (s, stage) in plan.stage_ops().enumerate() {
                     let labels: Vec<String> = stage.iter().map(Op::label).collect();

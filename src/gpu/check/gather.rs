@@ -20,20 +20,29 @@ use super::fixtures::{nan, random_data, run_once};
 /// `(rows, features, steps)` of the gather checks.
 pub const GATHER_SHAPES: [(usize, usize, usize); 4] = [(1, 1, 1), (7, 784, 3), (65, 63, 2), (10, 7, 5)];
 
-/// `gather` then `advance` on every shape of [`GATHER_SHAPES`].
+/// `gather` then `advance` on every shape of [`GATHER_SHAPES`], from u8 pixels and from a table's f32 values.
 pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     let mut rows = Vec::new();
     for &(r, features, steps) in &GATHER_SHAPES {
-        rows.extend(gather(ctx, rng, r, features, steps)?);
+        for values in [false, true] {
+            rows.extend(gather(ctx, rng, r, features, steps, values)?);
+        }
     }
     Ok(rows)
 }
 
 /// `steps` steps of gather + advance over a shuffled order: the last batch and its labels must be the rows at
 /// cursor (steps − 1)·rows, bit for bit.
-fn gather(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, features: usize, steps: usize) -> Result<Vec<CheckRow>> {
+fn gather(
+    ctx: &GpuContext,
+    rng: &mut model::Rng,
+    rows: usize,
+    features: usize,
+    steps: usize,
+    values: bool,
+) -> Result<Vec<CheckRow>> {
     let n = rows * steps + 3;
-    let data = random_data(rng, n, features, 10);
+    let data = random_data(rng, n, features, 10, values);
     let model = ModelConfig {
         inputs: features,
         hidden: vec![],
@@ -60,7 +69,7 @@ fn gather(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, features: usize, 
     ops::gather(
         &mut want_x,
         &mut want_labels,
-        &data.train.images,
+        &data.train.features,
         &data.train.labels,
         &order[at..at + rows],
         rows,
@@ -68,7 +77,8 @@ fn gather(ctx: &GpuContext, rng: &mut model::Rng, rows: usize, features: usize, 
     )?;
     let got_labels = gpu.read_batch_labels()?;
     let as_f32 = |v: &[u32]| v.iter().map(|&u| u as f32).collect::<Vec<_>>();
-    let shape = format!("rows={rows} features={features} step {steps}");
+    let kind = if values { "f32 values" } else { "u8 pixels" };
+    let shape = format!("rows={rows} features={features} {kind} step {steps}");
     Ok(vec![
         compare("gather x", &shape, &gpu.read_buffer(l.x)?, &want_x, Tolerance::EXACT),
         compare("gather labels", &shape, &as_f32(&got_labels[..rows]), &as_f32(&want_labels), Tolerance::EXACT),

@@ -83,7 +83,7 @@ fn loss_check(
     let layout = Layout::new(&model, Optimizer::default(), rows);
     let l = layout.layers[0];
     let n = rows + 5;
-    let data = random_data(rng, n, 1, classes);
+    let data = random_data(rng, n, 1, classes, false);
     let out = loss_inputs(rng, loss, rows * classes, ties);
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.shuffle(rng);
