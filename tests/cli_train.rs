@@ -110,3 +110,42 @@ fn keras_mlp_command_should_give_the_same_numbers_on_cpu_and_gpu() {
         }
     }
 }
+
+/// `--tol` stops as scikit-learn does: the first epoch improves on nothing, then a loss that does not fall by more
+/// than tol counts; `--n-iter-no-change 2` such epochs end the run after epoch 3 of 10, and `--save` keeps that epoch.
+#[test]
+fn tol_should_stop_early_and_save_the_last_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = [
+        "train",
+        "--hidden",
+        "",
+        "--limit",
+        "200",
+        "--epochs",
+        "10",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e-9",
+        "--tol",
+        "1e-3",
+        "--n-iter-no-change",
+        "2",
+        "-q",
+        "--metrics",
+        "m.csv",
+        "--save",
+        "m.safetensors",
+    ];
+    let out = ok(dir.path(), &run);
+    assert!(out.contains("stopped: the train loss improved by less than --tol 0.001 for 2 epochs"), "{out}");
+    let rows = std::fs::read_to_string(dir.path().join("m.csv")).unwrap().lines().count() - 1;
+    assert_eq!(rows, 3, "{out}");
+    assert!(out.contains("saved:   m.safetensors (epoch 3)"), "{out}");
+    // Without --tol every epoch runs; --n-iter-no-change alone is refused.
+    let (_, err) = support::fails(dir.path(), &["train", "--n-iter-no-change", "2", "--epochs", "1"]);
+    assert!(err.contains("--tol"), "{err}");
+    let (_, err) = support::fails(dir.path(), &["train", "--tol", "-1", "--epochs", "1"]);
+    assert!(err.contains("is not a tolerance"), "{err}");
+}

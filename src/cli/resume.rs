@@ -56,10 +56,10 @@ impl CheckpointArgs {
     }
 
     /// Saves after an epoch if --save-every says so, or if it was the last one.
-    pub fn after_epoch<B: Backend>(&self, trainer: &mut Trainer<B>, epochs: usize) -> Result<()> {
+    pub fn after_epoch<B: Backend>(&self, trainer: &mut Trainer<B>, epochs: usize, last: bool) -> Result<()> {
         let Some(path) = &self.save else { return Ok(()) };
         let due = self.save_every.is_some_and(|n| trainer.epoch.is_multiple_of(n));
-        if due || trainer.epoch == epochs {
+        if due || last || trainer.epoch == epochs {
             Checkpoint::capture(trainer)?.save(path)?;
             outln!("saved:   {} (epoch {})", path.display(), trainer.epoch);
         }

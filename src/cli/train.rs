@@ -11,7 +11,7 @@ use gpu_mnist::metrics::MetricsWriter;
 use gpu_mnist::model::Activation;
 use gpu_mnist::plan::Split;
 use gpu_mnist::plot;
-use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
+use gpu_mnist::train::{EarlyStop, EpochMetrics, TrainConfig, Trainer};
 
 use super::{out, paths};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -30,9 +30,16 @@ pub struct TrainArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub optim: OptimArgs,
-    /// Passes over the training set.
+    /// Passes over the training set (scikit-learn's max_iter).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
+    /// Stop early once the mean train loss has not fallen below the best so far minus TOL for --n-iter-no-change
+    /// epochs in a row (scikit-learn's tol); default: run every epoch.
+    #[arg(long, value_name = "TOL", value_parser = parse_tol, allow_negative_numbers = true)]
+    pub tol: Option<f32>,
+    /// With --tol: how many epochs without improvement end the run (scikit-learn's n_iter_no_change).
+    #[arg(long, default_value_t = 5, value_name = "N", requires = "tol", value_parser = clap::value_parser!(u32).range(1..))]
+    pub n_iter_no_change: u32,
     /// Dropout on every hidden layer while training: the probability of dropping a unit (inverted, as PyTorch's
     /// nn.Dropout(p) after each hidden activation; evaluation uses every unit). 0: none.
     #[arg(long, default_value_t = 0.0, value_name = "P")]
@@ -210,6 +217,11 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
             ),
         }
     }
+    // scikit-learn's early stopping, primed with the epochs a resumed run's metrics file holds.
+    let mut early = args.tol.map(|tol| EarlyStop::new(f64::from(tol), args.n_iter_no_change as usize));
+    if let Some(e) = early.as_mut() {
+        history.iter().for_each(|m| _ = e.observe(f64::from(m.train_loss)));
+    }
     for _ in trainer.epoch..args.epochs {
         let bar = progress_bar(args.quiet, data.train.len(), trainer.epoch + 1, args.epochs);
         set_live(&live_bar, Some(bar.clone()));
@@ -257,7 +269,16 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
                 errln!("warning: the plot was not updated: {e}");
             }
         }
-        args.ckpt.after_epoch(&mut trainer, args.epochs)?;
+        let stop_early =
+            early.as_mut().is_some_and(|e| history.last().is_some_and(|m| e.observe(f64::from(m.train_loss))));
+        args.ckpt.after_epoch(&mut trainer, args.epochs, stop_early)?;
+        if let (true, Some(tol)) = (stop_early, args.tol) {
+            outln!(
+                "stopped: the train loss improved by less than --tol {tol} for {} epochs in a row (--n-iter-no-change)",
+                args.n_iter_no_change
+            );
+            break;
+        }
     }
     // Where everything went, as `eval` says it.
     for (what, path) in [("metrics", &metrics_file), ("plot", &args.plot)] {
@@ -346,4 +367,12 @@ fn progress_bar(quiet: bool, total: usize, epoch: usize, epochs: usize) -> Progr
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     ProgressBar::new(total as u64).with_style(style).with_prefix(format!("{epoch}/{epochs}")).with_message("loss -")
+}
+
+/// `--tol`: a finite number, 0 or above.
+fn parse_tol(s: &str) -> std::result::Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        _ => Err(format!("'{s}' is not a tolerance: give a number of 0 or more, like 1e-3")),
+    }
 }

@@ -9,9 +9,11 @@ use rand::seq::SliceRandom;
 
 mod chunks;
 mod config;
+mod early_stop;
 
 pub use chunks::{next_chunk, CHUNK_SECONDS};
 pub use config::{EpochMetrics, EpochSoFar, Progress, TrainConfig};
+pub use early_stop::EarlyStop;
 
 use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::Dataset;
