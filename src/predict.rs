@@ -2,7 +2,7 @@
 //! [`crate::cpu::ops`] (so the input scaling is exactly the one used in training).
 
 use crate::cpu::ops;
-use crate::data::Features;
+use crate::data::{pixel_inputs, Features, Normalize};
 use crate::error::{Error, Result};
 use crate::model::{Loss, ModelConfig, Params};
 
@@ -37,8 +37,14 @@ fn check_params(model: &ModelConfig, params: &Params) -> Result<()> {
 /// Class probabilities `[rows, classes]` of `rows` samples (`inputs`: `[rows, model.inputs]` as in the data sets:
 /// raw `u8` pixels, or a table's standardised values). With the cross-entropy loss they are the softmax of the
 /// logits; with the quadratic cost the sigmoid outputs are independent scores, so they are divided by their sum to be
-/// read the same way.
-pub fn probabilities(model: &ModelConfig, params: &Params, inputs: &Features, rows: usize) -> Result<Vec<f32>> {
+/// read the same way. Pixels are normalised with `normalize` as in training ([`pixel_inputs`]).
+pub fn probabilities(
+    model: &ModelConfig,
+    params: &Params,
+    inputs: &Features,
+    normalize: Option<Normalize>,
+    rows: usize,
+) -> Result<Vec<f32>> {
     model.validate()?;
     check_params(model, params)?;
     if inputs.len() != rows * model.inputs {
@@ -52,7 +58,7 @@ pub fn probabilities(model: &ModelConfig, params: &Params, inputs: &Features, ro
     let mut x = vec![0.0; rows * model.inputs];
     let mut labels = vec![0u32; rows];
     let order: Vec<u32> = (0..rows as u32).collect();
-    ops::gather(&mut x, &mut labels, inputs, &vec![0; rows], &order, rows, model.inputs)?;
+    ops::gather(&mut x, &mut labels, inputs, &pixel_inputs(normalize), &vec![0; rows], &order, rows, model.inputs)?;
     for (l, layer) in params.layers.iter().enumerate() {
         let mut y = vec![0.0; rows * layer.outputs];
         let act = model.layer_act(l);

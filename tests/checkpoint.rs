@@ -77,6 +77,7 @@ fn sample(optimizer: Optimizer) -> Checkpoint {
         dropout: 0.0,
         epoch_so_far: None,
         table: None,
+        normalize: None,
     }
 }
 
@@ -639,4 +640,27 @@ fn a_table_round_trips_and_a_wrong_one_is_refused() {
     meta.insert("table".into(), "{\"label\": 3}".into());
     write_raw(&path, &raw_tensors(&ck), Some(meta));
     assert!(load_error(&path).contains("metadata `table` is not a table"), "{}", load_error(&path));
+}
+
+/// `--normalize`'s mean and deviation are saved and loaded exactly; one key without the other, or a deviation of 0,
+/// is refused naming the keys.
+#[test]
+fn normalization_round_trips_and_a_broken_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("normalized.safetensors");
+    let mut ck = sample(adam());
+    ck.normalize = Some(gpu_mnist::data::Normalize { mean: 0.130_660_72, std: 0.308_107_6 });
+    ck.save(&path).unwrap();
+    assert_eq!(Checkpoint::load(&path).unwrap(), ck);
+    for (key, value, why) in [("input_std", None, "given together"), ("input_std", Some("0"), "the deviation above 0")]
+    {
+        let mut meta = ck.metadata();
+        match value {
+            Some(v) => meta.insert(key.into(), v.into()),
+            None => meta.remove(key),
+        };
+        write_raw(&path, &raw_tensors(&ck), Some(meta));
+        let err = load_error(&path);
+        assert!(err.contains(why), "{why}: {err}");
+    }
 }

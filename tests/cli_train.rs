@@ -149,3 +149,60 @@ fn tol_should_stop_early_and_save_the_last_epoch() {
     let (_, err) = support::fails(dir.path(), &["train", "--tol", "-1", "--epochs", "1"]);
     assert!(err.contains("is not a tolerance"), "{err}");
 }
+
+/// `--normalize` reads pixels as PyTorch's `Normalize((mean,), (std,))` with the training pixels' statistics: the
+/// CPU and the GPU train to the same numbers, the checkpoint keeps mean and deviation, `eval` reproduces the last
+/// epoch's test accuracy with them, and a resume must agree about it.
+#[test]
+fn normalize_should_train_alike_on_both_backends_and_stay_with_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut backends = vec!["cpu".to_owned()];
+    backends.extend(common::gpu_api());
+    let mut finals = Vec::new();
+    for backend in &backends {
+        let (m, ck) = (format!("{backend}.csv"), format!("{backend}.st"));
+        let run = [
+            "train",
+            "--backend",
+            backend,
+            "--normalize",
+            "--hidden",
+            "32",
+            "--limit",
+            "600",
+            "--epochs",
+            "2",
+            "-q",
+            "--metrics",
+            &m,
+            "--save",
+            &ck,
+        ];
+        let out = ok(dir.path(), &run);
+        assert!(out.contains("pixels normalised: (x − 0.1"), "{out}");
+        let text = std::fs::read_to_string(dir.path().join(&m)).unwrap();
+        let last: Vec<f64> = text.lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+        let saved = gpu_mnist::checkpoint::Checkpoint::load(&dir.path().join(&ck)).unwrap();
+        let n = saved.normalize.expect("the checkpoint keeps the normalisation");
+        assert!((n.mean - 0.13).abs() < 0.01 && (n.std - 0.31).abs() < 0.01, "{n:?}");
+        let eval = ok(dir.path(), &["eval", "--model", &ck]);
+        assert!(eval.contains(&format!("acc {:.2}%", 100.0 * last[4])), "{eval}\nlast epoch: {last:?}");
+        finals.push(last);
+    }
+    if let [cpu, gpu] = &finals[..] {
+        for i in 1..5 {
+            assert!((cpu[i] - gpu[i]).abs() <= 1e-4 * cpu[i].abs().max(1.0), "column {i}: {cpu:?} vs {gpu:?}");
+        }
+    }
+    // Without normalisation the same run is another run; resuming with --normalize a model trained without it is
+    // refused, and a normalised model resumes normalised without the flag.
+    ok(dir.path(), &["train", "--hidden", "32", "--limit", "600", "--epochs", "1", "-q", "--save", "plain.st"]);
+    let (_, err) =
+        fails(dir.path(), &["train", "--resume", "plain.st", "--normalize", "--epochs", "2", "--limit", "600"]);
+    assert!(err.contains("pixels that were not normalised"), "{err}");
+    let out = ok(dir.path(), &["train", "--resume", "cpu.st", "--epochs", "3", "--limit", "600", "-q"]);
+    assert!(out.contains("pixels normalised"), "{out}");
+    let (_, err) =
+        fails(dir.path(), &["train", "--train", "cpu.csv", "--test", "cpu.csv", "--label", "epoch", "--normalize"]);
+    assert!(err.contains("--normalize is for images"), "{err}");
+}

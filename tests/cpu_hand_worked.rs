@@ -3,7 +3,7 @@
 //! GPU kernels are checked against these functions, so they must be right on their own.
 
 use gpu_mnist::cpu::ops::{self, BatchStats};
-use gpu_mnist::data::Features;
+use gpu_mnist::data::{pixel_inputs, Features, Normalize};
 use gpu_mnist::model::{Act, Activation};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 
@@ -46,21 +46,34 @@ fn gather_divides_pixels_by_255_in_the_given_order() {
     // Three images of two pixels; order [2, 0] picks image 2 then image 0.
     let (images, labels) = (Features::Pixels(vec![0u8, 255, 51, 102, 204, 17]), [3u8, 1, 4]);
     let (mut x, mut batch_labels) = (vec![f32::NAN; 4], vec![99u32; 2]);
-    ops::gather(&mut x, &mut batch_labels, &images, &labels, &[2, 0], 2, 2).unwrap();
+    ops::gather(&mut x, &mut batch_labels, &images, &pixel_inputs(None), &labels, &[2, 0], 2, 2).unwrap();
     // 204/255 = 0.8, 17/255 = 0.0666…, 0/255 = 0, 255/255 = 1.
     close(&x, &[0.8, 0.066_666_67, 0.0, 1.0]);
     assert_eq!(batch_labels, [4, 3]);
 }
 
 #[test]
+fn gather_normalises_pixels_as_pytorch_normalize() {
+    // MNIST's constants: (u/255 − 0.1307) / 0.3081; 0 → −0.4242…, 255 → 2.8215…
+    let n = Normalize { mean: 0.1307, std: 0.3081 };
+    let (images, labels) = (Features::Pixels(vec![0u8, 255]), [5u8]);
+    let (mut x, mut batch_labels) = (vec![f32::NAN; 2], vec![99u32; 1]);
+    ops::gather(&mut x, &mut batch_labels, &images, &pixel_inputs(Some(n)), &labels, &[0], 1, 2).unwrap();
+    close(&x, &[-0.424_212_9, 2.821_487]);
+    // The statistics of a split: pixels 0 and 255 in equal numbers have mean ½ and deviation ½.
+    assert_eq!(Normalize::of(&[0, 255, 255, 0]), Some(Normalize { mean: 0.5, std: 0.5 }));
+    assert_eq!(Normalize::of(&[7, 7]), None, "all alike: nothing to divide by");
+}
+
+#[test]
 fn gather_takes_a_tables_values_as_they_are() {
     let (values, labels) = (Features::Values(vec![-7.5, 0.25, 3.0, -0.0, 1e-3, 42.0]), [0u8, 1, 0]);
     let (mut x, mut batch_labels) = (vec![f32::NAN; 4], vec![99u32; 2]);
-    ops::gather(&mut x, &mut batch_labels, &values, &labels, &[1, 2], 2, 2).unwrap();
+    ops::gather(&mut x, &mut batch_labels, &values, &pixel_inputs(None), &labels, &[1, 2], 2, 2).unwrap();
     assert_eq!(x, [3.0, -0.0, 1e-3, 42.0]);
     assert_eq!(batch_labels, [1, 0]);
     // An index past the samples is an error, not a panic.
-    assert!(ops::gather(&mut x, &mut batch_labels, &values, &labels, &[1, 3], 2, 2).is_err());
+    assert!(ops::gather(&mut x, &mut batch_labels, &values, &pixel_inputs(None), &labels, &[1, 3], 2, 2).is_err());
 }
 
 // The layer of the next three tests: x: [2, 3], w: [2, 3] (PyTorch's [out, in]), b: [2].

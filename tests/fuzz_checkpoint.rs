@@ -273,6 +273,7 @@ fn assemble(model: ModelConfig, optimizer: Optimizer, mut tensors: Vec<Vec<f32>>
         dropout: p.dropout,
         epoch_so_far: p.epoch_so_far,
         table: None,
+        normalize: None,
     }
 }
 

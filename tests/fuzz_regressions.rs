@@ -199,6 +199,7 @@ fn make_fuzz_seeds() {
             dropout: 0.0,
             epoch_so_far: None,
             table: None,
+            normalize: None,
         };
         ck.to_bytes().unwrap()
     };

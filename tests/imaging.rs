@@ -220,7 +220,7 @@ fn classify(pixels: &[u8]) -> usize {
 }
 
 fn classify_with(model: &ModelConfig, params: &Params, pixels: &[u8]) -> usize {
-    top_k(&probabilities(model, params, &Features::Pixels(pixels.to_vec()), 1).unwrap(), 1)[0].0
+    top_k(&probabilities(model, params, &Features::Pixels(pixels.to_vec()), None, 1).unwrap(), 1)[0].0
 }
 
 /// MNIST test digits written to files at 3× size (PNG white on black, PNG black on white, JPEG) come back through
@@ -262,7 +262,7 @@ fn mnist_digits_survive_a_round_trip_through_files_at_3x() {
 fn probabilities_are_a_distribution_and_top_k_is_sorted() {
     let (model, params) = trained();
     let test = &mnist().test;
-    let probs = probabilities(model, params, &pixels(&test.features, 784 * 100), 100).unwrap();
+    let probs = probabilities(model, params, &pixels(&test.features, 784 * 100), None, 100).unwrap();
     assert_eq!(probs.len(), 1000);
     let mut correct = 0;
     for (row, &label) in probs.chunks(10).zip(&test.labels) {
@@ -274,9 +274,9 @@ fn probabilities_are_a_distribution_and_top_k_is_sorted() {
     }
     assert!(correct >= 90, "{correct}/100");
     // Wrong shapes are errors.
-    assert!(probabilities(model, params, &pixels(&test.features, 783), 1).is_err());
+    assert!(probabilities(model, params, &pixels(&test.features, 783), None, 1).is_err());
     let other = ModelConfig { hidden: vec![32], ..model.clone() };
-    assert!(probabilities(&other, params, &pixels(&test.features, 784), 1).is_err());
+    assert!(probabilities(&other, params, &pixels(&test.features, 784), None, 1).is_err());
 }
 
 #[test]

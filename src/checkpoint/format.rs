@@ -175,6 +175,7 @@ impl Checkpoint {
             dropout: meta.dropout()?,
             epoch_so_far: meta.epoch_so_far()?,
             table,
+            normalize: meta.normalize()?,
         })
     }
 }

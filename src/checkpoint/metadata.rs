@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::{Checkpoint, FORMAT, FORMAT_VERSION};
 use crate::backend::Stats;
 use crate::data::csv::Table;
-use crate::data::identity;
+use crate::data::{identity, Normalize};
 use crate::model::{ModelConfig, DEFAULT_LEAKY_SLOPE, LEAKY_SLOPES};
 use crate::optim::{Hyper, Optimizer, Rule};
 use crate::train::EpochSoFar;
@@ -45,6 +45,10 @@ impl Checkpoint {
         if let Some(table) = &self.table {
             // Strings and finite f32s: serialising cannot fail.
             put("table", serde_json::to_string(table).unwrap_or_default());
+        }
+        if let Some(n) = self.normalize {
+            put("input_mean", n.mean.to_string());
+            put("input_std", n.std.to_string());
         }
         if let Some(so_far) = &self.epoch_so_far {
             put("epoch_loss_sum", so_far.stats.loss_sum.to_string());
@@ -107,6 +111,23 @@ impl Meta<'_> {
             return Err(format!("metadata `dropout` = {p} is not a probability in [0, 1)"));
         }
         Ok(p)
+    }
+
+    /// The optional `input_mean` and `input_std` of a model trained with `--normalize`: both or neither, finite,
+    /// the deviation above 0.
+    pub(super) fn normalize(&self) -> std::result::Result<Option<Normalize>, String> {
+        match (self.0.contains_key("input_mean"), self.0.contains_key("input_std")) {
+            (false, false) => return Ok(None),
+            (true, true) => {}
+            _ => return Err("metadata `input_mean` and `input_std` must be given together or not at all".into()),
+        }
+        let (mean, std): (f32, f32) = (self.parse("input_mean")?, self.parse("input_std")?);
+        if !mean.is_finite() || !std.is_finite() || std <= 0.0 {
+            return Err(format!(
+                "metadata `input_mean` = {mean}, `input_std` = {std}: both finite, the deviation above 0"
+            ));
+        }
+        Ok(Some(Normalize { mean, std }))
     }
 
     /// The optional `table` of a model trained on a table, checked against the model.

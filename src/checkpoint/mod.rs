@@ -15,7 +15,8 @@
 //! `steps_done` (Adam's t), `seed`, `batch_size`, `dataset`, `data_digest` (what the data was, by content: see
 //! [`crate::data::identity`]; absent from checkpoints written before it existed), `classes`, `train_samples`,
 //! `lr_schedule`, `dropout`; for a model trained on a table, `table` (JSON: the label and feature columns, the
-//! class names, each feature's mean and scale); saved mid-epoch also `epoch_loss_sum`, `epoch_correct`, `epoch_samples`, `epoch_seconds` (what that
+//! class names, each feature's mean and scale); for one trained with `--normalize`, `input_mean` and `input_std`;
+//! saved mid-epoch also `epoch_loss_sum`, `epoch_correct`, `epoch_samples`, `epoch_seconds` (what that
 //! epoch's steps measured so far, so the resumed epoch's record covers the whole epoch).
 //!
 //! [`Checkpoint::save`] writes atomically (a temporary file in the same directory, fsync, rename, fsync of the
@@ -35,7 +36,7 @@ use std::path::Path;
 use crate::backend::Backend;
 use crate::data::csv::Table;
 use crate::data::identity::{self, Known};
-use crate::data::Dataset;
+use crate::data::{Dataset, Normalize};
 use crate::error::{Error, Result};
 use crate::files::{read_input, write_atomically};
 use crate::model::{Activation, ModelConfig, Params};
@@ -86,6 +87,8 @@ pub struct Checkpoint {
     pub epoch_so_far: Option<EpochSoFar>,
     /// For a model trained on a table: its columns, classes and standardisation, to read new rows the same way.
     pub table: Option<Table>,
+    /// How its pixels were normalised (`--normalize`), to read new pictures the same way; `None`: u / 255.
+    pub normalize: Option<Normalize>,
 }
 
 /// What differs between the model a checkpoint holds and the one requested, naming the flag that sets it, or
@@ -159,6 +162,7 @@ impl Checkpoint {
             dropout: trainer.config.dropout,
             epoch_so_far,
             table: trainer.data().table.clone(),
+            normalize: trainer.data().normalize,
         })
     }
 

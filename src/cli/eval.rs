@@ -72,7 +72,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         files::ensure_writable(path).context("--confusion-png: cannot write there")?;
     }
     note_name_only(&ck, &args.model);
-    let data = Arc::new(test_data(&ck, &args)?);
+    let mut data = test_data(&ck, &args)?;
+    // Pixels are read as the model was trained to read them.
+    data.normalize = ck.normalize;
+    let data = Arc::new(data);
     let model = ModelConfig { inputs: data.test.pixels(), classes: data.classes, ..ck.model.clone() };
     // Plain SGD: evaluation needs no optimizer state buffers.
     ck.check_compatible(&args.model, &model, &ck.optimizer)?;

@@ -11,6 +11,7 @@ pub mod predict;
 pub mod resume;
 pub mod show;
 pub mod train;
+mod train_data;
 
 use std::path::{Path, PathBuf};
 

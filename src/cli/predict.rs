@@ -115,7 +115,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
                     .context("the converted picture has the wrong size")?;
                 imaging::save_image(&img.into(), &out)?;
             }
-            Ok(probabilities(&ck.model, &ck.params, &Features::Pixels(x), 1)?)
+            Ok(probabilities(&ck.model, &ck.params, &Features::Pixels(x), ck.normalize, 1)?)
         });
         match result {
             Ok(probs) => {
@@ -148,7 +148,7 @@ fn predict_rows(args: &PredictArgs, ck: &Checkpoint, table: &Table) -> Result<()
     for row in &args.rows {
         let mut values = parse_row(row, table)?;
         table.standardize(&mut values);
-        let probs = probabilities(&ck.model, &ck.params, &Features::Values(values), 1)?;
+        let probs = probabilities(&ck.model, &ck.params, &Features::Values(values), None, 1)?;
         let top = top_k(&probs, args.top);
         let ranked: Vec<String> = top.iter().map(|&(c, p)| format!("{} {:.1}%", name_of(c), 100.0 * p)).collect();
         let best = top.first().map(|&(c, _)| name_of(c)).unwrap_or_default();

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use clap::{ArgMatches, Args};
-use gpu_mnist::data::Dataset;
 use gpu_mnist::metrics::MetricsWriter;
 use gpu_mnist::model::Activation;
 use gpu_mnist::plan::Split;
@@ -17,6 +16,7 @@ use super::{out, paths};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::resume::{self, CheckpointArgs};
+use super::train_data::{data_line, normalization};
 use super::{load_data, make_backend, BackendArg, DataArgs, ModelArgs, OptimArgs, EVAL_BATCH};
 
 #[derive(Args)]
@@ -30,6 +30,10 @@ pub struct TrainArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub optim: OptimArgs,
+    /// Normalise the pixels as PyTorch's transforms.Normalize((mean,), (std,)) does: (u/255 − mean) / std, with the
+    /// training pixels' mean and deviation (MNIST: 0.1307, 0.3081). Kept in the checkpoint for eval and predict.
+    #[arg(long)]
+    pub normalize: bool,
     /// Passes over the training set (scikit-learn's max_iter).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -132,7 +136,9 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         (Some(path), None) => (Some(MetricsWriter::create(path)?), Vec::new()),
         (None, _) => (None, Vec::new()),
     };
-    let data = Arc::new(load_data(&args.data)?);
+    let mut data = load_data(&args.data)?;
+    data.normalize = normalization(args.normalize, resumed.as_ref(), &data)?;
+    let data = Arc::new(data);
     // The run's settings: a resumed run's come from its checkpoint, checked against the flags given.
     let (model, optimizer, config) = match &resumed {
         Some(ck) => {
@@ -299,31 +305,6 @@ fn plot_path_is_svg(path: &std::path::Path) -> Result<()> {
         path.display()
     );
     Ok(())
-}
-
-/// `fashion-mnist: 60000 train, 10000 test samples, 10 classes (T-shirt/top, Trouser, …)`.
-fn data_line(data: &Dataset) -> String {
-    let mut line = format!(
-        "{}: {} train, {} test samples, {} classes",
-        data.name,
-        data.train.len(),
-        data.test.len(),
-        data.classes
-    );
-    if let Some(names) = data.class_names() {
-        line.push_str(&format!(" ({})", names.join(", ")));
-    }
-    if let Some(table) = &data.table {
-        line.push_str(&format!(
-            ", {} features ({}) standardised, label column {}",
-            table.features.len(),
-            table.features.join(", "),
-            table.label
-        ));
-    } else if (data.train.rows, data.train.cols) != (28, 28) {
-        line.push_str(&format!(", {}×{} images", data.train.rows, data.train.cols));
-    }
-    line
 }
 
 /// Records which progress bar is on screen (`None` between epochs).

@@ -106,7 +106,8 @@ impl CpuBackend {
         let mut labels = std::mem::take(&mut self.labels);
         let src = self.split_data(split);
         let order = &self.cursors[split.index()].order[range];
-        let result = ops::gather(&mut out, &mut labels, &src.features, &src.labels, order, rows, features);
+        let result =
+            ops::gather(&mut out, &mut labels, &src.features, &self.pixel_inputs, &src.labels, order, rows, features);
         self.labels = labels;
         self.put(x, out);
         result

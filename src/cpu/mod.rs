@@ -34,6 +34,8 @@ type PreparedPlan = (Arc<[Op]>, Arc<[usize]>);
 pub struct CpuBackend {
     layout: Layout,
     data: Arc<Dataset>,
+    /// The input value of each pixel value ([`Dataset::pixel_inputs`]), made once.
+    pixel_inputs: [f32; 256],
     buffers: Vec<Vec<f32>>,
     labels: Vec<u32>,
     cursors: [Cursor; 2],
@@ -77,6 +79,7 @@ impl CpuBackend {
         }
         Ok(CpuBackend {
             layout: layout.clone(),
+            pixel_inputs: data.pixel_inputs(),
             data,
             buffers,
             labels: vec![0; layout.max_rows],

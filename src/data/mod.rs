@@ -19,7 +19,7 @@ pub use classes::{class_label, class_names, FASHION_CLASSES, FASHION_MNIST_DIR, 
 pub use error::{DataError, IdxErrorKind};
 pub use identity::{Known, KNOWN, MNIST_NAME};
 pub use idx::{parse_idx, read_idx_bytes, read_idx_file, IdxArray, IdxLimits};
-pub use samples::{Features, LabeledImages};
+pub use samples::{pixel_inputs, Features, LabeledImages, Normalize};
 
 /// Canonical file stems of an MNIST-format data set, in the order train images, train labels,
 /// test images, test labels. In a directory each may be present as `STEM.gz` or `STEM`.
@@ -45,13 +45,20 @@ pub struct Dataset {
     pub classes: usize,
     /// For a table's data set: its columns, classes and standardisation ([`csv::tabular`]).
     pub table: Option<csv::Table>,
+    /// How pixels are normalised when gathered (`--normalize`); `None`: u / 255.
+    pub normalize: Option<Normalize>,
 }
 
 impl Dataset {
     /// A data set of these splits, called `name`, with its [`digest`](identity::digest) computed from them.
     pub fn new(name: impl Into<String>, train: LabeledImages, test: LabeledImages, classes: usize) -> Self {
         let digest = identity::digest(&train, &test);
-        Dataset { name: name.into(), digest, train, test, classes, table: None }
+        Dataset { name: name.into(), digest, train, test, classes, table: None, normalize: None }
+    }
+
+    /// The input value of each pixel value ([`pixel_inputs`] with this data set's normalisation).
+    pub fn pixel_inputs(&self) -> [f32; 256] {
+        pixel_inputs(self.normalize)
     }
 
     /// A data set with no samples of `features` pixels and `classes` classes, for backends built only to run kernels

@@ -60,7 +60,8 @@ impl Builder<'_> {
             .unwrap_or(0);
         let tile = self.matmul.tile(&products, min_side)?;
         let data = &self.res.splits[split.index()];
-        let mut params = FusedParams::new(u(split.index()), u(data.samples), u(data.features), data.values);
+        let mut params =
+            FusedParams::new(u(split.index()), u(data.samples), u(data.features), data.values, self.res.unit);
         for (slot, op) in stage.iter().enumerate() {
             params.jobs[slot] = self.fused_job(op, tile, data)?;
         }

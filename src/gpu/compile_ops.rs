@@ -67,7 +67,8 @@ impl Builder<'_> {
         if rows > self.layout.max_rows {
             return Err(Error::Config(format!("gather of {rows} rows into a layout of {} rows", self.layout.max_rows)));
         }
-        let params = GatherParams::new(u(rows), u(features), u(split.index()), u(data.samples), data.values);
+        let params =
+            GatherParams::new(u(rows), u(features), u(split.index()), u(data.samples), data.values, self.res.unit);
         self.dispatch(
             Kernel::Gather,
             &[

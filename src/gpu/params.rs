@@ -132,17 +132,14 @@ pub struct GatherParams {
     pub values: u32,
     /// Padding to 16 bytes.
     pub pad: [u32; 3],
-    /// `unit[u / 4][u % 4] = u / 255` for every byte value u.
+    /// `unit[u / 4][u % 4]` = the input value of pixel value u: u / 255, normalised where asked.
     pub unit: [[f32; 4]; 64],
 }
 
 impl GatherParams {
-    /// The parameters with the 256 normalised pixel values filled in (computed exactly as the CPU does).
-    pub fn new(rows: u32, features: u32, split: u32, samples: u32, values: bool) -> Self {
-        let mut unit = [[0.0; 4]; 64];
-        for u in 0..=255u8 {
-            unit[usize::from(u / 4)][usize::from(u % 4)] = f32::from(u) / 255.0;
-        }
+    /// The parameters of a gather from a split of `samples` samples; `unit` the input value of each pixel value
+    /// ([`crate::data::pixel_inputs`], computed on the host so the GPU reads exactly the CPU's values).
+    pub fn new(rows: u32, features: u32, split: u32, samples: u32, values: bool, unit: [[f32; 4]; 64]) -> Self {
         GatherParams { rows, features, split, samples, values: u32::from(values), pad: [0; 3], unit }
     }
 }
@@ -260,9 +257,9 @@ pub struct FusedParams {
 }
 
 impl FusedParams {
-    /// Parameters with no jobs yet, for `split` of `samples` samples of `features` pixels (or f32 `values`).
-    pub fn new(split: u32, samples: u32, features: u32, values: bool) -> Self {
-        let unit = GatherParams::new(0, 0, 0, 0, values).unit;
+    /// Parameters with no jobs yet, for `split` of `samples` samples of `features` pixels (or f32 `values`), the
+    /// pixels' input values in `unit` (as [`GatherParams::new`]).
+    pub fn new(split: u32, samples: u32, features: u32, values: bool, unit: [[f32; 4]; 64]) -> Self {
         FusedParams { jobs: [FusedJob::default(); 2], split, samples, features, values: u32::from(values), unit }
     }
 }
@@ -303,13 +300,5 @@ mod tests {
         ] {
             assert_eq!(round16(wgsl_struct_size(file, name)) as usize, size, "{file}: {name}");
         }
-    }
-
-    #[test]
-    fn unit_table_is_exact_division() {
-        let p = GatherParams::new(1, 1, 0, 1, false);
-        assert_eq!(p.unit[0][0], 0.0);
-        assert_eq!(p.unit[63][3], 1.0);
-        assert_eq!(p.unit[12][1], 49.0 / 255.0);
     }
 }

@@ -37,6 +37,8 @@ pub(crate) struct Resident {
     /// Bound where a kernel's binding holds nothing: dz of the loss kernels of evaluation steps (which write no
     /// gradient), the state of a stateless update rule.
     pub spare: wgpu::Buffer,
+    /// The input value of each pixel value ([`Dataset::pixel_inputs`]), as the gather kernels' uniform table.
+    pub unit: [[f32; 4]; 64],
 }
 
 impl Resident {
@@ -97,7 +99,9 @@ impl Resident {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        Ok(Resident { mem, offsets, batch_labels, splits, counters, counters_staging, spare })
+        let inputs = data.pixel_inputs();
+        let unit = std::array::from_fn(|i| std::array::from_fn(|j| inputs[4 * i + j]));
+        Ok(Resident { mem, offsets, batch_labels, splits, counters, counters_staging, spare, unit })
     }
 }
 

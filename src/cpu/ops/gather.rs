@@ -6,12 +6,14 @@ use crate::data::Features;
 use crate::error::{Error, Result};
 
 /// x: [rows, features] = source[order\[r\]] and labels: \[rows\] = source_labels[order\[r\]], for r < rows.
-/// source: [n, features], u8 pixels (each read as u / 255) or f32 values (read as they are); order: \[rows\] sample
-/// indices, each < n.
+/// source: [n, features], u8 pixels (each pixel u read as `pixel_inputs[u]`: u / 255, normalised where asked, see
+/// [`crate::data::pixel_inputs`]) or f32 values (read as they are); order: \[rows\] sample indices, each < n.
+#[allow(clippy::too_many_arguments)]
 pub fn gather(
     x: &mut [f32],
     labels: &mut [u32],
     source: &Features,
+    pixel_inputs: &[f32; 256],
     source_labels: &[u8],
     order: &[u32],
     rows: usize,
@@ -27,7 +29,7 @@ pub fn gather(
         let found = match source {
             Features::Pixels(p) => p.get(range).map(|image| {
                 for (xv, &u) in out.iter_mut().zip(image) {
-                    *xv = f32::from(u) / 255.0;
+                    *xv = pixel_inputs[usize::from(u)];
                 }
             }),
             Features::Values(v) => v.get(range).map(|values| out.copy_from_slice(values)),

@@ -7,6 +7,7 @@ use rand::seq::SliceRandom;
 
 use crate::backend::Backend;
 use crate::cpu::ops;
+use crate::data::Normalize;
 use crate::error::Result;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context::GpuContext;
@@ -24,11 +25,19 @@ pub const GATHER_SHAPES: [(usize, usize, usize); 4] = [(1, 1, 1), (7, 784, 3), (
 pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     let mut rows = Vec::new();
     for &(r, features, steps) in &GATHER_SHAPES {
-        for values in [false, true] {
-            rows.extend(gather(ctx, rng, r, features, steps, values)?);
+        for kind in [Kind::Pixels, Kind::Normalised, Kind::Values] {
+            rows.extend(gather(ctx, rng, r, features, steps, kind)?);
         }
     }
     Ok(rows)
+}
+
+/// What the split holds: u8 pixels read as u / 255 or normalised (`--normalize`), or a table's f32 values.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Pixels,
+    Normalised,
+    Values,
 }
 
 /// `steps` steps of gather + advance over a shuffled order: the last batch and its labels must be the rows at
@@ -39,10 +48,14 @@ fn gather(
     rows: usize,
     features: usize,
     steps: usize,
-    values: bool,
+    kind: Kind,
 ) -> Result<Vec<CheckRow>> {
     let n = rows * steps + 3;
-    let data = random_data(rng, n, features, 10, values);
+    let mut data = random_data(rng, n, features, 10, kind == Kind::Values);
+    if kind == Kind::Normalised {
+        // MNIST's constants, as PyTorch's tutorials normalise it.
+        Arc::make_mut(&mut data).normalize = Some(Normalize { mean: 0.1307, std: 0.3081 });
+    }
     let model = ModelConfig {
         inputs: features,
         hidden: vec![],
@@ -70,6 +83,7 @@ fn gather(
         &mut want_x,
         &mut want_labels,
         &data.train.features,
+        &data.pixel_inputs(),
         &data.train.labels,
         &order[at..at + rows],
         rows,
@@ -77,7 +91,11 @@ fn gather(
     )?;
     let got_labels = gpu.read_batch_labels()?;
     let as_f32 = |v: &[u32]| v.iter().map(|&u| u as f32).collect::<Vec<_>>();
-    let kind = if values { "f32 values" } else { "u8 pixels" };
+    let kind = match kind {
+        Kind::Pixels => "u8 pixels",
+        Kind::Normalised => "u8 pixels normalised",
+        Kind::Values => "f32 values",
+    };
     let shape = format!("rows={rows} features={features} {kind} step {steps}");
     Ok(vec![
         compare("gather x", &shape, &gpu.read_buffer(l.x)?, &want_x, Tolerance::EXACT),
