@@ -68,33 +68,35 @@ fn gradient_errors(
         f64::from(cpu.stats(Split::Train).unwrap().loss_sum) / n as f64
     };
 
+    // Every analytic gradient, read before any difference is taken: with dropout, `loss_at` runs the training step,
+    // which overwrites the gradient buffers with those at the perturbed parameters.
+    let pairs: Vec<_> = layout.layers.iter().flat_map(|l| [(l.w, l.gw), (l.b, l.gb)]).collect();
+    let analytic: Vec<Vec<f32>> = pairs.iter().map(|&(_, grad)| cpu.read_buffer(grad).unwrap()).collect();
+
     let eps = 1e-2f32;
     let mut failures = Vec::new();
     let mut checked = 0;
-    for l in &layout.layers {
-        for (param, grad) in [(l.w, l.gw), (l.b, l.gb)] {
-            let name = &layout.buffers[param].name;
-            let mut analytic = cpu.read_buffer(grad).unwrap();
-            corrupt(name, &mut analytic);
-            let original = cpu.read_buffer(param).unwrap();
-            for i in 0..original.len() {
-                let mut p = original.clone();
-                p[i] = original[i] + eps;
-                cpu.write_buffer(param, &p).unwrap();
-                let up = loss_at(&mut cpu);
-                p[i] = original[i] - eps;
-                cpu.write_buffer(param, &p).unwrap();
-                let down = loss_at(&mut cpu);
-                cpu.write_buffer(param, &original).unwrap();
-                let numeric = (up - down) / (2.0 * f64::from(eps));
-                let want = f64::from(analytic[i]);
-                // f32 forward passes: the difference quotient carries ~1e-5/ε of rounding, hence the absolute term;
-                // the relative term keeps large gradients honest.
-                if (numeric - want).abs() > 2e-3 + 2e-2 * want.abs() {
-                    failures.push(format!("{name}[{i}]: analytic {want:.6} numeric {numeric:.6}"));
-                }
-                checked += 1;
+    for (&(param, _), mut analytic) in pairs.iter().zip(analytic) {
+        let name = &layout.buffers[param].name;
+        corrupt(name, &mut analytic);
+        let original = cpu.read_buffer(param).unwrap();
+        for i in 0..original.len() {
+            let mut p = original.clone();
+            p[i] = original[i] + eps;
+            cpu.write_buffer(param, &p).unwrap();
+            let up = loss_at(&mut cpu);
+            p[i] = original[i] - eps;
+            cpu.write_buffer(param, &p).unwrap();
+            let down = loss_at(&mut cpu);
+            cpu.write_buffer(param, &original).unwrap();
+            let numeric = (up - down) / (2.0 * f64::from(eps));
+            let want = f64::from(analytic[i]);
+            // f32 forward passes: the difference quotient carries ~1e-5/ε of rounding, hence the absolute term;
+            // the relative term keeps large gradients honest.
+            if (numeric - want).abs() > 2e-3 + 2e-2 * want.abs() {
+                failures.push(format!("{name}[{i}]: analytic {want:.6} numeric {numeric:.6}"));
             }
+            checked += 1;
         }
     }
     assert_eq!(checked, model.parameter_count(), "every parameter must be checked");
