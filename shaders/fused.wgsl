@@ -21,7 +21,9 @@
 //                    FLAG_GATHER: A is read as gather.wgsl reads it (pixels through the order at the cursor), and the
 //                    workgroups of the first column of tiles also write x and the batch labels. FLAG_HEAD: the whole
 //                    row is in the tile (n ≤ TILE), so the workgroup then computes each row's loss as loss.wgsl does:
-//                    row_stats[r] = (loss, correct) and, with FLAG_WRITE_DZ, dz (FLAG_MSE: the quadratic cost).
+//                    row_stats[r] = (loss, correct) and, with FLAG_WRITE_DZ, dz (FLAG_MSE: the quadratic cost;
+//                    FLAG_BCE: binary cross-entropy of one logit). One output unit (n = 1) stands for two classes:
+//                    its target is the label itself and it predicts class 1 above 0.5 (a) or 0 (a logit).
 //   JOB_GRAD_UPDATE  Op::GradUpdate    gw: [outputs, inputs] = dzᵀ · x; m = outputs, k = rows, n = inputs; then w
 //                    updated in place from gw (optimizer.wgsl's rules, t = the step count: this step's advance has run).
 //                    The workgroups of the first column of tiles also sum gb = Σ_rows dz (from the slices of dzᵀ
@@ -52,6 +54,7 @@ const FLAG_SAVE_Z: u32 = 32u;
 const FLAG_DROPOUT: u32 = 64u;      // linear: drop units of the output (the factors to mask_off)
 const FLAG_MASK: u32 = 128u;        // input_grad: through the previous layer's dropout factors at mask_off
 const FLAG_MASK_OUTPUT: u32 = 256u; // input_grad with FLAG_MASK: saved is the output after dropout (÷ factor)
+const FLAG_BCE: u32 = 512u;         // head: binary cross-entropy of one logit (n = 1)
 
 struct Job {
     hypers: Hypers, // grad_update: the optimizer's hyper-parameters (optimizer.wgsl)
@@ -251,22 +254,42 @@ fn row_argmax(base: u32, n: u32) -> u32 {
     return best;
 }
 
-// The loss head of row r (its outputs are at y = c_off + r·n): as loss.wgsl's softmax_xent or quadratic_cost.
+// The loss head of row r (its outputs are at y = c_off + r·n): as loss.wgsl's softmax_xent, quadratic_cost or
+// binary_xent.
 fn loss_row(job: Job, r: u32, label: u32) {
     let n = job.n;
     let base = job.c_off + r * n;
-    let best = row_argmax(base, n);
+    var best = row_argmax(base, n);
     let scale = 1.0 / f32(job.m);
     let write_dz = (job.flags & FLAG_WRITE_DZ) != 0u;
     var loss = 0.0;
-    if ((job.flags & FLAG_MSE) != 0u) {
+    if ((job.flags & FLAG_BCE) != 0u) {
+        // max(z, 0) − z·y + log(1 + e^−|z|);  dz = (σ(z) − y) / rows; class 1 iff z > 0.
+        let z = mem[base];
+        let y = f32(label);
+        let e = exp(-abs(z));
+        loss = max(z, 0.0) - z * y + log(1.0 + e);
+        best = select(0u, 1u, z > 0.0);
+        if (write_dz) {
+            let sigma = select(e / (1.0 + e), 1.0 / (1.0 + e), z >= 0.0);
+            mem[job.dz_off + r] = (sigma - y) * scale;
+        }
+    } else if ((job.flags & FLAG_MSE) != 0u) {
         for (var j = 0u; j < n; j++) {
             let v = mem[base + j];
-            let err = v - select(0.0, 1.0, j == label);
+            // The target: one-hot over the classes, or the label itself on one unit.
+            var y = select(0.0, 1.0, j == label);
+            if (n == 1u) {
+                y = f32(label);
+            }
+            let err = v - y;
             loss += 0.5 * err * err;
             if (write_dz) {
                 mem[job.dz_off + r * n + j] = err * v * (1.0 - v) * scale;
             }
+        }
+        if (n == 1u) {
+            best = select(0u, 1u, mem[base] > 0.5);
         }
     } else {
         let zmax = mem[base + best];

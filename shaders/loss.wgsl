@@ -1,9 +1,12 @@
-// loss.wgsl — softmax cross-entropy and the quadratic cost, with their output deltas and the split's statistics.
+// loss.wgsl — softmax cross-entropy, the quadratic cost and binary cross-entropy, with their output deltas and the
+// split's statistics. An output of one unit (classes = 1) stands for two classes: its target is the label itself
+// (0 or 1) and it predicts class 1 above the middle of its range (cpu::ops::predicted_class).
 // Requires the counter layout constants (prepended by the host, see src/gpu/kernels.rs): STATS, STATS_WORDS.
 //
 // Bindings:
 //   dz: [rows, classes]       ∂(mean loss)/∂z, written only when params.write_dz = 1 (else bound to a dummy)
-//   out: [rows, classes]      the network's output: logits (softmax_xent) or a = σ(z) (quadratic_cost)
+//   out: [rows, classes]      the network's output: logits (softmax_xent; binary_xent, classes = 1) or a = σ(z)
+//                             (quadratic_cost)
 //   labels: [rows]            the batch labels written by gather
 //   counters: [COUNTER_WORDS] the run's counters; this adds Σ loss, #correct and rows to the split's statistics
 //   params: rows, classes, split, write_dz
@@ -40,6 +43,14 @@ fn row_argmax(base: u32) -> u32 {
         }
     }
     return best;
+}
+
+// The target of unit j of a row labelled `label`: one-hot over the classes, or the label itself on one unit.
+fn target_of(j: u32, label: u32) -> f32 {
+    if (params.classes == 1u) {
+        return f32(label);
+    }
+    return select(0.0, 1.0, j == label);
 }
 
 // Reduces every invocation's (loss, correct) in a fixed tree order; invocation 0 adds them to the statistics.
@@ -89,7 +100,7 @@ fn softmax_xent(@builtin(local_invocation_index) t: u32) {
     add_to_stats(t, loss, correct);
 }
 
-// cost = ½‖a − onehot(label)‖²;  dz = (a − onehot) ⊙ a(1 − a) / rows
+// cost = ½‖a − y‖²;  dz = (a − y) ⊙ a(1 − a) / rows; y = target_of(j, label); one unit predicts class 1 iff a > 0.5
 @compute @workgroup_size(WG, 1, 1)
 fn quadratic_cost(@builtin(local_invocation_index) t: u32) {
     var loss = 0.0;
@@ -100,16 +111,42 @@ fn quadratic_cost(@builtin(local_invocation_index) t: u32) {
         let label = labels[r];
         var cost = 0.0;
         for (var j = 0u; j < params.classes; j++) {
-            let err = out[base + j] - select(0.0, 1.0, j == label);
+            let err = out[base + j] - target_of(j, label);
             cost += 0.5 * err * err;
         }
         loss += cost;
-        correct += select(0u, 1u, row_argmax(base) == label);
+        var predicted = row_argmax(base);
+        if (params.classes == 1u) {
+            predicted = select(0u, 1u, out[base] > 0.5);
+        }
+        correct += select(0u, 1u, predicted == label);
         if (params.write_dz == 1u) {
             for (var j = 0u; j < params.classes; j++) {
                 let v = out[base + j];
-                dz[base + j] = (v - select(0.0, 1.0, j == label)) * v * (1.0 - v) * scale;
+                dz[base + j] = (v - target_of(j, label)) * v * (1.0 - v) * scale;
             }
+        }
+    }
+    add_to_stats(t, loss, correct);
+}
+
+// One logit z per row (classes = 1), y = the label (0 or 1), as PyTorch's BCEWithLogitsLoss:
+// loss = max(z, 0) − z·y + log(1 + e^−|z|);  dz = (σ(z) − y) / rows; class 1 iff z > 0. e = e^−|z| ∈ (0, 1] serves
+// both, as in cpu::ops::binary_xent: nothing overflows.
+@compute @workgroup_size(WG, 1, 1)
+fn binary_xent(@builtin(local_invocation_index) t: u32) {
+    var loss = 0.0;
+    var correct = 0u;
+    let scale = 1.0 / f32(params.rows);
+    for (var r = t; r < params.rows; r += WG) {
+        let z = out[r];
+        let y = f32(labels[r]);
+        let e = exp(-abs(z));
+        loss += max(z, 0.0) - z * y + log(1.0 + e);
+        correct += select(0u, 1u, select(0u, 1u, z > 0.0) == labels[r]);
+        if (params.write_dz == 1u) {
+            let sigma = select(e / (1.0 + e), 1.0 / (1.0 + e), z >= 0.0);
+            dz[r] = (sigma - y) * scale;
         }
     }
     add_to_stats(t, loss, correct);

@@ -2,7 +2,7 @@
 //! class and the confusion matrix, from the network's outputs, read back once after the last evaluation step.
 
 use crate::backend::{Backend, Stats};
-use crate::cpu::ops::argmax;
+use crate::cpu::ops::predicted_class;
 use crate::data::LabeledImages;
 use crate::error::{Error, Result};
 use crate::plan::{Layout, Split};
@@ -74,23 +74,25 @@ pub fn evaluate_detailed<B: Backend + ?Sized>(
         return Err(Error::Config(format!("nothing to evaluate: {n} test samples, batch {eval_batch}")));
     }
     let e = eval_batch.min(n);
-    let classes = layout.model.classes;
+    // One output per class, or one unit for two classes.
+    let (classes, width) = (layout.model.classes, layout.model.output_width());
     let (full, rest) = prepare_steps(backend, n, e, |rows| layout.eval_step(Split::Test, rows))?;
     let order: Vec<u32> = (0..n as u32).collect();
     backend.begin_epoch(Split::Test, &order)?;
     // Run: every step queued, each step's outputs kept; then one read of them all.
-    backend.run_collect(full, n / e, layout.output(), e * classes)?;
+    backend.run_collect(full, n / e, layout.output(), e * width)?;
     if let Some(rest) = rest {
-        backend.run_collect(rest, 1, layout.output(), (n % e) * classes)?;
+        backend.run_collect(rest, 1, layout.output(), (n % e) * width)?;
     }
     let out = backend.take_collected()?;
-    if out.len() != n * classes {
-        return Err(Error::Config(format!("collected {} output values, need {}", out.len(), n * classes)));
+    if out.len() != n * width {
+        return Err(Error::Config(format!("collected {} output values, need {}", out.len(), n * width)));
     }
     let mut confusion = vec![vec![0u32; classes]; classes];
-    for (row, &label) in out.chunks_exact(classes).zip(&test.labels) {
+    for (row, &label) in out.chunks_exact(width).zip(&test.labels) {
         let label = usize::from(label);
-        let cell = confusion.get_mut(label).and_then(|l| l.get_mut(argmax(row)));
+        let predicted = predicted_class(layout.model.loss, row);
+        let cell = confusion.get_mut(label).and_then(|l| l.get_mut(predicted));
         let Some(cell) = cell else {
             return Err(Error::Config(format!("test label {label} is not below {classes} classes")));
         };

@@ -21,7 +21,7 @@
 //! use gpu_mnist::cpu::CpuBackend;
 //! use gpu_mnist::data::{self, DataSource, LoadOptions};
 //! use gpu_mnist::gpu::{BackendChoice, GpuBackend};
-//! use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+//! use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 //! use gpu_mnist::optim::{LrSchedule, Optimizer};
 //! use gpu_mnist::train::{TrainConfig, Trainer};
 //!
@@ -39,6 +39,7 @@
 //!     activation: Activation::Relu,
 //!     leaky_slope: DEFAULT_LEAKY_SLOPE, // leaky ReLU's (PyTorch's default); unused by a ReLU
 //!     loss: Loss::Xent,
+//!     output_units: OutputUnits::Classes, // one per class (OutputUnits::One: one sigmoid unit for two classes)
 //! };
 //! let optimizer = Optimizer::momentum(0.05, 0.9)?;
 //! let config = TrainConfig { epochs: 1, batch_size: 32, seed: 42, eval_batch: 1000, lr_schedule: LrSchedule::Linear, init: None, dropout: 0.0 };
@@ -93,6 +94,7 @@ pub mod eval;
 pub mod files;
 pub mod gpu;
 pub mod imaging;
+pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod names;

@@ -5,6 +5,7 @@ use rand_distr::{Distribution, Normal, Uniform};
 
 pub use crate::activation::{Act, Activation, DEFAULT_LEAKY_SLOPE, LEAKY_SLOPES};
 use crate::error::{Error, Result};
+pub use crate::loss::{heads, Loss, OutputUnits};
 
 /// The one portable, seeded random generator used for everything random (init, shuffling):
 /// ChaCha8 gives the same stream on every platform, so a seed means the same run everywhere.
@@ -15,43 +16,8 @@ pub fn rng(seed: u64) -> Rng {
     Rng::seed_from_u64(seed)
 }
 
-impl crate::names::Named for Loss {
-    const WHAT: &'static str = "loss";
-
-    fn name(self) -> &'static str {
-        Loss::name(self)
-    }
-}
-
-/// The cost function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Loss {
-    /// Softmax cross-entropy on the output logits (PyTorch's `CrossEntropyLoss`).
-    Xent,
-    /// The quadratic cost ½‖σ(z) − y‖² on a sigmoid output layer, y one-hot (Nielsen's `network.py`).
-    Mse,
-}
-
-impl Loss {
-    /// The activation of the output layer that goes with this loss.
-    pub fn output_activation(self) -> Activation {
-        match self {
-            Loss::Xent => Activation::Identity,
-            Loss::Mse => Activation::Sigmoid,
-        }
-    }
-
-    /// The name used on the command line and in checkpoints.
-    pub fn name(self) -> &'static str {
-        match self {
-            Loss::Xent => "xent",
-            Loss::Mse => "mse",
-        }
-    }
-}
-
-/// The shape of an MLP: `inputs → hidden[0] → … → classes`.
+/// The shape of an MLP: `inputs → hidden[0] → … → outputs`, where the outputs are one unit per class or one unit for
+/// two classes ([`ModelConfig::output_width`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelConfig {
     /// Input features (784 for 28×28 images).
@@ -67,6 +33,9 @@ pub struct ModelConfig {
     pub leaky_slope: f32,
     /// Cost function.
     pub loss: Loss,
+    /// One output unit per class, or one for two classes (binary cross-entropy always; the quadratic cost with
+    /// `--output-units 1`); [`Loss::takes`] says which a loss allows.
+    pub output_units: OutputUnits,
 }
 
 /// The widest layer a model may have (inputs and classes included): 2²⁴, far above any MNIST model, low enough that no
@@ -94,6 +63,24 @@ impl ModelConfig {
             let names: Vec<&str> = <Activation as clap::ValueEnum>::value_variants().iter().map(|a| a.name()).collect();
             return Err(Error::Config(format!("the hidden activation must be one of {}", names.join(", "))));
         }
+        if !self.loss.takes(self.output_units) {
+            let fix = match self.loss {
+                Loss::Bce => "binary cross-entropy has one output unit: drop --output-units classes",
+                _ => "one output unit takes --loss bce or --loss mse; drop --output-units 1 for softmax cross-entropy",
+            };
+            return Err(Error::Config(format!(
+                "--loss {} does not take --output-units {}: {fix}",
+                self.loss.name(),
+                self.output_units.name()
+            )));
+        }
+        if self.output_units == OutputUnits::One && self.classes != 2 {
+            return Err(Error::Config(format!(
+                "one output unit (--loss bce, or --output-units 1) separates 2 classes, but the data has {}; use \
+                 --loss xent or mse with one unit per class",
+                self.classes
+            )));
+        }
         if !LEAKY_SLOPES.contains(&self.leaky_slope) {
             return Err(Error::Config(format!(
                 "--leaky-slope must be a number from {} to {} (leaky ReLU's slope below 0), got {}",
@@ -105,11 +92,17 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// Layer widths including input and output: `[inputs, hidden…, classes]`.
+    /// The width of the output layer: `classes`, or 1 with [`OutputUnits::One`]. Every size derived from the output
+    /// layer (layout buffers, parameters, checkpoints, predictions) comes from here.
+    pub fn output_width(&self) -> usize {
+        self.output_units.width(self.classes)
+    }
+
+    /// Layer widths including input and output: `[inputs, hidden…, outputs]`.
     pub fn widths(&self) -> Vec<usize> {
         let mut w = vec![self.inputs];
         w.extend(&self.hidden);
-        w.push(self.classes);
+        w.push(self.output_width());
         w
     }
 
@@ -276,6 +269,7 @@ mod tests {
     #[test]
     fn init_schemes_should_draw_with_their_spread() {
         let model = ModelConfig {
+            output_units: OutputUnits::Classes,
             inputs: 400,
             hidden: vec![200],
             classes: 10,
@@ -307,6 +301,7 @@ mod tests {
     #[test]
     fn sizes_of_the_default_model() {
         let model = ModelConfig {
+            output_units: OutputUnits::Classes,
             inputs: 784,
             hidden: vec![512, 512],
             classes: 10,
@@ -325,6 +320,7 @@ mod tests {
     #[test]
     fn validate_at_the_edges() {
         let model = |inputs, hidden: Vec<usize>, classes, activation| ModelConfig {
+            output_units: OutputUnits::Classes,
             inputs,
             hidden,
             classes,

@@ -43,6 +43,7 @@ mod tests {
     fn command_line_and_checkpoint_names_should_agree() {
         names_agree::<Activation>();
         names_agree::<Loss>();
+        names_agree::<crate::model::OutputUnits>();
         names_agree::<LrSchedule>();
         names_agree::<Init>();
         names_agree::<crate::optim::Rule>();

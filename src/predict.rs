@@ -37,7 +37,8 @@ fn check_params(model: &ModelConfig, params: &Params) -> Result<()> {
 /// Class probabilities `[rows, classes]` of `rows` samples (`inputs`: `[rows, model.inputs]` as in the data sets:
 /// raw `u8` pixels, or a table's standardised values). With the cross-entropy loss they are the softmax of the
 /// logits; with the quadratic cost the sigmoid outputs are independent scores, so they are divided by their sum to be
-/// read the same way. Pixels are normalised with `normalize` as in training ([`pixel_inputs`]).
+/// read the same way. One output unit (two classes) gives P(class 1) = a = σ(z) (binary cross-entropy: σ of its
+/// logit), so the row is (1 − a, a). Pixels are normalised with `normalize` as in training ([`pixel_inputs`]).
 pub fn probabilities(
     model: &ModelConfig,
     params: &Params,
@@ -65,13 +66,16 @@ pub fn probabilities(
         ops::linear(&mut y, None, &x, &layer.weight, &layer.bias, act, rows, layer.inputs, layer.outputs)?;
         x = y;
     }
+    if model.output_width() == 1 {
+        return Ok(x.iter().flat_map(|&v| one_unit_probabilities(model.loss, v)).collect());
+    }
     for row in x.chunks_exact_mut(model.classes) {
         match model.loss {
             Loss::Xent => {
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 row.iter_mut().for_each(|v| *v = (*v - max).exp());
             }
-            Loss::Mse => {}
+            Loss::Mse | Loss::Bce => {}
         }
         let sum: f32 = row.iter().sum();
         if sum > 0.0 && sum.is_finite() {
@@ -79,6 +83,16 @@ pub fn probabilities(
         }
     }
     Ok(x)
+}
+
+/// (P(class 0), P(class 1)) of one output unit `v` of `loss`: a = v for the quadratic cost's sigmoid output, σ(v)
+/// for binary cross-entropy's logit (its class 1 is then z > 0, as in training).
+fn one_unit_probabilities(loss: Loss, v: f32) -> [f32; 2] {
+    let a = match loss {
+        Loss::Mse => v,
+        Loss::Bce | Loss::Xent => ops::activate(v, crate::model::Activation::Sigmoid.into()),
+    };
+    [1.0 - a, a]
 }
 
 /// The `k` most probable classes of one row of probabilities, most probable first, as (class, probability);

@@ -10,7 +10,7 @@ use gpu_mnist::bench;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
 use gpu_mnist::gpu::GpuBackend;
-use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::{Layout, Op, PlanForm, Split};
 use gpu_mnist::train::initial_params;
@@ -27,6 +27,7 @@ fn backends(layout: &Layout, data: &Arc<Dataset>) -> Vec<Box<dyn Backend>> {
 
 fn model() -> ModelConfig {
     ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: 784,
         hidden: vec![63],
         classes: 10,

@@ -8,7 +8,7 @@ use gpu_mnist::checkpoint::{self, Checkpoint};
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::csv::Table;
 use gpu_mnist::files;
-use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, OutputUnits, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::train::{TrainConfig, Trainer};
 use gpu_mnist::Error;
@@ -27,6 +27,7 @@ fn adam() -> Optimizer {
 
 fn model() -> ModelConfig {
     ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: 6,
         hidden: vec![4],
         classes: 3,
@@ -44,7 +45,11 @@ fn values(n: usize, salt: u32) -> Vec<f32> {
 
 /// A hand-made checkpoint of `model()` trained with `optimizer`.
 fn sample(optimizer: Optimizer) -> Checkpoint {
-    let model = model();
+    sample_of(model(), optimizer)
+}
+
+/// A hand-made checkpoint of `model` trained with `optimizer`.
+fn sample_of(model: ModelConfig, optimizer: Optimizer) -> Checkpoint {
     let layers = model
         .layer_shapes()
         .into_iter()
@@ -214,6 +219,7 @@ fn file_has_pytorch_names_shapes_and_readable_metadata() {
 fn capture_and_restore_through_a_trainer() {
     let data = common::mnist_subset(300, 200);
     let model = ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: 784,
         hidden: vec![16],
         classes: 10,
@@ -579,6 +585,57 @@ fn leaky_slope_round_trips_and_defaults_for_older_checkpoints() {
     let old = Checkpoint::load(&path).unwrap();
     assert_eq!(old.model.leaky_slope, DEFAULT_LEAKY_SLOPE);
     assert_eq!(old.model, ModelConfig { leaky_slope: 0.01, ..ck.model.clone() });
+}
+
+/// One output unit for two classes (binary cross-entropy, or the quadratic cost with `--output-units 1`) is saved and
+/// loaded exactly: the architecture ends in 1, `output_units` says 1 and `classes` 2. A checkpoint written before
+/// the key existed has one unit per class; a key that contradicts the architecture is refused; resuming with other
+/// output units names the flag.
+#[test]
+fn one_output_unit_round_trips_and_older_checkpoints_have_one_per_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.safetensors");
+    for loss in [Loss::Bce, Loss::Mse] {
+        let one = ModelConfig { classes: 2, loss, output_units: OutputUnits::One, ..model() };
+        let ck = sample_of(one.clone(), adam());
+        ck.save(&path).unwrap();
+        let back = Checkpoint::load(&path).unwrap();
+        assert_eq!(back, ck);
+        assert_eq!(back.params.layers[1].weight.len(), 4, "{loss:?}: a 6-4-1 model");
+        let meta = ck.metadata();
+        assert_eq!(meta.get("architecture").map(String::as_str), Some("6,4,1"));
+        assert_eq!(meta.get("output_units").map(String::as_str), Some("1"));
+        assert_eq!(meta.get("classes").map(String::as_str), Some("2"));
+        // `output_units` = classes with an architecture ending in 1 is a one-class model: refused.
+        let mut meta = ck.metadata();
+        meta.insert("output_units".into(), "classes".into());
+        write_raw(&path, &raw_tensors(&ck), Some(meta));
+        let msg = load_error(&path);
+        assert!(msg.contains("describes an invalid model"), "{msg}");
+    }
+    // One unit per class, and an older file without the key: the same model.
+    let ck = sample(adam());
+    assert_eq!(ck.metadata().get("output_units").map(String::as_str), Some("classes"));
+    let mut meta = ck.metadata();
+    meta.remove("output_units");
+    write_raw(&path, &raw_tensors(&ck), Some(meta));
+    assert_eq!(Checkpoint::load(&path).unwrap().model.output_units, OutputUnits::Classes);
+    // `output_units` = 1 with an architecture of 3 outputs (and 3 classes) contradicts it.
+    let ck = sample_of(ModelConfig { loss: Loss::Mse, ..model() }, adam());
+    let mut meta = ck.metadata();
+    meta.insert("output_units".into(), "1".into());
+    write_raw(&path, &raw_tensors(&ck), Some(meta));
+    let msg = load_error(&path);
+    assert!(msg.contains("separates 2 classes"), "{msg}");
+    // Resuming a one-unit model with one unit per class names --output-units.
+    let one = ModelConfig { classes: 2, loss: Loss::Mse, output_units: OutputUnits::One, ..model() };
+    let per_class = ModelConfig { output_units: OutputUnits::Classes, ..one.clone() };
+    match sample_of(one, adam()).check_compatible(Path::new("one.safetensors"), &per_class, &adam()) {
+        Err(Error::Checkpoint { msg, .. }) => {
+            assert!(msg.contains("--output-units classes differs from the checkpoint's 1"), "{msg}")
+        }
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
 }
 
 /// The optimizer tensors are named in the order of the layout's state buffers, each packed buffer cut into the

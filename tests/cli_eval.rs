@@ -4,7 +4,7 @@
 use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::eval::evaluate_detailed;
-use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::train::{TrainConfig, Trainer};
 
@@ -65,12 +65,16 @@ fn eval_of_a_bad_checkpoint_fails_clearly() {
 
 #[test]
 fn detailed_evaluation_agrees_with_the_training_loop() {
-    let data = common::mnist_subset(600, 1234); // 1234: not a multiple of the eval batch, a short last step
-    for loss in [Loss::Xent, Loss::Mse] {
+    // Every loss head; one output unit on digits 5–9 against 0–4, whose confusion matrix (2 × 2) counts the host's
+    // reading of each row's one output (class 1 above its threshold) against the kernels' count of correct rows.
+    for (loss, output_units) in gpu_mnist::model::heads() {
+        let classes = if output_units == OutputUnits::One { 2 } else { 10 };
+        let data = common::mnist_for(classes, 600, 1234); // 1234: not a multiple of the eval batch, a short last step
         let model = ModelConfig {
+            output_units,
             inputs: 784,
             hidden: vec![24],
-            classes: 10,
+            classes,
             activation: Activation::Sigmoid,
             loss,
             leaky_slope: DEFAULT_LEAKY_SLOPE,
@@ -84,7 +88,7 @@ fn detailed_evaluation_agrees_with_the_training_loop() {
             init: None,
             dropout: 0.0,
         };
-        let optimizer = Optimizer::sgd(if loss == Loss::Xent { 0.1 } else { 3.0 }).unwrap();
+        let optimizer = Optimizer::sgd(if loss == Loss::Mse { 3.0 } else { 0.1 }).unwrap();
         let layout = config.layout(&model, optimizer).unwrap();
         let mut t = Trainer::new(CpuBackend::new(&layout, data.clone()).unwrap(), layout.clone(), data.clone(), config)
             .unwrap();
@@ -94,7 +98,8 @@ fn detailed_evaluation_agrees_with_the_training_loop() {
         assert_eq!(ev.stats, t.evaluate().unwrap());
         assert_eq!(ev.trace(), ev.stats.correct);
         assert_eq!(ev.stats.samples, 1234);
-        for c in 0..10 {
+        assert_eq!(ev.classes(), classes);
+        for c in 0..classes {
             let n = data.test.labels.iter().filter(|&&l| l as usize == c).count() as u32;
             assert_eq!(ev.class_samples(c), n);
         }

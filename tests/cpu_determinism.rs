@@ -6,7 +6,7 @@ use std::sync::Arc;
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
-use gpu_mnist::model::{Activation, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 
@@ -14,6 +14,7 @@ mod common;
 
 fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
     let model = ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: 784,
         hidden: vec![32],
         classes: 10,

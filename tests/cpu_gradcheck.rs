@@ -1,5 +1,6 @@
 //! Finite-difference check of the CPU reference's backward pass: for every parameter of every layer, with every
-//! activation and both losses, the analytic gradient that the training step computes equals the central difference
+//! activation and every loss head (each loss with one output unit per class and with one unit for two classes,
+//! as it takes them), the analytic gradient that the training step computes equals the central difference
 //! (L(θ+ε) − L(θ−ε)) / 2ε of the mean batch loss.
 
 use std::sync::Arc;
@@ -7,37 +8,46 @@ use std::sync::Arc;
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{Dataset, LabeledImages};
-use gpu_mnist::model::{self, Activation, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{self, Activation, Loss, ModelConfig, OutputUnits, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::{Layout, Split};
 use rand::RngExt;
 
-/// A tiny data set: `n` random 2×3 "images" over 3 classes; train and test are the same samples, so the test-set
-/// loss measured by an evaluation step is the loss of the training batch.
-fn tiny_dataset(n: usize, seed: u64) -> Dataset {
+/// A tiny data set: `n` random 2×3 "images" over `classes` classes; train and test are the same samples, so the
+/// test-set loss measured by an evaluation step is the loss of the training batch.
+fn tiny_dataset(n: usize, seed: u64, classes: u8) -> Dataset {
     let mut rng = model::rng(seed);
     let images: Vec<u8> = (0..n * 6).map(|_| rng.random_range(0..=255u8)).collect();
-    let labels: Vec<u8> = (0..n).map(|_| rng.random_range(0..3u8)).collect();
+    let labels: Vec<u8> = (0..n).map(|_| rng.random_range(0..classes)).collect();
     let split = || LabeledImages::from_pixels(images.clone(), labels.clone(), 2, 3);
-    Dataset::new("tiny", split(), split(), 3)
+    Dataset::new("tiny", split(), split(), usize::from(classes))
 }
 
-/// Compares every analytic gradient of a 6-5-4-3 model (after `corrupt` has had a chance to spoil them) with central
-/// differences; returns how many parameters were checked and a line per mismatch.
+/// Compares every analytic gradient of a 6-5-4-3 model (6-5-4-1 with one output unit for 2 classes), after `corrupt`
+/// has had a chance to spoil them, with central differences; returns how many parameters were checked and a line per
+/// mismatch.
 /// With `dropout` > 0 the hidden layers drop units: the loss compared is the training step's (the same mask at every
 /// evaluation: the step count is reset to 0 before each, so the draws are those of step 1).
 fn gradient_errors(
     activation: Activation,
-    loss: Loss,
+    (loss, output_units): (Loss, OutputUnits),
     dropout: f32,
     corrupt: impl Fn(&str, &mut [f32]),
 ) -> (usize, Vec<String>) {
     let n = 5;
-    let model =
-        ModelConfig { inputs: 6, hidden: vec![5, 4], classes: 3, activation, loss, leaky_slope: DEFAULT_LEAKY_SLOPE };
+    let classes = if output_units == OutputUnits::One { 2 } else { 3 };
+    let model = ModelConfig {
+        output_units,
+        inputs: 6,
+        hidden: vec![5, 4],
+        classes,
+        activation,
+        loss,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    };
     // The training step computes the gradients (and updates the parameters, which are written back below).
     let layout = Layout::new(&model, Optimizer::default(), n).with_dropout(dropout, 5);
-    let mut cpu = CpuBackend::new(&layout, Arc::new(tiny_dataset(n, 7))).unwrap();
+    let mut cpu = CpuBackend::new(&layout, Arc::new(tiny_dataset(n, 7, classes as u8))).unwrap();
     // Bigger-than-usual weights and non-zero biases so every layer matters and ReLU units are not all on.
     let mut params = Params::init(&model, &mut model::rng(3)).unwrap();
     let mut rng = model::rng(11);
@@ -103,27 +113,27 @@ fn gradient_errors(
     (checked, failures)
 }
 
-/// The check for one activation and loss, with the gradients as the backward pass computed them.
-fn check(activation: Activation, loss: Loss, dropout: f32) {
-    let (checked, failures) = gradient_errors(activation, loss, dropout, |_, _| {});
+/// The check for one activation and loss head, with the gradients as the backward pass computed them.
+fn check(activation: Activation, head: (Loss, OutputUnits), dropout: f32) {
+    let (checked, failures) = gradient_errors(activation, head, dropout, |_, _| {});
     assert!(
         failures.is_empty(),
-        "{activation:?}/{loss:?} dropout {dropout}: {} of {checked} gradients differ, first: {:#?}",
+        "{activation:?}/{head:?} dropout {dropout}: {} of {checked} gradients differ, first: {:#?}",
         failures.len(),
         &failures[..failures.len().min(8)]
     );
 }
 
-/// Every hidden-layer activation the command line offers, with both losses, without and through dropout (a new
-/// activation is checked without a test of its own: the list is clap's).
+/// Every hidden-layer activation the command line offers, with every loss head, without and through dropout (a new
+/// activation or loss is checked without a test of its own: the lists are clap's and [`model::heads`]).
 #[test]
 fn every_activation_and_loss_should_match_finite_differences() {
     use clap::ValueEnum;
     for &activation in Activation::value_variants() {
-        for loss in [Loss::Xent, Loss::Mse] {
-            println!("{} {}", activation.name(), loss.name());
-            check(activation, loss, 0.0);
-            check(activation, loss, 0.4);
+        for head in model::heads() {
+            println!("{} {} {}", activation.name(), head.0.name(), head.1.name());
+            check(activation, head, 0.0);
+            check(activation, head, 0.4);
         }
     }
 }
@@ -131,7 +141,7 @@ fn every_activation_and_loss_should_match_finite_differences() {
 /// The check must be able to fail: a wrong gradient (the first layer's bias gradient doubled) is caught.
 #[test]
 fn a_wrong_gradient_is_detected() {
-    let (_, failures) = gradient_errors(Activation::Tanh, Loss::Xent, 0.0, |name, g| {
+    let (_, failures) = gradient_errors(Activation::Tanh, (Loss::Xent, OutputUnits::Classes), 0.0, |name, g| {
         if name == "layers.0.bias" {
             g.iter_mut().for_each(|v| *v *= 2.0);
         }

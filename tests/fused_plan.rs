@@ -4,8 +4,8 @@
 //! bug: a wrong order would give the same wrong answer on both. Here K steps of each plan, from the same weights and
 //! the same sample order, must leave bit-identical buffers (inputs, activations, deltas, gradients, weights,
 //! optimizer state), statistics and step counts — for every activation × loss × optimizer × schedule, with one, two
-//! and three layers, a last layer narrow enough for the fused loss head and one too wide for it, and a short last
-//! batch. Then the plans' shapes: at most 2L + 1 stages, and every stage free of races.
+//! and three layers, a last layer narrow enough for the fused loss head and one too wide for it (and, for the losses
+//! that take it, one output unit for two classes), and a short last batch. Then the plans' shapes: at most 2L + 1 stages, and every stage free of races.
 
 mod common;
 
@@ -15,7 +15,7 @@ use clap::ValueEnum;
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
-use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::plan::{BufDesc, Layout, Op, Plan, Role, Split, HEAD_MAX_CLASSES};
 
@@ -35,7 +35,16 @@ fn optimizers() -> Vec<Optimizer> {
 }
 
 fn model(hidden: &[usize], classes: usize, activation: Activation, loss: Loss) -> ModelConfig {
-    ModelConfig { inputs: 784, hidden: hidden.to_vec(), classes, activation, loss, leaky_slope: DEFAULT_LEAKY_SLOPE }
+    ModelConfig {
+        // One output unit stands for 2 classes.
+        output_units: if classes == 2 { OutputUnits::One } else { OutputUnits::Classes },
+        inputs: 784,
+        hidden: hidden.to_vec(),
+        classes,
+        activation,
+        loss,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    }
 }
 
 /// A CPU backend over `layout` with seeded weights and the order `0..n` reversed for both splits.
@@ -79,7 +88,7 @@ fn assert_same(what: &str, layout: &Layout, reference: &mut CpuBackend, fused: &
 /// With `decay` 3 the hidden layers also drop units (p = 0.3): the dropout op of the reference plan and the fused
 /// linear's epilogue must draw the same factors.
 fn fused_equals_reference(hidden: &[usize], classes: usize, act: Activation, loss: Loss, opt: Optimizer, decay: u64) {
-    let data = common::mnist_subset(45, 18);
+    let data = common::mnist_for(classes, 45, 18);
     let p = if decay > 0 { 0.3 } else { 0.0 };
     let mut layout = Layout::new(&model(hidden, classes, act, loss), opt, 13).with_dropout(p, 11);
     layout.decay_steps = decay;
@@ -97,12 +106,19 @@ fn fused_equals_reference(hidden: &[usize], classes: usize, act: Activation, los
 }
 
 /// One test per activation × loss: every optimizer, both schedules, 1–3 layers, a head-sized and a too-wide last
-/// layer.
+/// layer, and one unit for 2 classes where the loss takes it (the model has one unit exactly when it has 2 classes).
 fn all_shapes(act: Activation, loss: Loss) {
+    let mut widths = vec![];
+    if loss.takes(OutputUnits::Classes) {
+        widths.extend([10, HEAD_MAX_CLASSES + 1]);
+    }
+    if loss.takes(OutputUnits::One) {
+        widths.push(2);
+    }
     for opt in optimizers() {
         for decay in [0, 3] {
             for hidden in [&[][..], &[7], &[9, 5]] {
-                for classes in [10, HEAD_MAX_CLASSES + 1] {
+                for &classes in &widths {
                     fused_equals_reference(hidden, classes, act, loss, opt, decay);
                 }
             }
@@ -146,6 +162,13 @@ fused_tests! {
     gelu_tanh_mse_fused_should_match_reference: GeluTanh Mse;
     silu_xent_fused_should_match_reference: Silu Xent;
     silu_mse_fused_should_match_reference: Silu Mse;
+    relu_bce_fused_should_match_reference: Relu Bce;
+    sigmoid_bce_fused_should_match_reference: Sigmoid Bce;
+    tanh_bce_fused_should_match_reference: Tanh Bce;
+    leaky_relu_bce_fused_should_match_reference: LeakyRelu Bce;
+    gelu_bce_fused_should_match_reference: Gelu Bce;
+    gelu_tanh_bce_fused_should_match_reference: GeluTanh Bce;
+    silu_bce_fused_should_match_reference: Silu Bce;
 }
 
 /// L layers train in at most 2L + 1 stages (2L once there are two), evaluation in L + 1; both plan forms validate.

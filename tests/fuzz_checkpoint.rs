@@ -34,7 +34,7 @@ use flate2::read::MultiGzDecoder;
 use gpu_mnist::backend::Stats;
 use gpu_mnist::checkpoint::{self, Checkpoint};
 use gpu_mnist::data::{read_idx_bytes, IdxLimits};
-use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, OutputUnits, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Range, Rule};
 use gpu_mnist::train::EpochSoFar;
 use gpu_mnist::Error;
@@ -111,6 +111,7 @@ fn model() -> impl Strategy<Value = ModelConfig> {
     let loss = select(vec![Loss::Xent, Loss::Mse]);
     (1usize..=6, vec(1usize..=5, 0..=2), 2usize..=5, activation, loss).prop_map(
         |(inputs, hidden, classes, activation, loss)| ModelConfig {
+            output_units: OutputUnits::Classes,
             inputs,
             hidden,
             classes,
@@ -852,6 +853,7 @@ fn long_fuzz_checkpoint_loader() {
 /// A valid checkpoint's bytes.
 fn sample_bytes() -> Vec<u8> {
     let model = ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: 3,
         hidden: vec![2],
         classes: 2,
@@ -940,6 +942,7 @@ fn regression_tensor_entries_claiming_huge_sizes_allocate_nothing() {
 #[test]
 fn regression_saved_hyper_parameters_always_load_back() {
     let model = ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: 2,
         hidden: vec![],
         classes: 2,

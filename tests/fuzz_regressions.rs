@@ -127,7 +127,7 @@ fn nan_float_picture_should_be_refused_with_a_config_error() {
 fn make_fuzz_seeds() {
     use gpu_mnist::checkpoint::Checkpoint;
     use gpu_mnist::data::{read_idx_file, IdxLimits};
-    use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
+    use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, OutputUnits, Params, DEFAULT_LEAKY_SLOPE};
     use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
     use image::{DynamicImage, GrayImage, ImageFormat, Rgba, RgbaImage};
     use support::{gzip, idx};
@@ -157,6 +157,7 @@ fn make_fuzz_seeds() {
 
     // Checkpoints: tiny models, every optimizer, consistent progress (10 samples in batches of 4: 3 steps an epoch).
     let model = |widths: &[usize], activation, loss| ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: widths[0],
         hidden: widths[1..widths.len() - 1].to_vec(),
         classes: widths[widths.len() - 1],

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use gpu_mnist::backend::Backend;
 use gpu_mnist::data::{Dataset, LabeledImages};
 use gpu_mnist::gpu::{ContextOptions, GpuBackend, GpuContext};
-use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::{Layout, Split};
 use gpu_mnist::Error;
 
 fn model(inputs: usize, classes: usize) -> ModelConfig {
     ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs,
         hidden: vec![3],
         classes,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use gpu_mnist::backend::{Backend, PlanId};
 use gpu_mnist::data::{Dataset, LabeledImages};
 use gpu_mnist::gpu::{GpuBackend, GpuContext};
-use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::{Layout, Split};
 use gpu_mnist::Error;
@@ -110,6 +110,7 @@ fn own_context() -> Option<GpuContext> {
 
 fn tiny() -> (Layout, Arc<Dataset>) {
     let model = ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: 4,
         hidden: vec![3],
         classes: 10,

@@ -5,7 +5,7 @@
 mod common;
 
 use gpu_mnist::gpu::check::{self, CheckFamily};
-use gpu_mnist::model::{Activation, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Rule;
 
 fn run(family: CheckFamily) {
@@ -56,9 +56,31 @@ fn softmax_xent_should_match_reference() {
     run(CheckFamily::SoftmaxXent);
 }
 
+/// The one-unit shapes a loss family must cover: one row, both sides of 64, more rows than the kernel's 256
+/// invocations, each with and without dz.
+fn covers_one_unit(rows: &[check::CheckRow]) {
+    for r in [1, 63, 65, 300] {
+        let shape = format!("rows={r} classes=1");
+        let n = rows.iter().filter(|row| row.shape == shape).count();
+        assert!(n >= 4, "{n} rows of {shape}: dz, Σloss and the count, then Σloss and the count without dz");
+    }
+}
+
 #[test]
 fn quadratic_cost_should_match_reference() {
-    run(CheckFamily::QuadraticCost);
+    let Some(ctx) = common::gpu() else { return };
+    let rows = check::run(&ctx, CheckFamily::QuadraticCost).unwrap();
+    common::assert_pass(&rows);
+    covers_one_unit(&rows);
+}
+
+#[test]
+fn binary_xent_should_match_reference() {
+    let Some(ctx) = common::gpu() else { return };
+    let rows = check::run(&ctx, CheckFamily::BinaryXent).unwrap();
+    common::assert_pass(&rows);
+    covers_one_unit(&rows);
+    assert!(rows.iter().all(|r| r.kernel.starts_with("binary_xent")), "rows of another kernel");
 }
 
 #[test]
@@ -159,6 +181,7 @@ fn linear_large_refuses_shapes_it_does_not_fit() {
     let Some(ctx) = common::gpu() else { return };
     for (rows, inputs, outputs) in [(100, 8, 128), (128, 12, 128), (128, 8, 130), (64, 784, 512)] {
         let model = gpu_mnist::model::ModelConfig {
+            output_units: OutputUnits::Classes,
             inputs,
             hidden: vec![],
             classes: outputs,

@@ -5,7 +5,7 @@
 mod common;
 
 use gpu_mnist::gpu::GpuBackend;
-use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::train::{TrainConfig, Trainer};
 
@@ -22,6 +22,7 @@ fn memory_does_not_grow_over_many_epochs() {
     let Some(ctx) = common::gpu() else { return };
     let data = common::mnist_subset(2000, 500);
     let model = ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: 784,
         hidden: vec![32],
         classes: 10,

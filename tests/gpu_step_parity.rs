@@ -2,7 +2,8 @@
 //! host), same shuffled order (uploaded per epoch), so the weights, the optimizer state and the loss statistics
 //! must agree up to float rounding. One test per optimizer rule, over every activation × loss, and leaky ReLU with
 //! other slopes (which the kernels take at run time), on a 784-16-10 model and the first 170 MNIST training images
-//! (5 steps of 32 and a last step of 10, so both prepared train plans run).
+//! (5 steps of 32 and a last step of 10, so both prepared train plans run); with one output unit (binary
+//! cross-entropy, the quadratic cost with `--output-units 1`), a 784-16-1 model of digits 5–9 against 0–4.
 
 mod common;
 
@@ -12,7 +13,7 @@ use gpu_mnist::backend::{Backend, Stats};
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
 use gpu_mnist::gpu::GpuBackend;
-use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::train::{TrainConfig, Trainer};
 
@@ -58,14 +59,16 @@ fn train<B: Backend>(
 }
 
 fn parity(activation: Activation, loss: Loss, optimizer: Optimizer, leaky_slope: f32) {
-    parity_with(activation, loss, optimizer, leaky_slope, 0.0);
+    parity_with(activation, (loss, OutputUnits::Classes), optimizer, leaky_slope, 0.0);
 }
 
-/// [`parity`] with dropout `p` on the hidden layer.
-fn parity_with(activation: Activation, loss: Loss, optimizer: Optimizer, leaky_slope: f32, p: f32) {
+/// [`parity`] of a loss head (a loss with its output units) with dropout `p` on the hidden layer.
+fn parity_with(activation: Activation, head: (Loss, OutputUnits), optimizer: Optimizer, leaky_slope: f32, p: f32) {
     let Some(ctx) = common::gpu() else { return };
-    let data = common::mnist_subset(170, 100);
-    let model = ModelConfig { inputs: 784, hidden: vec![16], classes: 10, activation, loss, leaky_slope };
+    let (loss, output_units) = head;
+    let classes = if output_units == OutputUnits::One { 2 } else { 10 };
+    let data = common::mnist_for(classes, 170, 100);
+    let model = ModelConfig { output_units, inputs: 784, hidden: vec![16], classes, activation, loss, leaky_slope };
     let layout = config(p).layout(&model, optimizer).unwrap();
     let cpu = train(CpuBackend::new(&layout, Arc::clone(&data)).unwrap(), &model, optimizer, &data, p);
     let gpu_backend = GpuBackend::new(&ctx, &layout, Arc::clone(&data)).unwrap();
@@ -86,7 +89,7 @@ fn parity_with(activation: Activation, loss: Loss, optimizer: Optimizer, leaky_s
         }
     }
     println!(
-        "{activation:?} {loss:?} {}: max |cpu - gpu| {worst:.2e}, max rel {worst_rel:.2e}; train loss {} vs {}, \
+        "{activation:?} {head:?} {}: max |cpu - gpu| {worst:.2e}, max rel {worst_rel:.2e}; train loss {} vs {}, \
          test loss {} vs {}",
         optimizer.name(),
         cpu.0.loss(),
@@ -119,11 +122,11 @@ fn optimizer(rule: Rule) -> Optimizer {
     }
 }
 
-/// Parity of `rule` for every hidden-layer activation and both losses.
+/// Parity of `rule` for every hidden-layer activation and every loss head.
 fn parity_of(rule: Rule) {
     for &act in Activation::ALL.iter().filter(|&&a| a != Activation::Identity) {
-        for loss in [Loss::Xent, Loss::Mse] {
-            parity(act, loss, optimizer(rule), DEFAULT_LEAKY_SLOPE);
+        for head in gpu_mnist::model::heads() {
+            parity_with(act, head, optimizer(rule), DEFAULT_LEAKY_SLOPE, 0.0);
         }
     }
 }
@@ -167,7 +170,8 @@ fn leaky_relu_slopes_should_match_cpu() {
 #[test]
 fn dropout_steps_should_match_cpu() {
     for act in [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Gelu, Activation::Silu] {
-        parity_with(act, Loss::Xent, optimizer(Rule::Momentum), DEFAULT_LEAKY_SLOPE, 0.3);
+        parity_with(act, (Loss::Xent, OutputUnits::Classes), optimizer(Rule::Momentum), DEFAULT_LEAKY_SLOPE, 0.3);
     }
-    parity_with(Activation::Relu, Loss::Mse, optimizer(Rule::Adam), DEFAULT_LEAKY_SLOPE, 0.5);
+    parity_with(Activation::Relu, (Loss::Mse, OutputUnits::Classes), optimizer(Rule::Adam), DEFAULT_LEAKY_SLOPE, 0.5);
+    parity_with(Activation::Tanh, (Loss::Bce, OutputUnits::One), optimizer(Rule::Adam), DEFAULT_LEAKY_SLOPE, 0.3);
 }

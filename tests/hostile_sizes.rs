@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{Dataset, LabeledImages};
-use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::Layout;
 use gpu_mnist::train::TrainConfig;
@@ -20,6 +20,7 @@ fn data(train: usize, test: usize, pixels: usize) -> Dataset {
 
 fn model(inputs: usize, hidden: Vec<usize>) -> ModelConfig {
     ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs,
         hidden,
         classes: 10,

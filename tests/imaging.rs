@@ -10,7 +10,7 @@ use gpu_mnist::data::{self, DataSource, Dataset, Features, LabeledImages, LoadOp
 use gpu_mnist::imaging::{
     centre_of_mass, confusion_image, digit_grid, load_image, save_image, to_fashion, to_mnist, Preprocess,
 };
-use gpu_mnist::model::{Activation, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::predict::{probabilities, top_k};
 use gpu_mnist::train::{TrainConfig, Trainer};
@@ -181,6 +181,7 @@ fn train_small(data: &Dataset, min_acc: f32) -> (ModelConfig, Params) {
         data.train.truncate(20_000);
         let data = Arc::new(data);
         let model = ModelConfig {
+            output_units: OutputUnits::Classes,
             inputs: 784,
             hidden: vec![64],
             classes: 10,

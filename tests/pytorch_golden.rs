@@ -3,7 +3,8 @@
 //! every parameter and every optimizer state tensor, as computed by `torch.nn`, autograd and `torch.optim` (with
 //! `LambdaLR` for the linear schedule). Every activation × loss × optimizer × schedule is covered (checked below, so a
 //! new variant without fixtures fails here), at batch sizes 1 and 7, with one and two hidden layers and with 784
-//! inputs.
+//! inputs; one output unit for two classes (binary cross-entropy, the quadratic cost on one sigmoid unit) in a file
+//! of its own.
 //!
 //! Unlike the CPU/GPU parity tests, which compare two executions of the same plan, this catches a mistake in the plan
 //! itself or one made the same way in the Rust and the WGSL: a missing bias update, a wrong derivative, a schedule off
@@ -21,14 +22,14 @@ use gpu_mnist::checkpoint::{param_tensors, state_tensors};
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{Dataset, LabeledImages};
 use gpu_mnist::gpu::GpuBackend;
-use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, Params, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, OutputUnits, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
 use gpu_mnist::plan::{Layout, PlanForm, Split};
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
 /// The fixture files, written by `tests/fixtures/make_golden.py`.
-const FILES: [&str; 3] = ["tiny_5-4-3", "deep_6-5-4-3", "mnist_784-16-10"];
+const FILES: [&str; 4] = ["tiny_5-4-3", "deep_6-5-4-3", "mnist_784-16-10", "one_unit"];
 
 /// `|got − want| ≤ TOL·max(1, |want|)`: absolute for the small values of these models, relative for large ones.
 /// Measured: the CPU reference is within 2.5e-7 of PyTorch over every fixture, lavapipe within 8.4e-7.
@@ -58,15 +59,20 @@ struct Case {
     dropout: Option<f32>,
     dropout_seed: Option<u64>,
     centered: Option<f32>,
+    /// "1" for one output unit (then `classes` is 2); one unit per class where absent.
+    output_units: Option<String>,
+    classes: Option<usize>,
 }
 
 impl Case {
     fn model(&self) -> ModelConfig {
         let value = |s: &str| -> Activation { ValueEnum::from_str(s, false).expect("activation name") };
+        let units = self.output_units.as_deref().map(|u| gpu_mnist::names::parse::<OutputUnits>(u).expect("units"));
         ModelConfig {
+            output_units: units.unwrap_or(OutputUnits::Classes),
             inputs: self.widths[0],
             hidden: self.widths[1..self.widths.len() - 1].to_vec(),
-            classes: *self.widths.last().expect("widths"),
+            classes: self.classes.unwrap_or(*self.widths.last().expect("widths")),
             activation: value(&self.activation),
             leaky_slope: self.leaky_slope.unwrap_or(DEFAULT_LEAKY_SLOPE),
             loss: ValueEnum::from_str(&self.loss, false).expect("loss name"),
@@ -292,6 +298,25 @@ fn fixtures_cover_every_activation_loss_optimizer_and_schedule() {
                 cases.iter().any(|c| (&c.activation, &c.loss) == (a, l) && c.dropout.is_some_and(|p| p > 0.0)),
                 "no PyTorch fixture for {a} {l} with dropout: add it to tests/fixtures/make_golden.py"
             );
+        }
+    }
+    // Every loss head (each loss with each kind of output units it takes), for every activation, without and with
+    // dropout.
+    for (loss, units) in gpu_mnist::model::heads() {
+        for a in &activations {
+            for dropped in [false, true] {
+                assert!(
+                    cases.iter().any(|c| {
+                        let m = c.model();
+                        (&c.activation, m.loss, m.output_units, c.dropout.is_some_and(|p| p > 0.0))
+                            == (a, loss, units, dropped)
+                    }),
+                    "no PyTorch fixture for {a} {} on {} output units (dropout: {dropped}): add it to \
+                     tests/fixtures/make_golden.py",
+                    loss.name(),
+                    units.name()
+                );
+            }
         }
     }
     // And every case's hyper-parameters make sense (a NaN or missing field would compare nothing).

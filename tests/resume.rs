@@ -8,7 +8,7 @@ use gpu_mnist::backend::Backend;
 use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
-use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::train::{EpochMetrics, TrainConfig, Trainer};
 
@@ -18,6 +18,7 @@ use support::{fails, ok};
 
 fn trainer(data: &Arc<Dataset>, optimizer: Optimizer, config: TrainConfig) -> Trainer<CpuBackend> {
     let model = ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: 784,
         hidden: vec![32],
         classes: 10,

@@ -12,7 +12,7 @@ use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::Dataset;
 use gpu_mnist::eval::evaluate_detailed;
 use gpu_mnist::gpu::GpuBackend;
-use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::{Layout, Split};
 use gpu_mnist::train::{TrainConfig, Trainer};
@@ -33,6 +33,7 @@ fn config() -> TrainConfig {
 /// steps and the short step; 100 test samples in evaluation steps of 30 and a last one of 10.
 fn setup() -> (ModelConfig, Optimizer, Layout, Arc<Dataset>) {
     let model = ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: 784,
         hidden: vec![32, 16],
         classes: 10,

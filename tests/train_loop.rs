@@ -12,7 +12,7 @@ use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{Dataset, LabeledImages};
 use gpu_mnist::error::Result;
 use gpu_mnist::gpu::GpuBackend;
-use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
 use gpu_mnist::plan::{BufId, Layout, Plan, Split};
 use gpu_mnist::train::{initial_params, TrainConfig, Trainer};
@@ -29,7 +29,15 @@ fn synthetic(n: usize, features: usize, classes: usize) -> Arc<Dataset> {
 }
 
 fn model(inputs: usize, hidden: Vec<usize>, classes: usize, activation: Activation, loss: Loss) -> ModelConfig {
-    ModelConfig { inputs, hidden, classes, activation, loss, leaky_slope: DEFAULT_LEAKY_SLOPE }
+    ModelConfig {
+        output_units: OutputUnits::Classes,
+        inputs,
+        hidden,
+        classes,
+        activation,
+        loss,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+    }
 }
 
 /// A backend that records the order of every training epoch it is given and the steps of every `run`, may ask the

@@ -6,7 +6,7 @@ use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
 use gpu_mnist::gpu::{BackendChoice, ContextOptions, GpuBackend, GpuContext};
-use gpu_mnist::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::Optimizer;
 use gpu_mnist::plan::Layout;
 use gpu_mnist::train::initial_params;
@@ -17,6 +17,7 @@ pub const BATCHES: [usize; 2] = [64, 256];
 /// The default model of `gpu-mnist train`: 784-512-512-10, ReLU, softmax cross-entropy.
 pub fn default_model() -> ModelConfig {
     ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: 784,
         hidden: vec![512, 512],
         classes: 10,

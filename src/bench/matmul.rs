@@ -7,7 +7,7 @@ use crate::backend::Backend;
 use crate::bench::median;
 use crate::bench::peak::peak_gflops;
 use crate::error::{Error, Result};
-use crate::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use crate::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use crate::optim::Optimizer;
 use crate::plan::{Layout, Op, Plan, Split};
 
@@ -44,6 +44,7 @@ pub fn matmul_plan(n: usize) -> Result<(Layout, Plan)> {
         return Err(Error::Config("a matmul of size 0; give --matmul a size of at least 1".into()));
     }
     let model = ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: n,
         hidden: vec![],
         classes: n,

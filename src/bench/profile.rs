@@ -104,13 +104,14 @@ pub fn profile<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+    use crate::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
     use crate::optim::Optimizer;
 
     #[test]
     fn profile_groups_ops_by_family_slowest_first() {
         let layout = Layout::new(
             &ModelConfig {
+                output_units: OutputUnits::Classes,
                 inputs: 4,
                 hidden: vec![3],
                 classes: 2,
@@ -144,6 +145,7 @@ mod tests {
     fn profile_of_a_fused_plan_names_each_stage_by_its_ops() {
         let layout = Layout::new(
             &ModelConfig {
+                output_units: OutputUnits::Classes,
                 inputs: 4,
                 hidden: vec![3, 3],
                 classes: 2,

@@ -7,7 +7,7 @@ use super::{Checkpoint, FORMAT, FORMAT_VERSION};
 use crate::backend::Stats;
 use crate::data::csv::Table;
 use crate::data::{identity, Normalize};
-use crate::model::{ModelConfig, DEFAULT_LEAKY_SLOPE, LEAKY_SLOPES};
+use crate::model::{ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE, LEAKY_SLOPES};
 use crate::optim::{Hyper, Optimizer, Rule};
 use crate::train::EpochSoFar;
 
@@ -25,6 +25,7 @@ impl Checkpoint {
         put("activation", self.model.activation.name().into());
         put("leaky_slope", self.model.leaky_slope.to_string());
         put("loss", self.model.loss.name().into());
+        put("output_units", self.model.output_units.name().into());
         put("optimizer", self.optimizer.name().into());
         // Every hyper-parameter the rule reads; `{}` of an f32 is the shortest text that parses back to the same value.
         for (h, v) in self.optimizer.hypers() {
@@ -165,17 +166,35 @@ impl Meta<'_> {
                 format!("metadata `architecture` = \"{arch}\" is not a list of layer widths like 784,512,512,10")
             })?;
         let (activation, loss) = (self.named("activation")?, self.named("loss")?);
+        // Written since one output unit could stand for two classes; a file without it has one unit per class.
+        let output_units = match self.0.contains_key("output_units") {
+            true => self.named("output_units")?,
+            false => OutputUnits::Classes,
+        };
+        let last = widths[widths.len() - 1];
         let model = ModelConfig {
             inputs: widths[0],
             hidden: widths[1..widths.len() - 1].to_vec(),
-            classes: widths[widths.len() - 1],
+            // One unit stands for the two classes the `classes` key names; otherwise the last width is the classes.
+            classes: match output_units {
+                OutputUnits::Classes => last,
+                OutputUnits::One => self.parse("classes")?,
+            },
             activation,
             leaky_slope: self.leaky_slope()?,
             loss,
+            output_units,
         };
         model
             .validate()
             .map_err(|e| format!("metadata `architecture` = \"{arch}\" describes an invalid model: {e}"))?;
+        if model.output_width() != last {
+            return Err(format!(
+                "metadata `architecture` = \"{arch}\" ends in {last} outputs, but `output_units` = {} needs {}",
+                output_units.name(),
+                model.output_width()
+            ));
+        }
         Ok(model)
     }
 

@@ -130,6 +130,13 @@ pub fn model_mismatch(saved: &ModelConfig, requested: &ModelConfig) -> Option<St
     if saved.loss != requested.loss {
         return Some(format!("--loss {} differs from the checkpoint's {}", requested.loss.name(), saved.loss.name()));
     }
+    if saved.output_units != requested.output_units {
+        return Some(format!(
+            "--output-units {} differs from the checkpoint's {}",
+            requested.output_units.name(),
+            saved.output_units.name()
+        ));
+    }
     None
 }
 

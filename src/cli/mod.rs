@@ -24,7 +24,7 @@ use gpu_mnist::checkpoint::Checkpoint;
 use gpu_mnist::cpu::CpuBackend;
 use gpu_mnist::data::{self, DataSource, Dataset, IdxErrorKind, Known, LoadOptions};
 use gpu_mnist::gpu::{self, BackendChoice, GpuBackend};
-use gpu_mnist::model::{Activation, Init, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE, LEAKY_SLOPES};
+use gpu_mnist::model::{Activation, Init, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE, LEAKY_SLOPES};
 use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Rule};
 use gpu_mnist::plan::Layout;
 
@@ -103,9 +103,14 @@ pub struct ModelArgs {
         allow_negative_numbers = true
     )]
     pub leaky_slope: f32,
-    /// Cost: softmax cross-entropy, or the quadratic cost on a sigmoid output layer.
+    /// Cost: softmax cross-entropy, the quadratic cost on a sigmoid output layer, or binary cross-entropy of one
+    /// output logit (two classes; PyTorch's BCEWithLogitsLoss).
     #[arg(long, value_enum, default_value_t = Loss::Xent)]
     pub loss: Loss,
+    /// Output units: one per class, or 1 for a two-class problem (the unit's σ is P(class 1)) [default: 1 for
+    /// --loss bce, classes otherwise; --loss mse takes either].
+    #[arg(long, value_enum, value_name = "classes|1")]
+    pub output_units: Option<OutputUnits>,
     /// Initial weights of every layer: he (normal, std √(2/in)), glorot-uniform (Keras's default) or glorot-normal
     /// [default: he before a ReLU, glorot-uniform before anything else].
     #[arg(long, value_enum)]
@@ -390,6 +395,12 @@ impl ModelArgs {
             activation: self.activation,
             leaky_slope: self.leaky_slope,
             loss: self.loss,
+            output_units: self.output_units(),
         }
+    }
+
+    /// The output units asked for, or the loss's own ([`Loss::default_output_units`]).
+    pub fn output_units(&self) -> OutputUnits {
+        self.output_units.unwrap_or(self.loss.default_output_units())
     }
 }

@@ -95,13 +95,20 @@ pub fn settings(
 ) -> Result<(ModelConfig, Optimizer, TrainConfig)> {
     let path = args.path;
     let given = |id| given(matches, id);
+    let loss = if given("loss") { args.model.loss } else { ck.model.loss };
+    // The checkpoint's output units, unless asked for or the loss asked for does not take them.
+    let output_units = match given("output_units") || !loss.takes(ck.model.output_units) {
+        true => args.model.output_units.unwrap_or(loss.default_output_units()),
+        false => ck.model.output_units,
+    };
     let requested = ModelConfig {
         inputs: data.train.pixels(),
         classes: data.classes,
         hidden: if given("hidden") { args.model.hidden.0.clone() } else { ck.model.hidden.clone() },
         activation: if given("activation") { args.model.activation } else { ck.model.activation },
         leaky_slope: if given("leaky_slope") { args.model.leaky_slope } else { ck.model.leaky_slope },
-        loss: if given("loss") { args.model.loss } else { ck.model.loss },
+        loss,
+        output_units,
     };
     // The checkpoint's optimizer and hyper-parameters (the table's defaults for another --optimizer, which
     // check_compatible then refuses), with the values of the flags given.

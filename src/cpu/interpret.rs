@@ -44,6 +44,15 @@ impl CpuBackend {
                 self.add_stats(split, rows, r?);
                 Ok(())
             }
+            Op::BinaryXent { dz, logits, split, rows } => {
+                let mut grad = dz.map(|d| self.take(d));
+                let r = ops::binary_xent(grad.as_deref_mut(), &self.buffers[logits], &self.labels, rows);
+                if let (Some(d), Some(g)) = (dz, grad) {
+                    self.put(d, g);
+                }
+                self.add_stats(split, rows, r?);
+                Ok(())
+            }
             Op::BiasGrad { db, dz, rows, outputs } => {
                 let mut out = self.take(db);
                 let r = ops::bias_grad(&mut out, &self.buffers[dz], rows, outputs);

@@ -248,13 +248,14 @@ impl Backend for CpuBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+    use crate::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
     use crate::optim::Optimizer;
 
     /// A model far beyond any machine's memory is refused before allocating, its size given in GiB (2³⁰ bytes).
     #[test]
     fn a_layout_larger_than_memory_is_refused_with_its_size() {
         let model = ModelConfig {
+            output_units: OutputUnits::Classes,
             inputs: 784,
             hidden: vec![4_000_000, 4_000_000],
             classes: 10,

@@ -21,6 +21,7 @@ const FLAG_SAVE_Z: u32 = 32;
 const FLAG_DROPOUT: u32 = 64;
 const FLAG_MASK: u32 = 128;
 const FLAG_MASK_OUTPUT: u32 = 256;
+const FLAG_BCE: u32 = 512;
 
 /// An index or size as the kernel's `u32`.
 fn u(v: usize) -> u32 {
@@ -168,9 +169,11 @@ impl Builder<'_> {
         if h.dz.is_some() {
             job.flags |= FLAG_WRITE_DZ;
         }
-        if h.loss == Loss::Mse {
-            job.flags |= FLAG_MSE;
-        }
+        job.flags |= match h.loss {
+            Loss::Xent => 0,
+            Loss::Mse => FLAG_MSE,
+            Loss::Bce => FLAG_BCE,
+        };
         (job.dz_off, job.stats_off) = (self.offset_or_zero(h.dz)?, self.offset(h.row_stats)?);
         Ok(())
     }

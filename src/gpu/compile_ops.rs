@@ -37,6 +37,7 @@ impl Builder<'_> {
             Op::QuadraticCost { dz, a, split, rows, classes } => {
                 self.loss(Kernel::QuadraticCost, dz, a, split, rows, classes)
             }
+            Op::BinaryXent { dz, logits, split, rows } => self.loss(Kernel::BinaryXent, dz, logits, split, rows, 1),
             Op::BiasGrad { db, dz, rows, outputs } => self.bias_grad(db, dz, rows, outputs),
             Op::Update { param, state, grad, optimizer, len, decay_steps } => {
                 self.update(param, state, grad, optimizer, len, decay_steps)
@@ -250,7 +251,7 @@ impl Builder<'_> {
         )
     }
 
-    /// `loss.wgsl` (`kernel`: softmax cross-entropy or the quadratic cost) of `out` against the batch labels: its
+    /// `loss.wgsl` (`kernel`: softmax cross-entropy, the quadratic cost or binary cross-entropy) of `out` against the batch labels: its
     /// gradient into `dz` where given, and the split's statistics.
     fn loss(
         &self,

@@ -39,6 +39,8 @@ pub enum Kernel {
     SoftmaxXent,
     /// `loss.wgsl` `quadratic_cost`: [`crate::plan::Op::QuadraticCost`].
     QuadraticCost,
+    /// `loss.wgsl` `binary_xent`: [`crate::plan::Op::BinaryXent`].
+    BinaryXent,
     /// `bias_grad.wgsl`: [`crate::plan::Op::BiasGrad`].
     BiasGrad,
     /// `optim.wgsl` `update`: [`crate::plan::Op::Update`], every rule (optimizer.wgsl's functions).
@@ -59,7 +61,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, in pipeline-table order.
-    pub const ALL: [Kernel; 20] = [
+    pub const ALL: [Kernel; 21] = [
         Kernel::Linear(Tile::T64),
         Kernel::Linear(Tile::T32),
         Kernel::Linear(Tile::T16),
@@ -72,6 +74,7 @@ impl Kernel {
         Kernel::InputGrad(Tile::T16),
         Kernel::SoftmaxXent,
         Kernel::QuadraticCost,
+        Kernel::BinaryXent,
         Kernel::BiasGrad,
         Kernel::Update,
         Kernel::Dropout,
@@ -87,7 +90,7 @@ impl Kernel {
         match self {
             Kernel::Linear(_) | Kernel::WeightGrad(_) | Kernel::InputGrad(_) => "matmul.wgsl",
             Kernel::LinearLarge => "matmul_large.wgsl",
-            Kernel::SoftmaxXent | Kernel::QuadraticCost => "loss.wgsl",
+            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::BinaryXent => "loss.wgsl",
             Kernel::BiasGrad => "bias_grad.wgsl",
             Kernel::Update => "optim.wgsl",
             Kernel::Dropout => "dropout.wgsl",
@@ -106,6 +109,7 @@ impl Kernel {
             Kernel::InputGrad(_) => "input_grad",
             Kernel::SoftmaxXent => "softmax_xent",
             Kernel::QuadraticCost => "quadratic_cost",
+            Kernel::BinaryXent => "binary_xent",
             Kernel::BiasGrad => "bias_grad",
             Kernel::Update => "update",
             Kernel::Dropout => "dropout",
@@ -122,7 +126,9 @@ impl Kernel {
             Kernel::Linear(_) | Kernel::WeightGrad(_) | Kernel::InputGrad(_) | Kernel::Fused(_) => [16, 16, 1],
             Kernel::LinearLarge => [16, 16, 1],
             Kernel::BiasGrad => [64, 1, 1],
-            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::Update | Kernel::Dropout => [256, 1, 1],
+            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::BinaryXent | Kernel::Update | Kernel::Dropout => {
+                [256, 1, 1]
+            }
             Kernel::Gather => [256, 1, 1],
             Kernel::Advance => [1, 1, 1],
         }
@@ -147,7 +153,7 @@ impl Kernel {
             // c, a, b, params (no epilogue operand)
             Kernel::WeightGrad(_) => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (4, Uniform)],
             // dz, out, labels, counters, params
-            Kernel::SoftmaxXent | Kernel::QuadraticCost => {
+            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::BinaryXent => {
                 &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, ReadWrite), (4, Uniform)]
             }
             // db, dz, params

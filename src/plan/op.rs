@@ -13,11 +13,13 @@ pub const HEAD_MAX_CLASSES: usize = 32;
 /// The loss computed at the end of a fused last layer ([`Op::FusedLinear`]), from the rows it has just produced.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LossHead {
-    /// Which loss (softmax cross-entropy of logits, or the quadratic cost of sigmoid outputs).
+    /// Which loss (softmax cross-entropy of logits, the quadratic cost of sigmoid outputs, or binary cross-entropy of
+    /// one logit); an output of one unit stands for two classes, as in [`Op::QuadraticCost`] and [`Op::BinaryXent`].
     pub loss: Loss,
     /// Where the gradient of the batch's mean loss goes, `[rows, classes]`; `None` in evaluation.
     pub dz: Option<BufId>,
-    /// `[rows, 2]`: each row's loss and whether its argmax equals its label (1.0 or 0.0).
+    /// `[rows, 2]`: each row's loss and whether its predicted class equals its label (1.0 or 0.0;
+    /// [`crate::cpu::ops::predicted_class`]).
     pub row_stats: BufId,
 }
 
@@ -61,10 +63,15 @@ pub enum Op {
     /// correct argmax predictions to the split's statistics; if `dz` is given, dz: [rows, classes] =
     /// (softmax(logits) − onehot(label)) / rows, the gradient of the batch's mean loss.
     SoftmaxXent { dz: Option<BufId>, logits: BufId, split: Split, rows: usize, classes: usize },
-    /// Quadratic cost ½‖a − onehot(label)‖² of a: [rows, classes] = σ(z), the sigmoid output layer. Adds Σ cost and
-    /// correct argmax predictions to the split's statistics; if `dz` is given, dz: [rows, classes] =
-    /// (a − onehot) ⊙ a(1 − a) / rows, the gradient of the batch's mean cost with respect to z.
+    /// Quadratic cost ½‖a − y‖² of a: [rows, classes] = σ(z), the sigmoid output layer, y = onehot(label); with
+    /// classes = 1 (one unit for two classes) y = the label (0 or 1) and the prediction is a > 0.5. Adds Σ cost and
+    /// correct predictions to the split's statistics; if `dz` is given, dz: [rows, classes] =
+    /// (a − y) ⊙ a(1 − a) / rows, the gradient of the batch's mean cost with respect to z.
     QuadraticCost { dz: Option<BufId>, a: BufId, split: Split, rows: usize, classes: usize },
+    /// Binary cross-entropy of one logit per row, logits: [rows, 1], against y = the label (0 or 1), from z as
+    /// PyTorch's `BCEWithLogitsLoss`: max(z, 0) − z·y + log(1 + e^−|z|). Adds Σ loss and the correct predictions
+    /// (z > 0 ⇔ class 1) to the split's statistics; if `dz` is given, dz: [rows, 1] = (σ(z) − y) / rows.
+    BinaryXent { dz: Option<BufId>, logits: BufId, split: Split, rows: usize },
     /// db: \[outputs\] = Σ_rows dz: [rows, outputs]
     BiasGrad { db: BufId, dz: BufId, rows: usize, outputs: usize },
     /// dw: [outputs, inputs] = dz: [rows, outputs]ᵀ · x: [rows, inputs]
@@ -159,7 +166,7 @@ impl Op {
         match self {
             Op::Gather { .. } => "gather",
             Op::Linear { .. } => "linear",
-            Op::SoftmaxXent { .. } | Op::QuadraticCost { .. } => "loss",
+            Op::SoftmaxXent { .. } | Op::QuadraticCost { .. } | Op::BinaryXent { .. } => "loss",
             Op::WeightGrad { .. } => "weight_grad",
             Op::BiasGrad { .. } => "bias_grad",
             Op::InputGrad { .. } => "input_grad",
@@ -186,6 +193,9 @@ impl Op {
             }
             Op::QuadraticCost { rows, classes, dz, .. } => {
                 format!("loss_quadratic_{rows}x{classes}{}", if dz.is_some() { "" } else { "_eval" })
+            }
+            Op::BinaryXent { rows, dz, .. } => {
+                format!("loss_binary_xent_{rows}x1{}", if dz.is_some() { "" } else { "_eval" })
             }
             Op::WeightGrad { rows, inputs, outputs, .. } => format!("weight_grad_{outputs}x{inputs}_k{rows}"),
             Op::BiasGrad { rows, outputs, .. } => format!("bias_grad_{rows}x{outputs}"),
@@ -228,7 +238,9 @@ impl Op {
                 writes.extend(opt(&[z]));
                 (vec![B(x), B(w), B(b)], writes)
             }
-            Op::SoftmaxXent { dz, logits: out, split, .. } | Op::QuadraticCost { dz, a: out, split, .. } => {
+            Op::SoftmaxXent { dz, logits: out, split, .. }
+            | Op::QuadraticCost { dz, a: out, split, .. }
+            | Op::BinaryXent { dz, logits: out, split, .. } => {
                 let mut writes = opt(&[dz]);
                 writes.push(Stats(split));
                 (vec![B(out), BatchLabels], writes)
@@ -305,6 +317,10 @@ impl Op {
             | Op::QuadraticCost { dz, a: out_id, rows, classes, .. } => {
                 out.push((out_id, rows * classes));
                 out.extend(dz.map(|d| (d, rows * classes)));
+            }
+            Op::BinaryXent { dz, logits, rows, .. } => {
+                out.push((logits, rows));
+                out.extend(dz.map(|d| (d, rows)));
             }
             Op::BiasGrad { db, dz, rows, outputs } => out.extend([(db, outputs), (dz, rows.saturating_mul(outputs))]),
             Op::WeightGrad { dw, dz, x, rows, inputs, outputs } => out.extend([

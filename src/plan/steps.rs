@@ -55,6 +55,7 @@ impl Layout {
         match self.model.loss {
             Loss::Xent => Op::SoftmaxXent { dz, logits: last.a, split, rows, classes },
             Loss::Mse => Op::QuadraticCost { dz, a: last.a, split, rows, classes },
+            Loss::Bce => Op::BinaryXent { dz, logits: last.a, split, rows },
         }
     }
 

@@ -65,6 +65,25 @@ pub fn mnist_subset(train: usize, test: usize) -> Arc<Dataset> {
     Arc::new(subset)
 }
 
+/// [`mnist_subset`] as a two-class problem, digits 5–9 (class 1) against 0–4 (class 0): the data of a model with one
+/// output unit.
+pub fn mnist_binary(train: usize, test: usize) -> Arc<Dataset> {
+    let digits = mnist_subset(train, test);
+    let two = |split: &data::LabeledImages| data::LabeledImages {
+        labels: split.labels.iter().map(|&l| u8::from(l >= 5)).collect(),
+        ..split.clone()
+    };
+    Arc::new(Dataset::new("mnist-5-9-vs-0-4", two(&digits.train), two(&digits.test), 2))
+}
+
+/// The data set of a model's classes: [`mnist_binary`] for 2 classes, [`mnist_subset`] for 10.
+pub fn mnist_for(classes: usize, train: usize, test: usize) -> Arc<Dataset> {
+    match classes {
+        2 => mnist_binary(train, test),
+        _ => mnist_subset(train, test),
+    }
+}
+
 /// Prints every row and fails listing the rows that did not pass, with their first mismatches and largest error.
 pub fn assert_pass(rows: &[CheckRow]) {
     assert!(!rows.is_empty(), "no comparisons were made");

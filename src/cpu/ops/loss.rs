@@ -1,4 +1,5 @@
-//! The losses (softmax cross-entropy and the quadratic cost), their gradients and the batch statistics.
+//! The losses (softmax cross-entropy, the quadratic cost, binary cross-entropy), their gradients, the class a row
+//! predicts and the batch statistics.
 
 use super::check_len;
 use crate::error::{Error, Result};
@@ -15,19 +16,39 @@ pub fn argmax(row: &[f32]) -> usize {
     best
 }
 
+/// The class a row of outputs of `loss` predicts: the argmax of one unit per class; of one output unit
+/// ([`crate::model::OutputUnits::One`]), class 1 iff it is above [`one_unit_threshold`].
+pub fn predicted_class(loss: Loss, row: &[f32]) -> usize {
+    match row {
+        [v] => usize::from(*v > one_unit_threshold(loss)),
+        _ => argmax(row),
+    }
+}
+
+/// Where one output unit of `loss` splits class 0 from class 1: σ(z) > 0.5 for the quadratic cost's sigmoid output,
+/// z > 0 for binary cross-entropy's logit (the same decision, without rounding σ(z) to 0.5 near z = 0).
+pub fn one_unit_threshold(loss: Loss) -> f32 {
+    match loss {
+        Loss::Mse => 0.5,
+        Loss::Xent | Loss::Bce => 0.0,
+    }
+}
+
 /// Loss statistics of a batch: the sum of per-sample losses and the number of correct argmax predictions.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct BatchStats {
     /// Σ per-sample loss.
     pub loss_sum: f32,
-    /// Number of rows whose argmax equals the label.
+    /// Number of rows whose predicted class ([`predicted_class`]) equals the label.
     pub correct: u32,
 }
 
-/// The loop shared by the two losses: checks the shapes and labels, then calls `row_loss(out, label, dz_row)` for
-/// each row, which returns the row's loss and writes its gradient row (scaled by `scale` = 1 / rows) if asked.
+/// The loop shared by the losses: checks the shapes and labels (below `classes`, or 0 and 1 for one output unit),
+/// then calls `row_loss(out, label, dz_row)` for each row, which returns the row's loss and writes its gradient row
+/// (scaled by `scale` = 1 / rows) if asked; a row is correct when `loss`'s [`predicted_class`] is its label.
 #[allow(clippy::too_many_arguments)]
 fn per_row_loss(
+    loss: Loss,
     what: &str,
     mut row_stats: Option<&mut [f32]>,
     dz: Option<&mut [f32]>,
@@ -51,11 +72,13 @@ fn per_row_loss(
     for r in 0..rows {
         let row = &out[r * classes..(r + 1) * classes];
         let label = labels[r] as usize;
-        if label >= classes {
-            return Err(Error::Config(format!("{what}: label {label} at row {r} is not below {classes} classes")));
+        // One output unit stands for two classes.
+        let labels_below = classes.max(2);
+        if label >= labels_below {
+            return Err(Error::Config(format!("{what}: label {label} at row {r} is not below {labels_below} classes")));
         }
         let dz_row = dz.as_deref_mut().map(|d| &mut d[r * classes..(r + 1) * classes]);
-        let (loss, correct) = (row_loss(row, label, dz_row, scale), argmax(row) == label);
+        let (loss, correct) = (row_loss(row, label, dz_row, scale), predicted_class(loss, row) == label);
         stats.loss_sum += loss;
         stats.correct += u32::from(correct);
         if let Some(out) = row_stats.as_deref_mut() {
@@ -66,8 +89,9 @@ fn per_row_loss(
     Ok(stats)
 }
 
-/// `loss` of out: [rows, classes] as [`softmax_xent`] or [`quadratic_cost`] computes it, also keeping each row's
-/// statistics: row_stats: [rows, 2] = (the row's loss, 1.0 if its argmax is its label else 0.0). What a fused last
+/// `loss` of out: [rows, classes] as [`softmax_xent`], [`quadratic_cost`] or [`binary_xent`] (classes = 1) computes
+/// it, also keeping each row's statistics: row_stats: [rows, 2] = (the row's loss, 1.0 if its predicted class is its
+/// label else 0.0). What a fused last
 /// layer's loss head does; [`sum_row_stats`] then adds them up in the same order.
 pub fn loss_rows(
     row_stats: &mut [f32],
@@ -78,9 +102,16 @@ pub fn loss_rows(
     rows: usize,
     classes: usize,
 ) -> Result<BatchStats> {
+    let stats = Some(row_stats);
     match loss {
-        Loss::Xent => per_row_loss("softmax-xent", Some(row_stats), dz, out, labels, rows, classes, xent_row),
-        Loss::Mse => per_row_loss("quadratic-cost", Some(row_stats), dz, out, labels, rows, classes, quadratic_row),
+        Loss::Xent => per_row_loss(loss, "softmax-xent", stats, dz, out, labels, rows, classes, xent_row),
+        Loss::Mse => per_row_loss(loss, "quadratic-cost", stats, dz, out, labels, rows, classes, quadratic_row),
+        Loss::Bce => {
+            if classes != 1 {
+                return Err(Error::Config(format!("binary-xent takes one output per row, got {classes}")));
+            }
+            per_row_loss(loss, "binary-xent", stats, dz, out, labels, rows, 1, bce_row)
+        }
     }
 }
 
@@ -113,7 +144,7 @@ pub fn softmax_xent(
     rows: usize,
     classes: usize,
 ) -> Result<BatchStats> {
-    per_row_loss("softmax-xent", None, dz, logits, labels, rows, classes, xent_row)
+    per_row_loss(Loss::Xent, "softmax-xent", None, dz, logits, labels, rows, classes, xent_row)
 }
 
 /// One row of [`softmax_xent`]: the row's loss; its gradient row (× `scale`) if asked.
@@ -129,8 +160,9 @@ fn xent_row(z: &[f32], label: usize, dz: Option<&mut [f32]>, scale: f32) -> f32 
     sum.ln() - (z[label] - max)
 }
 
-/// Quadratic cost ½‖a − onehot‖² of a: [rows, classes] (sigmoid outputs) against labels: \[rows\].
-/// If `dz` is given, dz: [rows, classes] = (a − onehot) ⊙ a(1 − a) / rows.
+/// Quadratic cost ½‖a − y‖² of a: [rows, classes] (sigmoid outputs) against labels: \[rows\], y = onehot(label);
+/// with classes = 1 (one output unit for two classes), y = the label itself (0 or 1).
+/// If `dz` is given, dz: [rows, classes] = (a − y) ⊙ a(1 − a) / rows.
 pub fn quadratic_cost(
     dz: Option<&mut [f32]>,
     a: &[f32],
@@ -138,15 +170,37 @@ pub fn quadratic_cost(
     rows: usize,
     classes: usize,
 ) -> Result<BatchStats> {
-    per_row_loss("quadratic-cost", None, dz, a, labels, rows, classes, quadratic_row)
+    per_row_loss(Loss::Mse, "quadratic-cost", None, dz, a, labels, rows, classes, quadratic_row)
 }
 
 /// One row of [`quadratic_cost`]: the row's cost; its gradient row (× `scale`) if asked.
 fn quadratic_row(a: &[f32], label: usize, dz: Option<&mut [f32]>, scale: f32) -> f32 {
+    // The target of unit j: one-hot over the classes, or the label itself on one unit.
+    let y = |j: usize| if a.len() == 1 { label as f32 } else { one_hot(j, label) };
     if let Some(dz) = dz {
         for (j, d) in dz.iter_mut().enumerate() {
-            *d = (a[j] - one_hot(j, label)) * a[j] * (1.0 - a[j]) * scale;
+            *d = (a[j] - y(j)) * a[j] * (1.0 - a[j]) * scale;
         }
     }
-    a.iter().enumerate().map(|(j, &v)| 0.5 * (v - one_hot(j, label)).powi(2)).sum()
+    a.iter().enumerate().map(|(j, &v)| 0.5 * (v - y(j)).powi(2)).sum()
+}
+
+/// Binary cross-entropy of one logit per row, logits: [rows, 1], against labels: \[rows\] (0 or 1), as PyTorch's
+/// `BCEWithLogitsLoss`: loss = max(z, 0) − z·y + log(1 + e^−|z|), never overflowing. If `dz` is given,
+/// dz: [rows, 1] = (σ(z) − y) / rows. A row predicts class 1 iff z > 0.
+pub fn binary_xent(dz: Option<&mut [f32]>, logits: &[f32], labels: &[u32], rows: usize) -> Result<BatchStats> {
+    per_row_loss(Loss::Bce, "binary-xent", None, dz, logits, labels, rows, 1, bce_row)
+}
+
+/// One row of [`binary_xent`]: the row's loss; its gradient (× `scale`) if asked. e = e^−|z| ∈ (0, 1] serves both:
+/// log(1 + e) in the loss and σ(z) = 1/(1 + e) (z ≥ 0) or e/(1 + e) (z < 0) in the gradient
+/// (`shaders/loss.wgsl`'s `binary_xent` and `fused.wgsl`'s head compute the same, term for term).
+fn bce_row(z: &[f32], label: usize, dz: Option<&mut [f32]>, scale: f32) -> f32 {
+    let (z, y) = (z[0], label as f32);
+    let e = (-z.abs()).exp();
+    if let Some(dz) = dz {
+        let sigma = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+        dz[0] = (sigma - y) * scale;
+    }
+    z.max(0.0) - z * y + (1.0 + e).ln()
 }

@@ -12,7 +12,10 @@ mod update;
 pub use activation::{activate, activation_grad, normal_cdf};
 pub use dropout::dropout;
 pub use gather::gather;
-pub use loss::{argmax, loss_rows, quadratic_cost, softmax_xent, sum_row_stats, BatchStats};
+pub use loss::{
+    argmax, binary_xent, loss_rows, one_unit_threshold, predicted_class, quadratic_cost, softmax_xent, sum_row_stats,
+    BatchStats,
+};
 pub use products::{bias_grad, gemm, input_grad, linear, weight_grad, Layout};
 pub use update::{lr_factor, update};
 

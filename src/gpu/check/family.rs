@@ -18,9 +18,12 @@ pub enum CheckFamily {
     Activation(Activation),
     /// `softmax_xent`: dz and the statistics.
     SoftmaxXent,
-    /// `quadratic_cost`: dz and the statistics.
+    /// `quadratic_cost`: dz and the statistics, one unit per class and one unit for two classes.
     QuadraticCost,
-    /// The argmax of both losses on rows full of ties: the first maximum wins, as on the CPU.
+    /// `binary_xent`: dz and the statistics of one logit for two classes.
+    BinaryXent,
+    /// The predictions of every loss on rows full of ties: the first maximum wins, as on the CPU; one unit exactly
+    /// at its threshold is class 0.
     Argmax,
     /// `bias_grad`: db = Σ_rows dz.
     BiasGrad,
@@ -57,6 +60,7 @@ listed_exhaustively!(CheckFamily {
         Activation(Activation::Silu),
         SoftmaxXent,
         QuadraticCost,
+        BinaryXent,
         Argmax,
         BiasGrad,
         Update(Rule::Sgd),
@@ -82,6 +86,7 @@ const INPUT_GRAD: EntryPoint = ("matmul.wgsl", "input_grad");
 const LINEAR_LARGE: EntryPoint = ("matmul_large.wgsl", "linear_large");
 const SOFTMAX_XENT: EntryPoint = ("loss.wgsl", "softmax_xent");
 const QUADRATIC_COST: EntryPoint = ("loss.wgsl", "quadratic_cost");
+const BINARY_XENT: EntryPoint = ("loss.wgsl", "binary_xent");
 const BIAS_GRAD: EntryPoint = ("bias_grad.wgsl", "bias_grad");
 const UPDATE: EntryPoint = ("optim.wgsl", "update");
 const DROPOUT: EntryPoint = ("dropout.wgsl", "dropout");
@@ -101,7 +106,8 @@ impl CheckFamily {
             CheckFamily::Activation(_) => &[LINEAR, INPUT_GRAD],
             CheckFamily::SoftmaxXent => &[GATHER, SOFTMAX_XENT],
             CheckFamily::QuadraticCost => &[GATHER, QUADRATIC_COST],
-            CheckFamily::Argmax => &[GATHER, SOFTMAX_XENT, QUADRATIC_COST],
+            CheckFamily::BinaryXent => &[GATHER, BINARY_XENT],
+            CheckFamily::Argmax => &[GATHER, SOFTMAX_XENT, QUADRATIC_COST, BINARY_XENT],
             CheckFamily::BiasGrad => &[BIAS_GRAD],
             CheckFamily::Update(_) => &[UPDATE, ADVANCE],
             CheckFamily::Dropout => &[DROPOUT],

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Tile;
-use crate::model::{self, Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use crate::model::{self, Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use crate::plan::{BufId, Layout, Op, Plan, Split};
 
 /// `n` values uniform in `[lo, hi]`.
@@ -28,6 +28,7 @@ pub(super) fn nan(n: usize) -> Vec<f32> {
 /// below it (input gradients).
 pub(super) fn model_of(inputs: usize, outputs: usize, below: bool) -> ModelConfig {
     ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: if below { 1 } else { inputs },
         hidden: if below { vec![inputs] } else { vec![] },
         classes: outputs,

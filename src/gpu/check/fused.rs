@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Tile;
-use crate::model::{self, Activation, Loss, ModelConfig};
+use crate::model::{self, heads, Activation, Loss, ModelConfig, OutputUnits};
 use crate::optim::{Optimizer, Rule};
 use crate::plan::{Layout, Op, Split};
 
@@ -37,11 +37,34 @@ pub const UPDATE_SHAPES: [(usize, usize, usize); 5] =
 /// A model of `inputs`, `hidden` layers and `classes`, with `activation` and `loss`; leaky ReLU's slope is not the
 /// default, so a kernel that ignores the slope it is given fails.
 fn mlp(inputs: usize, hidden: &[usize], classes: usize, activation: Activation, loss: Loss) -> ModelConfig {
-    ModelConfig { inputs, hidden: hidden.to_vec(), classes, activation, loss, leaky_slope: CHECK_LEAKY_SLOPE }
+    let (hidden, leaky_slope, output_units) = (hidden.to_vec(), CHECK_LEAKY_SLOPE, OutputUnits::Classes);
+    ModelConfig { inputs, hidden, classes, activation, loss, leaky_slope, output_units }
 }
 
-/// `Op::FusedLinear` in its four forms — plain, gathering its input, with a loss head (cross-entropy and the
-/// quadratic cost, training and evaluation), and both at once (a one-layer model) — on every tile; the gathering
+/// [`mlp`] with the output `units` of a head: one unit stands for 2 classes.
+fn mlp_with(
+    inputs: usize,
+    hidden: &[usize],
+    classes: usize,
+    act: Activation,
+    head: (Loss, OutputUnits),
+) -> ModelConfig {
+    let (loss, output_units) = head;
+    let classes = if output_units == OutputUnits::One { 2 } else { classes };
+    ModelConfig { output_units, ..mlp(inputs, hidden, classes, act, loss) }
+}
+
+/// A head's name in a check's shape: the loss, and `1 unit` for one output unit.
+fn head_name((loss, units): (Loss, OutputUnits)) -> String {
+    match units {
+        OutputUnits::Classes => loss.name().to_string(),
+        OutputUnits::One => format!("{} 1 unit", loss.name()),
+    }
+}
+
+/// `Op::FusedLinear` in its four forms — plain, gathering its input, with a loss head (every head of [`heads`],
+/// training and evaluation; one output unit on every shape's rows), and both at once (a one-layer model) — on every
+/// tile; the gathering
 /// layer keeps its pre-activation z on every other shape (and wherever its activation needs it).
 pub fn fused_linear(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
     let mut rng = model::rng(0x6675_7365_6431);
@@ -78,10 +101,12 @@ pub fn fused_linear(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
                 &shape,
             )?);
             // A last layer with a loss head (when its classes fit one), reading the labels a gather left.
-            if outputs <= crate::plan::HEAD_MAX_CLASSES {
-                for loss in [Loss::Xent, Loss::Mse] {
+            for head in heads() {
+                // One unit per class needs 2 classes at least (one unit stands for two).
+                let model = mlp_with(inputs, &[], outputs, act, head);
+                if model.classes >= 2 && model.output_width() <= crate::plan::HEAD_MAX_CLASSES {
                     for train in [true, false] {
-                        rows_out.extend(head_case(ctx, &mut rng, rows, inputs, outputs, loss, train, tile)?);
+                        rows_out.extend(head_case(ctx, &mut rng, rows, inputs, outputs, head, train, tile)?);
                     }
                 }
             }
@@ -95,8 +120,9 @@ fn first_op(layout: &Layout, rows: usize) -> Result<Op> {
     Ok(layout.train_step(rows)?.ops[0])
 }
 
-/// A one-layer model `inputs → classes`: its first op gathers and computes the loss at once; then the same layer
-/// on an input already in memory (the last layer of a deeper model), labels from the gather.
+/// A one-layer model `inputs → classes` (→ 1 for a one-unit head): its first op gathers and computes the loss at
+/// once; then the same layer on an input already in memory (the last layer of a deeper model), labels from the
+/// gather.
 #[allow(clippy::too_many_arguments)]
 fn head_case(
     ctx: &GpuContext,
@@ -104,22 +130,25 @@ fn head_case(
     rows: usize,
     inputs: usize,
     classes: usize,
-    loss: Loss,
+    head: (Loss, OutputUnits),
     train: bool,
     tile: Tile,
 ) -> Result<Vec<CheckRow>> {
-    let layout = Layout::new(&mlp(inputs, &[], classes, Activation::Relu, loss), Optimizer::default(), rows);
+    let model = mlp_with(inputs, &[], classes, Activation::Relu, head);
+    let (classes, width) = (model.classes, model.output_width());
+    let layout = Layout::new(&model, Optimizer::default(), rows);
     let data = random_data(rng, rows + 5, inputs, classes, false);
     let plan = if train { layout.train_step(rows)? } else { layout.eval_step(Split::Train, rows)? };
     let op = plan.ops[0];
     let what = if train { "train" } else { "eval" };
-    let shape = format!("rows={rows} inputs={inputs} classes={classes} {} {what} tile {}", loss.name(), tile.side());
+    let shape =
+        format!("rows={rows} inputs={inputs} classes={classes} {} {what} tile {}", head_name(head), tile.side());
     let mut out =
         stage_check(ctx, rng, &layout, Arc::clone(&data), &[vec![op]], Some(tile), 0, "gather_linear_loss", &shape)?;
     // The same head without the gather: the labels are those of the batch gathered by a first stage.
     let Op::FusedLinear { y, z, x, w, b, act, head, .. } = op else { return Ok(out) };
     let no_gather =
-        Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs: classes, gather: None, head, dropout: None };
+        Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs: width, gather: None, head, dropout: None };
     let pair = [vec![op], vec![no_gather]];
     out.extend(stage_check(ctx, rng, &layout, data, &pair, Some(tile), 0, "linear_loss", &shape)?);
     Ok(out)
@@ -167,25 +196,31 @@ pub fn grad_update(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
 
 /// Every stage of the fused train step of a three-layer model (two-job stages included: an input gradient with the
 /// advance, an update with an input gradient, two updates), each from fresh random state, for every activation ×
-/// loss × optimizer, on every tile.
+/// loss head × optimizer, on every tile.
 pub fn fused_stages(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
     let mut rng = model::rng(0x6675_7365_6433);
     let mut rows_out = Vec::new();
     // Every hidden-layer activation the command line offers.
     for (i, &act) in <Activation as clap::ValueEnum>::value_variants().iter().enumerate() {
-        for loss in [Loss::Xent, Loss::Mse] {
+        for head in heads() {
             for (o, optimizer) in optimizers()?.into_iter().enumerate() {
                 let tile = Tile::ALL[(i + o) % Tile::ALL.len()];
-                let (rows, inputs, hidden, classes) = (65, 63, [65, 7], 10);
+                let (rows, inputs, hidden) = (65, 63, [65, 7]);
                 // Every other optimizer with dropout on the hidden layers.
                 let p = if o % 2 == 1 { 0.25 } else { 0.0 };
-                let layout = Layout::new(&mlp(inputs, &hidden, classes, act, loss), optimizer, rows).with_dropout(p, 9);
-                let data = random_data(&mut rng, rows + 3, inputs, classes, false);
+                let model = mlp_with(inputs, &hidden, 10, act, head);
+                let layout = Layout::new(&model, optimizer, rows).with_dropout(p, 9);
+                let data = random_data(&mut rng, rows + 3, inputs, model.classes, false);
                 let plan = layout.train_step(rows)?;
                 for (s, stage) in plan.stage_ops().enumerate() {
                     let labels: Vec<String> = stage.iter().map(Op::label).collect();
-                    let shape =
-                        format!("{} {} {} dropout {p} tile {}", act.name(), loss.name(), optimizer.name(), tile.side());
+                    let shape = format!(
+                        "{} {} {} dropout {p} tile {}",
+                        act.name(),
+                        head_name(head),
+                        optimizer.name(),
+                        tile.side()
+                    );
                     let name = format!("stage {s}: {}", labels.join(" + "));
                     rows_out.extend(stage_check(
                         ctx,

@@ -11,7 +11,7 @@ use crate::data::Normalize;
 use crate::error::Result;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context::GpuContext;
-use crate::model::{self, Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use crate::model::{self, Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use crate::optim::Optimizer;
 use crate::plan::{Layout, Op, Split};
 
@@ -57,6 +57,7 @@ fn gather(
         Arc::make_mut(&mut data).normalize = Some(Normalize { mean: 0.1307, std: 0.3081 });
     }
     let model = ModelConfig {
+        output_units: OutputUnits::Classes,
         inputs: features,
         hidden: vec![],
         classes: 10,

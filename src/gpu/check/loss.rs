@@ -1,5 +1,6 @@
-//! The checks of `loss.wgsl` (`softmax_xent`, `quadratic_cost`): dz, Σ loss and the argmax count, with and
-//! without dz, and the argmax on rows full of ties.
+//! The checks of `loss.wgsl` (`softmax_xent`, `quadratic_cost`, `binary_xent`): dz, Σ loss and the count of correct
+//! predictions, with and without dz, and the predictions on rows full of ties (argmax's first maximum; one output
+//! unit exactly at its threshold).
 
 use rand::seq::SliceRandom;
 use rand::RngExt;
@@ -9,41 +10,62 @@ use crate::cpu::ops;
 use crate::error::Result;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context::GpuContext;
-use crate::model::{self, Activation, Loss, ModelConfig, DEFAULT_LEAKY_SLOPE};
+use crate::model::{self, Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use crate::optim::Optimizer;
 use crate::plan::{BufId, Layout, Op, Split};
 
 use super::compare::{compare, CheckRow, Tolerance};
 use super::fixtures::{nan, random_data, run_once, uniform};
 
-/// `(rows, classes)` of the loss checks.
-pub const LOSS_SHAPES: [(usize, usize); 6] = [(1, 10), (7, 10), (63, 2), (65, 7), (784, 10), (300, 1)];
+/// `(rows, classes)` of the loss checks with one output unit per class.
+pub const LOSS_SHAPES: [(usize, usize); 6] = [(1, 10), (7, 10), (63, 2), (65, 7), (784, 10), (300, 3)];
 
-/// The kernel of `loss` on every shape of [`LOSS_SHAPES`].
+/// `(rows, 1)` of the loss checks with one output unit for two classes: a lone row, the edges of 64, more rows than
+/// the kernel's 256 invocations.
+pub const ONE_UNIT_SHAPES: [(usize, usize); 5] = [(1, 1), (63, 1), (65, 1), (300, 1), (784, 1)];
+
+/// The shapes `loss` takes: one unit per class, one unit for two classes, or both.
+fn shapes_of(loss: Loss) -> Vec<(usize, usize)> {
+    let (per_class, one_unit) = (LOSS_SHAPES.to_vec(), ONE_UNIT_SHAPES.to_vec());
+    match loss {
+        Loss::Xent => per_class,
+        Loss::Mse => [per_class, one_unit].concat(),
+        Loss::Bce => one_unit,
+    }
+}
+
+/// The kernel of `loss` on every shape it takes ([`LOSS_SHAPES`], [`ONE_UNIT_SHAPES`]).
 pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng, loss: Loss) -> Result<Vec<CheckRow>> {
     let mut rows = Vec::new();
-    for &(r, classes) in &LOSS_SHAPES {
+    for (r, classes) in shapes_of(loss) {
         rows.extend(loss_check(ctx, rng, loss, r, classes, false)?);
     }
     Ok(rows)
 }
 
-/// The argmax of both losses on rows full of ties: the first maximum wins, as on the CPU.
+/// The predictions of every loss on rows full of ties: the first maximum wins, as on the CPU; one output unit
+/// exactly at its threshold (0.5, or a logit of 0) is class 0.
 pub(super) fn argmax_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     let mut rows = Vec::new();
-    for loss in [Loss::Xent, Loss::Mse] {
-        for &(r, classes) in &[(7, 10), (300, 3), (65, 2)] {
+    for &loss in Loss::ALL {
+        let shapes: &[(usize, usize)] = match loss {
+            Loss::Xent => &[(7, 10), (300, 3), (65, 2)],
+            Loss::Mse => &[(7, 10), (300, 3), (65, 2), (65, 1), (300, 1)],
+            Loss::Bce => &[(65, 1), (300, 1)],
+        };
+        for &(r, classes) in shapes {
             rows.extend(loss_check(ctx, rng, loss, r, classes, true)?);
         }
     }
     Ok(rows)
 }
 
-/// `n` outputs of the last layer for a `loss` check: logits for cross-entropy (every 17th one ×20, up to ±100, to test
-/// the max subtraction), sigmoid outputs for the cost; with `ties`, drawn from three values.
+/// `n` outputs of the last layer for a `loss` check: logits for the cross-entropies (every 17th one ×20, up to ±100,
+/// to test the max subtraction and e^−|z|), sigmoid outputs for the cost; with `ties`, drawn from three values (the
+/// one-unit thresholds 0.5 and 0 among them).
 fn loss_inputs(rng: &mut model::Rng, loss: Loss, n: usize, ties: bool) -> Vec<f32> {
     match (loss, ties) {
-        (Loss::Xent, false) => uniform(rng, n, -5.0, 5.0)
+        (Loss::Xent | Loss::Bce, false) => uniform(rng, n, -5.0, 5.0)
             .into_iter()
             .enumerate()
             .map(|(i, v)| if i % 17 == 3 { v * 20.0 } else { v })
@@ -51,6 +73,7 @@ fn loss_inputs(rng: &mut model::Rng, loss: Loss, n: usize, ties: bool) -> Vec<f3
         (Loss::Mse, false) => uniform(rng, n, 0.0, 1.0),
         (Loss::Xent, true) => (0..n).map(|_| rng.random_range(0..3u8) as f32).collect(),
         (Loss::Mse, true) => (0..n).map(|_| [0.25, 0.5, 0.75][rng.random_range(0..3usize)]).collect(),
+        (Loss::Bce, true) => (0..n).map(|_| [-1.0, 0.0, 1.0][rng.random_range(0..3usize)]).collect(),
     }
 }
 
@@ -59,6 +82,7 @@ fn loss_op(loss: Loss, dz: Option<BufId>, a: BufId, rows: usize, classes: usize)
     match loss {
         Loss::Xent => ("softmax_xent", Op::SoftmaxXent { dz, logits: a, split: Split::Train, rows, classes }),
         Loss::Mse => ("quadratic_cost", Op::QuadraticCost { dz, a, split: Split::Train, rows, classes }),
+        Loss::Bce => ("binary_xent", Op::BinaryXent { dz, logits: a, split: Split::Train, rows }),
     }
 }
 
@@ -72,18 +96,21 @@ fn loss_check(
     classes: usize,
     ties: bool,
 ) -> Result<Vec<CheckRow>> {
+    // One output unit stands for two classes.
+    let output_units = if classes == 1 { OutputUnits::One } else { OutputUnits::Classes };
     let model = ModelConfig {
         inputs: 1,
         hidden: vec![],
-        classes,
+        classes: classes.max(2),
         activation: Activation::Relu,
         loss,
         leaky_slope: DEFAULT_LEAKY_SLOPE,
+        output_units,
     };
     let layout = Layout::new(&model, Optimizer::default(), rows);
     let l = layout.layers[0];
     let n = rows + 5;
-    let data = random_data(rng, n, 1, classes, false);
+    let data = random_data(rng, n, 1, classes.max(2), false);
     let out = loss_inputs(rng, loss, rows * classes, ties);
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.shuffle(rng);
@@ -94,6 +121,7 @@ fn loss_check(
     let want = match loss {
         Loss::Xent => ops::softmax_xent(Some(&mut want_dz), &out, &labels, rows, classes)?,
         Loss::Mse => ops::quadratic_cost(Some(&mut want_dz), &out, &labels, rows, classes)?,
+        Loss::Bce => ops::binary_xent(Some(&mut want_dz), &out, &labels, rows)?,
     };
 
     // GPU: gather (for the batch labels), then the loss with and without dz.
@@ -122,7 +150,7 @@ fn loss_check(
                 Tolerance::DEFAULT,
             ));
         }
-        rows_out.push(count_row(&format!("{name} argmax/correct{variant}"), &shape, stats, want.correct, rows));
+        rows_out.push(count_row(&format!("{name} predicted/correct{variant}"), &shape, stats, want.correct, rows));
     }
     Ok(rows_out)
 }

@@ -33,7 +33,7 @@ pub use compare::{compare, CheckRow, Mismatch, Tolerance};
 pub use dropout::DROPOUT_SHAPES;
 pub use family::{CheckFamily, EntryPoint};
 pub use gather::GATHER_SHAPES;
-pub use loss::LOSS_SHAPES;
+pub use loss::{LOSS_SHAPES, ONE_UNIT_SHAPES};
 pub use matmul::MATMUL_SHAPES;
 pub use matmul_large::LARGE_SHAPES;
 pub use optim::UPDATE_LENGTHS;
@@ -53,6 +53,7 @@ pub fn run(ctx: &GpuContext, family: CheckFamily) -> Result<Vec<CheckRow>> {
         CheckFamily::Activation(act) => matmul::activation_cases(ctx, rng, act),
         CheckFamily::SoftmaxXent => loss::cases(ctx, rng, Loss::Xent),
         CheckFamily::QuadraticCost => loss::cases(ctx, rng, Loss::Mse),
+        CheckFamily::BinaryXent => loss::cases(ctx, rng, Loss::Bce),
         CheckFamily::Argmax => loss::argmax_cases(ctx, rng),
         CheckFamily::BiasGrad => bias_grad::cases(ctx, rng),
         CheckFamily::Update(rule) => optim::cases(ctx, rng, rule),
