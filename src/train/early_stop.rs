@@ -53,8 +53,9 @@ mod tests {
         // 0.45 is within 0.1 of 0.5 (stale 1); 0.3 improves (0); 0.25, 0.26 stale (1, 2); 0.19 is not below
         // 0.25 − 0.1 (3: stop).
         assert_eq!(stops, [false, false, false, false, false, false, true, true]);
-        // The first epoch always improves on +∞; a tolerance of 0 counts any decrease.
+        // The first epoch always improves on +∞; with a tolerance of 0 an equal loss is no worse (scikit-learn's
+        // strict `>`), a higher one is.
         let mut zero = EarlyStop::new(0.0, 1);
-        assert!(!zero.observe(5.0) && !zero.observe(4.9) && zero.observe(4.9));
+        assert!(!zero.observe(5.0) && !zero.observe(4.9) && !zero.observe(4.9) && zero.observe(4.95));
     }
 }
