@@ -22,6 +22,9 @@ fn plot_error(e: impl Display) -> Error {
     Error::Config(format!("drawing the training plot failed: {e}"))
 }
 
+/// The most epochs whose points are marked.
+const MARKED_EPOCHS: usize = 100;
+
 /// One curve: its legend name, its colour, and its points (epoch, value).
 struct Curve {
     name: &'static str,
@@ -72,8 +75,10 @@ fn panel<DB: DrawingBackend>(
         .map_err(plot_error)?;
     for c in curves {
         let color = c.color;
+        // A marker per epoch while they can be told apart; a long run (the tutorials' thousands of epochs) is a line.
+        let marker = if c.points.len() <= MARKED_EPOCHS { 3 } else { 0 };
         chart
-            .draw_series(LineSeries::new(c.points.iter().copied(), color.stroke_width(2)).point_size(3))
+            .draw_series(LineSeries::new(c.points.iter().copied(), color.stroke_width(2)).point_size(marker))
             .map_err(plot_error)?
             .label(c.name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2)));
