@@ -96,9 +96,7 @@ fn keras_mlp_command_should_give_the_same_numbers_on_cpu_and_gpu() {
             let metrics = format!("{backend}-{eps}.csv");
             let run = ["train", "--backend", backend, "--epochs", "1", "--limit", "1000", "-q", "--metrics", &metrics];
             ok(dir.path(), &[&run[..], &keras[..], &["--eps", eps][..]].concat());
-            let csv = std::fs::read_to_string(dir.path().join(&metrics)).unwrap();
-            let last: Vec<f64> = csv.lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
-            rows.push(last);
+            rows.push(support::last_metrics(&dir.path().join(&metrics)));
         }
         let (cpu, gpu) = (&rows[0], &rows[1]);
         // epoch, train_loss, train_acc, test_loss, test_acc
@@ -180,8 +178,7 @@ fn normalize_should_train_alike_on_both_backends_and_stay_with_the_model() {
         ];
         let out = ok(dir.path(), &run);
         assert!(out.contains("pixels normalised: (x − 0.1"), "{out}");
-        let text = std::fs::read_to_string(dir.path().join(&m)).unwrap();
-        let last: Vec<f64> = text.lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+        let last = support::last_metrics(&dir.path().join(&m));
         let saved = gpu_mnist::checkpoint::Checkpoint::load(&dir.path().join(&ck)).unwrap();
         let n = saved.normalize.expect("the checkpoint keeps the normalisation");
         assert!((n.mean - 0.13).abs() < 0.01 && (n.std - 0.31).abs() < 0.01, "{n:?}");
@@ -190,9 +187,7 @@ fn normalize_should_train_alike_on_both_backends_and_stay_with_the_model() {
         finals.push(last);
     }
     if let [cpu, gpu] = &finals[..] {
-        for i in 1..5 {
-            assert!((cpu[i] - gpu[i]).abs() <= 1e-4 * cpu[i].abs().max(1.0), "column {i}: {cpu:?} vs {gpu:?}");
-        }
+        support::assert_runs_agree(cpu, gpu, 1e-4);
     }
     // Without normalisation the same run is another run; resuming with --normalize a model trained without it is
     // refused, and a normalised model resumes normalised without the flag.

@@ -172,8 +172,7 @@ fn a_table_should_train_evaluate_and_predict_the_same_on_both_backends() {
         let out = ok(dir.path(), &run);
         assert!(out.contains("3 classes (setosa, versicolor, virginica)"), "{out}");
         assert!(out.contains("3 features (x, y, constant) standardised, label column kind"), "{out}");
-        let rows = metrics(&dir.path().join(&m));
-        let last: Vec<f64> = rows.last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+        let last = support::last_metrics(&dir.path().join(&m));
         // The checkpoint keeps the table, and eval reads the test file with it to the accuracy training reported.
         let saved = Checkpoint::load(&dir.path().join(&ck)).unwrap();
         let table = saved.table.as_ref().expect("the checkpoint keeps the table");
@@ -191,9 +190,7 @@ fn a_table_should_train_evaluate_and_predict_the_same_on_both_backends() {
         runs.push(last);
     }
     if let [cpu, gpu] = &runs[..] {
-        for i in 1..5 {
-            assert!((cpu[i] - gpu[i]).abs() <= 1e-4 * cpu[i].abs().max(1.0), "column {i}: cpu {cpu:?} gpu {gpu:?}");
-        }
+        support::assert_runs_agree(cpu, gpu, 1e-4);
     }
     assert!(runs[0][4] > 0.9, "the classes separate well: {:?}", runs[0]);
 }

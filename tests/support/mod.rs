@@ -92,3 +92,18 @@ pub fn wait_bounded(mut child: std::process::Child, limit: std::time::Duration) 
     }
     Some(child.wait_with_output().expect("read gpu-mnist's output"))
 }
+
+/// The last record of a `--metrics` CSV file as numbers: epoch, train loss, train accuracy, test loss, test accuracy,
+/// seconds, samples/s.
+pub fn last_metrics(path: &Path) -> Vec<f64> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect()
+}
+
+/// Asserts that two runs' last records (from [`last_metrics`]) agree in losses and accuracies within `rtol` (of the
+/// value, or absolutely below 1).
+pub fn assert_runs_agree(a: &[f64], b: &[f64], rtol: f64) {
+    for i in 1..5 {
+        assert!((a[i] - b[i]).abs() <= rtol * a[i].abs().max(1.0), "column {i}: {a:?} vs {b:?}");
+    }
+}
