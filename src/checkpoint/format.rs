@@ -164,10 +164,8 @@ impl Checkpoint {
             epoch: meta.parse("epoch")?,
             steps_done: meta.parse("steps_done")?,
             seed: meta.parse("seed")?,
-            batch_size: meta.parse::<usize>("batch_size").and_then(|b| match b {
-                0 => Err("metadata `batch_size` is 0".to_owned()),
-                b => Ok(b),
-            })?,
+            batch_size: crate::train::parse_batch_size(meta.get("batch_size")?)
+                .map_err(|e| format!("metadata `batch_size`: {e}"))?,
             dataset: meta.get("dataset")?.to_owned(),
             data_digest: meta.digest()?,
             train_samples: meta.parse("train_samples")?,

@@ -34,7 +34,7 @@ impl Checkpoint {
         put("epoch", self.epoch.to_string());
         put("steps_done", self.steps_done.to_string());
         put("seed", self.seed.to_string());
-        put("batch_size", self.batch_size.to_string());
+        put("batch_size", crate::train::batch_size_name(self.batch_size));
         put("dataset", self.dataset.clone());
         if let Some(digest) = &self.data_digest {
             put("data_digest", digest.clone());

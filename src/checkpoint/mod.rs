@@ -247,7 +247,10 @@ impl Checkpoint {
             _ => Err(Error::Config(format!(
                 "the checkpoint says {} steps after {} epochs of {per_epoch} steps ({} samples in batches of {}): the \
                  step count must lie within the epoch that follows them; the file is damaged or was edited",
-                self.steps_done, self.epoch, self.train_samples, self.batch_size
+                self.steps_done,
+                self.epoch,
+                self.train_samples,
+                crate::train::batch_size_name(self.batch_size)
             ))),
         }
     }

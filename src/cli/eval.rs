@@ -91,7 +91,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         ck.dataset,
         ck.train_samples,
         ck.optimizer.describe(),
-        ck.batch_size,
+        gpu_mnist::train::batch_size_name(ck.batch_size),
         ck.seed
     );
     outln!("data:    {}: {} test samples", data.name, data.test.len());

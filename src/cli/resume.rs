@@ -117,9 +117,10 @@ pub fn settings(
     let base = if rule == ck.optimizer.rule() { ck.optimizer } else { Optimizer::new(rule) };
     let optimizer = args.optim.applied_to(base)?;
     ck.check_compatible(path, &requested, &optimizer)?;
+    let batch = gpu_mnist::train::batch_size_name;
     for (flag, id, ours, theirs) in [
-        ("--seed", "seed", args.seed, ck.seed),
-        ("--batch-size", "batch_size", args.batch_size as u64, ck.batch_size as u64),
+        ("--seed", "seed", args.seed.to_string(), ck.seed.to_string()),
+        ("--batch-size", "batch_size", batch(args.batch_size), batch(ck.batch_size)),
     ] {
         anyhow::ensure!(
             !given(id) || ours == theirs,

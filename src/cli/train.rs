@@ -10,7 +10,7 @@ use gpu_mnist::metrics::MetricsWriter;
 use gpu_mnist::model::Activation;
 use gpu_mnist::plan::Split;
 use gpu_mnist::plot;
-use gpu_mnist::train::{EarlyStop, EpochMetrics, TrainConfig, Trainer};
+use gpu_mnist::train::{batch_size_name, parse_batch_size, EarlyStop, EpochMetrics, TrainConfig, Trainer};
 
 use super::{out, paths};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -48,8 +48,9 @@ pub struct TrainArgs {
     /// nn.Dropout(p) after each hidden activation; evaluation uses every unit). 0: none.
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub dropout: f32,
-    /// Samples per step (1 = per-sample SGD).
-    #[arg(long, default_value_t = 64)]
+    /// Samples per step: a number (1 = per-sample SGD) or `full` (full-batch gradient descent: one step per epoch
+    /// over the whole training split).
+    #[arg(long, default_value = "64", value_parser = parse_batch_size, value_name = "N|full")]
     pub batch_size: usize,
     /// Samples per evaluation step (no gradients: large is fast; smaller needs less memory with very wide layers or
     /// large images).
@@ -195,7 +196,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         "optim:   {}, {}, batch {}, {} epoch{}, seed {}",
         optimizer.describe(),
         config.lr_schedule.describe(trainer.layout.decay_steps),
-        config.batch_size,
+        batch_size_name(config.batch_size),
         config.epochs,
         if config.epochs == 1 { "" } else { "s" },
         config.seed

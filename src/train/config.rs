@@ -9,12 +9,39 @@ use crate::model::{Init, ModelConfig};
 use crate::optim::{LrSchedule, Optimizer};
 use crate::plan::{Layout, Split};
 
+/// [`TrainConfig::batch_size`] of full-batch gradient descent (`--batch-size full`): one step per epoch over the whole
+/// training split, whatever its size (any batch at least as large as the split is one; this one says so).
+pub const FULL_BATCH: usize = usize::MAX;
+
+/// A batch size as the command line and the checkpoint write it: `full` for [`FULL_BATCH`], else the number.
+pub fn batch_size_name(batch_size: usize) -> String {
+    match batch_size {
+        FULL_BATCH => "full".to_string(),
+        b => b.to_string(),
+    }
+}
+
+/// Reads a batch size as [`batch_size_name`] writes it: `full`, or a number of samples from 1.
+pub fn parse_batch_size(text: &str) -> std::result::Result<usize, String> {
+    match text.trim() {
+        "full" => Ok(FULL_BATCH),
+        t => match t.parse::<usize>() {
+            Ok(b) if b > 0 && b != FULL_BATCH => Ok(b),
+            _ => Err(format!(
+                "'{text}' is not a batch size: give a number of samples from 1 (1 = per-sample SGD) or `full` (one \
+                 step per epoch over the whole training split)"
+            )),
+        },
+    }
+}
+
 /// How to train: everything but the model and the optimizer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     /// Passes over the training set.
     pub epochs: usize,
-    /// Samples per training step (1 = per-sample SGD).
+    /// Samples per training step (1 = per-sample SGD; [`FULL_BATCH`], or anything at least the training split's
+    /// size: full-batch gradient descent, one step per epoch).
     pub batch_size: usize,
     /// Seeds the initial weights (stream 0) and each epoch's shuffle (stream epoch + 1).
     pub seed: u64,

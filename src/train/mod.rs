@@ -12,7 +12,7 @@ mod config;
 mod early_stop;
 
 pub use chunks::{next_chunk, CHUNK_SECONDS};
-pub use config::{EpochMetrics, EpochSoFar, Progress, TrainConfig};
+pub use config::{batch_size_name, parse_batch_size, EpochMetrics, EpochSoFar, Progress, TrainConfig, FULL_BATCH};
 pub use early_stop::EarlyStop;
 
 use crate::backend::{Backend, PlanId, Stats, WorkCounts};
