@@ -10,7 +10,7 @@ Data: the MNIST files embedded in gpu-mnist (assets/mnist), pixels / 255, as the
     KERAS_BACKEND=jax python3 benches/keras_mnist_mlp.py --seeds 1 2 3
 Prints one line per seed with the final test accuracy, then the median. Keras 3's RMSprop puts epsilon inside the
 square root (sqrt(v + eps)); Keras 2.0's, when the 98.40% was published, outside (sqrt(v) + eps), as PyTorch and
-gpu-mnist do.
+gpu-mnist do: --eps-outside trains with that update instead, everything else Keras's.
 """
 import argparse
 import gzip
@@ -34,10 +34,23 @@ def idx(name):
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+class EpsOutsideRMSprop(keras.optimizers.RMSprop):
+    """Keras's RMSprop (rho 0.9, epsilon 1e-7, no momentum) with epsilon added after the square root, as PyTorch's."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        ops = keras.ops
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        velocity = self._velocities[self._get_variable_index(variable)]
+        self.assign(velocity, ops.add(ops.multiply(self.rho, velocity), ops.multiply(1 - self.rho, ops.square(gradient))))
+        self.assign_sub(variable, ops.divide(ops.multiply(lr, gradient), ops.add(ops.sqrt(velocity), self.epsilon)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--eps-outside", action="store_true", help="RMSprop's update as PyTorch's: lr·g / (sqrt(v) + eps)")
     args = ap.parse_args()
     x_train = idx("train-images-idx3-ubyte.gz").reshape(60000, 784).astype("float32") / 255
     x_test = idx("t10k-images-idx3-ubyte.gz").reshape(10000, 784).astype("float32") / 255
@@ -54,13 +67,15 @@ def main():
             keras.layers.Dropout(0.2),
             keras.layers.Dense(10, activation="softmax"),
         ])
-        model.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.RMSprop(), metrics=["accuracy"])
+        optimizer = EpsOutsideRMSprop() if args.eps_outside else keras.optimizers.RMSprop()
+        model.compile(loss="categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
         start = time.perf_counter()
         model.fit(x_train, y_train, batch_size=128, epochs=args.epochs, verbose=0)
         seconds = (time.perf_counter() - start) / args.epochs
         loss, acc = model.evaluate(x_test, y_test, verbose=0)
         accs.append(acc)
-        print(f"keras {keras.__version__} ({keras.backend.backend()}) seed {seed}: test accuracy {acc * 100:.2f}%, "
+        form = "eps outside sqrt" if args.eps_outside else "eps inside sqrt"
+        print(f"keras {keras.__version__} ({keras.backend.backend()}, {form}) seed {seed}: test accuracy {acc * 100:.2f}%, "
               f"test loss {loss:.4f}, {seconds:.1f} s/epoch", flush=True)
     print(f"median over seeds {args.seeds}: {statistics.median(accs) * 100:.2f}%")
 
