@@ -51,7 +51,7 @@ fn bad_flags_fail_with_a_clear_message() {
         (&["train", "--hidden", "512,abc"], "'abc' is not a layer width"),
         (&["train", "--lr=-1", "--limit", "10"], "--lr -1 must be a positive number"),
         (&["train", "--data-dir", "no-such-dir", "--limit", "10"], "no-such-dir"),
-        (&["train", "--batch-size", "0", "--limit", "10"], "--batch-size must be at least 1"),
+        (&["train", "--batch-size", "0", "--limit", "10"], "'0' is not a batch size"),
         (&["train", "--metrics", "no-such-dir/m.csv", "--limit", "10"], "no-such-dir/m.csv"),
     ];
     for (args, want) in cases {
