@@ -228,6 +228,7 @@ fn capture_and_restore_through_a_trainer() {
         leaky_slope: DEFAULT_LEAKY_SLOPE,
     };
     let config = TrainConfig {
+        chunk_rows: None,
         epochs: 1,
         batch_size: 32,
         seed: 9,

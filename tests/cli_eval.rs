@@ -80,6 +80,7 @@ fn detailed_evaluation_agrees_with_the_training_loop() {
             leaky_slope: DEFAULT_LEAKY_SLOPE,
         };
         let config = TrainConfig {
+            chunk_rows: None,
             epochs: 1,
             batch_size: 20,
             seed: 1,

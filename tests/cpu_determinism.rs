@@ -23,6 +23,7 @@ fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
         leaky_slope: DEFAULT_LEAKY_SLOPE,
     };
     let config = TrainConfig {
+        chunk_rows: None,
         epochs: 2,
         batch_size: 50,
         seed,

@@ -89,6 +89,11 @@ fn argmax_accuracy_should_match_reference() {
 }
 
 #[test]
+fn accumulate_should_match_reference() {
+    run(CheckFamily::Accumulate);
+}
+
+#[test]
 fn bias_grad_should_match_reference() {
     run(CheckFamily::BiasGrad);
 }

@@ -31,6 +31,7 @@ fn memory_does_not_grow_over_many_epochs() {
         leaky_slope: DEFAULT_LEAKY_SLOPE,
     };
     let config = TrainConfig {
+        chunk_rows: None,
         epochs: 30,
         batch_size: 50,
         seed: 1,

@@ -35,6 +35,7 @@ fn model(inputs: usize, hidden: Vec<usize>) -> ModelConfig {
 #[test]
 fn buffers_should_be_sized_by_the_rows_that_exist() {
     let config = TrainConfig {
+        chunk_rows: None,
         epochs: 1,
         batch_size: 1_000_000,
         seed: 1,

@@ -190,6 +190,7 @@ fn train_small(data: &Dataset, min_acc: f32) -> (ModelConfig, Params) {
             leaky_slope: DEFAULT_LEAKY_SLOPE,
         };
         let config = TrainConfig {
+            chunk_rows: None,
             epochs: 2,
             batch_size: 64,
             seed: 7,

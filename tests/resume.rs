@@ -48,6 +48,7 @@ fn resuming_through_the_library_is_bit_exact() {
     for (optimizer, dropout) in [(adam, 0.0), (Optimizer::momentum(0.05, 0.9).unwrap(), 0.0), (adam, 0.25)] {
         // Batch 48 does not divide 1000: the short last step is part of the state too.
         let config = TrainConfig {
+            chunk_rows: None,
             epochs: 2,
             batch_size: 48,
             seed: 3,

@@ -19,6 +19,7 @@ use gpu_mnist::train::{TrainConfig, Trainer};
 
 fn config() -> TrainConfig {
     TrainConfig {
+        chunk_rows: None,
         epochs: 2,
         batch_size: 8,
         seed: 3,

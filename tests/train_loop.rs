@@ -136,6 +136,7 @@ fn recording_trainer(
 fn epoch_orders(seed: u64, epochs: usize) -> Vec<Vec<u32>> {
     let data = synthetic(1000, 4, 3);
     let config = TrainConfig {
+        chunk_rows: None,
         epochs,
         batch_size: 100,
         seed,
@@ -182,6 +183,7 @@ fn each_epoch_trains_a_fresh_permutation_fixed_by_the_seed() {
 fn an_epoch_runs_exactly_its_steps_in_chunks() {
     let data = synthetic(107, 4, 3);
     let config = TrainConfig {
+        chunk_rows: None,
         epochs: 2,
         batch_size: 5,
         seed: 1,
@@ -209,6 +211,7 @@ fn an_epoch_runs_exactly_its_steps_in_chunks() {
 fn a_run_stops_once_its_loss_passes_the_divergence_limit() {
     let data = synthetic(200, 4, 3);
     let config = TrainConfig {
+        chunk_rows: None,
         epochs: 1,
         batch_size: 5,
         seed: 1,
@@ -233,6 +236,7 @@ fn a_run_stops_once_its_loss_passes_the_divergence_limit() {
 fn warm_up_runs_steps_then_restores_the_start() {
     let data = synthetic(40, 4, 3);
     let config = TrainConfig {
+        chunk_rows: None,
         epochs: 1,
         batch_size: 5,
         seed: 9,
@@ -369,6 +373,7 @@ fn a_run_across_two_to_the_32_steps_should_match_reference() {
 fn a_stop_during_evaluation_takes_effect_after_the_chunk_in_flight() {
     let data = synthetic(40, 4, 3);
     let config = TrainConfig {
+        chunk_rows: None,
         epochs: 1,
         batch_size: 5,
         seed: 9,
@@ -410,6 +415,7 @@ fn chunks_are_sized_to_about_a_second() {
 fn a_run_stopped_in_its_evaluation_should_resume_without_repeating_a_step() {
     let data = synthetic(107, 4, 3);
     let config = TrainConfig {
+        chunk_rows: None,
         epochs: 2,
         batch_size: 5,
         seed: 4,
@@ -462,6 +468,7 @@ fn a_run_stopped_in_its_evaluation_should_resume_without_repeating_a_step() {
 fn an_epoch_should_report_its_evaluation_after_its_training() {
     let data = synthetic(40, 4, 3);
     let config = TrainConfig {
+        chunk_rows: None,
         epochs: 1,
         batch_size: 5,
         seed: 9,

@@ -296,6 +296,7 @@ impl Checkpoint {
     /// The training settings of the run this checkpoint continues: its seed and batch size, `epochs` in total.
     pub fn train_config(&self, epochs: usize, eval_batch: usize) -> TrainConfig {
         TrainConfig {
+            chunk_rows: None,
             epochs,
             batch_size: self.batch_size,
             seed: self.seed,

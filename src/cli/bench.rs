@@ -82,6 +82,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let data = Arc::new(load_data(&args.data)?);
     let model = args.model.model(&data);
     let config = TrainConfig {
+        chunk_rows: None,
         epochs: args.epochs,
         batch_size: args.batch_size,
         seed: args.seed,

@@ -52,6 +52,10 @@ pub struct TrainArgs {
     /// over the whole training split).
     #[arg(long, default_value = "64", value_parser = parse_batch_size, value_name = "N|full")]
     pub batch_size: usize,
+    /// Rows per pass of a training step: a step of more rows runs in chunks of this many, their gradients summed
+    /// before its one update (default: as many as fit 128 MiB of buffers; for tests of the chunked path).
+    #[arg(long, hide = true, value_name = "N")]
+    pub chunk_rows: Option<usize>,
     /// Samples per evaluation step (no gradients: large is fast; smaller needs less memory with very wide layers or
     /// large images).
     #[arg(long, default_value_t = EVAL_BATCH)]
@@ -153,10 +157,12 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
                 eval_batch: args.eval_batch,
                 dropout: args.dropout,
             };
-            resume::settings(ck, &flags, matches, &data)?
+            let (model, optimizer, config) = resume::settings(ck, &flags, matches, &data)?;
+            (model, optimizer, TrainConfig { chunk_rows: args.chunk_rows, ..config })
         }
         None => {
             let config = TrainConfig {
+                chunk_rows: args.chunk_rows,
                 epochs: args.epochs,
                 batch_size: args.batch_size,
                 seed: args.seed,

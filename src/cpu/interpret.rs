@@ -85,15 +85,21 @@ impl CpuBackend {
                 self.update(param, state, grad, optimizer, len, self.steps_done + 1, decay_steps)
             }
             Op::Dropout { y, rows, outputs, spec } => self.dropout(y, rows * outputs, spec),
+            Op::Accumulate { sum, grad, len, scale, first } => {
+                let mut out = self.take(sum);
+                let r = ops::accumulate(&mut out, &self.buffers[grad], scale, first, len);
+                self.put(sum, out);
+                r
+            }
             Op::FusedLinear { .. } => self.fused_linear(op),
             Op::GradUpdate { .. } => self.grad_update(op),
-            Op::Advance { split, rows, row_stats } => {
+            Op::Advance { split, rows, row_stats, counts_step } => {
                 if let Some(id) = row_stats {
                     let batch = ops::sum_row_stats(&self.buffers[id], rows)?;
                     self.add_stats(split, rows, batch);
                 }
                 self.cursors[split.index()].position += rows;
-                if split == Split::Train {
+                if split == Split::Train && counts_step {
                     self.steps_done += 1;
                 }
                 Ok(())

@@ -23,7 +23,8 @@ pub(crate) fn compile(builder: &Builder<'_>, plan: &Plan) -> Result<Prepared> {
     let dispatches = builder.ctx.scoped("preparing a step plan", || {
         plan.stage_ops().map(|stage| prepare_stage(builder, plan.split, stage)).collect::<Result<Vec<_>>>()
     })??;
-    let train_steps = plan.ops.iter().filter(|op| matches!(op, Op::Advance { split: Split::Train, .. })).count() as u64;
+    let counted = |op: &&Op| matches!(op, Op::Advance { split: Split::Train, counts_step: true, .. });
+    let train_steps = plan.ops.iter().filter(counted).count() as u64;
     Ok(Prepared { dispatches, ops: plan.ops.clone(), train_steps })
 }
 

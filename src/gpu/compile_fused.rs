@@ -147,6 +147,12 @@ impl Builder<'_> {
                     }
                 }
             }
+            Op::Advance { counts_step: false, .. } => {
+                return Err(Error::Config(format!(
+                    "{}: a chunk's advance, which counts no step, runs in its own kernel (counters.wgsl)",
+                    op.label()
+                )))
+            }
             Op::Advance { rows, row_stats, .. } => {
                 (job.kind, job.groups, job.rows) = (4, 1, u(rows));
                 if let Some(id) = row_stats {

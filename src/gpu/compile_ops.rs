@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 use crate::gpu::dispatch::{elementwise_grid, Builder, Dispatch};
 use crate::gpu::kernels::Kernel;
 use crate::gpu::params::{
-    AdvanceParams, BiasGradParams, DropoutParams, GatherParams, LargeParams, LossParams, MatmulParams, OptimParams,
+    AccumulateParams, AdvanceParams, BiasGradParams, DropoutParams, GatherParams, LargeParams, LossParams,
+    MatmulParams, OptimParams,
 };
 use crate::gpu::tiles::LARGE_TILE;
 use crate::model::Act;
@@ -31,6 +32,7 @@ impl Builder<'_> {
                 self.input_grad([dx, dz, w, saved], mask, act, rows, inputs, outputs)
             }
             Op::Dropout { y, rows, outputs, spec } => self.dropout(y, rows * outputs, spec),
+            Op::Accumulate { sum, grad, len, scale, first } => self.accumulate(sum, grad, len, scale, first),
             Op::SoftmaxXent { dz, logits, split, rows, classes } => {
                 self.loss(Kernel::SoftmaxXent, dz, logits, split, rows, classes)
             }
@@ -42,10 +44,10 @@ impl Builder<'_> {
             Op::Update { param, state, grad, optimizer, len, decay_steps } => {
                 self.update(param, state, grad, optimizer, len, decay_steps)
             }
-            Op::Advance { split, rows, row_stats: None } => self.dispatch(
+            Op::Advance { split, rows, row_stats: None, counts_step } => self.dispatch(
                 Kernel::Advance,
                 &[self.res.counters.as_entire_buffer_binding()],
-                &AdvanceParams { split: u(split.index()), rows: u(rows), pad: [0; 2] },
+                &AdvanceParams { split: u(split.index()), rows: u(rows), counts_step: u32::from(counts_step), pad: 0 },
                 [1, 1, 1],
             ),
             Op::FusedLinear { .. } | Op::GradUpdate { .. } | Op::Advance { row_stats: Some(_), .. } => {
@@ -223,6 +225,16 @@ impl Builder<'_> {
             ],
             &params,
         )
+    }
+
+    /// `accumulate.wgsl`: `scale` · the first `len` values of `grad` into (`first`: as) those of `sum`.
+    fn accumulate(&self, sum: BufId, grad: BufId, len: usize, scale: f32, first: bool) -> Result<Dispatch> {
+        let what = "gradient sum";
+        let max_dim = self.ctx.device().limits().max_compute_workgroups_per_dimension;
+        let params = AccumulateParams { len: u(len), scale, first: u32::from(first), pad: 0 };
+        let storage = [self.buffer(sum, len, what)?, self.buffer(grad, len, what)?];
+        let grid = elementwise_grid(len, Kernel::Accumulate.workgroup_size()[0], max_dim);
+        self.dispatch(Kernel::Accumulate, &storage, &params, grid)
     }
 
     /// `dropout.wgsl`: the first `len` values of `y` times this step's dropout factors, which go to the mask.

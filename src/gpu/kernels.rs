@@ -47,6 +47,8 @@ pub enum Kernel {
     Update,
     /// `dropout.wgsl`: [`crate::plan::Op::Dropout`].
     Dropout,
+    /// `accumulate.wgsl`: [`crate::plan::Op::Accumulate`].
+    Accumulate,
     /// `gather.wgsl`: [`crate::plan::Op::Gather`].
     Gather,
     /// `counters.wgsl` `advance`: [`crate::plan::Op::Advance`].
@@ -61,7 +63,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, in pipeline-table order.
-    pub const ALL: [Kernel; 21] = [
+    pub const ALL: [Kernel; 22] = [
         Kernel::Linear(Tile::T64),
         Kernel::Linear(Tile::T32),
         Kernel::Linear(Tile::T16),
@@ -78,6 +80,7 @@ impl Kernel {
         Kernel::BiasGrad,
         Kernel::Update,
         Kernel::Dropout,
+        Kernel::Accumulate,
         Kernel::Gather,
         Kernel::Advance,
         Kernel::Fused(Tile::T64),
@@ -94,6 +97,7 @@ impl Kernel {
             Kernel::BiasGrad => "bias_grad.wgsl",
             Kernel::Update => "optim.wgsl",
             Kernel::Dropout => "dropout.wgsl",
+            Kernel::Accumulate => "accumulate.wgsl",
             Kernel::Gather => "gather.wgsl",
             Kernel::Advance => "counters.wgsl",
             Kernel::Fused(_) => "fused.wgsl",
@@ -113,6 +117,7 @@ impl Kernel {
             Kernel::BiasGrad => "bias_grad",
             Kernel::Update => "update",
             Kernel::Dropout => "dropout",
+            Kernel::Accumulate => "accumulate",
             Kernel::Gather => "gather",
             Kernel::Advance => "advance",
             Kernel::Fused(_) => "fused",
@@ -126,9 +131,12 @@ impl Kernel {
             Kernel::Linear(_) | Kernel::WeightGrad(_) | Kernel::InputGrad(_) | Kernel::Fused(_) => [16, 16, 1],
             Kernel::LinearLarge => [16, 16, 1],
             Kernel::BiasGrad => [64, 1, 1],
-            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::BinaryXent | Kernel::Update | Kernel::Dropout => {
-                [256, 1, 1]
-            }
+            Kernel::SoftmaxXent
+            | Kernel::QuadraticCost
+            | Kernel::BinaryXent
+            | Kernel::Update
+            | Kernel::Dropout
+            | Kernel::Accumulate => [256, 1, 1],
             Kernel::Gather => [256, 1, 1],
             Kernel::Advance => [1, 1, 1],
         }
@@ -156,8 +164,8 @@ impl Kernel {
             Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::BinaryXent => {
                 &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, ReadWrite), (4, Uniform)]
             }
-            // db, dz, params
-            Kernel::BiasGrad => &[(0, ReadWrite), (1, ReadWrite), (2, Uniform)],
+            // db, dz, params; sum, grad, params
+            Kernel::BiasGrad | Kernel::Accumulate => &[(0, ReadWrite), (1, ReadWrite), (2, Uniform)],
             // y, mask, counters, params
             Kernel::Dropout => &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, Uniform)],
             // param, state (packed), grad, counters, params

@@ -116,6 +116,20 @@ pub struct DropoutParams {
     pub pad: [u32; 2],
 }
 
+/// `AccumulateParams` of `accumulate.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct AccumulateParams {
+    /// Elements.
+    pub len: u32,
+    /// Chunk rows / step rows.
+    pub scale: f32,
+    /// 1 for the step's first chunk (the sum starts there), else 0.
+    pub first: u32,
+    /// Padding to 16 bytes.
+    pub pad: u32,
+}
+
 /// `GatherParams` of `gather.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
@@ -152,8 +166,10 @@ pub struct AdvanceParams {
     pub split: u32,
     /// Rows to advance the cursor by.
     pub rows: u32,
+    /// 1: the train step count += 1 (every advance but those of a chunked step's chunks before its last).
+    pub counts_step: u32,
     /// Padding to 16 bytes.
-    pub pad: [u32; 2],
+    pub pad: u32,
 }
 
 /// One job of `fused.wgsl` (its `Job` struct): a tiled product and its epilogue, or an advance. Offsets are in f32s
@@ -293,6 +309,7 @@ mod tests {
             ("bias_grad.wgsl", "BiasGradParams", size_of::<BiasGradParams>()),
             ("optim.wgsl", "OptimParams", size_of::<OptimParams>()),
             ("dropout.wgsl", "DropoutParams", size_of::<DropoutParams>()),
+            ("accumulate.wgsl", "AccumulateParams", size_of::<AccumulateParams>()),
             ("gather.wgsl", "GatherParams", size_of::<GatherParams>()),
             ("counters.wgsl", "AdvanceParams", size_of::<AdvanceParams>()),
             ("fused.wgsl", "Job", size_of::<FusedJob>()),

@@ -81,7 +81,7 @@ pub const REDUCE_SUBGROUP_FILE: ShaderFile = ShaderFile {
 };
 
 /// Every file of `shaders/`, each with how it is composed.
-pub const SHADER_FILES: [ShaderFile; 14] = [
+pub const SHADER_FILES: [ShaderFile; 15] = [
     ACTIVATION_FILE,
     OPTIMIZER_FILE,
     DROPOUT_MASK_FILE,
@@ -109,6 +109,7 @@ pub const SHADER_FILES: [ShaderFile; 14] = [
     },
     ShaderFile { name: "loss.wgsl", source: include_str!("../../shaders/loss.wgsl"), needs_counters: true, ..PLAIN },
     ShaderFile { name: "bias_grad.wgsl", source: include_str!("../../shaders/bias_grad.wgsl"), ..PLAIN },
+    ShaderFile { name: "accumulate.wgsl", source: include_str!("../../shaders/accumulate.wgsl"), ..PLAIN },
     ShaderFile {
         name: "optim.wgsl",
         source: include_str!("../../shaders/optim.wgsl"),

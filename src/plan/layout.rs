@@ -45,6 +45,8 @@ pub enum Role {
     Param,
     /// The gradient of a weight or bias.
     Grad,
+    /// A weight's or bias's gradient summed over the chunks of a step run in chunks ([`Layout::with_chunks`]).
+    GradSum,
     /// Optimizer state: a parameter's state tensors, packed (see [`crate::optim::RuleRow::states`]).
     State,
     /// Per-row statistics of the last batch, `[rows, 2]`: each row's loss and 1.0 if its prediction was right
@@ -98,6 +100,9 @@ pub struct LayerBufs {
     /// m: [rows, outputs] — this layer's dropout factors while training, only for a hidden layer when the layout
     /// drops units ([`Layout::with_dropout`]).
     pub mask: Option<BufId>,
+    /// The step's ∂loss/∂w: [outputs, inputs] and ∂loss/∂b: \[outputs\] summed over its chunks, only when the
+    /// layout runs its training steps in chunks ([`Layout::with_chunks`]).
+    pub sums: Option<(BufId, BufId)>,
 }
 
 /// Dropout of a layout's hidden layers while training: its probability and the seed that keys its draws.
@@ -129,6 +134,10 @@ pub struct Layout {
     pub row_stats: BufId,
     /// Dropout of the hidden layers' outputs while training, if any ([`Layout::with_dropout`]).
     pub dropout: Option<LayoutDropout>,
+    /// Rows per pass when a training step has more rows than its buffers hold: the step then runs in chunks of this
+    /// many rows whose gradients are summed before its one update ([`Layout::with_chunks`],
+    /// [`Layout::chunk_step`]); `None`: every step is one pass.
+    pub chunk_rows: Option<usize>,
 }
 
 impl Layout {
@@ -161,11 +170,22 @@ impl Layout {
                 sw = Some(add(format!("layers.{l}.weight.state"), w_len, Role::State));
                 sb = Some(add(format!("layers.{l}.bias.state"), outputs.saturating_mul(n), Role::State));
             }
-            layers.push(LayerBufs { inputs, outputs, act, x, a, z, d, w, b, gw, gb, sw, sb, mask: None });
+            layers.push(LayerBufs { inputs, outputs, act, x, a, z, d, w, b, gw, gb, sw, sb, mask: None, sums: None });
             x = a;
         }
         let row_stats = add("row_stats".into(), max_rows.saturating_mul(2), Role::RowStats);
-        Layout { model: model.clone(), optimizer, max_rows, decay_steps: 0, buffers, layers, row_stats, dropout: None }
+        let (decay_steps, dropout, chunk_rows) = (0, None, None);
+        Layout {
+            model: model.clone(),
+            optimizer,
+            max_rows,
+            decay_steps,
+            buffers,
+            layers,
+            row_stats,
+            dropout,
+            chunk_rows,
+        }
     }
 
     /// This layout with dropout of probability `p` on every hidden layer's output while training (inverted, as
@@ -182,6 +202,26 @@ impl Layout {
             layer.mask = Some(self.buffers.len() - 1);
         }
         self.dropout = Some(LayoutDropout { dropout: crate::dropout::Dropout::new(p), seed });
+        self
+    }
+
+    /// This layout with its training steps run in chunks of `rows` rows (at most `max_rows`): a gradient-sum buffer
+    /// per parameter, which each chunk adds its share of the step's gradient to and the step's one update reads.
+    pub fn with_chunks(mut self, rows: usize) -> Self {
+        if self.chunk_rows.is_some() {
+            return self;
+        }
+        for layer in &mut self.layers {
+            let (w_name, b_name) = (self.buffers[layer.w].name.clone(), self.buffers[layer.b].name.clone());
+            let mut add = |name: String, len: usize| {
+                self.buffers.push(BufDesc { name: format!("{name}.grad_sum"), len, role: Role::GradSum });
+                self.buffers.len() - 1
+            };
+            let w = add(w_name, layer.inputs.saturating_mul(layer.outputs));
+            let b = add(b_name, layer.outputs);
+            layer.sums = Some((w, b));
+        }
+        self.chunk_rows = Some(rows.min(self.max_rows));
         self
     }
 

@@ -36,6 +36,7 @@
 //! | `InputGrad` | `matmul.wgsl` `input_grad` | `input_grad` | `InputGrad` | `input_grad_should_match_reference` |
 //! | `Update` | `optim.wgsl` `update` | `update` | `Update(Rule::Sgd)`, `Update(Rule::Momentum)`, `Update(Rule::Adam)`, `Update(Rule::Adamw)`, `Update(Rule::Rmsprop)` | `sgd_should_match_reference`, `momentum_should_match_reference`, `adam_and_adamw_should_match_reference`, `rmsprop_should_match_reference` |
 //! | `Dropout` | `dropout.wgsl` `dropout` | `dropout` | `Dropout` | `dropout_should_match_reference` |
+//! | `Accumulate` | `accumulate.wgsl` `accumulate` | `accumulate` | `Accumulate` | `accumulate_should_match_reference` |
 //! | `Advance` | `counters.wgsl` `advance` | `sum_row_stats` | `Gather` | `gather_should_match_reference` |
 //! | `FusedLinear` | `fused.wgsl` `fused` | `gather`, `linear`, `loss_rows` | `FusedLinear` | `fused_linear_should_match_reference` |
 //! | `GradUpdate` | `fused.wgsl` `fused` | `weight_grad`, `bias_grad`, `update` | `GradUpdate` | `grad_update_should_match_reference` |

@@ -96,14 +96,19 @@ pub enum Op {
     /// Dropout while training: y: [rows, outputs] ⊙= m and mask: [rows, outputs] = m, the factors of step t = steps + 1
     /// (each 0 with probability p, else 1/(1 − p); [`crate::dropout`]).
     Dropout { y: BufId, rows: usize, outputs: usize, spec: DropoutSpec },
+    /// sum: \[len\] = scale · grad: \[len\] if `first`, else sum + scale · grad: one chunk's gradient (the mean over its
+    /// rows) added into its step's, `scale` = chunk rows / step rows (see
+    /// [`Layout::chunk_step`](super::Layout::chunk_step)).
+    Accumulate { sum: BufId, grad: BufId, len: usize, scale: f32, first: bool },
     /// param: \[len\] updated from grad: \[len\] with `optimizer`, state buffers as [`Optimizer::state_tensors`]
     /// says; the step t is the number of train steps already taken + 1 (Adam's bias correction); with
     /// `decay_steps` T > 0 the learning rate is lr·(T − min(t − 1, T))/T (linear decay to 0), else constant.
     Update { param: BufId, state: Option<BufId>, grad: BufId, optimizer: Optimizer, len: usize, decay_steps: u64 },
     /// If `row_stats` is given, adds Σ row_stats: [rows, 2] (loss, correct) to the split's statistics; then the
-    /// split's cursor += rows and, for [`Split::Train`], the step counter += 1. In a reference plan always the last
-    /// op; in a fused plan it runs as soon as the loss is known, so the updates after it read t = the step count.
-    Advance { split: Split, rows: usize, row_stats: Option<BufId> },
+    /// split's cursor += rows and, for [`Split::Train`] with `counts_step`, the step counter += 1. In a reference plan
+    /// always the last op; in a fused plan it runs as soon as the loss is known, so the updates after it read t = the
+    /// step count. Only the last chunk of a step run in chunks counts it ([`Layout::chunk_step`](super::Layout::chunk_step)).
+    Advance { split: Split, rows: usize, row_stats: Option<BufId>, counts_step: bool },
     /// Fused forward layer: y: [rows, outputs] = act(z), z = x: [rows, inputs] · w: [outputs, inputs]ᵀ + b:
     /// \[outputs\], z also written to `z` where given (as [`Op::Linear`]).
     /// With `gather`, x is first read from the split at its cursor as [`Op::Gather`] does (the pixels straight from
@@ -171,6 +176,7 @@ impl Op {
             Op::BiasGrad { .. } => "bias_grad",
             Op::InputGrad { .. } => "input_grad",
             Op::Dropout { .. } => "dropout",
+            Op::Accumulate { .. } => "accumulate",
             Op::Update { .. } => "update",
             Op::Advance { .. } => "advance",
             Op::FusedLinear { gather: Some(_), .. } => "gather_linear",
@@ -203,6 +209,7 @@ impl Op {
             Op::InputGrad { act, rows, inputs, outputs, .. } => {
                 format!("input_grad_{rows}x{outputs}x{inputs}_{}", act.name())
             }
+            Op::Accumulate { len, first, .. } => format!("accumulate_{len}{}", if first { "_first" } else { "" }),
             Op::Update { optimizer, len, .. } => format!("update_{}_{len}", optimizer.name()),
             Op::Advance { rows, row_stats, .. } => {
                 format!("advance_{rows}{}", if row_stats.is_some() { "_stats" } else { "" })
@@ -253,14 +260,18 @@ impl Op {
                 (reads, vec![B(dx)])
             }
             Op::Dropout { y, spec, .. } => (vec![B(y), Steps], vec![B(y), B(spec.mask)]),
+            Op::Accumulate { sum, grad, first, .. } => {
+                let reads = if first { vec![B(grad)] } else { vec![B(grad), B(sum)] };
+                (reads, vec![B(sum)])
+            }
             Op::Update { param, state, grad, .. } => {
                 let mut writes = opt(&[state]);
                 writes.push(B(param));
                 (vec![B(grad), Steps], writes)
             }
-            Op::Advance { split, row_stats, .. } => {
+            Op::Advance { split, row_stats, counts_step, .. } => {
                 let mut writes = vec![Cursor(split)];
-                if split == Split::Train {
+                if split == Split::Train && counts_step {
                     writes.push(Steps);
                 }
                 if row_stats.is_some() {
@@ -340,6 +351,7 @@ impl Op {
             Op::Dropout { y, rows, outputs, spec } => {
                 out.extend([(y, rows.saturating_mul(outputs)), (spec.mask, rows.saturating_mul(outputs))]);
             }
+            Op::Accumulate { sum, grad, len, .. } => out.extend([(sum, len), (grad, len)]),
             Op::Update { param, state, grad, optimizer, len, .. } => {
                 out.extend([(param, len), (grad, len)]);
                 let n = optimizer.state_tensors();

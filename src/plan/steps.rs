@@ -119,7 +119,7 @@ impl Layout {
                 ops.push(Op::Update { param: l.b, state: l.sb, grad: l.gb, optimizer, len: l.outputs, decay_steps });
             }
         }
-        ops.push(Op::Advance { split, rows, row_stats: None });
+        ops.push(Op::Advance { counts_step: true, split, rows, row_stats: None });
         Ok(Plan::one_op_per_stage(rows, split, ops))
     }
 
@@ -155,7 +155,7 @@ impl Layout {
         if !head_fits {
             stages.push(vec![self.loss_op(split, rows, train.then_some(last.d))]);
         }
-        let advance = Op::Advance { split, rows, row_stats: head_fits.then_some(self.row_stats) };
+        let advance = Op::Advance { counts_step: true, split, rows, row_stats: head_fits.then_some(self.row_stats) };
         if !train {
             stages.push(vec![advance]);
             return Ok(Plan::from_stages(rows, split, stages));
@@ -178,6 +178,58 @@ impl Layout {
             stages.push(vec![update(1), update(0)]);
         }
         Ok(Plan::from_stages(rows, split, stages))
+    }
+
+    /// One chunk of `rows` rows of a training step of `total` rows too large for one pass (full-batch gradient descent
+    /// where the batch's buffers exceed what a GPU binds; [`Layout::with_chunks`]): the reference plan's gather,
+    /// forward pass, loss and gradients over the chunk's rows, then each gradient (the mean over the chunk) added into
+    /// the step's sum with weight rows / total (`first`: the sum starts there), so the sum is the mean over the step;
+    /// the `last` chunk then updates every parameter from its sum, once, and counts the step. Every chunk's advance
+    /// moves the cursor and adds the chunk's loss statistics. One op per stage, on every backend.
+    pub fn chunk_step(&self, rows: usize, total: usize, first: bool, last: bool) -> Result<Plan> {
+        self.check_rows(rows)?;
+        if self.dropout.is_some() {
+            return Err(Error::Config(
+                "dropout draws its factors per step, not per chunk: a step run in chunks cannot drop units; use \
+                 --dropout 0, or a --batch-size whose step fits in one pass"
+                    .into(),
+            ));
+        }
+        if total < rows || (last && first && total != rows) {
+            return Err(Error::Config(format!("a chunk of {rows} rows of a step of {total} rows")));
+        }
+        let mut ops = vec![Op::Gather { x: 0, split: Split::Train, rows, features: self.model.inputs }];
+        for l in &self.layers {
+            let (y, z, x, w, b, act, inputs, outputs) = (l.a, l.z, l.x, l.w, l.b, l.act, l.inputs, l.outputs);
+            ops.push(Op::Linear { y, z, x, w, b, act, rows, inputs, outputs });
+        }
+        let top = self.layers[self.layers.len() - 1];
+        ops.push(self.loss_op(Split::Train, rows, Some(top.d)));
+        let scale = rows as f32 / total as f32;
+        for (i, l) in self.layers.iter().enumerate().rev() {
+            let (inputs, outputs) = (l.inputs, l.outputs);
+            let Some((sw, sb)) = l.sums else {
+                return Err(Error::Config("a chunked step needs a layout made with_chunks".into()));
+            };
+            ops.push(Op::WeightGrad { dw: l.gw, dz: l.d, x: l.x, rows, inputs, outputs });
+            ops.push(Op::BiasGrad { db: l.gb, dz: l.d, rows, outputs });
+            if i > 0 {
+                ops.push(self.input_grad(i, rows));
+            }
+            ops.push(Op::Accumulate { sum: sw, grad: l.gw, len: inputs * outputs, scale, first });
+            ops.push(Op::Accumulate { sum: sb, grad: l.gb, len: outputs, scale, first });
+        }
+        if last {
+            let (optimizer, decay_steps) = (self.optimizer, self.decay_steps);
+            for l in &self.layers {
+                let Some((sw, sb)) = l.sums else { continue };
+                let len = l.inputs * l.outputs;
+                ops.push(Op::Update { param: l.w, state: l.sw, grad: sw, optimizer, len, decay_steps });
+                ops.push(Op::Update { param: l.b, state: l.sb, grad: sb, optimizer, len: l.outputs, decay_steps });
+            }
+        }
+        ops.push(Op::Advance { split: Split::Train, rows, row_stats: None, counts_step: last });
+        Ok(Plan::one_op_per_stage(rows, Split::Train, ops))
     }
 
     /// One training step of `rows` samples as training runs it: the fused plan (see [`Layout::fused_step`]).

@@ -35,6 +35,12 @@ pub fn parse_batch_size(text: &str) -> std::result::Result<usize, String> {
     }
 }
 
+/// The most bytes the buffers of one pass of a training step may take: 128 MiB, WebGPU's default
+/// `max_storage_buffer_binding_size`, which the GPU backend's one binding of all the layout's buffers must fit. A step
+/// whose rows would need more (full-batch gradient descent on 60 000 MNIST images: 188 MB of inputs alone) runs in
+/// chunks of rows on every backend, so the CPU and the GPU sum its gradient the same way.
+pub const PASS_BYTES: u64 = 128 << 20;
+
 /// How to train: everything but the model and the optimizer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -54,6 +60,9 @@ pub struct TrainConfig {
     /// The probability of dropping a hidden unit while training (inverted dropout after every hidden activation, as
     /// PyTorch's `nn.Dropout(p)`; 0: none). Its draws are keyed by `seed`.
     pub dropout: f32,
+    /// Rows per pass of a training step (a step of more rows runs in chunks of this many, their gradients summed
+    /// before its one update); `None`: as many as fit [`PASS_BYTES`] (the hidden `--chunk-rows`, for tests).
+    pub chunk_rows: Option<usize>,
 }
 
 impl TrainConfig {
@@ -69,7 +78,44 @@ impl TrainConfig {
                 self.dropout
             )));
         }
-        Ok(Layout::new(model, optimizer, self.batch_size.max(self.eval_batch)).with_dropout(self.dropout, self.seed))
+        let pass = self.pass_rows(model, optimizer)?;
+        let chunked = self.batch_size > pass;
+        if chunked && self.dropout > 0.0 {
+            return Err(Error::Config(format!(
+                "--dropout {} with a step of {} rows, which runs in chunks of {pass}: dropout draws its factors per \
+                 step, not per chunk; use --dropout 0 or a --batch-size of at most {pass}",
+                self.dropout,
+                batch_size_name(self.batch_size)
+            )));
+        }
+        let rows = self.batch_size.min(pass).max(self.eval_batch);
+        let layout = Layout::new(model, optimizer, rows).with_dropout(self.dropout, self.seed);
+        Ok(if chunked { layout.with_chunks(pass) } else { layout })
+    }
+
+    /// Rows per pass of a training step: [`TrainConfig::chunk_rows`] if given, else the most rows whose buffers (the
+    /// layout's, the gradient sums of a chunked step and each buffer's alignment in the GPU's arena) fit
+    /// [`PASS_BYTES`]; `usize::MAX` (no chunks) when not even one row fits.
+    pub fn pass_rows(&self, model: &ModelConfig, optimizer: Optimizer) -> Result<usize> {
+        match self.chunk_rows {
+            Some(0) => return Err(Error::Config("--chunk-rows must be at least 1".into())),
+            Some(rows) => return Ok(rows),
+            None => {}
+        }
+        // The layout's size is affine in its rows: what does not grow with them, and what one more row adds.
+        let size = |rows: usize| {
+            let layout = Layout::new(model, optimizer, rows).with_dropout(self.dropout, self.seed).with_chunks(rows);
+            let alignment = 256 * layout.buffers.len() as u64;
+            layout.bytes().saturating_add(alignment)
+        };
+        let per_row = size(2).saturating_sub(size(1)).max(1);
+        let fixed = size(1).saturating_sub(per_row);
+        if fixed.saturating_add(per_row) > PASS_BYTES {
+            // Not even one row fits a pass: chunks cannot make the step fit a GPU, so it is not chunked (and the
+            // backend says whether its rows fit, naming --batch-size).
+            return Ok(usize::MAX);
+        }
+        Ok(((PASS_BYTES - fixed) / per_row) as usize)
     }
 
     /// The layout for training on `data`: sized by the rows a step can really have — a batch larger than the

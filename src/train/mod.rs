@@ -10,17 +10,21 @@ use rand::seq::SliceRandom;
 mod chunks;
 mod config;
 mod early_stop;
+mod steps;
 
 pub use chunks::{next_chunk, CHUNK_SECONDS};
-pub use config::{batch_size_name, parse_batch_size, EpochMetrics, EpochSoFar, Progress, TrainConfig, FULL_BATCH};
+pub use config::{
+    batch_size_name, parse_batch_size, EpochMetrics, EpochSoFar, Progress, TrainConfig, FULL_BATCH, PASS_BYTES,
+};
 pub use early_stop::EarlyStop;
+pub use steps::{prepare_chunked, prepare_steps, run_steps, StepPlans};
 
 use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{self, Init, ModelConfig, Params};
 use crate::optim::LrSchedule;
-use crate::plan::{Layout, Plan, PlanForm, Split};
+use crate::plan::{Layout, PlanForm, Split};
 
 /// The shuffle generator of `epoch` (0-based): stream `epoch + 1` of the seed, so any epoch's order can be rebuilt
 /// without replaying the ones before it (which is what makes resuming exact).
@@ -55,8 +59,9 @@ pub struct Trainer<B: Backend> {
     /// The run's settings.
     pub config: TrainConfig,
     data: Arc<Dataset>,
-    train_full: PlanId,
-    train_rest: Option<PlanId>,
+    /// The plans of a full training step (its chunks', if it runs in chunks) and of the short last one.
+    train_full: StepPlans,
+    train_rest: Option<StepPlans>,
     eval_full: PlanId,
     eval_rest: Option<PlanId>,
     /// Epochs completed.
@@ -73,22 +78,6 @@ pub struct Trainer<B: Backend> {
     /// What the backend did in the last [`Trainer::epoch`]: its training, then its evaluation.
     pub last_epoch_work: (WorkCounts, WorkCounts),
     stop: Option<Arc<AtomicBool>>,
-}
-
-/// Prepares the plans that cover `n` samples in steps of `b` (1 ≤ b ≤ n): the plan of a full step of `b` rows, and
-/// the plan of the last, shorter step when `b` does not divide `n`.
-pub fn prepare_steps<B: Backend + ?Sized>(
-    backend: &mut B,
-    n: usize,
-    b: usize,
-    step: impl Fn(usize) -> Result<Plan>,
-) -> Result<(PlanId, Option<PlanId>)> {
-    let full = backend.prepare(&step(b)?)?;
-    let rest = match n % b {
-        0 => None,
-        r => Some(backend.prepare(&step(r)?)?),
-    };
-    Ok((full, rest))
 }
 
 impl<B: Backend> Trainer<B> {
@@ -118,7 +107,7 @@ impl<B: Backend> Trainer<B> {
             layout,
             config,
             data,
-            train_full: none,
+            train_full: vec![none],
             train_rest: None,
             eval_full: none,
             eval_rest: None,
@@ -145,16 +134,23 @@ impl<B: Backend> Trainer<B> {
         let (n_train, n_test) = (self.data.train.len(), self.data.test.len());
         let (b, e) = (self.batch_size(), self.config.eval_batch.min(n_test));
         let layout = &self.layout;
-        (self.train_full, self.train_rest) =
-            prepare_steps(&mut self.backend, n_train, b, |rows| form.train_step(layout, rows))?;
+        (self.train_full, self.train_rest) = match layout.chunk_rows {
+            // A step with more rows than one pass holds: its chunks' plans (the reference ops whatever the form).
+            Some(c) if b > c => prepare_chunked(&mut self.backend, layout, n_train, b, c)?,
+            _ => {
+                let (full, rest) = prepare_steps(&mut self.backend, n_train, b, |rows| form.train_step(layout, rows))?;
+                (vec![full], rest.map(|r| vec![r]))
+            }
+        };
         (self.eval_full, self.eval_rest) =
             prepare_steps(&mut self.backend, n_test, e, |rows| form.eval_step(layout, Split::Test, rows))?;
         Ok(())
     }
 
-    /// The prepared plan of a full training step (for reports on what it launches).
+    /// The prepared plan of a full training step, its first chunk's if it runs in chunks (for reports on what it
+    /// launches).
     pub fn train_plan(&self) -> PlanId {
-        self.train_full
+        self.train_full[0]
     }
 
     /// Continues a run at `epoch` completed epochs that ended at step `epoch_start_steps` (a resumed checkpoint's):
@@ -227,7 +223,7 @@ impl<B: Backend> Trainer<B> {
         }
         let order: Vec<u32> = (0..n as u32).collect();
         self.backend.begin_epoch(Split::Train, &order)?;
-        self.backend.run(self.train_full, steps)?;
+        run_steps(&mut self.backend, &self.train_full, steps)?;
         self.backend.finish()?;
         self.backend.write_params(&initial_params_with(&self.layout.model, self.config.init, self.config.seed)?)?;
         for id in self.layout.state_buffers() {
@@ -295,7 +291,7 @@ impl<B: Backend> Trainer<B> {
         while done < full_steps {
             let steps = chunk.min(full_steps - done);
             let started = Instant::now();
-            self.backend.run(self.train_full, steps)?;
+            run_steps(&mut self.backend, &self.train_full, steps)?;
             done += steps;
             self.backend.request_stats(Split::Train)?;
             if let Some((Split::Train, stats)) = self.backend.poll_stats()? {
@@ -314,8 +310,8 @@ impl<B: Backend> Trainer<B> {
             }
             chunk = next_chunk(chunk, steps, started.elapsed().as_secs_f64(), most);
         }
-        if let (Some(rest), false) = (self.train_rest, all_trained) {
-            self.backend.run(rest, 1)?;
+        if let (Some(rest), false) = (&self.train_rest, all_trained) {
+            run_steps(&mut self.backend, rest, 1)?;
         }
         let stats = self.backend.stats(Split::Train)?;
         self.check_divergence(stats, done + 1)?;

@@ -2,6 +2,7 @@
 //! Argument order: outputs, inputs, dims. Shapes are row-major; `w: [out, in]` as in PyTorch.
 //! Each function checks its slice lengths and returns an error rather than panicking.
 
+mod accumulate;
 mod activation;
 mod dropout;
 mod gather;
@@ -9,6 +10,7 @@ mod loss;
 mod products;
 mod update;
 
+pub use accumulate::accumulate;
 pub use activation::{activate, activation_grad, normal_cdf};
 pub use dropout::dropout;
 pub use gather::gather;

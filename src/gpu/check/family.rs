@@ -31,6 +31,8 @@ pub enum CheckFamily {
     Update(Rule),
     /// `dropout`: a layer's output times this step's dropout factors (`dropout_mask.wgsl`'s draws).
     Dropout,
+    /// `accumulate`: a chunk's gradient scaled into its step's sum.
+    Accumulate,
     /// `gather` then `advance`, several steps: the rows at the GPU cursor and their labels.
     Gather,
     /// `linear_large`: y = act(x·wᵀ + b) in 128 × 128 tiles, for the shapes it takes.
@@ -69,6 +71,7 @@ listed_exhaustively!(CheckFamily {
         Update(Rule::Adamw),
         Update(Rule::Rmsprop),
         Dropout,
+        Accumulate,
         Gather,
         LinearLarge,
         FusedLinear,
@@ -90,6 +93,7 @@ const BINARY_XENT: EntryPoint = ("loss.wgsl", "binary_xent");
 const BIAS_GRAD: EntryPoint = ("bias_grad.wgsl", "bias_grad");
 const UPDATE: EntryPoint = ("optim.wgsl", "update");
 const DROPOUT: EntryPoint = ("dropout.wgsl", "dropout");
+const ACCUMULATE: EntryPoint = ("accumulate.wgsl", "accumulate");
 const GATHER: EntryPoint = ("gather.wgsl", "gather");
 const ADVANCE: EntryPoint = ("counters.wgsl", "advance");
 const FUSED: EntryPoint = ("fused.wgsl", "fused");
@@ -111,6 +115,7 @@ impl CheckFamily {
             CheckFamily::BiasGrad => &[BIAS_GRAD],
             CheckFamily::Update(_) => &[UPDATE, ADVANCE],
             CheckFamily::Dropout => &[DROPOUT],
+            CheckFamily::Accumulate => &[ACCUMULATE],
             CheckFamily::Gather => &[GATHER, ADVANCE],
             CheckFamily::LinearLarge => &[LINEAR_LARGE],
             CheckFamily::FusedLinear | CheckFamily::GradUpdate | CheckFamily::FusedStages => &[FUSED],

@@ -1,5 +1,5 @@
 //! The checks of `gather.wgsl`, with `counters.wgsl`'s `advance` moving the cursor: the rows at the GPU cursor and
-//! their labels, bit for bit.
+//! their labels, bit for bit, and the step count the advances leave (none for the chunks of a chunked step).
 
 use std::sync::Arc;
 
@@ -21,12 +21,13 @@ use super::fixtures::{nan, random_data, run_once};
 /// `(rows, features, steps)` of the gather checks.
 pub const GATHER_SHAPES: [(usize, usize, usize); 4] = [(1, 1, 1), (7, 784, 3), (65, 63, 2), (10, 7, 5)];
 
-/// `gather` then `advance` on every shape of [`GATHER_SHAPES`], from u8 pixels and from a table's f32 values.
+/// `gather` then `advance` on every shape of [`GATHER_SHAPES`], from u8 pixels (as they are and normalised) and from a
+/// table's f32 values, the advances counting steps on every other shape.
 pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     let mut rows = Vec::new();
-    for &(r, features, steps) in &GATHER_SHAPES {
+    for (i, &(r, features, steps)) in GATHER_SHAPES.iter().enumerate() {
         for kind in [Kind::Pixels, Kind::Normalised, Kind::Values] {
-            rows.extend(gather(ctx, rng, r, features, steps, kind)?);
+            rows.extend(gather(ctx, rng, r, features, steps, kind, i % 2 == 0)?);
         }
     }
     Ok(rows)
@@ -49,6 +50,7 @@ fn gather(
     features: usize,
     steps: usize,
     kind: Kind,
+    counts_step: bool,
 ) -> Result<Vec<CheckRow>> {
     let n = rows * steps + 3;
     let mut data = random_data(rng, n, features, 10, kind == Kind::Values);
@@ -74,7 +76,7 @@ fn gather(
     gpu.begin_epoch(Split::Train, &order)?;
     let ops = vec![
         Op::Gather { x: l.x, split: Split::Train, rows, features },
-        Op::Advance { split: Split::Train, rows, row_stats: None },
+        Op::Advance { split: Split::Train, rows, row_stats: None, counts_step },
     ];
     run_once(&mut gpu, rows, ops, steps)?;
     let mut want_x = vec![0.0; rows * features];
@@ -97,8 +99,11 @@ fn gather(
         Kind::Normalised => "u8 pixels normalised",
         Kind::Values => "f32 values",
     };
-    let shape = format!("rows={rows} features={features} {kind} step {steps}");
+    let chunks = if counts_step { "" } else { " chunks" };
+    let shape = format!("rows={rows} features={features} {kind} step {steps}{chunks}");
+    let want_steps = if counts_step { steps } else { 0 };
     Ok(vec![
+        compare("advance steps", &shape, &[gpu.steps_done()? as f32], &[want_steps as f32], Tolerance::EXACT),
         compare("gather x", &shape, &gpu.read_buffer(l.x)?, &want_x, Tolerance::EXACT),
         compare("gather labels", &shape, &as_f32(&got_labels[..rows]), &as_f32(&want_labels), Tolerance::EXACT),
     ])

@@ -12,9 +12,10 @@
 //! - `compare.rs`: the comparison, its tolerance and the row it reports.
 //! - `fixtures.rs`: random inputs and data sets, NaN-filled outputs, one op run on a fresh backend.
 //! - One file of cases per shader file checked, named after it: `matmul.rs` (with the activations),
-//!   `matmul_large.rs`, `loss.rs`, `bias_grad.rs`, `optim.rs`, `gather.rs` (the last two with `counters.wgsl`'s
+//!   `matmul_large.rs`, `loss.rs`, `bias_grad.rs`, `accumulate.rs`, `optim.rs`, `gather.rs` (the last two with `counters.wgsl`'s
 //!   `advance`), and `fused.rs`, whose stages `stage.rs` runs on both backends.
 
+mod accumulate;
 mod bias_grad;
 mod compare;
 mod dropout;
@@ -28,6 +29,7 @@ mod matmul_large;
 mod optim;
 mod stage;
 
+pub use accumulate::ACCUMULATE_SHAPES;
 pub use bias_grad::BIAS_SHAPES;
 pub use compare::{compare, CheckRow, Mismatch, Tolerance};
 pub use dropout::DROPOUT_SHAPES;
@@ -58,6 +60,7 @@ pub fn run(ctx: &GpuContext, family: CheckFamily) -> Result<Vec<CheckRow>> {
         CheckFamily::BiasGrad => bias_grad::cases(ctx, rng),
         CheckFamily::Update(rule) => optim::cases(ctx, rng, rule),
         CheckFamily::Dropout => dropout::cases(ctx, rng),
+        CheckFamily::Accumulate => accumulate::cases(ctx, rng),
         CheckFamily::Gather => gather::cases(ctx, rng),
         CheckFamily::LinearLarge => matmul_large::cases(ctx, rng),
         // The fused families seed their own generators.

@@ -86,7 +86,7 @@ fn update(
     gpu.set_steps_done(start)?;
     let ops = vec![
         Op::Update { param: l.w, state: l.sw, grad: l.gw, optimizer, len, decay_steps },
-        Op::Advance { split: Split::Train, rows: 0, row_stats: None },
+        Op::Advance { counts_step: true, split: Split::Train, rows: 0, row_stats: None },
     ];
     run_once(&mut gpu, 1, ops, STEPS)?;
 
