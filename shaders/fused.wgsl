@@ -22,8 +22,9 @@
 //                    workgroups of the first column of tiles also write x and the batch labels. FLAG_HEAD: the whole
 //                    row is in the tile (n ≤ TILE), so the workgroup then computes each row's loss as loss.wgsl does:
 //                    row_stats[r] = (loss, correct) and, with FLAG_WRITE_DZ, dz (FLAG_MSE: the quadratic cost;
-//                    FLAG_BCE: binary cross-entropy of one logit). One output unit (n = 1) stands for two classes:
-//                    its target is the label itself and it predicts class 1 above 0.5 (a) or 0 (a logit).
+//                    FLAG_BCE: binary cross-entropy of one logit; FLAG_PERCEPTRON: the perceptron criterion of
+//                    scores). One output unit (n = 1) stands for two classes: its target is the label itself (the
+//                    perceptron's ±1) and it predicts class 1 above 0.5 (a) or 0 (a logit or score).
 //   JOB_GRAD_UPDATE  Op::GradUpdate    gw: [outputs, inputs] = dzᵀ · x; m = outputs, k = rows, n = inputs; then w
 //                    updated in place from gw (optimizer.wgsl's rules, t = the step count: this step's advance has run).
 //                    The workgroups of the first column of tiles also sum gb = Σ_rows dz (from the slices of dzᵀ
@@ -55,6 +56,7 @@ const FLAG_DROPOUT: u32 = 64u;      // linear: drop units of the output (the fac
 const FLAG_MASK: u32 = 128u;        // input_grad: through the previous layer's dropout factors at mask_off
 const FLAG_MASK_OUTPUT: u32 = 256u; // input_grad with FLAG_MASK: saved is the output after dropout (÷ factor)
 const FLAG_BCE: u32 = 512u;         // head: binary cross-entropy of one logit (n = 1)
+const FLAG_PERCEPTRON: u32 = 1024u; // head: the perceptron criterion of scores (loss.wgsl's perceptron)
 
 struct Job {
     hypers: Hypers, // grad_update: the optimizer's hyper-parameters (optimizer.wgsl)
@@ -254,8 +256,8 @@ fn row_argmax(base: u32, n: u32) -> u32 {
     return best;
 }
 
-// The loss head of row r (its outputs are at y = c_off + r·n): as loss.wgsl's softmax_xent, quadratic_cost or
-// binary_xent.
+// The loss head of row r (its outputs are at y = c_off + r·n): as loss.wgsl's softmax_xent, quadratic_cost,
+// binary_xent or perceptron.
 fn loss_row(job: Job, r: u32, label: u32) {
     let n = job.n;
     let base = job.c_off + r * n;
@@ -273,6 +275,25 @@ fn loss_row(job: Job, r: u32, label: u32) {
         if (write_dz) {
             let sigma = select(e / (1.0 + e), 1.0 / (1.0 + e), z >= 0.0);
             mem[job.dz_off + r] = (sigma - y) * scale;
+        }
+    } else if ((job.flags & FLAG_PERCEPTRON) != 0u) {
+        // Σ max(0, −y·z), y = ±1 (one-vs-rest; on one unit +1 for class 1);  dz = −y / rows where y·z ≤ 0, else 0.
+        for (var j = 0u; j < n; j++) {
+            var y = select(-1.0, 1.0, j == label);
+            if (n == 1u) {
+                y = select(-1.0, 1.0, label == 1u);
+            }
+            let margin = y * mem[base + j];
+            let mistake = margin <= 0.0;
+            if (mistake) {
+                loss += -margin;
+            }
+            if (write_dz) {
+                mem[job.dz_off + r * n + j] = select(0.0, -y * scale, mistake);
+            }
+        }
+        if (n == 1u) {
+            best = select(0u, 1u, mem[base] > 0.0);
         }
     } else if ((job.flags & FLAG_MSE) != 0u) {
         for (var j = 0u; j < n; j++) {

@@ -1,12 +1,13 @@
-// loss.wgsl — softmax cross-entropy, the quadratic cost and binary cross-entropy, with their output deltas and the
-// split's statistics. An output of one unit (classes = 1) stands for two classes: its target is the label itself
-// (0 or 1) and it predicts class 1 above the middle of its range (cpu::ops::predicted_class).
+// loss.wgsl — softmax cross-entropy, the quadratic cost, binary cross-entropy and the perceptron criterion, with their
+// output deltas and the split's statistics. An output of one unit (classes = 1) stands for two classes: its target is
+// the label itself (0 or 1; the perceptron's ±1) and it predicts class 1 above the middle of its range
+// (cpu::ops::predicted_class).
 // Requires the counter layout constants (prepended by the host, see src/gpu/kernels.rs): STATS, STATS_WORDS.
 //
 // Bindings:
 //   dz: [rows, classes]       ∂(mean loss)/∂z, written only when params.write_dz = 1 (else bound to a dummy)
-//   out: [rows, classes]      the network's output: logits (softmax_xent; binary_xent, classes = 1) or a = σ(z)
-//                             (quadratic_cost)
+//   out: [rows, classes]      the network's output: logits (softmax_xent; binary_xent, classes = 1), a = σ(z)
+//                             (quadratic_cost) or scores z (perceptron)
 //   labels: [rows]            the batch labels written by gather
 //   counters: [COUNTER_WORDS] the run's counters; this adds Σ loss, #correct and rows to the split's statistics
 //   params: rows, classes, split, write_dz
@@ -148,6 +149,48 @@ fn binary_xent(@builtin(local_invocation_index) t: u32) {
             let sigma = select(e / (1.0 + e), 1.0 / (1.0 + e), z >= 0.0);
             dz[r] = (sigma - y) * scale;
         }
+    }
+    add_to_stats(t, loss, correct);
+}
+
+// y = ±1 of unit j of a row labelled `label` for the perceptron: +1 on the label's unit, −1 on the others
+// (one-vs-rest); on one unit, +1 for class 1 and −1 for class 0.
+fn sign_of(j: u32, label: u32) -> f32 {
+    if (params.classes == 1u) {
+        return select(-1.0, 1.0, label == 1u);
+    }
+    return select(-1.0, 1.0, j == label);
+}
+
+// The perceptron criterion of scores z (scikit-learn's Perceptron), as cpu::ops::perceptron:
+// loss = Σ_units max(0, −y·z);  dz = −y / rows where y·z ≤ 0 (a mistake, a tie at exactly 0 included), else 0;
+// predicts argmax z, or class 1 iff z > 0 on one unit. y·z is exact (y = ±1): the branch is the CPU's.
+@compute @workgroup_size(WG, 1, 1)
+fn perceptron(@builtin(local_invocation_index) t: u32) {
+    var loss = 0.0;
+    var correct = 0u;
+    let scale = 1.0 / f32(params.rows);
+    for (var r = t; r < params.rows; r += WG) {
+        let base = r * params.classes;
+        let label = labels[r];
+        var cost = 0.0;
+        for (var j = 0u; j < params.classes; j++) {
+            let y = sign_of(j, label);
+            let margin = y * out[base + j];
+            let mistake = margin <= 0.0;
+            if (mistake) {
+                cost += -margin;
+            }
+            if (params.write_dz == 1u) {
+                dz[base + j] = select(0.0, -y * scale, mistake);
+            }
+        }
+        loss += cost;
+        var predicted = row_argmax(base);
+        if (params.classes == 1u) {
+            predicted = select(0u, 1u, out[base] > 0.0);
+        }
+        correct += select(0u, 1u, predicted == label);
     }
     add_to_stats(t, loss, correct);
 }

@@ -1,5 +1,5 @@
 //! The cost functions ([`Loss`]) and how the output layer encodes a class ([`OutputUnits`]): one unit per class, or
-//! one sigmoid unit for a two-class problem.
+//! one unit for a two-class problem.
 
 use crate::activation::Activation;
 
@@ -23,19 +23,25 @@ pub enum Loss {
     /// Binary cross-entropy of one output logit z against y = the label (0 or 1), computed from z as PyTorch's
     /// `BCEWithLogitsLoss`: max(z, 0) − z·y + log(1 + e^−|z|). Always [one output unit](OutputUnits::One).
     Bce,
+    /// The perceptron criterion Σ_units max(0, −y·z) of the output scores z (identity output), y = ±1: scikit-learn's
+    /// `Perceptron` (`SGDClassifier(loss="perceptron")`). On [one output unit](OutputUnits::One) y = +1 for class 1
+    /// and −1 for class 0; with one unit per class, one-vs-rest: y = +1 on the label's unit, −1 on the others. Its
+    /// gradient is −y where y·z ≤ 0 (a mistake; a tie at 0 counts as one), else 0: plain SGD on it is the
+    /// perceptron rule w += lr·y·x, b += lr·y on every mistake.
+    Perceptron,
 }
 
 // A loss left out of this list, or named twice, does not compile.
 listed_exhaustively!(Loss {
     /// Every loss.
-    ALL: [Xent, Mse, Bce]
+    ALL: [Xent, Mse, Bce, Perceptron]
 });
 
 impl Loss {
     /// The activation of the output layer that goes with this loss.
     pub fn output_activation(self) -> Activation {
         match self {
-            Loss::Xent | Loss::Bce => Activation::Identity,
+            Loss::Xent | Loss::Bce | Loss::Perceptron => Activation::Identity,
             Loss::Mse => Activation::Sigmoid,
         }
     }
@@ -46,24 +52,36 @@ impl Loss {
             Loss::Xent => "xent",
             Loss::Mse => "mse",
             Loss::Bce => "bce",
+            Loss::Perceptron => "perceptron",
         }
     }
 
     /// The output units this loss has when none are asked for: one for binary cross-entropy, one per class for
-    /// the others.
+    /// the others (`--model perceptron` asks for one unit when there are two classes).
     pub fn default_output_units(self) -> OutputUnits {
         match self {
             Loss::Bce => OutputUnits::One,
-            Loss::Xent | Loss::Mse => OutputUnits::Classes,
+            Loss::Xent | Loss::Mse | Loss::Perceptron => OutputUnits::Classes,
         }
     }
 
     /// Whether the loss works on `units` output units: softmax cross-entropy needs one per class (the softmax of
-    /// one logit is always 1), binary cross-entropy exactly one, the quadratic cost either.
+    /// one logit is always 1), binary cross-entropy exactly one, the quadratic cost and the perceptron either.
     pub fn takes(self, units: OutputUnits) -> bool {
         match (self, units) {
-            (Loss::Xent, OutputUnits::Classes) | (Loss::Bce, OutputUnits::One) | (Loss::Mse, _) => true,
+            (Loss::Xent, OutputUnits::Classes) | (Loss::Bce, OutputUnits::One) | (Loss::Mse | Loss::Perceptron, _) => {
+                true
+            }
             (Loss::Xent, OutputUnits::One) | (Loss::Bce, OutputUnits::Classes) => false,
+        }
+    }
+
+    /// Whether the outputs are read as probabilities (softmax, σ): not the perceptron's, whose scores give a class
+    /// and nothing more.
+    pub fn gives_probabilities(self) -> bool {
+        match self {
+            Loss::Xent | Loss::Mse | Loss::Bce => true,
+            Loss::Perceptron => false,
         }
     }
 }
@@ -81,8 +99,9 @@ pub enum OutputUnits {
     #[default]
     #[value(name = "classes")]
     Classes,
-    /// One sigmoid unit for two classes, σ(z) = P(class 1), the target the label itself (0 or 1): binary
-    /// cross-entropy, or the quadratic cost with `--output-units 1`.
+    /// One unit for two classes: a sigmoid unit, σ(z) = P(class 1), the target the label itself (0 or 1), for
+    /// binary cross-entropy or the quadratic cost with `--output-units 1`; a score z, class 1 iff z > 0, for the
+    /// perceptron.
     #[value(name = "1")]
     One,
 }

@@ -34,12 +34,10 @@ fn check_params(model: &ModelConfig, params: &Params) -> Result<()> {
     Ok(())
 }
 
-/// Class probabilities `[rows, classes]` of `rows` samples (`inputs`: `[rows, model.inputs]` as in the data sets:
-/// raw `u8` pixels, or a table's standardised values). With the cross-entropy loss they are the softmax of the
-/// logits; with the quadratic cost the sigmoid outputs are independent scores, so they are divided by their sum to be
-/// read the same way. One output unit (two classes) gives P(class 1) = a = σ(z) (binary cross-entropy: σ of its
-/// logit), so the row is (1 − a, a). Pixels are normalised with `normalize` as in training ([`pixel_inputs`]).
-pub fn probabilities(
+/// The last layer's outputs `[rows, model.output_width()]` of `rows` samples (`inputs`: `[rows, model.inputs]` as in
+/// the data sets: raw `u8` pixels, or a table's standardised values): logits, sigmoid outputs or, for the perceptron,
+/// scores z. Pixels are normalised with `normalize` as in training ([`pixel_inputs`]).
+pub fn outputs(
     model: &ModelConfig,
     params: &Params,
     inputs: &Features,
@@ -66,6 +64,29 @@ pub fn probabilities(
         ops::linear(&mut y, None, &x, &layer.weight, &layer.bias, act, rows, layer.inputs, layer.outputs)?;
         x = y;
     }
+    Ok(x)
+}
+
+/// Class probabilities `[rows, classes]` of `rows` samples, from their [`outputs`]. With the cross-entropy loss they
+/// are the softmax of the logits; with the quadratic cost the sigmoid outputs are independent scores, so they are
+/// divided by their sum to be read the same way. One output unit (two classes) gives P(class 1) = a = σ(z) (binary
+/// cross-entropy: σ of its logit), so the row is (1 − a, a). A perceptron gives a class, not probabilities
+/// ([`Loss::gives_probabilities`]): an error naming [`outputs`] and [`ops::predicted_class`], which it gives.
+pub fn probabilities(
+    model: &ModelConfig,
+    params: &Params,
+    inputs: &Features,
+    normalize: Option<Normalize>,
+    rows: usize,
+) -> Result<Vec<f32>> {
+    if !model.loss.gives_probabilities() {
+        return Err(Error::Config(format!(
+            "a model trained with --loss {} gives a class and its scores, not probabilities (predict::outputs, then \
+             cpu::ops::predicted_class)",
+            model.loss.name()
+        )));
+    }
+    let mut x = outputs(model, params, inputs, normalize, rows)?;
     if model.output_width() == 1 {
         return Ok(x.iter().flat_map(|&v| one_unit_probabilities(model.loss, v)).collect());
     }
@@ -75,7 +96,7 @@ pub fn probabilities(
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 row.iter_mut().for_each(|v| *v = (*v - max).exp());
             }
-            Loss::Mse | Loss::Bce => {}
+            Loss::Mse | Loss::Bce | Loss::Perceptron => {}
         }
         let sum: f32 = row.iter().sum();
         if sum > 0.0 && sum.is_finite() {
@@ -90,7 +111,7 @@ pub fn probabilities(
 fn one_unit_probabilities(loss: Loss, v: f32) -> [f32; 2] {
     let a = match loss {
         Loss::Mse => v,
-        Loss::Bce | Loss::Xent => ops::activate(v, crate::model::Activation::Sigmoid.into()),
+        Loss::Bce | Loss::Xent | Loss::Perceptron => ops::activate(v, crate::model::Activation::Sigmoid.into()),
     };
     [1.0 - a, a]
 }

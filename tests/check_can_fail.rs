@@ -75,8 +75,9 @@ fn a_shader_directory_with_an_unknown_file_is_refused() {
 
 /// The fused and large kernels' checks can fail too: each sabotage below — an update skipped, a gradient
 /// mis-scaled, a statistic dropped, the gathered input not stored, the step count not advanced, the pre-activation
-/// not kept in `fused.wgsl`; the bias left out, a single stage buffer or the pre-activation not kept in
-/// `matmul_large.wgsl`; the pre-activation not kept in `matmul.wgsl` — makes its family report FAIL.
+/// not kept, a perceptron tie taken for right in `fused.wgsl`; the bias left out, a single stage buffer or the
+/// pre-activation not kept in `matmul_large.wgsl`; the pre-activation not kept in `matmul.wgsl`; a perceptron tie
+/// taken for right in `loss.wgsl` — makes its family report FAIL.
 #[test]
 fn a_broken_fused_kernel_fails_its_checks() {
     if common::gpu().is_none() {
@@ -101,12 +102,15 @@ fn a_broken_fused_kernel_fails_its_checks() {
         ("mem[job.x_off + gi * job.k + gp] = v;", "", CheckFamily::FusedLinear),
         ("counters[STEPS_LO] = lo;", "", CheckFamily::FusedStages),
         ("mem[job.z_off + at] = pre;", "", CheckFamily::FusedLinear),
+        // The perceptron's head taking a score of exactly 0 for right.
+        ("let mistake = margin <= 0.0;", "let mistake = margin < 0.0;", CheckFamily::FusedLinear),
     ];
     let read = |name: &str| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders").join(name));
     let (large, tree, subgroup) =
         (read("matmul_large.wgsl").unwrap(), read("reduce_tree.wgsl").unwrap(), read("reduce_subgroup.wgsl").unwrap());
     let rules = read("optimizer.wgsl").unwrap();
     let matmul = read("matmul.wgsl").unwrap();
+    let loss = read("loss.wgsl").unwrap();
     // (file, its text, from, to, family, subgroups on the context)
     let mut files: Vec<(&str, &String, &str, &str, CheckFamily, bool)> =
         sabotages.into_iter().map(|(from, to, family)| ("fused.wgsl", &text, from, to, family, true)).collect();
@@ -124,6 +128,15 @@ fn a_broken_fused_kernel_fails_its_checks() {
         ("matmul_large.wgsl", &large, "z[i * nv + jv] = pre;", "", CheckFamily::LinearLarge, true),
         // The tiled linear not keeping its pre-activation.
         ("matmul.wgsl", &matmul, "z[i * params.n + j] = pre;", "", CheckFamily::Linear, true),
+        // The perceptron taking a score of exactly 0 for right (y·z < 0 instead of ≤ 0): zero weights would never learn.
+        (
+            "loss.wgsl",
+            &loss,
+            "let mistake = margin <= 0.0;",
+            "let mistake = margin < 0.0;",
+            CheckFamily::Perceptron,
+            true,
+        ),
         // SGD without its weight decay; AdamW's decay coupled to the gradient (Adam's L2); RMSprop's centered
         // denominator without its mean.
         (

@@ -589,15 +589,15 @@ fn leaky_slope_round_trips_and_defaults_for_older_checkpoints() {
     assert_eq!(old.model, ModelConfig { leaky_slope: 0.01, ..ck.model.clone() });
 }
 
-/// One output unit for two classes (binary cross-entropy, or the quadratic cost with `--output-units 1`) is saved and
-/// loaded exactly: the architecture ends in 1, `output_units` says 1 and `classes` 2. A checkpoint written before
-/// the key existed has one unit per class; a key that contradicts the architecture is refused; resuming with other
-/// output units names the flag.
+/// One output unit for two classes (binary cross-entropy, the perceptron, or the quadratic cost with `--output-units
+/// 1`) is saved and loaded exactly: the architecture ends in 1, `output_units` says 1 and `classes` 2 (the perceptron
+/// with one unit per class too). A checkpoint written before the key existed has one unit per class; a key that
+/// contradicts the architecture is refused; resuming with other output units names the flag.
 #[test]
 fn one_output_unit_round_trips_and_older_checkpoints_have_one_per_class() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("one.safetensors");
-    for loss in [Loss::Bce, Loss::Mse] {
+    for loss in [Loss::Bce, Loss::Mse, Loss::Perceptron] {
         let one = ModelConfig { classes: 2, loss, output_units: OutputUnits::One, ..model() };
         let ck = sample_of(one.clone(), adam());
         ck.save(&path).unwrap();
@@ -615,6 +615,11 @@ fn one_output_unit_round_trips_and_older_checkpoints_have_one_per_class() {
         let msg = load_error(&path);
         assert!(msg.contains("describes an invalid model"), "{msg}");
     }
+    // The perceptron with one unit per class (one-vs-rest) too.
+    let ck = sample_of(ModelConfig { loss: Loss::Perceptron, ..model() }, adam());
+    ck.save(&path).unwrap();
+    assert_eq!(Checkpoint::load(&path).unwrap(), ck);
+    assert_eq!(ck.metadata().get("loss").map(String::as_str), Some("perceptron"));
     // One unit per class, and an older file without the key: the same model.
     let ck = sample(adam());
     assert_eq!(ck.metadata().get("output_units").map(String::as_str), Some("classes"));

@@ -187,6 +187,28 @@ fn quadratic_cost_worked_by_hand() {
 }
 
 #[test]
+fn perceptron_criterion_worked_by_hand() {
+    // One unit for two classes, y = +1 for class 1 and −1 for class 0; z = [0, 2, −1, 0.5], labels [0, 1, 1, 0]:
+    // y·z = [−0 (a tie: a mistake), 2, −1, −0.5] → loss = 0 + 0 + 1 + 0.5 = 1.5; dz = −y / 4 on the mistakes
+    // (rows 0, 2, 3) = [0.25, 0, −0.25, 0.25]; predictions z > 0 = [0, 1, 0, 1] → rows 0 and 1 correct.
+    let mut dz = vec![f32::NAN; 4];
+    let stats = ops::perceptron(Some(&mut dz), &[0.0, 2.0, -1.0, 0.5], &[0, 1, 1, 0], 4, 1).unwrap();
+    assert_eq!(stats, BatchStats { loss_sum: 1.5, correct: 2 });
+    assert_eq!(dz, [0.25, 0.0, -0.25, 0.25]);
+    // One unit per class (one-vs-rest): z = [1, 0, −2], label 1, y = [−1, +1, −1]: y·z = [−1, 0, 2] → units 0 and 1
+    // are mistakes (the tie included): loss = 1 + 0 = 1, dz = [1, −1, 0]; argmax 0 ≠ 1.
+    let mut dz = vec![f32::NAN; 3];
+    let stats = ops::perceptron(Some(&mut dz), &[1.0, 0.0, -2.0], &[1], 1, 3).unwrap();
+    assert_eq!(stats, BatchStats { loss_sum: 1.0, correct: 0 });
+    assert_eq!(dz, [1.0, -1.0, 0.0]);
+    // Zero scores, as from zero weights: every unit is a tie, so every unit learns; argmax 0 (the first tie).
+    let mut dz = vec![f32::NAN; 3];
+    let stats = ops::perceptron(Some(&mut dz), &[0.0; 3], &[0], 1, 3).unwrap();
+    assert_eq!(stats, BatchStats { loss_sum: 0.0, correct: 1 });
+    assert_eq!(dz, [-1.0, 1.0, 1.0]);
+}
+
+#[test]
 fn learning_rate_factor_at_the_first_a_middle_and_the_last_step() {
     // T = 4 steps: step t uses (T − (t − 1))/T = 1, 3/4, 1/2, 1/4; after the last step 0; T = 0 is constant.
     let f: Vec<f32> = (1..=6).map(|t| ops::lr_factor(4, t)).collect();

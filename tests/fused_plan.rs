@@ -169,6 +169,13 @@ fused_tests! {
     gelu_bce_fused_should_match_reference: Gelu Bce;
     gelu_tanh_bce_fused_should_match_reference: GeluTanh Bce;
     silu_bce_fused_should_match_reference: Silu Bce;
+    relu_perceptron_fused_should_match_reference: Relu Perceptron;
+    sigmoid_perceptron_fused_should_match_reference: Sigmoid Perceptron;
+    tanh_perceptron_fused_should_match_reference: Tanh Perceptron;
+    leaky_relu_perceptron_fused_should_match_reference: LeakyRelu Perceptron;
+    gelu_perceptron_fused_should_match_reference: Gelu Perceptron;
+    gelu_tanh_perceptron_fused_should_match_reference: GeluTanh Perceptron;
+    silu_perceptron_fused_should_match_reference: Silu Perceptron;
 }
 
 /// L layers train in at most 2L + 1 stages (2L once there are two), evaluation in L + 1; both plan forms validate.

@@ -83,6 +83,21 @@ fn binary_xent_should_match_reference() {
     assert!(rows.iter().all(|r| r.kernel.starts_with("binary_xent")), "rows of another kernel");
 }
 
+/// The perceptron criterion on one unit per class and on one unit, every awkward shape, with scores exactly at 0
+/// among its inputs (`check::loss`'s every fifth value): a tie is a mistake that updates, on both backends.
+#[test]
+fn perceptron_should_match_reference() {
+    let Some(ctx) = common::gpu() else { return };
+    let rows = check::run(&ctx, CheckFamily::Perceptron).unwrap();
+    common::assert_pass(&rows);
+    covers_one_unit(&rows);
+    for &(r, classes) in &check::LOSS_SHAPES {
+        let shape = format!("rows={r} classes={classes}");
+        assert!(rows.iter().any(|row| row.shape == shape && row.kernel == "perceptron dz"), "no dz row of {shape}");
+    }
+    assert!(rows.iter().all(|r| r.kernel.starts_with("perceptron")), "rows of another kernel");
+}
+
 #[test]
 fn argmax_accuracy_should_match_reference() {
     run(CheckFamily::Argmax);

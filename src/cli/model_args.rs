@@ -23,8 +23,9 @@ pub struct ModelArgs {
         allow_negative_numbers = true
     )]
     pub leaky_slope: f32,
-    /// Cost: softmax cross-entropy, the quadratic cost on a sigmoid output layer, or binary cross-entropy of one
-    /// output logit (two classes; PyTorch's BCEWithLogitsLoss).
+    /// Cost: softmax cross-entropy, the quadratic cost on a sigmoid output layer, binary cross-entropy of one
+    /// output logit (two classes; PyTorch's BCEWithLogitsLoss), or the perceptron criterion max(0, −y·z) of scores
+    /// (scikit-learn's Perceptron; one unit, or one per class one-vs-rest).
     #[arg(long, value_enum, default_value_t = Loss::Xent)]
     pub loss: Loss,
     /// Output units: one per class, or 1 for a two-class problem (the unit's σ is P(class 1)) [default: 1 for

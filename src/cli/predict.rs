@@ -6,10 +6,13 @@ use super::paths;
 use anyhow::{Context, Result};
 use clap::Args;
 use gpu_mnist::checkpoint::Checkpoint;
+use gpu_mnist::cpu::ops::predicted_class;
 use gpu_mnist::data::csv::Table;
 use gpu_mnist::data::Features;
+use gpu_mnist::data::Normalize;
 use gpu_mnist::imaging::{self, Preprocess, MNIST_SIDE};
-use gpu_mnist::predict::{probabilities, top_k};
+use gpu_mnist::model::{ModelConfig, Params};
+use gpu_mnist::predict::{outputs, probabilities, top_k};
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -115,16 +118,11 @@ pub fn run(args: PredictArgs) -> Result<()> {
                     .context("the converted picture has the wrong size")?;
                 imaging::save_image(&img.into(), &out)?;
             }
-            Ok(probabilities(&ck.model, &ck.params, &Features::Pixels(x), ck.normalize, 1)?)
+            let label = |c: usize| format!("{c}{}", name_of(c));
+            classify(&ck.model, &ck.params, &Features::Pixels(x), ck.normalize, args.top, &label)
         });
         match result {
-            Ok(probs) => {
-                let top = top_k(&probs, args.top);
-                let ranked: Vec<String> =
-                    top.iter().map(|&(c, p)| format!("{c}{} {:.1}%", name_of(c), 100.0 * p)).collect();
-                let best = top.first().map(|&(c, _)| format!("{c}{}", name_of(c))).unwrap_or_default();
-                outln!("{}: {best}  ({})", path.display(), ranked.join(", "));
-            }
+            Ok(line) => outln!("{}: {line}", path.display()),
             Err(e) => {
                 failed += 1;
                 errln!("error: {e:#}");
@@ -148,13 +146,38 @@ fn predict_rows(args: &PredictArgs, ck: &Checkpoint, table: &Table) -> Result<()
     for row in &args.rows {
         let mut values = parse_row(row, table)?;
         table.standardize(&mut values);
-        let probs = probabilities(&ck.model, &ck.params, &Features::Values(values), None, 1)?;
-        let top = top_k(&probs, args.top);
-        let ranked: Vec<String> = top.iter().map(|&(c, p)| format!("{} {:.1}%", name_of(c), 100.0 * p)).collect();
-        let best = top.first().map(|&(c, _)| name_of(c)).unwrap_or_default();
-        outln!("{row}: {best}  ({})", ranked.join(", "));
+        let line = classify(&ck.model, &ck.params, &Features::Values(values), None, args.top, &name_of)?;
+        outln!("{row}: {line}");
     }
     Ok(())
+}
+
+/// What predict says of one sample: its class, then the `top` most probable classes with their probabilities
+/// (`3  (3 97.1%, 5 2.0%)`); a perceptron gives a class, not probabilities, so its class and the score z it came
+/// from (`1  (z 0.734)`), or the `top` highest scores with one unit per class (`3  (z: 3 1.250, 5 -0.125)`).
+fn classify(
+    model: &ModelConfig,
+    params: &Params,
+    x: &Features,
+    normalize: Option<Normalize>,
+    top: usize,
+    label: &dyn Fn(usize) -> String,
+) -> Result<String> {
+    if model.loss.gives_probabilities() {
+        let ranked = top_k(&probabilities(model, params, x, normalize, 1)?, top);
+        let shown: Vec<String> = ranked.iter().map(|&(c, p)| format!("{} {:.1}%", label(c), 100.0 * p)).collect();
+        let best = ranked.first().map(|&(c, _)| label(c)).unwrap_or_default();
+        return Ok(format!("{best}  ({})", shown.join(", ")));
+    }
+    let z = outputs(model, params, x, normalize, 1)?;
+    let best = label(predicted_class(model.loss, &z));
+    Ok(match z.as_slice() {
+        [v] => format!("{best}  (z {v:.3})"),
+        _ => {
+            let shown: Vec<String> = top_k(&z, top).iter().map(|&(c, v)| format!("{} {v:.3}", label(c))).collect();
+            format!("{best}  (z: {})", shown.join(", "))
+        }
+    })
 }
 
 /// The values of `--row V,V,…`: one finite number per feature of `table`.

@@ -31,9 +31,11 @@ impl CpuBackend {
                 r
             }
             Op::SoftmaxXent { dz, logits: out, split, rows, classes }
-            | Op::QuadraticCost { dz, a: out, split, rows, classes } => {
+            | Op::QuadraticCost { dz, a: out, split, rows, classes }
+            | Op::Perceptron { dz, z: out, split, rows, classes } => {
                 let loss: LossFn = match op {
                     Op::SoftmaxXent { .. } => ops::softmax_xent,
+                    Op::Perceptron { .. } => ops::perceptron,
                     _ => ops::quadratic_cost,
                 };
                 let mut grad = dz.map(|d| self.take(d));

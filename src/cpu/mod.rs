@@ -24,7 +24,7 @@ struct Cursor {
     stats: Stats,
 }
 
-/// The signature the two losses of [`ops`] share: (dz, outputs, labels, rows, classes) → batch statistics.
+/// The signature the losses of [`ops`] over one unit per class share: (dz, outputs, labels, rows, classes) → batch statistics.
 type LossFn = fn(Option<&mut [f32]>, &[f32], &[u32], usize, usize) -> Result<ops::BatchStats>;
 
 /// A prepared plan: its ops and its stage sizes.

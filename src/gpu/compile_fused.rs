@@ -22,6 +22,7 @@ const FLAG_DROPOUT: u32 = 64;
 const FLAG_MASK: u32 = 128;
 const FLAG_MASK_OUTPUT: u32 = 256;
 const FLAG_BCE: u32 = 512;
+const FLAG_PERCEPTRON: u32 = 1024;
 
 /// An index or size as the kernel's `u32`.
 fn u(v: usize) -> u32 {
@@ -179,6 +180,7 @@ impl Builder<'_> {
             Loss::Xent => 0,
             Loss::Mse => FLAG_MSE,
             Loss::Bce => FLAG_BCE,
+            Loss::Perceptron => FLAG_PERCEPTRON,
         };
         (job.dz_off, job.stats_off) = (self.offset_or_zero(h.dz)?, self.offset(h.row_stats)?);
         Ok(())

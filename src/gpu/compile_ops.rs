@@ -40,6 +40,9 @@ impl Builder<'_> {
                 self.loss(Kernel::QuadraticCost, dz, a, split, rows, classes)
             }
             Op::BinaryXent { dz, logits, split, rows } => self.loss(Kernel::BinaryXent, dz, logits, split, rows, 1),
+            Op::Perceptron { dz, z, split, rows, classes } => {
+                self.loss(Kernel::Perceptron, dz, z, split, rows, classes)
+            }
             Op::BiasGrad { db, dz, rows, outputs } => self.bias_grad(db, dz, rows, outputs),
             Op::Update { param, state, grad, optimizer, len, decay_steps } => {
                 self.update(param, state, grad, optimizer, len, decay_steps)
@@ -263,7 +266,8 @@ impl Builder<'_> {
         )
     }
 
-    /// `loss.wgsl` (`kernel`: softmax cross-entropy, the quadratic cost or binary cross-entropy) of `out` against the batch labels: its
+    /// `loss.wgsl` (`kernel`: softmax cross-entropy, the quadratic cost, binary cross-entropy or the perceptron
+    /// criterion) of `out` against the batch labels: its
     /// gradient into `dz` where given, and the split's statistics.
     fn loss(
         &self,

@@ -41,6 +41,8 @@ pub enum Kernel {
     QuadraticCost,
     /// `loss.wgsl` `binary_xent`: [`crate::plan::Op::BinaryXent`].
     BinaryXent,
+    /// `loss.wgsl` `perceptron`: [`crate::plan::Op::Perceptron`].
+    Perceptron,
     /// `bias_grad.wgsl`: [`crate::plan::Op::BiasGrad`].
     BiasGrad,
     /// `optim.wgsl` `update`: [`crate::plan::Op::Update`], every rule (optimizer.wgsl's functions).
@@ -63,7 +65,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, in pipeline-table order.
-    pub const ALL: [Kernel; 22] = [
+    pub const ALL: [Kernel; 23] = [
         Kernel::Linear(Tile::T64),
         Kernel::Linear(Tile::T32),
         Kernel::Linear(Tile::T16),
@@ -77,6 +79,7 @@ impl Kernel {
         Kernel::SoftmaxXent,
         Kernel::QuadraticCost,
         Kernel::BinaryXent,
+        Kernel::Perceptron,
         Kernel::BiasGrad,
         Kernel::Update,
         Kernel::Dropout,
@@ -93,7 +96,7 @@ impl Kernel {
         match self {
             Kernel::Linear(_) | Kernel::WeightGrad(_) | Kernel::InputGrad(_) => "matmul.wgsl",
             Kernel::LinearLarge => "matmul_large.wgsl",
-            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::BinaryXent => "loss.wgsl",
+            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::BinaryXent | Kernel::Perceptron => "loss.wgsl",
             Kernel::BiasGrad => "bias_grad.wgsl",
             Kernel::Update => "optim.wgsl",
             Kernel::Dropout => "dropout.wgsl",
@@ -114,6 +117,7 @@ impl Kernel {
             Kernel::SoftmaxXent => "softmax_xent",
             Kernel::QuadraticCost => "quadratic_cost",
             Kernel::BinaryXent => "binary_xent",
+            Kernel::Perceptron => "perceptron",
             Kernel::BiasGrad => "bias_grad",
             Kernel::Update => "update",
             Kernel::Dropout => "dropout",
@@ -134,6 +138,7 @@ impl Kernel {
             Kernel::SoftmaxXent
             | Kernel::QuadraticCost
             | Kernel::BinaryXent
+            | Kernel::Perceptron
             | Kernel::Update
             | Kernel::Dropout
             | Kernel::Accumulate => [256, 1, 1],
@@ -161,7 +166,7 @@ impl Kernel {
             // c, a, b, params (no epilogue operand)
             Kernel::WeightGrad(_) => &[(0, ReadWrite), (1, ReadWrite), (2, ReadWrite), (4, Uniform)],
             // dz, out, labels, counters, params
-            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::BinaryXent => {
+            Kernel::SoftmaxXent | Kernel::QuadraticCost | Kernel::BinaryXent | Kernel::Perceptron => {
                 &[(0, ReadWrite), (1, ReadWrite), (2, Read), (3, ReadWrite), (4, Uniform)]
             }
             // db, dz, params; sum, grad, params

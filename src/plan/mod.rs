@@ -31,6 +31,7 @@
 //! | `SoftmaxXent` | `loss.wgsl` `softmax_xent` | `softmax_xent` | `SoftmaxXent` | `softmax_xent_should_match_reference` |
 //! | `QuadraticCost` | `loss.wgsl` `quadratic_cost` | `quadratic_cost` | `QuadraticCost` | `quadratic_cost_should_match_reference` |
 //! | `BinaryXent` | `loss.wgsl` `binary_xent` | `binary_xent` | `BinaryXent` | `binary_xent_should_match_reference` |
+//! | `Perceptron` | `loss.wgsl` `perceptron` | `perceptron` | `Perceptron` | `perceptron_should_match_reference` |
 //! | `BiasGrad` | `bias_grad.wgsl` `bias_grad` | `bias_grad` | `BiasGrad` | `bias_grad_should_match_reference` |
 //! | `WeightGrad` | `matmul.wgsl` `weight_grad` | `weight_grad` | `WeightGrad` | `weight_grad_should_match_reference` |
 //! | `InputGrad` | `matmul.wgsl` `input_grad` | `input_grad` | `InputGrad` | `input_grad_should_match_reference` |

@@ -13,8 +13,9 @@ pub const HEAD_MAX_CLASSES: usize = 32;
 /// The loss computed at the end of a fused last layer ([`Op::FusedLinear`]), from the rows it has just produced.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LossHead {
-    /// Which loss (softmax cross-entropy of logits, the quadratic cost of sigmoid outputs, or binary cross-entropy of
-    /// one logit); an output of one unit stands for two classes, as in [`Op::QuadraticCost`] and [`Op::BinaryXent`].
+    /// Which loss (softmax cross-entropy of logits, the quadratic cost of sigmoid outputs, binary cross-entropy of
+    /// one logit, or the perceptron criterion of scores); an output of one unit stands for two classes, as in
+    /// [`Op::QuadraticCost`], [`Op::BinaryXent`] and [`Op::Perceptron`].
     pub loss: Loss,
     /// Where the gradient of the batch's mean loss goes, `[rows, classes]`; `None` in evaluation.
     pub dz: Option<BufId>,
@@ -72,6 +73,11 @@ pub enum Op {
     /// PyTorch's `BCEWithLogitsLoss`: max(z, 0) − z·y + log(1 + e^−|z|). Adds Σ loss and the correct predictions
     /// (z > 0 ⇔ class 1) to the split's statistics; if `dz` is given, dz: [rows, 1] = (σ(z) − y) / rows.
     BinaryXent { dz: Option<BufId>, logits: BufId, split: Split, rows: usize },
+    /// The perceptron criterion of scores z: [rows, classes] (identity outputs): Σ_units max(0, −y·z), y = +1 on the
+    /// label's unit and −1 on the others (classes = 1: +1 for class 1, −1 for class 0). Adds Σ loss and the correct
+    /// predictions (argmax z; z > 0 on one unit) to the split's statistics; if `dz` is given, dz: [rows, classes] =
+    /// −y / rows where y·z ≤ 0 (ties at 0 included), else 0.
+    Perceptron { dz: Option<BufId>, z: BufId, split: Split, rows: usize, classes: usize },
     /// db: \[outputs\] = Σ_rows dz: [rows, outputs]
     BiasGrad { db: BufId, dz: BufId, rows: usize, outputs: usize },
     /// dw: [outputs, inputs] = dz: [rows, outputs]ᵀ · x: [rows, inputs]
@@ -171,7 +177,7 @@ impl Op {
         match self {
             Op::Gather { .. } => "gather",
             Op::Linear { .. } => "linear",
-            Op::SoftmaxXent { .. } | Op::QuadraticCost { .. } | Op::BinaryXent { .. } => "loss",
+            Op::SoftmaxXent { .. } | Op::QuadraticCost { .. } | Op::BinaryXent { .. } | Op::Perceptron { .. } => "loss",
             Op::WeightGrad { .. } => "weight_grad",
             Op::BiasGrad { .. } => "bias_grad",
             Op::InputGrad { .. } => "input_grad",
@@ -199,6 +205,9 @@ impl Op {
             }
             Op::QuadraticCost { rows, classes, dz, .. } => {
                 format!("loss_quadratic_{rows}x{classes}{}", if dz.is_some() { "" } else { "_eval" })
+            }
+            Op::Perceptron { rows, classes, dz, .. } => {
+                format!("loss_perceptron_{rows}x{classes}{}", if dz.is_some() { "" } else { "_eval" })
             }
             Op::BinaryXent { rows, dz, .. } => {
                 format!("loss_binary_xent_{rows}x1{}", if dz.is_some() { "" } else { "_eval" })
@@ -247,7 +256,8 @@ impl Op {
             }
             Op::SoftmaxXent { dz, logits: out, split, .. }
             | Op::QuadraticCost { dz, a: out, split, .. }
-            | Op::BinaryXent { dz, logits: out, split, .. } => {
+            | Op::BinaryXent { dz, logits: out, split, .. }
+            | Op::Perceptron { dz, z: out, split, .. } => {
                 let mut writes = opt(&[dz]);
                 writes.push(Stats(split));
                 (vec![B(out), BatchLabels], writes)
@@ -325,7 +335,8 @@ impl Op {
                 out.extend(z.map(|z| (z, rows.saturating_mul(outputs))));
             }
             Op::SoftmaxXent { dz, logits: out_id, rows, classes, .. }
-            | Op::QuadraticCost { dz, a: out_id, rows, classes, .. } => {
+            | Op::QuadraticCost { dz, a: out_id, rows, classes, .. }
+            | Op::Perceptron { dz, z: out_id, rows, classes, .. } => {
                 out.push((out_id, rows * classes));
                 out.extend(dz.map(|d| (d, rows * classes)));
             }

@@ -56,6 +56,7 @@ impl Layout {
             Loss::Xent => Op::SoftmaxXent { dz, logits: last.a, split, rows, classes },
             Loss::Mse => Op::QuadraticCost { dz, a: last.a, split, rows, classes },
             Loss::Bce => Op::BinaryXent { dz, logits: last.a, split, rows },
+            Loss::Perceptron => Op::Perceptron { dz, z: last.a, split, rows, classes },
         }
     }
 

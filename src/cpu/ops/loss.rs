@@ -1,5 +1,5 @@
-//! The losses (softmax cross-entropy, the quadratic cost, binary cross-entropy), their gradients, the class a row
-//! predicts and the batch statistics.
+//! The losses (softmax cross-entropy, the quadratic cost, binary cross-entropy, the perceptron criterion), their
+//! gradients, the class a row predicts and the batch statistics.
 
 use super::check_len;
 use crate::error::{Error, Result};
@@ -26,11 +26,12 @@ pub fn predicted_class(loss: Loss, row: &[f32]) -> usize {
 }
 
 /// Where one output unit of `loss` splits class 0 from class 1: σ(z) > 0.5 for the quadratic cost's sigmoid output,
-/// z > 0 for binary cross-entropy's logit (the same decision, without rounding σ(z) to 0.5 near z = 0).
+/// z > 0 for binary cross-entropy's logit (the same decision, without rounding σ(z) to 0.5 near z = 0) and for the
+/// perceptron's score (scikit-learn's `scores > 0`).
 pub fn one_unit_threshold(loss: Loss) -> f32 {
     match loss {
         Loss::Mse => 0.5,
-        Loss::Xent | Loss::Bce => 0.0,
+        Loss::Xent | Loss::Bce | Loss::Perceptron => 0.0,
     }
 }
 
@@ -89,8 +90,8 @@ fn per_row_loss(
     Ok(stats)
 }
 
-/// `loss` of out: [rows, classes] as [`softmax_xent`], [`quadratic_cost`] or [`binary_xent`] (classes = 1) computes
-/// it, also keeping each row's statistics: row_stats: [rows, 2] = (the row's loss, 1.0 if its predicted class is its
+/// `loss` of out: [rows, classes] as [`softmax_xent`], [`quadratic_cost`], [`binary_xent`] (classes = 1) or
+/// [`perceptron`] computes it, also keeping each row's statistics: row_stats: [rows, 2] = (the row's loss, 1.0 if its predicted class is its
 /// label else 0.0). What a fused last
 /// layer's loss head does; [`sum_row_stats`] then adds them up in the same order.
 pub fn loss_rows(
@@ -112,6 +113,7 @@ pub fn loss_rows(
             }
             per_row_loss(loss, "binary-xent", stats, dz, out, labels, rows, 1, bce_row)
         }
+        Loss::Perceptron => per_row_loss(loss, "perceptron", stats, dz, out, labels, rows, classes, perceptron_row),
     }
 }
 
@@ -203,4 +205,39 @@ fn bce_row(z: &[f32], label: usize, dz: Option<&mut [f32]>, scale: f32) -> f32 {
         dz[0] = (sigma - y) * scale;
     }
     z.max(0.0) - z * y + (1.0 + e).ln()
+}
+
+/// The perceptron criterion of scores z: [rows, classes] (identity outputs) against labels: \[rows\], scikit-learn's
+/// `Perceptron`: loss = Σ_units max(0, −y·z) with y = ±1: +1 on the label's unit and −1 on the others
+/// (one-vs-rest); with classes = 1 (one unit for two classes), y = +1 for class 1 and −1 for class 0. If `dz` is
+/// given, dz: [rows, classes] = −y / rows where y·z ≤ 0 (a mistake: a tie at exactly 0 is one, so zero weights
+/// learn), else 0. A row predicts argmax z, or class 1 iff z > 0 on one unit.
+pub fn perceptron(
+    dz: Option<&mut [f32]>,
+    z: &[f32],
+    labels: &[u32],
+    rows: usize,
+    classes: usize,
+) -> Result<BatchStats> {
+    per_row_loss(Loss::Perceptron, "perceptron", None, dz, z, labels, rows, classes, perceptron_row)
+}
+
+/// One row of [`perceptron`]: the row's loss; its gradient row (× `scale`) if asked. y·z is exact (y = ±1), so the
+/// GPU (`shaders/loss.wgsl`'s `perceptron`, `fused.wgsl`'s head) takes the same branch on the same z.
+fn perceptron_row(z: &[f32], label: usize, mut dz: Option<&mut [f32]>, scale: f32) -> f32 {
+    let mut loss = 0.0;
+    for (j, &v) in z.iter().enumerate() {
+        // y = ±1: the label's unit (class 1 on one unit) is the positive one.
+        let positive = if z.len() == 1 { label == 1 } else { j == label };
+        let y = if positive { 1.0 } else { -1.0 };
+        let margin = y * v;
+        let mistake = margin <= 0.0;
+        if mistake {
+            loss += -margin;
+        }
+        if let Some(d) = dz.as_deref_mut() {
+            d[j] = if mistake { -y * scale } else { 0.0 };
+        }
+    }
+    loss
 }

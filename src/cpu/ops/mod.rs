@@ -15,8 +15,8 @@ pub use activation::{activate, activation_grad, normal_cdf};
 pub use dropout::dropout;
 pub use gather::gather;
 pub use loss::{
-    argmax, binary_xent, loss_rows, one_unit_threshold, predicted_class, quadratic_cost, softmax_xent, sum_row_stats,
-    BatchStats,
+    argmax, binary_xent, loss_rows, one_unit_threshold, perceptron, predicted_class, quadratic_cost, softmax_xent,
+    sum_row_stats, BatchStats,
 };
 pub use products::{bias_grad, gemm, input_grad, linear, weight_grad, Layout};
 pub use update::{lr_factor, update};
@@ -57,6 +57,8 @@ mod tests {
             ("softmax logits", softmax_xent(None, &short, &labels, 2, 3).map(drop)),
             ("softmax labels", softmax_xent(None, &v, &short_labels, 2, 3).map(drop)),
             ("quadratic dz", quadratic_cost(Some(&mut few), &v, &labels, 2, 3).map(drop)),
+            ("perceptron dz", perceptron(Some(&mut few), &v, &labels, 2, 3).map(drop)),
+            ("perceptron scores", perceptron(None, &short, &labels, 2, 3).map(drop)),
             ("bias_grad db", bias_grad(&mut few, &v, 2, 6)),
             ("bias_grad dz", bias_grad(&mut out, &short, 2, 3)),
             ("weight_grad dz", weight_grad(&mut out, &short, &v, 2, 3, 3)),

@@ -22,6 +22,9 @@ pub enum CheckFamily {
     QuadraticCost,
     /// `binary_xent`: dz and the statistics of one logit for two classes.
     BinaryXent,
+    /// `perceptron`: dz and the statistics, one unit per class and one unit for two classes, with scores exactly at
+    /// 0 (a tie is a mistake: it updates, and one unit at 0 is class 0).
+    Perceptron,
     /// The predictions of every loss on rows full of ties: the first maximum wins, as on the CPU; one unit exactly
     /// at its threshold is class 0.
     Argmax,
@@ -63,6 +66,7 @@ listed_exhaustively!(CheckFamily {
         SoftmaxXent,
         QuadraticCost,
         BinaryXent,
+        Perceptron,
         Argmax,
         BiasGrad,
         Update(Rule::Sgd),
@@ -90,6 +94,7 @@ const LINEAR_LARGE: EntryPoint = ("matmul_large.wgsl", "linear_large");
 const SOFTMAX_XENT: EntryPoint = ("loss.wgsl", "softmax_xent");
 const QUADRATIC_COST: EntryPoint = ("loss.wgsl", "quadratic_cost");
 const BINARY_XENT: EntryPoint = ("loss.wgsl", "binary_xent");
+const PERCEPTRON: EntryPoint = ("loss.wgsl", "perceptron");
 const BIAS_GRAD: EntryPoint = ("bias_grad.wgsl", "bias_grad");
 const UPDATE: EntryPoint = ("optim.wgsl", "update");
 const DROPOUT: EntryPoint = ("dropout.wgsl", "dropout");
@@ -111,7 +116,8 @@ impl CheckFamily {
             CheckFamily::SoftmaxXent => &[GATHER, SOFTMAX_XENT],
             CheckFamily::QuadraticCost => &[GATHER, QUADRATIC_COST],
             CheckFamily::BinaryXent => &[GATHER, BINARY_XENT],
-            CheckFamily::Argmax => &[GATHER, SOFTMAX_XENT, QUADRATIC_COST, BINARY_XENT],
+            CheckFamily::Perceptron => &[GATHER, PERCEPTRON],
+            CheckFamily::Argmax => &[GATHER, SOFTMAX_XENT, QUADRATIC_COST, BINARY_XENT, PERCEPTRON],
             CheckFamily::BiasGrad => &[BIAS_GRAD],
             CheckFamily::Update(_) => &[UPDATE, ADVANCE],
             CheckFamily::Dropout => &[DROPOUT],

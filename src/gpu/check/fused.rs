@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::data::{Dataset, Features};
 use crate::error::Result;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Tile;
@@ -137,7 +138,10 @@ fn head_case(
     let model = mlp_with(inputs, &[], classes, Activation::Relu, head);
     let (classes, width) = (model.classes, model.output_width());
     let layout = Layout::new(&model, Optimizer::default(), rows);
-    let data = random_data(rng, rows + 5, inputs, classes, false);
+    let mut data = random_data(rng, rows + 5, inputs, classes, false);
+    if head.0 == Loss::Perceptron {
+        data = with_dark_samples(&data);
+    }
     let plan = if train { layout.train_step(rows)? } else { layout.eval_step(Split::Train, rows)? };
     let op = plan.ops[0];
     let what = if train { "train" } else { "eval" };
@@ -152,6 +156,17 @@ fn head_case(
     let pair = [vec![op], vec![no_gather]];
     out.extend(stage_check(ctx, rng, &layout, data, &pair, Some(tile), 0, "linear_loss", &shape)?);
     Ok(out)
+}
+
+/// `data` with every third sample's pixels 0: gathered for a perceptron (whose bias the checks start at 0, as
+/// `--init zeros` does), those rows score exactly 0, the tie its head must count as a mistake.
+fn with_dark_samples(data: &Dataset) -> Arc<Dataset> {
+    let mut dark = data.clone();
+    let features = dark.train.pixels();
+    if let Features::Pixels(pixels) = &mut dark.train.features {
+        pixels.chunks_mut(features.max(1)).step_by(3).for_each(|s| s.fill(0));
+    }
+    Arc::new(dark)
 }
 
 /// `Op::GradUpdate` with every optimizer, a constant and a decaying rate, step counts from the first to past 2³²

@@ -1,6 +1,6 @@
-//! The checks of `loss.wgsl` (`softmax_xent`, `quadratic_cost`, `binary_xent`): dz, Σ loss and the count of correct
-//! predictions, with and without dz, and the predictions on rows full of ties (argmax's first maximum; one output
-//! unit exactly at its threshold).
+//! The checks of `loss.wgsl` (`softmax_xent`, `quadratic_cost`, `binary_xent`, `perceptron`): dz, Σ loss and the
+//! count of correct predictions, with and without dz, and the predictions on rows full of ties (argmax's first
+//! maximum; one output unit exactly at its threshold).
 
 use rand::seq::SliceRandom;
 use rand::RngExt;
@@ -29,7 +29,7 @@ fn shapes_of(loss: Loss) -> Vec<(usize, usize)> {
     let (per_class, one_unit) = (LOSS_SHAPES.to_vec(), ONE_UNIT_SHAPES.to_vec());
     match loss {
         Loss::Xent => per_class,
-        Loss::Mse => [per_class, one_unit].concat(),
+        Loss::Mse | Loss::Perceptron => [per_class, one_unit].concat(),
         Loss::Bce => one_unit,
     }
 }
@@ -52,6 +52,7 @@ pub(super) fn argmax_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec
             Loss::Xent => &[(7, 10), (300, 3), (65, 2)],
             Loss::Mse => &[(7, 10), (300, 3), (65, 2), (65, 1), (300, 1)],
             Loss::Bce => &[(65, 1), (300, 1)],
+            Loss::Perceptron => &[(7, 10), (300, 3), (65, 2), (65, 1), (300, 1)],
         };
         for &(r, classes) in shapes {
             rows.extend(loss_check(ctx, rng, loss, r, classes, true)?);
@@ -61,7 +62,8 @@ pub(super) fn argmax_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec
 }
 
 /// `n` outputs of the last layer for a `loss` check: logits for the cross-entropies (every 17th one ×20, up to ±100,
-/// to test the max subtraction and e^−|z|), sigmoid outputs for the cost; with `ties`, drawn from three values (the
+/// to test the max subtraction and e^−|z|), sigmoid outputs for the cost, scores for the perceptron (every 5th one
+/// exactly 0, the tie that must count as a mistake, and every 17th ×20); with `ties`, drawn from three values (the
 /// one-unit thresholds 0.5 and 0 among them).
 fn loss_inputs(rng: &mut model::Rng, loss: Loss, n: usize, ties: bool) -> Vec<f32> {
     match (loss, ties) {
@@ -71,9 +73,18 @@ fn loss_inputs(rng: &mut model::Rng, loss: Loss, n: usize, ties: bool) -> Vec<f3
             .map(|(i, v)| if i % 17 == 3 { v * 20.0 } else { v })
             .collect(),
         (Loss::Mse, false) => uniform(rng, n, 0.0, 1.0),
+        (Loss::Perceptron, false) => uniform(rng, n, -5.0, 5.0)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match i {
+                _ if i % 5 == 2 => 0.0,
+                _ if i % 17 == 3 => v * 20.0,
+                _ => v,
+            })
+            .collect(),
         (Loss::Xent, true) => (0..n).map(|_| rng.random_range(0..3u8) as f32).collect(),
         (Loss::Mse, true) => (0..n).map(|_| [0.25, 0.5, 0.75][rng.random_range(0..3usize)]).collect(),
-        (Loss::Bce, true) => (0..n).map(|_| [-1.0, 0.0, 1.0][rng.random_range(0..3usize)]).collect(),
+        (Loss::Bce | Loss::Perceptron, true) => (0..n).map(|_| [-1.0, 0.0, 1.0][rng.random_range(0..3usize)]).collect(),
     }
 }
 
@@ -83,6 +94,7 @@ fn loss_op(loss: Loss, dz: Option<BufId>, a: BufId, rows: usize, classes: usize)
         Loss::Xent => ("softmax_xent", Op::SoftmaxXent { dz, logits: a, split: Split::Train, rows, classes }),
         Loss::Mse => ("quadratic_cost", Op::QuadraticCost { dz, a, split: Split::Train, rows, classes }),
         Loss::Bce => ("binary_xent", Op::BinaryXent { dz, logits: a, split: Split::Train, rows }),
+        Loss::Perceptron => ("perceptron", Op::Perceptron { dz, z: a, split: Split::Train, rows, classes }),
     }
 }
 
@@ -122,6 +134,7 @@ fn loss_check(
         Loss::Xent => ops::softmax_xent(Some(&mut want_dz), &out, &labels, rows, classes)?,
         Loss::Mse => ops::quadratic_cost(Some(&mut want_dz), &out, &labels, rows, classes)?,
         Loss::Bce => ops::binary_xent(Some(&mut want_dz), &out, &labels, rows)?,
+        Loss::Perceptron => ops::perceptron(Some(&mut want_dz), &out, &labels, rows, classes)?,
     };
 
     // GPU: gather (for the batch labels), then the loss with and without dz.
@@ -131,17 +144,19 @@ fn loss_check(
     let gather = Op::Gather { x: l.x, split: Split::Train, rows, features: 1 };
     let shape = format!("rows={rows} classes={classes}{}", if ties { " ties" } else { "" });
     let mut rows_out = Vec::new();
+    // The perceptron's dz and loss are also compared on ties: a score of exactly 0 must update on both backends.
+    let values = !ties || loss == Loss::Perceptron;
     for with_dz in [true, false] {
         gpu.begin_epoch(Split::Train, &order)?;
         let (name, op) = loss_op(loss, with_dz.then_some(l.d), l.a, rows, classes);
         run_once(&mut gpu, rows, vec![gather, op], 1)?;
         let stats = gpu.stats(Split::Train)?;
         let variant = if with_dz { "" } else { " (no dz)" };
-        if with_dz && !ties {
+        if with_dz && values {
             let got_dz = gpu.read_buffer(l.d)?;
             rows_out.push(compare(&format!("{name} dz"), &shape, &got_dz, &want_dz, Tolerance::DEFAULT));
         }
-        if !ties {
+        if values {
             rows_out.push(compare(
                 &format!("{name} Σloss{variant}"),
                 &shape,
@@ -174,5 +189,8 @@ mod tests {
         assert!(logits.iter().enumerate().all(|(i, v)| i % 17 == 3 || v.abs() <= 5.0));
         let ties = loss_inputs(&mut rng, Loss::Mse, 300, true);
         assert!(ties.iter().all(|v| [0.25, 0.5, 0.75].contains(v)));
+        // The perceptron's scores hold exact zeros (ties that must update) on every fifth value.
+        let scores = loss_inputs(&mut rng, Loss::Perceptron, 100, false);
+        assert_eq!(scores.iter().filter(|&&v| v == 0.0).count(), 20);
     }
 }

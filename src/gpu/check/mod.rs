@@ -56,6 +56,7 @@ pub fn run(ctx: &GpuContext, family: CheckFamily) -> Result<Vec<CheckRow>> {
         CheckFamily::SoftmaxXent => loss::cases(ctx, rng, Loss::Xent),
         CheckFamily::QuadraticCost => loss::cases(ctx, rng, Loss::Mse),
         CheckFamily::BinaryXent => loss::cases(ctx, rng, Loss::Bce),
+        CheckFamily::Perceptron => loss::cases(ctx, rng, Loss::Perceptron),
         CheckFamily::Argmax => loss::argmax_cases(ctx, rng),
         CheckFamily::BiasGrad => bias_grad::cases(ctx, rng),
         CheckFamily::Update(rule) => optim::cases(ctx, rng, rule),

@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::gpu::backend::GpuBackend;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::Tile;
-use crate::model;
+use crate::model::{self, Loss};
 use crate::plan::{Layout, Op, Plan, Resource, Role, Split};
 
 use super::compare::{compare, CheckRow, Tolerance};
@@ -43,11 +43,14 @@ fn random_values(rng: &mut model::Rng, n: usize, role: Role, scale: f32) -> Vec<
         .collect()
 }
 
-/// The range of a buffer's random values: ±1/√inputs for a weight, ±1 for anything else.
+/// The range of a buffer's random values: ±1/√inputs for a weight, 0 for a perceptron's bias (it starts at zero, so
+/// a row of zero inputs scores exactly 0: the tie its head must count as a mistake), ±1 for anything else.
 fn scale_of(layout: &Layout, id: usize) -> f32 {
-    match layout.layers.iter().find(|l| l.w == id) {
-        Some(l) => 1.0 / (l.inputs as f32).sqrt(),
-        None => 1.0,
+    let perceptron = layout.model.loss == Loss::Perceptron;
+    match layout.layers.iter().find(|l| l.w == id || l.b == id) {
+        Some(l) if l.w == id => 1.0 / (l.inputs as f32).sqrt(),
+        Some(_) if perceptron => 0.0,
+        _ => 1.0,
     }
 }
 
