@@ -164,6 +164,7 @@ pub struct Layer {
 /// How the weights start (biases start at 0): the scheme of every layer, or by default the one suited to the
 /// activation after each layer — He before a ReLU, Glorot uniform otherwise. Keras's `Dense` uses Glorot uniform
 /// everywhere; PyTorch's `nn.Linear` draws from U(±1/√in), which is none of these (He uniform with gain 1/√3).
+/// Zeros is the perceptron's start (scikit-learn's `coef_` and `intercept_` begin at 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Init {
     /// He (Kaiming) normal: N(0, 2/in), PyTorch's `kaiming_normal_(nonlinearity="relu")`.
@@ -172,6 +173,9 @@ pub enum Init {
     GlorotUniform,
     /// Glorot (Xavier) normal: N(0, 2/(in+out)).
     GlorotNormal,
+    /// Every weight 0, PyTorch's `nn.init.zeros_` (scikit-learn's perceptron starts there). A hidden layer started at
+    /// zero never breaks its symmetry: every unit of it stays the same.
+    Zeros,
 }
 
 impl Init {
@@ -192,10 +196,12 @@ impl Init {
             Init::He => "he",
             Init::GlorotUniform => "glorot-uniform",
             Init::GlorotNormal => "glorot-normal",
+            Init::Zeros => "zeros",
         }
     }
 
-    /// `inputs × outputs` weights drawn from this scheme.
+    /// `inputs × outputs` weights drawn from this scheme (none drawn for [`Init::Zeros`]: the generator is left as
+    /// it was).
     fn sample(self, inputs: usize, outputs: usize, rng: &mut Rng) -> Result<Vec<f32>> {
         let n = inputs * outputs;
         let mut normal = |std: f64| {
@@ -212,6 +218,7 @@ impl Init {
                     .map_err(|e| Error::Config(format!("{} init: {e}", self.name())))?;
                 Ok((0..n).map(|_| uniform.sample(&mut *rng)).collect())
             }
+            Init::Zeros => Ok(vec![0.0; n]),
         }
     }
 }
@@ -292,6 +299,10 @@ mod tests {
         let mut r = rng(1);
         let _ = Init::He.sample(400, 200, &mut r).unwrap();
         assert_eq!(default.layers[1].weight, Init::GlorotUniform.sample(200, 10, &mut r).unwrap());
+        // Zeros: every weight and bias 0, whatever the seed.
+        let zeros = Params::init_with(&model, Some(Init::Zeros), &mut rng(5)).unwrap();
+        assert!(zeros.tensors().iter().all(|t| !t.is_empty() && t.iter().all(|&v| v == 0.0)));
+        assert_eq!(zeros.tensors().iter().map(|t| t.len()).sum::<usize>(), model.parameter_count());
     }
 
     use super::*;

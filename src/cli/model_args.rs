@@ -32,8 +32,8 @@ pub struct ModelArgs {
     /// --loss bce, classes otherwise; --loss mse takes either].
     #[arg(long, value_enum, value_name = "classes|1")]
     pub output_units: Option<OutputUnits>,
-    /// Initial weights of every layer: he (normal, std √(2/in)), glorot-uniform (Keras's default) or glorot-normal
-    /// [default: he before a ReLU, glorot-uniform before anything else].
+    /// Initial weights of every layer: he (normal, std √(2/in)), glorot-uniform (Keras's default), glorot-normal or
+    /// zeros (the perceptron's) [default: he before a ReLU, glorot-uniform before anything else].
     #[arg(long, value_enum)]
     pub init: Option<Init>,
 }
