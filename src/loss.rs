@@ -56,11 +56,13 @@ impl Loss {
         }
     }
 
-    /// The output units this loss has when none are asked for: one for binary cross-entropy, one per class for
-    /// the others (`--model perceptron` asks for one unit when there are two classes).
-    pub fn default_output_units(self) -> OutputUnits {
+    /// The output units this loss has when none are asked for, for a problem of `classes` classes: one for binary
+    /// cross-entropy; for the perceptron one for two classes (scikit-learn's single weight vector) and one per class
+    /// (one-vs-rest) for more; one per class for the others.
+    pub fn default_output_units(self, classes: usize) -> OutputUnits {
         match self {
             Loss::Bce => OutputUnits::One,
+            Loss::Perceptron if classes == 2 => OutputUnits::One,
             Loss::Xent | Loss::Mse | Loss::Perceptron => OutputUnits::Classes,
         }
     }

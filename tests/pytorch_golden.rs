@@ -270,7 +270,8 @@ fn names<E: ValueEnum>() -> Vec<String> {
 }
 
 /// Whether PyTorch is the oracle of `loss`. The perceptron criterion is scikit-learn's (`Perceptron`), not
-/// PyTorch's, which has no module for it. A new loss must say which it is here.
+/// PyTorch's, which has no module for it: `tests/cli_perceptron.rs` holds it to scikit-learn's own run
+/// (`tests/fixtures/sklearn_perceptron.json`). A new loss must say which it is here.
 fn pytorch_has(loss: Loss) -> bool {
     match loss {
         Loss::Xent | Loss::Mse | Loss::Bce => true,

@@ -8,6 +8,7 @@ pub mod eval;
 mod model_args;
 pub mod out;
 pub mod paths;
+mod perceptron;
 pub mod predict;
 pub mod resume;
 pub mod show;

@@ -28,8 +28,9 @@ pub struct ModelArgs {
     /// (scikit-learn's Perceptron; one unit, or one per class one-vs-rest).
     #[arg(long, value_enum, default_value_t = Loss::Xent)]
     pub loss: Loss,
-    /// Output units: one per class, or 1 for a two-class problem (the unit's σ is P(class 1)) [default: 1 for
-    /// --loss bce, classes otherwise; --loss mse takes either].
+    /// Output units: one per class, or 1 for a two-class problem (the unit's σ is P(class 1); the perceptron's
+    /// score) [default: 1 for --loss bce, and for --loss perceptron on two classes; classes otherwise; --loss mse and
+    /// perceptron take either].
     #[arg(long, value_enum, value_name = "classes|1")]
     pub output_units: Option<OutputUnits>,
     /// Initial weights of every layer: he (normal, std √(2/in)), glorot-uniform (Keras's default), glorot-normal or
@@ -77,12 +78,12 @@ impl ModelArgs {
             activation: self.activation,
             leaky_slope: self.leaky_slope,
             loss: self.loss,
-            output_units: self.output_units(),
+            output_units: self.output_units(data.classes),
         }
     }
 
-    /// The output units asked for, or the loss's own ([`Loss::default_output_units`]).
-    pub fn output_units(&self) -> OutputUnits {
-        self.output_units.unwrap_or(self.loss.default_output_units())
+    /// The output units asked for, or the loss's own for `classes` classes ([`Loss::default_output_units`]).
+    pub fn output_units(&self, classes: usize) -> OutputUnits {
+        self.output_units.unwrap_or(self.loss.default_output_units(classes))
     }
 }

@@ -98,7 +98,7 @@ pub fn settings(
     let loss = if given("loss") { args.model.loss } else { ck.model.loss };
     // The checkpoint's output units, unless asked for or the loss asked for does not take them.
     let output_units = match given("output_units") || !loss.takes(ck.model.output_units) {
-        true => args.model.output_units.unwrap_or(loss.default_output_units()),
+        true => args.model.output_units.unwrap_or(loss.default_output_units(data.classes)),
         false => ck.model.output_units,
     };
     let requested = ModelConfig {

@@ -15,6 +15,7 @@ use gpu_mnist::train::{batch_size_name, parse_batch_size, EarlyStop, EpochMetric
 use super::{out, paths};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::perceptron::{self, ModelKind};
 use super::resume::{self, CheckpointArgs};
 use super::train_data::{data_line, normalization};
 use super::{load_data, make_backend, BackendArg, DataArgs, ModelArgs, OptimArgs, EVAL_BATCH};
@@ -26,6 +27,11 @@ pub struct TrainArgs {
     pub backend: BackendArg,
     #[command(flatten)]
     pub data: DataArgs,
+    /// What to train: an MLP as the other flags describe it, or scikit-learn's Perceptron (no hidden layer, --loss
+    /// perceptron, --optimizer sgd with --lr as eta0, --batch-size 1, --lr-schedule constant, --init zeros, one output
+    /// unit for two classes; flags that contradict it are refused).
+    #[arg(long = "model", value_enum, default_value_t = ModelKind::Mlp)]
+    pub kind: ModelKind,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
@@ -94,8 +100,9 @@ fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
 
 /// Runs `gpu-mnist train`.
 /// `matches` tells which flags were given (a resumed run takes the others from its checkpoint).
-pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
+pub fn run(mut args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
+    perceptron::apply(args.kind, &mut args, matches)?;
     let optimizer = args.optim.optimizer()?;
     let ignored = args.optim.ignored_flags();
     if !ignored.is_empty() && args.ckpt.resume.is_none() {
@@ -142,6 +149,7 @@ pub fn run(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         (None, _) => (None, Vec::new()),
     };
     let mut data = load_data(&args.data)?;
+    perceptron::check_output_units(args.kind, args.model.output_units, data.classes)?;
     data.normalize = normalization(args.normalize, resumed.as_ref(), &data)?;
     let data = Arc::new(data);
     // The run's settings: a resumed run's come from its checkpoint, checked against the flags given.

@@ -34,6 +34,13 @@ pub fn epoch_rng(seed: u64, epoch: usize) -> model::Rng {
     rng
 }
 
+/// The order in which epoch `epoch` (0-based) of a run seeded `seed` visits its `n` training samples.
+pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.shuffle(&mut epoch_rng(seed, epoch));
+    order
+}
+
 /// The seeded initial parameters of `model` (stream 0 of the seed), each layer initialised as suits its activation:
 /// the same on every backend.
 pub fn initial_params(model: &ModelConfig, seed: u64) -> Result<Params> {
@@ -270,8 +277,7 @@ impl<B: Backend> Trainer<B> {
     /// is for the epoch's final statistics.
     pub fn train_epoch(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<Stats> {
         let (n, b) = (self.data.train.len(), self.batch_size());
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.shuffle(&mut epoch_rng(self.config.seed, self.epoch));
+        let order = epoch_order(self.config.seed, self.epoch, n);
         let full_steps = n / b;
         let trained = self.backend.queued_steps().saturating_sub(self.epoch_start_steps);
         let skipped = trained.min(full_steps as u64) as usize;
