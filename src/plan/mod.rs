@@ -48,12 +48,14 @@
 //! (`optimizer.wgsl` ↔ `cpu::ops::update`'s functions, one per rule) through `update` by the `Update(…)` families and
 //! through `fused` by `GradUpdate`.
 
+mod access;
 mod layout;
 mod op;
 mod steps;
 mod validate;
 
+pub use access::Resource;
 pub use layout::{BufDesc, BufId, LayerBufs, Layout, LayoutDropout, Role, Split};
-pub use op::{DropoutSpec, LossHead, Op, Resource, HEAD_MAX_CLASSES};
+pub use op::{DropoutSpec, LossHead, Op, HEAD_MAX_CLASSES};
 pub use steps::PlanForm;
 pub use validate::Plan;

@@ -2,8 +2,9 @@
 //! names and the race rule (no op of a stage writes what another op of the same stage reads or writes).
 
 use crate::error::{Error, Result};
+use crate::plan::access::Resource;
 use crate::plan::layout::{Layout, Role, Split};
-use crate::plan::op::{Op, Resource};
+use crate::plan::op::Op;
 
 /// A step: the ops of one training or evaluation step at a fixed batch size, grouped into stages.
 #[derive(Clone, Debug, PartialEq)]
