@@ -4,7 +4,7 @@
 //! standardised with the training rows' mean and deviation (scikit-learn's `StandardScaler`), which the [`Table`]
 //! keeps so that the test file, `eval` and `predict` read rows the same way.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::error::CsvProblem;
@@ -94,8 +94,7 @@ impl Table {
 
 /// The data set of a training and a test file with their labels in column `label`, named after the training file.
 pub fn load_table(train: &Path, test: &Path, label: &str, limits: &IdxLimits) -> Result<Dataset, DataError> {
-    let table = fit(train, label, limits)?;
-    let train_split = table.read_split(train, limits)?;
+    let (table, train_split) = fit(train, label, limits)?;
     let test_split = table.read_split(test, limits)?;
     let name = train.file_stem().map_or_else(|| "table".to_owned(), |s| s.to_string_lossy().into_owned());
     let mut data = Dataset::new(name, train_split, test_split, table.classes.len());
@@ -103,8 +102,9 @@ pub fn load_table(train: &Path, test: &Path, label: &str, limits: &IdxLimits) ->
     Ok(data)
 }
 
-/// The [`Table`] of a training file: its columns, its classes, and its features' means and deviations.
-fn fit(path: &Path, label: &str, limits: &IdxLimits) -> Result<Table, DataError> {
+/// The [`Table`] of a training file (its columns, its classes, and its features' means and deviations) and, from the
+/// same single pass over the file, its rows read as [`Table::read_split`] reads rows: labelled by class, standardised.
+fn fit(path: &Path, label: &str, limits: &IdxLimits) -> Result<(Table, LabeledImages), DataError> {
     let mut file = CsvFile::open(path)?;
     let header = header(&mut file)?;
     let label_at = column(&file, &header, label, |name, header| CsvProblem::NoLabelColumn { name, header })?;
@@ -112,39 +112,60 @@ fn fit(path: &Path, label: &str, limits: &IdxLimits) -> Result<Table, DataError>
     if columns.is_empty() {
         return Err(file.error(0, None, CsvProblem::NoFeatures));
     }
-    // Σx and Σx² per feature in f64, and the distinct labels in order of appearance.
-    let (mut sum, mut sum_sq) = (vec![0f64; columns.len()], vec![0f64; columns.len()]);
+    // The raw values, and each row's label as the index of its first appearance.
+    let (mut values, mut first_seen) = (Vec::new(), Vec::new());
     let mut names: Vec<String> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    let (mut rows, mut row) = (0usize, Vec::with_capacity(columns.len()));
+    let mut index: HashMap<String, usize> = HashMap::new();
     while let Some(line) = file.next_row()? {
         let text = file.text(line, label_at)?;
-        if !seen.contains(text) {
-            if names.len() == MAX_CLASSES {
+        let id = match index.get(text) {
+            Some(&id) => id,
+            None if names.len() == MAX_CLASSES => {
                 return Err(file.error(line, Some(label_at), CsvProblem::TooManyClasses { max: MAX_CLASSES }));
             }
-            seen.insert(text.to_owned());
-            names.push(text.to_owned());
-        }
-        row.clear();
-        read_values(&file, line, &columns, &mut row, limits)?;
-        for ((s, q), &x) in sum.iter_mut().zip(&mut sum_sq).zip(&row) {
-            *s += f64::from(x);
-            *q += f64::from(x) * f64::from(x);
-        }
-        rows += 1;
-        if (rows * columns.len() * 4) as u64 > limits.max_bytes {
-            return Err(file.error(line, None, CsvProblem::TooLarge { max: limits.max_bytes }));
-        }
+            None => {
+                index.insert(text.to_owned(), names.len());
+                names.push(text.to_owned());
+                names.len() - 1
+            }
+        };
+        first_seen.push(id);
+        read_values(&file, line, &columns, &mut values, limits)?;
     }
-    if rows == 0 {
+    if first_seen.is_empty() {
         return Err(file.error(0, None, CsvProblem::HeaderOnly));
     }
     if names.len() < 2 {
         return Err(file.error(0, Some(label_at), CsvProblem::TooFewClasses { found: names.len(), names }));
     }
-    sort_classes(&mut names);
-    let n = rows as f64;
+    let mut classes = names.clone();
+    sort_classes(&mut classes);
+    let class_of: Vec<u8> = names.iter().map(|n| classes.iter().position(|c| c == n).unwrap_or(0) as u8).collect();
+    let (mean, scale) = moments(&values, columns.len());
+    let table = Table {
+        label: header[label_at].clone(),
+        features: columns.iter().map(|&c| header[c].clone()).collect(),
+        classes,
+        mean,
+        scale,
+    };
+    values.chunks_exact_mut(columns.len()).for_each(|row| table.standardize(row));
+    let labels = first_seen.iter().map(|&id| class_of[id]).collect();
+    let split = LabeledImages { features: Features::Values(values), labels, rows: 1, cols: columns.len() };
+    Ok((table, split))
+}
+
+/// Each of the `width` columns' mean and (population) deviation over the rows of `values`, summed in f64; a deviation
+/// of 0 is taken as 1, so a constant column is left unscaled.
+fn moments(values: &[f32], width: usize) -> (Vec<f32>, Vec<f32>) {
+    let (mut sum, mut sum_sq) = (vec![0f64; width], vec![0f64; width]);
+    for row in values.chunks_exact(width) {
+        for ((s, q), &x) in sum.iter_mut().zip(&mut sum_sq).zip(row) {
+            *s += f64::from(x);
+            *q += f64::from(x) * f64::from(x);
+        }
+    }
+    let n = (values.len() / width) as f64;
     let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
     let scale = sum_sq
         .iter()
@@ -158,13 +179,7 @@ fn fit(path: &Path, label: &str, limits: &IdxLimits) -> Result<Table, DataError>
             }
         })
         .collect();
-    Ok(Table {
-        label: header[label_at].clone(),
-        features: columns.iter().map(|&c| header[c].clone()).collect(),
-        classes: names,
-        mean: mean.iter().map(|&m| m as f32).collect(),
-        scale,
-    })
+    (mean.iter().map(|&m| m as f32).collect(), scale)
 }
 
 /// Sorts class names as `LabelEncoder` does: by value where every one is a number, else as text.
