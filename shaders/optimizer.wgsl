@@ -74,18 +74,18 @@ fn rule_adamw(p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32, c1: f32, c2: f32
 }
 
 // RMSprop (PyTorch's): g plus λp; sq = α·sq + (1 − α)·g²; centered: ḡ = α·ḡ + (1 − α)·g, denominator √(sq − ḡ²) + ε,
-// else √sq + ε; μ > 0: b = μ·b + g / denominator, p −= lr·b; else p −= lr·g / denominator. s = (sq, b, ḡ).
+// else √sq + ε (eps_in_sqrt: Keras's √(sq − ḡ² + ε), √(sq + ε)); μ > 0: b = μ·b + g / denominator, p −= lr·b; else
+// p −= lr·g / denominator. s = (sq, b, ḡ).
 fn rule_rmsprop(p: f32, g: f32, s: vec4<f32>, h: Hypers, lr: f32) -> Updated {
     let gd = g + h.weight_decay * p;
     let sq = h.alpha * s.x + (1.0 - h.alpha) * gd * gd;
     var gavg = s.z;
-    var avg: f32;
+    var square = sq;
     if (h.centered != 0.0) {
         gavg = h.alpha * gavg + (1.0 - h.alpha) * gd;
-        avg = sqrt(sq - gavg * gavg) + h.eps;
-    } else {
-        avg = sqrt(sq) + h.eps;
+        square = sq - gavg * gavg;
     }
+    let avg = select(sqrt(square) + h.eps, sqrt(square + h.eps), h.eps_in_sqrt != 0.0);
     if (h.momentum > 0.0) {
         let b = h.momentum * s.y + gd / avg;
         return Updated(p - lr * b, vec4<f32>(sq, b, gavg, s.w));

@@ -158,8 +158,17 @@ fn a_broken_fused_kernel_fails_its_checks() {
         (
             "optimizer.wgsl",
             &rules,
-            "avg = sqrt(sq - gavg * gavg) + h.eps;",
-            "avg = sqrt(sq) + h.eps;",
+            "square = sq - gavg * gavg;",
+            "square = sq;",
+            CheckFamily::Update(Rule::Rmsprop),
+            true,
+        ),
+        // RMSprop's ε placement switch ignored: Keras's √(s + ε) computed as PyTorch's √s + ε.
+        (
+            "optimizer.wgsl",
+            &rules,
+            "let avg = select(sqrt(square) + h.eps, sqrt(square + h.eps), h.eps_in_sqrt != 0.0);",
+            "let avg = sqrt(square) + h.eps;",
             CheckFamily::Update(Rule::Rmsprop),
             true,
         ),

@@ -262,6 +262,10 @@ fn rmsprop_update_worked_by_hand() {
     // p = 1 − 0.01·3.3333333 = 0.96666667.
     let centered = rmsprop.with(Hyper::Centered, 1.0).unwrap().with(Hyper::Momentum, 0.9).unwrap();
     close(&step(centered, 0.5, &[0.0, 0.0, 0.0], 1), &[0.966_666_7, 0.025, 3.333_333_3, 0.05]);
+    // Keras's ε placement with ε = 0.0975: √(0.025 + 0.0975) = 0.35; p = 1 − 0.01·0.5/0.35 = 0.98571429 (PyTorch's
+    // √0.025 + 0.0975 = 0.25561388 would give 0.98043930).
+    let keras = rmsprop.with(Hyper::Eps, 0.0975).unwrap().with(Hyper::EpsInSqrt, 1.0).unwrap();
+    close(&step(keras, 0.5, &[0.0, 0.0, 0.0], 1), &[0.985_714_3, 0.025, 0.0, 0.0]);
 }
 
 #[test]

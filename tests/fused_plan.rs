@@ -20,7 +20,7 @@ use gpu_mnist::optim::{Hyper, Optimizer, Rule};
 use gpu_mnist::plan::{BufDesc, Layout, Op, Plan, Role, Split, HEAD_MAX_CLASSES};
 
 /// Every rule of the optimizer table with its defaults, and with weight decay (RMSprop also centered and with
-/// momentum).
+/// momentum, and with Keras's ε placement).
 fn optimizers() -> Vec<Optimizer> {
     let mut out = Vec::new();
     for &rule in Rule::ALL {
@@ -28,6 +28,7 @@ fn optimizers() -> Vec<Optimizer> {
         let mut decayed = Optimizer::new(rule).with(Hyper::WeightDecay, 0.05).unwrap();
         if rule == Rule::Rmsprop {
             decayed = decayed.with(Hyper::Momentum, 0.9).unwrap().with(Hyper::Centered, 1.0).unwrap();
+            out.push(Optimizer::new(rule).with(Hyper::EpsInSqrt, 1.0).unwrap());
         }
         out.push(decayed);
     }

@@ -1,7 +1,7 @@
 //! The README's tables agree with the code they copy: its optimizer table names every rule of `src/optim.rs`'s table
 //! with that table's PyTorch class, hyper-parameter defaults and state tensors.
 
-use gpu_mnist::optim::{Hyper, Rule};
+use gpu_mnist::optim::{Range, Rule};
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
@@ -19,8 +19,8 @@ fn readme_optimizer_table_should_match_the_code() {
         assert!(line.contains(&format!("`{}`", row.pytorch)), "{}: PyTorch class {} in {line}", row.name, row.pytorch);
         for &(h, default) in row.hypers {
             let value = match h {
-                Hyper::Centered if default == 0.0 => "off".to_string(),
-                Hyper::Centered => "on".to_string(),
+                _ if h.range() == Range::Switch && default == 0.0 => "off".to_string(),
+                _ if h.range() == Range::Switch => "on".to_string(),
                 _ if default != 0.0 && default < 1e-4 => format!("{default:e}"),
                 _ => format!("{default}"),
             };

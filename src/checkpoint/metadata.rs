@@ -216,8 +216,9 @@ impl Meta<'_> {
         let mut optimizer = Optimizer::new(rule);
         for &(h, _) in rule.row().hypers {
             let key = h.key();
-            // Weight decay came after the first checkpoints: without the key, a file means none (as then).
-            if h == Hyper::WeightDecay && !self.0.contains_key(&key) {
+            // Weight decay and RMSprop's ε placement came after the first checkpoints: without the key, a file means
+            // none and PyTorch's (as then).
+            if matches!(h, Hyper::WeightDecay | Hyper::EpsInSqrt) && !self.0.contains_key(&key) {
                 optimizer = optimizer.with(h, 0.0).map_err(|e| e.to_string())?;
                 continue;
             }

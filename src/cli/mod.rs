@@ -101,6 +101,7 @@ fn hyper_help(h: Hyper) -> String {
         Hyper::Eps => "ε added to the denominator",
         Hyper::WeightDecay => "Weight decay λ (L2 added to the gradient; decoupled for adamw)",
         Hyper::Centered => "RMSprop: normalise by the gradient's estimated variance",
+        Hyper::EpsInSqrt => "RMSprop: ε inside the square root, √(s + ε), as Keras and TensorFlow (PyTorch: √s + ε)",
     };
     let defaults: Vec<String> = Rule::ALL
         .iter()
@@ -130,6 +131,8 @@ pub struct OptimArgs {
     pub weight_decay: Option<f32>,
     #[arg(long, help = hyper_help(Hyper::Centered))]
     pub centered: bool,
+    #[arg(long, help = hyper_help(Hyper::EpsInSqrt))]
+    pub eps_in_sqrt: bool,
     /// Learning-rate schedule: linear decay from --lr to 0 over the run's steps, or constant.
     #[arg(long, value_enum, default_value_t = LrSchedule::Linear)]
     pub lr_schedule: LrSchedule,
@@ -147,6 +150,7 @@ impl OptimArgs {
             Hyper::Eps => self.eps,
             Hyper::WeightDecay => self.weight_decay,
             Hyper::Centered => self.centered.then_some(1.0),
+            Hyper::EpsInSqrt => self.eps_in_sqrt.then_some(1.0),
         }
     }
 

@@ -125,13 +125,15 @@ impl Optimizer {
     pub fn describe(&self) -> String {
         let mut text = self.name().to_owned();
         for (h, v) in self.hypers() {
-            let off = v == 0.0 && (matches!(h, Hyper::WeightDecay | Hyper::Centered) || self.rule == Rule::Rmsprop);
+            let off = v == 0.0
+                && (matches!(h, Hyper::WeightDecay) || h.range() == Range::Switch || self.rule == Rule::Rmsprop);
             match h {
                 _ if off => {}
                 Hyper::Beta1 => text += &format!(" betas=({v}, {})", self.get(Hyper::Beta2)),
                 Hyper::Beta2 => {}
                 Hyper::Eps => text += &format!(" eps={v:e}"),
                 Hyper::Centered => text += " centered",
+                Hyper::EpsInSqrt => text += " eps_in_sqrt",
                 _ => text += &format!(" {}={v}", h.key()),
             }
         }

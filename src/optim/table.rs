@@ -13,7 +13,8 @@ pub enum Rule {
     Adam,
     /// AdamW (Loshchilov & Hutter): Adam with decoupled weight decay `p -= lr·λ·p`.
     Adamw,
-    /// RMSprop as PyTorch's: `s = α·s + (1 − α)·g²; p -= lr·g / (√s + ε)`, optionally centered and with momentum.
+    /// RMSprop as PyTorch's: `s = α·s + (1 − α)·g²; p -= lr·g / (√s + ε)`, optionally centered, with momentum, and
+    /// with Keras's ε placement `√(s + ε)`.
     Rmsprop,
 }
 
@@ -42,11 +43,13 @@ pub enum Hyper {
     WeightDecay,
     /// RMSprop's `centered`: 1 normalises by the gradient's estimated variance instead of its second moment.
     Centered,
+    /// RMSprop's ε placement: 0 is PyTorch's `√s + ε`, 1 is Keras's and TensorFlow's `√(s + ε)`.
+    EpsInSqrt,
 }
 
 listed_exhaustively!(Hyper {
     /// Every hyper-parameter, in the order of [`Optimizer`]'s values and of WGSL's `Hypers` struct.
-    ALL: [Lr, Momentum, Beta1, Beta2, Alpha, Eps, WeightDecay, Centered]
+    ALL: [Lr, Momentum, Beta1, Beta2, Alpha, Eps, WeightDecay, Centered, EpsInSqrt]
 });
 
 /// The values a hyper-parameter may take.
@@ -96,6 +99,7 @@ impl Hyper {
             Hyper::Eps => "eps",
             Hyper::WeightDecay => "weight-decay",
             Hyper::Centered => "centered",
+            Hyper::EpsInSqrt => "eps-in-sqrt",
         }
     }
 
@@ -110,7 +114,7 @@ impl Hyper {
             Hyper::Lr | Hyper::Eps => Range::Positive,
             Hyper::Momentum | Hyper::Beta1 | Hyper::Beta2 | Hyper::Alpha => Range::Fraction,
             Hyper::WeightDecay => Range::NonNegative,
-            Hyper::Centered => Range::Switch,
+            Hyper::Centered | Hyper::EpsInSqrt => Range::Switch,
         }
     }
 
@@ -176,7 +180,15 @@ impl Rule {
                 // All three are kept (zero while unused: momentum_buffer with μ = 0, grad_avg when not centered),
                 // so a rule's state count never depends on its values.
                 states: &["square_avg", "momentum_buffer", "grad_avg"],
-                hypers: &[(Lr, 0.01), (Alpha, 0.99), (Eps, 1e-8), (WeightDecay, 0.0), (Momentum, 0.0), (Centered, 0.0)],
+                hypers: &[
+                    (Lr, 0.01),
+                    (Alpha, 0.99),
+                    (Eps, 1e-8),
+                    (WeightDecay, 0.0),
+                    (Momentum, 0.0),
+                    (Centered, 0.0),
+                    (EpsInSqrt, 0.0),
+                ],
             },
         }
     }

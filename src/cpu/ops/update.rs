@@ -64,18 +64,21 @@ fn adam_moments(p: f32, g: f32, s: &mut [f32; MAX_STATES], h: &StepHypers) -> f3
 }
 
 /// RMSprop as PyTorch's: with g the gradient plus λp, s = α·s + (1 − α)·g²; centered: ḡ = α·ḡ + (1 − α)·g and the
-/// denominator √(s − ḡ²) + ε, else √s + ε; with μ > 0, b = μ·b + g / denominator and p −= lr·b, else
-/// p −= lr·g / denominator. States: s (`square_avg`), b (`momentum_buffer`), ḡ (`grad_avg`).
+/// denominator √(s − ḡ²) + ε, else √s + ε (with `eps_in_sqrt`, Keras's √(s − ḡ² + ε) and √(s + ε)); with μ > 0,
+/// b = μ·b + g / denominator and p −= lr·b, else p −= lr·g / denominator. States: s (`square_avg`), b
+/// (`momentum_buffer`), ḡ (`grad_avg`).
 pub fn rmsprop(p: f32, g: f32, s: &mut [f32; MAX_STATES], h: &StepHypers) -> f32 {
     let (alpha, mu) = (h.o.get(Hyper::Alpha), h.o.get(Hyper::Momentum));
     let g = g + h.o.get(Hyper::WeightDecay) * p;
     s[0] = alpha * s[0] + (1.0 - alpha) * g * g;
-    let avg = if h.o.get(Hyper::Centered) != 0.0 {
+    let square = if h.o.get(Hyper::Centered) != 0.0 {
         s[2] = alpha * s[2] + (1.0 - alpha) * g;
-        (s[0] - s[2] * s[2]).sqrt() + h.o.get(Hyper::Eps)
+        s[0] - s[2] * s[2]
     } else {
-        s[0].sqrt() + h.o.get(Hyper::Eps)
+        s[0]
     };
+    let eps = h.o.get(Hyper::Eps);
+    let avg = if h.o.get(Hyper::EpsInSqrt) != 0.0 { (square + eps).sqrt() } else { square.sqrt() + eps };
     if mu > 0.0 {
         s[1] = mu * s[1] + g / avg;
         p - h.lr * s[1]

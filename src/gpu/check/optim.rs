@@ -28,6 +28,8 @@ pub fn variants(rule: Rule) -> Result<Vec<Optimizer>> {
         Rule::Adamw => vec![of(&[])?, of(&[(Lr, 1e-2), (Beta1, 0.8), (Beta2, 0.99), (Eps, 1e-7), (WeightDecay, 0.1)])?],
         Rule::Rmsprop => vec![
             of(&[(Lr, 1e-3), (Alpha, 0.9), (Eps, 1e-7)])?,
+            // Keras's ε placement, with an ε large enough to tell √(s + ε) from √s + ε.
+            of(&[(Lr, 1e-3), (Alpha, 0.9), (Eps, 1e-3), (EpsInSqrt, 1.0), (Centered, 1.0)])?,
             of(&[(Lr, 1e-2), (Momentum, 0.9), (Centered, 1.0), (WeightDecay, 0.01)])?,
         ],
     })
