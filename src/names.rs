@@ -47,5 +47,6 @@ mod tests {
         names_agree::<LrSchedule>();
         names_agree::<Init>();
         names_agree::<crate::optim::Rule>();
+        names_agree::<crate::train::Shuffle>();
     }
 }

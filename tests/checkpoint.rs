@@ -80,6 +80,7 @@ fn sample_of(model: ModelConfig, optimizer: Optimizer) -> Checkpoint {
         train_samples: 60_000,
         lr_schedule: gpu_mnist::optim::LrSchedule::Constant,
         dropout: 0.0,
+        shuffle: gpu_mnist::train::Shuffle::SklearnSgd,
         epoch_so_far: None,
         table: None,
         normalize: None,
@@ -236,6 +237,7 @@ fn capture_and_restore_through_a_trainer() {
         lr_schedule: Default::default(),
         init: None,
         dropout: 0.0,
+        shuffle: Default::default(),
     };
     let layout = config.layout(&model, adam()).unwrap();
     let mut t =

@@ -100,6 +100,56 @@ fn the_perceptron_should_match_sklearn_on_the_table() {
     println!("predict: {line} (label {label})");
 }
 
+/// scikit-learn's own run, `Perceptron(max_iter=1000, eta0=0.1, tol=1e-3, shuffle=True, random_state=42)` on the raw
+/// features (`tests/fixtures/sklearn_perceptron_own_run.json`): with scikit-learn's shuffle and the values as they
+/// are, seed 42 runs its 6 epochs, ends with its weights and scores its 85.20%, on the CPU and the GPU. A resumed
+/// run keeps the shuffle (its next epochs are the straight run's) and refuses another.
+#[test]
+fn sklearn_shuffle_should_reproduce_scikit_learns_own_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sklearn_perceptron_own_run.json");
+    let fixture: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let [train, test] = tables().map(|p| p.display().to_string());
+    let table = ["--train", &train, "--test", &test, "--label", "label", "--no-standardize"];
+    let sklearn = ["--shuffle", "sklearn-sgd", "--seed", "42", "--lr", "0.1", "--tol", "1e-3"];
+    let mut backends = vec!["cpu".to_string()];
+    backends.extend(common::gpu_api());
+    for backend in &backends {
+        let save = format!("{backend}.safetensors");
+        let run = ["train", "--model", "perceptron", "--epochs", "1000", "--backend", backend, "--save", &save];
+        let stdout = ok(d, &[&run[..], &table, &sklearn].concat());
+        assert!(stdout.contains("seed 42, shuffle sklearn-sgd"), "{stdout}");
+        assert!(stdout.contains("10 features (f1, f2, f3, f4, f5, f6, f7, f8, f9, f10) as given"), "{stdout}");
+        let last = epoch_lines(&stdout).pop().unwrap();
+        let want_acc = format!("{:.2}%", 100.0 * fixture["test_acc"].as_f64().unwrap());
+        assert_eq!((last.0 as u64, &last.3), (fixture["epochs"].as_u64().unwrap(), &want_acc), "{backend}: {stdout}");
+        println!("{backend}: {} epochs, test accuracy {} (scikit-learn: {want_acc})", last.0, last.3);
+        let layer = &Checkpoint::load(&d.join(&save)).unwrap().params.layers[0];
+        let mut ours: Vec<f64> = layer.weight.iter().map(|&v| f64::from(v)).collect();
+        ours.push(f64::from(layer.bias[0]));
+        let coef = fixture["coef"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap());
+        let want: Vec<f64> = coef.chain([fixture["intercept"].as_f64().unwrap()]).collect();
+        for (i, (g, w)) in ours.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "{backend} weight {i}: {g} vs scikit-learn's {w}");
+        }
+    }
+    // Three epochs, then three more from the checkpoint: the straight run's epochs 4-6. The shuffle is the
+    // checkpoint's; another is refused by name.
+    let first = ["train", "--model", "perceptron", "--epochs", "3", "--save", "half.safetensors"];
+    ok(d, &[&first[..], &table, &sklearn].concat());
+    let resume = ["train", "--resume", "half.safetensors", "--epochs", "6"];
+    let resumed = epoch_lines(&ok(d, &[&resume[..], &table].concat()));
+    let straight =
+        epoch_lines(&ok(d, &[&["train", "--model", "perceptron", "--epochs", "6"][..], &table, &sklearn].concat()));
+    assert_eq!(resumed[..], straight[3..]);
+    let (_, stderr) = fails(d, &[&resume[..], &table, &["--shuffle", "chacha8"]].concat());
+    assert!(stderr.contains("--shuffle chacha8 differs from the checkpoint's sklearn-sgd"), "{stderr}");
+    let standardized = [&resume[..], &["--train", &train, "--test", &test, "--label", "label"]].concat();
+    let (_, stderr) = fails(d, &standardized);
+    assert!(stderr.contains("resume with --no-standardize"), "{stderr}");
+}
+
 /// A perceptron of one unit per class (one-vs-rest) on 500 MNIST digits, two epochs: the GPU prints the CPU's numbers.
 #[test]
 fn a_multiclass_perceptron_should_match_on_cpu_and_gpu() {

@@ -31,6 +31,7 @@ fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
         lr_schedule: LrSchedule::Constant,
         init: None,
         dropout: 0.0,
+        shuffle: Default::default(),
     };
     let optimizer =
         Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])

@@ -15,7 +15,7 @@ fn table(train: &[u8]) -> Result<gpu_mnist::data::Dataset, String> {
     let (t, g) = (dir.path().join("train.csv"), dir.path().join("test.csv"));
     std::fs::write(&t, train).unwrap();
     std::fs::write(&g, GOOD).unwrap();
-    csv::load_table(&t, &g, "gender", &data::IdxLimits::default()).map_err(|e| e.to_string())
+    csv::load_table(&t, &g, "gender", true, &data::IdxLimits::default()).map_err(|e| e.to_string())
 }
 
 /// Loads MNIST-shaped CSV (`--data-dir`) whose training file holds `train`; the test file holds one good row.
@@ -130,7 +130,7 @@ fn quoted_fields_should_be_unquoted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.csv");
     std::fs::write(&path, comma).unwrap();
-    let data = csv::load_table(&path, &path, "gender", &data::IdxLimits::default()).unwrap();
+    let data = csv::load_table(&path, &path, "gender", true, &data::IdxLimits::default()).unwrap();
     assert_eq!(data.table.unwrap().classes, ["x, y", "z"]);
 }
 
@@ -149,7 +149,7 @@ fn test_label_outside_the_classes_should_name_it() {
     let (t, g) = (dir.path().join("train.csv"), dir.path().join("test.csv"));
     std::fs::write(&t, GOOD).unwrap();
     std::fs::write(&g, "weight,height,gender\n1,2,a\n3,4,c\n").unwrap();
-    let err = csv::load_table(&t, &g, "gender", &data::IdxLimits::default()).unwrap_err().to_string();
+    let err = csv::load_table(&t, &g, "gender", true, &data::IdxLimits::default()).unwrap_err().to_string();
     for part in ["test.csv", "line 3, column 3 (gender)", "\"c\" is not one of the 2 classes", "a, b"] {
         assert!(err.contains(part), "{part:?} missing: {err}");
     }
@@ -198,7 +198,7 @@ fn missing_or_repeated_columns_should_be_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.csv");
     std::fs::write(&path, GOOD).unwrap();
-    let err = csv::load_table(&path, &path, "sex", &data::IdxLimits::default()).unwrap_err().to_string();
+    let err = csv::load_table(&path, &path, "sex", true, &data::IdxLimits::default()).unwrap_err().to_string();
     assert!(err.contains("no column is named \"sex\"; the header has weight, height, gender"), "{err}");
     refused(
         table(b"weight,weight,gender\n1,2,a\n3,4,b\n"),
@@ -218,7 +218,7 @@ fn integer_labels_should_sort_by_value_and_features_be_standardised() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.csv");
     std::fs::write(&path, "x,y,gender\n1,10,10\n2,10,9\n3,10,10\n6,10,2\n").unwrap();
-    let data = csv::load_table(&path, &path, "gender", &data::IdxLimits::default()).unwrap();
+    let data = csv::load_table(&path, &path, "gender", true, &data::IdxLimits::default()).unwrap();
     let t = data.table.as_ref().unwrap();
     assert_eq!(t.classes, ["2", "9", "10"], "by value, not as text");
     assert_eq!(data.train.labels, [2, 1, 2, 0]);

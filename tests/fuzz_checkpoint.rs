@@ -30,13 +30,14 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
+use clap::ValueEnum;
 use flate2::read::MultiGzDecoder;
 use gpu_mnist::backend::Stats;
 use gpu_mnist::checkpoint::{self, Checkpoint};
 use gpu_mnist::data::{read_idx_bytes, IdxLimits};
 use gpu_mnist::model::{Activation, Layer, Loss, ModelConfig, OutputUnits, Params, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{Hyper, LrSchedule, Optimizer, Range, Rule};
-use gpu_mnist::train::EpochSoFar;
+use gpu_mnist::train::{EpochSoFar, Shuffle};
 use gpu_mnist::Error;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -182,6 +183,7 @@ struct Progress {
     train_samples: usize,
     lr_schedule: LrSchedule,
     dropout: f32,
+    shuffle: Shuffle,
     epoch_so_far: Option<EpochSoFar>,
 }
 
@@ -196,6 +198,7 @@ fn progress() -> impl Strategy<Value = Progress> {
         any::<usize>(),
         select(vec![LrSchedule::Linear, LrSchedule::Constant]),
         prop_oneof![Just(0.0f32), 0.0f32..1.0],
+        select(Shuffle::value_variants().to_vec()),
         proptest::option::of(epoch_so_far()),
     )
         .prop_map(
@@ -209,6 +212,7 @@ fn progress() -> impl Strategy<Value = Progress> {
                 train_samples,
                 lr_schedule,
                 dropout,
+                shuffle,
                 epoch_so_far,
             )| {
                 Progress {
@@ -221,6 +225,7 @@ fn progress() -> impl Strategy<Value = Progress> {
                     train_samples,
                     lr_schedule,
                     dropout,
+                    shuffle,
                     epoch_so_far,
                 }
             },
@@ -272,6 +277,7 @@ fn assemble(model: ModelConfig, optimizer: Optimizer, mut tensors: Vec<Vec<f32>>
         train_samples: p.train_samples,
         lr_schedule: p.lr_schedule,
         dropout: p.dropout,
+        shuffle: p.shuffle,
         epoch_so_far: p.epoch_so_far,
         table: None,
         normalize: None,
@@ -291,7 +297,7 @@ fn checkpoint() -> impl Strategy<Value = Checkpoint> {
 // Checkpoints: mutations.
 
 /// Every metadata key a checkpoint holds, and a few it does not.
-const META_KEYS: [&str; 30] = [
+const META_KEYS: [&str; 32] = [
     "format",
     "format_version",
     "architecture",
@@ -306,8 +312,10 @@ const META_KEYS: [&str; 30] = [
     "alpha",
     "weight_decay",
     "centered",
+    "eps_in_sqrt",
     "leaky_slope",
     "dropout",
+    "shuffle",
     "epoch",
     "steps_done",
     "seed",
@@ -875,6 +883,7 @@ fn sample_bytes() -> Vec<u8> {
         train_samples: 100,
         lr_schedule: LrSchedule::Constant,
         dropout: 0.0,
+        shuffle: Shuffle::SklearnSgd,
         // Saved mid-epoch, so the mutations reach the optional epoch_* keys too.
         epoch_so_far: Some(EpochSoFar { stats: Stats { loss_sum: 1.5, correct: 20, samples: 64 }, seconds: 0.25 }),
     };
@@ -959,6 +968,7 @@ fn regression_saved_hyper_parameters_always_load_back() {
         (Rule::Adam, Hyper::Eps, f32::MAX),
         (Rule::Rmsprop, Hyper::WeightDecay, f32::INFINITY),
         (Rule::Rmsprop, Hyper::Centered, 0.5),
+        (Rule::Rmsprop, Hyper::EpsInSqrt, 2.0),
     ];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
@@ -977,6 +987,7 @@ fn regression_saved_hyper_parameters_always_load_back() {
             train_samples: 1,
             lr_schedule: LrSchedule::Constant,
             dropout: 0.0,
+            shuffle: Shuffle::Chacha8,
             epoch_so_far: None,
         };
         let ck = assemble(model.clone(), optimizer, tensors, progress);

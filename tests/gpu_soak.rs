@@ -39,6 +39,7 @@ fn memory_does_not_grow_over_many_epochs() {
         lr_schedule: Default::default(),
         init: None,
         dropout: 0.0,
+        shuffle: Default::default(),
     };
     let optimizer =
         Optimizer::of(Rule::Adam, &[(Hyper::Lr, 1e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])

@@ -35,6 +35,7 @@ fn config(dropout: f32) -> TrainConfig {
         lr_schedule: Default::default(),
         init: None,
         dropout,
+        shuffle: Default::default(),
     }
 }
 

@@ -56,6 +56,7 @@ fn resuming_through_the_library_is_bit_exact() {
             lr_schedule: Default::default(),
             init: None,
             dropout,
+            shuffle: Default::default(),
         };
         let mut straight = trainer(&data, optimizer, config.clone());
         let expected = [epoch(&mut straight), epoch(&mut straight)];

@@ -144,6 +144,7 @@ fn epoch_orders(seed: u64, epochs: usize) -> Vec<Vec<u32>> {
         lr_schedule: LrSchedule::Constant,
         init: None,
         dropout: 0.0,
+        shuffle: Default::default(),
     };
     let model = model(4, vec![], 3, Activation::Relu, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(0.1).unwrap());
@@ -191,6 +192,7 @@ fn an_epoch_runs_exactly_its_steps_in_chunks() {
         lr_schedule: LrSchedule::Linear,
         init: None,
         dropout: 0.0,
+        shuffle: Default::default(),
     };
     let model = model(4, vec![3], 3, Activation::Tanh, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(0.1).unwrap());
@@ -219,6 +221,7 @@ fn a_run_stops_once_its_loss_passes_the_divergence_limit() {
         lr_schedule: LrSchedule::Constant,
         init: None,
         dropout: 0.0,
+        shuffle: Default::default(),
     };
     let model = model(4, vec![8], 3, Activation::Relu, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(1e3).unwrap());
@@ -244,6 +247,7 @@ fn warm_up_runs_steps_then_restores_the_start() {
         lr_schedule: LrSchedule::Linear,
         init: None,
         dropout: 0.0,
+        shuffle: Default::default(),
     };
     let model = model(4, vec![3], 3, Activation::Tanh, Loss::Xent);
     let optimizer =
@@ -381,6 +385,7 @@ fn a_stop_during_evaluation_takes_effect_after_the_chunk_in_flight() {
         lr_schedule: LrSchedule::Constant,
         init: None,
         dropout: 0.0,
+        shuffle: Default::default(),
     };
     let model = model(4, vec![3], 3, Activation::Relu, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(0.1).unwrap());
@@ -423,6 +428,7 @@ fn a_run_stopped_in_its_evaluation_should_resume_without_repeating_a_step() {
         lr_schedule: LrSchedule::Linear,
         init: None,
         dropout: 0.0,
+        shuffle: Default::default(),
     };
     let model = model(4, vec![6], 3, Activation::Relu, Loss::Xent);
     let optimizer =
@@ -476,6 +482,7 @@ fn an_epoch_should_report_its_evaluation_after_its_training() {
         lr_schedule: LrSchedule::Constant,
         init: None,
         dropout: 0.0,
+        shuffle: Default::default(),
     };
     let model = model(4, vec![3], 3, Activation::Relu, Loss::Xent);
     let mut trainer = recording_trainer(&data, &config, &model, Optimizer::sgd(0.1).unwrap());

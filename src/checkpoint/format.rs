@@ -171,6 +171,11 @@ impl Checkpoint {
             train_samples: meta.parse("train_samples")?,
             lr_schedule: meta.named("lr_schedule")?,
             dropout: meta.dropout()?,
+            shuffle: if meta.0.contains_key("shuffle") {
+                meta.named("shuffle")?
+            } else {
+                crate::train::Shuffle::Chacha8
+            },
             epoch_so_far: meta.epoch_so_far()?,
             table,
             normalize: meta.normalize()?,

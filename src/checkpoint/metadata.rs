@@ -43,6 +43,7 @@ impl Checkpoint {
         put("train_samples", self.train_samples.to_string());
         put("lr_schedule", self.lr_schedule.name().to_owned());
         put("dropout", self.dropout.to_string());
+        put("shuffle", self.shuffle.name().to_owned());
         if let Some(table) = &self.table {
             // Strings and finite f32s: serialising cannot fail.
             put("table", serde_json::to_string(table).unwrap_or_default());

@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::files::{read_input, write_atomically};
 use crate::model::{Activation, ModelConfig, Params};
 use crate::optim::{LrSchedule, Optimizer};
-use crate::train::{EpochSoFar, TrainConfig, Trainer};
+use crate::train::{EpochSoFar, Shuffle, TrainConfig, Trainer};
 
 /// The largest checkpoint read: 16 GiB (a model of 4 billion parameters with Adam's two states).
 pub const MAX_CHECKPOINT_BYTES: u64 = 16 << 30;
@@ -82,6 +82,8 @@ pub struct Checkpoint {
     pub lr_schedule: LrSchedule,
     /// The dropout probability of the hidden layers while training (0: none).
     pub dropout: f32,
+    /// How each epoch's order was drawn from the seed ([`Shuffle::Chacha8`] in checkpoints older than this field).
+    pub shuffle: Shuffle,
     /// Saved mid-epoch: what that epoch's steps measured so far, so the resumed epoch's record covers them too.
     /// `None` at an epoch boundary, and in checkpoints older than this field.
     pub epoch_so_far: Option<EpochSoFar>,
@@ -167,6 +169,7 @@ impl Checkpoint {
             train_samples: trainer.data().train.len(),
             lr_schedule: trainer.config.lr_schedule,
             dropout: trainer.config.dropout,
+            shuffle: trainer.config.shuffle,
             epoch_so_far,
             table: trainer.data().table.clone(),
             normalize: trainer.data().normalize,
@@ -293,7 +296,8 @@ impl Checkpoint {
         }
     }
 
-    /// The training settings of the run this checkpoint continues: its seed and batch size, `epochs` in total.
+    /// The training settings of the run this checkpoint continues: its seed, shuffle and batch size, `epochs` in
+    /// total.
     pub fn train_config(&self, epochs: usize, eval_batch: usize) -> TrainConfig {
         TrainConfig {
             chunk_rows: None,
@@ -305,6 +309,7 @@ impl Checkpoint {
             // A resumed run's weights come from the checkpoint.
             init: None,
             dropout: self.dropout,
+            shuffle: self.shuffle,
         }
     }
 

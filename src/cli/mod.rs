@@ -87,6 +87,10 @@ pub struct DataArgs {
     /// The table's label column (with --train): integers or strings, each distinct value a class.
     #[arg(long, value_name = "COLUMN", requires = "train_file")]
     pub label: Option<String>,
+    /// With --train: keep the table's values as they are (scikit-learn without a StandardScaler) instead of
+    /// standardising each feature with the training rows' mean and deviation.
+    #[arg(long, requires = "train_file")]
+    pub no_standardize: bool,
 }
 
 /// The help of a hyper-parameter's flag, from the optimizer table: what it is, which rules read it and their
@@ -229,7 +233,7 @@ fn named_known(arg: DatasetArg) -> Option<&'static Known> {
 /// from the labels and its image size from the files.
 pub fn load_data(args: &DataArgs) -> Result<Dataset> {
     if let (Some(train), Some(test), Some(label)) = (&args.train_file, &args.test_file, &args.label) {
-        let mut data = data::csv::load_table(train, test, label, &data::IdxLimits::default())?;
+        let mut data = data::csv::load_table(train, test, label, !args.no_standardize, &data::IdxLimits::default())?;
         limit(&mut data, args.limit)?;
         return Ok(data);
     }

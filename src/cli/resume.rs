@@ -10,7 +10,7 @@ use gpu_mnist::data::Dataset;
 use gpu_mnist::files;
 use gpu_mnist::model::ModelConfig;
 use gpu_mnist::optim::Optimizer;
-use gpu_mnist::train::{TrainConfig, Trainer};
+use gpu_mnist::train::{Shuffle, TrainConfig, Trainer};
 
 use super::{ModelArgs, OptimArgs};
 
@@ -79,6 +79,7 @@ pub struct RunFlags<'a> {
     pub model: &'a ModelArgs,
     pub optim: &'a OptimArgs,
     pub seed: u64,
+    pub shuffle: Shuffle,
     pub batch_size: usize,
     pub epochs: usize,
     pub eval_batch: usize,
@@ -120,6 +121,7 @@ pub fn settings(
     let batch = gpu_mnist::train::batch_size_name;
     for (flag, id, ours, theirs) in [
         ("--seed", "seed", args.seed.to_string(), ck.seed.to_string()),
+        ("--shuffle", "shuffle", args.shuffle.name().to_owned(), ck.shuffle.name().to_owned()),
         ("--batch-size", "batch_size", batch(args.batch_size), batch(ck.batch_size)),
     ] {
         anyhow::ensure!(

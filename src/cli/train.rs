@@ -10,14 +10,14 @@ use gpu_mnist::metrics::MetricsWriter;
 use gpu_mnist::model::Activation;
 use gpu_mnist::plan::Split;
 use gpu_mnist::plot;
-use gpu_mnist::train::{batch_size_name, parse_batch_size, EarlyStop, EpochMetrics, TrainConfig, Trainer};
+use gpu_mnist::train::{batch_size_name, parse_batch_size, EarlyStop, EpochMetrics, Shuffle, TrainConfig, Trainer};
 
 use super::{out, paths};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::perceptron::{self, ModelKind};
 use super::resume::{self, CheckpointArgs};
-use super::train_data::{data_line, normalization};
+use super::train_data::{check_table, data_line, normalization};
 use super::{load_data, make_backend, BackendArg, DataArgs, ModelArgs, OptimArgs, EVAL_BATCH};
 
 #[derive(Args)]
@@ -69,6 +69,10 @@ pub struct TrainArgs {
     /// Seed of the initial weights and of the shuffles: the same seed gives the same run.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// How each epoch's order is drawn from the seed: gpu-mnist's own (`chacha8`), or scikit-learn's SGDClassifier and
+    /// Perceptron shuffle (`sklearn-sgd`: --seed S visits the rows as random_state=S does there).
+    #[arg(long, value_enum, default_value_t = Shuffle::Chacha8)]
+    pub shuffle: Shuffle,
     /// Write per-epoch metrics: CSV with a header if PATH ends in .csv, JSON lines otherwise; `-` (or /dev/stdout):
     /// JSON lines on standard output, everything else then on standard error.
     #[arg(long, value_name = "PATH")]
@@ -151,6 +155,7 @@ pub fn run(mut args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     let mut data = load_data(&args.data)?;
     perceptron::check_output_units(args.kind, args.model.output_units, data.classes)?;
     data.normalize = normalization(args.normalize, resumed.as_ref(), &data)?;
+    check_table(resumed.as_ref(), &data)?;
     let data = Arc::new(data);
     // The run's settings: a resumed run's come from its checkpoint, checked against the flags given.
     let (model, optimizer, config) = match &resumed {
@@ -160,6 +165,7 @@ pub fn run(mut args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
                 model: &args.model,
                 optim: &args.optim,
                 seed: args.seed,
+                shuffle: args.shuffle,
                 batch_size: args.batch_size,
                 epochs: args.epochs,
                 eval_batch: args.eval_batch,
@@ -178,6 +184,7 @@ pub fn run(mut args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
                 lr_schedule: args.optim.lr_schedule,
                 init: args.model.init,
                 dropout: args.dropout,
+                shuffle: args.shuffle,
             };
             (args.model.model(&data), optimizer, config)
         }
@@ -207,13 +214,17 @@ pub fn run(mut args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     let dropout = if config.dropout > 0.0 { format!(", dropout {}", config.dropout) } else { String::new() };
     outln!("model:   {}{init}{dropout}", model.describe());
     outln!(
-        "optim:   {}, {}, batch {}, {} epoch{}, seed {}",
+        "optim:   {}, {}, batch {}, {} epoch{}, seed {}{}",
         optimizer.describe(),
         config.lr_schedule.describe(trainer.layout.decay_steps),
         batch_size_name(config.batch_size),
         config.epochs,
         if config.epochs == 1 { "" } else { "s" },
-        config.seed
+        config.seed,
+        match config.shuffle {
+            Shuffle::Chacha8 => String::new(),
+            other => format!(", shuffle {}", other.name()),
+        }
     );
     outln!("data:    {}", data_line(&data));
     if let (Some(ck), Some(_), None) = (&resumed, &args.plot, &metrics_file) {

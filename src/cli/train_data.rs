@@ -21,15 +21,29 @@ pub(super) fn data_line(data: &Dataset) -> String {
     }
     if let Some(table) = &data.table {
         line.push_str(&format!(
-            ", {} features ({}) standardised, label column {}",
+            ", {} features ({}) {}, label column {}",
             table.features.len(),
             table.features.join(", "),
+            if table.standardizes() { "standardised" } else { "as given" },
             table.label
         ));
     } else if (data.train.rows, data.train.cols) != (28, 28) {
         line.push_str(&format!(", {}×{} images", data.train.rows, data.train.cols));
     }
     line
+}
+
+/// A resumed run on a table reads its features as the checkpoint's run did: standardised or not (`--no-standardize`).
+pub(super) fn check_table(resumed: Option<&Checkpoint>, data: &Dataset) -> Result<()> {
+    if let (Some(saved), Some(read)) = (resumed.and_then(|ck| ck.table.as_ref()), &data.table) {
+        anyhow::ensure!(
+            saved.standardizes() == read.standardizes(),
+            "the checkpoint's model was trained on {} features; resume {} --no-standardize",
+            if saved.standardizes() { "standardised" } else { "unstandardised" },
+            if saved.standardizes() { "without" } else { "with" }
+        );
+    }
+    Ok(())
 }
 
 /// The pixels' normalisation of this run: the resumed checkpoint's (`--normalize`, `asked`, must agree with it),

@@ -9,6 +9,8 @@ use crate::model::{Init, ModelConfig};
 use crate::optim::{LrSchedule, Optimizer};
 use crate::plan::{Layout, Split};
 
+use super::Shuffle;
+
 /// [`TrainConfig::batch_size`] of full-batch gradient descent (`--batch-size full`): one step per epoch over the whole
 /// training split, whatever its size (any batch at least as large as the split is one; this one says so).
 pub const FULL_BATCH: usize = usize::MAX;
@@ -63,6 +65,8 @@ pub struct TrainConfig {
     /// Rows per pass of a training step (a step of more rows runs in chunks of this many, their gradients summed
     /// before its one update); `None`: as many as fit [`PASS_BYTES`] (the hidden `--chunk-rows`, for tests).
     pub chunk_rows: Option<usize>,
+    /// How each epoch's order is drawn from `seed` (gpu-mnist's own, or scikit-learn's SGD shuffle).
+    pub shuffle: Shuffle,
 }
 
 impl TrainConfig {
@@ -71,6 +75,13 @@ impl TrainConfig {
         model.validate()?;
         if self.batch_size == 0 || self.eval_batch == 0 {
             return Err(Error::Config("--batch-size must be at least 1".into()));
+        }
+        if !self.shuffle.takes_seed(self.seed) {
+            return Err(Error::Config(format!(
+                "--seed {} with --shuffle {}: numpy's RandomState takes seeds below 2^32; give a smaller --seed",
+                self.seed,
+                self.shuffle.name()
+            )));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::Config(format!(

@@ -5,11 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rand::seq::SliceRandom;
-
 mod chunks;
 mod config;
 mod early_stop;
+mod shuffle;
 mod steps;
 
 pub use chunks::{next_chunk, CHUNK_SECONDS};
@@ -17,6 +16,7 @@ pub use config::{
     batch_size_name, parse_batch_size, EpochMetrics, EpochSoFar, Progress, TrainConfig, FULL_BATCH, PASS_BYTES,
 };
 pub use early_stop::EarlyStop;
+pub use shuffle::Shuffle;
 pub use steps::{prepare_chunked, prepare_steps, run_steps, StepPlans};
 
 use crate::backend::{Backend, PlanId, Stats, WorkCounts};
@@ -25,21 +25,6 @@ use crate::error::{Error, Result};
 use crate::model::{self, Init, ModelConfig, Params};
 use crate::optim::LrSchedule;
 use crate::plan::{Layout, PlanForm, Split};
-
-/// The shuffle generator of `epoch` (0-based): stream `epoch + 1` of the seed, so any epoch's order can be rebuilt
-/// without replaying the ones before it (which is what makes resuming exact).
-pub fn epoch_rng(seed: u64, epoch: usize) -> model::Rng {
-    let mut rng = model::rng(seed);
-    rng.set_stream(epoch as u64 + 1);
-    rng
-}
-
-/// The order in which epoch `epoch` (0-based) of a run seeded `seed` visits its `n` training samples.
-pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.shuffle(&mut epoch_rng(seed, epoch));
-    order
-}
 
 /// The seeded initial parameters of `model` (stream 0 of the seed), each layer initialised as suits its activation:
 /// the same on every backend.
@@ -277,7 +262,7 @@ impl<B: Backend> Trainer<B> {
     /// is for the epoch's final statistics.
     pub fn train_epoch(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<Stats> {
         let (n, b) = (self.data.train.len(), self.batch_size());
-        let order = epoch_order(self.config.seed, self.epoch, n);
+        let order = self.config.shuffle.epoch_order(self.config.seed, self.epoch, n);
         let full_steps = n / b;
         let trained = self.backend.queued_steps().saturating_sub(self.epoch_start_steps);
         let skipped = trained.min(full_steps as u64) as usize;

@@ -54,6 +54,11 @@ impl Table {
         Ok(())
     }
 
+    /// Whether the table changes the values it reads (false for one read with `--no-standardize`: means 0, scales 1).
+    pub fn standardizes(&self) -> bool {
+        self.mean.iter().any(|&m| m != 0.0) || self.scale.iter().any(|&s| s != 1.0)
+    }
+
     /// Standardises one row of raw feature values in place: (x − mean) / scale.
     pub fn standardize(&self, row: &mut [f32]) {
         for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
@@ -92,9 +97,16 @@ impl Table {
     }
 }
 
-/// The data set of a training and a test file with their labels in column `label`, named after the training file.
-pub fn load_table(train: &Path, test: &Path, label: &str, limits: &IdxLimits) -> Result<Dataset, DataError> {
-    let (table, train_split) = fit(train, label, limits)?;
+/// The data set of a training and a test file with their labels in column `label`, named after the training file;
+/// its features standardised, or with `standardize` false kept as they are (a [`Table`] of means 0 and scales 1).
+pub fn load_table(
+    train: &Path,
+    test: &Path,
+    label: &str,
+    standardize: bool,
+    limits: &IdxLimits,
+) -> Result<Dataset, DataError> {
+    let (table, train_split) = fit(train, label, standardize, limits)?;
     let test_split = table.read_split(test, limits)?;
     let name = train.file_stem().map_or_else(|| "table".to_owned(), |s| s.to_string_lossy().into_owned());
     let mut data = Dataset::new(name, train_split, test_split, table.classes.len());
@@ -104,7 +116,7 @@ pub fn load_table(train: &Path, test: &Path, label: &str, limits: &IdxLimits) ->
 
 /// The [`Table`] of a training file (its columns, its classes, and its features' means and deviations) and, from the
 /// same single pass over the file, its rows read as [`Table::read_split`] reads rows: labelled by class, standardised.
-fn fit(path: &Path, label: &str, limits: &IdxLimits) -> Result<(Table, LabeledImages), DataError> {
+fn fit(path: &Path, label: &str, standardize: bool, limits: &IdxLimits) -> Result<(Table, LabeledImages), DataError> {
     let mut file = CsvFile::open(path)?;
     let header = header(&mut file)?;
     let label_at = column(&file, &header, label, |name, header| CsvProblem::NoLabelColumn { name, header })?;
@@ -141,7 +153,10 @@ fn fit(path: &Path, label: &str, limits: &IdxLimits) -> Result<(Table, LabeledIm
     let mut classes = names.clone();
     sort_classes(&mut classes);
     let class_of: Vec<u8> = names.iter().map(|n| classes.iter().position(|c| c == n).unwrap_or(0) as u8).collect();
-    let (mean, scale) = moments(&values, columns.len());
+    let (mean, scale) = match standardize {
+        true => moments(&values, columns.len()),
+        false => (vec![0.0; columns.len()], vec![1.0; columns.len()]),
+    };
     let table = Table {
         label: header[label_at].clone(),
         features: columns.iter().map(|&c| header[c].clone()).collect(),
