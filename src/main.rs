@@ -1,6 +1,8 @@
 //! The `gpu-mnist` command line: a thin layer over the library (parsing, printing, exit codes).
-//! Each subcommand lives in its own file under `src/cli/`.
+//! Each subcommand lives in its own file under `src/cli/`. Native only: a browser has no command line, signals or
+//! terminal, so on wasm32 (where the library is driven from a page) every item here is left out and `main` is empty.
 
+#[cfg(not(target_arch = "wasm32"))]
 /// `println!` that never panics: see `cli::out`.
 macro_rules! outln {
     () => {
@@ -11,6 +13,7 @@ macro_rules! outln {
     };
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// `print!` that never panics: see `cli::out`.
 macro_rules! out {
     ($($arg:tt)*) => {
@@ -18,6 +21,7 @@ macro_rules! out {
     };
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// `eprintln!` that never panics: see `cli::out`.
 macro_rules! errln {
     () => {
@@ -28,13 +32,18 @@ macro_rules! errln {
     };
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 mod cli;
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::process::ExitCode;
 
+#[cfg(not(target_arch = "wasm32"))]
 use anyhow::Context;
+#[cfg(not(target_arch = "wasm32"))]
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Parser)]
 #[command(name = "gpu-mnist", version, about = "Train MLPs on MNIST on the CPU or on any GPU through wgpu")]
 struct Cli {
@@ -42,6 +51,7 @@ struct Cli {
     command: Command,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Subcommand)]
 enum Command {
     /// Train an MLP and evaluate it on the test set after every epoch.
@@ -60,6 +70,7 @@ enum Command {
     Devices(cli::devices::DevicesArgs),
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// On a headless Linux machine wgpu's Vulkan backend loads libwayland, which prints
 /// `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` (twice) when that variable is unset, as if
 /// something had failed. Before any thread starts, point it at a private directory (created 0700, as the variable's
@@ -79,6 +90,7 @@ fn quiet_runtime_dir() {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> ExitCode {
     quiet_runtime_dir();
     // The matches say which flags were given on the command line (a resumed run takes the others from its checkpoint).
@@ -106,3 +118,6 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}

@@ -191,3 +191,31 @@ fn the_op_table_should_name_real_places() {
         }
     }
 }
+
+/// The library builds for a browser (wasm32-unknown-unknown, checked by CI's `cargo clippy --target wasm32-…`), and
+/// what compiles there but panics at run time stays out of it: `std::time::Instant` (the library's clock is
+/// `web_time::Instant`, std's own on native) and spawned threads. The command line (`src/cli/`, `src/main.rs`) is
+/// native only.
+#[test]
+fn the_library_should_avoid_what_panics_in_a_browser() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for file in rust_files(&src) {
+        let rel = file.strip_prefix(&src).unwrap();
+        if rel.starts_with("cli") || rel == Path::new("main.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for banned in
+                ["std::time::Instant", "time::{Duration, Instant}", "Instant};", "thread::spawn", "thread::scope"]
+            {
+                if code.contains(banned) && !code.contains("web_time") {
+                    found.push(format!("{}:{}: {banned} (use web_time::Instant; no threads)", rel.display(), i + 1));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}

@@ -1,7 +1,7 @@
 //! The large-matmul probe: one `n × n × n` product with the training step's `linear` kernel, timed and checked
 //! against the host.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::backend::Backend;
 use crate::bench::median;

@@ -9,7 +9,9 @@ pub use memory::fix_for_memory;
 use memory::{available_memory, GIB};
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::{Dataset, LabeledImages};

@@ -6,7 +6,9 @@
 //! buffers than WebGPU's 8 per stage), and the one-op kernels bind ranges of it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::Dataset;

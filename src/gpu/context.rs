@@ -5,7 +5,9 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
