@@ -1,0 +1,159 @@
+//! gpu-mnist in a browser (issue 14), first part: the library compiled to `wasm32-unknown-unknown`, called from
+//! JavaScript through `wasm-bindgen`, and what `tests/browser/run.sh` checks in headless Chromium:
+//!
+//! - [`train_cpu`]: the CPU reference trains in the browser exactly as natively — the same seed, the same numbers
+//!   (`tests/native_cpu.json` holds the native run; a native test keeps it current, the browser test compares);
+//! - [`webgpu_adapter`] and [`compile_shaders`]: the browser's WebGPU gives an adapter, and every WGSL file of
+//!   `shaders/`, composed as the native host composes it, compiles there (Chrome's own WGSL compiler, not naga).
+//!
+//! Everything here waits by `await` (a browser maps buffers and answers requests only after control returns to its
+//! event loop); nothing blocks.
+
+use std::sync::Arc;
+
+use gpu_mnist::backend::Backend;
+use gpu_mnist::cpu::CpuBackend;
+use gpu_mnist::data::{self, DataSource, LoadOptions};
+use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
+use gpu_mnist::optim::{LrSchedule, Optimizer};
+use gpu_mnist::train::{Shuffle, TrainConfig, Trainer};
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen::prelude::*;
+
+/// The short run both the browser and the native test make: a 784-`hidden`-10 ReLU network, SGD with momentum, on the
+/// first `limit` training digits of the embedded MNIST (and its first `limit` test digits).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Run {
+    pub hidden: usize,
+    pub limit: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+}
+
+/// The run `tests/native_cpu.json` holds: one hidden layer of 32, 2 epochs of 600 digits in batches of 32.
+pub const NATIVE_RUN: Run = Run { hidden: 32, limit: 600, epochs: 2, batch_size: 32, seed: 42 };
+
+/// What a run ends with: each epoch's metrics and every 97th parameter of the trained network (weights then biases,
+/// layer by layer), enough to tell two runs apart anywhere in the network.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Outcome {
+    pub run: Run,
+    /// (train loss, train accuracy, test loss, test accuracy) per epoch.
+    pub epochs: Vec<[f32; 4]>,
+    pub sampled_params: Vec<f32>,
+}
+
+/// Trains `run` on the CPU reference backend.
+pub fn train_cpu_run(run: Run) -> gpu_mnist::Result<Outcome> {
+    let mut mnist = data::load(&DataSource::Embedded, &LoadOptions::default())?;
+    mnist.train.truncate(run.limit);
+    mnist.test.truncate(run.limit);
+    let data = Arc::new(mnist);
+    let model = ModelConfig {
+        inputs: 784,
+        hidden: vec![run.hidden],
+        classes: 10,
+        activation: Activation::Relu,
+        leaky_slope: DEFAULT_LEAKY_SLOPE,
+        loss: Loss::Xent,
+        output_units: OutputUnits::Classes,
+    };
+    let optimizer = Optimizer::momentum(0.05, 0.9)?;
+    let config = TrainConfig {
+        epochs: run.epochs,
+        batch_size: run.batch_size,
+        seed: run.seed,
+        eval_batch: 1000,
+        lr_schedule: LrSchedule::Linear,
+        init: None,
+        dropout: 0.0,
+        chunk_rows: None,
+        shuffle: Shuffle::Chacha8,
+    };
+    let layout = config.layout_for(&model, optimizer, &data)?;
+    let cpu = CpuBackend::new(&layout, data.clone())?;
+    let mut trainer = Trainer::new(cpu, layout, data, config)?;
+    let mut epochs = Vec::new();
+    for _ in 0..run.epochs {
+        let m = trainer.epoch(&mut |_| {})?;
+        epochs.push([m.train_loss, m.train_acc, m.test_loss, m.test_acc]);
+    }
+    let params = trainer.backend.read_params()?;
+    let all: Vec<f32> = params.layers.iter().flat_map(|l| l.weight.iter().chain(&l.bias).copied()).collect();
+    Ok(Outcome { run, epochs, sampled_params: all.iter().step_by(97).copied().collect() })
+}
+
+/// [`train_cpu_run`] for JavaScript: the run as JSON in, the outcome as JSON out.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen]
+pub fn train_cpu(run_json: &str) -> Result<String, JsError> {
+    let run: Run = serde_json::from_str(run_json)?;
+    let outcome = train_cpu_run(run).map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(serde_json::to_string(&outcome)?)
+}
+
+/// The browser's WebGPU adapter and device, or why there is none.
+pub async fn webgpu_device() -> Result<(wgpu::AdapterInfo, wgpu::Device), String> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::BROWSER_WEBGPU;
+    let instance = wgpu::Instance::new(desc);
+    let adapter = instance.request_adapter(&wgpu::RequestAdapterOptions::default()).await.map_err(|e| {
+        format!("no WebGPU adapter ({e}): use a browser with WebGPU on (Chrome, Edge; Firefox 141+; Safari 26+)")
+    })?;
+    let info = adapter.get_info();
+    let (device, _queue) = adapter
+        .request_device(&wgpu::DeviceDescriptor { label: Some("gpu-mnist"), ..Default::default() })
+        .await
+        .map_err(|e| format!("opening a device on {} failed: {e}", info.name))?;
+    Ok((info, device))
+}
+
+/// `name (backend, device type)` of the browser's WebGPU adapter.
+pub async fn webgpu_adapter_name() -> Result<String, String> {
+    let (info, _) = webgpu_device().await?;
+    Ok(format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type))
+}
+
+/// Compiles every file of `shaders/`, composed as the native host composes it (subgroup variants only where the
+/// device has subgroups), on `device`; returns each file's name with the compiler's errors (empty when it compiled).
+pub async fn compile_all(device: &wgpu::Device) -> Vec<(String, Vec<String>)> {
+    let subgroups = device.features().contains(wgpu::Features::SUBGROUP);
+    let mut out = Vec::new();
+    for file in gpu_mnist::gpu::shaders::SHADER_FILES.iter().filter(|f| subgroups || !f.needs_subgroups) {
+        let source = gpu_mnist::gpu::shaders::compose_for(file, subgroups);
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(file.name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let info = module.get_compilation_info().await;
+        let mut errors: Vec<String> = info
+            .messages
+            .iter()
+            .filter(|m| m.message_type == wgpu::CompilationMessageType::Error)
+            .map(|m| m.message.clone())
+            .collect();
+        if let Some(e) = scope.pop().await {
+            errors.push(e.to_string());
+        }
+        out.push((file.name.to_owned(), errors));
+    }
+    out
+}
+
+/// [`webgpu_adapter_name`] for JavaScript.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen]
+pub async fn webgpu_adapter() -> Result<String, JsError> {
+    webgpu_adapter_name().await.map_err(|e| JsError::new(&e))
+}
+
+/// [`compile_all`] on the browser's device, for JavaScript: JSON `[[file, [errors…]], …]`.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen]
+pub async fn compile_shaders() -> Result<String, JsError> {
+    let (_, device) = webgpu_device().await.map_err(|e| JsError::new(&e))?;
+    Ok(serde_json::to_string(&compile_all(&device).await)?)
+}
