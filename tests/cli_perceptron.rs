@@ -57,12 +57,30 @@ fn assert_sklearns_epochs(stdout: &str, fixture: &serde_json::Value) {
     assert!(stdout.contains("stopped: the train loss improved by less than --tol 0.001 for 5 epochs"), "{stdout}");
 }
 
+/// A fixture of `tests/fixtures/`.
+fn fixture(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The weights and bias saved in `checkpoint` are the fixture's `coef` and `intercept`, within 1e-4.
+fn assert_sklearns_weights(checkpoint: &Path, fixture: &serde_json::Value, backend: &str) {
+    let layer = &Checkpoint::load(checkpoint).unwrap().params.layers[0];
+    let mut ours: Vec<f64> = layer.weight.iter().map(|&v| f64::from(v)).collect();
+    ours.push(f64::from(layer.bias[0]));
+    let coef = fixture["coef"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap());
+    let want: Vec<f64> = coef.chain([fixture["intercept"].as_f64().unwrap()]).collect();
+    assert_eq!(ours.len(), want.len());
+    for (i, (g, w)) in ours.iter().zip(&want).enumerate() {
+        assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "{backend} weight {i}: {g} vs scikit-learn's {w}");
+    }
+}
+
 #[test]
 fn the_perceptron_should_match_sklearn_on_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let fixture_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sklearn_perceptron.json");
-    let fixture: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture_path).unwrap()).unwrap();
+    let fixture = fixture("sklearn_perceptron.json");
     let mut backends = vec!["cpu".to_string()];
     backends.extend(common::gpu_api());
     for backend in &backends {
@@ -74,14 +92,7 @@ fn the_perceptron_should_match_sklearn_on_the_table() {
         let last = epoch_lines(&stdout).pop().unwrap();
         println!("{backend}: {} epochs, test accuracy {} (scikit-learn's own shuffle: 85.20%)", last.0, last.3);
         // The weights scikit-learn ends with.
-        let layer = &Checkpoint::load(&d.join(&save)).unwrap().params.layers[0];
-        let coef: Vec<f64> = fixture["coef"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        let mut ours: Vec<f64> = layer.weight.iter().map(|&v| f64::from(v)).collect();
-        ours.push(f64::from(layer.bias[0]));
-        let want: Vec<f64> = coef.into_iter().chain([fixture["intercept"].as_f64().unwrap()]).collect();
-        for (i, (g, w)) in ours.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "{backend} weight {i}: {g} vs scikit-learn's {w}");
-        }
+        assert_sklearns_weights(&d.join(&save), &fixture, backend);
     }
     // eval gives the last epoch's accuracy; predict a class and its score z, no probabilities.
     let [_, test] = tables().map(|p| p.display().to_string());
@@ -108,8 +119,7 @@ fn the_perceptron_should_match_sklearn_on_the_table() {
 fn sklearn_shuffle_should_reproduce_scikit_learns_own_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sklearn_perceptron_own_run.json");
-    let fixture: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let fixture = fixture("sklearn_perceptron_own_run.json");
     let [train, test] = tables().map(|p| p.display().to_string());
     let table = ["--train", &train, "--test", &test, "--label", "label", "--no-standardize"];
     let sklearn = ["--shuffle", "sklearn-sgd", "--seed", "42", "--lr", "0.1", "--tol", "1e-3"];
@@ -125,14 +135,7 @@ fn sklearn_shuffle_should_reproduce_scikit_learns_own_run() {
         let want_acc = format!("{:.2}%", 100.0 * fixture["test_acc"].as_f64().unwrap());
         assert_eq!((last.0 as u64, &last.3), (fixture["epochs"].as_u64().unwrap(), &want_acc), "{backend}: {stdout}");
         println!("{backend}: {} epochs, test accuracy {} (scikit-learn: {want_acc})", last.0, last.3);
-        let layer = &Checkpoint::load(&d.join(&save)).unwrap().params.layers[0];
-        let mut ours: Vec<f64> = layer.weight.iter().map(|&v| f64::from(v)).collect();
-        ours.push(f64::from(layer.bias[0]));
-        let coef = fixture["coef"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap());
-        let want: Vec<f64> = coef.chain([fixture["intercept"].as_f64().unwrap()]).collect();
-        for (i, (g, w)) in ours.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() <= 1e-4 + 1e-4 * w.abs(), "{backend} weight {i}: {g} vs scikit-learn's {w}");
-        }
+        assert_sklearns_weights(&d.join(&save), &fixture, backend);
     }
     // Three epochs, then three more from the checkpoint: the straight run's epochs 4-6. The shuffle is the
     // checkpoint's; another is refused by name.
