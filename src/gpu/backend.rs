@@ -41,11 +41,11 @@ const STEPS_PER_SUBMIT: usize = 64;
 
 /// Runs plans with the WGSL kernels on a wgpu device.
 pub struct GpuBackend {
-    ctx: GpuContext,
+    pub(super) ctx: GpuContext,
     kernels: Arc<Kernels>,
-    layout: Layout,
+    pub(super) layout: Layout,
     /// The layout's buffers (the arena), the data set and the counters.
-    res: Resident,
+    pub(super) res: Resident,
     plans: Vec<Prepared>,
     /// The matmul kernel and tile of each product of the plans prepared from now on.
     matmul: MatmulChoice,

@@ -156,6 +156,12 @@ impl GpuContext {
         let instance = adapter::instance(opts.backend);
         let adapters = adapter::enumerate(&instance, opts.backend);
         let adapter = adapter::pick(&adapters, opts.backend, opts.allow_software)?;
+        pollster::block_on(GpuContext::on_adapter(adapter, opts))
+    }
+
+    /// Opens a device on `adapter` with the limits `opts` need. Awaited: a browser answers the request from its
+    /// event loop ([`GpuContext::new`] waits for it with `pollster` on a native thread).
+    pub async fn on_adapter(adapter: &wgpu::Adapter, opts: &ContextOptions) -> Result<Self> {
         let info = adapter.get_info();
 
         // Limits: what the kernels and this run's buffers need, checked against the adapter.
@@ -163,18 +169,20 @@ impl GpuContext {
 
         // Device and queue: those limits, and timestamp queries where the adapter has them (`bench --profile` times
         // each kernel with them; nothing else needs an optional feature).
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("gpu-mnist"),
-            required_features: adapter.features() & wanted_features(opts),
-            required_limits: required,
-            ..Default::default()
-        }))
-        .map_err(|e| {
-            Error::Gpu(format!(
-                "opening a device on {} ({:?}) failed: {e}; update the driver or use --backend cpu",
-                info.name, info.backend
-            ))
-        })?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("gpu-mnist"),
+                required_features: adapter.features() & wanted_features(opts),
+                required_limits: required,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                Error::Gpu(format!(
+                    "opening a device on {} ({:?}) failed: {e}; update the driver or use --backend cpu",
+                    info.name, info.backend
+                ))
+            })?;
 
         // Failure reports: wgpu delivers validation errors outside error scopes, and device loss, through
         // callbacks; store them so the next check() turns them into an Err instead of a panic or a silent NaN.
@@ -262,6 +270,21 @@ impl GpuContext {
 
     /// Runs `f` inside validation, internal and out-of-memory error scopes; any error they catch becomes an
     /// [`Error::Gpu`] naming `what`. Refuses to run `f` on a lost device.
+    ///
+    /// In a browser (wasm32) a scope's result arrives only from the event loop, which a synchronous call cannot wait
+    /// for: there `f` runs unscoped and its errors come through the uncaptured-error callback, reported by the next
+    /// [`GpuContext::check`].
+    #[cfg(target_arch = "wasm32")]
+    pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+        self.check_lost(what)?;
+        let value = f();
+        self.check(what)?;
+        Ok(value)
+    }
+
+    /// Runs `f` inside validation, internal and out-of-memory error scopes; any error they catch becomes an
+    /// [`Error::Gpu`] naming `what`. Refuses to run `f` on a lost device.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
         self.check_lost(what)?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);

@@ -41,6 +41,7 @@ mod dispatch;
 pub mod kernels;
 pub mod params;
 mod profile;
+mod read_async;
 pub mod readback;
 pub mod shaders;
 pub mod tiles;

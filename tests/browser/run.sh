@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The browser tests (issue 14): the library compiled to wasm32 and run in headless Chromium through WebGPU on
 # SwiftShader (Chromium's software GPU; lavapipe is not used by Chromium's WebGPU). Installs what it needs, then runs
-# web/tests/native.rs (the native CPU run the browser must reproduce) and web/tests/browser.rs in the browser, each
-# check printing a BROWSER-CHECK line. Set GPU_MNIST_REQUIRE_GPU=1 (CI does) to fail, not skip, without a WebGPU
+# web/tests/native.rs (the native CPU run the browser must reproduce) and web/tests/browser.rs in the browser (an
+# adapter, every WGSL file compiling, CPU training as native, GPU training steps as the CPU's), each check printing a
+# BROWSER-CHECK line. Set GPU_MNIST_REQUIRE_GPU=1 (CI does) to fail, not skip, without a WebGPU
 # adapter. The first run builds wasm-bindgen-cli (about 11 minutes on 2 cores); later runs take about a minute.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -3,17 +3,19 @@
 //!
 //! - [`train_cpu`]: the CPU reference trains in the browser exactly as natively — the same seed, the same numbers
 //!   (`tests/native_cpu.json` holds the native run; a native test keeps it current, the browser test compares);
-//! - [`webgpu_adapter`] and [`compile_shaders`]: the browser's WebGPU gives an adapter, and every WGSL file of
-//!   `shaders/`, composed as the native host composes it, compiles there (Chrome's own WGSL compiler, not naga).
+//! - [`webgpu_device`] and [`compile_all`]: the browser's WebGPU gives an adapter, and every WGSL file of
+//!   `shaders/`, composed as the native host composes it, compiles there (Chrome's own WGSL compiler, not naga);
+//! - [`gpu_steps_parity`]: K training steps through gpu-mnist's own GPU backend in the browser equal the CPU's.
 //!
 //! Everything here waits by `await` (a browser maps buffers and answers requests only after control returns to its
 //! event loop); nothing blocks.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use gpu_mnist::backend::Backend;
 use gpu_mnist::cpu::CpuBackend;
-use gpu_mnist::data::{self, DataSource, LoadOptions};
+use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
 use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{LrSchedule, Optimizer};
 use gpu_mnist::train::{Shuffle, TrainConfig, Trainer};
@@ -45,12 +47,11 @@ pub struct Outcome {
     pub sampled_params: Vec<f32>,
 }
 
-/// Trains `run` on the CPU reference backend.
-pub fn train_cpu_run(run: Run) -> gpu_mnist::Result<Outcome> {
+/// The data (the first `run.limit` digits of each split), model, optimizer and settings of `run`.
+fn setup(run: Run, lr_schedule: LrSchedule) -> gpu_mnist::Result<(Arc<Dataset>, ModelConfig, Optimizer, TrainConfig)> {
     let mut mnist = data::load(&DataSource::Embedded, &LoadOptions::default())?;
     mnist.train.truncate(run.limit);
     mnist.test.truncate(run.limit);
-    let data = Arc::new(mnist);
     let model = ModelConfig {
         inputs: 784,
         hidden: vec![run.hidden],
@@ -66,12 +67,18 @@ pub fn train_cpu_run(run: Run) -> gpu_mnist::Result<Outcome> {
         batch_size: run.batch_size,
         seed: run.seed,
         eval_batch: 1000,
-        lr_schedule: LrSchedule::Linear,
+        lr_schedule,
         init: None,
         dropout: 0.0,
         chunk_rows: None,
         shuffle: Shuffle::Chacha8,
     };
+    Ok((Arc::new(mnist), model, optimizer, config))
+}
+
+/// Trains `run` on the CPU reference backend.
+pub fn train_cpu_run(run: Run) -> gpu_mnist::Result<Outcome> {
+    let (data, model, optimizer, config) = setup(run, LrSchedule::Linear)?;
     let layout = config.layout_for(&model, optimizer, &data)?;
     let cpu = CpuBackend::new(&layout, data.clone())?;
     let mut trainer = Trainer::new(cpu, layout, data, config)?;
@@ -108,6 +115,70 @@ pub async fn webgpu_device() -> Result<(wgpu::AdapterInfo, wgpu::Device), String
         .await
         .map_err(|e| format!("opening a device on {} failed: {e}", info.name))?;
     Ok((info, device))
+}
+
+/// How K training steps on the browser's GPU compare with the same K steps of the CPU reference.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StepsParity {
+    pub steps: usize,
+    pub parameters: usize,
+    /// The largest |GPU − CPU| over every parameter after the steps.
+    pub largest_difference: f32,
+    /// The largest change the CPU's steps made to a parameter (the steps did train).
+    pub largest_step: f32,
+    /// The parameters outside 1e-4 + 1e-4·|CPU|, at most five: (index, GPU, CPU).
+    pub outside: Vec<(usize, f32, f32)>,
+}
+
+/// `steps` training steps of `run`'s model (constant rate) from the same initial weights and the same first epoch's
+/// order, on the browser's GPU through gpu-mnist's own kernels and on the CPU reference, then every parameter
+/// compared: the GPU path driven without one blocking wait (its device opened and its parameters read by `await`).
+pub async fn gpu_steps_parity(run: Run, steps: usize) -> Result<StepsParity, String> {
+    use gpu_mnist::gpu::{BackendChoice, ContextOptions, GpuBackend, GpuContext};
+    use gpu_mnist::plan::Split;
+    let text = |e: gpu_mnist::Error| e.to_string();
+    let (data, model, optimizer, config) = setup(run, LrSchedule::Constant).map_err(text)?;
+    let layout = config.layout_for(&model, optimizer, &data).map_err(text)?;
+    let params = gpu_mnist::train::initial_params(&model, run.seed).map_err(text)?;
+    let order = Shuffle::Chacha8.epoch_order(run.seed, 0, data.train.len());
+    let plan = layout.train_step(run.batch_size).map_err(text)?;
+
+    // The browser's adapter, and a device on it with the limits this run needs (awaited).
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::BROWSER_WEBGPU;
+    let adapter = wgpu::Instance::new(desc)
+        .request_adapter(&wgpu::RequestAdapterOptions::default())
+        .await
+        .map_err(|e| format!("no WebGPU adapter ({e})"))?;
+    let options = ContextOptions::new(BackendChoice::Auto).for_run(&layout, &data);
+    let ctx = GpuContext::on_adapter(&adapter, &options).await.map_err(text)?;
+
+    // The same steps on both backends: weights, order, plan, K steps (queued on the GPU, nothing waited for).
+    let mut gpu = GpuBackend::new(&ctx, &layout, data.clone()).map_err(text)?;
+    let mut cpu = CpuBackend::new(&layout, data).map_err(text)?;
+    let run_on = |b: &mut dyn Backend| -> gpu_mnist::Result<()> {
+        b.write_params(&params)?;
+        b.begin_epoch(Split::Train, &order)?;
+        let id = b.prepare(&plan)?;
+        b.run(id, steps)
+    };
+    run_on(&mut gpu).map_err(text)?;
+    run_on(&mut cpu).map_err(text)?;
+    let flat = |p: gpu_mnist::model::Params| -> Vec<f32> {
+        p.layers.iter().flat_map(|l| l.weight.iter().chain(&l.bias).copied()).collect()
+    };
+    let got = flat(gpu.read_params_async().await.map_err(text)?);
+    let want = flat(cpu.read_params().map_err(text)?);
+    let start = flat(params.clone());
+    let largest_step = start.iter().zip(&want).map(|(s, w)| (s - w).abs()).fold(0.0, f32::max);
+    let largest_difference = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0.0, f32::max);
+    let outside = (0..want.len())
+        // NaN counts as outside.
+        .filter(|&i| (got[i] - want[i]).abs().partial_cmp(&(1e-4 + 1e-4 * want[i].abs())) != Some(Ordering::Less))
+        .take(5)
+        .map(|i| (i, got[i], want[i]))
+        .collect();
+    Ok(StepsParity { steps, parameters: want.len(), largest_difference, largest_step, outside })
 }
 
 /// `name (backend, device type)` of the browser's WebGPU adapter.

@@ -4,7 +4,7 @@
 //! `GPU_MNIST_REQUIRE_GPU=1` was set when they were built (CI sets it): then they fail.
 #![cfg(target_arch = "wasm32")]
 
-use gpu_mnist_web::{compile_all, train_cpu_run, webgpu_device, Outcome, NATIVE_RUN};
+use gpu_mnist_web::{compile_all, gpu_steps_parity, train_cpu_run, webgpu_device, Outcome, NATIVE_RUN};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -65,4 +65,24 @@ fn cpu_training_in_the_browser_should_match_the_native_run() {
         got.epochs.len(),
         got.sampled_params.len()
     );
+}
+
+/// K = 10 training steps of the native run's model on the browser's GPU, through gpu-mnist's own kernels (the fused
+/// step, as training uses it), end within 1e-4 of the same 10 steps of the CPU reference, every parameter.
+#[wasm_bindgen_test]
+async fn gpu_training_steps_in_the_browser_should_match_the_cpu_reference() {
+    if device().await.is_none() {
+        return;
+    }
+    let parity = gpu_steps_parity(NATIVE_RUN, 10).await.unwrap();
+    console_log!(
+        "BROWSER-CHECK gpu training: {} steps, {} parameters, largest difference from the CPU reference {:e} \
+         (largest change the steps made: {:e})",
+        parity.steps,
+        parity.parameters,
+        parity.largest_difference,
+        parity.largest_step
+    );
+    assert!(parity.largest_step > 1e-3, "the steps changed nothing: {parity:?}");
+    assert!(parity.outside.is_empty(), "outside 1e-4 (index, gpu, cpu): {:?}", parity.outside);
 }

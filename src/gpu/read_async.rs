@@ -1,0 +1,67 @@
+//! Reading GPU buffers without blocking: the copy is queued and the mapping requested, and the caller awaits its
+//! completion. A browser maps buffers only after control returns to its event loop, so this is the only way to read
+//! there; natively the future waits for the GPU with one blocking poll first (`pollster` then resolves it at once).
+
+use crate::error::{Error, Result};
+use crate::gpu::arena::bytes;
+use crate::gpu::backend::GpuBackend;
+use crate::gpu::context::GpuContext;
+use crate::model::{Layer, Params};
+use crate::plan::BufId;
+
+impl GpuContext {
+    /// The `bytes` bytes of `src` from byte `offset` (a multiple of 4), through a staging buffer made for this read.
+    pub async fn read_bytes_async(&self, src: &wgpu::Buffer, offset: u64, bytes: u64, what: &str) -> Result<Vec<u8>> {
+        self.check(what)?;
+        // Copy: a storage buffer is read through a mappable staging buffer.
+        let staging = self.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read-back staging"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
+        encoder.copy_buffer_to_buffer(src, offset, &staging, 0, bytes);
+        self.queue().submit([encoder.finish()]);
+        // Map: its callback completes the channel, from the event loop in a browser or from the poll below natively.
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device()
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+            .map_err(|e| Error::Gpu(format!("{what}: waiting for the GPU failed: {e}")))?;
+        let mapped = rx.await.map_err(|_| Error::Gpu(format!("{what}: the mapping was dropped unanswered")))?;
+        self.check(what)?;
+        mapped.map_err(|e| Error::Gpu(format!("{what}: mapping the result failed: {e}")))?;
+        // Read: copy out of the mapping, then unmap.
+        let data = staging
+            .get_mapped_range(0..bytes)
+            .map(|view| view.to_vec())
+            .map_err(|e| Error::Gpu(format!("{what}: reading the mapped result failed: {e}")));
+        staging.unmap();
+        data
+    }
+}
+
+impl GpuBackend {
+    /// [`crate::backend::Backend::read_buffer`] without blocking.
+    pub async fn read_buffer_async(&self, id: BufId) -> Result<Vec<f32>> {
+        self.layout.check_buffer(id, None)?;
+        let desc = &self.layout.buffers[id];
+        let what = format!("reading buffer {}", desc.name);
+        let raw = self.ctx.read_bytes_async(&self.res.mem, self.res.offsets[id] * 4, bytes(desc.len), &what).await?;
+        Ok(bytemuck::pod_collect_to_vec(&raw))
+    }
+
+    /// [`crate::backend::Backend::read_params`] without blocking.
+    pub async fn read_params_async(&self) -> Result<Params> {
+        let mut layers = Vec::new();
+        for l in &self.layout.layers {
+            let (weight, bias) = (self.read_buffer_async(l.w).await?, self.read_buffer_async(l.b).await?);
+            layers.push(Layer { weight, bias, inputs: l.inputs, outputs: l.outputs });
+        }
+        Ok(Params { layers })
+    }
+}
