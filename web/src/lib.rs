@@ -1,8 +1,9 @@
 //! gpu-mnist in a browser (issue 14), first part: the library compiled to `wasm32-unknown-unknown`, called from
 //! JavaScript through `wasm-bindgen`, and what `tests/browser/run.sh` checks in headless Chromium:
 //!
-//! - [`train_cpu_run`] (`train_cpu` from JavaScript): the CPU reference trains in the browser exactly as natively — the same seed, the same numbers
-//!   (`tests/native_cpu.json` holds the native run; a native test keeps it current, the browser test compares);
+//! - [`train_cpu_run`] (`train_cpu` from JavaScript): the CPU reference trains in the browser exactly as natively —
+//!   the same seed, the same numbers (`tests/native_cpu.json` holds the native run; a native test keeps it current,
+//!   the browser test compares);
 //! - [`webgpu_device`] and [`compile_all`]: the browser's WebGPU gives an adapter, and every WGSL file of
 //!   `shaders/`, composed as the native host composes it, compiles there (Chrome's own WGSL compiler, not naga);
 //! - [`gpu_steps_parity`]: K training steps through gpu-mnist's own GPU backend in the browser equal the CPU's.
