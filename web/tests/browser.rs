@@ -84,5 +84,14 @@ async fn gpu_training_steps_in_the_browser_should_match_the_cpu_reference() {
         parity.largest_step
     );
     assert!(parity.largest_step > 1e-3, "the steps changed nothing: {parity:?}");
+    console_log!(
+        "BROWSER-CHECK gpu training speed: {} steps of batch {}: {:.3} s on the GPU the first time (pipelines \
+         compiled on first use), {:.3} s again (queued to read back), {:.3} s on the CPU reference (wasm, test build)",
+        parity.steps,
+        NATIVE_RUN.batch_size,
+        parity.gpu_seconds_first,
+        parity.gpu_seconds,
+        parity.cpu_seconds
+    );
     assert!(parity.outside.is_empty(), "outside 1e-4 (index, gpu, cpu): {:?}", parity.outside);
 }
