@@ -348,15 +348,7 @@ impl GpuContext {
                 }
             }
         };
-        self.check(what)?;
-        mapped.map_err(|e| Error::Gpu(format!("{what}: mapping the result failed: {e}")))?;
-        // Read: copy out of the mapping, then unmap so the staging buffer can be reused.
-        let data = staging
-            .get_mapped_range(0..bytes)
-            .map(|view| view.to_vec())
-            .map_err(|e| Error::Gpu(format!("{what}: reading the mapped result failed: {e}")));
-        staging.unmap();
-        data
+        self.take_mapped(mapped, staging, bytes, what)
     }
 
     /// Reads the first `bytes` bytes of `src` through a staging buffer made for this one read (tests, checkpoints).

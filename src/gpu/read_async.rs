@@ -33,9 +33,21 @@ impl GpuContext {
             .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
             .map_err(|e| Error::Gpu(format!("{what}: waiting for the GPU failed: {e}")))?;
         let mapped = rx.await.map_err(|_| Error::Gpu(format!("{what}: the mapping was dropped unanswered")))?;
+        // Read: copy out of the mapping, then unmap.
+        self.take_mapped(mapped, &staging, bytes, what)
+    }
+
+    /// After a `map_async` of `staging`'s first `bytes` bytes answered `mapped`: checks the device and the mapping,
+    /// copies the bytes out and unmaps, so the staging buffer can be reused (the blocking read's end too).
+    pub(super) fn take_mapped(
+        &self,
+        mapped: std::result::Result<(), wgpu::BufferAsyncError>,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+        what: &str,
+    ) -> Result<Vec<u8>> {
         self.check(what)?;
         mapped.map_err(|e| Error::Gpu(format!("{what}: mapping the result failed: {e}")))?;
-        // Read: copy out of the mapping, then unmap.
         let data = staging
             .get_mapped_range(0..bytes)
             .map(|view| view.to_vec())
