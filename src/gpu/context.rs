@@ -321,9 +321,7 @@ impl GpuContext {
         // On a lost device the wait below fails with wgpu's message about submission indices: say what happened.
         self.check_lost(what)?;
         // Copy: the only way to read a storage buffer is through a mappable staging buffer.
-        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
-        encoder.copy_buffer_to_buffer(src, offset, staging, 0, bytes);
-        let submission = self.queue.submit([encoder.finish()]);
+        let submission = self.queue_copy(src, offset, staging, bytes, what);
         // Map: request it, then wait for that submission. Another thread polling the same device may be the one
         // that runs our callback, a moment after our own poll returns, so wait on the channel too (polling again
         // while waiting, in case no one else is).
@@ -358,13 +356,7 @@ impl GpuContext {
 
     /// [`GpuContext::read_bytes`] of the `bytes` bytes of `src` that start at byte `offset` (a multiple of 4).
     pub fn read_bytes_at(&self, src: &wgpu::Buffer, offset: u64, bytes: u64, what: &str) -> Result<Vec<u8>> {
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("read-back staging"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        self.read_back_at(src, offset, &staging, bytes, what)
+        self.read_back_at(src, offset, &self.staging_buffer(bytes), bytes, what)
     }
 }
 

@@ -14,15 +14,8 @@ impl GpuContext {
     pub async fn read_bytes_async(&self, src: &wgpu::Buffer, offset: u64, bytes: u64, what: &str) -> Result<Vec<u8>> {
         self.check(what)?;
         // Copy: a storage buffer is read through a mappable staging buffer.
-        let staging = self.device().create_buffer(&wgpu::BufferDescriptor {
-            label: Some("read-back staging"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = self.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
-        encoder.copy_buffer_to_buffer(src, offset, &staging, 0, bytes);
-        self.queue().submit([encoder.finish()]);
+        let staging = self.staging_buffer(bytes);
+        self.queue_copy(src, offset, &staging, bytes, what);
         // Map: its callback completes the channel, from the event loop in a browser or from the poll below natively.
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
@@ -35,6 +28,30 @@ impl GpuContext {
         let mapped = rx.await.map_err(|_| Error::Gpu(format!("{what}: the mapping was dropped unanswered")))?;
         // Read: copy out of the mapping, then unmap.
         self.take_mapped(mapped, &staging, bytes, what)
+    }
+
+    /// A mappable buffer of `bytes` bytes (at least 4) for one read (the blocking read's and the awaited one's).
+    pub(super) fn staging_buffer(&self, bytes: u64) -> wgpu::Buffer {
+        self.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read-back staging"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Queues the copy of the `bytes` bytes of `src` from byte `offset` into `staging`, and returns its submission.
+    pub(super) fn queue_copy(
+        &self,
+        src: &wgpu::Buffer,
+        offset: u64,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+        what: &str,
+    ) -> wgpu::SubmissionIndex {
+        let mut encoder = self.device().create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
+        encoder.copy_buffer_to_buffer(src, offset, staging, 0, bytes);
+        self.queue().submit([encoder.finish()])
     }
 
     /// After a `map_async` of `staging`'s first `bytes` bytes answered `mapped`: checks the device and the mapping,

@@ -102,14 +102,18 @@ pub fn train_cpu(run_json: &str) -> Result<String, JsError> {
     Ok(serde_json::to_string(&outcome)?)
 }
 
-/// The browser's WebGPU adapter and device, or why there is none.
-pub async fn webgpu_device() -> Result<(wgpu::AdapterInfo, wgpu::Device), String> {
+/// The browser's WebGPU adapter, or why there is none.
+pub async fn webgpu_adapter_handle() -> Result<wgpu::Adapter, String> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = wgpu::Backends::BROWSER_WEBGPU;
-    let instance = wgpu::Instance::new(desc);
-    let adapter = instance.request_adapter(&wgpu::RequestAdapterOptions::default()).await.map_err(|e| {
+    wgpu::Instance::new(desc).request_adapter(&wgpu::RequestAdapterOptions::default()).await.map_err(|e| {
         format!("no WebGPU adapter ({e}): use a browser with WebGPU on (Chrome, Edge; Firefox 141+; Safari 26+)")
-    })?;
+    })
+}
+
+/// The browser's WebGPU adapter and device, or why there is none.
+pub async fn webgpu_device() -> Result<(wgpu::AdapterInfo, wgpu::Device), String> {
+    let adapter = webgpu_adapter_handle().await?;
     let info = adapter.get_info();
     let (device, _queue) = adapter
         .request_device(&wgpu::DeviceDescriptor { label: Some("gpu-mnist"), ..Default::default() })
@@ -150,12 +154,7 @@ pub async fn gpu_steps_parity(run: Run, steps: usize) -> Result<StepsParity, Str
     let plan = layout.train_step(run.batch_size).map_err(text)?;
 
     // The browser's adapter, and a device on it with the limits this run needs (awaited).
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = wgpu::Backends::BROWSER_WEBGPU;
-    let adapter = wgpu::Instance::new(desc)
-        .request_adapter(&wgpu::RequestAdapterOptions::default())
-        .await
-        .map_err(|e| format!("no WebGPU adapter ({e})"))?;
+    let adapter = webgpu_adapter_handle().await?;
     let options = ContextOptions::new(BackendChoice::Auto).for_run(&layout, &data);
     let ctx = GpuContext::on_adapter(&adapter, &options).await.map_err(text)?;
 
