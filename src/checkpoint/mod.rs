@@ -146,16 +146,34 @@ impl Checkpoint {
     /// Captures the state of `trainer` (parameters, optimizer state, step counter, epoch, settings).
     pub fn capture<B: Backend>(trainer: &mut Trainer<B>) -> Result<Self> {
         let params = trainer.backend.read_params()?;
-        // Each packed state buffer holds the rule's n tensors one after the other: one checkpoint tensor each.
-        let n = trainer.layout.optimizer.state_tensors();
-        let mut state = Vec::new();
-        for id in trainer.layout.state_buffers() {
-            let packed = trainer.backend.read_buffer(id)?;
-            state.extend(packed.chunks_exact(packed.len() / n.max(1)).map(<[f32]>::to_vec));
-        }
+        let packed = trainer
+            .layout
+            .state_buffers()
+            .into_iter()
+            .map(|id| trainer.backend.read_buffer(id))
+            .collect::<Result<_>>()?;
         let steps_done = trainer.backend.steps_done()?;
         let epoch_so_far = trainer.epoch_so_far_now()?;
-        Ok(Checkpoint {
+        Ok(Self::of_trainer(trainer, params, packed, steps_done, epoch_so_far))
+    }
+
+    /// The checkpoint of `trainer` from what was read of its backend: the parameters, each state buffer of
+    /// [`Layout::state_buffers`](crate::plan::Layout::state_buffers) in order, the device's step count, and what the
+    /// current epoch's steps measured (`None` at an epoch boundary) — [`Checkpoint::capture`]'s reads, or a
+    /// browser's awaited ones.
+    pub fn of_trainer<B: Backend>(
+        trainer: &Trainer<B>,
+        params: Params,
+        packed_state: Vec<Vec<f32>>,
+        steps_done: u64,
+        epoch_so_far: Option<EpochSoFar>,
+    ) -> Self {
+        // Each packed state buffer holds the rule's n tensors one after the other: one checkpoint tensor each.
+        let n = trainer.layout.optimizer.state_tensors();
+        let state =
+            packed_state.iter().flat_map(|packed| packed.chunks_exact(packed.len() / n.max(1)).map(<[f32]>::to_vec));
+        let state = state.collect();
+        Checkpoint {
             model: trainer.layout.model.clone(),
             optimizer: trainer.layout.optimizer,
             params,
@@ -173,7 +191,7 @@ impl Checkpoint {
             epoch_so_far,
             table: trainer.data().table.clone(),
             normalize: trainer.data().normalize,
-        })
+        }
     }
 
     /// Loads this checkpoint into `trainer`: parameters, optimizer state, step counter and completed epochs, so

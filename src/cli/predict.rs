@@ -22,6 +22,9 @@ pub struct PredictArgs {
     /// How many of the most probable classes to print.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
+    /// Decimals of the printed percentages (6: the probabilities to 1e-8, to compare with another run's).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=9))]
+    pub decimals: u8,
     /// How pictures become the model's 28×28 input: digits (MNIST's way: crop to the ink, larger side to 20 px,
     /// centre of mass at the middle), fashion (Fashion-MNIST's way: trim to the product, longer side to 28 px,
     /// centred), none (28×28 pictures as they are, white on black) [default: the way the model's data set was made,
@@ -119,7 +122,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 imaging::save_image(&img.into(), &out)?;
             }
             let label = |c: usize| format!("{c}{}", name_of(c));
-            classify(&ck.model, &ck.params, &Features::Pixels(x), ck.normalize, args.top, &label)
+            classify(&ck.model, &ck.params, &Features::Pixels(x), ck.normalize, (args.top, args.decimals), &label)
         });
         match result {
             Ok(line) => outln!("{}: {line}", path.display()),
@@ -146,7 +149,8 @@ fn predict_rows(args: &PredictArgs, ck: &Checkpoint, table: &Table) -> Result<()
     for row in &args.rows {
         let mut values = parse_row(row, table)?;
         table.standardize(&mut values);
-        let line = classify(&ck.model, &ck.params, &Features::Values(values), None, args.top, &name_of)?;
+        let line =
+            classify(&ck.model, &ck.params, &Features::Values(values), None, (args.top, args.decimals), &name_of)?;
         outln!("{row}: {line}");
     }
     Ok(())
@@ -154,18 +158,21 @@ fn predict_rows(args: &PredictArgs, ck: &Checkpoint, table: &Table) -> Result<()
 
 /// What predict says of one sample: its class, then the `top` most probable classes with their probabilities
 /// (`3  (3 97.1%, 5 2.0%)`); a perceptron gives a class, not probabilities, so its class and the score z it came
-/// from (`1  (z 0.734)`), or the `top` highest scores with one unit per class (`3  (z: 3 1.250, 5 -0.125)`).
+/// from (`1  (z 0.734)`), or the `top` highest scores with one unit per class (`3  (z: 3 1.250, 5 -0.125)`);
+/// percentages with `decimals` decimals.
 fn classify(
     model: &ModelConfig,
     params: &Params,
     x: &Features,
     normalize: Option<Normalize>,
-    top: usize,
+    (top, decimals): (usize, u8),
     label: &dyn Fn(usize) -> String,
 ) -> Result<String> {
+    let decimals = usize::from(decimals);
     if model.loss.gives_probabilities() {
         let ranked = top_k(&probabilities(model, params, x, normalize, 1)?, top);
-        let shown: Vec<String> = ranked.iter().map(|&(c, p)| format!("{} {:.1}%", label(c), 100.0 * p)).collect();
+        let shown: Vec<String> =
+            ranked.iter().map(|&(c, p)| format!("{} {:.decimals$}%", label(c), 100.0 * p)).collect();
         let best = ranked.first().map(|&(c, _)| label(c)).unwrap_or_default();
         return Ok(format!("{best}  ({})", shown.join(", ")));
     }

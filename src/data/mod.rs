@@ -104,15 +104,7 @@ impl Default for LoadOptions {
 /// `assets/mnist/train-labels-idx1-ubyte.gz: label 12 at index 5 is >= 10 classes ...`.
 pub fn load(source: &DataSource, opts: &LoadOptions) -> Result<Dataset, DataError> {
     match source {
-        DataSource::Embedded => {
-            let mut files = Vec::with_capacity(FILES.len());
-            for ((stem, bytes), dims) in FILES.iter().zip(embedded::ALL).zip(FILE_DIMS) {
-                let name = format!("{}/{stem}.gz", embedded::DIR);
-                let array = read_idx_bytes(&name, bytes, true, dims, &opts.limits)?;
-                files.push((PathBuf::from(name), array));
-            }
-            assemble(MNIST_NAME.to_owned(), files, opts)
-        }
+        DataSource::Embedded => load_gz_bytes(embedded::DIR, embedded::ALL, opts),
         DataSource::Dir(dir) => {
             if !dir.is_dir() {
                 return Err(DataError::new(dir, IdxErrorKind::NotADirectory));
@@ -134,6 +126,20 @@ pub fn load(source: &DataSource, opts: &LoadOptions) -> Result<Dataset, DataErro
             assemble(dir_name(dir), files, opts)
         }
     }
+}
+
+/// The data set of the four gzipped [`FILES`] held in memory (in that order) as if read from the folder `dir`: the
+/// embedded copy, or the files a browser fetched beside its page. The same parser and checks as [`load`]; `dir`
+/// names the files in errors, and the data set if its content is not a known one.
+pub fn load_gz_bytes(dir: &str, files: [&[u8]; 4], opts: &LoadOptions) -> Result<Dataset, DataError> {
+    let mut parsed = Vec::with_capacity(FILES.len());
+    for ((stem, bytes), dims) in FILES.iter().zip(files).zip(FILE_DIMS) {
+        let name = format!("{dir}/{stem}.gz");
+        let array = read_idx_bytes(&name, bytes, true, dims, &opts.limits)?;
+        parsed.push((PathBuf::from(name), array));
+    }
+    let name = if dir == embedded::DIR { MNIST_NAME.to_owned() } else { dir_name(Path::new(dir)) };
+    assemble(name, parsed, opts)
 }
 
 /// The data set in MNIST's two CSV files ([`csv::mnist`]), checked as the IDX files are.

@@ -10,6 +10,7 @@ mod config;
 mod early_stop;
 mod shuffle;
 mod steps;
+mod stepwise;
 
 pub use chunks::{next_chunk, CHUNK_SECONDS};
 pub use config::{
@@ -18,6 +19,7 @@ pub use config::{
 pub use early_stop::EarlyStop;
 pub use shuffle::Shuffle;
 pub use steps::{prepare_chunked, prepare_steps, run_steps, StepPlans};
+pub use stepwise::EpochInSteps;
 
 use crate::backend::{Backend, PlanId, Stats, WorkCounts};
 use crate::data::Dataset;
