@@ -27,7 +27,7 @@ fn a_broken_kernel_fails_its_check() {
     broken_shaders(dir.path());
     let ctx = GpuContext::new(&ContextOptions { shader_dir: Some(dir.path().to_owned()), ..common::context_options() })
         .unwrap();
-    let rows = check::run(&ctx, CheckFamily::BiasGrad).unwrap();
+    let rows = check::run_blocking(&ctx, CheckFamily::BiasGrad).unwrap();
     let failed: Vec<_> = rows.iter().filter(|r| !r.pass).collect();
     for row in &rows {
         println!("{row}");
@@ -38,8 +38,8 @@ fn a_broken_kernel_fails_its_check() {
     assert!(failed.iter().any(|r| (r.max_abs_err - 1e-3).abs() < 1e-4), "largest error should be ≈ 0.001");
     // The other families, which do not use bias_grad.wgsl, still pass on the same context; and the built-in kernel
     // passes on a context without the directory.
-    common::assert_pass(&check::run(&ctx, CheckFamily::Update(Rule::Sgd)).unwrap());
-    common::assert_pass(&check::run(&good, CheckFamily::BiasGrad).unwrap());
+    common::assert_pass(&check::run_blocking(&ctx, CheckFamily::Update(Rule::Sgd)).unwrap());
+    common::assert_pass(&check::run_blocking(&good, CheckFamily::BiasGrad).unwrap());
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn a_broken_fused_kernel_fails_its_checks() {
         let options =
             ContextOptions { shader_dir: Some(dir.path().to_owned()), subgroups, ..common::context_options() };
         let ctx = GpuContext::new(&options).unwrap();
-        let rows = check::run(&ctx, family).unwrap();
+        let rows = check::run_blocking(&ctx, family).unwrap();
         let failed = rows.iter().filter(|r| !r.pass).count();
         println!("`{from}` → `{to}`: {failed} of {} rows of {family:?} fail", rows.len());
         assert!(failed > 0, "sabotaging `{from}` passed every {family:?} check");

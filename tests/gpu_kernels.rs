@@ -10,7 +10,7 @@ use gpu_mnist::optim::Rule;
 
 fn run(family: CheckFamily) {
     let Some(ctx) = common::gpu() else { return };
-    let rows = check::run(&ctx, family).unwrap();
+    let rows = check::run_blocking(&ctx, family).unwrap();
     common::assert_pass(&rows);
 }
 
@@ -33,7 +33,7 @@ fn input_grad_should_match_reference() {
 /// through dropout), and the wide rows reach z = ±100.
 fn activation(act: Activation) {
     let Some(ctx) = common::gpu() else { return };
-    let rows = check::run(&ctx, CheckFamily::Activation(act)).unwrap();
+    let rows = check::run_blocking(&ctx, CheckFamily::Activation(act)).unwrap();
     common::assert_pass(&rows);
     assert!(rows.iter().all(|r| r.shape.split(' ').any(|w| w == act.name())), "rows of another activation");
     let wide = rows.iter().filter(|r| r.shape.contains("z∈[-100,100]"));
@@ -69,7 +69,7 @@ fn covers_one_unit(rows: &[check::CheckRow]) {
 #[test]
 fn quadratic_cost_should_match_reference() {
     let Some(ctx) = common::gpu() else { return };
-    let rows = check::run(&ctx, CheckFamily::QuadraticCost).unwrap();
+    let rows = check::run_blocking(&ctx, CheckFamily::QuadraticCost).unwrap();
     common::assert_pass(&rows);
     covers_one_unit(&rows);
 }
@@ -77,7 +77,7 @@ fn quadratic_cost_should_match_reference() {
 #[test]
 fn binary_xent_should_match_reference() {
     let Some(ctx) = common::gpu() else { return };
-    let rows = check::run(&ctx, CheckFamily::BinaryXent).unwrap();
+    let rows = check::run_blocking(&ctx, CheckFamily::BinaryXent).unwrap();
     common::assert_pass(&rows);
     covers_one_unit(&rows);
     assert!(rows.iter().all(|r| r.kernel.starts_with("binary_xent")), "rows of another kernel");
@@ -88,7 +88,7 @@ fn binary_xent_should_match_reference() {
 #[test]
 fn perceptron_should_match_reference() {
     let Some(ctx) = common::gpu() else { return };
-    let rows = check::run(&ctx, CheckFamily::Perceptron).unwrap();
+    let rows = check::run_blocking(&ctx, CheckFamily::Perceptron).unwrap();
     common::assert_pass(&rows);
     covers_one_unit(&rows);
     for &(r, classes) in &check::LOSS_SHAPES {
@@ -115,7 +115,7 @@ fn bias_grad_should_match_reference() {
 
 fn update(rule: Rule) -> Vec<check::CheckRow> {
     let Some(ctx) = common::gpu() else { return vec![] };
-    let rows = check::run(&ctx, CheckFamily::Update(rule)).unwrap();
+    let rows = check::run_blocking(&ctx, CheckFamily::Update(rule)).unwrap();
     common::assert_pass(&rows);
     rows
 }
@@ -230,5 +230,5 @@ fn fused_stages_without_subgroups_should_match_reference() {
     println!("the default context uses subgroup operations: {}", default.has_subgroups());
     let ctx = GpuContext::new(&ContextOptions { subgroups: false, ..common::context_options() }).unwrap();
     assert!(!ctx.has_subgroups());
-    common::assert_pass(&check::run(&ctx, CheckFamily::FusedStages).unwrap());
+    common::assert_pass(&check::run_blocking(&ctx, CheckFamily::FusedStages).unwrap());
 }

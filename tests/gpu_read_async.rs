@@ -56,6 +56,15 @@ fn async_reads_should_match_the_blocking_reads() {
         assert_eq!(a.bias, b.bias, "layer {l} biases");
     }
     assert_ne!(awaited.layers[0].weight, start.layers[0].weight, "the steps trained");
-    let id = layout.layers[1].b;
-    assert_eq!(pollster::block_on(gpu.read_buffer_async(id)).unwrap(), gpu.read_buffer(id).unwrap());
+    let bias = layout.layers[1].b;
+    assert_eq!(pollster::block_on(gpu.read_buffer_async(bias)).unwrap(), gpu.read_buffer(bias).unwrap());
+    // The counters (statistics, step count) and the batch labels, as the kernel checks read them.
+    gpu.run(id, 2).unwrap();
+    let stats = pollster::block_on(gpu.stats_async(Split::Train)).unwrap();
+    assert_eq!(stats, gpu.stats(Split::Train).unwrap());
+    assert_eq!(stats.samples, 5 * 32, "five steps of 32 rows counted");
+    let steps = pollster::block_on(gpu.steps_done_async()).unwrap();
+    assert_eq!((steps, gpu.steps_done().unwrap()), (5, 5));
+    let labels = pollster::block_on(gpu.read_batch_labels_async()).unwrap();
+    assert_eq!(labels, gpu.read_batch_labels().unwrap());
 }

@@ -38,7 +38,7 @@ pub fn run(args: CheckArgs) -> Result<()> {
     }
     let (mut total, mut failed) = (0, 0);
     for &family in CheckFamily::ALL {
-        for row in check::run(&ctx, family)? {
+        for row in check::run_blocking(&ctx, family)? {
             total += 1;
             failed += usize::from(!row.pass);
             if !args.failures_only || !row.pass {

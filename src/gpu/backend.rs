@@ -39,6 +39,9 @@ const STEPS_PER_CHECK: usize = 50;
 /// Steps encoded into one submission at most, so a long `run` does not build one huge command buffer.
 const STEPS_PER_SUBMIT: usize = 64;
 
+/// What a read of the batch labels is called in its errors (the blocking read's and the awaited one's).
+pub(super) const BATCH_LABELS_WHAT: &str = "reading the batch labels";
+
 /// Runs plans with the WGSL kernels on a wgpu device.
 pub struct GpuBackend {
     pub(super) ctx: GpuContext,
@@ -118,27 +121,20 @@ impl GpuBackend {
     /// The labels of the last gathered batch (for tests): `[max_rows]`.
     pub fn read_batch_labels(&mut self) -> Result<Vec<u32>> {
         self.counts.blocking_waits += 1;
-        let raw = self.ctx.read_bytes(
-            &self.res.batch_labels,
-            bytes(self.layout.max_rows.max(1)),
-            "reading the batch labels",
-        )?;
+        let raw = self.ctx.read_bytes(&self.res.batch_labels, self.batch_labels_bytes(), BATCH_LABELS_WHAT)?;
         Ok(bytemuck::pod_collect_to_vec(&raw))
+    }
+
+    /// The bytes of the batch labels buffer, one label per row (the blocking read's and the awaited one's).
+    pub(super) fn batch_labels_bytes(&self) -> u64 {
+        bytes(self.layout.max_rows.max(1))
     }
 
     /// Reads the whole counter buffer (waits for queued work).
     fn read_counters(&mut self) -> Result<[u32; COUNTER_WORDS]> {
         self.counts.blocking_waits += 1;
-        let raw = self.ctx.read_back(
-            &self.res.counters,
-            &self.res.counters_staging,
-            bytes(COUNTER_WORDS),
-            "reading the step counters and statistics",
-        )?;
-        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&raw);
-        words
-            .try_into()
-            .map_err(|w: Vec<u32>| Error::Gpu(format!("read {} counter words back, expected {COUNTER_WORDS}", w.len())))
+        let (src, staging) = (&self.res.counters, &self.res.counters_staging);
+        counters::words(&self.ctx.read_back(src, staging, bytes(COUNTER_WORDS), counters::READ_WHAT)?)
     }
 
     /// Looks up a prepared plan for `steps` runs and follows the cursors through them on the host, failing before

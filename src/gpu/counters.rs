@@ -7,6 +7,7 @@
 //! offsets as constants prepended by [`crate::gpu::shaders::compose`], so this file is their single source.
 
 use crate::backend::Stats;
+use crate::error::{Error, Result};
 use crate::plan::Split;
 
 /// Word of the train cursor; the test cursor follows (`CURSOR + split`).
@@ -38,6 +39,17 @@ pub fn wgsl_constants() -> String {
     .iter()
     .map(|(name, value)| format!("const {name}: u32 = {value}u;\n"))
     .collect()
+}
+
+/// What a read of the counter buffer is called in its errors.
+pub const READ_WHAT: &str = "reading the step counters and statistics";
+
+/// The words of a read-back copy of the counter buffer (`COUNTER_WORDS` words; the blocking and the awaited read's).
+pub fn words(raw: &[u8]) -> Result<[u32; COUNTER_WORDS]> {
+    let words: Vec<u32> = bytemuck::pod_collect_to_vec(raw);
+    words
+        .try_into()
+        .map_err(|w: Vec<u32>| Error::Gpu(format!("read {} counter words back, expected {COUNTER_WORDS}", w.len())))
 }
 
 /// The statistics of `split` in a read-back copy of the counters.

@@ -2,12 +2,14 @@
 //! completion. A browser maps buffers only after control returns to its event loop, so this is the only way to read
 //! there; natively the future waits for the GPU with one blocking poll first (`pollster` then resolves it at once).
 
+use crate::backend::Stats;
 use crate::error::{Error, Result};
 use crate::gpu::arena::bytes;
-use crate::gpu::backend::GpuBackend;
+use crate::gpu::backend::{GpuBackend, BATCH_LABELS_WHAT};
 use crate::gpu::context::GpuContext;
+use crate::gpu::counters::{self, COUNTER_WORDS};
 use crate::model::{Layer, Params};
-use crate::plan::BufId;
+use crate::plan::{BufId, Split};
 
 impl GpuContext {
     /// The `bytes` bytes of `src` from byte `offset` (a multiple of 4), through a staging buffer made for this read.
@@ -92,5 +94,27 @@ impl GpuBackend {
             layers.push(Layer { weight, bias, inputs: l.inputs, outputs: l.outputs });
         }
         Ok(Params { layers })
+    }
+
+    /// [`crate::backend::Backend::stats`] without blocking.
+    pub async fn stats_async(&self, split: Split) -> Result<Stats> {
+        Ok(counters::stats(&self.read_counters_async().await?, split))
+    }
+
+    /// [`crate::backend::Backend::steps_done`] without blocking.
+    pub async fn steps_done_async(&self) -> Result<u64> {
+        Ok(counters::steps_done(&self.read_counters_async().await?))
+    }
+
+    /// [`GpuBackend::read_batch_labels`] without blocking.
+    pub async fn read_batch_labels_async(&self) -> Result<Vec<u32>> {
+        let raw = self.ctx.read_bytes_async(&self.res.batch_labels, 0, self.batch_labels_bytes(), BATCH_LABELS_WHAT);
+        Ok(bytemuck::pod_collect_to_vec(&raw.await?))
+    }
+
+    /// The whole counter buffer, decoded as the blocking read decodes it.
+    async fn read_counters_async(&self) -> Result<[u32; COUNTER_WORDS]> {
+        let raw = self.ctx.read_bytes_async(&self.res.counters, 0, bytes(COUNTER_WORDS), counters::READ_WHAT).await?;
+        counters::words(&raw)
     }
 }

@@ -18,11 +18,11 @@ use super::fixtures::{model_of, nan, no_data, run_once, uniform};
 pub const ACCUMULATE_SHAPES: [(usize, usize); 4] = [(1, 1), (7, 37), (65, 63), (512, 784)];
 
 /// Every shape, as the first chunk and as a later one, with the shares of chunks of 64 and 44 rows in 300.
-pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+pub(super) async fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     let mut rows_out = Vec::new();
     for &(outputs, inputs) in &ACCUMULATE_SHAPES {
         for (first, scale) in [(true, 64.0 / 300.0), (false, 44.0 / 300.0)] {
-            rows_out.push(check(ctx, rng, outputs, inputs, scale, first)?);
+            rows_out.push(check(ctx, rng, outputs, inputs, scale, first).await?);
         }
     }
     Ok(rows_out)
@@ -30,7 +30,7 @@ pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckR
 
 /// One `Op::Accumulate` of a layer's weight gradient into a sum (the weight's buffer stands in for it): the first
 /// chunk's sum starts as NaN, which it must overwrite; a later chunk's holds the sum so far.
-fn check(
+async fn check(
     ctx: &GpuContext,
     rng: &mut model::Rng,
     outputs: usize,
@@ -50,5 +50,5 @@ fn check(
     let mut want = sum;
     ops::accumulate(&mut want, &grad, scale, first, len)?;
     let shape = format!("len={len} scale={scale} {}", if first { "first" } else { "later" });
-    Ok(compare("accumulate sum", &shape, &gpu.read_buffer(l.w)?, &want, Tolerance::DEFAULT))
+    Ok(compare("accumulate sum", &shape, &gpu.read_buffer_async(l.w).await?, &want, Tolerance::DEFAULT))
 }

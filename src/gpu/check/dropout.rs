@@ -19,21 +19,21 @@ use super::fixtures::{model_of, nan, no_data, run_once, uniform};
 pub const DROPOUT_SHAPES: [(usize, usize); 4] = [(1, 1), (7, 63), (65, 10), (64, 784)];
 
 /// Every shape with p = 0.2 and 0.5, seeds whose high word matters, from the first step and across 2³² steps.
-pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+pub(super) async fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     let mut rows_out = Vec::new();
     let starts = [0, u64::from(u32::MAX), (1 << 32) + 3];
     for (i, &(rows, outputs)) in DROPOUT_SHAPES.iter().enumerate() {
         for (j, p) in [0.2f32, 0.5].into_iter().enumerate() {
             let start = starts[(i + j) % starts.len()];
             let seed = [42u64, (7 << 32) | 42][j];
-            rows_out.extend(check(ctx, rng, rows, outputs, p, seed, start)?);
+            rows_out.extend(check(ctx, rng, rows, outputs, p, seed, start).await?);
         }
     }
     Ok(rows_out)
 }
 
 /// One `Op::Dropout` of layer 1 after `start` steps: the GPU's output and factors against the CPU twin's.
-fn check(
+async fn check(
     ctx: &GpuContext,
     rng: &mut model::Rng,
     rows: usize,
@@ -59,7 +59,7 @@ fn check(
     ops::dropout(&mut want_y, &mut want_mask, spec.dropout, dropout::stream(seed, start + 1, 0), len)?;
     let shape = format!("rows={rows} outputs={outputs} p={p} seed={seed:#x} t={}", start + 1);
     Ok(vec![
-        compare("dropout factors", &shape, &gpu.read_buffer(mask)?[..len], &want_mask, Tolerance::EXACT),
-        compare("dropout output", &shape, &gpu.read_buffer(l.a)?[..len], &want_y, Tolerance::EXACT),
+        compare("dropout factors", &shape, &gpu.read_buffer_async(mask).await?[..len], &want_mask, Tolerance::EXACT),
+        compare("dropout output", &shape, &gpu.read_buffer_async(l.a).await?[..len], &want_y, Tolerance::EXACT),
     ])
 }

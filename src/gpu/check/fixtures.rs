@@ -74,8 +74,8 @@ pub(super) fn run_once(gpu: &mut GpuBackend, rows: usize, ops: Vec<Op>, steps: u
 
 /// Runs `op` alone, once, on a fresh backend over `layout` (each op's plan rows = `layout.max_rows`): writes `inputs`
 /// into their buffers, fills the output buffers `outs` with NaN so that an element the kernel leaves unwritten fails
-/// the comparison, and reads them back, one after the other.
-pub(super) fn run_op(
+/// the comparison, and reads them back, one after the other (awaited).
+pub(super) async fn run_op(
     ctx: &GpuContext,
     layout: &Layout,
     tile: Option<Tile>,
@@ -94,7 +94,7 @@ pub(super) fn run_op(
     run_once(&mut gpu, layout.max_rows, vec![op], 1)?;
     let mut got = Vec::new();
     for &out in outs {
-        got.extend(gpu.read_buffer(out)?);
+        got.extend(gpu.read_buffer_async(out).await?);
     }
     Ok(got)
 }

@@ -67,7 +67,7 @@ fn head_name((loss, units): (Loss, OutputUnits)) -> String {
 /// training and evaluation; one output unit on every shape's rows), and both at once (a one-layer model) — on every
 /// tile; the gathering
 /// layer keeps its pre-activation z on every other shape (and wherever its activation needs it).
-pub fn fused_linear(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
+pub async fn fused_linear(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
     let mut rng = model::rng(0x6675_7365_6431);
     let mut rows_out = Vec::new();
     for (i, &(rows, inputs, outputs)) in LINEAR_SHAPES.iter().enumerate() {
@@ -90,24 +90,16 @@ pub fn fused_linear(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
                 act.name(),
                 tile.side()
             );
-            rows_out.extend(stage_check(
-                ctx,
-                &mut rng,
-                &layout,
-                data,
-                &[vec![op]],
-                Some(tile),
-                0,
-                "gather_linear",
-                &shape,
-            )?);
+            rows_out.extend(
+                stage_check(ctx, &mut rng, &layout, data, &[vec![op]], Some(tile), 0, "gather_linear", &shape).await?,
+            );
             // A last layer with a loss head (when its classes fit one), reading the labels a gather left.
             for head in heads() {
                 // One unit per class needs 2 classes at least (one unit stands for two).
                 let model = mlp_with(inputs, &[], outputs, act, head);
                 if model.classes >= 2 && model.output_width() <= crate::plan::HEAD_MAX_CLASSES {
                     for train in [true, false] {
-                        rows_out.extend(head_case(ctx, &mut rng, rows, inputs, outputs, head, train, tile)?);
+                        rows_out.extend(head_case(ctx, &mut rng, rows, inputs, outputs, head, train, tile).await?);
                     }
                 }
             }
@@ -125,7 +117,7 @@ fn first_op(layout: &Layout, rows: usize) -> Result<Op> {
 /// once; then the same layer on an input already in memory (the last layer of a deeper model), labels from the
 /// gather.
 #[allow(clippy::too_many_arguments)]
-fn head_case(
+async fn head_case(
     ctx: &GpuContext,
     rng: &mut model::Rng,
     rows: usize,
@@ -148,13 +140,14 @@ fn head_case(
     let shape =
         format!("rows={rows} inputs={inputs} classes={classes} {} {what} tile {}", head_name(head), tile.side());
     let mut out =
-        stage_check(ctx, rng, &layout, Arc::clone(&data), &[vec![op]], Some(tile), 0, "gather_linear_loss", &shape)?;
+        stage_check(ctx, rng, &layout, Arc::clone(&data), &[vec![op]], Some(tile), 0, "gather_linear_loss", &shape)
+            .await?;
     // The same head without the gather: the labels are those of the batch gathered by a first stage.
     let Op::FusedLinear { y, z, x, w, b, act, head, .. } = op else { return Ok(out) };
     let no_gather =
         Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs: width, gather: None, head, dropout: None };
     let pair = [vec![op], vec![no_gather]];
-    out.extend(stage_check(ctx, rng, &layout, data, &pair, Some(tile), 0, "linear_loss", &shape)?);
+    out.extend(stage_check(ctx, rng, &layout, data, &pair, Some(tile), 0, "linear_loss", &shape).await?);
     Ok(out)
 }
 
@@ -171,7 +164,7 @@ fn with_dark_samples(data: &Dataset) -> Arc<Dataset> {
 
 /// `Op::GradUpdate` with every optimizer, a constant and a decaying rate, step counts from the first to past 2³²
 /// and the i32 clamp of Adam's t, on every tile.
-pub fn grad_update(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
+pub async fn grad_update(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
     let mut rng = model::rng(0x6675_7365_6432);
     let starts = [1, 1000, u64::from(u32::MAX), (1 << 32) + 5, i32::MAX as u64 + 3];
     let mut rows_out = Vec::new();
@@ -191,17 +184,20 @@ pub fn grad_update(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
                         optimizer.name(),
                         tile.side()
                     );
-                    rows_out.extend(stage_check(
-                        ctx,
-                        &mut rng,
-                        &layout,
-                        data,
-                        &[vec![op]],
-                        Some(tile),
-                        start,
-                        "grad_update",
-                        &shape,
-                    )?);
+                    rows_out.extend(
+                        stage_check(
+                            ctx,
+                            &mut rng,
+                            &layout,
+                            data,
+                            &[vec![op]],
+                            Some(tile),
+                            start,
+                            "grad_update",
+                            &shape,
+                        )
+                        .await?,
+                    );
                 }
             }
         }
@@ -212,7 +208,7 @@ pub fn grad_update(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
 /// Every stage of the fused train step of a three-layer model (two-job stages included: an input gradient with the
 /// advance, an update with an input gradient, two updates), each from fresh random state, for every activation ×
 /// loss head × optimizer, on every tile.
-pub fn fused_stages(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
+pub async fn fused_stages(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
     let mut rng = model::rng(0x6675_7365_6433);
     let mut rows_out = Vec::new();
     // Every hidden-layer activation the command line offers.
@@ -237,17 +233,20 @@ pub fn fused_stages(ctx: &GpuContext) -> Result<Vec<CheckRow>> {
                         tile.side()
                     );
                     let name = format!("stage {s}: {}", labels.join(" + "));
-                    rows_out.extend(stage_check(
-                        ctx,
-                        &mut rng,
-                        &layout,
-                        Arc::clone(&data),
-                        &[stage.to_vec()],
-                        Some(tile),
-                        3,
-                        &name,
-                        &shape,
-                    )?);
+                    rows_out.extend(
+                        stage_check(
+                            ctx,
+                            &mut rng,
+                            &layout,
+                            Arc::clone(&data),
+                            &[stage.to_vec()],
+                            Some(tile),
+                            3,
+                            &name,
+                            &shape,
+                        )
+                        .await?,
+                    );
                 }
             }
         }

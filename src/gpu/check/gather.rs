@@ -23,11 +23,11 @@ pub const GATHER_SHAPES: [(usize, usize, usize); 4] = [(1, 1, 1), (7, 784, 3), (
 
 /// `gather` then `advance` on every shape of [`GATHER_SHAPES`], from u8 pixels (as they are and normalised) and from a
 /// table's f32 values, the advances counting steps on every other shape.
-pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+pub(super) async fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     let mut rows = Vec::new();
     for (i, &(r, features, steps)) in GATHER_SHAPES.iter().enumerate() {
         for kind in [Kind::Pixels, Kind::Normalised, Kind::Values] {
-            rows.extend(gather(ctx, rng, r, features, steps, kind, i % 2 == 0)?);
+            rows.extend(gather(ctx, rng, r, features, steps, kind, i % 2 == 0).await?);
         }
     }
     Ok(rows)
@@ -43,7 +43,7 @@ enum Kind {
 
 /// `steps` steps of gather + advance over a shuffled order: the last batch and its labels must be the rows at
 /// cursor (steps − 1)·rows, bit for bit.
-fn gather(
+async fn gather(
     ctx: &GpuContext,
     rng: &mut model::Rng,
     rows: usize,
@@ -92,7 +92,7 @@ fn gather(
         rows,
         features,
     )?;
-    let got_labels = gpu.read_batch_labels()?;
+    let got_labels = gpu.read_batch_labels_async().await?;
     let as_f32 = |v: &[u32]| v.iter().map(|&u| u as f32).collect::<Vec<_>>();
     let kind = match kind {
         Kind::Pixels => "u8 pixels",
@@ -103,8 +103,14 @@ fn gather(
     let shape = format!("rows={rows} features={features} {kind} step {steps}{chunks}");
     let want_steps = if counts_step { steps } else { 0 };
     Ok(vec![
-        compare("advance steps", &shape, &[gpu.steps_done()? as f32], &[want_steps as f32], Tolerance::EXACT),
-        compare("gather x", &shape, &gpu.read_buffer(l.x)?, &want_x, Tolerance::EXACT),
+        compare(
+            "advance steps",
+            &shape,
+            &[gpu.steps_done_async().await? as f32],
+            &[want_steps as f32],
+            Tolerance::EXACT,
+        ),
+        compare("gather x", &shape, &gpu.read_buffer_async(l.x).await?, &want_x, Tolerance::EXACT),
         compare("gather labels", &shape, &as_f32(&got_labels[..rows]), &as_f32(&want_labels), Tolerance::EXACT),
     ])
 }

@@ -35,17 +35,17 @@ fn shapes_of(loss: Loss) -> Vec<(usize, usize)> {
 }
 
 /// The kernel of `loss` on every shape it takes ([`LOSS_SHAPES`], [`ONE_UNIT_SHAPES`]).
-pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng, loss: Loss) -> Result<Vec<CheckRow>> {
+pub(super) async fn cases(ctx: &GpuContext, rng: &mut model::Rng, loss: Loss) -> Result<Vec<CheckRow>> {
     let mut rows = Vec::new();
     for (r, classes) in shapes_of(loss) {
-        rows.extend(loss_check(ctx, rng, loss, r, classes, false)?);
+        rows.extend(loss_check(ctx, rng, loss, r, classes, false).await?);
     }
     Ok(rows)
 }
 
 /// The predictions of every loss on rows full of ties: the first maximum wins, as on the CPU; one output unit
 /// exactly at its threshold (0.5, or a logit of 0) is class 0.
-pub(super) fn argmax_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+pub(super) async fn argmax_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     let mut rows = Vec::new();
     for &loss in Loss::ALL {
         let shapes: &[(usize, usize)] = match loss {
@@ -55,7 +55,7 @@ pub(super) fn argmax_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec
             Loss::Perceptron => &[(7, 10), (300, 3), (65, 2), (65, 1), (300, 1)],
         };
         for &(r, classes) in shapes {
-            rows.extend(loss_check(ctx, rng, loss, r, classes, true)?);
+            rows.extend(loss_check(ctx, rng, loss, r, classes, true).await?);
         }
     }
     Ok(rows)
@@ -100,7 +100,7 @@ fn loss_op(loss: Loss, dz: Option<BufId>, a: BufId, rows: usize, classes: usize)
 
 /// The loss kernel of `loss` on random outputs (or, with `ties`, outputs drawn from three values so that most rows
 /// have tied maxima); compares dz, Σ loss and the correct count, then the same without dz (evaluation).
-fn loss_check(
+async fn loss_check(
     ctx: &GpuContext,
     rng: &mut model::Rng,
     loss: Loss,
@@ -150,10 +150,10 @@ fn loss_check(
         gpu.begin_epoch(Split::Train, &order)?;
         let (name, op) = loss_op(loss, with_dz.then_some(l.d), l.a, rows, classes);
         run_once(&mut gpu, rows, vec![gather, op], 1)?;
-        let stats = gpu.stats(Split::Train)?;
+        let stats = gpu.stats_async(Split::Train).await?;
         let variant = if with_dz { "" } else { " (no dz)" };
         if with_dz && values {
-            let got_dz = gpu.read_buffer(l.d)?;
+            let got_dz = gpu.read_buffer_async(l.d).await?;
             rows_out.push(compare(&format!("{name} dz"), &shape, &got_dz, &want_dz, Tolerance::DEFAULT));
         }
         if values {

@@ -70,37 +70,44 @@ impl Matmul {
     }
 }
 
-/// `check` on every shape of [`MATMUL_SHAPES`] with every tile forced, given the shape's index (to vary the
-/// activation).
-fn every_shape_and_tile(mut check: impl FnMut(usize, Matmul) -> Result<CheckRow>) -> Result<Vec<CheckRow>> {
-    let mut rows = Vec::new();
+/// Every shape of [`MATMUL_SHAPES`] with every tile forced, with the shape's index (to vary the activation).
+fn every_shape_and_tile() -> Vec<(usize, Matmul)> {
+    let mut cases = Vec::new();
     for (i, &(r, inp, out)) in MATMUL_SHAPES.iter().enumerate() {
         for tile in Tile::ALL {
-            rows.push(check(i, Matmul::new(r, inp, out, Some(tile)))?);
+            cases.push((i, Matmul::new(r, inp, out, Some(tile))));
         }
+    }
+    cases
+}
+
+/// `linear` on every shape and tile, identity and relu in turn, keeping z on two shapes of three.
+pub(super) async fn linear_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+    let mut rows = Vec::new();
+    for (i, case) in every_shape_and_tile() {
+        let act = [Activation::Identity, Activation::Relu][i % 2].into();
+        rows.push(linear(ctx, rng, Matmul { act, save_z: (i / 2) % 3 != 1, ..case }).await?);
     }
     Ok(rows)
 }
 
-/// `linear` on every shape and tile, identity and relu in turn, keeping z on two shapes of three.
-pub(super) fn linear_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
-    every_shape_and_tile(|i, case| {
-        let act = [Activation::Identity, Activation::Relu][i % 2].into();
-        linear(ctx, rng, Matmul { act, save_z: (i / 2) % 3 != 1, ..case })
-    })
-}
-
 /// `weight_grad` on every shape and tile.
-pub(super) fn weight_grad_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
-    every_shape_and_tile(|_, case| weight_grad(ctx, rng, case))
+pub(super) async fn weight_grad_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+    let mut rows = Vec::new();
+    for (_, case) in every_shape_and_tile() {
+        rows.push(weight_grad(ctx, rng, case).await?);
+    }
+    Ok(rows)
 }
 
 /// `input_grad` on every shape and tile, relu, tanh and sigmoid in turn.
-pub(super) fn input_grad_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
-    every_shape_and_tile(|i, case| {
+pub(super) async fn input_grad_cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+    let mut rows = Vec::new();
+    for (i, case) in every_shape_and_tile() {
         let act = Activation::ALL[i % Activation::ALL.len()].into();
-        input_grad(ctx, rng, Matmul { act, ..case })
-    })
+        rows.push(input_grad(ctx, rng, Matmul { act, ..case }).await?);
+    }
+    Ok(rows)
 }
 
 /// Leaky ReLU's slope in the wide activation checks: not the default, so a kernel that ignores the slope it is given
@@ -110,7 +117,7 @@ pub(super) const CHECK_LEAKY_SLOPE: f32 = 0.2;
 /// `activation` through `linear` and `input_grad` with z from −100 to 100 (leaky ReLU with the slope
 /// [`CHECK_LEAKY_SLOPE`]), and through `linear` on MNIST's first layer (the default slope); each linear keeps z
 /// where a training step would (where the activation's derivative needs it).
-pub(super) fn activation_cases(
+pub(super) async fn activation_cases(
     ctx: &GpuContext,
     rng: &mut model::Rng,
     activation: Activation,
@@ -119,10 +126,10 @@ pub(super) fn activation_cases(
     let act = Act::new(activation, CHECK_LEAKY_SLOPE);
     let wide = |r, inp, out| Matmul { act, range: Range::Wide, save_z, ..Matmul::new(r, inp, out, None) };
     Ok(vec![
-        linear(ctx, rng, wide(7, 3, 65))?,
-        linear(ctx, rng, Matmul { act: activation.into(), save_z, ..Matmul::new(65, 784, 10, None) })?,
-        input_grad(ctx, rng, Matmul { save_z: false, ..wide(7, 65, 3) })?,
-        input_grad(ctx, rng, Matmul { save_z: false, dropout: true, ..wide(7, 65, 3) })?,
+        linear(ctx, rng, wide(7, 3, 65)).await?,
+        linear(ctx, rng, Matmul { act: activation.into(), save_z, ..Matmul::new(65, 784, 10, None) }).await?,
+        input_grad(ctx, rng, Matmul { save_z: false, ..wide(7, 65, 3) }).await?,
+        input_grad(ctx, rng, Matmul { save_z: false, dropout: true, ..wide(7, 65, 3) }).await?,
     ])
 }
 
@@ -148,7 +155,7 @@ pub(super) fn linear_inputs(rng: &mut model::Rng, case: &Matmul) -> (Vec<f32>, V
 
 /// A `linear` check: y, then z where the case keeps it (into the layer's delta buffer, which has z's shape: the
 /// one-layer layout keeps no z of its own unless its activation needs one), compared as one row.
-fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+async fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
     let Matmul { rows, inputs, outputs, act, tile, save_z, .. } = case;
     let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::default(), rows);
     let l = layout.layers[0];
@@ -156,7 +163,7 @@ fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckR
     let z = save_z.then_some(l.d);
     let op = Op::Linear { y: l.a, z, x: l.x, w: l.w, b: l.b, act, rows, inputs, outputs };
     let outs: Vec<_> = [l.a].into_iter().chain(z).collect();
-    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.w, &w), (l.b, &b)], &outs, op)?;
+    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.w, &w), (l.b, &b)], &outs, op).await?;
     let mut want = vec![0.0; rows * outputs];
     let mut want_z = vec![0.0; rows * outputs];
     ops::linear(&mut want, save_z.then_some(&mut want_z[..]), &x, &w, &b, act, rows, inputs, outputs)?;
@@ -167,14 +174,14 @@ fn linear(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckR
     Ok(compare(kernel, &case.name(true), &got, &want, Tolerance::DEFAULT))
 }
 
-fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+async fn weight_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
     let Matmul { rows, inputs, outputs, tile, .. } = case;
     let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::default(), rows);
     let l = layout.layers[0];
     let x = uniform(rng, rows * inputs, 0.0, 1.0);
     let dz = uniform(rng, rows * outputs, -1.0, 1.0);
     let op = Op::WeightGrad { dw: l.gw, dz: l.d, x: l.x, rows, inputs, outputs };
-    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.d, &dz)], &[l.gw], op)?;
+    let got = run_op(ctx, &layout, tile, &[(l.x, &x), (l.d, &dz)], &[l.gw], op).await?;
     let mut want = vec![0.0; outputs * inputs];
     ops::weight_grad(&mut want, &dz, &x, rows, inputs, outputs)?;
     Ok(compare("weight_grad dw", &case.name(false), &got, &want, Tolerance::DEFAULT))
@@ -195,7 +202,7 @@ fn below_saved(rng: &mut model::Rng, n: usize, act: Act, range: Range) -> Vec<f3
 
 /// An `input_grad` check through `act` below: the layer below has that activation (so a layout keeps its z where
 /// it needs one), and act′ reads what the training step would give it.
-fn input_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+async fn input_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
     let Matmul { rows, inputs, outputs, act, range, tile, dropout, .. } = case;
     let mut model = model_of(inputs, outputs, true);
     if act.activation != Activation::Identity {
@@ -223,7 +230,7 @@ fn input_grad(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<Ch
     let op =
         Op::InputGrad { dx: below.d, dz: l.d, w: l.w, saved: saved_id, mask: below.mask, act, rows, inputs, outputs };
     let refs: Vec<(usize, &[f32])> = inputs_of.iter().map(|(id, v)| (*id, v.as_slice())).collect();
-    let got = run_op(ctx, &layout, tile, &refs, &[below.d], op)?;
+    let got = run_op(ctx, &layout, tile, &refs, &[below.d], op).await?;
     let mut want = vec![0.0; rows * inputs];
     ops::input_grad(&mut want, &dz, &w, &saved, mask.as_deref(), act, rows, inputs, outputs)?;
     let what = if dropout { "input_grad dx through dropout" } else { "input_grad dx" };

@@ -20,7 +20,7 @@ pub const LARGE_SHAPES: [(usize, usize, usize); 4] = [(128, 8, 128), (256, 784, 
 /// `linear_large` on every shape of [`LARGE_SHAPES`], the activations in turn, and on the smallest every other
 /// activation too (leaky ReLU with a slope other than the default), keeping z on every other shape (and wherever the
 /// activation needs it).
-pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
+pub(super) async fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckRow>> {
     let n = Activation::ALL.len();
     let mut cases: Vec<(usize, Activation)> =
         LARGE_SHAPES.iter().enumerate().map(|(i, _)| (i, Activation::ALL[i % n])).collect();
@@ -30,14 +30,14 @@ pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng) -> Result<Vec<CheckR
         let (r, inp, out) = LARGE_SHAPES[i];
         let act = Act::new(activation, CHECK_LEAKY_SLOPE);
         let save_z = i % 2 == 0 || act.needs_pre_activation();
-        rows.push(linear_large(ctx, rng, Matmul { act, save_z, ..Matmul::new(r, inp, out, None) })?);
+        rows.push(linear_large(ctx, rng, Matmul { act, save_z, ..Matmul::new(r, inp, out, None) }).await?);
     }
     Ok(rows)
 }
 
 /// A `linear` check on `matmul_large.wgsl`, forced (the rule would pick it only on hardware): y, then z where the
 /// case keeps it (in the delta buffer, of z's shape, as `matmul.rs` does), compared as one row.
-fn linear_large(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
+async fn linear_large(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<CheckRow> {
     let Matmul { rows, inputs, outputs, act, save_z, .. } = case;
     let layout = Layout::new(&model_of(inputs, outputs, false), Optimizer::default(), rows);
     let l = layout.layers[0];
@@ -53,12 +53,12 @@ fn linear_large(ctx: &GpuContext, rng: &mut model::Rng, case: Matmul) -> Result<
         gpu.write_buffer(out, &nan(rows * outputs))?;
     }
     run_once(&mut gpu, rows, vec![op], 1)?;
-    let mut got = gpu.read_buffer(l.a)?;
+    let mut got = gpu.read_buffer_async(l.a).await?;
     let mut want = vec![0.0; rows * outputs];
     let mut want_z = vec![0.0; rows * outputs];
     ops::linear(&mut want, save_z.then_some(&mut want_z[..]), &x, &w, &b, act, rows, inputs, outputs)?;
     if let Some(z) = z {
-        got.extend(gpu.read_buffer(z)?);
+        got.extend(gpu.read_buffer_async(z).await?);
         want.extend(want_z);
     }
     let kernel = if save_z { "linear_large y, z" } else { "linear_large y" };

@@ -37,7 +37,7 @@ pub fn variants(rule: Rule) -> Result<Vec<Optimizer>> {
 
 /// Every variant of `rule` on every length of [`UPDATE_LENGTHS`], with a constant rate and one that decays to 0
 /// within the three checked steps.
-pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng, rule: Rule) -> Result<Vec<CheckRow>> {
+pub(super) async fn cases(ctx: &GpuContext, rng: &mut model::Rng, rule: Rule) -> Result<Vec<CheckRow>> {
     // Adam's t: the first step, a later one, across 2³² (the carry into the counter's high word), past it, and the
     // clamp.
     let starts: &[u64] = if rule.uses(Hyper::Beta1) {
@@ -50,7 +50,7 @@ pub(super) fn cases(ctx: &GpuContext, rng: &mut model::Rng, rule: Rule) -> Resul
         for (i, &len) in UPDATE_LENGTHS.iter().enumerate() {
             let start = starts[i % starts.len()];
             for decay_steps in [0, (start + 2).min(u64::from(u32::MAX))] {
-                rows.extend(update(ctx, rng, optimizer, len, start, decay_steps)?);
+                rows.extend(update(ctx, rng, optimizer, len, start, decay_steps).await?);
             }
         }
     }
@@ -65,7 +65,7 @@ fn random_state(rng: &mut model::Rng, optimizer: Optimizer, len: usize) -> Vec<f
 
 /// Three steps of `optimizer` on `len` parameters, starting after `start` steps, the rate decaying over
 /// `decay_steps` steps (0: constant): each step's t comes from the GPU counter that the `advance` after it increments.
-fn update(
+async fn update(
     ctx: &GpuContext,
     rng: &mut model::Rng,
     optimizer: Optimizer,
@@ -98,15 +98,21 @@ fn update(
     }
     let shape = format!("len={len} t={}..={} decay={decay_steps}", start + 1, start + STEPS as u64);
     let name = optimizer.describe();
-    let mut rows = vec![compare(&format!("{name}: param"), &shape, &gpu.read_buffer(l.w)?, &param, Tolerance::DEFAULT)];
+    let mut rows = vec![compare(
+        &format!("{name}: param"),
+        &shape,
+        &gpu.read_buffer_async(l.w).await?,
+        &param,
+        Tolerance::DEFAULT,
+    )];
     if let Some(id) = l.sw {
-        let got = gpu.read_buffer(id)?;
+        let got = gpu.read_buffer_async(id).await?;
         for (k, state_name) in optimizer.rule().row().states.iter().enumerate() {
             let (got, want) = (&got[k * len..(k + 1) * len], &state[k * len..(k + 1) * len]);
             rows.push(compare(&format!("{name}: {state_name}"), &shape, got, want, Tolerance::DEFAULT));
         }
     }
-    let steps = gpu.steps_done()?;
+    let steps = gpu.steps_done_async().await?;
     rows.push(compare(
         "advance step count",
         &shape,

@@ -90,7 +90,7 @@ fn written(stage: &[Op]) -> Vec<(usize, usize)> {
 /// before), plus the statistics and the step count. Earlier stages set up what the last one reads (a gather's batch
 /// labels). `name` and `shape` label the rows.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn stage_check(
+pub(super) async fn stage_check(
     ctx: &GpuContext,
     rng: &mut model::Rng,
     layout: &Layout,
@@ -133,17 +133,17 @@ pub(super) fn stage_check(
     }
     let mut out = Vec::new();
     for (id, len) in written(stage) {
-        let (want, got) = (cpu.read_buffer(id)?, gpu.read_buffer(id)?);
+        let (want, got) = (cpu.read_buffer(id)?, gpu.read_buffer_async(id).await?);
         let buffer = &layout.buffers[id].name;
         out.push(compare(&format!("{name} {buffer}"), shape, &got[..len], &want[..len], Tolerance::DEFAULT));
     }
-    let (want, got) = (cpu.stats(Split::Train)?, gpu.stats(Split::Train)?);
+    let (want, got) = (cpu.stats(Split::Train)?, gpu.stats_async(Split::Train).await?);
     out.push(compare(&format!("{name} Σloss"), shape, &[got.loss_sum], &[want.loss_sum], Tolerance::DEFAULT));
     let counts = |s: Stats, steps: u64| [s.correct as f32, s.samples as f32, steps as f32];
     out.push(compare(
         &format!("{name} correct, samples, steps"),
         shape,
-        &counts(got, gpu.steps_done()?),
+        &counts(got, gpu.steps_done_async().await?),
         &counts(want, cpu.steps_done()?),
         Tolerance::EXACT,
     ));
