@@ -90,7 +90,8 @@ impl Builder<'_> {
     }
 
     /// A linear layer `[y, x, w, b]`, keeping its pre-activation in `z` if given: on `matmul_large.wgsl` where the
-    /// matmul choice says so, else the tiled kernel. Without `z`, y's range is bound in its place (never written).
+    /// matmul choice says so, else the tiled kernel. Without `z`, the spare buffer is bound in its place (never
+    /// written).
     #[allow(clippy::too_many_arguments)]
     fn linear(
         &self,
@@ -102,6 +103,12 @@ impl Builder<'_> {
         outputs: usize,
     ) -> Result<Dispatch> {
         let (save_z, leaky_slope) = (u32::from(z.is_some()), act.leaky_slope);
+        // Without z, the spare buffer: binding y's range twice would alias two writable bindings, which WebGPU
+        // refuses (natively it went unnoticed, since the kernel never writes z then).
+        let z_binding = |what| match z {
+            Some(z) => self.buffer(z, rows * outputs, what),
+            None => Ok(self.res.spare.as_entire_buffer_binding()),
+        };
         if self.matmul.use_large(rows, outputs, inputs)? {
             let what = "linear (large)";
             let params = LargeParams {
@@ -121,7 +128,7 @@ impl Builder<'_> {
                     self.buffer(x, rows * inputs, what)?,
                     self.buffer(w, outputs * inputs, what)?,
                     self.buffer(b, outputs, what)?,
-                    self.buffer(z.unwrap_or(y), rows * outputs, what)?,
+                    z_binding(what)?,
                 ],
                 &params,
                 [u(outputs / side), u(rows / side), 1],
@@ -149,7 +156,7 @@ impl Builder<'_> {
                 self.buffer(x, rows * inputs, what)?,
                 self.buffer(w, outputs * inputs, what)?,
                 self.buffer(b, outputs, what)?,
-                self.buffer(z.unwrap_or(y), rows * outputs, what)?,
+                z_binding(what)?,
             ],
             &params,
         )

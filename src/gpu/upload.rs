@@ -95,7 +95,8 @@ impl Resident {
         });
         let spare = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("spare binding"),
-            size: 4,
+            // One vec4<f32>: the smallest binding any kernel declares (matmul_large.wgsl's arrays are of vec4).
+            size: 16,
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });

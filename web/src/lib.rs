@@ -11,6 +11,11 @@
 //! Everything here waits by `await` (a browser maps buffers and answers requests only after control returns to its
 //! event loop); nothing blocks.
 
+pub mod checks;
+#[cfg(target_arch = "wasm32")]
+pub mod page;
+pub mod session;
+
 use std::cmp::Ordering;
 use std::sync::Arc;
 
