@@ -87,7 +87,9 @@ impl<B: Backend> Trainer<B> {
 
     /// Ends the epoch whose training and evaluation were all queued, with their final statistics (`train`: every
     /// training sample; `test`: every test sample), as [`Trainer::epoch`] ends one: its metrics, the next epoch's
-    /// step count. [`Error::Diverged`] if the training loss is not finite or above [`DIVERGED_LOSS`].
+    /// step count; its seconds are from [`Trainer::begin_training`] to now (its training and its evaluation, as a
+    /// caller that waits for both sees them). [`Error::Diverged`] if the training loss is not finite or above
+    /// [`DIVERGED_LOSS`].
     pub fn end_epoch(&mut self, epoch: EpochInSteps, train: Stats, test: Stats) -> Result<EpochMetrics> {
         if epoch.steps_left() > 0 {
             return Err(Error::Config(format!(

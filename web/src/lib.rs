@@ -15,6 +15,7 @@ pub mod checks;
 #[cfg(target_arch = "wasm32")]
 pub mod page;
 pub mod session;
+pub mod settings;
 
 use std::cmp::Ordering;
 use std::sync::Arc;

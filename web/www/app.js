@@ -111,9 +111,9 @@ function drawCurves() {
   g.fillText(`loss (0–${maxLoss.toFixed(2)})`, 2, 18);
   g.fillText(`epoch 0`, m, h - m + 14);
   g.fillText(`${report.epochs}`, w - m - 10, h - m + 14);
-  g.fillStyle = '#1f77b4'; g.fillText('train loss', m + 8, h - 6);
-  g.fillStyle = '#ff7f0e'; g.fillText('test loss', m + 80, h - 6);
-  g.fillStyle = '#2ca02c'; g.fillText('test accuracy (0–100%)', m + 150, h - 6);
+  g.fillStyle = '#1f77b4'; g.fillText('train loss (mean over the epoch so far)', m + 8, h - 6);
+  g.fillStyle = '#ff7f0e'; g.fillText('test loss', m + 230, h - 6);
+  g.fillStyle = '#2ca02c'; g.fillText('test accuracy (0–100%)', m + 300, h - 6);
 }
 
 function showReport(r) {
@@ -287,7 +287,11 @@ async function runChecks() {
 
 async function main() {
   for (const [key, p] of Object.entries(PRESETS)) $('preset').add(new Option(p.title, key));
-  $('preset').addEventListener('change', () => fillForm(PRESETS[$('preset').value]));
+  $('preset').add(new Option('(custom: the settings below)', 'custom'));
+  $('preset').addEventListener('change', () => PRESETS[$('preset').value] && fillForm(PRESETS[$('preset').value]));
+  for (const el of document.querySelectorAll('.grid input, .grid select')) {
+    if (el.id !== 'device') el.addEventListener('input', () => { $('preset').value = 'custom'; });
+  }
   fillForm(PRESETS['keras-mlp']);
   clearPad();
   drawCurves();
