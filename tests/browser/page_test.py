@@ -9,7 +9,9 @@ the native `gpu-mnist` binary:
 2. the checkpoint downloaded from the page loads in `gpu-mnist eval` with the test accuracy the page showed;
 3. a digit drawn on the canvas, with a natively trained checkpoint loaded through the page's file input, gets the
    class and, within 1e-4, the probabilities `gpu-mnist predict` gives for the canvas saved as a PNG;
-4. `gpu-mnist check`'s table run by the page's button passes on the browser's adapter.
+4. `gpu-mnist check`'s table run by the page's button passes on the browser's adapter;
+5. Stop and Continue in the middle of an epoch change nothing (the weights of check 1 are those of the stopped run);
+6. in a browser without WebGPU the page says what to do and trains the same run on the CPU reference in wasm.
 
 It takes the two screenshots shown in the README (mid-training with curves; the digit pad with a prediction). Each
 check prints a BROWSER-CHECK line. Without a WebGPU adapter the GPU checks fail if GPU_MNIST_REQUIRE_GPU=1 (CI),
@@ -38,6 +40,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 ROOT = Path(__file__).resolve().parents[2]
+PAGE_URL = None  # where the page is served, once it is
 # The run trained in the page and natively: 784-32-10 ReLU, SGD with momentum, 3 epochs of the first 1000 digits.
 RUN = dict(hidden='32', activation='relu', loss='xent', optimizer='momentum', lr='0.05', hypers='momentum=0.9',
            init='', schedule='linear', batch='32', epochs='3', samples='1000', dropout='0', seed='42')
@@ -126,6 +129,13 @@ def train_in_page(driver, binary, work, shots):
     wait_for(driver, 'const r = window.gpuMnistReport; return r && r.history.length >= 2 && r.phase === "training" '
              '&& r.samples > 0', 600, 'the page training its third epoch')
     driver.save_screenshot(str(shots / 'training.png'))
+    # Stop mid-epoch, then Continue: the run must end exactly as an uninterrupted one (checked below).
+    driver.find_element(By.ID, 'stop').click()
+    wait_for(driver, 'return window.gpuMnistIdle', 120, 'the page stopping')
+    stopped = driver.execute_script('return window.gpuMnistReport')
+    driver.find_element(By.ID, 'continue').click()
+    check(f'page stop and continue: stopped in epoch {stopped["epoch"] + 1} at {stopped["samples"]} of '
+          f'{stopped["total"]} samples, continued')
     wait_for(driver, 'return window.gpuMnistIdle && window.gpuMnistReport && window.gpuMnistReport.finished', 600,
              'the page finishing its run')
     report = driver.execute_script('return window.gpuMnistReport')
@@ -237,11 +247,45 @@ def kernel_checks(driver):
         fail(f'kernel checks failed in the browser: {result}: {summary}')
 
 
+def without_webgpu(binary, work):
+    """A browser without WebGPU: the page says what to do and trains on the CPU reference compiled to wasm, the same
+    run as natively."""
+    options = webdriver.ChromeOptions()
+    for flag in ['--headless=new', '--no-sandbox', '--disable-webgpu', '--window-size=1500,1150']:
+        options.add_argument(flag)
+    options.binary_location = '/usr/bin/chromium'
+    service = ChromeService(executable_path=os.environ.get('CHROMEDRIVER', '/usr/bin/chromedriver'))
+    driver = webdriver.Chrome(options=options, service=service)
+    try:
+        driver.get(PAGE_URL)
+        wait_for(driver, 'return window.gpuMnistReady', 180, 'the page loading without WebGPU')
+        shown = driver.execute_script('const e = document.getElementById("nowebgpu"); return !e.hidden && '
+                                      'e.textContent')
+        if not shown or driver.execute_script('return !document.getElementById("checks").disabled'):
+            fail('without WebGPU the page shows no notice, or offers the GPU checks')
+        for field, value in RUN.items():
+            fill(driver, field, value)
+        started = time.time()
+        driver.find_element(By.ID, 'train').click()
+        wait_for(driver, 'return window.gpuMnistIdle && window.gpuMnistReport && window.gpuMnistReport.finished', 600,
+                 'the page finishing its run on the CPU reference')
+        last = driver.execute_script('return window.gpuMnistReport')['history'][-1]
+        native = [json.loads(line) for line in (work / 'native.jsonl').read_text().splitlines() if line.strip()][-1]
+        notice = ' '.join(shown.split()).split('. ')[0]
+        check(f'page without WebGPU: notice shown ("{notice}."), 3 epochs on the CPU reference '
+              f'(wasm) in {time.time() - started:.1f} s, test loss {last["test_loss"]:.6f} (native '
+              f'{native["test_loss"]:.6f})')
+        if abs(last['test_loss'] - native['test_loss']) > 1e-3 * abs(native['test_loss']):
+            fail('the page on the CPU reference does not train the native run')
+    finally:
+        driver.quit()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--binary', default=str(ROOT / 'target/release/gpu-mnist'))
     parser.add_argument('--shots', default=str(ROOT / 'target/browser-screenshots'))
-    parser.add_argument('--parts', default='train,pad,checks', help='which checks to run (all by default)')
+    parser.add_argument('--parts', default='train,pad,checks,nogpu', help='which checks to run (all by default)')
     args = parser.parse_args()
     shots = Path(args.shots)
     shots.mkdir(parents=True, exist_ok=True)
@@ -257,7 +301,9 @@ def main():
         try:
             time.sleep(0.5)
             driver = browser(work / 'downloads')
-            driver.get(f'http://127.0.0.1:{port}/')
+            global PAGE_URL
+            PAGE_URL = f'http://127.0.0.1:{port}/'
+            driver.get(PAGE_URL)
             wait_for(driver, 'return window.gpuMnistReady', 180, 'the page loading its wasm and data')
             adapter = driver.find_element(By.ID, 'adapter').text
             check(f'page adapter: {adapter}')
@@ -273,6 +319,8 @@ def main():
                 digit_pad(driver, args.binary, work, shots)
             if 'checks' in parts:
                 kernel_checks(driver)
+            if 'nogpu' in parts and (work / 'native.jsonl').exists():
+                without_webgpu(args.binary, work)
             logs = driver.get_log('browser')
             errors = [e for e in logs if e.get('level') == 'SEVERE']
             if errors:

@@ -70,7 +70,11 @@ impl Page {
                 Ok(a) => {
                     let info = a.get_info();
                     let name = if info.name.is_empty() { "an unnamed adapter" } else { &info.name };
-                    (true, format!("WebGPU: {name} ({:?} device)", info.device_type))
+                    let mut text = format!("WebGPU: {name} ({:?} device)", info.device_type);
+                    if info.device_type == wgpu::DeviceType::Cpu {
+                        text += ", a GPU emulated on the CPU: the CPU reference (Device: CPU) trains faster here";
+                    }
+                    (true, text)
                 }
                 Err(e) => (false, format!("{e}. Training on the CPU reference (wasm) instead: slower, same numbers")),
             },
