@@ -236,12 +236,17 @@ impl<B: Backend> Trainer<B> {
         let trained = self.backend.work_counts();
         let test = self.evaluate_reporting(on_progress)?;
         self.last_epoch_work = (trained.since(&before), self.backend.work_counts().since(&trained));
+        Ok(self.close_epoch(train, test, seconds))
+    }
+
+    /// The epoch is done: counts it, the next one starts at this step count with nothing measured yet, and returns
+    /// its metrics (what [`Trainer::epoch`] and [`Trainer::end_epoch`] end with).
+    fn close_epoch(&mut self, train: Stats, test: Stats, seconds: f64) -> EpochMetrics {
         self.epoch += 1;
-        // The epoch is done: the next one starts at this step count, with nothing measured yet.
         self.epoch_start_steps = self.backend.queued_steps();
         self.epoch_so_far = EpochSoFar::default();
         self.part_started = None;
-        Ok(EpochMetrics {
+        EpochMetrics {
             epoch: self.epoch,
             train_loss: train.loss(),
             train_acc: train.accuracy(),
@@ -249,7 +254,7 @@ impl<B: Backend> Trainer<B> {
             test_acc: test.accuracy(),
             seconds,
             samples_per_sec: train.samples as f64 / seconds.max(1e-9),
-        })
+        }
     }
 
     /// One pass over the training set in this epoch's shuffled order; stops with [`Error::Diverged`] as soon as the

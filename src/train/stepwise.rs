@@ -12,7 +12,7 @@ use web_time::Instant;
 use crate::backend::{Backend, Stats};
 use crate::error::{Error, Result};
 use crate::plan::Split;
-use crate::train::{run_steps, EpochMetrics, EpochSoFar, Trainer, DIVERGED_LOSS};
+use crate::train::{run_steps, EpochMetrics, EpochSoFar, Trainer};
 
 /// Where a stepwise epoch's training stands.
 #[derive(Clone, Copy, Debug)]
@@ -89,7 +89,7 @@ impl<B: Backend> Trainer<B> {
     /// training sample; `test`: every test sample), as [`Trainer::epoch`] ends one: its metrics, the next epoch's
     /// step count; its seconds are from [`Trainer::begin_training`] to now (its training and its evaluation, as a
     /// caller that waits for both sees them). [`Error::Diverged`] if the training loss is not finite or above
-    /// [`DIVERGED_LOSS`].
+    /// [`crate::train::DIVERGED_LOSS`].
     pub fn end_epoch(&mut self, epoch: EpochInSteps, train: Stats, test: Stats) -> Result<EpochMetrics> {
         if epoch.steps_left() > 0 {
             return Err(Error::Config(format!(
@@ -104,23 +104,8 @@ impl<B: Backend> Trainer<B> {
                 train.samples, test.samples
             )));
         }
-        if !train.loss_sum.is_finite() || train.loss() > DIVERGED_LOSS {
-            return Err(Error::Diverged { epoch: self.epoch + 1, step: epoch.queued + 1, loss: train.loss() });
-        }
-        let seconds = epoch.started.elapsed().as_secs_f64();
-        self.epoch += 1;
-        self.epoch_start_steps = self.backend.queued_steps();
-        self.epoch_so_far = EpochSoFar::default();
-        self.part_started = None;
-        Ok(EpochMetrics {
-            epoch: self.epoch,
-            train_loss: train.loss(),
-            train_acc: train.accuracy(),
-            test_loss: test.loss(),
-            test_acc: test.accuracy(),
-            seconds,
-            samples_per_sec: train.samples as f64 / seconds.max(1e-9),
-        })
+        self.check_divergence(train, epoch.queued + 1)?;
+        Ok(self.close_epoch(train, test, epoch.seconds()))
     }
 }
 

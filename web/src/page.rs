@@ -43,6 +43,17 @@ fn js(e: impl std::fmt::Display) -> JsValue {
     JsError::new(&e.to_string()).into()
 }
 
+/// Makes the run of `parts` (continuing `ck` if given) the page's: on a device opened for it if the page has a GPU,
+/// else on the CPU reference. The digit pad then classifies with `ck`'s weights, or waits for the run's first epoch.
+async fn open_session(state: &Rc<RefCell<State>>, parts: RunParts, ck: Option<&Checkpoint>) -> Result<(), JsValue> {
+    let gpu = state.borrow().gpu;
+    let ctx = if gpu { Some(context_for(&parts).await?) } else { None };
+    let session = Session::new(parts, ctx.as_ref(), ck).map_err(js)?;
+    let mut s = state.borrow_mut();
+    (s.session, s.params) = (Some(session), ck.map(|ck| ck.params.clone()));
+    Ok(())
+}
+
 /// Opens a device with the limits the run of `parts` needs, on a fresh adapter.
 async fn context_for(parts: &RunParts) -> Result<GpuContext, JsValue> {
     let layout = parts.layout().map_err(js)?;
@@ -98,14 +109,8 @@ impl Page {
         let state = self.state.clone();
         future_to_promise(async move {
             let settings: Settings = serde_json::from_str(&settings).map_err(js)?;
-            let (parts, gpu) = {
-                let s = state.borrow();
-                (RunParts::from_settings(&settings, &s.data).map_err(js)?, s.gpu)
-            };
-            let ctx = if gpu { Some(context_for(&parts).await?) } else { None };
-            let session = Session::new(parts, ctx.as_ref(), None).map_err(js)?;
-            let mut s = state.borrow_mut();
-            (s.session, s.params) = (Some(session), None);
+            let parts = RunParts::from_settings(&settings, &state.borrow().data).map_err(js)?;
+            open_session(&state, parts, None).await?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -116,14 +121,8 @@ impl Page {
         let state = self.state.clone();
         future_to_promise(async move {
             let ck = Checkpoint::load_bytes(Path::new("uploaded checkpoint"), &bytes).map_err(js)?;
-            let (parts, gpu) = {
-                let s = state.borrow();
-                (RunParts::from_checkpoint(&ck, epochs, &s.data).map_err(js)?, s.gpu)
-            };
-            let ctx = if gpu { Some(context_for(&parts).await?) } else { None };
-            let session = Session::new(parts, ctx.as_ref(), Some(&ck)).map_err(js)?;
-            let mut s = state.borrow_mut();
-            (s.session, s.params) = (Some(session), Some(ck.params.clone()));
+            let parts = RunParts::from_checkpoint(&ck, epochs, &state.borrow().data).map_err(js)?;
+            open_session(&state, parts, Some(&ck)).await?;
             Ok(JsValue::from_str(&format!(
                 "{}, {} epochs on {} training digits",
                 ck.model.describe(),

@@ -60,36 +60,12 @@ pub struct Report {
     /// Mean training loss and accuracy of those samples.
     pub train_loss: f32,
     pub train_acc: f32,
-    /// Every completed epoch's metrics.
-    pub history: Vec<Metrics>,
+    /// Every completed epoch's metrics (those of `gpu-mnist train --metrics`).
+    pub history: Vec<EpochMetrics>,
     /// Training samples per second over the whole run so far (completed and current epochs).
     pub samples_per_sec: f64,
     /// Whether every epoch is done.
     pub finished: bool,
-}
-
-/// One epoch's metrics, as `gpu-mnist train` prints them.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Metrics {
-    pub epoch: usize,
-    pub train_loss: f32,
-    pub train_acc: f32,
-    pub test_loss: f32,
-    pub test_acc: f32,
-    pub seconds: f64,
-}
-
-impl From<EpochMetrics> for Metrics {
-    fn from(m: EpochMetrics) -> Self {
-        Metrics {
-            epoch: m.epoch,
-            train_loss: m.train_loss,
-            train_acc: m.train_acc,
-            test_loss: m.test_loss,
-            test_acc: m.test_acc,
-            seconds: m.seconds,
-        }
-    }
 }
 
 /// The seconds a chunk of training steps should take: short enough for smooth curves and a prompt stop, long
@@ -105,7 +81,7 @@ pub struct Session {
     in_flight: bool,
     latest_train: Stats,
     train_final: Option<Stats>,
-    history: Vec<Metrics>,
+    history: Vec<EpochMetrics>,
     /// Steps in the next chunk; the last chunk's size and when it was queued (to size the next).
     chunk: usize,
     last_chunk: Option<(usize, Instant)>,
@@ -201,7 +177,7 @@ impl Session {
                 let m = on_trainer!(&mut self.engine, t => t.end_epoch(epoch, train, stats).map_err(text)?);
                 self.trained_seconds += m.seconds;
                 self.samples_trained += n_train;
-                self.history.push(m.into());
+                self.history.push(m);
                 self.phase = Phase::Idle;
                 self.latest_train = Stats::default();
                 return Ok(true);
