@@ -234,11 +234,16 @@ def kernel_checks(driver):
     driver.find_element(By.ID, 'checks').click()
     result = wait_for(driver, 'return window.gpuMnistChecks', 1200, 'the kernel check table')
     rows = driver.execute_script(
-        'return [...document.querySelectorAll("#checktable tbody tr")].map(r => [...r.cells].map(c => c.textContent))')
+        'return [...document.querySelectorAll("#checktable tbody tr")].filter(r => r.cells.length === 4)'
+        '.map(r => [...r.cells].map(c => c.textContent))')
     for family, passed, worst, seconds in rows:
         check(f'kernel check {family}: {passed} passed, largest |got - want| {worst} ({seconds} s)')
     check(f'kernel check table: {result["passed"]} of {result["rows"]} comparisons passed on the browser\'s adapter '
           f'in {time.time() - started:.0f} s')
+    listed = driver.execute_script('return [...document.querySelectorAll("#checktable pre")]'
+                                   '.reduce((n, p) => n + p.textContent.split("\\n").length, 0)')
+    if listed != result['rows']:
+        fail(f'the page lists {listed} comparisons of the {result["rows"]} it ran')
     if result.get('error') or result['families'] != result['of']:
         fail(f'the kernel check table stopped after {result["families"]} of {result["of"]} families: '
              f'{result.get("error")}')
