@@ -1,15 +1,19 @@
-//! gpu-mnist in a browser (issue 14), first part: the library compiled to `wasm32-unknown-unknown`, called from
-//! JavaScript through `wasm-bindgen`, and what `tests/browser/run.sh` checks in headless Chromium:
+//! gpu-mnist in a browser (issue 14): the library compiled to `wasm32-unknown-unknown`, called from JavaScript
+//! through `wasm-bindgen`.
 //!
-//! - [`train_cpu_run`] (`train_cpu` from JavaScript): the CPU reference trains in the browser exactly as natively —
-//!   the same seed, the same numbers (`tests/native_cpu.json` holds the native run; a native test keeps it current,
-//!   the browser test compares);
-//! - [`webgpu_device`] and [`compile_all`]: the browser's WebGPU gives an adapter, and every WGSL file of
-//!   `shaders/`, composed as the native host composes it, compiles there (Chrome's own WGSL compiler, not naga);
-//! - [`gpu_steps_parity`]: K training steps through gpu-mnist's own GPU backend in the browser equal the CPU's.
+//! - The page (`web/www/`, built and served by `web/serve.sh`): `page::Page` (wasm32 only) is what its `app.js`
+//!   calls; the run it trains is a [`session::Session`] (the library's `Trainer` advanced a chunk at a time from the
+//!   page's animation frames, on WebGPU or the CPU reference), made of [`settings::Settings`]; [`checks`] runs
+//!   `gpu-mnist check`'s table on the browser's adapter.
+//! - What `tests/browser/run.sh` checks besides the page (`tests/browser.rs`, wasm-bindgen-test in headless Chromium):
+//!   [`train_cpu_run`] (`train_cpu` from JavaScript) trains in the browser exactly as natively (`tests/native_cpu.json`
+//!   holds the native run; a native test keeps it current); [`webgpu_device`] and [`compile_all`]: the browser's
+//!   WebGPU gives an adapter, and every WGSL file of `shaders/`, composed as the native host composes it, compiles
+//!   there (Chrome's own WGSL compiler, not naga); [`gpu_steps_parity`]: K training steps through gpu-mnist's own GPU
+//!   backend in the browser equal the CPU's.
 //!
-//! Everything here waits by `await` (a browser maps buffers and answers requests only after control returns to its
-//! event loop); nothing blocks.
+//! Everything here waits by `await` or by returning to the page's event loop (a browser maps buffers and answers
+//! requests only after control returns to it); nothing blocks.
 
 pub mod checks;
 #[cfg(target_arch = "wasm32")]
