@@ -27,7 +27,8 @@ struct State {
     /// What the page says of the adapter (or of its absence).
     adapter_text: String,
     session: Option<Session>,
-    /// The weights the digit pad classifies with (the run's, as last read).
+    /// The weights the digit pad classifies with: the run's as read at its last epoch boundary (or the loaded
+    /// checkpoint's), so the pad keeps working while the next epoch trains.
     params: Option<Params>,
     /// The device the kernel checks run on (opened by the first).
     check_ctx: Option<GpuContext>,
@@ -136,11 +137,7 @@ impl Page {
     pub fn advance(&self) -> Result<String, JsValue> {
         let mut s = self.state.borrow_mut();
         let session = s.session.as_mut().ok_or_else(|| js("no run: start one, or load a checkpoint"))?;
-        let report = session.advance().map_err(js)?;
-        if report.phase != crate::session::Phase::Idle {
-            s.params = None;
-        }
-        serde_json::to_string(&report).map_err(js)
+        serde_json::to_string(&session.advance().map_err(js)?).map_err(js)
     }
 
     /// Reads the run's weights for the digit pad (between epochs); resolves when they are read.
