@@ -6,11 +6,11 @@
 //!   page's animation frames, on WebGPU or the CPU reference), made of [`settings::Settings`]; [`checks`] runs
 //!   `gpu-mnist check`'s table on the browser's adapter.
 //! - What `tests/browser/run.sh` checks besides the page (`tests/browser.rs`, wasm-bindgen-test in headless Chromium):
-//!   [`train_cpu_run`] (`train_cpu` from JavaScript) trains in the browser exactly as natively (`tests/native_cpu.json`
-//!   holds the native run; a native test keeps it current); [`webgpu_device`] and [`compile_all`]: the browser's
-//!   WebGPU gives an adapter, and every WGSL file of `shaders/`, composed as the native host composes it, compiles
-//!   there (Chrome's own WGSL compiler, not naga); [`gpu_steps_parity`]: K training steps through gpu-mnist's own GPU
-//!   backend in the browser equal the CPU's.
+//!   [`train_cpu_run`] trains in the browser exactly as natively (`tests/native_cpu.json` holds the native run; a
+//!   native test keeps it current); [`webgpu_device`] and [`compile_all`]: the browser's WebGPU gives an adapter,
+//!   and every WGSL file of `shaders/`, composed as the native host composes it, compiles there (Chrome's own WGSL
+//!   compiler, not naga); [`gpu_steps_parity`]: K training steps through gpu-mnist's own GPU backend in the browser
+//!   equal the CPU's.
 //!
 //! Everything here waits by `await` or by returning to the page's event loop (a browser maps buffers and answers
 //! requests only after control returns to it); nothing blocks.
@@ -30,9 +30,6 @@ use gpu_mnist::data::{self, DataSource, Dataset, LoadOptions};
 use gpu_mnist::model::{Activation, Loss, ModelConfig, OutputUnits, DEFAULT_LEAKY_SLOPE};
 use gpu_mnist::optim::{LrSchedule, Optimizer};
 use gpu_mnist::train::{Shuffle, TrainConfig, Trainer};
-
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen::prelude::*;
 
 /// The short run both the browser and the native test make: a 784-`hidden`-10 ReLU network, SGD with momentum, on the
 /// first `limit` training digits of the embedded MNIST (and its first `limit` test digits).
@@ -101,15 +98,6 @@ pub fn train_cpu_run(run: Run) -> gpu_mnist::Result<Outcome> {
     let params = trainer.backend.read_params()?;
     let all: Vec<f32> = params.layers.iter().flat_map(|l| l.weight.iter().chain(&l.bias).copied()).collect();
     Ok(Outcome { run, epochs, sampled_params: all.iter().step_by(97).copied().collect() })
-}
-
-/// [`train_cpu_run`] for JavaScript: the run as JSON in, the outcome as JSON out.
-#[cfg(target_arch = "wasm32")]
-#[wasm_bindgen]
-pub fn train_cpu(run_json: &str) -> Result<String, JsError> {
-    let run: Run = serde_json::from_str(run_json)?;
-    let outcome = train_cpu_run(run).map_err(|e| JsError::new(&e.to_string()))?;
-    Ok(serde_json::to_string(&outcome)?)
 }
 
 /// The browser's WebGPU adapter, or why there is none.
@@ -214,12 +202,6 @@ pub async fn gpu_steps_parity(run: Run, steps: usize) -> Result<StepsParity, Str
     })
 }
 
-/// `name (backend, device type)` of the browser's WebGPU adapter.
-pub async fn webgpu_adapter_name() -> Result<String, String> {
-    let (info, _) = webgpu_device().await?;
-    Ok(format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type))
-}
-
 /// Compiles every file of `shaders/`, composed as the native host composes it (subgroup variants only where the
 /// device has subgroups), on `device`; returns each file's name with the compiler's errors (empty when it compiled).
 pub async fn compile_all(device: &wgpu::Device) -> Vec<(String, Vec<String>)> {
@@ -245,19 +227,4 @@ pub async fn compile_all(device: &wgpu::Device) -> Vec<(String, Vec<String>)> {
         out.push((file.name.to_owned(), errors));
     }
     out
-}
-
-/// [`webgpu_adapter_name`] for JavaScript.
-#[cfg(target_arch = "wasm32")]
-#[wasm_bindgen]
-pub async fn webgpu_adapter() -> Result<String, JsError> {
-    webgpu_adapter_name().await.map_err(|e| JsError::new(&e))
-}
-
-/// [`compile_all`] on the browser's device, for JavaScript: JSON `[[file, [errors…]], …]`.
-#[cfg(target_arch = "wasm32")]
-#[wasm_bindgen]
-pub async fn compile_shaders() -> Result<String, JsError> {
-    let (_, device) = webgpu_device().await.map_err(|e| JsError::new(&e))?;
-    Ok(serde_json::to_string(&compile_all(&device).await)?)
 }
