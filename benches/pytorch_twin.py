@@ -94,10 +94,12 @@ ACTIVATIONS = {
 
 
 def build_model(widths: list[int], activation: str, loss: str, generator: torch.Generator,
-                leaky_slope: float = 0.01, dropout: float = 0.0) -> nn.Sequential:
+                leaky_slope: float = 0.01, dropout: float = 0.0, input_dropout: float = 0.0) -> nn.Sequential:
     """Linear layers with `activation` between them; the output layer is left linear (both losses take logits).
     Initialised on the CPU from `generator`, the way gpu-mnist's Params::init does it."""
     layers: list[nn.Module] = []
+    if input_dropout > 0.0:
+        layers.append(nn.Dropout(input_dropout))  # gpu-mnist: --input-dropout, before the first layer
     n = len(widths) - 1
     for l in range(n):
         fan_in, fan_out = widths[l], widths[l + 1]
@@ -194,7 +196,7 @@ class Twin:
         self.yte = torch.from_numpy(yte.astype(np.int64)).to(device)
         self.widths = [xtr.shape[1], *args.hidden, self.classes]
         self.model = build_model(self.widths, args.activation, args.loss, torch.Generator().manual_seed(args.seed),
-                                 args.leaky_slope, args.dropout)
+                                 args.leaky_slope, args.dropout, args.input_dropout)
         self.model.to(device)
         self.optimizer = make_optimizer(args, self.model.parameters())
         b = min(args.batch_size, len(self.ytr))
@@ -338,6 +340,7 @@ def parse_args(argv=None):
     p.add_argument("--rmsprop-momentum", type=float, default=0.0, help="RMSprop's momentum (--momentum is SGD's)")
     p.add_argument("--weight-decay", type=float, help="weight_decay [default: adamw 0.01, else 0]")
     p.add_argument("--dropout", type=float, default=0.0, help="nn.Dropout(p) after every hidden activation")
+    p.add_argument("--input-dropout", type=float, default=0.0, help="nn.Dropout(p) before the first nn.Linear")
     p.add_argument("--epochs", type=positive_int, default=10)
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--seed", type=int, default=42)

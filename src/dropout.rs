@@ -16,6 +16,9 @@ pub fn hash32(mut x: u32) -> u32 {
     x
 }
 
+/// The `layer` of the input's masks in [`stream`] (`--input-dropout`): not the index of any linear layer.
+pub const INPUT_LAYER: u32 = u32::MAX;
+
 /// The key of one layer's masks at one training step (`step`: the 1-based step being taken; `layer`: the index of
 /// the linear layer whose output is dropped), from which each element's draw is one more hash.
 pub fn stream(seed: u64, step: u64, layer: u32) -> u32 {

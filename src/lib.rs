@@ -42,7 +42,7 @@
 //!     output_units: OutputUnits::Classes, // one per class (OutputUnits::One: one sigmoid unit for two classes)
 //! };
 //! let optimizer = Optimizer::momentum(0.05, 0.9)?;
-//! let config = TrainConfig { epochs: 1, batch_size: 32, seed: 42, eval_batch: 1000, lr_schedule: LrSchedule::Linear, init: None, dropout: 0.0, chunk_rows: None, shuffle: Default::default() };
+//! let config = TrainConfig { epochs: 1, batch_size: 32, seed: 42, eval_batch: 1000, lr_schedule: LrSchedule::Linear, init: None, dropout: 0.0, input_dropout: 0.0, chunk_rows: None, shuffle: Default::default() };
 //! // The buffers one training step needs, sized to the data.
 //! let layout = config.layout_for(&model, optimizer, &data)?;
 //!

@@ -80,6 +80,7 @@ fn sample_of(model: ModelConfig, optimizer: Optimizer) -> Checkpoint {
         train_samples: 60_000,
         lr_schedule: gpu_mnist::optim::LrSchedule::Constant,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: gpu_mnist::train::Shuffle::SklearnSgd,
         epoch_so_far: None,
         table: None,
@@ -237,6 +238,7 @@ fn capture_and_restore_through_a_trainer() {
         lr_schedule: Default::default(),
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     };
     let layout = config.layout(&model, adam()).unwrap();
@@ -571,6 +573,27 @@ fn architecture_mismatch_names_the_flag() {
 
 /// Leaky ReLU's slope is saved and loaded exactly; a checkpoint written before it was a setting (no `leaky_slope`
 /// key) loads with the slope it was trained with, PyTorch's default 0.01.
+/// `--input-dropout` is saved (its key only when above 0) and loaded exactly; a checkpoint without the key dropped no
+/// pixels; a value that is not a probability is refused, naming the key.
+#[test]
+fn input_dropout_round_trips_and_defaults_for_older_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input-dropout.safetensors");
+    let ck = Checkpoint { input_dropout: 0.2, dropout: 0.3, ..sample(adam()) };
+    ck.save(&path).unwrap();
+    assert_eq!(Checkpoint::load(&path).unwrap(), ck);
+    assert_eq!(ck.metadata().get("input_dropout").map(String::as_str), Some("0.2"));
+    assert_eq!(sample(adam()).metadata().get("input_dropout"), None);
+    let mut meta = ck.metadata();
+    meta.remove("input_dropout");
+    write_raw(&path, &raw_tensors(&ck), Some(meta.clone()));
+    assert_eq!(Checkpoint::load(&path).unwrap().input_dropout, 0.0);
+    meta.insert("input_dropout".into(), "1.5".into());
+    write_raw(&path, &raw_tensors(&ck), Some(meta));
+    let err = load_error(&path);
+    assert!(err.contains("metadata `input_dropout` = 1.5 is not a probability in [0, 1)"), "{err}");
+}
+
 #[test]
 fn leaky_slope_round_trips_and_defaults_for_older_checkpoints() {
     let dir = tempfile::tempdir().unwrap();

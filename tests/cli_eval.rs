@@ -88,6 +88,7 @@ fn detailed_evaluation_agrees_with_the_training_loop() {
             lr_schedule: Default::default(),
             init: None,
             dropout: 0.0,
+            input_dropout: 0.0,
             shuffle: Default::default(),
         };
         let optimizer = Optimizer::sgd(if loss == Loss::Mse { 3.0 } else { 0.1 }).unwrap();

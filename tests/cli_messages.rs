@@ -61,6 +61,10 @@ fn percentages_and_wrong_extensions_should_be_refused_with_the_fix() {
     assert!(stderr.contains("give 0.98 for 98%"), "{stderr}");
     let (_, stderr) = fails(d, &["train", "--plot", "p.png"]);
     assert!(stderr.contains("ending in .svg"), "{stderr}");
+    for flag in ["--dropout", "--input-dropout"] {
+        let (_, stderr) = fails(d, &["train", flag, "20"]);
+        assert!(stderr.contains(&format!("{flag} 20 must be a probability in [0, 1), e.g. {flag} 0.2")), "{stderr}");
+    }
     assert!(!d.join("p.png").exists());
 }
 

@@ -195,6 +195,7 @@ fn flags_that_contradict_the_perceptron_are_refused() {
         (&["--optimizer", "adam"], "--optimizer adam (it learns by plain sgd)"),
         (&["--batch-size", "8"], "--batch-size 8 (it learns from one sample at a time)"),
         (&["--dropout", "0.2"], "--dropout 0.2 (it has no hidden units to drop)"),
+        (&["--input-dropout", "0.2"], "--input-dropout 0.2 (scikit-learn's Perceptron drops nothing)"),
         (&["--lr-schedule", "linear"], "--lr-schedule linear (its rate is constant)"),
         (&["--init", "he"], "--init he (its weights start at zeros)"),
         (&["--loss", "xent"], "--loss xent (its loss is perceptron)"),

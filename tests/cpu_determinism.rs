@@ -31,6 +31,7 @@ fn run(data: &Arc<Dataset>, seed: u64) -> (Vec<EpochMetrics>, Params) {
         lr_schedule: LrSchedule::Constant,
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     };
     let optimizer =

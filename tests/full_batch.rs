@@ -41,6 +41,7 @@ fn config(batch_size: usize) -> TrainConfig {
         lr_schedule: Default::default(),
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     }
 }

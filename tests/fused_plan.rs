@@ -86,12 +86,15 @@ fn assert_same(what: &str, layout: &Layout, reference: &mut CpuBackend, fused: &
 }
 
 /// Three full steps of 13 rows and a short one of 6, then an evaluation of 2 × 9 test rows, on both plans.
-/// With `decay` 3 the hidden layers also drop units (p = 0.3): the dropout op of the reference plan and the fused
-/// linear's epilogue must draw the same factors.
+/// With `decay` 3 the hidden layers also drop units (p = 0.3) and the input pixels (p = 0.2): the dropout op of the
+/// reference plan and the fused linear's epilogue must draw the same factors, and the fused plan's gather and input
+/// dropout stages must leave what the reference's ops do.
 fn fused_equals_reference(hidden: &[usize], classes: usize, act: Activation, loss: Loss, opt: Optimizer, decay: u64) {
     let data = common::mnist_for(classes, 45, 18);
     let p = if decay > 0 { 0.3 } else { 0.0 };
-    let mut layout = Layout::new(&model(hidden, classes, act, loss), opt, 13).with_dropout(p, 11);
+    let mut layout = Layout::new(&model(hidden, classes, act, loss), opt, 13)
+        .with_dropout(p, 11)
+        .with_input_dropout(p * 2.0 / 3.0, 11);
     layout.decay_steps = decay;
     let what = format!("{hidden:?}→{classes} {act:?} {loss:?} {} decay {decay} dropout {p}", opt.name());
     let (mut reference, mut fused) = (backend(&layout, &data), backend(&layout, &data));
@@ -198,6 +201,44 @@ fn fused_step_takes_at_most_2l_plus_1_stages() {
                 }
             }
         }
+    }
+}
+
+/// Input dropout (`--input-dropout`) while training: the first layer reads the gathered pixels times factors that are
+/// 0 for about p of them and 1/(1 − p) for the rest, drawn apart from the hidden layer's; evaluation reads the pixels
+/// as they are. The fused plan takes two more stages for it (the gather, then the dropout).
+#[test]
+fn input_dropout_should_drop_pixels_while_training_only() {
+    let (rows, p) = (13, 0.5f32);
+    let m = model(&[9, 5], 10, Activation::Relu, Loss::Xent);
+    let plain = Layout::new(&m, Optimizer::default(), rows).with_dropout(p, 3);
+    let dropping = plain.clone().with_input_dropout(p, 3);
+    let (x, mask) = (dropping.layers[0].x, dropping.input_dropout.unwrap().1);
+    assert_eq!(dropping.train_step(rows).unwrap().stages.len(), plain.train_step(rows).unwrap().stages.len() + 2);
+    let data = common::mnist_for(10, 40, 20);
+    for plan_of in [Layout::train_step, Layout::reference_train_step] {
+        let (mut without, mut with) = (backend(&plain, &data), backend(&dropping, &data));
+        run(&mut without, &[(&plan_of(&plain, rows).unwrap(), 1)]);
+        run(&mut with, &[(&plan_of(&dropping, rows).unwrap(), 1)]);
+        let (pixels, dropped, m0) =
+            (without.read_buffer(x).unwrap(), with.read_buffer(x).unwrap(), with.read_buffer(mask).unwrap());
+        let (keep, n) = (1.0 / (1.0 - p), rows * 784);
+        assert!(m0[..n].iter().all(|&f| f == 0.0 || f == keep), "factors other than 0 and {keep}");
+        let zeros = m0[..n].iter().filter(|&&f| f == 0.0).count() as f32 / n as f32;
+        assert!((zeros - p).abs() < 0.03, "dropped {zeros} of the pixels, not about {p}");
+        for i in 0..n {
+            assert_eq!(dropped[i], pixels[i] * m0[i], "x[{i}]");
+        }
+        // Keyed apart from the first hidden layer's factors (drawn for the same step, seed and p).
+        let m1 = with.read_buffer(dropping.layers[0].mask.unwrap()).unwrap();
+        let same = (0..rows * 9).filter(|&i| m0[i] == m1[i]).count() as f32 / (rows * 9) as f32;
+        assert!(same < 0.75, "the input's and the hidden layer's factors agree at {same} of the places");
+        // Evaluation reads the pixels undropped.
+        let eval = dropping.eval_step(Split::Test, rows).unwrap();
+        run(&mut with, &[(&eval, 1)]);
+        run(&mut without, &[(&plain.eval_step(Split::Test, rows).unwrap(), 1)]);
+        assert_eq!(with.read_buffer(x).unwrap(), without.read_buffer(x).unwrap(), "evaluation's x");
+        assert_eq!(with.stats(Split::Test).unwrap().samples, rows as u32);
     }
 }
 

@@ -183,6 +183,7 @@ struct Progress {
     train_samples: usize,
     lr_schedule: LrSchedule,
     dropout: f32,
+    input_dropout: f32,
     shuffle: Shuffle,
     epoch_so_far: Option<EpochSoFar>,
 }
@@ -197,7 +198,7 @@ fn progress() -> impl Strategy<Value = Progress> {
         proptest::option::of("[0-9a-f]{64}"),
         any::<usize>(),
         select(vec![LrSchedule::Linear, LrSchedule::Constant]),
-        prop_oneof![Just(0.0f32), 0.0f32..1.0],
+        (prop_oneof![Just(0.0f32), 0.0f32..1.0], prop_oneof![Just(0.0f32), 0.0f32..1.0]),
         select(Shuffle::value_variants().to_vec()),
         proptest::option::of(epoch_so_far()),
     )
@@ -211,7 +212,7 @@ fn progress() -> impl Strategy<Value = Progress> {
                 data_digest,
                 train_samples,
                 lr_schedule,
-                dropout,
+                (dropout, input_dropout),
                 shuffle,
                 epoch_so_far,
             )| {
@@ -225,6 +226,7 @@ fn progress() -> impl Strategy<Value = Progress> {
                     train_samples,
                     lr_schedule,
                     dropout,
+                    input_dropout,
                     shuffle,
                     epoch_so_far,
                 }
@@ -277,6 +279,7 @@ fn assemble(model: ModelConfig, optimizer: Optimizer, mut tensors: Vec<Vec<f32>>
         train_samples: p.train_samples,
         lr_schedule: p.lr_schedule,
         dropout: p.dropout,
+        input_dropout: p.input_dropout,
         shuffle: p.shuffle,
         epoch_so_far: p.epoch_so_far,
         table: None,
@@ -883,6 +886,7 @@ fn sample_bytes() -> Vec<u8> {
         train_samples: 100,
         lr_schedule: LrSchedule::Constant,
         dropout: 0.0,
+        input_dropout: 0.2,
         shuffle: Shuffle::SklearnSgd,
         // Saved mid-epoch, so the mutations reach the optional epoch_* keys too.
         epoch_so_far: Some(EpochSoFar { stats: Stats { loss_sum: 1.5, correct: 20, samples: 64 }, seconds: 0.25 }),
@@ -987,6 +991,7 @@ fn regression_saved_hyper_parameters_always_load_back() {
             train_samples: 1,
             lr_schedule: LrSchedule::Constant,
             dropout: 0.0,
+            input_dropout: 0.0,
             shuffle: Shuffle::Chacha8,
             epoch_so_far: None,
         };

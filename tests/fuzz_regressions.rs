@@ -198,6 +198,7 @@ fn make_fuzz_seeds() {
             train_samples: 10,
             lr_schedule: LrSchedule::Linear,
             dropout: 0.0,
+            input_dropout: 0.0,
             shuffle: Default::default(),
             epoch_so_far: None,
             table: None,

@@ -38,6 +38,7 @@ fn async_reads_should_match_the_blocking_reads() {
         lr_schedule: gpu_mnist::optim::LrSchedule::Constant,
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         chunk_rows: None,
         shuffle: Shuffle::Chacha8,
     };

@@ -39,6 +39,7 @@ fn memory_does_not_grow_over_many_epochs() {
         lr_schedule: Default::default(),
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     };
     let optimizer =

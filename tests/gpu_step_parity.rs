@@ -25,7 +25,8 @@ use gpu_mnist::train::{TrainConfig, Trainer};
 const ATOL: f32 = 1e-5;
 const RTOL: f32 = 1e-4;
 
-fn config(dropout: f32) -> TrainConfig {
+/// The run: `dropout` = (the hidden layers', the input's).
+fn config(dropout: (f32, f32)) -> TrainConfig {
     TrainConfig {
         chunk_rows: None,
         epochs: 1,
@@ -34,7 +35,8 @@ fn config(dropout: f32) -> TrainConfig {
         eval_batch: 64,
         lr_schedule: Default::default(),
         init: None,
-        dropout,
+        dropout: dropout.0,
+        input_dropout: dropout.1,
         shuffle: Default::default(),
     }
 }
@@ -45,7 +47,7 @@ fn train<B: Backend>(
     model: &ModelConfig,
     optimizer: Optimizer,
     data: &Arc<Dataset>,
-    dropout: f32,
+    dropout: (f32, f32),
 ) -> (Stats, Stats, Vec<Vec<f32>>, u64) {
     let layout = config(dropout).layout(model, optimizer).unwrap();
     let mut trainer = Trainer::new(backend, layout.clone(), Arc::clone(data), config(dropout)).unwrap();
@@ -66,6 +68,17 @@ fn parity(activation: Activation, loss: Loss, optimizer: Optimizer, leaky_slope:
 
 /// [`parity`] of a loss head (a loss with its output units) with dropout `p` on the hidden layer.
 fn parity_with(activation: Activation, head: (Loss, OutputUnits), optimizer: Optimizer, leaky_slope: f32, p: f32) {
+    parity_dropping(activation, head, optimizer, leaky_slope, (p, 0.0));
+}
+
+/// [`parity_with`] with dropout `p` = (on the hidden layer, on the input pixels).
+fn parity_dropping(
+    activation: Activation,
+    head: (Loss, OutputUnits),
+    optimizer: Optimizer,
+    leaky_slope: f32,
+    p: (f32, f32),
+) {
     let Some(ctx) = common::gpu() else { return };
     let (loss, output_units) = head;
     let classes = if output_units == OutputUnits::One { 2 } else { 10 };
@@ -91,7 +104,7 @@ fn parity_with(activation: Activation, head: (Loss, OutputUnits), optimizer: Opt
         }
     }
     println!(
-        "{activation:?} {head:?} {}: max |cpu - gpu| {worst:.2e}, max rel {worst_rel:.2e}; train loss {} vs {}, \
+        "{activation:?} {head:?} {} dropout {p:?}: max |cpu - gpu| {worst:.2e}, max rel {worst_rel:.2e}; train loss {} vs {}, \
          test loss {} vs {}",
         optimizer.name(),
         cpu.0.loss(),
@@ -178,6 +191,15 @@ fn dropout_steps_should_match_cpu() {
     parity_with(Activation::Tanh, (Loss::Bce, OutputUnits::One), optimizer(Rule::Adam), DEFAULT_LEAKY_SLOPE, 0.3);
 }
 
+/// Dropout of the input pixels (`--input-dropout`), alone and with the hidden layer's: the GPU's gather-then-drop
+/// stages draw the CPU's masks, keyed apart from the hidden layer's.
+#[test]
+fn input_dropout_steps_should_match_cpu() {
+    let xent = (Loss::Xent, OutputUnits::Classes);
+    parity_dropping(Activation::Relu, xent, optimizer(Rule::Momentum), DEFAULT_LEAKY_SLOPE, (0.0, 0.2));
+    parity_dropping(Activation::Gelu, xent, optimizer(Rule::Rmsprop), DEFAULT_LEAKY_SLOPE, (0.3, 0.2));
+}
+
 /// Full-batch gradient descent in chunks (300 rows in chunks of 64: 4 × 64 + 44; 3 epochs of one step): the GPU runs
 /// the chunk plans (gather, forward, loss, gradients, `accumulate`, then the one update and the step's advance) as the
 /// CPU does, for softmax cross-entropy and one output unit, with momentum and Adam.
@@ -199,8 +221,12 @@ fn chunked_full_batch_steps_should_match_cpu() {
             loss,
             leaky_slope: DEFAULT_LEAKY_SLOPE,
         };
-        let config =
-            TrainConfig { epochs: 3, batch_size: gpu_mnist::train::FULL_BATCH, chunk_rows: Some(64), ..config(0.0) };
+        let config = TrainConfig {
+            epochs: 3,
+            batch_size: gpu_mnist::train::FULL_BATCH,
+            chunk_rows: Some(64),
+            ..config((0.0, 0.0))
+        };
         let optimizer = optimizer(rule);
         let layout = config.layout_for(&model, optimizer, &data).unwrap();
         assert_eq!(layout.chunk_rows, Some(64));

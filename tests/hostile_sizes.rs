@@ -43,6 +43,7 @@ fn buffers_should_be_sized_by_the_rows_that_exist() {
         lr_schedule: Default::default(),
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     };
     let opt = Optimizer::sgd(0.1).unwrap();

@@ -198,6 +198,7 @@ fn train_small(data: &Dataset, min_acc: f32) -> (ModelConfig, Params) {
             lr_schedule: Default::default(),
             init: None,
             dropout: 0.0,
+            input_dropout: 0.0,
             shuffle: Default::default(),
         };
         let layout = config.layout(&model, Optimizer::momentum(0.05, 0.9).unwrap()).unwrap();

@@ -4,7 +4,7 @@
 //! `LambdaLR` for the linear schedule). Every activation × loss × optimizer × schedule is covered (checked below, so a
 //! new variant without fixtures fails here), at batch sizes 1 and 7, with one and two hidden layers and with 784
 //! inputs; one output unit for two classes (binary cross-entropy, the quadratic cost on one sigmoid unit) in a file
-//! of its own.
+//! of its own, and input dropout in another.
 //!
 //! Unlike the CPU/GPU parity tests, which compare two executions of the same plan, this catches a mistake in the plan
 //! itself or one made the same way in the Rust and the WGSL: a missing bias update, a wrong derivative, a schedule off
@@ -29,7 +29,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
 /// The fixture files, written by `tests/fixtures/make_golden.py`.
-const FILES: [&str; 4] = ["tiny_5-4-3", "deep_6-5-4-3", "mnist_784-16-10", "one_unit"];
+const FILES: [&str; 5] = ["tiny_5-4-3", "deep_6-5-4-3", "mnist_784-16-10", "one_unit", "input_dropout"];
 
 /// `|got − want| ≤ TOL·max(1, |want|)`: absolute for the small values of these models, relative for large ones.
 /// Measured: the CPU reference is within 2.5e-7 of PyTorch over every fixture, lavapipe within 8.4e-7.
@@ -57,6 +57,8 @@ struct Case {
     eps: Option<f32>,
     weight_decay: Option<f32>,
     dropout: Option<f32>,
+    /// Dropout of the input pixels (`--input-dropout`), keyed by `dropout_seed` too.
+    input_dropout: Option<f32>,
     dropout_seed: Option<u64>,
     centered: Option<f32>,
     /// "1" for one output unit (then `classes` is 2); one unit per class where absent.
@@ -181,8 +183,10 @@ fn run_case<B: Backend>(
     );
     assert_eq!(split.len(), n, "{name}: samples");
     let data = Arc::new(Dataset::new("golden", split.clone(), split, model.classes));
-    let mut layout =
-        Layout::new(&model, optimizer, b).with_dropout(case.dropout.unwrap_or(0.0), case.dropout_seed.unwrap_or(0));
+    let seed = case.dropout_seed.unwrap_or(0);
+    let mut layout = Layout::new(&model, optimizer, b)
+        .with_dropout(case.dropout.unwrap_or(0.0), seed)
+        .with_input_dropout(case.input_dropout.unwrap_or(0.0), seed);
     layout.decay_steps = case.decay_steps;
     let mut backend = make(&layout, data);
 

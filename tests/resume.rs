@@ -44,8 +44,10 @@ fn resuming_through_the_library_is_bit_exact() {
     let adam =
         Optimizer::of(Rule::Adam, &[(Hyper::Lr, 2e-3), (Hyper::Beta1, 0.9), (Hyper::Beta2, 0.999), (Hyper::Eps, 1e-8)])
             .unwrap();
-    // With dropout too: the checkpoint keeps p, and the resumed epoch draws the masks the uninterrupted one drew.
-    for (optimizer, dropout) in [(adam, 0.0), (Optimizer::momentum(0.05, 0.9).unwrap(), 0.0), (adam, 0.25)] {
+    // With dropout too (of the hidden layer, and of the input pixels): the checkpoint keeps both p, and the resumed
+    // epoch draws the masks the uninterrupted one drew.
+    let momentum = Optimizer::momentum(0.05, 0.9).unwrap();
+    for (optimizer, dropout, input_dropout) in [(adam, 0.0, 0.0), (momentum, 0.0, 0.0), (adam, 0.25, 0.2)] {
         // Batch 48 does not divide 1000: the short last step is part of the state too.
         let config = TrainConfig {
             chunk_rows: None,
@@ -56,6 +58,7 @@ fn resuming_through_the_library_is_bit_exact() {
             lr_schedule: Default::default(),
             init: None,
             dropout,
+            input_dropout,
             shuffle: Default::default(),
         };
         let mut straight = trainer(&data, optimizer, config.clone());
@@ -69,7 +72,7 @@ fn resuming_through_the_library_is_bit_exact() {
         drop(first);
 
         let ck = Checkpoint::load(&path).unwrap();
-        assert_eq!((ck.epoch, ck.steps_done, ck.dropout), (1, 21, dropout));
+        assert_eq!((ck.epoch, ck.steps_done, ck.dropout, ck.input_dropout), (1, 21, dropout, input_dropout));
         let mut second = trainer(&data, ck.optimizer, ck.train_config(2, 200));
         ck.restore(&mut second).unwrap();
         assert_eq!(epoch(&mut second), expected[1], "{}", optimizer.name());
@@ -109,7 +112,8 @@ fn resuming_through_the_binary_is_bit_exact() {
     // to 2" is a different run from "2 epochs" (the Ctrl-C test in tests/interrupt.rs covers the decaying schedule:
     // resumed with the same --epochs, it is exact).
     let model = ["--hidden", "32", "--optimizer", "adam", "--lr", "0.002", "--batch-size", "50", "--seed", "11"];
-    let model: Vec<&str> = model.into_iter().chain(["--lr-schedule", "constant"]).collect();
+    // Input dropout too: the resumed run takes it from the checkpoint.
+    let model: Vec<&str> = model.into_iter().chain(["--lr-schedule", "constant", "--input-dropout", "0.2"]).collect();
     let straight: Vec<&str> = common
         .iter()
         .chain(&model)
@@ -133,6 +137,7 @@ fn resuming_through_the_binary_is_bit_exact() {
         .collect();
     let out_b2 = ok(d, &second);
     assert!(out_b2.contains("model:   784-32-10 relu xent"), "{out_b2}");
+    assert!(out_b2.contains(", input dropout 0.2\n"), "{out_b2}");
     assert!(
         out_b2.contains("optim:   adam lr=0.002 betas=(0.9, 0.999) eps=1e-8, lr constant, batch 50, 2 epochs, seed 11"),
         "{out_b2}"

@@ -27,6 +27,7 @@ fn config() -> TrainConfig {
         lr_schedule: Default::default(),
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     }
 }

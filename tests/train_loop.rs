@@ -144,6 +144,7 @@ fn epoch_orders(seed: u64, epochs: usize) -> Vec<Vec<u32>> {
         lr_schedule: LrSchedule::Constant,
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     };
     let model = model(4, vec![], 3, Activation::Relu, Loss::Xent);
@@ -192,6 +193,7 @@ fn an_epoch_runs_exactly_its_steps_in_chunks() {
         lr_schedule: LrSchedule::Linear,
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     };
     let model = model(4, vec![3], 3, Activation::Tanh, Loss::Xent);
@@ -221,6 +223,7 @@ fn a_run_stops_once_its_loss_passes_the_divergence_limit() {
         lr_schedule: LrSchedule::Constant,
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     };
     let model = model(4, vec![8], 3, Activation::Relu, Loss::Xent);
@@ -247,6 +250,7 @@ fn warm_up_runs_steps_then_restores_the_start() {
         lr_schedule: LrSchedule::Linear,
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     };
     let model = model(4, vec![3], 3, Activation::Tanh, Loss::Xent);
@@ -385,6 +389,7 @@ fn a_stop_during_evaluation_takes_effect_after_the_chunk_in_flight() {
         lr_schedule: LrSchedule::Constant,
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     };
     let model = model(4, vec![3], 3, Activation::Relu, Loss::Xent);
@@ -428,6 +433,7 @@ fn a_run_stopped_in_its_evaluation_should_resume_without_repeating_a_step() {
         lr_schedule: LrSchedule::Linear,
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     };
     let model = model(4, vec![6], 3, Activation::Relu, Loss::Xent);
@@ -482,6 +488,7 @@ fn an_epoch_should_report_its_evaluation_after_its_training() {
         lr_schedule: LrSchedule::Constant,
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     };
     let model = model(4, vec![3], 3, Activation::Relu, Loss::Xent);

@@ -170,7 +170,8 @@ impl Checkpoint {
             data_digest: meta.digest()?,
             train_samples: meta.parse("train_samples")?,
             lr_schedule: meta.named("lr_schedule")?,
-            dropout: meta.dropout()?,
+            dropout: meta.dropout("dropout")?,
+            input_dropout: meta.dropout("input_dropout")?,
             shuffle: if meta.0.contains_key("shuffle") {
                 meta.named("shuffle")?
             } else {

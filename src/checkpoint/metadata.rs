@@ -43,6 +43,9 @@ impl Checkpoint {
         put("train_samples", self.train_samples.to_string());
         put("lr_schedule", self.lr_schedule.name().to_owned());
         put("dropout", self.dropout.to_string());
+        if self.input_dropout > 0.0 {
+            put("input_dropout", self.input_dropout.to_string());
+        }
         put("shuffle", self.shuffle.name().to_owned());
         if let Some(table) = &self.table {
             // Strings and finite f32s: serialising cannot fail.
@@ -102,15 +105,15 @@ impl Meta<'_> {
         Ok(Some(EpochSoFar { stats, seconds }))
     }
 
-    /// The optional `dropout`: absent in checkpoints written before it existed (no dropout), a probability in
-    /// [0, 1) otherwise.
-    pub(super) fn dropout(&self) -> std::result::Result<f32, String> {
-        if !self.0.contains_key("dropout") {
+    /// The optional `dropout` or `input_dropout` (`key`): absent in checkpoints written before it existed or
+    /// without it (no dropout), a probability in [0, 1) otherwise.
+    pub(super) fn dropout(&self, key: &str) -> std::result::Result<f32, String> {
+        if !self.0.contains_key(key) {
             return Ok(0.0);
         }
-        let p: f32 = self.parse("dropout")?;
+        let p: f32 = self.parse(key)?;
         if !(0.0..1.0).contains(&p) {
-            return Err(format!("metadata `dropout` = {p} is not a probability in [0, 1)"));
+            return Err(format!("metadata `{key}` = {p} is not a probability in [0, 1)"));
         }
         Ok(p)
     }

@@ -14,7 +14,7 @@
 //! `optimizer` and its hyper-parameters (`lr`, `momentum`, `beta1`, `beta2`, `eps`), `epoch` (completed),
 //! `steps_done` (Adam's t), `seed`, `batch_size`, `dataset`, `data_digest` (what the data was, by content: see
 //! [`crate::data::identity`]; absent from checkpoints written before it existed), `classes`, `train_samples`,
-//! `lr_schedule`, `dropout`; for a model trained on a table, `table` (JSON: the label and feature columns, the
+//! `lr_schedule`, `dropout`, `input_dropout` (when above 0); for a model trained on a table, `table` (JSON: the label and feature columns, the
 //! class names, each feature's mean and scale); for one trained with `--normalize`, `input_mean` and `input_std`;
 //! saved mid-epoch also `epoch_loss_sum`, `epoch_correct`, `epoch_samples`, `epoch_seconds` (what that
 //! epoch's steps measured so far, so the resumed epoch's record covers the whole epoch).
@@ -82,6 +82,8 @@ pub struct Checkpoint {
     pub lr_schedule: LrSchedule,
     /// The dropout probability of the hidden layers while training (0: none).
     pub dropout: f32,
+    /// The dropout probability of the input pixels while training (0: none, and in checkpoints older than it).
+    pub input_dropout: f32,
     /// How each epoch's order was drawn from the seed ([`Shuffle::Chacha8`] in checkpoints older than this field).
     pub shuffle: Shuffle,
     /// Saved mid-epoch: what that epoch's steps measured so far, so the resumed epoch's record covers them too.
@@ -187,6 +189,7 @@ impl Checkpoint {
             train_samples: trainer.data().train.len(),
             lr_schedule: trainer.config.lr_schedule,
             dropout: trainer.config.dropout,
+            input_dropout: trainer.config.input_dropout,
             shuffle: trainer.config.shuffle,
             epoch_so_far,
             table: trainer.data().table.clone(),
@@ -327,6 +330,7 @@ impl Checkpoint {
             // A resumed run's weights come from the checkpoint.
             init: None,
             dropout: self.dropout,
+            input_dropout: self.input_dropout,
             shuffle: self.shuffle,
         }
     }

@@ -90,6 +90,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         lr_schedule: args.optim.lr_schedule,
         init: args.model.init,
         dropout: 0.0,
+        input_dropout: 0.0,
         shuffle: Default::default(),
     };
     let layout = config.layout_for(&model, optimizer, &data)?;

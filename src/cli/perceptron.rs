@@ -72,6 +72,9 @@ pub fn apply(kind: ModelKind, args: &mut TrainArgs, matches: Option<&ArgMatches>
     if given("dropout") && args.dropout != 0.0 {
         wrong.push(format!("--dropout {} (it has no hidden units to drop)", args.dropout));
     }
+    if given("input_dropout") && args.input_dropout != 0.0 {
+        wrong.push(format!("--input-dropout {} (scikit-learn's Perceptron drops nothing)", args.input_dropout));
+    }
     anyhow::ensure!(
         wrong.is_empty(),
         "--model perceptron is scikit-learn's Perceptron ({SETS}), which {} contradict{}: drop {}, or use --model mlp",

@@ -84,6 +84,7 @@ pub struct RunFlags<'a> {
     pub epochs: usize,
     pub eval_batch: usize,
     pub dropout: f32,
+    pub input_dropout: f32,
 }
 
 /// The model, optimizer and settings of a resumed run: the checkpoint's, with the flags the user gave checked
@@ -175,6 +176,12 @@ pub fn settings(
     if dropout != ck.dropout {
         outln!("note:    dropout changes from the checkpoint's {} to {} (--dropout)", ck.dropout, dropout);
     }
-    let config = TrainConfig { lr_schedule: schedule, dropout, ..ck.train_config(args.epochs, args.eval_batch) };
+    let input_dropout = if given("input_dropout") { args.input_dropout } else { ck.input_dropout };
+    if input_dropout != ck.input_dropout {
+        let was = ck.input_dropout;
+        outln!("note:    input dropout changes from the checkpoint's {was} to {input_dropout} (--input-dropout)");
+    }
+    let resumed = ck.train_config(args.epochs, args.eval_batch);
+    let config = TrainConfig { lr_schedule: schedule, dropout, input_dropout, ..resumed };
     Ok((requested, optimizer, config))
 }

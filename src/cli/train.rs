@@ -54,6 +54,10 @@ pub struct TrainArgs {
     /// nn.Dropout(p) after each hidden activation; evaluation uses every unit). 0: none.
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub dropout: f32,
+    /// Dropout on the input pixels while training: the probability of dropping a pixel (inverted, as PyTorch's
+    /// nn.Dropout(p) before the first layer; Hinton et al. 2012 drop 0.2 of MNIST's). 0: none.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub input_dropout: f32,
     /// Samples per step: a number (1 = per-sample SGD) or `full` (full-batch gradient descent: one step per epoch
     /// over the whole training split).
     #[arg(long, default_value = "64", value_parser = parse_batch_size, value_name = "N|full")]
@@ -170,6 +174,7 @@ pub fn run(mut args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
                 epochs: args.epochs,
                 eval_batch: args.eval_batch,
                 dropout: args.dropout,
+                input_dropout: args.input_dropout,
             };
             let (model, optimizer, config) = resume::settings(ck, &flags, matches, &data)?;
             (model, optimizer, TrainConfig { chunk_rows: args.chunk_rows, ..config })
@@ -184,6 +189,7 @@ pub fn run(mut args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
                 lr_schedule: args.optim.lr_schedule,
                 init: args.model.init,
                 dropout: args.dropout,
+                input_dropout: args.input_dropout,
                 shuffle: args.shuffle,
             };
             (args.model.model(&data), optimizer, config)
@@ -211,7 +217,10 @@ pub fn run(mut args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
     let config = &trainer.config;
     outln!("backend: {describe_backend}");
     let init = config.init.map(|i| format!(", init {}", i.name())).unwrap_or_default();
-    let dropout = if config.dropout > 0.0 { format!(", dropout {}", config.dropout) } else { String::new() };
+    let mut dropout = if config.dropout > 0.0 { format!(", dropout {}", config.dropout) } else { String::new() };
+    if config.input_dropout > 0.0 {
+        dropout += &format!(", input dropout {}", config.input_dropout);
+    }
     outln!("model:   {}{init}{dropout}", model.describe());
     outln!(
         "optim:   {}, {}, batch {}, {} epoch{}, seed {}{}",

@@ -39,7 +39,8 @@ pub enum Role {
     PreActivation,
     /// ∂loss/∂z of a layer (the "delta").
     Delta,
-    /// A hidden layer's dropout factors of the last training step (0 or 1/(1 − p)), kept for the input gradient.
+    /// A hidden layer's dropout factors of the last training step (0 or 1/(1 − p)), kept for the input gradient; or
+    /// the input's ([`Layout::with_input_dropout`]), which nothing reads back.
     Mask,
     /// A weight or bias.
     Param,
@@ -134,6 +135,9 @@ pub struct Layout {
     pub row_stats: BufId,
     /// Dropout of the hidden layers' outputs while training, if any ([`Layout::with_dropout`]).
     pub dropout: Option<LayoutDropout>,
+    /// Dropout of the input pixels while training, if any, and the buffer of its factors `[max_rows, inputs]`
+    /// ([`Layout::with_input_dropout`]).
+    pub input_dropout: Option<(LayoutDropout, BufId)>,
     /// Rows per pass when a training step has more rows than its buffers hold: the step then runs in chunks of this
     /// many rows whose gradients are summed before its one update ([`Layout::with_chunks`],
     /// [`Layout::chunk_step`]); `None`: every step is one pass.
@@ -174,7 +178,7 @@ impl Layout {
             x = a;
         }
         let row_stats = add("row_stats".into(), max_rows.saturating_mul(2), Role::RowStats);
-        let (decay_steps, dropout, chunk_rows) = (0, None, None);
+        let (decay_steps, dropout, input_dropout, chunk_rows) = (0, None, None, None);
         Layout {
             model: model.clone(),
             optimizer,
@@ -184,6 +188,7 @@ impl Layout {
             layers,
             row_stats,
             dropout,
+            input_dropout,
             chunk_rows,
         }
     }
@@ -202,6 +207,21 @@ impl Layout {
             layer.mask = Some(self.buffers.len() - 1);
         }
         self.dropout = Some(LayoutDropout { dropout: crate::dropout::Dropout::new(p), seed });
+        self
+    }
+
+    /// This layout with dropout of probability `p` on the input pixels while training (inverted, as PyTorch's
+    /// `nn.Dropout(p)` before the first `nn.Linear`; Hinton et al. 2012 and Srivastava et al. 2014 drop 20% of
+    /// MNIST's pixels), its draws keyed by `seed` and [`crate::dropout::INPUT_LAYER`]: one more mask buffer. `p` = 0
+    /// leaves the layout as it is.
+    pub fn with_input_dropout(mut self, p: f32, seed: u64) -> Self {
+        if p <= 0.0 || self.input_dropout.is_some() {
+            return self;
+        }
+        let len = self.max_rows.saturating_mul(self.model.inputs);
+        self.buffers.push(BufDesc { name: "m0".into(), len, role: Role::Mask });
+        let spec = LayoutDropout { dropout: crate::dropout::Dropout::new(p), seed };
+        self.input_dropout = Some((spec, self.buffers.len() - 1));
         self
     }
 

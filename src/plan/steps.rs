@@ -83,12 +83,21 @@ impl Layout {
         Some(DropoutSpec { mask, dropout: d.dropout, layer: l as u32, seed: d.seed })
     }
 
+    /// The dropout of the gathered input x (the first layer's x) in a training step, if the layout drops pixels.
+    fn input_dropout_op(&self, rows: usize, train: bool) -> Option<Op> {
+        let (d, mask) = self.input_dropout.filter(|_| train)?;
+        let spec = DropoutSpec { mask, dropout: d.dropout, layer: crate::dropout::INPUT_LAYER, seed: d.seed };
+        Some(Op::Dropout { y: self.layers[0].x, rows, outputs: self.model.inputs, spec })
+    }
+
     /// The reference step: one op per job, each its own stage. The forward pass (keeping the pre-activations the
     /// backward pass reads, when training) and the loss; with `train`, also backward (weight, bias and input
     /// gradients, last layer first), every update, and the step counter.
     fn reference_step(&self, split: Split, rows: usize, train: bool) -> Result<Plan> {
         self.check_rows(rows)?;
-        let mut ops = vec![Op::Gather { x: 0, split, rows, features: self.model.inputs }];
+        let mut ops = vec![Op::Gather { x: self.layers[0].x, split, rows, features: self.model.inputs }];
+        // Dropout of the input pixels, while training.
+        ops.extend(self.input_dropout_op(rows, train));
         // Forward: each layer's output feeds the next.
         for (i, l) in self.layers.iter().enumerate() {
             let (y, x, w, b, act, inputs, outputs) = (l.a, l.x, l.w, l.b, l.act, l.inputs, l.outputs);
@@ -124,8 +133,10 @@ impl Layout {
         Ok(Plan::one_op_per_stage(rows, split, ops))
     }
 
-    /// The fused step: the same work as [`Layout::reference_step`] in at most 2L + 1 stages (2L for L ≥ 2):
+    /// The fused step: the same work as [`Layout::reference_step`] in at most 2L + 1 stages (2L for L ≥ 2), two more
+    /// with input dropout:
     ///
+    /// 0. with input dropout (when training), the gather and the input's dropout, a stage each;
     /// 1. L forward stages: `FusedLinear` per layer, the first gathering its input, the last computing the loss
     ///    (a [`LossHead`], if the classes fit one; otherwise the loss is a stage of its own), each keeping its
     ///    pre-activation where its activation's derivative needs it and dropping units of the hidden layers' outputs
@@ -142,6 +153,12 @@ impl Layout {
         let last = self.layers[n - 1];
         let head_fits = last.outputs <= HEAD_MAX_CLASSES;
         let mut stages: Vec<Vec<Op>> = Vec::new();
+        // Input dropout: the gather is a stage of its own, so that the first layer reads the dropped pixels.
+        let input_dropout = self.input_dropout_op(rows, train);
+        if let Some(op) = input_dropout {
+            stages.push(vec![Op::Gather { x: self.layers[0].x, split, rows, features: self.model.inputs }]);
+            stages.push(vec![op]);
+        }
         for (i, l) in self.layers.iter().enumerate() {
             let head = (i == n - 1 && head_fits).then_some(LossHead {
                 loss: self.model.loss,
@@ -149,7 +166,7 @@ impl Layout {
                 row_stats: self.row_stats,
             });
             let (y, x, w, b, act, inputs, outputs) = (l.a, l.x, l.w, l.b, l.act, l.inputs, l.outputs);
-            let (z, gather) = (l.z.filter(|_| train), (i == 0).then_some(split));
+            let (z, gather) = (l.z.filter(|_| train), (i == 0 && input_dropout.is_none()).then_some(split));
             let dropout = self.dropout_spec(i).filter(|_| train);
             stages.push(vec![Op::FusedLinear { y, z, x, w, b, act, rows, inputs, outputs, gather, head, dropout }]);
         }
@@ -189,10 +206,10 @@ impl Layout {
     /// moves the cursor and adds the chunk's loss statistics. One op per stage, on every backend.
     pub fn chunk_step(&self, rows: usize, total: usize, first: bool, last: bool) -> Result<Plan> {
         self.check_rows(rows)?;
-        if self.dropout.is_some() {
+        if self.dropout.is_some() || self.input_dropout.is_some() {
             return Err(Error::Config(
                 "dropout draws its factors per step, not per chunk: a step run in chunks cannot drop units; use \
-                 --dropout 0, or a --batch-size whose step fits in one pass"
+                 --dropout 0 and --input-dropout 0, or a --batch-size whose step fits in one pass"
                     .into(),
             ));
         }

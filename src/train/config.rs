@@ -62,6 +62,9 @@ pub struct TrainConfig {
     /// The probability of dropping a hidden unit while training (inverted dropout after every hidden activation, as
     /// PyTorch's `nn.Dropout(p)`; 0: none). Its draws are keyed by `seed`.
     pub dropout: f32,
+    /// The probability of dropping an input pixel while training (inverted dropout before the first layer, as
+    /// PyTorch's `nn.Dropout(p)` there; 0: none). Its draws are keyed by `seed`.
+    pub input_dropout: f32,
     /// Rows per pass of a training step (a step of more rows runs in chunks of this many, their gradients summed
     /// before its one update); `None`: as many as fit [`PASS_BYTES`] (the hidden `--chunk-rows`, for tests).
     pub chunk_rows: Option<usize>,
@@ -83,24 +86,26 @@ impl TrainConfig {
                 self.shuffle.name()
             )));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::Config(format!(
-                "--dropout {} must be a probability in [0, 1), e.g. --dropout 0.2",
-                self.dropout
-            )));
+        for (flag, p) in [("dropout", self.dropout), ("input-dropout", self.input_dropout)] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(Error::Config(format!("--{flag} {p} must be a probability in [0, 1), e.g. --{flag} 0.2")));
+            }
         }
         let pass = self.pass_rows(model, optimizer)?;
         let chunked = self.batch_size > pass;
-        if chunked && self.dropout > 0.0 {
-            return Err(Error::Config(format!(
-                "--dropout {} with a step of {} rows, which runs in chunks of {pass}: dropout draws its factors per \
-                 step, not per chunk; use --dropout 0 or a --batch-size of at most {pass}",
-                self.dropout,
-                batch_size_name(self.batch_size)
-            )));
+        for (flag, p) in [("dropout", self.dropout), ("input-dropout", self.input_dropout)] {
+            if chunked && p > 0.0 {
+                return Err(Error::Config(format!(
+                    "--{flag} {p} with a step of {} rows, which runs in chunks of {pass}: dropout draws its factors \
+                     per step, not per chunk; use --{flag} 0 or a --batch-size of at most {pass}",
+                    batch_size_name(self.batch_size)
+                )));
+            }
         }
         let rows = self.batch_size.min(pass).max(self.eval_batch);
-        let layout = Layout::new(model, optimizer, rows).with_dropout(self.dropout, self.seed);
+        let layout = Layout::new(model, optimizer, rows)
+            .with_dropout(self.dropout, self.seed)
+            .with_input_dropout(self.input_dropout, self.seed);
         Ok(if chunked { layout.with_chunks(pass) } else { layout })
     }
 
@@ -115,7 +120,10 @@ impl TrainConfig {
         }
         // The layout's size is affine in its rows: what does not grow with them, and what one more row adds.
         let size = |rows: usize| {
-            let layout = Layout::new(model, optimizer, rows).with_dropout(self.dropout, self.seed).with_chunks(rows);
+            let layout = Layout::new(model, optimizer, rows)
+                .with_dropout(self.dropout, self.seed)
+                .with_input_dropout(self.input_dropout, self.seed)
+                .with_chunks(rows);
             let alignment = 256 * layout.buffers.len() as u64;
             layout.bytes().saturating_add(alignment)
         };

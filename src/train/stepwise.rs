@@ -143,6 +143,7 @@ mod tests {
             lr_schedule: LrSchedule::Linear,
             init: None,
             dropout: 0.1,
+            input_dropout: 0.2,
             chunk_rows: None,
             shuffle: Shuffle::Chacha8,
         };

@@ -78,6 +78,7 @@ fn setup(run: Run, lr_schedule: LrSchedule) -> gpu_mnist::Result<(Arc<Dataset>, 
         lr_schedule,
         init: None,
         dropout: 0.0,
+        input_dropout: 0.0,
         chunk_rows: None,
         shuffle: Shuffle::Chacha8,
     };

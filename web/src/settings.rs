@@ -30,6 +30,9 @@ pub struct Settings {
     pub epochs: usize,
     pub seed: u64,
     pub dropout: f32,
+    /// Dropout of the input pixels (`--input-dropout`; 0 when the form leaves it out).
+    #[serde(default)]
+    pub input_dropout: f32,
     /// Train on the first this many training digits (0: all 60000); the test set is always all of it.
     pub train_samples: usize,
 }
@@ -61,8 +64,10 @@ impl Settings {
         if self.batch_size == 0 || self.epochs == 0 {
             return Err(format!("batch size {} and epochs {} must be at least 1", self.batch_size, self.epochs));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!("dropout {} must be in [0, 1)", self.dropout));
+        for (what, p) in [("dropout", self.dropout), ("input dropout", self.input_dropout)] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(format!("{what} {p} must be in [0, 1)"));
+            }
         }
         let config = TrainConfig {
             epochs: self.epochs,
@@ -72,6 +77,7 @@ impl Settings {
             lr_schedule: names::parse(&self.lr_schedule)?,
             init,
             dropout: self.dropout,
+            input_dropout: self.input_dropout,
             chunk_rows: None,
             shuffle: Default::default(),
         };

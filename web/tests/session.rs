@@ -23,6 +23,7 @@ fn settings() -> Settings {
         epochs: 2,
         seed: 9,
         dropout: 0.1,
+        input_dropout: 0.2,
         train_samples: 1234,
     }
 }

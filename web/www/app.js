@@ -8,17 +8,17 @@ const PRESETS = {
     title: "Keras's MLP: 784-512-512-10 ReLU, dropout 0.2, RMSprop",
     hidden: [512, 512], activation: 'relu', loss: 'xent', optimizer: 'rmsprop',
     hypers: { lr: 0.001, alpha: 0.9, eps: 1e-7, 'eps-in-sqrt': 1 }, init: 'glorot-uniform',
-    lr_schedule: 'constant', batch_size: 128, epochs: 20, seed: 1, dropout: 0.2, train_samples: 0,
+    lr_schedule: 'constant', batch_size: 128, epochs: 20, seed: 1, dropout: 0.2, input_dropout: 0, input_dropout: 0, train_samples: 0,
   },
   'adam-128': {
     title: '784-128-10 ReLU, Adam',
     hidden: [128], activation: 'relu', loss: 'xent', optimizer: 'adam', hypers: { lr: 0.001 }, init: null,
-    lr_schedule: 'linear', batch_size: 32, epochs: 5, seed: 42, dropout: 0, train_samples: 0,
+    lr_schedule: 'linear', batch_size: 32, epochs: 5, seed: 42, dropout: 0, input_dropout: 0, train_samples: 0,
   },
   'nielsen': {
     title: "Nielsen's network: 784-30-10 sigmoid, quadratic cost, SGD η = 3",
     hidden: [30], activation: 'sigmoid', loss: 'mse', optimizer: 'sgd', hypers: { lr: 3 }, init: null,
-    lr_schedule: 'linear', batch_size: 10, epochs: 30, seed: 42, dropout: 0, train_samples: 0,
+    lr_schedule: 'linear', batch_size: 10, epochs: 30, seed: 42, dropout: 0, input_dropout: 0, train_samples: 0,
   },
 };
 
@@ -48,6 +48,7 @@ function fillForm(p) {
   $('epochs').value = p.epochs;
   $('samples').value = p.train_samples;
   $('dropout').value = p.dropout;
+  $('input_dropout').value = p.input_dropout;
   $('seed').value = p.seed;
 }
 
@@ -63,6 +64,7 @@ function readForm() {
     activation: $('activation').value, loss: $('loss').value, optimizer: $('optimizer').value, hypers,
     init: $('init').value || null, lr_schedule: $('schedule').value, batch_size: Number($('batch').value),
     epochs: Number($('epochs').value), seed: Number($('seed').value), dropout: Number($('dropout').value),
+    input_dropout: Number($('input_dropout').value),
     train_samples: Number($('samples').value),
   };
 }
