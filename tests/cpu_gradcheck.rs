@@ -38,12 +38,13 @@ struct Outcome {
 
 /// Compares every analytic gradient of a 6-5-4-3 model (6-5-4-1 with one output unit for 2 classes), after `corrupt`
 /// has had a chance to spoil them, with central differences.
-/// With `dropout` > 0 the hidden layers drop units: the loss compared is the training step's (the same mask at every
-/// evaluation: the step count is reset to 0 before each, so the draws are those of step 1).
+/// With `dropout` = (p of the hidden units, p of the input pixels) not (0, 0), units drop: the loss compared is the
+/// training step's (the same masks at every evaluation: the step count is reset to 0 before each, so the draws are
+/// those of step 1).
 fn gradient_errors(
     activation: Activation,
     (loss, output_units): (Loss, OutputUnits),
-    dropout: f32,
+    dropout: (f32, f32),
     corrupt: impl Fn(&str, &mut [f32]),
 ) -> Outcome {
     let n = 5;
@@ -58,7 +59,8 @@ fn gradient_errors(
         leaky_slope: DEFAULT_LEAKY_SLOPE,
     };
     // The training step computes the gradients (and updates the parameters, which are written back below).
-    let layout = Layout::new(&model, Optimizer::default(), n).with_dropout(dropout, 5);
+    let layout =
+        Layout::new(&model, Optimizer::default(), n).with_dropout(dropout.0, 5).with_input_dropout(dropout.1, 5);
     let data = tiny_dataset(n, 7, classes as u8);
     let labels: Vec<u32> = data.train.labels.iter().map(|&l| u32::from(l)).collect();
     let mut cpu = CpuBackend::new(&layout, Arc::new(data)).unwrap();
@@ -79,7 +81,7 @@ fn gradient_errors(
     // The mean loss of the batch at the current parameters: the evaluation's, or with dropout the first training
     // step's (its statistics are measured before its update, which is undone).
     let loss_at = |cpu: &mut CpuBackend| -> f64 {
-        if dropout == 0.0 {
+        if dropout == (0.0, 0.0) {
             cpu.begin_epoch(Split::Test, &order).unwrap();
             cpu.run(eval, 1).unwrap();
             return f64::from(cpu.stats(Split::Test).unwrap().loss_sum) / n as f64;
@@ -148,11 +150,11 @@ fn gradient_errors(
 }
 
 /// The check for one activation and loss head, with the gradients as the backward pass computed them.
-fn check(activation: Activation, head: (Loss, OutputUnits), dropout: f32) {
+fn check(activation: Activation, head: (Loss, OutputUnits), dropout: (f32, f32)) {
     let Outcome { checked, failures, at_kinks, nonzero } = gradient_errors(activation, head, dropout, |_, _| {});
     assert!(
         failures.is_empty(),
-        "{activation:?}/{head:?} dropout {dropout}: {} of {checked} gradients differ, first: {:#?}",
+        "{activation:?}/{head:?} dropout {dropout:?}: {} of {checked} gradients differ, first: {:#?}",
         failures.len(),
         &failures[..failures.len().min(8)]
     );
@@ -168,7 +170,8 @@ fn check(activation: Activation, head: (Loss, OutputUnits), dropout: f32) {
     assert!(nonzero * 2 >= checked, "{activation:?}/{head:?}: only {nonzero} of {checked} gradients are not 0");
 }
 
-/// Every hidden-layer activation the command line offers, with every loss head, without and through dropout (a new
+/// Every hidden-layer activation the command line offers, with every loss head, without and through dropout of the
+/// hidden units or of the input pixels (a new
 /// activation or loss is checked without a test of its own: the lists are clap's and [`model::heads`]).
 #[test]
 fn every_activation_and_loss_should_match_finite_differences() {
@@ -176,8 +179,9 @@ fn every_activation_and_loss_should_match_finite_differences() {
     for &activation in Activation::value_variants() {
         for head in model::heads() {
             println!("{} {} {}", activation.name(), head.0.name(), head.1.name());
-            check(activation, head, 0.0);
-            check(activation, head, 0.4);
+            check(activation, head, (0.0, 0.0));
+            check(activation, head, (0.4, 0.0));
+            check(activation, head, (0.0, 0.3));
         }
     }
 }
@@ -186,7 +190,7 @@ fn every_activation_and_loss_should_match_finite_differences() {
 #[test]
 fn a_wrong_gradient_is_detected() {
     let Outcome { failures, .. } =
-        gradient_errors(Activation::Tanh, (Loss::Xent, OutputUnits::Classes), 0.0, |name, g| {
+        gradient_errors(Activation::Tanh, (Loss::Xent, OutputUnits::Classes), (0.0, 0.0), |name, g| {
             if name == "layers.0.bias" {
                 g.iter_mut().for_each(|v| *v *= 2.0);
             }
