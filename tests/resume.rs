@@ -194,6 +194,13 @@ fn resume_flags_are_checked() {
         "{out}"
     );
     assert!(out.contains("epoch 2/2"), "{out}");
+    // So are new dropouts, each named with its flag.
+    let args: Vec<&str> =
+        resume.iter().chain(&["--epochs", "2", "--dropout", "0.2", "--input-dropout", "0.1"]).copied().collect();
+    let out = ok(d, &args);
+    assert!(out.contains("note:    dropout changes from the checkpoint's 0 to 0.2 (--dropout)\n"), "{out}");
+    let input = "note:    input dropout changes from the checkpoint's 0 to 0.1 (--input-dropout)\n";
+    assert!(out.contains(input), "{out}");
 
     // --epochs counts all epochs: already done is a no-op, fewer than done is an error.
     let args: Vec<&str> = resume.iter().chain(&["--epochs", "1"]).copied().collect();

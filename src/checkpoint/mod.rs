@@ -11,13 +11,13 @@
 //! A PyTorch user reads one with `safetensors.torch.load_file(path)` and keeps the keys without the `optimizer.`
 //! prefix for `load_state_dict`. The string metadata holds everything else needed to rebuild the model and to
 //! continue the run exactly: `format_version`, `architecture` (`784,512,512,10`), `activation`, `loss`,
-//! `optimizer` and its hyper-parameters (`lr`, `momentum`, `beta1`, `beta2`, `eps`), `epoch` (completed),
-//! `steps_done` (Adam's t), `seed`, `batch_size`, `dataset`, `data_digest` (what the data was, by content: see
+//! `optimizer` and its hyper-parameters (`lr`, `momentum`, `beta1`, `beta2`, `eps`), `epoch` (completed), `steps_done`
+//! (Adam's t), `seed`, `batch_size`, `dataset`, `data_digest` (what the data was, by content: see
 //! [`crate::data::identity`]; absent from checkpoints written before it existed), `classes`, `train_samples`,
-//! `lr_schedule`, `dropout`, `input_dropout` (when above 0); for a model trained on a table, `table` (JSON: the label and feature columns, the
-//! class names, each feature's mean and scale); for one trained with `--normalize`, `input_mean` and `input_std`;
-//! saved mid-epoch also `epoch_loss_sum`, `epoch_correct`, `epoch_samples`, `epoch_seconds` (what that
-//! epoch's steps measured so far, so the resumed epoch's record covers the whole epoch).
+//! `lr_schedule`, `dropout`, `input_dropout` (when above 0); for a model trained on a table, `table` (JSON: the label
+//! and feature columns, the class names, each feature's mean and scale); for one trained with `--normalize`,
+//! `input_mean` and `input_std`; saved mid-epoch also `epoch_loss_sum`, `epoch_correct`, `epoch_samples`,
+//! `epoch_seconds` (what that epoch's steps measured so far, so the resumed epoch's record covers the whole epoch).
 //!
 //! [`Checkpoint::save`] writes atomically (a temporary file in the same directory, fsync, rename, fsync of the
 //! directory), so a crash or a full disk never leaves a partial file where the previous checkpoint was.

@@ -172,15 +172,16 @@ pub fn settings(
             ck.epoch
         );
     }
-    let dropout = if given("dropout") { args.dropout } else { ck.dropout };
-    if dropout != ck.dropout {
-        outln!("note:    dropout changes from the checkpoint's {} to {} (--dropout)", ck.dropout, dropout);
-    }
-    let input_dropout = if given("input_dropout") { args.input_dropout } else { ck.input_dropout };
-    if input_dropout != ck.input_dropout {
-        let was = ck.input_dropout;
-        outln!("note:    input dropout changes from the checkpoint's {was} to {input_dropout} (--input-dropout)");
-    }
+    // Each dropout: the checkpoint's unless its flag is given, a change said.
+    let kept = |id: &'static str, flag: &str, what: &str, asked: f32, saved: f32| {
+        let p = if given(id) { asked } else { saved };
+        if p != saved {
+            outln!("note:    {what} changes from the checkpoint's {saved} to {p} ({flag})");
+        }
+        p
+    };
+    let dropout = kept("dropout", "--dropout", "dropout", args.dropout, ck.dropout);
+    let input_dropout = kept("input_dropout", "--input-dropout", "input dropout", args.input_dropout, ck.input_dropout);
     let resumed = ck.train_config(args.epochs, args.eval_batch);
     let config = TrainConfig { lr_schedule: schedule, dropout, input_dropout, ..resumed };
     Ok((requested, optimizer, config))

@@ -106,13 +106,22 @@ pub struct LayerBufs {
     pub sums: Option<(BufId, BufId)>,
 }
 
-/// Dropout of a layout's hidden layers while training: its probability and the seed that keys its draws.
+/// Dropout of a layout's hidden layers (or of its input) while training: its probability and the seed that keys its
+/// draws.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayoutDropout {
     /// p and 1/(1 − p).
     pub dropout: crate::dropout::Dropout,
     /// The run's seed.
     pub seed: u64,
+}
+
+impl LayoutDropout {
+    /// The dropout op's spec for the factors written to `mask`, drawn under the key of `layer` (a linear layer's
+    /// index, or [`crate::dropout::INPUT_LAYER`]).
+    pub fn spec(self, mask: BufId, layer: u32) -> super::DropoutSpec {
+        super::DropoutSpec { mask, dropout: self.dropout, layer, seed: self.seed }
+    }
 }
 
 /// Every buffer an MLP's training and evaluation need, sized for `max_rows` samples per step.

@@ -79,14 +79,18 @@ impl Layout {
 
     /// The dropout of layer `l`'s output in a training step, if the layout drops units there (hidden layers only).
     fn dropout_spec(&self, l: usize) -> Option<DropoutSpec> {
-        let (d, mask) = (self.dropout?, self.layers[l].mask?);
-        Some(DropoutSpec { mask, dropout: d.dropout, layer: l as u32, seed: d.seed })
+        Some(self.dropout?.spec(self.layers[l].mask?, l as u32))
+    }
+
+    /// The gather of `rows` samples of `split` into the first layer's input x.
+    fn gather(&self, split: Split, rows: usize) -> Op {
+        Op::Gather { x: self.layers[0].x, split, rows, features: self.model.inputs }
     }
 
     /// The dropout of the gathered input x (the first layer's x) in a training step, if the layout drops pixels.
     fn input_dropout_op(&self, rows: usize, train: bool) -> Option<Op> {
         let (d, mask) = self.input_dropout.filter(|_| train)?;
-        let spec = DropoutSpec { mask, dropout: d.dropout, layer: crate::dropout::INPUT_LAYER, seed: d.seed };
+        let spec = d.spec(mask, crate::dropout::INPUT_LAYER);
         Some(Op::Dropout { y: self.layers[0].x, rows, outputs: self.model.inputs, spec })
     }
 
@@ -95,7 +99,7 @@ impl Layout {
     /// gradients, last layer first), every update, and the step counter.
     fn reference_step(&self, split: Split, rows: usize, train: bool) -> Result<Plan> {
         self.check_rows(rows)?;
-        let mut ops = vec![Op::Gather { x: self.layers[0].x, split, rows, features: self.model.inputs }];
+        let mut ops = vec![self.gather(split, rows)];
         // Dropout of the input pixels, while training.
         ops.extend(self.input_dropout_op(rows, train));
         // Forward: each layer's output feeds the next.
@@ -156,7 +160,7 @@ impl Layout {
         // Input dropout: the gather is a stage of its own, so that the first layer reads the dropped pixels.
         let input_dropout = self.input_dropout_op(rows, train);
         if let Some(op) = input_dropout {
-            stages.push(vec![Op::Gather { x: self.layers[0].x, split, rows, features: self.model.inputs }]);
+            stages.push(vec![self.gather(split, rows)]);
             stages.push(vec![op]);
         }
         for (i, l) in self.layers.iter().enumerate() {
@@ -216,7 +220,7 @@ impl Layout {
         if total < rows || (last && first && total != rows) {
             return Err(Error::Config(format!("a chunk of {rows} rows of a step of {total} rows")));
         }
-        let mut ops = vec![Op::Gather { x: 0, split: Split::Train, rows, features: self.model.inputs }];
+        let mut ops = vec![self.gather(Split::Train, rows)];
         for l in &self.layers {
             let (y, z, x, w, b, act, inputs, outputs) = (l.a, l.z, l.x, l.w, l.b, l.act, l.inputs, l.outputs);
             ops.push(Op::Linear { y, z, x, w, b, act, rows, inputs, outputs });

@@ -86,14 +86,14 @@ impl TrainConfig {
                 self.shuffle.name()
             )));
         }
-        for (flag, p) in [("dropout", self.dropout), ("input-dropout", self.input_dropout)] {
+        for (flag, p) in self.dropouts() {
             if !(0.0..1.0).contains(&p) {
                 return Err(Error::Config(format!("--{flag} {p} must be a probability in [0, 1), e.g. --{flag} 0.2")));
             }
         }
         let pass = self.pass_rows(model, optimizer)?;
         let chunked = self.batch_size > pass;
-        for (flag, p) in [("dropout", self.dropout), ("input-dropout", self.input_dropout)] {
+        for (flag, p) in self.dropouts() {
             if chunked && p > 0.0 {
                 return Err(Error::Config(format!(
                     "--{flag} {p} with a step of {} rows, which runs in chunks of {pass}: dropout draws its factors \
@@ -103,10 +103,20 @@ impl TrainConfig {
             }
         }
         let rows = self.batch_size.min(pass).max(self.eval_batch);
-        let layout = Layout::new(model, optimizer, rows)
-            .with_dropout(self.dropout, self.seed)
-            .with_input_dropout(self.input_dropout, self.seed);
+        let layout = self.unchunked_layout(model, optimizer, rows);
         Ok(if chunked { layout.with_chunks(pass) } else { layout })
+    }
+
+    /// Each dropout's flag and probability: the hidden layers', the input's.
+    fn dropouts(&self) -> [(&'static str, f32); 2] {
+        [("dropout", self.dropout), ("input-dropout", self.input_dropout)]
+    }
+
+    /// The layout of `rows` rows with this run's dropouts, before any chunks.
+    fn unchunked_layout(&self, model: &ModelConfig, optimizer: Optimizer, rows: usize) -> Layout {
+        Layout::new(model, optimizer, rows)
+            .with_dropout(self.dropout, self.seed)
+            .with_input_dropout(self.input_dropout, self.seed)
     }
 
     /// Rows per pass of a training step: [`TrainConfig::chunk_rows`] if given, else the most rows whose buffers (the
@@ -120,10 +130,7 @@ impl TrainConfig {
         }
         // The layout's size is affine in its rows: what does not grow with them, and what one more row adds.
         let size = |rows: usize| {
-            let layout = Layout::new(model, optimizer, rows)
-                .with_dropout(self.dropout, self.seed)
-                .with_input_dropout(self.input_dropout, self.seed)
-                .with_chunks(rows);
+            let layout = self.unchunked_layout(model, optimizer, rows).with_chunks(rows);
             let alignment = 256 * layout.buffers.len() as u64;
             layout.bytes().saturating_add(alignment)
         };

@@ -336,12 +336,9 @@ impl<B: Backend> Trainer<B> {
     /// [`Trainer::evaluate`], reporting its progress: once at the start, then whenever the statistics of a chunk
     /// arrive (a chunk or two late on a GPU, as in training).
     pub fn evaluate_reporting(&mut self, on_progress: &mut dyn FnMut(Progress)) -> Result<Stats> {
-        let n = self.data.test.len();
-        let e = self.config.eval_batch.min(n);
-        let order: Vec<u32> = (0..n as u32).collect();
-        self.backend.begin_epoch(Split::Test, &order)?;
+        let (n, full_steps) = self.begin_evaluation()?;
         on_progress(Progress { split: Split::Test, samples: 0, total: n, stats: Stats::default() });
-        let (full_steps, most) = (n / e, self.backend.steps_per_check().max(1));
+        let most = self.backend.steps_per_check().max(1);
         let (mut chunk, mut done) = (most, 0);
         while done < full_steps {
             let steps = chunk.min(full_steps - done);
@@ -368,5 +365,14 @@ impl<B: Backend> Trainer<B> {
         let stats = self.backend.stats(Split::Test)?;
         on_progress(Progress { split: Split::Test, samples: n, total: n, stats });
         Ok(stats)
+    }
+
+    /// Begins a pass over the test set in file order, its statistics reset: returns its samples and its full-size
+    /// evaluation steps (the short last one, if any, is `eval_rest`'s).
+    fn begin_evaluation(&mut self) -> Result<(usize, usize)> {
+        let n = self.data.test.len();
+        let order: Vec<u32> = (0..n as u32).collect();
+        self.backend.begin_epoch(Split::Test, &order)?;
+        Ok((n, n / self.config.eval_batch.min(n)))
     }
 }

@@ -74,10 +74,7 @@ impl<B: Backend> Trainer<B> {
 
     /// Queues the whole evaluation on the test set (its statistics reset first); nothing is waited for.
     pub fn queue_evaluation(&mut self) -> Result<()> {
-        let n = self.data.test.len();
-        let order: Vec<u32> = (0..n as u32).collect();
-        self.backend.begin_epoch(Split::Test, &order)?;
-        let full = n / self.config.eval_batch.min(n);
+        let (_, full) = self.begin_evaluation()?;
         self.backend.run(self.eval_full, full)?;
         if let Some(rest) = self.eval_rest {
             self.backend.run(rest, 1)?;

@@ -64,11 +64,6 @@ impl Settings {
         if self.batch_size == 0 || self.epochs == 0 {
             return Err(format!("batch size {} and epochs {} must be at least 1", self.batch_size, self.epochs));
         }
-        for (what, p) in [("dropout", self.dropout), ("input dropout", self.input_dropout)] {
-            if !(0.0..1.0).contains(&p) {
-                return Err(format!("{what} {p} must be in [0, 1)"));
-            }
-        }
         let config = TrainConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
